@@ -1,0 +1,93 @@
+/**
+ * The Replicate prediction object as it arrives in a webhook: statuses, their order, and a
+ * parser that turns raw body bytes into a checked prediction or a short rejection reason.
+ * Pure: no AWS SDK, no I/O.
+ */
+
+export const TERMINAL_STATUSES = ['succeeded', 'failed', 'canceled', 'aborted'] as const;
+export const PREDICTION_STATUSES = ['starting', 'processing', ...TERMINAL_STATUSES] as const;
+
+export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
+export type PredictionStatus = (typeof PREDICTION_STATUSES)[number];
+
+/** Statuses move forward only: starting < processing < any terminal status. */
+export const STATUS_RANK: Readonly<Record<PredictionStatus, number>> = {
+  starting: 1,
+  processing: 2,
+  succeeded: 3,
+  failed: 3,
+  canceled: 3,
+  aborted: 3,
+};
+export const TERMINAL_RANK = 3;
+
+export function isPredictionStatus(value: unknown): value is PredictionStatus {
+  return typeof value === 'string' && (PREDICTION_STATUSES as readonly string[]).includes(value);
+}
+
+export function isTerminalStatus(value: unknown): value is TerminalStatus {
+  return typeof value === 'string' && (TERMINAL_STATUSES as readonly string[]).includes(value);
+}
+
+/** The fields we rely on. Everything else stays in the raw body, which is kept verbatim. */
+export interface Prediction {
+  readonly id: string;
+  readonly status: PredictionStatus;
+  readonly model?: string;
+  readonly version?: string;
+  readonly createdAt?: string;
+  readonly startedAt?: string;
+  readonly completedAt?: string;
+  readonly output: unknown;
+  readonly error: unknown;
+  readonly logs?: string;
+  readonly metrics?: Readonly<Record<string, unknown>>;
+}
+
+export type PredictionRejection = 'empty_body' | 'invalid_json' | 'not_a_prediction' | 'invalid_prediction_id' | 'unknown_status';
+
+export type ParseResult =
+  | { readonly ok: true; readonly prediction: Prediction }
+  | { readonly ok: false; readonly reason: PredictionRejection };
+
+// Replicate ids are short lowercase alphanumerics; the id also becomes an S3 key segment and a
+// DynamoDB key, so anything outside this shape is refused rather than escaped.
+const PREDICTION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+
+const optionalString = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+
+export function parsePrediction(body: Uint8Array): ParseResult {
+  if (body.length === 0) return { ok: false, reason: 'empty_body' };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'invalid_json' };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return { ok: false, reason: 'not_a_prediction' };
+  }
+  const fields = parsed as Record<string, unknown>;
+  if (typeof fields.id !== 'string' || !PREDICTION_ID.test(fields.id)) return { ok: false, reason: 'invalid_prediction_id' };
+  if (!isPredictionStatus(fields.status)) return { ok: false, reason: 'unknown_status' };
+  const metrics = fields.metrics;
+  return {
+    ok: true,
+    prediction: {
+      id: fields.id,
+      status: fields.status,
+      model: optionalString(fields.model),
+      version: optionalString(fields.version),
+      createdAt: optionalString(fields.created_at),
+      startedAt: optionalString(fields.started_at),
+      completedAt: optionalString(fields.completed_at),
+      output: fields.output ?? null,
+      error: fields.error ?? null,
+      logs: optionalString(fields.logs),
+      metrics:
+        typeof metrics === 'object' && metrics !== null && !Array.isArray(metrics)
+          ? (metrics as Record<string, unknown>)
+          : undefined,
+    },
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * The state model of one table: prediction records and webhook dedup markers, and the rule
+ * that decides whether a webhook may change a prediction. Pure: the DynamoDB condition below
+ * is plain text, and `decideTransition` states the same rule in code so it can be tested alone
+ * and used to explain a refused write.
+ */
+import { STATUS_RANK, TERMINAL_RANK, type Prediction, type PredictionStatus } from './prediction';
+
+/** Partition key attribute of every item. */
+export const PARTITION_KEY = 'pk';
+/** TTL attribute: dedup markers expire, prediction records are kept. */
+export const TTL_ATTRIBUTE = 'expiresAt';
+
+export const predictionItemKey = (predictionId: string): string => `prediction#${predictionId}`;
+export const webhookMarkerKey = (webhookId: string): string => `webhook#${webhookId}`;
+
+/** Attribute names of a prediction record (shared by the verifier, archiver and tests). */
+export const ATTR = {
+  predictionId: 'predictionId',
+  status: 'status',
+  statusRank: 'statusRank',
+  terminalStatus: 'terminalStatus',
+  lastWebhookId: 'lastWebhookId',
+  lastWebhookAt: 'lastWebhookAt',
+  webhookCount: 'webhookCount',
+  firstReceivedAt: 'firstReceivedAt',
+  updatedAt: 'updatedAt',
+  terminalAt: 'terminalAt',
+  model: 'model',
+  version: 'version',
+  createdAt: 'createdAt',
+  startedAt: 'startedAt',
+  completedAt: 'completedAt',
+  outputCount: 'outputCount',
+  logsBytes: 'logsBytes',
+  payloadBytes: 'payloadBytes',
+  /** The terminal payload, verbatim, when it fits in the item. */
+  payload: 'payload',
+  /** Where the terminal payload is when it was too large for the item. */
+  payloadBucket: 'payloadBucket',
+  payloadKey: 'payloadKey',
+  archiveStatus: 'archiveStatus',
+} as const;
+
+export type WriteOutcome = 'accepted' | 'duplicate' | 'stale' | 'after_terminal';
+
+/** What the stored record says, as far as the transition rule cares. */
+export interface StoredProgress {
+  readonly statusRank: number;
+  readonly lastWebhookAt: number;
+}
+
+export interface IncomingProgress {
+  readonly status: PredictionStatus;
+  readonly timestampSeconds: number;
+}
+
+/**
+ * The rule: a new prediction is recorded; a terminal record is frozen; a lower rank never
+ * overwrites a higher one; within the same rank an older webhook does not overwrite a newer one.
+ */
+export function decideTransition(
+  stored: StoredProgress | undefined,
+  incoming: IncomingProgress,
+): 'apply' | 'stale' | 'after_terminal' {
+  if (stored === undefined) return 'apply';
+  if (stored.statusRank >= TERMINAL_RANK) return 'after_terminal';
+  const rank = STATUS_RANK[incoming.status];
+  if (stored.statusRank < rank) return 'apply';
+  if (stored.statusRank === rank && stored.lastWebhookAt <= incoming.timestampSeconds) return 'apply';
+  return 'stale';
+}
+
+/**
+ * `decideTransition` as a DynamoDB condition. Names are `#` + attribute name; values are
+ * `:statusRank` and `:lastWebhookAt` (the incoming webhook's) and `:terminalRank`.
+ */
+export const TRANSITION_CONDITION =
+  'attribute_not_exists(#pk) OR (#statusRank < :terminalRank AND ' +
+  '(#statusRank < :statusRank OR (#statusRank = :statusRank AND #lastWebhookAt <= :lastWebhookAt)))';
+
+/** Progress recorded for every webhook; the payload itself is kept only for the terminal one. */
+export interface ProgressSummary {
+  readonly outputCount: number;
+  readonly logsBytes: number;
+}
+
+export function summarizeProgress(prediction: Prediction): ProgressSummary {
+  const { output, logs } = prediction;
+  return {
+    outputCount: output === null ? 0 : Array.isArray(output) ? output.length : 1,
+    logsBytes: logs === undefined ? 0 : Buffer.byteLength(logs, 'utf8'),
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * Verifier: API Gateway (HTTP API, payload 2.0) → signature check → one atomic state write →
+ * a fast answer. 2xx only once the webhook is durable; 4xx for bad input; 5xx for our failures,
+ * so that Replicate retries.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { parsePrediction } from '../shared/prediction';
+import { checkHeaders, matchesAnyKey } from '../shared/signature';
+import { readVerifierConfig } from './config';
+import { answer, header, readRawBody } from './http';
+import { SigningKeyCache } from './signing-keys';
+import { StoreUnavailableError, WebhookStore } from './store';
+
+const config = readVerifierConfig();
+const logger = new Logger({ serviceName: 'replicate-webhooks', logRecordOrder: ['level', 'message'] });
+const secrets = new SecretsManagerClient({});
+const store = new WebhookStore(new DynamoDBClient({}), new S3Client({}), config);
+const signingKeys = new SigningKeyCache(
+  async () => {
+    const secret = await secrets.send(new GetSecretValueCommand({ SecretId: config.signingSecretId }));
+    return secret.SecretString ?? '';
+  },
+  {
+    ttlMs: config.keyCacheTtlSeconds * 1000,
+    minRefreshIntervalMs: config.keyRefreshIntervalSeconds * 1000,
+    onStaleKeys: (error) => logger.warn('signing secret refetch failed; using the cached keys', { error: errorName(error) }),
+  },
+);
+
+export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+  try {
+    return await handle(event);
+  } catch (error) {
+    // Our failure, never the sender's: answer 5xx so Replicate retries; no stack in the answer.
+    logger.error('webhook not recorded', { error: error as Error });
+    return answer(500, { error: 'internal_error' });
+  }
+};
+
+async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+  const raw = readRawBody(event, config.maxBodyBytes);
+  if (!raw.ok) return reject(413, 'payload_too_large', { size: raw.size });
+
+  const checked = checkHeaders(
+    {
+      webhookId: header(event, 'webhook-id'),
+      timestamp: header(event, 'webhook-timestamp'),
+      signature: header(event, 'webhook-signature'),
+      body: raw.body,
+    },
+    Math.floor(Date.now() / 1000),
+    config.timestampToleranceSeconds,
+  );
+  if (!checked.ok) return reject(401, checked.reason);
+  const { webhookId } = checked.request;
+
+  let keys: readonly Buffer[];
+  try {
+    keys = await signingKeys.current();
+  } catch (error) {
+    logger.error('signing key unavailable', { webhookId, error: errorName(error), reason: (error as Error).message });
+    return answer(503, { error: 'signing_key_unavailable' });
+  }
+  if (!matchesAnyKey(checked.request, keys)) {
+    // Maybe the key was rotated since it was cached: look once more, rate limited.
+    const rotated = await signingKeys.refreshAfterMismatch().catch(() => undefined);
+    if (!rotated || !matchesAnyKey(checked.request, rotated)) return reject(401, 'bad_signature', { webhookId });
+  }
+
+  const parsed = parsePrediction(raw.body);
+  if (!parsed.ok) return reject(400, parsed.reason, { webhookId });
+  const { prediction } = parsed;
+
+  try {
+    const outcome = await store.record({
+      webhookId,
+      timestampSeconds: checked.request.timestampSeconds,
+      prediction,
+      body: raw.body,
+      receivedAt: new Date(),
+    });
+    logger.info('webhook recorded', { outcome, webhookId, predictionId: prediction.id, status: prediction.status });
+    return answer(200, { outcome, predictionId: prediction.id, webhookId });
+  } catch (error) {
+    if ((error as Error)?.name !== 'StoreUnavailableError') throw error;
+    const { dependency, cause } = error as StoreUnavailableError;
+    logger.error('webhook not recorded', { webhookId, predictionId: prediction.id, dependency, error: errorName(cause) });
+    return answer(503, { error: `${dependency}_unavailable` });
+  }
+}
+
+function reject(statusCode: number, reason: string, context: Record<string, unknown> = {}): APIGatewayProxyStructuredResultV2 {
+  logger.warn('webhook rejected', { reason, statusCode, ...context });
+  return answer(statusCode, { error: reason });
+}
+
+const errorName = (error: unknown): string => (error as Error)?.name ?? String(error);

@@ -1,0 +1,245 @@
+/**
+ * Persistence for one webhook: ONE DynamoDB transaction that writes the dedup marker and the
+ * prediction's state change together, so neither can exist without the other. Losing a race
+ * costs no second read: the refused item comes back with the cancellation (ALL_OLD).
+ */
+import {
+  TransactWriteItemsCommand,
+  type AttributeValue,
+  type DynamoDBClient,
+  type TransactWriteItemsCommandInput,
+} from '@aws-sdk/client-dynamodb';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { spilledPayloadKey } from '../shared/archive-layout';
+import { STATUS_RANK, TERMINAL_RANK, isTerminalStatus, type Prediction } from '../shared/prediction';
+import {
+  ATTR,
+  PARTITION_KEY,
+  TRANSITION_CONDITION,
+  TTL_ATTRIBUTE,
+  decideTransition,
+  predictionItemKey,
+  summarizeProgress,
+  webhookMarkerKey,
+  type WriteOutcome,
+} from '../shared/state';
+
+export interface WebhookRecord {
+  readonly webhookId: string;
+  readonly timestampSeconds: number;
+  readonly prediction: Prediction;
+  /** The verified body, verbatim. Stored whole only for a terminal webhook. */
+  readonly body: Buffer;
+  readonly receivedAt: Date;
+}
+
+export interface StoreSettings {
+  readonly tableName: string;
+  readonly bucketName: string;
+  readonly archivePrefix: string;
+  readonly maxInlinePayloadBytes: number;
+  readonly dedupTtlSeconds: number;
+  /** Attempts when a concurrent transaction on the same items wins. */
+  readonly conflictAttempts?: number;
+}
+
+/** Where the terminal payload goes: into the item, or into S3 first when too large. */
+export type PayloadPlacement =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'inline' }
+  | { readonly kind: 'spill'; readonly key: string };
+
+export function placePayload(record: WebhookRecord, settings: StoreSettings): PayloadPlacement {
+  if (!isTerminalStatus(record.prediction.status)) return { kind: 'none' };
+  if (record.body.length <= settings.maxInlinePayloadBytes) return { kind: 'inline' };
+  return { kind: 'spill', key: spilledPayloadKey(settings.archivePrefix, record.prediction.id, record.webhookId) };
+}
+
+/** A dependency failed; the webhook was not recorded and must be retried (answer 5xx). */
+export class StoreUnavailableError extends Error {
+  constructor(
+    readonly dependency: 'state_store' | 'payload_store',
+    cause: unknown,
+  ) {
+    super(`${dependency} unavailable`, { cause });
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+interface CancellationReason {
+  readonly Code?: string;
+  readonly Item?: Record<string, AttributeValue>;
+}
+
+const s = (value: string): AttributeValue => ({ S: value });
+const n = (value: number): AttributeValue => ({ N: String(value) });
+
+export class WebhookStore {
+  constructor(
+    private readonly dynamodb: DynamoDBClient,
+    private readonly s3: S3Client,
+    private readonly settings: StoreSettings,
+  ) {}
+
+  /** Records the webhook and says what it did. Throws StoreUnavailableError when it could not. */
+  async record(record: WebhookRecord): Promise<WriteOutcome> {
+    const placement = placePayload(record, this.settings);
+    if (placement.kind === 'spill') await this.spill(placement.key, record.body);
+    const input = this.transaction(record, placement);
+    const attempts = this.settings.conflictAttempts ?? 4;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.dynamodb.send(new TransactWriteItemsCommand(input));
+        return 'accepted';
+      } catch (error) {
+        const reasons = cancellationReasons(error);
+        if (!reasons) throw new StoreUnavailableError('state_store', error);
+        if (reasons[0]?.Code === 'ConditionalCheckFailed') return 'duplicate';
+        if (reasons[1]?.Code === 'ConditionalCheckFailed') return refusedOutcome(reasons[1].Item, record);
+        // TransactionConflict: another write on these items is in flight; it usually settles
+        // within milliseconds, and the retry then sees its result.
+        if (attempt >= attempts) throw new StoreUnavailableError('state_store', error);
+        await sleep(backoffMs(attempt));
+      }
+    }
+  }
+
+  private async spill(key: string, body: Buffer): Promise<void> {
+    try {
+      await this.s3.send(
+        new PutObjectCommand({ Bucket: this.settings.bucketName, Key: key, Body: body, ContentType: 'application/json' }),
+      );
+    } catch (error) {
+      throw new StoreUnavailableError('payload_store', error);
+    }
+  }
+
+  private transaction(record: WebhookRecord, placement: PayloadPlacement): TransactWriteItemsCommandInput {
+    const { prediction, webhookId, timestampSeconds, receivedAt } = record;
+    const now = receivedAt.toISOString();
+    const progress = summarizeProgress(prediction);
+
+    const update = new UpdateBuilder();
+    update.set(ATTR.predictionId, s(prediction.id));
+    update.set(ATTR.status, s(prediction.status));
+    update.set(ATTR.statusRank, n(STATUS_RANK[prediction.status]));
+    update.set(ATTR.lastWebhookId, s(webhookId));
+    update.set(ATTR.lastWebhookAt, n(timestampSeconds));
+    update.set(ATTR.updatedAt, s(now));
+    update.setIfMissing(ATTR.firstReceivedAt, s(now));
+    update.set(ATTR.outputCount, n(progress.outputCount));
+    update.set(ATTR.logsBytes, n(progress.logsBytes));
+    update.set(ATTR.payloadBytes, n(record.body.length));
+    for (const [attribute, value] of [
+      [ATTR.model, prediction.model],
+      [ATTR.version, prediction.version],
+      [ATTR.createdAt, prediction.createdAt],
+      [ATTR.startedAt, prediction.startedAt],
+      [ATTR.completedAt, prediction.completedAt],
+    ] as const) {
+      if (value !== undefined) update.set(attribute, s(value));
+    }
+    if (placement.kind !== 'none') {
+      update.set(ATTR.terminalStatus, s(prediction.status));
+      update.set(ATTR.terminalAt, s(now));
+      update.set(ATTR.archiveStatus, s('pending'));
+      if (placement.kind === 'inline') {
+        update.set(ATTR.payload, s(record.body.toString('utf8')));
+      } else {
+        update.set(ATTR.payloadBucket, s(this.settings.bucketName));
+        update.set(ATTR.payloadKey, s(placement.key));
+      }
+    }
+    update.add(ATTR.webhookCount, n(1));
+    update.name(PARTITION_KEY);
+    update.value('terminalRank', n(TERMINAL_RANK));
+
+    const receivedSeconds = Math.floor(receivedAt.getTime() / 1000);
+    return {
+      TransactItems: [
+        {
+          Put: {
+            TableName: this.settings.tableName,
+            Item: {
+              [PARTITION_KEY]: s(webhookMarkerKey(webhookId)),
+              [ATTR.predictionId]: s(prediction.id),
+              [ATTR.status]: s(prediction.status),
+              receivedAt: s(now),
+              [TTL_ATTRIBUTE]: n(receivedSeconds + this.settings.dedupTtlSeconds),
+            },
+            ConditionExpression: 'attribute_not_exists(#pk)',
+            ExpressionAttributeNames: { '#pk': PARTITION_KEY },
+          },
+        },
+        {
+          Update: {
+            TableName: this.settings.tableName,
+            Key: { [PARTITION_KEY]: s(predictionItemKey(prediction.id)) },
+            UpdateExpression: update.expression(),
+            ConditionExpression: TRANSITION_CONDITION,
+            ExpressionAttributeNames: update.names,
+            ExpressionAttributeValues: update.values,
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          },
+        },
+      ],
+    };
+  }
+}
+
+/** Every attribute goes through a `#name` placeholder, so no reserved word can break a write. */
+class UpdateBuilder {
+  readonly names: Record<string, string> = {};
+  readonly values: Record<string, AttributeValue> = {};
+  private readonly sets: string[] = [];
+  private readonly adds: string[] = [];
+
+  name(attribute: string): string {
+    this.names[`#${attribute}`] = attribute;
+    return `#${attribute}`;
+  }
+
+  value(key: string, value: AttributeValue): string {
+    this.values[`:${key}`] = value;
+    return `:${key}`;
+  }
+
+  set(attribute: string, value: AttributeValue): void {
+    this.sets.push(`${this.name(attribute)} = ${this.value(attribute, value)}`);
+  }
+
+  setIfMissing(attribute: string, value: AttributeValue): void {
+    const name = this.name(attribute);
+    this.sets.push(`${name} = if_not_exists(${name}, ${this.value(attribute, value)})`);
+  }
+
+  add(attribute: string, value: AttributeValue): void {
+    this.adds.push(`${this.name(attribute)} ${this.value(`${attribute}Increment`, value)}`);
+  }
+
+  expression(): string {
+    return `SET ${this.sets.join(', ')}${this.adds.length > 0 ? ` ADD ${this.adds.join(', ')}` : ''}`;
+  }
+}
+
+function cancellationReasons(error: unknown): CancellationReason[] | undefined {
+  // By name, not instanceof: a bundle may carry more than one copy of the SDK's classes.
+  const candidate = error as { name?: string; CancellationReasons?: CancellationReason[] } | undefined;
+  if (candidate?.name !== 'TransactionCanceledException' || !Array.isArray(candidate.CancellationReasons)) return undefined;
+  return candidate.CancellationReasons;
+}
+
+function refusedOutcome(item: Record<string, AttributeValue> | undefined, record: WebhookRecord): WriteOutcome {
+  const statusRank = Number(item?.[ATTR.statusRank]?.N ?? 0);
+  const lastWebhookAt = Number(item?.[ATTR.lastWebhookAt]?.N ?? 0);
+  const decision = decideTransition(
+    { statusRank, lastWebhookAt },
+    { status: record.prediction.status, timestampSeconds: record.timestampSeconds },
+  );
+  // 'apply' cannot come back for a refused write unless the item changed again in between;
+  // the write did not happen, so the honest answer is that this webhook was superseded.
+  return decision === 'after_terminal' ? 'after_terminal' : 'stale';
+}
+
+const backoffMs = (attempt: number): number => 10 * 2 ** attempt * (0.5 + Math.random());
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,294 @@
+import fc from 'fast-check';
+import { validateWebhook } from 'replicate';
+import { Webhook } from 'standardwebhooks';
+import { webcrypto } from 'node:crypto';
+import {
+  checkHeaders,
+  decodeSigningKey,
+  parseSigningSecret,
+  parseV1Signatures,
+  signWebhook,
+  verifyWebhook,
+  type SignedRequest,
+} from '../lambda/shared/signature';
+
+// The known-good vector from the official clients' tests (DESIGN.md).
+const VECTOR = {
+  id: 'msg_p5jXN8AQM9LWM0D4loKWxJek',
+  timestamp: '1614265330',
+  body: '{"test": 2432232314}',
+  secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+  signature: 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
+};
+const VECTOR_NOW = 1614265330;
+const TOLERANCE = 300;
+
+const request = (overrides: Partial<SignedRequest> = {}): SignedRequest => ({
+  webhookId: VECTOR.id,
+  timestamp: VECTOR.timestamp,
+  signature: VECTOR.signature,
+  body: Buffer.from(VECTOR.body),
+  ...overrides,
+});
+const keys = [decodeSigningKey(VECTOR.secret)];
+const verify = (overrides: Partial<SignedRequest> = {}, now = VECTOR_NOW) => verifyWebhook(request(overrides), keys, now, TOLERANCE);
+
+describe('the known-good vector', () => {
+  test('signs to the published signature', () => {
+    expect(signWebhook(VECTOR.secret, VECTOR.id, VECTOR.timestamp, VECTOR.body)).toBe(VECTOR.signature);
+  });
+
+  test('verifies', () => {
+    expect(verify()).toEqual({ ok: true, webhookId: VECTOR.id, timestampSeconds: VECTOR_NOW });
+  });
+
+  test('agrees with both reference libraries', async () => {
+    const reference = new Webhook(VECTOR.secret);
+    jest.useFakeTimers({ now: VECTOR_NOW * 1000, doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    try {
+      expect(() =>
+        reference.verify(VECTOR.body, {
+          'webhook-id': VECTOR.id,
+          'webhook-timestamp': VECTOR.timestamp,
+          'webhook-signature': VECTOR.signature,
+        }),
+      ).not.toThrow();
+    } finally {
+      jest.useRealTimers();
+    }
+    await expect(
+      validateWebhook(
+        { id: VECTOR.id, timestamp: VECTOR.timestamp, signature: VECTOR.signature, body: VECTOR.body, secret: VECTOR.secret },
+        webcrypto as never,
+      ),
+    ).resolves.toBe(true);
+  });
+});
+
+describe('adversarial headers', () => {
+  test.each([
+    ['missing id', { webhookId: undefined }, 'missing_headers'],
+    ['empty id', { webhookId: '' }, 'missing_headers'],
+    ['missing timestamp', { timestamp: undefined }, 'missing_headers'],
+    ['missing signature', { signature: undefined }, 'missing_headers'],
+    ['empty signature', { signature: '' }, 'missing_headers'],
+    ['id with a space', { webhookId: 'msg 1' }, 'invalid_webhook_id'],
+    ['id with a newline', { webhookId: 'msg\n1' }, 'invalid_webhook_id'],
+    ['overlong id', { webhookId: 'm'.repeat(257) }, 'invalid_webhook_id'],
+    ['non-numeric timestamp', { timestamp: 'yesterday' }, 'invalid_timestamp'],
+    ['numeric prefix then junk', { timestamp: '1614265330abc' }, 'invalid_timestamp'],
+    ['negative timestamp', { timestamp: '-1614265330' }, 'invalid_timestamp'],
+    ['fractional timestamp', { timestamp: '1614265330.5' }, 'invalid_timestamp'],
+    ['timestamp in exponent form', { timestamp: '1.6e9' }, 'invalid_timestamp'],
+    ['duplicated timestamp header (joined by API Gateway)', { timestamp: '1614265330,1614265330' }, 'invalid_timestamp'],
+    ['far-future timestamp', { timestamp: '99999999999' }, 'timestamp_out_of_tolerance'],
+    ['only a v2 signature', { signature: 'v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' }, 'no_v1_signature'],
+    ['v1a prefix', { signature: 'v1a,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' }, 'no_v1_signature'],
+    ['no comma', { signature: 'v1g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' }, 'no_v1_signature'],
+    ['bare base64', { signature: 'g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' }, 'no_v1_signature'],
+    ['uppercase version', { signature: 'V1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' }, 'no_v1_signature'],
+    ['v1 with empty value', { signature: 'v1,' }, 'bad_signature'],
+    ['v1 with odd-length garbage', { signature: 'v1,abc' }, 'bad_signature'],
+    ['v1 with invalid base64 of the right length', { signature: `v1,${'!'.repeat(44)}` }, 'bad_signature'],
+    ['v1 with trailing junk entry', { signature: `${VECTOR.signature},junk` }, 'bad_signature'],
+    ['v1 with 45 characters', { signature: `${VECTOR.signature}A` }, 'bad_signature'],
+    ['signature for another id', { webhookId: 'msg_other' }, 'bad_signature'],
+    ['duplicated signature header (joined by API Gateway)', { signature: `${VECTOR.signature},${VECTOR.signature}` }, 'bad_signature'],
+    ['duplicated id header (joined by API Gateway)', { webhookId: `${VECTOR.id},${VECTOR.id}` }, 'bad_signature'],
+  ] as const)('%s → %s', (_name, overrides, reason) => {
+    expect(verify(overrides as Partial<SignedRequest>)).toEqual({ ok: false, reason });
+  });
+
+  test('tolerance holds both ways, inclusive at the edge', () => {
+    expect(verify({}, VECTOR_NOW + TOLERANCE).ok).toBe(true);
+    expect(verify({}, VECTOR_NOW - TOLERANCE).ok).toBe(true);
+    expect(verify({}, VECTOR_NOW + TOLERANCE + 1)).toEqual({ ok: false, reason: 'timestamp_out_of_tolerance' });
+    expect(verify({}, VECTOR_NOW - TOLERANCE - 1)).toEqual({ ok: false, reason: 'timestamp_out_of_tolerance' });
+  });
+
+  test('a valid v1 among other versions and junk entries is found', () => {
+    const signature = `v2,AAAA v1,short  v1a,${VECTOR.signature.slice(3)} ${VECTOR.signature} v0,zzz`;
+    expect(verify({ signature }).ok).toBe(true);
+  });
+
+  test('no more than 16 signatures are considered', () => {
+    const decoys = Array.from({ length: 16 }, (_, i) => `v1,${String(i).padStart(44, 'A')}`).join(' ');
+    expect(parseV1Signatures(`${decoys} ${VECTOR.signature}`)).toHaveLength(16);
+    expect(verify({ signature: `${decoys} ${VECTOR.signature}` })).toEqual({ ok: false, reason: 'bad_signature' });
+  });
+
+  test('junk is refused before any key is needed', () => {
+    expect(checkHeaders(request({ timestamp: 'x' }), VECTOR_NOW, TOLERANCE)).toEqual({ ok: false, reason: 'invalid_timestamp' });
+  });
+});
+
+describe('bodies', () => {
+  const secret = VECTOR.secret;
+  const signed = (body: Buffer | string) => request({ body: Buffer.from(body), signature: signWebhook(secret, VECTOR.id, VECTOR.timestamp, body) });
+
+  test.each([
+    ['empty', ''],
+    ['unicode', '{"prompt":"日本語 ✓ émoji 🎉 \\u0000"}'],
+    ['a lone surrogate escape', '{"x":"\\ud800"}'],
+    ['huge (6 MiB)', `{"logs":"${'x'.repeat(6 * 1024 * 1024)}"}`],
+  ])('%s body verifies on its exact bytes', (_name, body) => {
+    expect(verifyWebhook(signed(body), keys, VECTOR_NOW, TOLERANCE).ok).toBe(true);
+  });
+
+  test('bytes that are not UTF-8 are verified as bytes, not as decoded text', () => {
+    const body = Buffer.from([0x7b, 0xff, 0xfe, 0x7d]);
+    expect(verifyWebhook(signed(body), keys, VECTOR_NOW, TOLERANCE).ok).toBe(true);
+    // Re-encoding through a string (what the reference clients do) would change these bytes.
+    const reencoded = Buffer.from(body.toString('utf8'), 'utf8');
+    expect(reencoded.equals(body)).toBe(false);
+    expect(verifyWebhook({ ...signed(body), body: reencoded }, keys, VECTOR_NOW, TOLERANCE).ok).toBe(false);
+  });
+
+  test('one flipped bit anywhere in the body is refused', () => {
+    const body = Buffer.from(VECTOR.body);
+    for (let i = 0; i < body.length; i++) {
+      const tampered = Buffer.from(body);
+      tampered[i] ^= 1;
+      expect(verify({ body: tampered })).toEqual({ ok: false, reason: 'bad_signature' });
+    }
+  });
+});
+
+describe('secret values', () => {
+  const other = 'whsec_' + Buffer.alloc(24, 7).toString('base64');
+
+  test.each([
+    ['one key', VECTOR.secret, 1],
+    ['keys separated by spaces', `${VECTOR.secret} ${other}`, 2],
+    ['keys separated by commas and newlines', `${VECTOR.secret},\n${other}\n`, 2],
+    ["Replicate's API response", JSON.stringify({ key: VECTOR.secret }), 1],
+    ['JSON with keys still accepted during a rotation', JSON.stringify({ key: VECTOR.secret, keys: [other] }), 2],
+  ])('%s', (_name, value, count) => {
+    const parsed = parseSigningSecret(value);
+    expect(parsed).toHaveLength(count);
+    expect(parsed[0].equals(decodeSigningKey(VECTOR.secret))).toBe(true);
+  });
+
+  test.each([
+    ['empty', ''],
+    ['a generated placeholder without the prefix', 'Q2hhbmdlTWVQbGVhc2VDaGFuZ2VNZQ'],
+    ['prefix only', 'whsec_'],
+    ['not base64', 'whsec_not base64!'],
+    ['bad JSON', '{"key":'],
+    ['JSON without a key', '{}'],
+    ['JSON with a non-string key', '{"key": 42}'],
+  ])('%s is refused without echoing the value', (_name, value) => {
+    expect(() => parseSigningSecret(value)).toThrow(expect.objectContaining({ name: 'SigningSecretError' }));
+    try {
+      parseSigningSecret(value);
+    } catch (error) {
+      if (value.length > 8) expect((error as Error).message).not.toContain(value.slice(6));
+    }
+  });
+
+  test('a request signed with any of the keys verifies (rotation)', () => {
+    const rotated = parseSigningSecret(`${other} ${VECTOR.secret}`);
+    expect(verifyWebhook(request(), rotated, VECTOR_NOW, TOLERANCE).ok).toBe(true);
+  });
+});
+
+/**
+ * Differential: over generated inputs, our verdict equals the verdict of the `standardwebhooks`
+ * reference and of Replicate's `validateWebhook`. Inputs stay inside what all three define
+ * (UTF-8 text bodies, canonical timestamps within tolerance, `v1` entries), because there the
+ * libraries are known to differ by design: Replicate's checks no timestamp and no version, and
+ * both re-encode the body as a string.
+ */
+describe('differential against the reference implementations', () => {
+  const now = Math.floor(Date.now() / 1000);
+  const secretArb = fc.uint8Array({ minLength: 16, maxLength: 64 }).map((bytes) => `whsec_${Buffer.from(bytes).toString('base64')}`);
+  const idArb = fc.stringMatching(/^msg_[A-Za-z0-9]{1,40}$/);
+  const timestampArb = fc.integer({ min: now - 250, max: now + 250 }).map(String);
+  const bodyArb = fc.oneof(
+    fc.json(),
+    fc.string({ unit: 'grapheme', maxLength: 300 }).filter((text) => text.length > 0),
+    fc.constant('{"status":"succeeded","output":["https://replicate.delivery/a.png"]}'),
+  );
+  type Mutation = 'valid' | 'tampered_body' | 'wrong_key' | 'tampered_signature' | 'other_id' | 'extra_valid' | 'extra_invalid';
+  const mutationArb = fc.constantFrom<Mutation>('valid', 'tampered_body', 'wrong_key', 'tampered_signature', 'other_id', 'extra_valid', 'extra_invalid');
+
+  const standardVerdict = (secret: string, id: string, timestamp: string, signature: string, body: string): boolean => {
+    try {
+      new Webhook(secret).verify(
+        body,
+        { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signature },
+        { jsonParse: false },
+      );
+      return true;
+    } catch (error) {
+      if ((error as Error).name !== 'WebhookVerificationError') throw error;
+      return false;
+    }
+  };
+  const replicateVerdict = (secret: string, id: string, timestamp: string, signature: string, body: string) =>
+    validateWebhook({ id, timestamp, signature, body, secret }, webcrypto as never);
+
+  test('same verdict on valid, tampered, wrong-key and multi-signature inputs', async () => {
+    let accepted = 0;
+    let refused = 0;
+    await fc.assert(
+      fc.asyncProperty(secretArb, secretArb, idArb, timestampArb, bodyArb, mutationArb, async (secret, otherSecret, id, timestamp, body, mutation) => {
+        fc.pre(secret !== otherSecret);
+        const signWith = (key: string, signedBody = body, signedId = id) => signWebhook(key, signedId, timestamp, signedBody);
+        let signature = signWith(secret);
+        let sentBody = body;
+        switch (mutation) {
+          case 'tampered_body':
+            sentBody = `${body} `;
+            break;
+          case 'wrong_key':
+            signature = signWith(otherSecret);
+            break;
+          case 'tampered_signature': {
+            const chars = signature.split('');
+            chars[5] = chars[5] === 'A' ? 'B' : 'A';
+            signature = chars.join('');
+            break;
+          }
+          case 'other_id':
+            signature = signWith(secret, body, `${id}x`);
+            break;
+          case 'extra_valid':
+            signature = `${signWith(otherSecret)} ${signature}`;
+            break;
+          case 'extra_invalid':
+            signature = `${signWith(otherSecret)} ${signWith(otherSecret, `${body}!`)}`;
+            break;
+        }
+        const ours = verifyWebhook(
+          { webhookId: id, timestamp, signature, body: Buffer.from(sentBody, 'utf8') },
+          [decodeSigningKey(secret)],
+          now,
+          TOLERANCE,
+        ).ok;
+        expect(ours).toBe(standardVerdict(secret, id, timestamp, signature, sentBody));
+        expect(ours).toBe(await replicateVerdict(secret, id, timestamp, signature, sentBody));
+        expect(ours).toBe(mutation === 'valid' || mutation === 'extra_valid');
+        if (ours) accepted++;
+        else refused++;
+      }),
+      { numRuns: 600 },
+    );
+    // The generator really exercised both verdicts.
+    expect(accepted).toBeGreaterThan(50);
+    expect(refused).toBeGreaterThan(50);
+  });
+
+  test('standardwebhooks agrees on the timestamp window', () => {
+    fc.assert(
+      fc.property(secretArb, idArb, fc.integer({ min: -1000, max: 1000 }), (secret, id, skew) => {
+        const timestamp = String(now + skew);
+        const signature = signWebhook(secret, id, timestamp, '{}');
+        const ours = verifyWebhook({ webhookId: id, timestamp, signature, body: Buffer.from('{}') }, [decodeSigningKey(secret)], now, TOLERANCE).ok;
+        // Both use a 5-minute window; allow the second that may tick between the two calls.
+        if (Math.abs(Math.abs(skew) - TOLERANCE) > 2) expect(ours).toBe(standardVerdict(secret, id, timestamp, signature, '{}'));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -1,0 +1,12 @@
+/** One DynamoDB Local for the whole run (the JVM takes seconds to start); tests make their own tables. */
+import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/standins/dynamodb-local';
+
+declare global {
+  var dynamoDbLocal: DynamoDbLocal | undefined;
+}
+
+export default async function globalSetup(): Promise<void> {
+  globalThis.dynamoDbLocal = await startDynamoDbLocal();
+  // Workers are started after this and inherit the variable.
+  process.env.TEST_DYNAMODB_ENDPOINT = globalThis.dynamoDbLocal.endpoint;
+}

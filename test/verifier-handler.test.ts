@@ -1,0 +1,388 @@
+/**
+ * The verifier handler against real peers: DynamoDB Local (through a switchable proxy, for
+ * outages), the Secrets Manager stand-in, and fauxqs for the spill bucket.
+ */
+import { DynamoDBClient, GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import fc from 'fast-check';
+import { startSecretsManager, type SecretsManagerStandIn } from '../local/standins/secrets-manager';
+import { predictionItemKey, webhookMarkerKey } from '../lambda/shared/state';
+import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from './support/aws';
+import { startFauxqs, type Fauxqs } from './support/fauxqs';
+import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
+import { apiGatewayEvent, newSecret, newWebhookId, prediction, signedEvent } from './support/webhooks';
+
+type Handler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+
+let fauxqs: Fauxqs;
+let secrets: SecretsManagerStandIn;
+let dynamodbProxy: TcpProxy;
+let dynamodb: DynamoDBClient;
+let s3: S3Client;
+let tableName: string;
+const bucketName = 'verifier-test-archive';
+const secretName = 'replicate-signing-secret';
+let secret: string;
+let handler: Handler;
+
+/** A cold start: a fresh module instance reading the environment it is given. */
+function coldStart(overrides: Record<string, string> = {}): Handler {
+  Object.assign(process.env, {
+    TABLE_NAME: tableName,
+    SIGNING_SECRET_ID: secretName,
+    BUCKET_NAME: bucketName,
+    ARCHIVE_PREFIX: 'archive/',
+    TIMESTAMP_TOLERANCE_SECONDS: '300',
+    MAX_BODY_BYTES: String(6 * 1024 * 1024),
+    MAX_INLINE_PAYLOAD_BYTES: String(16 * 1024),
+    KEY_REFRESH_INTERVAL_SECONDS: '30',
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+    ...overrides,
+  });
+  let loaded: Handler | undefined;
+  jest.isolateModules(() => {
+    loaded = (require('../lambda/verifier/index') as { handler: Handler }).handler;
+  });
+  return loaded!;
+}
+
+beforeAll(async () => {
+  fauxqs = await startFauxqs();
+  fauxqs.createBucket(bucketName);
+  secrets = await startSecretsManager();
+  dynamodbProxy = await startTcpProxy(dynamoDbEndpoint());
+  ({ tableName } = await createTestTable());
+  useStandInEnvironment({ dynamodb: dynamodbProxy.endpoint, s3: fauxqs.s3Endpoint, secretsmanager: secrets.endpoint });
+  // Outages should surface within a second, not after the SDK's full backoff.
+  process.env.AWS_MAX_ATTEMPTS = '2';
+  secret = newSecret();
+  secrets.putSecret(secretName, secret);
+  dynamodb = new DynamoDBClient({ endpoint: dynamoDbEndpoint() });
+  s3 = new S3Client({});
+  handler = coldStart();
+});
+
+afterAll(async () => {
+  dynamodb.destroy();
+  s3.destroy();
+  await dynamodbProxy.stop();
+  await secrets.stop();
+  await fauxqs.stop();
+});
+
+const newPredictionId = () => `p${newWebhookId().replace(/[^a-z0-9]/gi, '').toLowerCase()}`;
+const send = async (event: APIGatewayProxyEventV2, target: Handler = handler) => {
+  const response = await target(event);
+  return { status: response.statusCode, body: JSON.parse(response.body ?? '{}') as Record<string, unknown> };
+};
+const deliver = (body: Record<string, unknown> | string | Buffer, options: Partial<Parameters<typeof signedEvent>[1]> = {}) =>
+  send(signedEvent(body, { secret, ...options }));
+
+async function predictionItem(predictionId: string): Promise<Record<string, AttributeValue> | undefined> {
+  const { Item } = await dynamodb.send(
+    new GetItemCommand({ TableName: tableName, Key: { pk: { S: predictionItemKey(predictionId) } }, ConsistentRead: true }),
+  );
+  return Item;
+}
+
+describe('outcomes', () => {
+  test('a new prediction is accepted and recorded before the answer', async () => {
+    const id = newPredictionId();
+    const webhookId = newWebhookId();
+    const response = await deliver(prediction(id, 'starting'), { webhookId });
+    expect(response).toEqual({ status: 200, body: { outcome: 'accepted', predictionId: id, webhookId } });
+    const item = await predictionItem(id);
+    expect(item).toMatchObject({
+      status: { S: 'starting' },
+      statusRank: { N: '1' },
+      webhookCount: { N: '1' },
+      lastWebhookId: { S: webhookId },
+      model: { S: 'black-forest-labs/flux-schnell' },
+    });
+    // Intermediate webhooks record progress, not the payload.
+    expect(item?.payload).toBeUndefined();
+    expect(item?.terminalStatus).toBeUndefined();
+  });
+
+  test('a repeated webhook-id is a duplicate and changes nothing', async () => {
+    const id = newPredictionId();
+    const webhookId = newWebhookId();
+    await deliver(prediction(id, 'processing'), { webhookId });
+    const before = await predictionItem(id);
+    const again = await deliver(prediction(id, 'processing', { logs: 'different' }), { webhookId });
+    expect(again).toMatchObject({ status: 200, body: { outcome: 'duplicate' } });
+    expect(await predictionItem(id)).toEqual(before);
+  });
+
+  test('a status regression is stale and changes nothing', async () => {
+    const id = newPredictionId();
+    await deliver(prediction(id, 'processing'));
+    const before = await predictionItem(id);
+    expect(await deliver(prediction(id, 'starting'))).toMatchObject({ status: 200, body: { outcome: 'stale' } });
+    expect(await predictionItem(id)).toEqual(before);
+  });
+
+  test('an older webhook of the same status does not overwrite a newer one', async () => {
+    const id = newPredictionId();
+    const now = Math.floor(Date.now() / 1000);
+    await deliver(prediction(id, 'processing', { logs: 'newer logs, longer' }), { timestamp: now });
+    expect(await deliver(prediction(id, 'processing', { logs: 'old' }), { timestamp: now - 5 })).toMatchObject({
+      body: { outcome: 'stale' },
+    });
+    expect((await predictionItem(id))?.logsBytes).toEqual({ N: String('newer logs, longer'.length) });
+    expect(await deliver(prediction(id, 'processing', { logs: 'newest logs, longest' }), { timestamp: now })).toMatchObject({
+      body: { outcome: 'accepted' },
+    });
+  });
+
+  test('the terminal state is recorded once, verbatim, then frozen', async () => {
+    const id = newPredictionId();
+    await deliver(prediction(id, 'processing'));
+    const terminal = JSON.stringify(prediction(id, 'succeeded', { logs: 'naïve ✓ 🎉' }), null, 2);
+    expect(await deliver(terminal)).toMatchObject({ body: { outcome: 'accepted' } });
+    const frozen = await predictionItem(id);
+    expect(frozen).toMatchObject({ status: { S: 'succeeded' }, terminalStatus: { S: 'succeeded' }, archiveStatus: { S: 'pending' } });
+    expect(frozen?.payload?.S).toBe(terminal);
+
+    for (const later of [prediction(id, 'processing'), prediction(id, 'failed'), prediction(id, 'succeeded')]) {
+      expect(await deliver(later)).toMatchObject({ status: 200, body: { outcome: 'after_terminal' } });
+    }
+    expect(await predictionItem(id)).toEqual(frozen);
+  });
+
+  test('a prediction first seen in a terminal state is recorded (start webhooks are optional)', async () => {
+    const id = newPredictionId();
+    expect(await deliver(prediction(id, 'canceled'))).toMatchObject({ body: { outcome: 'accepted' } });
+    expect((await predictionItem(id))?.terminalStatus).toEqual({ S: 'canceled' });
+  });
+
+  test('the dedup marker expires; the prediction record does not', async () => {
+    const id = newPredictionId();
+    const webhookId = newWebhookId();
+    await deliver(prediction(id, 'starting'), { webhookId });
+    const { Item: marker } = await dynamodb.send(
+      new GetItemCommand({ TableName: tableName, Key: { pk: { S: webhookMarkerKey(webhookId) } } }),
+    );
+    const expiresAt = Number(marker?.expiresAt?.N);
+    expect(expiresAt - Date.now() / 1000).toBeGreaterThan(6 * 24 * 3600);
+    expect((await predictionItem(id))?.expiresAt).toBeUndefined();
+  });
+
+  test('a base64-encoded body is verified and recorded on its decoded bytes', async () => {
+    const id = newPredictionId();
+    const event = signedEvent(prediction(id, 'starting'), { secret, base64: true });
+    expect(event.isBase64Encoded).toBe(true);
+    expect(await send(event)).toMatchObject({ status: 200, body: { outcome: 'accepted' } });
+  });
+});
+
+describe('out-of-order and duplicated deliveries', () => {
+  const lifecycle = (id: string) => {
+    const start = Math.floor(Date.now() / 1000) - 60;
+    return [
+      { id: newWebhookId(), timestamp: start, body: prediction(id, 'starting') },
+      { id: newWebhookId(), timestamp: start + 1, body: prediction(id, 'processing', { logs: 'a' }) },
+      { id: newWebhookId(), timestamp: start + 2, body: prediction(id, 'processing', { logs: 'ab' }) },
+      { id: newWebhookId(), timestamp: start + 3, body: prediction(id, 'succeeded') },
+    ];
+  };
+
+  test('any order, any duplicates: the terminal state wins exactly once and nothing goes backwards', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.nat(3), { minLength: 4, maxLength: 10 }).chain((duplicates) =>
+          fc.shuffledSubarray([0, 1, 2, 3, ...duplicates], { minLength: 4 + duplicates.length }),
+        ),
+        async (order) => {
+          const id = newPredictionId();
+          const webhooks = lifecycle(id);
+          // "duplicate" means: this webhook-id was recorded before. A refused (stale or
+          // after-terminal) webhook leaves no marker, so its repeat is refused again instead.
+          const recorded = new Set<number>();
+          let rank = 0;
+          const ranks = [1, 2, 2, 3];
+          let acceptedTerminal = 0;
+          for (const index of order) {
+            const webhook = webhooks[index];
+            const { status, body } = await deliver(webhook.body, { webhookId: webhook.id, timestamp: webhook.timestamp });
+            expect(status).toBe(200);
+            if (recorded.has(index)) expect(body.outcome).toBe('duplicate');
+            else if (rank === 3) expect(body.outcome).toBe('after_terminal');
+            else if (ranks[index] < rank) expect(body.outcome).toBe('stale');
+            if (body.outcome === 'accepted') {
+              rank = Math.max(rank, ranks[index]);
+              if (index === 3) acceptedTerminal++;
+              recorded.add(index);
+            }
+          }
+          expect(acceptedTerminal).toBe(1);
+          expect(await predictionItem(id)).toMatchObject({ status: { S: 'succeeded' }, terminalStatus: { S: 'succeeded' } });
+        },
+      ),
+      { numRuns: 12 },
+    );
+  });
+
+  test('concurrent deliveries of the same terminal webhook: exactly one wins', async () => {
+    const id = newPredictionId();
+    await deliver(prediction(id, 'processing'));
+    const event = signedEvent(prediction(id, 'succeeded'), { secret });
+    const responses = await Promise.all(Array.from({ length: 12 }, () => send(event)));
+    expect(responses.map((r) => r.status)).toEqual(Array(12).fill(200));
+    const outcomes = responses.map((r) => r.body.outcome);
+    expect(outcomes.filter((o) => o === 'accepted')).toHaveLength(1);
+    expect(outcomes.filter((o) => o === 'duplicate')).toHaveLength(11);
+  });
+
+  test('concurrent different terminal webhooks: exactly one terminal state is recorded', async () => {
+    const id = newPredictionId();
+    const statuses = ['succeeded', 'failed', 'canceled', 'aborted', 'succeeded', 'failed'];
+    const responses = await Promise.all(statuses.map((status) => deliver(prediction(id, status))));
+    const accepted = responses.filter((r) => r.body.outcome === 'accepted');
+    expect(accepted).toHaveLength(1);
+    expect(responses.filter((r) => r.body.outcome === 'after_terminal')).toHaveLength(statuses.length - 1);
+    const item = await predictionItem(id);
+    expect(statuses).toContain(item?.terminalStatus?.S);
+  });
+});
+
+describe('bad input gets a clear 4xx and touches nothing', () => {
+  test.each([
+    ['no signature headers', { 'webhook-signature': undefined }, 401, 'missing_headers'],
+    ['a forged signature', { 'webhook-signature': 'v1,' + Buffer.alloc(32).toString('base64') }, 401, 'bad_signature'],
+    ['only a v2 signature', { 'webhook-signature': 'v2,' + Buffer.alloc(32).toString('base64') }, 401, 'no_v1_signature'],
+    ['a stale timestamp (replay)', { 'webhook-timestamp': String(Math.floor(Date.now() / 1000) - 3600) }, 401, 'timestamp_out_of_tolerance'],
+  ])('%s', async (_name, headers, status, reason) => {
+    const id = newPredictionId();
+    const event = signedEvent(prediction(id, 'starting'), { secret, headers });
+    expect(await send(event)).toEqual({ status, body: { error: reason } });
+    expect(await predictionItem(id)).toBeUndefined();
+  });
+
+  test('a body signed with another key → 401', async () => {
+    expect(await deliver(prediction(newPredictionId(), 'starting'), { secret: newSecret() })).toEqual({
+      status: 401,
+      body: { error: 'bad_signature' },
+    });
+  });
+
+  test.each([
+    ['not JSON', 'hello', 'invalid_json'],
+    ['an empty body', '', 'empty_body'],
+    ['a JSON array', '[]', 'not_a_prediction'],
+    ['no id', JSON.stringify({ status: 'starting' }), 'invalid_prediction_id'],
+    ['an id that is not a key segment', JSON.stringify({ id: '../etc', status: 'starting' }), 'invalid_prediction_id'],
+    ['an unknown status', JSON.stringify({ id: 'abc', status: 'queued' }), 'unknown_status'],
+  ])('a signed body that is %s → 400', async (_name, body, reason) => {
+    expect(await deliver(body)).toEqual({ status: 400, body: { error: reason } });
+  });
+
+  test('a body over the limit → 413, before any signature work', async () => {
+    const small = coldStart({ MAX_BODY_BYTES: '1024' });
+    const event = apiGatewayEvent(Buffer.alloc(2048, 'a'), { 'content-type': 'application/json' });
+    expect(await send(event, small)).toEqual({ status: 413, body: { error: 'payload_too_large' } });
+  });
+
+  test('no answer ever carries a stack trace', async () => {
+    const event = signedEvent('{"id": "x", "status": "starting"', { secret });
+    const response = await handler(event);
+    expect(response.body).not.toMatch(/\bat\s|Error|\.ts:/);
+  });
+});
+
+describe('large payloads', () => {
+  test('a 5 MB terminal payload is spilled to S3 first and round-trips byte-exact', async () => {
+    const id = newPredictionId();
+    const logs = Array.from({ length: 80_000 }, (_, i) => `step ${i}: loss=${Math.sin(i).toFixed(6)} ✓`).join('\n');
+    const body = Buffer.from(JSON.stringify(prediction(id, 'succeeded', { logs: logs.padEnd(5 * 1024 * 1024, '.') })));
+    expect(body.length).toBeGreaterThan(5 * 1024 * 1024);
+    const webhookId = newWebhookId();
+    expect(await deliver(body, { webhookId })).toMatchObject({ status: 200, body: { outcome: 'accepted' } });
+    const item = await predictionItem(id);
+    expect(item?.payload).toBeUndefined();
+    expect(item?.payloadBucket).toEqual({ S: bucketName });
+    expect(item?.payloadKey?.S).toBe(`archive/webhook-payloads/${id}/${webhookId}.json`);
+    expect(item?.payloadBytes).toEqual({ N: String(body.length) });
+    const stored = await s3.send(new GetObjectCommand({ Bucket: bucketName, Key: item!.payloadKey!.S! }));
+    expect(Buffer.from(await stored.Body!.transformToByteArray()).equals(body)).toBe(true);
+  });
+});
+
+describe('our own failures answer 5xx, so Replicate retries', () => {
+  test('DynamoDB unreachable → 503; the retry of the same webhook-id is then accepted, not a duplicate', async () => {
+    const id = newPredictionId();
+    const event = signedEvent(prediction(id, 'succeeded'), { secret });
+    dynamodbProxy.down();
+    try {
+      expect(await send(event)).toEqual({ status: 503, body: { error: 'state_store_unavailable' } });
+    } finally {
+      dynamodbProxy.up();
+    }
+    expect(await predictionItem(id)).toBeUndefined();
+    expect(await send(event)).toMatchObject({ status: 200, body: { outcome: 'accepted' } });
+    expect(await send(event)).toMatchObject({ status: 200, body: { outcome: 'duplicate' } });
+  });
+
+  test('the spill bucket unavailable → 503 and nothing recorded', async () => {
+    const broken = coldStart({ BUCKET_NAME: 'no-such-bucket', MAX_INLINE_PAYLOAD_BYTES: '10' });
+    const id = newPredictionId();
+    const event = signedEvent(prediction(id, 'succeeded'), { secret });
+    expect(await send(event, broken)).toEqual({ status: 503, body: { error: 'payload_store_unavailable' } });
+    expect(await predictionItem(id)).toBeUndefined();
+  });
+
+  test('Secrets Manager down at a cold start → 503; back up → accepted', async () => {
+    const cold = coldStart();
+    secrets.available = false;
+    try {
+      expect(await send(signedEvent(prediction(newPredictionId(), 'starting'), { secret }), cold)).toEqual({
+        status: 503,
+        body: { error: 'signing_key_unavailable' },
+      });
+    } finally {
+      secrets.available = true;
+    }
+    expect(await send(signedEvent(prediction(newPredictionId(), 'starting'), { secret }), cold)).toMatchObject({ status: 200 });
+  });
+
+  test('a secret nobody has set yet → 503 (not 401): the operator must act, Replicate should retry', async () => {
+    const unset = 'unset-secret';
+    secrets.putSecret(unset, 'Q2hhbmdlTWVQbGVhc2VDaGFuZ2VNZQ');
+    const cold = coldStart({ SIGNING_SECRET_ID: unset });
+    expect(await send(signedEvent(prediction(newPredictionId(), 'starting'), { secret }), cold)).toEqual({
+      status: 503,
+      body: { error: 'signing_key_unavailable' },
+    });
+  });
+});
+
+describe('the signing key cache', () => {
+  test('one Secrets Manager call serves many webhooks', async () => {
+    const rotating = 'cache-secret';
+    secrets.putSecret(rotating, secret);
+    const cold = coldStart({ SIGNING_SECRET_ID: rotating });
+    const before = secrets.getCalls;
+    for (let i = 0; i < 5; i++) expect((await send(signedEvent(prediction(newPredictionId(), 'starting'), { secret }), cold)).status).toBe(200);
+    expect(secrets.getCalls - before).toBe(1);
+  });
+
+  test('a rotated key takes effect without a cold start; forged requests cause at most one refetch per interval', async () => {
+    const rotating = 'rotating-secret';
+    secrets.putSecret(rotating, secret);
+    const cold = coldStart({ SIGNING_SECRET_ID: rotating, KEY_REFRESH_INTERVAL_SECONDS: '1' });
+    expect((await send(signedEvent(prediction(newPredictionId(), 'starting'), { secret }), cold)).status).toBe(200);
+
+    const rotated = newSecret();
+    secrets.putSecret(rotating, rotated);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const callsBefore = secrets.getCalls;
+    expect((await send(signedEvent(prediction(newPredictionId(), 'starting'), { secret: rotated }), cold)).status).toBe(200);
+    expect(secrets.getCalls - callsBefore).toBe(1);
+
+    for (let i = 0; i < 20; i++) {
+      expect((await send(signedEvent(prediction(newPredictionId(), 'starting'), { secret: newSecret() }), cold)).status).toBe(401);
+    }
+    expect(secrets.getCalls - callsBefore).toBe(1);
+  });
+});
