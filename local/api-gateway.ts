@@ -30,7 +30,12 @@ export function toHttpApiEvent(request: RawHttpRequest): APIGatewayProxyEventV2 
     // Names are lowercased; repeated headers are joined with commas; cookies get their own field.
     const name = rawName.toLowerCase();
     if (name === 'cookie') {
-      cookies.push(...value.split(';').map((cookie) => cookie.trim()).filter(Boolean));
+      cookies.push(
+        ...value
+          .split(';')
+          .map((cookie) => cookie.trim())
+          .filter(Boolean),
+      );
       continue;
     }
     headers[name] = name in headers ? `${headers[name]},${value}` : value;

@@ -1,10 +1,5 @@
 /** Creates the state table in DynamoDB Local with the same shape the construct deploys. */
-import {
-  CreateTableCommand,
-  DescribeTableCommand,
-  UpdateTimeToLiveCommand,
-  type DynamoDBClient,
-} from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, UpdateTimeToLiveCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PARTITION_KEY, TTL_ATTRIBUTE } from '../lambda/shared/state';
 
 export async function createStateTable(dynamodb: DynamoDBClient, tableName: string): Promise<{ streamArn: string }> {

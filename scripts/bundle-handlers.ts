@@ -3,38 +3,44 @@
  * is built (never during a consumer's synth): the bundles ship in the package and are loaded
  * with Code.fromAsset, so the asset hash changes only when handler code changes.
  */
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const HANDLERS = ['verifier'] as const;
+export const ROOT = join(__dirname, '..');
 
-const root = join(__dirname, '..');
+/** The options every handler bundle is built with (the benchmark builds its baseline with them too). */
+export function bundleOptions(entryPoint: string, outfile: string): BuildOptions & { metafile: true } {
+  return {
+    entryPoints: [entryPoint],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    // Lambda runs the newest Node runtime; local mode and tests run the bundles on Node 20.
+    target: 'node20',
+    format: 'cjs',
+    minify: true,
+    legalComments: 'none',
+    metafile: true,
+    logLevel: 'warning',
+  };
+}
 
-async function main(): Promise<void> {
+export async function bundleHandlers(): Promise<void> {
   for (const name of HANDLERS) {
-    const outdir = join(root, 'assets', name);
+    const outdir = join(ROOT, 'assets', name);
     rmSync(outdir, { recursive: true, force: true });
-    const result = await build({
-      entryPoints: [join(root, 'lambda', name, 'index.ts')],
-      outfile: join(outdir, 'index.js'),
-      bundle: true,
-      platform: 'node',
-      // Lambda runs the newest Node runtime; local mode and tests run the bundles on Node 20.
-      target: 'node20',
-      format: 'cjs',
-      minify: true,
-      legalComments: 'none',
-      metafile: true,
-      logLevel: 'warning',
-    });
+    const result = await build(bundleOptions(join(ROOT, 'lambda', name, 'index.ts'), join(outdir, 'index.js')));
     // The metafile stays out of the asset folder, so it cannot change the asset hash.
-    mkdirSync(join(root, 'build'), { recursive: true });
-    writeFileSync(join(root, 'build', `${name}.meta.json`), JSON.stringify(result.metafile));
+    mkdirSync(join(ROOT, 'build'), { recursive: true });
+    writeFileSync(join(ROOT, 'build', `${name}.meta.json`), JSON.stringify(result.metafile));
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+if (require.main === module) {
+  bundleHandlers().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

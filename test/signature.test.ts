@@ -31,7 +31,8 @@ const request = (overrides: Partial<SignedRequest> = {}): SignedRequest => ({
   ...overrides,
 });
 const keys = [decodeSigningKey(VECTOR.secret)];
-const verify = (overrides: Partial<SignedRequest> = {}, now = VECTOR_NOW) => verifyWebhook(request(overrides), keys, now, TOLERANCE);
+const verify = (overrides: Partial<SignedRequest> = {}, now = VECTOR_NOW) =>
+  verifyWebhook(request(overrides), keys, now, TOLERANCE);
 
 describe('the known-good vector', () => {
   test('signs to the published signature', () => {
@@ -93,7 +94,11 @@ describe('adversarial headers', () => {
     ['v1 with trailing junk entry', { signature: `${VECTOR.signature},junk` }, 'bad_signature'],
     ['v1 with 45 characters', { signature: `${VECTOR.signature}A` }, 'bad_signature'],
     ['signature for another id', { webhookId: 'msg_other' }, 'bad_signature'],
-    ['duplicated signature header (joined by API Gateway)', { signature: `${VECTOR.signature},${VECTOR.signature}` }, 'bad_signature'],
+    [
+      'duplicated signature header (joined by API Gateway)',
+      { signature: `${VECTOR.signature},${VECTOR.signature}` },
+      'bad_signature',
+    ],
     ['duplicated id header (joined by API Gateway)', { webhookId: `${VECTOR.id},${VECTOR.id}` }, 'bad_signature'],
   ] as const)('%s → %s', (_name, overrides, reason) => {
     expect(verify(overrides as Partial<SignedRequest>)).toEqual({ ok: false, reason });
@@ -124,7 +129,8 @@ describe('adversarial headers', () => {
 
 describe('bodies', () => {
   const secret = VECTOR.secret;
-  const signed = (body: Buffer | string) => request({ body: Buffer.from(body), signature: signWebhook(secret, VECTOR.id, VECTOR.timestamp, body) });
+  const signed = (body: Buffer | string) =>
+    request({ body: Buffer.from(body), signature: signWebhook(secret, VECTOR.id, VECTOR.timestamp, body) });
 
   test.each([
     ['empty', ''],
@@ -201,7 +207,9 @@ describe('secret values', () => {
  */
 describe('differential against the reference implementations', () => {
   const now = Math.floor(Date.now() / 1000);
-  const secretArb = fc.uint8Array({ minLength: 16, maxLength: 64 }).map((bytes) => `whsec_${Buffer.from(bytes).toString('base64')}`);
+  const secretArb = fc
+    .uint8Array({ minLength: 16, maxLength: 64 })
+    .map((bytes) => `whsec_${Buffer.from(bytes).toString('base64')}`);
   const idArb = fc.stringMatching(/^msg_[A-Za-z0-9]{1,40}$/);
   const timestampArb = fc.integer({ min: now - 250, max: now + 250 }).map(String);
   const bodyArb = fc.oneof(
@@ -210,7 +218,15 @@ describe('differential against the reference implementations', () => {
     fc.constant('{"status":"succeeded","output":["https://replicate.delivery/a.png"]}'),
   );
   type Mutation = 'valid' | 'tampered_body' | 'wrong_key' | 'tampered_signature' | 'other_id' | 'extra_valid' | 'extra_invalid';
-  const mutationArb = fc.constantFrom<Mutation>('valid', 'tampered_body', 'wrong_key', 'tampered_signature', 'other_id', 'extra_valid', 'extra_invalid');
+  const mutationArb = fc.constantFrom<Mutation>(
+    'valid',
+    'tampered_body',
+    'wrong_key',
+    'tampered_signature',
+    'other_id',
+    'extra_valid',
+    'extra_invalid',
+  );
 
   const standardVerdict = (secret: string, id: string, timestamp: string, signature: string, body: string): boolean => {
     try {
@@ -232,46 +248,54 @@ describe('differential against the reference implementations', () => {
     let accepted = 0;
     let refused = 0;
     await fc.assert(
-      fc.asyncProperty(secretArb, secretArb, idArb, timestampArb, bodyArb, mutationArb, async (secret, otherSecret, id, timestamp, body, mutation) => {
-        fc.pre(secret !== otherSecret);
-        const signWith = (key: string, signedBody = body, signedId = id) => signWebhook(key, signedId, timestamp, signedBody);
-        let signature = signWith(secret);
-        let sentBody = body;
-        switch (mutation) {
-          case 'tampered_body':
-            sentBody = `${body} `;
-            break;
-          case 'wrong_key':
-            signature = signWith(otherSecret);
-            break;
-          case 'tampered_signature': {
-            const chars = signature.split('');
-            chars[5] = chars[5] === 'A' ? 'B' : 'A';
-            signature = chars.join('');
-            break;
+      fc.asyncProperty(
+        secretArb,
+        secretArb,
+        idArb,
+        timestampArb,
+        bodyArb,
+        mutationArb,
+        async (secret, otherSecret, id, timestamp, body, mutation) => {
+          fc.pre(secret !== otherSecret);
+          const signWith = (key: string, signedBody = body, signedId = id) => signWebhook(key, signedId, timestamp, signedBody);
+          let signature = signWith(secret);
+          let sentBody = body;
+          switch (mutation) {
+            case 'tampered_body':
+              sentBody = `${body} `;
+              break;
+            case 'wrong_key':
+              signature = signWith(otherSecret);
+              break;
+            case 'tampered_signature': {
+              const chars = signature.split('');
+              chars[5] = chars[5] === 'A' ? 'B' : 'A';
+              signature = chars.join('');
+              break;
+            }
+            case 'other_id':
+              signature = signWith(secret, body, `${id}x`);
+              break;
+            case 'extra_valid':
+              signature = `${signWith(otherSecret)} ${signature}`;
+              break;
+            case 'extra_invalid':
+              signature = `${signWith(otherSecret)} ${signWith(otherSecret, `${body}!`)}`;
+              break;
           }
-          case 'other_id':
-            signature = signWith(secret, body, `${id}x`);
-            break;
-          case 'extra_valid':
-            signature = `${signWith(otherSecret)} ${signature}`;
-            break;
-          case 'extra_invalid':
-            signature = `${signWith(otherSecret)} ${signWith(otherSecret, `${body}!`)}`;
-            break;
-        }
-        const ours = verifyWebhook(
-          { webhookId: id, timestamp, signature, body: Buffer.from(sentBody, 'utf8') },
-          [decodeSigningKey(secret)],
-          now,
-          TOLERANCE,
-        ).ok;
-        expect(ours).toBe(standardVerdict(secret, id, timestamp, signature, sentBody));
-        expect(ours).toBe(await replicateVerdict(secret, id, timestamp, signature, sentBody));
-        expect(ours).toBe(mutation === 'valid' || mutation === 'extra_valid');
-        if (ours) accepted++;
-        else refused++;
-      }),
+          const ours = verifyWebhook(
+            { webhookId: id, timestamp, signature, body: Buffer.from(sentBody, 'utf8') },
+            [decodeSigningKey(secret)],
+            now,
+            TOLERANCE,
+          ).ok;
+          expect(ours).toBe(standardVerdict(secret, id, timestamp, signature, sentBody));
+          expect(ours).toBe(await replicateVerdict(secret, id, timestamp, signature, sentBody));
+          expect(ours).toBe(mutation === 'valid' || mutation === 'extra_valid');
+          if (ours) accepted++;
+          else refused++;
+        },
+      ),
       { numRuns: 600 },
     );
     // The generator really exercised both verdicts.
@@ -284,7 +308,12 @@ describe('differential against the reference implementations', () => {
       fc.property(secretArb, idArb, fc.integer({ min: -1000, max: 1000 }), (secret, id, skew) => {
         const timestamp = String(now + skew);
         const signature = signWebhook(secret, id, timestamp, '{}');
-        const ours = verifyWebhook({ webhookId: id, timestamp, signature, body: Buffer.from('{}') }, [decodeSigningKey(secret)], now, TOLERANCE).ok;
+        const ours = verifyWebhook(
+          { webhookId: id, timestamp, signature, body: Buffer.from('{}') },
+          [decodeSigningKey(secret)],
+          now,
+          TOLERANCE,
+        ).ok;
         // Both use a 5-minute window; allow the second that may tick between the two calls.
         if (Math.abs(Math.abs(skew) - TOLERANCE) > 2) expect(ours).toBe(standardVerdict(secret, id, timestamp, signature, '{}'));
       }),

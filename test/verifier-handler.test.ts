@@ -71,7 +71,10 @@ afterAll(async () => {
   await fauxqs.stop();
 });
 
-const newPredictionId = () => `p${newWebhookId().replace(/[^a-z0-9]/gi, '').toLowerCase()}`;
+const newPredictionId = () =>
+  `p${newWebhookId()
+    .replace(/[^a-z0-9]/gi, '')
+    .toLowerCase()}`;
 const send = async (event: APIGatewayProxyEventV2, target: Handler = handler) => {
   const response = await target(event);
   return { status: response.statusCode, body: JSON.parse(response.body ?? '{}') as Record<string, unknown> };
@@ -142,7 +145,11 @@ describe('outcomes', () => {
     const terminal = JSON.stringify(prediction(id, 'succeeded', { logs: 'naïve ✓ 🎉' }), null, 2);
     expect(await deliver(terminal)).toMatchObject({ body: { outcome: 'accepted' } });
     const frozen = await predictionItem(id);
-    expect(frozen).toMatchObject({ status: { S: 'succeeded' }, terminalStatus: { S: 'succeeded' }, archiveStatus: { S: 'pending' } });
+    expect(frozen).toMatchObject({
+      status: { S: 'succeeded' },
+      terminalStatus: { S: 'succeeded' },
+      archiveStatus: { S: 'pending' },
+    });
     expect(frozen?.payload?.S).toBe(terminal);
 
     for (const later of [prediction(id, 'processing'), prediction(id, 'failed'), prediction(id, 'succeeded')]) {
@@ -191,9 +198,9 @@ describe('out-of-order and duplicated deliveries', () => {
   test('any order, any duplicates: the terminal state wins exactly once and nothing goes backwards', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.nat(3), { minLength: 4, maxLength: 10 }).chain((duplicates) =>
-          fc.shuffledSubarray([0, 1, 2, 3, ...duplicates], { minLength: 4 + duplicates.length }),
-        ),
+        fc
+          .array(fc.nat(3), { minLength: 4, maxLength: 10 })
+          .chain((duplicates) => fc.shuffledSubarray([0, 1, 2, 3, ...duplicates], { minLength: 4 + duplicates.length })),
         async (order) => {
           const id = newPredictionId();
           const webhooks = lifecycle(id);
@@ -252,7 +259,12 @@ describe('bad input gets a clear 4xx and touches nothing', () => {
     ['no signature headers', { 'webhook-signature': undefined }, 401, 'missing_headers'],
     ['a forged signature', { 'webhook-signature': 'v1,' + Buffer.alloc(32).toString('base64') }, 401, 'bad_signature'],
     ['only a v2 signature', { 'webhook-signature': 'v2,' + Buffer.alloc(32).toString('base64') }, 401, 'no_v1_signature'],
-    ['a stale timestamp (replay)', { 'webhook-timestamp': String(Math.floor(Date.now() / 1000) - 3600) }, 401, 'timestamp_out_of_tolerance'],
+    [
+      'a stale timestamp (replay)',
+      { 'webhook-timestamp': String(Math.floor(Date.now() / 1000) - 3600) },
+      401,
+      'timestamp_out_of_tolerance',
+    ],
   ])('%s', async (_name, headers, status, reason) => {
     const id = newPredictionId();
     const event = signedEvent(prediction(id, 'starting'), { secret, headers });
@@ -363,7 +375,8 @@ describe('the signing key cache', () => {
     secrets.putSecret(rotating, secret);
     const cold = coldStart({ SIGNING_SECRET_ID: rotating });
     const before = secrets.getCalls;
-    for (let i = 0; i < 5; i++) expect((await send(signedEvent(prediction(newPredictionId(), 'starting'), { secret }), cold)).status).toBe(200);
+    for (let i = 0; i < 5; i++)
+      expect((await send(signedEvent(prediction(newPredictionId(), 'starting'), { secret }), cold)).status).toBe(200);
     expect(secrets.getCalls - before).toBe(1);
   });
 
@@ -381,7 +394,9 @@ describe('the signing key cache', () => {
     expect(secrets.getCalls - callsBefore).toBe(1);
 
     for (let i = 0; i < 20; i++) {
-      expect((await send(signedEvent(prediction(newPredictionId(), 'starting'), { secret: newSecret() }), cold)).status).toBe(401);
+      expect((await send(signedEvent(prediction(newPredictionId(), 'starting'), { secret: newSecret() }), cold)).status).toBe(
+        401,
+      );
     }
     expect(secrets.getCalls - callsBefore).toBe(1);
   });

@@ -47,8 +47,7 @@ export interface Prediction {
 export type PredictionRejection = 'empty_body' | 'invalid_json' | 'not_a_prediction' | 'invalid_prediction_id' | 'unknown_status';
 
 export type ParseResult =
-  | { readonly ok: true; readonly prediction: Prediction }
-  | { readonly ok: false; readonly reason: PredictionRejection };
+  { readonly ok: true; readonly prediction: Prediction } | { readonly ok: false; readonly reason: PredictionRejection };
 
 // Replicate ids are short lowercase alphanumerics; the id also becomes an S3 key segment and a
 // DynamoDB key, so anything outside this shape is refused rather than escaped.
@@ -56,11 +55,13 @@ const PREDICTION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
 const optionalString = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
-export function parsePrediction(body: Uint8Array): ParseResult {
+export function parsePrediction(body: string | Uint8Array): ParseResult {
   if (body.length === 0) return { ok: false, reason: 'empty_body' };
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+    parsed = JSON.parse(
+      typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'),
+    );
   } catch {
     return { ok: false, reason: 'invalid_json' };
   }

@@ -21,7 +21,8 @@ export interface SignedRequest {
   readonly webhookId: string | undefined;
   readonly timestamp: string | undefined;
   readonly signature: string | undefined;
-  readonly body: Uint8Array;
+  /** The raw body: bytes, or the text API Gateway decoded them into (hashed as UTF-8). */
+  readonly body: string | Uint8Array;
 }
 
 /** A request whose headers are well formed and fresh, ready for the HMAC check. */
@@ -31,12 +32,11 @@ export interface WellFormedRequest {
   /** The raw `webhook-timestamp` header: what the sender signed. */
   readonly timestamp: string;
   readonly v1Signatures: readonly string[];
-  readonly body: Uint8Array;
+  readonly body: string | Uint8Array;
 }
 
 export type HeaderCheck =
-  | { readonly ok: true; readonly request: WellFormedRequest }
-  | { readonly ok: false; readonly reason: SignatureRejection };
+  { readonly ok: true; readonly request: WellFormedRequest } | { readonly ok: false; readonly reason: SignatureRejection };
 
 // Bounds for header games: a real id is ~30 chars and Replicate sends one or two signatures.
 const MAX_WEBHOOK_ID_LENGTH = 256;
@@ -50,11 +50,7 @@ const V1_SIGNATURE_LENGTH = 44;
  * Checks everything that needs no key: presence, shape, timestamp tolerance (both ways) and
  * that at least one `v1` signature is offered. Cheap, so junk is refused before any key lookup.
  */
-export function checkHeaders(
-  request: SignedRequest,
-  nowSeconds: number,
-  toleranceSeconds: number,
-): HeaderCheck {
+export function checkHeaders(request: SignedRequest, nowSeconds: number, toleranceSeconds: number): HeaderCheck {
   const { webhookId, timestamp, signature } = request;
   if (!webhookId || !timestamp || !signature) return { ok: false, reason: 'missing_headers' };
   if (webhookId.length > MAX_WEBHOOK_ID_LENGTH || !WEBHOOK_ID.test(webhookId)) {
@@ -85,8 +81,8 @@ export function parseV1Signatures(header: string): string[] {
 }
 
 /** The base64 HMAC-SHA256 of `${id}.${timestamp}.` followed by the body bytes. */
-export function computeSignature(key: Uint8Array, webhookId: string, timestamp: string, body: Uint8Array): string {
-  // Two update() calls: the body is never copied or decoded into a string.
+export function computeSignature(key: Uint8Array, webhookId: string, timestamp: string, body: string | Uint8Array): string {
+  // Two update() calls: the body is never copied, and text is encoded to UTF-8 inside OpenSSL's feed.
   return createHmac('sha256', key).update(`${webhookId}.${timestamp}.`).update(body).digest('base64');
 }
 
@@ -127,8 +123,7 @@ export function verifyWebhook(
 
 /** Signs like Replicate does: the `webhook-signature` header value for these inputs. */
 export function signWebhook(secret: string, webhookId: string, timestamp: string, body: Uint8Array | string): string {
-  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-  return `v1,${computeSignature(decodeSigningKey(secret), webhookId, timestamp, bytes)}`;
+  return `v1,${computeSignature(decodeSigningKey(secret), webhookId, timestamp, body)}`;
 }
 
 /** Raised for a secret value that holds no usable key. Its message never contains the key. */
@@ -168,10 +163,7 @@ export function parseSigningSecret(secretValue: string): Buffer[] {
     } catch {
       throw new SigningSecretError('signing secret looks like JSON but does not parse');
     }
-    encodedKeys = [
-      ...(parsed.key === undefined ? [] : [parsed.key]),
-      ...(Array.isArray(parsed.keys) ? parsed.keys : []),
-    ];
+    encodedKeys = [...(parsed.key === undefined ? [] : [parsed.key]), ...(Array.isArray(parsed.keys) ? parsed.keys : [])];
   } else {
     encodedKeys = text.split(/[\s,]+/).filter((part) => part.length > 0);
   }

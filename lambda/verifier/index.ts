@@ -81,6 +81,7 @@ async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStr
       timestampSeconds: checked.request.timestampSeconds,
       prediction,
       body: raw.body,
+      bodyBytes: raw.size,
       receivedAt: new Date(),
     });
     logger.info('webhook recorded', { outcome, webhookId, predictionId: prediction.id, status: prediction.status });

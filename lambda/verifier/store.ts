@@ -29,7 +29,9 @@ export interface WebhookRecord {
   readonly timestampSeconds: number;
   readonly prediction: Prediction;
   /** The verified body, verbatim. Stored whole only for a terminal webhook. */
-  readonly body: Buffer;
+  readonly body: string | Buffer;
+  /** Its size in bytes. */
+  readonly bodyBytes: number;
   readonly receivedAt: Date;
 }
 
@@ -45,13 +47,11 @@ export interface StoreSettings {
 
 /** Where the terminal payload goes: into the item, or into S3 first when too large. */
 export type PayloadPlacement =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'inline' }
-  | { readonly kind: 'spill'; readonly key: string };
+  { readonly kind: 'none' } | { readonly kind: 'inline' } | { readonly kind: 'spill'; readonly key: string };
 
 export function placePayload(record: WebhookRecord, settings: StoreSettings): PayloadPlacement {
   if (!isTerminalStatus(record.prediction.status)) return { kind: 'none' };
-  if (record.body.length <= settings.maxInlinePayloadBytes) return { kind: 'inline' };
+  if (record.bodyBytes <= settings.maxInlinePayloadBytes) return { kind: 'inline' };
   return { kind: 'spill', key: spilledPayloadKey(settings.archivePrefix, record.prediction.id, record.webhookId) };
 }
 
@@ -85,7 +85,7 @@ export class WebhookStore {
   async record(record: WebhookRecord): Promise<WriteOutcome> {
     const placement = placePayload(record, this.settings);
     if (placement.kind === 'spill') await this.spill(placement.key, record.body);
-    const input = this.transaction(record, placement);
+    const input = buildTransaction(record, placement, this.settings);
     const attempts = this.settings.conflictAttempts ?? 4;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -104,7 +104,7 @@ export class WebhookStore {
     }
   }
 
-  private async spill(key: string, body: Buffer): Promise<void> {
+  private async spill(key: string, body: string | Buffer): Promise<void> {
     try {
       await this.s3.send(
         new PutObjectCommand({ Bucket: this.settings.bucketName, Key: key, Body: body, ContentType: 'application/json' }),
@@ -113,78 +113,83 @@ export class WebhookStore {
       throw new StoreUnavailableError('payload_store', error);
     }
   }
+}
 
-  private transaction(record: WebhookRecord, placement: PayloadPlacement): TransactWriteItemsCommandInput {
-    const { prediction, webhookId, timestampSeconds, receivedAt } = record;
-    const now = receivedAt.toISOString();
-    const progress = summarizeProgress(prediction);
+/** The one transaction: the dedup marker Put and the conditional prediction Update. */
+export function buildTransaction(
+  record: WebhookRecord,
+  placement: PayloadPlacement,
+  settings: StoreSettings,
+): TransactWriteItemsCommandInput {
+  const { prediction, webhookId, timestampSeconds, receivedAt } = record;
+  const now = receivedAt.toISOString();
+  const progress = summarizeProgress(prediction);
 
-    const update = new UpdateBuilder();
-    update.set(ATTR.predictionId, s(prediction.id));
-    update.set(ATTR.status, s(prediction.status));
-    update.set(ATTR.statusRank, n(STATUS_RANK[prediction.status]));
-    update.set(ATTR.lastWebhookId, s(webhookId));
-    update.set(ATTR.lastWebhookAt, n(timestampSeconds));
-    update.set(ATTR.updatedAt, s(now));
-    update.setIfMissing(ATTR.firstReceivedAt, s(now));
-    update.set(ATTR.outputCount, n(progress.outputCount));
-    update.set(ATTR.logsBytes, n(progress.logsBytes));
-    update.set(ATTR.payloadBytes, n(record.body.length));
-    for (const [attribute, value] of [
-      [ATTR.model, prediction.model],
-      [ATTR.version, prediction.version],
-      [ATTR.createdAt, prediction.createdAt],
-      [ATTR.startedAt, prediction.startedAt],
-      [ATTR.completedAt, prediction.completedAt],
-    ] as const) {
-      if (value !== undefined) update.set(attribute, s(value));
-    }
-    if (placement.kind !== 'none') {
-      update.set(ATTR.terminalStatus, s(prediction.status));
-      update.set(ATTR.terminalAt, s(now));
-      update.set(ATTR.archiveStatus, s('pending'));
-      if (placement.kind === 'inline') {
-        update.set(ATTR.payload, s(record.body.toString('utf8')));
-      } else {
-        update.set(ATTR.payloadBucket, s(this.settings.bucketName));
-        update.set(ATTR.payloadKey, s(placement.key));
-      }
-    }
-    update.add(ATTR.webhookCount, n(1));
-    update.name(PARTITION_KEY);
-    update.value('terminalRank', n(TERMINAL_RANK));
-
-    const receivedSeconds = Math.floor(receivedAt.getTime() / 1000);
-    return {
-      TransactItems: [
-        {
-          Put: {
-            TableName: this.settings.tableName,
-            Item: {
-              [PARTITION_KEY]: s(webhookMarkerKey(webhookId)),
-              [ATTR.predictionId]: s(prediction.id),
-              [ATTR.status]: s(prediction.status),
-              receivedAt: s(now),
-              [TTL_ATTRIBUTE]: n(receivedSeconds + this.settings.dedupTtlSeconds),
-            },
-            ConditionExpression: 'attribute_not_exists(#pk)',
-            ExpressionAttributeNames: { '#pk': PARTITION_KEY },
-          },
-        },
-        {
-          Update: {
-            TableName: this.settings.tableName,
-            Key: { [PARTITION_KEY]: s(predictionItemKey(prediction.id)) },
-            UpdateExpression: update.expression(),
-            ConditionExpression: TRANSITION_CONDITION,
-            ExpressionAttributeNames: update.names,
-            ExpressionAttributeValues: update.values,
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          },
-        },
-      ],
-    };
+  const update = new UpdateBuilder();
+  update.set(ATTR.predictionId, s(prediction.id));
+  update.set(ATTR.status, s(prediction.status));
+  update.set(ATTR.statusRank, n(STATUS_RANK[prediction.status]));
+  update.set(ATTR.lastWebhookId, s(webhookId));
+  update.set(ATTR.lastWebhookAt, n(timestampSeconds));
+  update.set(ATTR.updatedAt, s(now));
+  update.setIfMissing(ATTR.firstReceivedAt, s(now));
+  update.set(ATTR.outputCount, n(progress.outputCount));
+  update.set(ATTR.logsBytes, n(progress.logsBytes));
+  update.set(ATTR.payloadBytes, n(record.bodyBytes));
+  for (const [attribute, value] of [
+    [ATTR.model, prediction.model],
+    [ATTR.version, prediction.version],
+    [ATTR.createdAt, prediction.createdAt],
+    [ATTR.startedAt, prediction.startedAt],
+    [ATTR.completedAt, prediction.completedAt],
+  ] as const) {
+    if (value !== undefined) update.set(attribute, s(value));
   }
+  if (placement.kind !== 'none') {
+    update.set(ATTR.terminalStatus, s(prediction.status));
+    update.set(ATTR.terminalAt, s(now));
+    update.set(ATTR.archiveStatus, s('pending'));
+    if (placement.kind === 'inline') {
+      update.set(ATTR.payload, s(typeof record.body === 'string' ? record.body : record.body.toString('utf8')));
+    } else {
+      update.set(ATTR.payloadBucket, s(settings.bucketName));
+      update.set(ATTR.payloadKey, s(placement.key));
+    }
+  }
+  update.add(ATTR.webhookCount, n(1));
+  update.name(PARTITION_KEY);
+  update.value('terminalRank', n(TERMINAL_RANK));
+
+  const receivedSeconds = Math.floor(receivedAt.getTime() / 1000);
+  return {
+    TransactItems: [
+      {
+        Put: {
+          TableName: settings.tableName,
+          Item: {
+            [PARTITION_KEY]: s(webhookMarkerKey(webhookId)),
+            [ATTR.predictionId]: s(prediction.id),
+            [ATTR.status]: s(prediction.status),
+            receivedAt: s(now),
+            [TTL_ATTRIBUTE]: n(receivedSeconds + settings.dedupTtlSeconds),
+          },
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': PARTITION_KEY },
+        },
+      },
+      {
+        Update: {
+          TableName: settings.tableName,
+          Key: { [PARTITION_KEY]: s(predictionItemKey(prediction.id)) },
+          UpdateExpression: update.expression(),
+          ConditionExpression: TRANSITION_CONDITION,
+          ExpressionAttributeNames: update.names,
+          ExpressionAttributeValues: update.values,
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+      },
+    ],
+  };
 }
 
 /** Every attribute goes through a `#name` placeholder, so no reserved word can break a write. */

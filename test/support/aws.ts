@@ -12,7 +12,13 @@ export function dynamoDbEndpoint(): string {
   return endpoint;
 }
 
-export function useStandInEnvironment(endpoints: { dynamodb?: string; s3?: string; secretsmanager?: string; sns?: string; sqs?: string }): void {
+export function useStandInEnvironment(endpoints: {
+  dynamodb?: string;
+  s3?: string;
+  secretsmanager?: string;
+  sns?: string;
+  sqs?: string;
+}): void {
   process.env.AWS_REGION = 'us-east-1';
   process.env.AWS_ACCESS_KEY_ID = 'local';
   process.env.AWS_SECRET_ACCESS_KEY = 'local';
@@ -29,7 +35,11 @@ export function useStandInEnvironment(endpoints: { dynamodb?: string; s3?: strin
 
 export async function createTestTable(): Promise<{ tableName: string; streamArn: string }> {
   const tableName = `state-${randomUUID()}`;
-  const client = new DynamoDBClient({ endpoint: dynamoDbEndpoint(), region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const client = new DynamoDBClient({
+    endpoint: dynamoDbEndpoint(),
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
   const { streamArn } = await createStateTable(client, tableName);
   client.destroy();
   return { tableName, streamArn };

@@ -9,11 +9,15 @@ import { toHttpApiEvent } from '../../local/api-gateway';
 export const newSecret = (): string => `whsec_${randomBytes(24).toString('base64')}`;
 
 export function fixture(name: string): Record<string, unknown> {
-  return JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'replicate', `${name}.json`), 'utf8')) as Record<string, unknown>;
+  return JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'replicate', `${name}.json`), 'utf8')) as Record<
+    string,
+    unknown
+  >;
 }
 
 let counter = 0;
-export const newWebhookId = (): string => `msg_${Date.now().toString(36)}${(counter++).toString(36)}${randomBytes(4).toString('hex')}`;
+export const newWebhookId = (): string =>
+  `msg_${Date.now().toString(36)}${(counter++).toString(36)}${randomBytes(4).toString('hex')}`;
 
 export interface SignedEventOptions {
   readonly secret: string;
@@ -24,7 +28,10 @@ export interface SignedEventOptions {
   readonly headers?: Record<string, string | undefined>;
 }
 
-export function signedEvent(body: string | Buffer | Record<string, unknown>, options: SignedEventOptions): APIGatewayProxyEventV2 {
+export function signedEvent(
+  body: string | Buffer | Record<string, unknown>,
+  options: SignedEventOptions,
+): APIGatewayProxyEventV2 {
   const bytes = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body), 'utf8');
   const webhookId = options.webhookId ?? newWebhookId();
   const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));
@@ -45,6 +52,12 @@ export function apiGatewayEvent(body: Buffer, headers: Record<string, string | u
 
 /** A prediction payload from a fixture, with a fresh id and the given status. */
 export function prediction(id: string, status: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  const base = fixture(status === 'succeeded' ? 'succeeded-images' : ['starting', 'processing', 'failed', 'canceled', 'aborted'].includes(status) ? status : 'processing');
+  const base = fixture(
+    status === 'succeeded'
+      ? 'succeeded-images'
+      : ['starting', 'processing', 'failed', 'canceled', 'aborted'].includes(status)
+        ? status
+        : 'processing',
+  );
   return { ...base, id, status, ...overrides };
 }

@@ -1,0 +1,48 @@
+/**
+ * `npm run bench [-- section ...]`: prints figures as ratios against baselines measured in the
+ * same run, and writes them to build/bench-results.json. Sections: verify, handler, bundle.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { benchBundleCost, reportBundleCost } from './bundle-cost';
+import { benchHandlerLatency, reportHandlerLatency } from './handler-latency';
+import { benchVerifyCost, reportVerifyCost } from './verify-cost';
+
+// Node 20 is supported here until January 2027; the SDK's reminder would drown the figures.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+const SECTIONS: Record<string, () => Promise<{ result: unknown; report: string }>> = {
+  verify: async () => {
+    const result = await benchVerifyCost();
+    return { result, report: reportVerifyCost(result) };
+  },
+  handler: async () => {
+    const result = await benchHandlerLatency();
+    return { result, report: reportHandlerLatency(result) };
+  },
+  bundle: async () => {
+    const result = await benchBundleCost();
+    return { result, report: reportBundleCost(result) };
+  },
+};
+
+async function main(): Promise<void> {
+  const requested = process.argv.slice(2);
+  const unknown = requested.filter((name) => !(name in SECTIONS));
+  if (unknown.length > 0) throw new Error(`unknown section(s) ${unknown.join(', ')}; known: ${Object.keys(SECTIONS).join(', ')}`);
+  const names = requested.length > 0 ? requested : Object.keys(SECTIONS);
+  const results: Record<string, unknown> = {};
+  console.log(`node ${process.version}, ${new Date().toISOString()}\n`);
+  for (const name of names) {
+    const { result, report } = await SECTIONS[name]();
+    results[name] = result;
+    console.log(`${report}\n`);
+  }
+  mkdirSync(join(__dirname, '..', 'build'), { recursive: true });
+  writeFileSync(join(__dirname, '..', 'build', 'bench-results.json'), JSON.stringify(results, null, 2));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

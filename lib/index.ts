@@ -1,0 +1,2 @@
+export * from './replicate-webhooks';
+export { HANDLER_RUNTIME } from './handler-code';
