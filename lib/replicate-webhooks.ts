@@ -2,145 +2,35 @@ import { Duration, RemovalPolicy, Size } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { SPILL_FOLDER, normalizePrefix } from '../lambda/shared/archive-layout';
+import { PREDICTIONS_FOLDER, SPILL_FOLDER, normalizePrefix } from '../lambda/shared/archive-layout';
 import { PARTITION_KEY, TTL_ATTRIBUTE } from '../lambda/shared/state';
+import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { checkExistingOrProps, consolidateProps } from './consolidate';
-import { HANDLER_ARCHITECTURE, HANDLER_RUNTIME, handlerCode } from './handler-code';
+import { HANDLER_ARCHITECTURE, HANDLER_RUNTIME, handlerCode, type HandlerName } from './handler-code';
 import { acknowledge, acknowledgeWildcardResource } from './nag';
-
-/** API Gateway throttling of the webhook route. */
-export interface WebhookThrottle {
-  /**
-   * Steady-state requests per second.
-   * @default 100
-   */
-  readonly rateLimit?: number;
-  /**
-   * Burst of requests above the steady rate.
-   * @default 200
-   */
-  readonly burstLimit?: number;
-}
-
-/** Settings of the verifier Lambda that a user may tune. */
-export interface VerifierOptions {
-  /**
-   * Memory of the verifier. More memory also means more CPU, which shortens cold starts.
-   * @default 256
-   */
-  readonly memorySize?: number;
-  /**
-   * Timeout of the verifier. API Gateway gives up after 30 seconds.
-   * @default Duration.seconds(10)
-   */
-  readonly timeout?: Duration;
-  /**
-   * Reserved concurrency, which caps how many verifiers run at once.
-   * @default - no reservation (the account's unreserved pool)
-   */
-  readonly reservedConcurrentExecutions?: number;
-}
-
-export interface ReplicateWebhooksProps {
-  /**
-   * An existing secret holding the Replicate signing key (`whsec_…`, or the JSON that
-   * `GET /v1/webhooks/default/secret` returns). Give this or `signingSecretProps`, not both.
-   * @default - a new secret is created; put the key in it after deploying
-   */
-  readonly existingSigningSecret?: secretsmanager.ISecret;
-  /**
-   * Props for the new signing secret, merged over the construct's defaults.
-   * @default - a secret with a generated placeholder value, which the verifier refuses to use
-   */
-  readonly signingSecretProps?: secretsmanager.SecretProps;
-  /**
-   * An existing bucket for the archive. Give this or `bucketProps`, not both.
-   * @default - a new bucket: encrypted, SSL only, public access blocked, retained on delete
-   */
-  readonly existingBucket?: s3.IBucket;
-  /**
-   * Props for the new archive bucket, merged over the construct's secure defaults.
-   * @default - see `existingBucket`
-   */
-  readonly bucketProps?: s3.BucketProps;
-  /**
-   * Key prefix for everything the construct writes in the bucket (useful with a shared bucket).
-   * @default - no prefix
-   */
-  readonly archivePrefix?: string;
-  /**
-   * Props for the state table, merged over the defaults (on-demand, point-in-time recovery,
-   * AWS-managed encryption, retained on delete). The key schema, stream and TTL attribute
-   * are the construct's and cannot be changed.
-   * @default - the defaults above
-   */
-  readonly tableProps?: Partial<dynamodb.TablePropsV2>;
-  /**
-   * Path of the webhook route (method POST).
-   * @default '/webhook'
-   */
-  readonly webhookPath?: string;
-  /**
-   * API Gateway throttling of the webhook route.
-   * @default { rateLimit: 100, burstLimit: 200 }
-   */
-  readonly throttle?: WebhookThrottle;
-  /**
-   * How far `webhook-timestamp` may be from the verifier's clock, either way.
-   * @default Duration.minutes(5)
-   */
-  readonly timestampTolerance?: Duration;
-  /**
-   * Largest accepted request body; larger ones get 413. Lambda's own request limit is 6 MB.
-   * @default Size.mebibytes(6)
-   */
-  readonly maxBodySize?: Size;
-  /**
-   * Terminal payloads up to this size are kept in the table item; larger ones are written to
-   * the bucket first and the item points at them (DynamoDB bills writes per KB).
-   * @default Size.kibibytes(16)
-   */
-  readonly maxInlinePayloadSize?: Size;
-  /**
-   * How long a webhook-id is remembered for deduplication (Replicate retries for about a minute).
-   * @default Duration.days(7)
-   */
-  readonly dedupRetention?: Duration;
-  /**
-   * How long the verifier caches the signing key before reading the secret again. A signature
-   * mismatch also triggers a reread, at most every 30 seconds, so rotations apply quickly.
-   * @default Duration.minutes(5)
-   */
-  readonly signingKeyCacheTtl?: Duration;
-  /**
-   * Verifier Lambda settings.
-   * @default - see `VerifierOptions`
-   */
-  readonly verifier?: VerifierOptions;
-  /**
-   * Retention of the Lambda and API access log groups.
-   * @default logs.RetentionDays.THREE_MONTHS
-   */
-  readonly logRetention?: logs.RetentionDays;
-  /**
-   * Active AWS X-Ray tracing of the Lambdas.
-   * @default false
-   */
-  readonly tracing?: boolean;
-}
+import type { CompletionFilter, ReplicateWebhooksProps } from './props';
 
 const DEFAULT_THROTTLE = { rateLimit: 100, burstLimit: 200 };
+const DEFAULT_ALLOWED_OUTPUT_HOSTS = ['replicate.delivery', '*.replicate.delivery'];
 
 /**
  * Receives Replicate webhooks: an HTTP API in front of a verifier Lambda that checks the
- * Standard Webhooks signature and records each webhook once, in order, in a DynamoDB table
- * whose stream feeds the archival of the outputs.
+ * Standard Webhooks signature and records each webhook once, in order, in a DynamoDB table.
+ * The table's stream drives an archiver that copies every output file into S3 before Replicate
+ * deletes it and announces each finished prediction on an SNS topic.
  */
 export class ReplicateWebhooks extends Construct {
   /** The URL to give Replicate as `webhook`. */
@@ -159,168 +49,101 @@ export class ReplicateWebhooks extends Construct {
   public readonly bucket: s3.IBucket;
   /** The key prefix used in the bucket ('' or ending in '/'). */
   public readonly archivePrefix: string;
+  /** The archiver Lambda, driven by the table's stream. */
+  public readonly archiver: lambda.Function;
+  /** Encrypted queue that receives stream batches whose retries ran out (metadata only, as Lambda sends it). */
+  public readonly archiveFailureQueue: sqs.Queue;
+  /** One message per finished prediction (created unless `existingCompletionTopic` was given). */
+  public readonly completionTopic: sns.ITopic;
+  /** Operator alarms (created unless `existingAlarmTopic` was given). */
+  public readonly alarmTopic: sns.ITopic;
+  /** The KMS key of the topics the construct created; undefined when both topics were given. */
+  public readonly topicKey?: kms.IKey;
+
+  private readonly logRetention: logs.RetentionDays;
+  private readonly tracing: boolean;
 
   constructor(scope: Construct, id: string, props: ReplicateWebhooksProps = {}) {
     super(scope, id);
     checkExistingOrProps('existingSigningSecret', props.existingSigningSecret, 'signingSecretProps', props.signingSecretProps);
     checkExistingOrProps('existingBucket', props.existingBucket, 'bucketProps', props.bucketProps);
+    checkExistingOrProps(
+      'existingCompletionTopic',
+      props.existingCompletionTopic,
+      'completionTopicProps',
+      props.completionTopicProps,
+    );
+    checkExistingOrProps('existingAlarmTopic', props.existingAlarmTopic, 'alarmTopicProps', props.alarmTopicProps);
     const webhookPath = props.webhookPath ?? '/webhook';
-    if (!/^\/[A-Za-z0-9._~\/-]*$/.test(webhookPath))
+    if (!/^\/[A-Za-z0-9._~/-]*$/.test(webhookPath)) {
       throw new Error(`ReplicateWebhooks: webhookPath "${webhookPath}" must start with / and hold only URL path characters.`);
-    this.archivePrefix = normalizePrefix(props.archivePrefix);
-    const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
-
-    this.signingSecret =
-      props.existingSigningSecret ??
-      new secretsmanager.Secret(
-        this,
-        'SigningSecret',
-        consolidateProps<secretsmanager.SecretProps>(
-          {
-            description:
-              'Replicate webhook signing key (whsec_...). Set it to the output of GET https://api.replicate.com/v1/webhooks/default/secret.',
-            removalPolicy: RemovalPolicy.RETAIN,
-          },
-          props.signingSecretProps,
-        ),
-      );
-    if (!props.existingSigningSecret) {
-      acknowledge(
-        this.signingSecret,
-        'AwsSolutions-SMG4',
-        'The signing key is issued by Replicate and can only be rotated there; the verifier picks up a new value without a restart.',
-      );
     }
+    this.archivePrefix = normalizePrefix(props.archivePrefix);
+    this.logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
+    this.tracing = props.tracing ?? false;
 
+    this.signingSecret = props.existingSigningSecret ?? this.createSigningSecret(props.signingSecretProps);
     this.bucket = props.existingBucket ?? this.createBucket(props.bucketProps);
+    this.table = this.createTable(props.tableProps);
 
-    this.table = new dynamodb.TableV2(
+    // Intake: API → verifier → one transaction on the table.
+    this.verifier = this.createVerifier(props);
+    const api = this.createApi(webhookPath, props);
+    this.httpApi = api.httpApi;
+    this.stage = api.stage;
+    this.webhookUrl = `${this.httpApi.apiEndpoint}${webhookPath}`;
+
+    // Archival: the table's stream, filtered to predictions that became terminal, drives the archiver.
+    if (!props.existingCompletionTopic || !props.existingAlarmTopic) this.topicKey = this.createTopicKey();
+    this.completionTopic =
+      props.existingCompletionTopic ??
+      this.createTopic('CompletionTopic', 'Replicate predictions finished and archived', props.completionTopicProps);
+    this.alarmTopic =
+      props.existingAlarmTopic ?? this.createTopic('AlarmTopic', 'Replicate webhooks operator alarms', props.alarmTopicProps);
+    this.archiveFailureQueue = this.createFailureQueue();
+    this.archiver = this.createArchiver(props);
+  }
+
+  /**
+   * Subscribes to completion notifications, optionally only for some statuses or models
+   * (a filter policy on the message attributes `status` and `model`).
+   */
+  public onCompletion(subscription: sns.ITopicSubscription, filter: CompletionFilter = {}): void {
+    const policy: Record<string, sns.SubscriptionFilter> = {};
+    if (filter.statuses) policy.status = sns.SubscriptionFilter.stringFilter({ allowlist: [...filter.statuses] });
+    if (filter.models) policy.model = sns.SubscriptionFilter.stringFilter({ allowlist: [...filter.models] });
+    this.completionTopic.addSubscription({
+      bind: (topic) => {
+        const config = subscription.bind(topic);
+        return Object.keys(policy).length === 0 ? config : { ...config, filterPolicy: { ...config.filterPolicy, ...policy } };
+      },
+    });
+  }
+
+  /** Lets the grantee read the archive: every prediction.json, manifest.json and output file. */
+  public grantReadArchive(grantee: iam.IGrantable): iam.Grant {
+    return this.bucket.grantRead(grantee, `${this.archivePrefix}${PREDICTIONS_FOLDER}*`);
+  }
+
+  private createSigningSecret(secretProps: secretsmanager.SecretProps | undefined): secretsmanager.Secret {
+    const secret = new secretsmanager.Secret(
       this,
-      'StateTable',
-      consolidateProps<dynamodb.TablePropsV2>(
+      'SigningSecret',
+      consolidateProps<secretsmanager.SecretProps>(
         {
-          billing: dynamodb.Billing.onDemand(),
-          pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-          encryption: dynamodb.TableEncryptionV2.awsManagedKey(),
+          description:
+            'Replicate webhook signing key (whsec_...). Set it to the output of GET https://api.replicate.com/v1/webhooks/default/secret.',
           removalPolicy: RemovalPolicy.RETAIN,
         },
-        props.tableProps,
-        {
-          partitionKey: { name: PARTITION_KEY, type: dynamodb.AttributeType.STRING },
-          sortKey: undefined,
-          dynamoStream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
-          timeToLiveAttribute: TTL_ATTRIBUTE,
-        },
+        secretProps,
       ),
     );
-
-    const verifierOptions = props.verifier ?? {};
-    const keyCacheTtl = props.signingKeyCacheTtl ?? Duration.minutes(5);
-    this.verifier = new lambda.Function(this, 'Verifier', {
-      description: 'Verifies Replicate webhooks and records each one once, in order',
-      runtime: HANDLER_RUNTIME,
-      architecture: HANDLER_ARCHITECTURE,
-      code: handlerCode('verifier'),
-      handler: 'index.handler',
-      memorySize: verifierOptions.memorySize ?? 256,
-      timeout: verifierOptions.timeout ?? Duration.seconds(10),
-      reservedConcurrentExecutions: verifierOptions.reservedConcurrentExecutions,
-      tracing: props.tracing ? lambda.Tracing.ACTIVE : undefined,
-      loggingFormat: lambda.LoggingFormat.JSON,
-      logGroup: new logs.LogGroup(this, 'VerifierLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY }),
-      environment: {
-        TABLE_NAME: this.table.tableName,
-        SIGNING_SECRET_ID: this.signingSecret.secretArn,
-        BUCKET_NAME: this.bucket.bucketName,
-        ARCHIVE_PREFIX: this.archivePrefix,
-        TIMESTAMP_TOLERANCE_SECONDS: String((props.timestampTolerance ?? Duration.minutes(5)).toSeconds()),
-        MAX_BODY_BYTES: String((props.maxBodySize ?? Size.mebibytes(6)).toBytes()),
-        MAX_INLINE_PAYLOAD_BYTES: String((props.maxInlinePayloadSize ?? Size.kibibytes(16)).toBytes()),
-        DEDUP_TTL_SECONDS: String((props.dedupRetention ?? Duration.days(7)).toSeconds()),
-        KEY_CACHE_TTL_SECONDS: String(keyCacheTtl.toSeconds()),
-        KEY_REFRESH_INTERVAL_SECONDS: '30',
-        POWERTOOLS_SERVICE_NAME: 'replicate-webhooks',
-      },
-    });
-    // Least privilege: the transaction needs exactly these two actions on this table.
-    this.table.grant(this.verifier, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
-    this.signingSecret.grantRead(this.verifier);
-    this.bucket.grantPut(this.verifier, `${this.archivePrefix}${SPILL_FOLDER}*`);
     acknowledge(
-      this.verifier,
-      'Serverless-LambdaDLQ',
-      'API Gateway invokes the verifier synchronously, and a DLQ only receives asynchronous invocations; a failure answers 5xx and Replicate retries.',
+      secret,
+      'AwsSolutions-SMG4',
+      'The signing key is issued by Replicate and can only be rotated there; the verifier picks up a new value without a restart.',
     );
-    if (props.tracing) {
-      acknowledge(
-        this.verifier,
-        'AwsSolutions-IAM5[Resource::*]',
-        'X-Ray PutTraceSegments and PutTelemetryRecords support no resource-level permissions; this is the policy Lambda adds for tracing.',
-      );
-    } else {
-      acknowledge(
-        this.verifier,
-        'Serverless-LambdaTracing',
-        'X-Ray tracing costs money per trace and is off by default; set tracing: true to turn it on.',
-      );
-    }
-    acknowledge(
-      this.verifier,
-      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-      "The AWS managed basic execution policy only allows writing the function's own CloudWatch logs.",
-    );
-    const spillReason =
-      'grantPut on the spill folder only: payloads too large for a table item are written under it, one object per webhook.';
-    acknowledge(this.verifier, 'AwsSolutions-IAM5[Action::s3:Abort*]', spillReason);
-    acknowledgeWildcardResource(this.verifier, this.bucket.arnForObjects(`${this.archivePrefix}${SPILL_FOLDER}*`), spillReason);
-
-    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
-      retention: logRetention,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    this.httpApi = new apigwv2.HttpApi(this, 'HttpApi', {
-      description: 'Receives Replicate webhooks',
-      createDefaultStage: false,
-    });
-    const throttle = { ...DEFAULT_THROTTLE, ...props.throttle };
-    this.stage = new apigwv2.HttpStage(this, 'DefaultStage', {
-      httpApi: this.httpApi,
-      stageName: '$default',
-      autoDeploy: true,
-      throttle,
-      accessLogSettings: {
-        destination: new apigwv2.LogGroupLogDestination(accessLogs),
-        format: apigateway.AccessLogFormat.custom(
-          JSON.stringify({
-            requestId: '$context.requestId',
-            ip: '$context.identity.sourceIp',
-            requestTime: '$context.requestTime',
-            routeKey: '$context.routeKey',
-            status: '$context.status',
-            responseLength: '$context.responseLength',
-            latency: '$context.responseLatency',
-            integrationStatus: '$context.integrationStatus',
-            integrationLatency: '$context.integrationLatency',
-            integrationError: '$context.integrationErrorMessage',
-          }),
-        ),
-      },
-    });
-    const route = this.httpApi.addRoutes({
-      path: webhookPath,
-      methods: [apigwv2.HttpMethod.POST],
-      integration: new HttpLambdaIntegration('VerifierIntegration', this.verifier, {
-        payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
-      }),
-    });
-    for (const webhookRoute of route) {
-      acknowledge(
-        webhookRoute,
-        'AwsSolutions-APIG4',
-        'Replicate cannot send AWS credentials or tokens; every request is authenticated by its Standard Webhooks HMAC signature in the verifier.',
-      );
-    }
-    this.webhookUrl = `${this.httpApi.apiEndpoint}${webhookPath}`;
+    return secret;
   }
 
   private createBucket(bucketProps: s3.BucketProps | undefined): s3.Bucket {
@@ -347,5 +170,261 @@ export class ReplicateWebhooks extends Construct {
       );
     }
     return bucket;
+  }
+
+  private createTable(tableProps: Partial<dynamodb.TablePropsV2> | undefined): dynamodb.TableV2 {
+    return new dynamodb.TableV2(
+      this,
+      'StateTable',
+      consolidateProps<dynamodb.TablePropsV2>(
+        {
+          billing: dynamodb.Billing.onDemand(),
+          pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+          encryption: dynamodb.TableEncryptionV2.awsManagedKey(),
+          removalPolicy: RemovalPolicy.RETAIN,
+        },
+        tableProps,
+        {
+          partitionKey: { name: PARTITION_KEY, type: dynamodb.AttributeType.STRING },
+          sortKey: undefined,
+          dynamoStream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+          timeToLiveAttribute: TTL_ATTRIBUTE,
+        },
+      ),
+    );
+  }
+
+  private createVerifier(props: ReplicateWebhooksProps): lambda.Function {
+    const options = props.verifier ?? {};
+    const verifier = this.createFunction('Verifier', 'verifier', {
+      description: 'Verifies Replicate webhooks and records each one once, in order',
+      memorySize: options.memorySize ?? 256,
+      timeout: options.timeout ?? Duration.seconds(10),
+      reservedConcurrentExecutions: options.reservedConcurrentExecutions,
+      environment: {
+        TABLE_NAME: this.table.tableName,
+        SIGNING_SECRET_ID: this.signingSecret.secretArn,
+        BUCKET_NAME: this.bucket.bucketName,
+        ARCHIVE_PREFIX: this.archivePrefix,
+        TIMESTAMP_TOLERANCE_SECONDS: String((props.timestampTolerance ?? Duration.minutes(5)).toSeconds()),
+        MAX_BODY_BYTES: String((props.maxBodySize ?? Size.mebibytes(6)).toBytes()),
+        MAX_INLINE_PAYLOAD_BYTES: String((props.maxInlinePayloadSize ?? Size.kibibytes(16)).toBytes()),
+        DEDUP_TTL_SECONDS: String((props.dedupRetention ?? Duration.days(7)).toSeconds()),
+        KEY_CACHE_TTL_SECONDS: String((props.signingKeyCacheTtl ?? Duration.minutes(5)).toSeconds()),
+        KEY_REFRESH_INTERVAL_SECONDS: '30',
+      },
+    });
+    // Least privilege: the transaction needs exactly these two actions on this table.
+    this.table.grant(verifier, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    this.signingSecret.grantRead(verifier);
+    this.bucket.grantPut(verifier, `${this.archivePrefix}${SPILL_FOLDER}*`);
+    acknowledge(
+      verifier,
+      'Serverless-LambdaDLQ',
+      'API Gateway invokes the verifier synchronously, and a DLQ only receives asynchronous invocations; a failure answers 5xx and Replicate retries.',
+    );
+    const spillReason =
+      'grantPut on the spill folder only: payloads too large for a table item are written under it, one object per webhook.';
+    acknowledge(verifier, 'AwsSolutions-IAM5[Action::s3:Abort*]', spillReason);
+    acknowledgeWildcardResource(verifier, this.bucket.arnForObjects(`${this.archivePrefix}${SPILL_FOLDER}*`), spillReason);
+    return verifier;
+  }
+
+  private createApi(webhookPath: string, props: ReplicateWebhooksProps): { httpApi: apigwv2.HttpApi; stage: apigwv2.HttpStage } {
+    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
+      retention: this.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const httpApi = new apigwv2.HttpApi(this, 'HttpApi', {
+      description: 'Receives Replicate webhooks',
+      createDefaultStage: false,
+    });
+    const stage = new apigwv2.HttpStage(this, 'DefaultStage', {
+      httpApi,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { ...DEFAULT_THROTTLE, ...props.throttle },
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(accessLogs),
+        format: apigateway.AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            ip: '$context.identity.sourceIp',
+            requestTime: '$context.requestTime',
+            routeKey: '$context.routeKey',
+            status: '$context.status',
+            responseLength: '$context.responseLength',
+            latency: '$context.responseLatency',
+            integrationStatus: '$context.integrationStatus',
+            integrationLatency: '$context.integrationLatency',
+            integrationError: '$context.integrationErrorMessage',
+          }),
+        ),
+      },
+    });
+    const routes = httpApi.addRoutes({
+      path: webhookPath,
+      methods: [apigwv2.HttpMethod.POST],
+      integration: new HttpLambdaIntegration('VerifierIntegration', this.verifier, {
+        payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+      }),
+    });
+    for (const route of routes) {
+      acknowledge(
+        route,
+        'AwsSolutions-APIG4',
+        'Replicate cannot send AWS credentials or tokens; every request is authenticated by its Standard Webhooks HMAC signature in the verifier.',
+      );
+    }
+    return { httpApi, stage };
+  }
+
+  private createTopicKey(): kms.Key {
+    const key = new kms.Key(this, 'TopicKey', {
+      description: 'Encrypts the Replicate webhooks completion and alarm topics',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // CloudWatch alarms can publish to an encrypted topic only through a customer managed key they may use.
+    key.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
+    return key;
+  }
+
+  private createTopic(id: string, displayName: string, topicProps: sns.TopicProps | undefined): sns.Topic {
+    return new sns.Topic(
+      this,
+      id,
+      consolidateProps<sns.TopicProps>({ displayName, masterKey: this.topicKey }, topicProps, { enforceSSL: true }),
+    );
+  }
+
+  private createFailureQueue(): sqs.Queue {
+    const queue = new sqs.Queue(this, 'ArchiveFailureQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    const reason =
+      'This queue is itself the failure destination of the archiver event source; nothing consumes it automatically, so it needs no DLQ.';
+    acknowledge(queue, 'AwsSolutions-SQS3', reason);
+    acknowledge(queue, 'Serverless-SQSRedrivePolicy', reason);
+    new cloudwatch.Alarm(this, 'ArchiveFailureQueueAlarm', {
+      alarmDescription:
+        'Stream batches ran out of retries: some predictions may not be fully archived (see the archive failure queue).',
+      metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }).addAlarmAction(new cloudwatchActions.SnsAction(this.alarmTopic));
+    return queue;
+  }
+
+  private createArchiver(props: ReplicateWebhooksProps): lambda.Function {
+    const options = props.archiver ?? {};
+    const retryAttempts = options.retryAttempts ?? 4;
+    const archiver = this.createFunction('Archiver', 'archiver', {
+      description: 'Copies the outputs of finished Replicate predictions into S3 and announces them',
+      memorySize: options.memorySize ?? 1024,
+      timeout: options.timeout ?? Duration.minutes(10),
+      environment: {
+        TABLE_NAME: this.table.tableName,
+        BUCKET_NAME: this.bucket.bucketName,
+        ARCHIVE_PREFIX: this.archivePrefix,
+        COMPLETION_TOPIC_ARN: this.completionTopic.topicArn,
+        ALLOWED_OUTPUT_HOSTS: (props.allowedOutputHosts ?? DEFAULT_ALLOWED_OUTPUT_HOSTS).join(','),
+        MAX_FILE_BYTES: String((props.maxOutputFileSize ?? Size.gibibytes(5)).toBytes()),
+        FILE_CONCURRENCY: String(options.fileConcurrency ?? 4),
+        // The attempt that records and announces whatever still fails: the event source's last.
+        FINAL_ATTEMPT: String(retryAttempts + 1),
+      },
+    });
+    archiver.addEventSource(
+      new DynamoEventSource(this.table, {
+        startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+        batchSize: options.batchSize ?? 5,
+        parallelizationFactor: options.parallelizationFactor ?? 2,
+        bisectBatchOnError: true,
+        reportBatchItemFailures: true,
+        retryAttempts,
+        onFailure: new SqsDlq(this.archiveFailureQueue),
+        filters: BECAME_TERMINAL_PATTERNS.map((pattern) => lambda.FilterCriteria.filter(pattern)),
+      }),
+    );
+    this.table.grant(archiver, 'dynamodb:UpdateItem');
+    this.bucket.grantPut(archiver, `${this.archivePrefix}${PREDICTIONS_FOLDER}*`);
+    // Reads: spilled payloads, and its own manifests when a retry finds the archival already done.
+    this.grantGetObjects(archiver, `${this.archivePrefix}${PREDICTIONS_FOLDER}*`);
+    this.grantGetObjects(archiver, `${this.archivePrefix}${SPILL_FOLDER}*`);
+    this.completionTopic.grantPublish(archiver);
+    if (this.topicKey) {
+      acknowledge(
+        archiver,
+        'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+        "Publishing to an encrypted topic needs data keys from the topic's KMS key; the grant is on that one key only.",
+      );
+    }
+
+    const archiveReason =
+      "Scoped to this construct's folders of the archive bucket: outputs are written under predictions/, spilled payloads are read from webhook-payloads/.";
+    acknowledge(archiver, 'AwsSolutions-IAM5[Action::s3:Abort*]', archiveReason);
+    for (const folder of [PREDICTIONS_FOLDER, SPILL_FOLDER]) {
+      acknowledgeWildcardResource(archiver, this.bucket.arnForObjects(`${this.archivePrefix}${folder}*`), archiveReason);
+    }
+    acknowledge(
+      archiver,
+      'Serverless-LambdaDLQ',
+      'A stream event source sends failed batches to its on-failure destination (archiveFailureQueue); a function DLQ only serves asynchronous invocations.',
+    );
+    return archiver;
+  }
+
+  /** s3:GetObject only (no listing), on one key pattern of the archive bucket. */
+  private grantGetObjects(grantee: iam.IGrantable, keyPattern: string): iam.Grant {
+    this.bucket.encryptionKey?.grantDecrypt(grantee);
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObject'],
+      resourceArns: [this.bucket.arnForObjects(keyPattern)],
+    });
+  }
+
+  private createFunction(
+    id: string,
+    handler: HandlerName,
+    options: Pick<lambda.FunctionProps, 'description' | 'memorySize' | 'timeout' | 'reservedConcurrentExecutions'> & {
+      readonly environment: Record<string, string>;
+    },
+  ): lambda.Function {
+    const fn = new lambda.Function(this, id, {
+      ...options,
+      runtime: HANDLER_RUNTIME,
+      architecture: HANDLER_ARCHITECTURE,
+      code: handlerCode(handler),
+      handler: 'index.handler',
+      tracing: this.tracing ? lambda.Tracing.ACTIVE : undefined,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      logGroup: new logs.LogGroup(this, `${id}Logs`, { retention: this.logRetention, removalPolicy: RemovalPolicy.DESTROY }),
+      environment: { ...options.environment, POWERTOOLS_SERVICE_NAME: 'replicate-webhooks' },
+    });
+    acknowledge(
+      fn,
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      "The AWS managed basic execution policy only allows writing the function's own CloudWatch logs.",
+    );
+    if (this.tracing) {
+      acknowledge(
+        fn,
+        'AwsSolutions-IAM5[Resource::*]',
+        'X-Ray PutTraceSegments and PutTelemetryRecords support no resource-level permissions; this is the policy Lambda adds for tracing.',
+      );
+    } else {
+      acknowledge(
+        fn,
+        'Serverless-LambdaTracing',
+        'X-Ray tracing costs money per trace and is off by default; set tracing: true to turn it on.',
+      );
+    }
+    return fn;
   }
 }

@@ -1,17 +1,27 @@
 import { App, Duration, FileSystem, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { HANDLER_RUNTIME, ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
+import { BECAME_TERMINAL_PATTERNS, HANDLER_RUNTIME, ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
 import { handlerAssetPath } from '../lib/handler-code';
+
+/** Work to do on the construct once it exists (subscriptions, grants), queued by `configure`. */
+let pending: Array<(hooks: ReplicateWebhooks) => void> = [];
 
 function synth(props?: ReplicateWebhooksProps, configure?: (stack: Stack) => ReplicateWebhooksProps) {
   const app = new App({ context: { 'aws:cdk:enable-asset-metadata': true } });
   const stack = new Stack(app, 'Test', { env: { account: '111111111111', region: 'eu-west-1' } });
+  pending = [];
   const hooks = new ReplicateWebhooks(stack, 'Hooks', configure ? configure(stack) : props);
+  for (const action of pending) action(hooks);
   return { app, stack, hooks, template: Template.fromStack(stack) };
 }
 
@@ -109,12 +119,25 @@ describe('resources and their key settings', () => {
     template.hasResource('AWS::SecretsManager::Secret', { DeletionPolicy: 'Retain' });
   });
 
+  const logicalId = (construct: IConstruct) => stack.getLogicalId(construct.node.defaultChild as never);
+  const statementsOf = (fn: lambda.Function) =>
+    Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((policy) => JSON.stringify(policy.Properties.Roles).includes(logicalId(fn.role!)))
+      .flatMap(
+        (policy) => (policy as { Properties: { PolicyDocument: { Statement: unknown[] } } }).Properties.PolicyDocument.Statement,
+      );
+  const objects = (folder: string) => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(hooks.bucket), 'Arn'] }, folder]] });
+  const putActions = [
+    's3:PutObject',
+    's3:PutObjectLegalHold',
+    's3:PutObjectRetention',
+    's3:PutObjectTagging',
+    's3:PutObjectVersionTagging',
+    's3:Abort*',
+  ];
+
   test('IAM: the verifier may touch only its own table, secret and spill folder', () => {
-    const policies = template.findResources('AWS::IAM::Policy');
-    const statements = Object.values(policies).flatMap(
-      (policy) => (policy as { Properties: { PolicyDocument: { Statement: unknown[] } } }).Properties.PolicyDocument.Statement,
-    );
-    const logicalId = (construct: IConstruct) => stack.getLogicalId(construct.node.defaultChild as never);
+    const statements = statementsOf(hooks.verifier);
     expect(statements).toEqual([
       {
         Effect: 'Allow',
@@ -128,20 +151,170 @@ describe('resources and their key settings', () => {
       },
       {
         Effect: 'Allow',
-        Action: [
-          's3:PutObject',
-          's3:PutObjectLegalHold',
-          's3:PutObjectRetention',
-          's3:PutObjectTagging',
-          's3:PutObjectVersionTagging',
-          's3:Abort*',
-        ],
-        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(hooks.bucket), 'Arn'] }, '/webhook-payloads/*']] },
+        Action: putActions,
+        Resource: objects('/webhook-payloads/*'),
       },
     ]);
-    // Nothing anywhere grants on '*'.
-    expect(JSON.stringify(statements)).not.toMatch(/"Resource":"\*"/);
     expect(JSON.stringify(statements)).not.toMatch(/s3:GetObject|s3:DeleteObject|dynamodb:DeleteItem|dynamodb:Scan/);
+  });
+
+  test("IAM: the archiver may read only this table's stream, write only its bucket folder, publish only to its topic", () => {
+    const stream = { 'Fn::GetAtt': [logicalId(hooks.table), 'StreamArn'] };
+    expect(statementsOf(hooks.archiver)).toEqual([
+      {
+        Effect: 'Allow',
+        Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+        Resource: { 'Fn::GetAtt': [logicalId(hooks.archiveFailureQueue), 'Arn'] },
+      },
+      { Effect: 'Allow', Action: 'dynamodb:ListStreams', Resource: stream },
+      {
+        Effect: 'Allow',
+        Action: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'],
+        Resource: stream,
+      },
+      { Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: { 'Fn::GetAtt': [logicalId(hooks.table), 'Arn'] } },
+      { Effect: 'Allow', Action: putActions, Resource: objects('/predictions/*') },
+      { Effect: 'Allow', Action: 's3:GetObject', Resource: objects('/predictions/*') },
+      { Effect: 'Allow', Action: 's3:GetObject', Resource: objects('/webhook-payloads/*') },
+      { Effect: 'Allow', Action: 'sns:Publish', Resource: { Ref: logicalId(hooks.completionTopic as sns.Topic) } },
+      {
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        Resource: { 'Fn::GetAtt': [logicalId(hooks.topicKey as kms.Key), 'Arn'] },
+      },
+    ]);
+  });
+
+  test('no policy anywhere grants on "*"', () => {
+    expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toMatch(/"Resource":"\*"/);
+  });
+
+  test('the archiver: stream event source filtered to terminal transitions, partial batches, bisect, bounded retries, failure queue', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      MemorySize: 1024,
+      Timeout: 600,
+      Environment: {
+        Variables: Match.objectLike({
+          COMPLETION_TOPIC_ARN: { Ref: logicalId(hooks.completionTopic as sns.Topic) },
+          ALLOWED_OUTPUT_HOSTS: 'replicate.delivery,*.replicate.delivery',
+          MAX_FILE_BYTES: String(5 * 1024 ** 3),
+          FINAL_ATTEMPT: '5',
+        }),
+      },
+    });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [logicalId(hooks.table), 'StreamArn'] },
+      StartingPosition: 'TRIM_HORIZON',
+      BatchSize: 5,
+      ParallelizationFactor: 2,
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: 4,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [logicalId(hooks.archiveFailureQueue), 'Arn'] } } },
+      FilterCriteria: { Filters: BECAME_TERMINAL_PATTERNS.map((pattern) => ({ Pattern: JSON.stringify(pattern) })) },
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+  });
+
+  test('topics: encrypted with a rotating customer managed key CloudWatch may use, SSL only', () => {
+    template.resourceCountIs('AWS::SNS::Topic', 2);
+    template.allResourcesProperties('AWS::SNS::Topic', {
+      KmsMasterKeyId: { 'Fn::GetAtt': [logicalId(hooks.topicKey as kms.Key), 'Arn'] },
+    });
+    template.hasResourceProperties('AWS::KMS::Key', {
+      EnableKeyRotation: true,
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          }),
+        ]),
+      },
+    });
+    template.resourcePropertiesCountIs(
+      'AWS::SNS::TopicPolicy',
+      {
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
+      },
+      2,
+    );
+  });
+
+  test('an alarm on the failure queue goes to the alarm topic', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(hooks.archiveFailureQueue), 'QueueName'] } }],
+      Threshold: 0,
+      AlarmActions: [{ Ref: logicalId(hooks.alarmTopic as sns.Topic) }],
+    });
+  });
+});
+
+describe('subscribing and reading', () => {
+  test('onCompletion builds the filter policy from statuses and models', () => {
+    const { template } = synth(undefined, (stack) => {
+      const queue = new sqs.Queue(stack, 'Subscriber', { enforceSSL: true });
+      const fn = new lambda.Function(stack, 'Handler', {
+        runtime: lambda.Runtime.NODEJS_24_X,
+        handler: 'index.handler',
+        code: lambda.Code.fromInline('exports.handler = async () => {}'),
+      });
+      pending.push((hooks) => {
+        hooks.onCompletion(new snsSubscriptions.SqsSubscription(queue, { rawMessageDelivery: true }), {
+          statuses: ['succeeded'],
+          models: ['black-forest-labs/flux-schnell'],
+        });
+        hooks.onCompletion(new snsSubscriptions.LambdaSubscription(fn), { statuses: ['failed', 'canceled', 'aborted'] });
+        hooks.onCompletion(new snsSubscriptions.EmailSubscription('ops@example.com'));
+      });
+      return {};
+    });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'sqs',
+      RawMessageDelivery: true,
+      FilterPolicy: { status: ['succeeded'], model: ['black-forest-labs/flux-schnell'] },
+    });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'lambda',
+      FilterPolicy: { status: ['failed', 'canceled', 'aborted'] },
+    });
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', FilterPolicy: Match.absent() });
+  });
+
+  test('grantReadArchive grants reading the predictions folder only', () => {
+    const { template, stack, hooks } = synth({ archivePrefix: 'team' }, (stack) => {
+      pending.push((hooks) =>
+        hooks.grantReadArchive(new iam.Role(stack, 'Reader', { assumedBy: new iam.AccountRootPrincipal() })),
+      );
+      return { archivePrefix: 'team' };
+    });
+    const reader = Object.entries(template.findResources('AWS::IAM::Policy')).find(([id]) =>
+      id.startsWith('ReaderDefaultPolicy'),
+    );
+    expect(JSON.stringify(reader)).toContain('/team/predictions/*');
+    expect(JSON.stringify(reader)).not.toContain('webhook-payloads');
+    expect(stack.resolve(hooks.archivePrefix)).toBe('team/');
+  });
+
+  test('existing topics are used, and no topic key is created', () => {
+    const { template, hooks } = synth(undefined, (stack) => ({
+      existingCompletionTopic: sns.Topic.fromTopicArn(stack, 'Done', 'arn:aws:sns:eu-west-1:111111111111:done'),
+      existingAlarmTopic: sns.Topic.fromTopicArn(stack, 'Alarms', 'arn:aws:sns:eu-west-1:111111111111:alarms'),
+    }));
+    template.resourceCountIs('AWS::SNS::Topic', 0);
+    template.resourceCountIs('AWS::KMS::Key', 0);
+    expect(hooks.topicKey).toBeUndefined();
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ COMPLETION_TOPIC_ARN: 'arn:aws:sns:eu-west-1:111111111111:done' }) },
+    });
   });
 });
 

@@ -25,3 +25,7 @@ export const predictionDocumentKey = (prefix: string, predictionId: string): str
   `${predictionFolder(prefix, predictionId)}prediction.json`;
 export const manifestKey = (prefix: string, predictionId: string): string =>
   `${predictionFolder(prefix, predictionId)}manifest.json`;
+
+/** `outputs/<n>-<name>`: the discovery index keeps keys unique and stable across re-runs. */
+export const outputKey = (prefix: string, predictionId: string, index: number, fileName: string): string =>
+  `${predictionFolder(prefix, predictionId)}outputs/${index}-${fileName}`;

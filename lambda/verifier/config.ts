@@ -1,5 +1,6 @@
 /** The verifier's wiring, read once from environment variables set by the construct. */
 import { normalizePrefix } from '../shared/archive-layout';
+import { integerVariable, requiredVariable } from '../shared/env';
 
 export interface VerifierConfig {
   readonly tableName: string;
@@ -14,32 +15,18 @@ export interface VerifierConfig {
   readonly keyRefreshIntervalSeconds: number;
 }
 
-function required(env: NodeJS.ProcessEnv, name: string): string {
-  const value = env[name];
-  if (!value) throw new Error(`environment variable ${name} is required`);
-  return value;
-}
-
-function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`environment variable ${name} must be a non-negative integer`);
-  return value;
-}
-
 // Defaults here match the construct's; the construct always sets every variable explicitly.
 export function readVerifierConfig(env: NodeJS.ProcessEnv = process.env): VerifierConfig {
   return {
-    tableName: required(env, 'TABLE_NAME'),
-    signingSecretId: required(env, 'SIGNING_SECRET_ID'),
-    bucketName: required(env, 'BUCKET_NAME'),
+    tableName: requiredVariable(env, 'TABLE_NAME'),
+    signingSecretId: requiredVariable(env, 'SIGNING_SECRET_ID'),
+    bucketName: requiredVariable(env, 'BUCKET_NAME'),
     archivePrefix: normalizePrefix(env.ARCHIVE_PREFIX),
-    timestampToleranceSeconds: positiveInteger(env, 'TIMESTAMP_TOLERANCE_SECONDS', 300),
-    maxBodyBytes: positiveInteger(env, 'MAX_BODY_BYTES', 6 * 1024 * 1024),
-    maxInlinePayloadBytes: positiveInteger(env, 'MAX_INLINE_PAYLOAD_BYTES', 16 * 1024),
-    dedupTtlSeconds: positiveInteger(env, 'DEDUP_TTL_SECONDS', 7 * 24 * 3600),
-    keyCacheTtlSeconds: positiveInteger(env, 'KEY_CACHE_TTL_SECONDS', 300),
-    keyRefreshIntervalSeconds: positiveInteger(env, 'KEY_REFRESH_INTERVAL_SECONDS', 30),
+    timestampToleranceSeconds: integerVariable(env, 'TIMESTAMP_TOLERANCE_SECONDS', 300),
+    maxBodyBytes: integerVariable(env, 'MAX_BODY_BYTES', 6 * 1024 * 1024),
+    maxInlinePayloadBytes: integerVariable(env, 'MAX_INLINE_PAYLOAD_BYTES', 16 * 1024),
+    dedupTtlSeconds: integerVariable(env, 'DEDUP_TTL_SECONDS', 7 * 24 * 3600),
+    keyCacheTtlSeconds: integerVariable(env, 'KEY_CACHE_TTL_SECONDS', 300),
+    keyRefreshIntervalSeconds: integerVariable(env, 'KEY_REFRESH_INTERVAL_SECONDS', 30),
   };
 }

@@ -7,6 +7,8 @@ export interface Fauxqs {
   readonly port: number;
   readonly s3Endpoint: string;
   readonly endpoint: string;
+  /** SQS at the host its queue URLs name, so the SDK need not switch endpoints per queue. */
+  readonly sqsEndpoint: string;
   createBucket(name: string): void;
   stop(): Promise<void>;
 }
@@ -19,6 +21,7 @@ export async function startFauxqs(): Promise<Fauxqs> {
     port: server.port,
     endpoint: `http://127.0.0.1:${server.port}`,
     s3Endpoint: `http://s3.localhost:${server.port}`,
+    sqsEndpoint: `http://sqs.us-east-1.localhost:${server.port}`,
     createBucket: (name) => void server.createBucket(name),
     stop: async () => {
       await server.stop();

@@ -1,0 +1,111 @@
+/**
+ * Copies every discovered output into the archive, a few at a time. A refused or missing file
+ * becomes a recorded failure; a transient one is retried here (stream retries come back within
+ * seconds, with no backoff) and, if it persists, reported so the record is retried later. An S3
+ * failure is ours and fails the whole record.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
+import { outputKey } from '../shared/archive-layout';
+import { s3Uri, type ArchiveFailure, type ArchivedFile } from '../shared/completion-message';
+import { contentTypeForFileName, parseDataUri, type DiscoveredOutput } from '../shared/outputs';
+import { openOutput, type FetchPolicy, type OutputFetchError } from './safe-fetch';
+import { streamToS3 } from './upload';
+
+export interface OutputArchiveSettings {
+  readonly bucketName: string;
+  readonly archivePrefix: string;
+  readonly fetchPolicy: FetchPolicy;
+  readonly fileConcurrency: number;
+  readonly partSizeBytes: number;
+  readonly uploadQueueSize: number;
+  readonly fetchAttempts: number;
+  readonly fetchRetryDelayMs: number;
+}
+
+export type FileResult =
+  { readonly ok: true; readonly file: ArchivedFile } | { readonly ok: false; readonly failure: ArchiveFailure };
+
+export async function archiveOutputs(
+  s3: S3Client,
+  predictionId: string,
+  outputs: readonly DiscoveredOutput[],
+  settings: OutputArchiveSettings,
+  deadline: number,
+): Promise<FileResult[]> {
+  const results: FileResult[] = new Array(outputs.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < outputs.length) {
+      const output = outputs[next++];
+      results[output.index] = await archiveOne(s3, predictionId, output, settings, deadline);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(settings.fileConcurrency, outputs.length) }, worker));
+  return results;
+}
+
+async function archiveOne(
+  s3: S3Client,
+  predictionId: string,
+  output: DiscoveredOutput,
+  settings: OutputArchiveSettings,
+  deadline: number,
+): Promise<FileResult> {
+  const key = outputKey(settings.archivePrefix, predictionId, output.index, output.fileName);
+  const upload = (body: Readable, contentType: string, sourceUrl?: string) =>
+    streamToS3(s3, body, {
+      bucket: settings.bucketName,
+      key,
+      contentType,
+      metadata: { 'prediction-id': predictionId, ...(sourceUrl && isHeaderSafe(sourceUrl) ? { 'source-url': sourceUrl } : {}) },
+      partSizeBytes: settings.partSizeBytes,
+      queueSize: settings.uploadQueueSize,
+    });
+  const archived = (uploaded: { bytes: number; sha256: string }, contentType: string, source: string): FileResult => ({
+    ok: true,
+    file: {
+      source,
+      paths: output.paths,
+      bucket: settings.bucketName,
+      key,
+      s3Uri: s3Uri(settings.bucketName, key),
+      contentType,
+      ...uploaded,
+    },
+  });
+
+  if (output.kind === 'data') {
+    const decoded = parseDataUri(output.source);
+    if (!decoded) return failed(output, output.source.slice(0, 64), 'invalid_data_uri', false);
+    const source = `data:${decoded.contentType} (${decoded.bytes.length} bytes)`;
+    return archived(await upload(Readable.from([decoded.bytes]), decoded.contentType), decoded.contentType, source);
+  }
+
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const response = await openOutput(output.source, settings.fetchPolicy);
+      const contentType = usableContentType(response.contentType) ?? contentTypeForFileName(output.fileName);
+      return archived(await upload(response.body, contentType, output.source), contentType, output.source);
+    } catch (error) {
+      if ((error as Error)?.name !== 'OutputFetchError') throw error;
+      const fetchError = error as OutputFetchError;
+      const delay = settings.fetchRetryDelayMs * 3 ** (attempt - 1);
+      const retry = fetchError.transient && attempt < settings.fetchAttempts && Date.now() + delay < deadline;
+      if (!retry) return failed(output, output.source, fetchError.reason, fetchError.transient, fetchError.status);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+function failed(output: DiscoveredOutput, source: string, reason: string, transient: boolean, status?: number): FileResult {
+  return { ok: false, failure: { source, paths: output.paths, reason, transient, ...(status !== undefined ? { status } : {}) } };
+}
+
+// A media type as servers send it; anything odd falls back to a guess from the file name.
+const MEDIA_TYPE = /^[\w!#$&^.+-]+\/[\w!#$&^.+-]+(\s*;[\x20-\x7e]*)?$/;
+const usableContentType = (value: string | undefined): string | undefined =>
+  value !== undefined && value.length <= 200 && MEDIA_TYPE.test(value) ? value : undefined;
+
+// S3 metadata travels as HTTP headers: printable ASCII, and all of it under 2 KB.
+const isHeaderSafe = (value: string) => value.length <= 1024 && /^[\x20-\x7e]*$/.test(value);

@@ -1,0 +1,79 @@
+/**
+ * Streams bytes into S3 with a multipart upload (small files become one PutObject), hashing and
+ * counting them on the way. Memory stays at about partSize × (queueSize + 1) whatever the size.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { createHash } from 'node:crypto';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+export interface UploadTarget {
+  readonly bucket: string;
+  readonly key: string;
+  readonly contentType: string;
+  readonly metadata?: Record<string, string>;
+  readonly partSizeBytes: number;
+  readonly queueSize: number;
+}
+
+export interface UploadedObject {
+  readonly bytes: number;
+  readonly sha256: string;
+}
+
+/** Raised when S3 (not the source) failed: our side, always worth retrying. */
+export class ArchiveWriteError extends Error {
+  constructor(key: string, cause: unknown) {
+    super(`writing ${key} to S3 failed: ${(cause as Error)?.name ?? 'error'}`, { cause });
+    this.name = 'ArchiveWriteError';
+  }
+}
+
+export async function streamToS3(s3: S3Client, source: Readable, target: UploadTarget): Promise<UploadedObject> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const measure = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      callback(null, chunk);
+    },
+  });
+  const upload = new Upload({
+    client: s3,
+    params: {
+      Bucket: target.bucket,
+      Key: target.key,
+      Body: measure,
+      ContentType: target.contentType,
+      Metadata: target.metadata,
+    },
+    partSize: target.partSizeBytes,
+    queueSize: target.queueSize,
+    leavePartsOnError: false,
+  });
+  let sourceError: unknown;
+  let uploadError: unknown;
+  source.once('error', (error) => (sourceError ??= error));
+  // A failure on either side must stop the other, or a stalled source would hold the upload open.
+  const uploaded = upload.done().then(
+    () => undefined,
+    (error: unknown) => {
+      uploadError = error;
+      measure.destroy();
+    },
+  );
+  let pipeError: unknown;
+  try {
+    await pipeline(source, measure);
+  } catch (error) {
+    pipeError = error;
+    await upload.abort().catch(() => undefined);
+  }
+  await uploaded;
+  if (sourceError !== undefined) throw sourceError;
+  if (uploadError !== undefined) throw new ArchiveWriteError(target.key, uploadError);
+  if (pipeError !== undefined) throw pipeError;
+  return { bytes, sha256: hash.digest('hex') };
+}

@@ -1,0 +1,212 @@
+import type { Duration, Size } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+
+/** API Gateway throttling of the webhook route. */
+export interface WebhookThrottle {
+  /**
+   * Steady-state requests per second.
+   * @default 100
+   */
+  readonly rateLimit?: number;
+  /**
+   * Burst of requests above the steady rate.
+   * @default 200
+   */
+  readonly burstLimit?: number;
+}
+
+/** Settings of the verifier Lambda that a user may tune. */
+export interface VerifierOptions {
+  /**
+   * Memory of the verifier. More memory also means more CPU, which shortens cold starts.
+   * @default 256
+   */
+  readonly memorySize?: number;
+  /**
+   * Timeout of the verifier. API Gateway gives up after 30 seconds.
+   * @default Duration.seconds(10)
+   */
+  readonly timeout?: Duration;
+  /**
+   * Reserved concurrency, which caps how many verifiers run at once.
+   * @default - no reservation (the account's unreserved pool)
+   */
+  readonly reservedConcurrentExecutions?: number;
+}
+
+/** Settings of the archiver Lambda and its stream event source that a user may tune. */
+export interface ArchiverOptions {
+  /**
+   * Memory of the archiver. Files stream through it, so this does not grow with file size.
+   * @default 1024
+   */
+  readonly memorySize?: number;
+  /**
+   * Timeout of one archiver invocation (a batch of finished predictions).
+   * @default Duration.minutes(10)
+   */
+  readonly timeout?: Duration;
+  /**
+   * Output files downloaded and uploaded at once, per prediction.
+   * @default 4
+   */
+  readonly fileConcurrency?: number;
+  /**
+   * Finished predictions per invocation.
+   * @default 5
+   */
+  readonly batchSize?: number;
+  /**
+   * Concurrent batches per stream shard (the records of one prediction stay in order).
+   * @default 2
+   */
+  readonly parallelizationFactor?: number;
+  /**
+   * Retries of a failed record before it goes to the failure queue. The last attempt records
+   * whatever still fails and announces the prediction anyway.
+   * @default 4
+   */
+  readonly retryAttempts?: number;
+}
+
+/** Which completion notifications a subscription receives. */
+export interface CompletionFilter {
+  /**
+   * Only these terminal statuses (`succeeded`, `failed`, `canceled`, `aborted`).
+   * @default - all
+   */
+  readonly statuses?: readonly string[];
+  /**
+   * Only these models (`owner/name`, as in the prediction's `model`).
+   * @default - all
+   */
+  readonly models?: readonly string[];
+}
+
+export interface ReplicateWebhooksProps {
+  /**
+   * An existing secret holding the Replicate signing key (`whsec_…`, or the JSON that
+   * `GET /v1/webhooks/default/secret` returns). Give this or `signingSecretProps`, not both.
+   * @default - a new secret is created; put the key in it after deploying
+   */
+  readonly existingSigningSecret?: secretsmanager.ISecret;
+  /**
+   * Props for the new signing secret, merged over the construct's defaults.
+   * @default - a secret with a generated placeholder value, which the verifier refuses to use
+   */
+  readonly signingSecretProps?: secretsmanager.SecretProps;
+  /**
+   * An existing bucket for the archive. Give this or `bucketProps`, not both.
+   * @default - a new bucket: encrypted, SSL only, public access blocked, retained on delete
+   */
+  readonly existingBucket?: s3.IBucket;
+  /**
+   * Props for the new archive bucket, merged over the construct's secure defaults.
+   * @default - see `existingBucket`
+   */
+  readonly bucketProps?: s3.BucketProps;
+  /**
+   * Key prefix for everything the construct writes in the bucket (useful with a shared bucket).
+   * @default - no prefix
+   */
+  readonly archivePrefix?: string;
+  /**
+   * Props for the state table, merged over the defaults (on-demand, point-in-time recovery,
+   * AWS-managed encryption, retained on delete). The key schema, stream and TTL attribute
+   * are the construct's and cannot be changed.
+   * @default - the defaults above
+   */
+  readonly tableProps?: Partial<dynamodb.TablePropsV2>;
+  /**
+   * Path of the webhook route (method POST).
+   * @default '/webhook'
+   */
+  readonly webhookPath?: string;
+  /**
+   * API Gateway throttling of the webhook route.
+   * @default { rateLimit: 100, burstLimit: 200 }
+   */
+  readonly throttle?: WebhookThrottle;
+  /**
+   * How far `webhook-timestamp` may be from the verifier's clock, either way.
+   * @default Duration.minutes(5)
+   */
+  readonly timestampTolerance?: Duration;
+  /**
+   * Largest accepted request body; larger ones get 413. Lambda's own request limit is 6 MB.
+   * @default Size.mebibytes(6)
+   */
+  readonly maxBodySize?: Size;
+  /**
+   * Terminal payloads up to this size are kept in the table item; larger ones are written to
+   * the bucket first and the item points at them (DynamoDB bills writes per KB).
+   * @default Size.kibibytes(16)
+   */
+  readonly maxInlinePayloadSize?: Size;
+  /**
+   * How long a webhook-id is remembered for deduplication (Replicate retries for about a minute).
+   * @default Duration.days(7)
+   */
+  readonly dedupRetention?: Duration;
+  /**
+   * How long the verifier caches the signing key before reading the secret again. A signature
+   * mismatch also triggers a reread, at most every 30 seconds, so rotations apply quickly.
+   * @default Duration.minutes(5)
+   */
+  readonly signingKeyCacheTtl?: Duration;
+  /**
+   * Verifier Lambda settings.
+   * @default - see `VerifierOptions`
+   */
+  readonly verifier?: VerifierOptions;
+  /**
+   * An existing topic for completion notifications. Give this or `completionTopicProps`, not both.
+   * @default - a new topic, encrypted with the construct's KMS key, SSL only
+   */
+  readonly existingCompletionTopic?: sns.ITopic;
+  /**
+   * Props for the new completion topic, merged over the defaults.
+   * @default - see `existingCompletionTopic`
+   */
+  readonly completionTopicProps?: sns.TopicProps;
+  /**
+   * An existing topic for operator alarms. Give this or `alarmTopicProps`, not both.
+   * @default - a new topic, encrypted with the construct's KMS key, SSL only
+   */
+  readonly existingAlarmTopic?: sns.ITopic;
+  /**
+   * Props for the new alarm topic, merged over the defaults.
+   * @default - see `existingAlarmTopic`
+   */
+  readonly alarmTopicProps?: sns.TopicProps;
+  /**
+   * Hosts output files may be downloaded from, over https. `*.example.com` matches subdomains;
+   * `host:port` pins a port. Anything else is refused and listed as a failure.
+   * @default ['replicate.delivery', '*.replicate.delivery']
+   */
+  readonly allowedOutputHosts?: readonly string[];
+  /**
+   * Largest output file archived; larger ones are listed as failures (`too_large`).
+   * @default Size.gibibytes(5)
+   */
+  readonly maxOutputFileSize?: Size;
+  /**
+   * Archiver Lambda and event source settings.
+   * @default - see `ArchiverOptions`
+   */
+  readonly archiver?: ArchiverOptions;
+  /**
+   * Retention of the Lambda and API access log groups.
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * Active AWS X-Ray tracing of the Lambdas.
+   * @default false
+   */
+  readonly tracing?: boolean;
+}

@@ -1,0 +1,484 @@
+/**
+ * The archiver against real peers: DynamoDB Local's real stream (through the local poller, with
+ * the construct's own filter), fauxqs for S3 and SNS (read back through an SQS subscription),
+ * and a loopback file server standing in for replicate.delivery.
+ */
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { ArchiveManifest } from '../lambda/shared/completion-message';
+import { parsePrediction } from '../lambda/shared/prediction';
+import { predictionItemKey } from '../lambda/shared/state';
+import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
+import { WebhookStore } from '../lambda/verifier/store';
+import { ReplicateWebhooks } from '../lib';
+import { startStreamPoller, type StreamBatchFailure, type StreamPoller } from '../local/stream-poller';
+import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from './support/aws';
+import { startFauxqs, type Fauxqs } from './support/fauxqs';
+import { sha256, startFileServer, type FileServer } from './support/file-server';
+import { createTopic, subscribeQueue, type Subscriber } from './support/notifications';
+import { fixture } from './support/webhooks';
+
+type Archiver = (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse>;
+
+const MiB = 1024 * 1024;
+const bucket = 'archiver-test-archive';
+let fauxqs: Fauxqs;
+let files: FileServer;
+let s3: S3Client;
+let sns: SNSClient;
+let sqsClient: SQSClient;
+let dynamodb: DynamoDBClient;
+
+beforeAll(async () => {
+  fauxqs = await startFauxqs();
+  fauxqs.createBucket(bucket);
+  files = await startFileServer();
+  useStandInEnvironment({ dynamodb: dynamoDbEndpoint(), s3: fauxqs.s3Endpoint, sns: fauxqs.endpoint, sqs: fauxqs.sqsEndpoint });
+  s3 = new S3Client({});
+  sns = new SNSClient({});
+  sqsClient = new SQSClient({});
+  dynamodb = new DynamoDBClient({});
+});
+
+afterAll(async () => {
+  for (const client of [s3, sns, sqsClient, dynamodb]) client.destroy();
+  await files.stop();
+  await fauxqs.stop();
+});
+
+interface Pipeline {
+  readonly tableName: string;
+  readonly topicArn: string;
+  readonly subscriber: Subscriber;
+  readonly failures: StreamBatchFailure[];
+  readonly poller: StreamPoller;
+  readonly prefix: string;
+  /** Records a prediction's webhooks the way the verifier does. */
+  record(...payloads: Array<Record<string, unknown> | string>): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A table, a topic with a subscribed queue, the archiver (a cold start with this env) and the poller. */
+async function startPipeline(
+  env: Record<string, string> = {},
+  options: { topicArn?: string; maxRetryAttempts?: number; retryDelayMs?: number } = {},
+): Promise<Pipeline> {
+  const maxRetryAttempts = options.maxRetryAttempts ?? 2;
+  const { tableName, streamArn } = await createTestTable();
+  const topicArn = options.topicArn ?? (await createTopic(sns));
+  const subscriber = await subscribeQueue(sns, sqsClient, topicArn).catch(() => undefined);
+  const prefix = `run-${randomUUID().slice(0, 8)}/`;
+  Object.assign(process.env, {
+    TABLE_NAME: tableName,
+    BUCKET_NAME: bucket,
+    ARCHIVE_PREFIX: prefix,
+    COMPLETION_TOPIC_ARN: topicArn,
+    ALLOWED_OUTPUT_HOSTS: `replicate.delivery,*.replicate.delivery,http://${files.host}`,
+    ALLOW_PRIVATE_ADDRESSES: 'true',
+    FETCH_ATTEMPTS: '2',
+    FETCH_RETRY_DELAY_MS: '20',
+    FINAL_ATTEMPT: String(maxRetryAttempts + 1),
+    PART_SIZE_BYTES: String(5 * MiB),
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+    ...env,
+  });
+  let archiver: Archiver | undefined;
+  jest.isolateModules(() => {
+    archiver = (require('../lambda/archiver/index') as { handler: Archiver }).handler;
+  });
+  const failures: StreamBatchFailure[] = [];
+  const poller = startStreamPoller({
+    streamArn,
+    handler: (event) => archiver!(event),
+    filterPatterns: BECAME_TERMINAL_PATTERNS,
+    batchSize: 5,
+    maxRetryAttempts,
+    retryDelayMs: options.retryDelayMs ?? 20,
+    pollIntervalMs: 50,
+    onFailure: async (failure) => void failures.push(failure),
+  });
+  const store = new WebhookStore(dynamodb, s3, {
+    tableName,
+    bucketName: bucket,
+    archivePrefix: prefix,
+    maxInlinePayloadBytes: 16 * 1024,
+    dedupTtlSeconds: 3600,
+  });
+  let clock = Math.floor(Date.now() / 1000) - 100;
+  return {
+    tableName,
+    topicArn,
+    subscriber: subscriber!,
+    failures,
+    poller,
+    prefix,
+    async record(...payloads) {
+      for (const payload of payloads) {
+        const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
+        const parsed = parsePrediction(body);
+        if (!parsed.ok) throw new Error(`bad test payload: ${parsed.reason}`);
+        const outcome = await store.record({
+          webhookId: `msg_${randomUUID()}`,
+          timestampSeconds: clock++,
+          prediction: parsed.prediction,
+          body,
+          bodyBytes: Buffer.byteLength(body),
+          receivedAt: new Date(),
+        });
+        if (outcome !== 'accepted') throw new Error(`webhook not accepted: ${outcome}`);
+      }
+    },
+    stop: () => poller.stop(),
+  };
+}
+
+const newId = () => `p${randomBytes(12).toString('hex')}`;
+const prediction = (id: string, name: string, overrides: Record<string, unknown> = {}) => ({
+  ...fixture(name),
+  id,
+  ...overrides,
+});
+
+async function getObject(key: string): Promise<{ bytes: Buffer; contentType?: string }> {
+  const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return { bytes: Buffer.from(await object.Body!.transformToByteArray()), contentType: object.ContentType };
+}
+const readJson = async <T>(key: string) => JSON.parse((await getObject(key)).bytes.toString('utf8')) as T;
+async function listKeys(prefix: string): Promise<string[]> {
+  const { Contents = [] } = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+  return Contents.map((object) => object.Key!).sort();
+}
+async function item(tableName: string, predictionId: string) {
+  const { Item } = await dynamodb.send(
+    new GetItemCommand({ TableName: tableName, Key: { pk: { S: predictionItemKey(predictionId) } }, ConsistentRead: true }),
+  );
+  return Item;
+}
+
+describe('archiving finished predictions', () => {
+  let pipeline: Pipeline;
+  beforeAll(async () => {
+    pipeline = await startPipeline();
+  });
+  afterAll(() => pipeline.stop());
+
+  test('every output lands byte-exact under deterministic keys, with manifest, prediction.json and one notification', async () => {
+    const id = newId();
+    const big = files.serveRandom(`/${id}/out-0.webp`, 12 * MiB + 123, 'image/webp'); // multipart: 3 parts of 5 MiB
+    const small = files.serveRandom(`/${id}/out-1.png`, 2048); // no content type: guessed from the name
+    const terminal = JSON.stringify(prediction(id, 'succeeded-images', { output: [big.url, small.url] }), null, 2);
+    await pipeline.record(prediction(id, 'starting', {}), prediction(id, 'processing'), terminal);
+    await pipeline.poller.drain();
+
+    const folder = `${pipeline.prefix}predictions/${id}/`;
+    expect(await listKeys(folder)).toEqual(
+      [
+        `${folder}manifest.json`,
+        `${folder}outputs/0-out-0.webp`,
+        `${folder}outputs/1-out-1.png`,
+        `${folder}prediction.json`,
+      ].sort(),
+    );
+    const first = await getObject(`${folder}outputs/0-out-0.webp`);
+    expect(sha256(first.bytes)).toBe(big.sha256);
+    expect(first.contentType).toBe('image/webp');
+    const second = await getObject(`${folder}outputs/1-out-1.png`);
+    expect(second.bytes.equals(small.bytes)).toBe(true);
+    expect(second.contentType).toBe('image/png');
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: `${folder}outputs/1-out-1.png` }));
+    expect(head.Metadata).toMatchObject({ 'prediction-id': id, 'source-url': small.url });
+
+    expect((await getObject(`${folder}prediction.json`)).bytes.toString('utf8')).toBe(terminal);
+    const manifest = await readJson<ArchiveManifest>(`${folder}manifest.json`);
+    expect(manifest).toEqual({
+      predictionId: id,
+      status: 'succeeded',
+      archivedAt: expect.any(String),
+      prediction: { bucket, key: `${folder}prediction.json`, s3Uri: `s3://${bucket}/${folder}prediction.json` },
+      files: [
+        {
+          source: big.url,
+          paths: ['[0]'],
+          bucket,
+          key: `${folder}outputs/0-out-0.webp`,
+          s3Uri: `s3://${bucket}/${folder}outputs/0-out-0.webp`,
+          bytes: big.bytes.length,
+          sha256: big.sha256,
+          contentType: 'image/webp',
+        },
+        expect.objectContaining({ source: small.url, bytes: 2048, sha256: small.sha256, contentType: 'image/png' }),
+      ],
+      failures: [],
+    });
+
+    const notifications = await pipeline.subscriber.receiveAll();
+    expect(notifications).toHaveLength(1);
+    const [{ message, attributes }] = notifications;
+    expect(attributes).toEqual({ status: 'succeeded', model: 'black-forest-labs/flux-schnell', prediction_id: id });
+    expect(message).toMatchObject({
+      schemaVersion: 1,
+      predictionId: id,
+      status: 'succeeded',
+      model: 'black-forest-labs/flux-schnell',
+      version: expect.any(String),
+      createdAt: '2026-11-20T10:00:00.000000Z',
+      completedAt: '2026-11-20T10:00:03.400000Z',
+      metrics: { predict_time: 2.296, total_time: 3.4 },
+      archive: {
+        prediction: { bucket, key: `${folder}prediction.json`, s3Uri: `s3://${bucket}/${folder}prediction.json` },
+        manifest: { bucket, key: `${folder}manifest.json`, s3Uri: `s3://${bucket}/${folder}manifest.json` },
+      },
+      outputs: manifest.files,
+      failures: [],
+    });
+    expect(JSON.stringify(message)).not.toContain('Using seed'); // never the logs
+
+    expect(await item(pipeline.tableName, id)).toMatchObject({
+      archiveStatus: { S: 'archived' },
+      archivedFiles: { N: '2' },
+      archiveFailures: { N: '0' },
+      notifiedAt: { S: expect.any(String) },
+    });
+  });
+
+  test('data: URIs, nested outputs and text tokens', async () => {
+    const [dataId, nestedId, tokensId] = [newId(), newId(), newId()];
+    const video = files.serveRandom(`/${nestedId}/output.mp4`, 100_000, 'video/mp4');
+    const frame = files.serveRandom(`/${nestedId}/f0.png`, 5_000, 'image/png');
+    await pipeline.record(
+      prediction(dataId, 'succeeded-data-uri'),
+      prediction(nestedId, 'succeeded-nested-output', { output: { video: video.url, frames: [frame.url], caption: 'a sunset' } }),
+      prediction(tokensId, 'succeeded-llm-tokens'),
+    );
+    await pipeline.poller.drain();
+
+    const data = await getObject(`${pipeline.prefix}predictions/${dataId}/outputs/0-output-0.txt`);
+    expect(data).toEqual({ bytes: Buffer.from('hello world\n'), contentType: 'text/plain' });
+    const nested = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${nestedId}/manifest.json`);
+    expect(nested.files.map((file) => [file.paths, file.sha256])).toEqual([
+      [['.video'], video.sha256],
+      [['.frames[0]'], frame.sha256],
+    ]);
+    const tokens = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${tokensId}/manifest.json`);
+    expect(tokens).toMatchObject({ files: [], failures: [] });
+
+    const notifications = await pipeline.subscriber.receiveAll();
+    expect(notifications.map((n) => n.message.predictionId).sort()).toEqual([dataId, nestedId, tokensId].sort());
+    const dataMessage = notifications.find((n) => n.message.predictionId === dataId)!.message;
+    expect(dataMessage.outputs[0].source).toBe('data:text/plain (12 bytes)');
+  });
+
+  test('failed, canceled and aborted predictions are announced too', async () => {
+    const ids = { failed: newId(), canceled: newId(), aborted: newId() };
+    for (const [status, id] of Object.entries(ids)) await pipeline.record(prediction(id, 'starting'), prediction(id, status));
+    await pipeline.poller.drain();
+    const notifications = await pipeline.subscriber.receiveAll();
+    expect(notifications.map((n) => [n.message.predictionId, n.attributes.status]).sort()).toEqual(
+      Object.entries(ids)
+        .map(([status, id]) => [id, status])
+        .sort(),
+    );
+    const failed = notifications.find((n) => n.attributes.status === 'failed')!.message;
+    expect(failed.error).toBe('CUDA out of memory. Tried to allocate 2.00 GiB');
+    expect(failed.outputs).toEqual([]);
+  });
+
+  test('a 404 and refused URLs are listed as failures while the other files are archived', async () => {
+    const id = newId();
+    const good = files.serveRandom(`/${id}/good.png`, 4096, 'image/png');
+    const output = {
+      good: good.url,
+      missing: `${files.origin}/${id}/missing.png`,
+      plainHttp: 'http://replicate.delivery/x/plain.png',
+      otherHost: 'https://replicate.delivery.evil.example/x.png',
+      metadata: 'http://169.254.169.254/latest/meta-data/',
+    };
+    await pipeline.record(prediction(id, 'succeeded-nested-output', { output }));
+    await pipeline.poller.drain();
+    const manifest = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${id}/manifest.json`);
+    expect(manifest.files.map((file) => file.sha256)).toEqual([good.sha256]);
+    expect(manifest.failures).toEqual([
+      { source: output.missing, paths: ['.missing'], reason: 'http_error', transient: false, status: 404 },
+      { source: output.plainHttp, paths: ['.plainHttp'], reason: 'insecure_scheme', transient: false },
+      { source: output.otherHost, paths: ['.otherHost'], reason: 'host_not_allowed', transient: false },
+      { source: output.metadata, paths: ['.metadata'], reason: 'host_not_allowed', transient: false },
+    ]);
+    const [notification] = await pipeline.subscriber.receiveAll();
+    expect(notification.message.failures).toEqual(manifest.failures);
+    expect((await item(pipeline.tableName, id))?.archiveStatus).toEqual({ S: 'archived_with_failures' });
+    expect(pipeline.failures).toEqual([]);
+  });
+
+  test('a transient failure is retried within the invocation', async () => {
+    const id = newId();
+    const bytes = randomBytes(3000);
+    const url = files.serve(`/${id}/flaky.png`, { bytes, failFirst: 1 });
+    await pipeline.record(prediction(id, 'succeeded-images', { output: [url] }));
+    await pipeline.poller.drain();
+    const manifest = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${id}/manifest.json`);
+    expect(manifest.files[0].sha256).toBe(sha256(bytes));
+    expect(files.hits.get(`/${id}/flaky.png`)).toBe(2);
+    expect(await pipeline.subscriber.receiveAll()).toHaveLength(1);
+  });
+
+  test('a payload spilled to S3 becomes prediction.json byte-exact', async () => {
+    const id = newId();
+    const terminal = JSON.stringify(prediction(id, 'succeeded-llm-tokens', { logs: 'token ✓\n'.repeat(10_000) }));
+    expect(Buffer.byteLength(terminal)).toBeGreaterThan(16 * 1024);
+    await pipeline.record(terminal);
+    await pipeline.poller.drain();
+    expect((await item(pipeline.tableName, id))?.payloadKey).toBeDefined();
+    expect((await getObject(`${pipeline.prefix}predictions/${id}/prediction.json`)).bytes.toString('utf8')).toBe(terminal);
+    const [notification] = await pipeline.subscriber.receiveAll();
+    expect(notification.message.predictionId).toBe(id);
+    expect(JSON.stringify(notification.message)).not.toContain('token ✓');
+  });
+
+  test('records that are not terminal transitions are ignored, even when delivered anyway', async () => {
+    const id = newId();
+    await pipeline.record(prediction(id, 'starting'), prediction(id, 'processing'));
+    await pipeline.poller.drain();
+    expect(await pipeline.subscriber.receiveAll(200)).toEqual([]);
+    let archiver: Archiver | undefined;
+    jest.isolateModules(() => {
+      archiver = (require('../lambda/archiver/index') as { handler: Archiver }).handler;
+    });
+    const alreadyTerminal = {
+      eventName: 'MODIFY' as const,
+      dynamodb: {
+        SequenceNumber: '1',
+        NewImage: { predictionId: { S: id }, terminalStatus: { S: 'succeeded' } },
+        OldImage: { predictionId: { S: id }, terminalStatus: { S: 'succeeded' } },
+      },
+    };
+    const marker = { eventName: 'INSERT' as const, dynamodb: { SequenceNumber: '2', NewImage: { pk: { S: 'webhook#x' } } } };
+    expect(await archiver!({ Records: [alreadyTerminal, marker] })).toEqual({ batchItemFailures: [] });
+    expect(await pipeline.subscriber.receiveAll(200)).toEqual([]);
+  });
+});
+
+describe('failures and retries', () => {
+  test('transient failures on every attempt: the last attempt records them, announces, and the record goes to the failure queue', async () => {
+    const pipeline = await startPipeline();
+    try {
+      const id = newId();
+      const good = files.serveRandom(`/${id}/ok.png`, 1000, 'image/png');
+      const down = files.serve(`/${id}/down.png`, { bytes: Buffer.from('x'), alwaysFail: true });
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [good.url, down] }));
+      await pipeline.poller.drain();
+
+      const manifest = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${id}/manifest.json`);
+      expect(manifest.files.map((file) => file.sha256)).toEqual([good.sha256]);
+      expect(manifest.failures).toEqual([{ source: down, paths: ['[1]'], reason: 'http_error', transient: true, status: 503 }]);
+      const notifications = await pipeline.subscriber.receiveAll();
+      expect(notifications).toHaveLength(1);
+      expect(notifications[0].message.failures).toEqual(manifest.failures);
+      // Three attempts (FINAL_ATTEMPT), two tries each within an invocation.
+      expect(files.hits.get(`/${id}/down.png`)).toBe(6);
+      expect((await item(pipeline.tableName, id))?.archiveAttempts).toEqual({ N: '3' });
+      expect(pipeline.failures).toHaveLength(1);
+      expect(pipeline.failures[0]).toMatchObject({ requestContext: { condition: 'RetryAttemptsExhausted' } });
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  test('a crash between archival and notification: the retry announces once and duplicates nothing', async () => {
+    // The topic does not exist yet, so the first attempts fail after the files, manifest and mark.
+    const topicName = `late-${randomUUID()}`;
+    const topicArn = `arn:aws:sns:us-east-1:000000000000:${topicName}`;
+    // Retries spaced out enough that the topic appears before they run out.
+    const pipeline = await startPipeline({}, { topicArn, maxRetryAttempts: 10, retryDelayMs: 200 });
+    try {
+      const id = newId();
+      const output = [files.serveRandom(`/${id}/a.png`, 6 * MiB).url, files.serveRandom(`/${id}/b.png`, 10).url];
+      await pipeline.record(prediction(id, 'succeeded-images', { output }));
+      const deadline = Date.now() + 10_000;
+      while (!(await item(pipeline.tableName, id))?.archivedAt && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      const archivedOnce = await item(pipeline.tableName, id);
+      expect(archivedOnce?.archiveStatus).toEqual({ S: 'archived' });
+      expect(archivedOnce?.notifiedAt).toBeUndefined();
+      const keysAfterCrash = await listKeys(`${pipeline.prefix}predictions/${id}/`);
+
+      await createTopic(sns, topicName);
+      const subscriber = await subscribeQueue(sns, sqsClient, topicArn);
+      await pipeline.poller.drain();
+
+      expect((await subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id]);
+      expect(await listKeys(`${pipeline.prefix}predictions/${id}/`)).toEqual(keysAfterCrash);
+      expect(keysAfterCrash).toHaveLength(4);
+      expect(files.hits.get(`/${id}/a.png`)).toBe(1); // not downloaded again
+      expect((await item(pipeline.tableName, id))?.notifiedAt).toBeDefined();
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  test('an interrupted download: the retry rewrites the same keys, nothing extra, one notification', async () => {
+    const pipeline = await startPipeline({ FETCH_ATTEMPTS: '1' });
+    try {
+      const id = newId();
+      const flaky = files.serve(`/${id}/late.png`, { bytes: randomBytes(2000), failFirst: 1 });
+      const steady = files.serveRandom(`/${id}/steady.png`, 7 * MiB);
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [steady.url, flaky] }));
+      await pipeline.poller.drain();
+      const folder = `${pipeline.prefix}predictions/${id}/`;
+      expect(await listKeys(folder)).toEqual(
+        [
+          `${folder}manifest.json`,
+          `${folder}outputs/0-steady.png`,
+          `${folder}outputs/1-late.png`,
+          `${folder}prediction.json`,
+        ].sort(),
+      );
+      expect(sha256((await getObject(`${folder}outputs/0-steady.png`)).bytes)).toBe(steady.sha256);
+      expect(await pipeline.subscriber.receiveAll()).toHaveLength(1);
+      expect(pipeline.failures).toEqual([]);
+    } finally {
+      await pipeline.stop();
+    }
+  });
+});
+
+describe('subscriptions', () => {
+  test('a filter policy built by onCompletion selects the right messages', async () => {
+    const app = new App();
+    const stack = new Stack(app, 'Filters');
+    const hooks = new ReplicateWebhooks(stack, 'Hooks');
+    hooks.onCompletion(new snsSubscriptions.SqsSubscription(new sqs.Queue(stack, 'Q')), {
+      statuses: ['succeeded'],
+      models: ['black-forest-labs/flux-schnell'],
+    });
+    const [subscription] = Object.values(Template.fromStack(stack).findResources('AWS::SNS::Subscription'));
+    const filterPolicy = subscription.Properties.FilterPolicy as Record<string, unknown>;
+
+    const pipeline = await startPipeline();
+    try {
+      const filtered = await subscribeQueue(sns, sqsClient, pipeline.topicArn, filterPolicy);
+      const wanted = newId();
+      const otherModel = newId();
+      const failed = newId();
+      await pipeline.record(
+        prediction(wanted, 'succeeded-images', { output: [] }),
+        prediction(otherModel, 'succeeded-llm-tokens'),
+        prediction(failed, 'failed'),
+      );
+      await pipeline.poller.drain();
+      expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId).sort()).toEqual(
+        [wanted, otherModel, failed].sort(),
+      );
+      expect((await filtered.receiveAll()).map((n) => n.message.predictionId)).toEqual([wanted]);
+    } finally {
+      await pipeline.stop();
+    }
+  });
+});

@@ -1,0 +1,602 @@
+import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { getDefaultAutoSelectFamily, setDefaultAutoSelectFamily, type AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  checkUrl,
+  DEFAULT_ALLOWED_HOSTS,
+  isBlockedAddress,
+  openOutput,
+  OutputFetchError,
+  parseAllowedHosts,
+  type FetchFailureReason,
+  type FetchPolicy,
+} from '../lambda/archiver/safe-fetch';
+
+describe('parseAllowedHosts', () => {
+  test('parses the supported forms, lowercased', () => {
+    expect(
+      parseAllowedHosts([
+        'replicate.delivery',
+        '*.Replicate.Delivery',
+        'LocalHost:3000',
+        '127.0.0.1:8080',
+        'http://127.0.0.1:8080',
+        '[::1]:8080',
+        'https://files.example.com',
+        ' http://*.local.test ',
+      ]),
+    ).toEqual([
+      { hostname: 'replicate.delivery', wildcard: false, allowHttp: false },
+      { hostname: 'replicate.delivery', wildcard: true, allowHttp: false },
+      { hostname: 'localhost', wildcard: false, port: 3000, allowHttp: false },
+      { hostname: '127.0.0.1', wildcard: false, port: 8080, allowHttp: false },
+      { hostname: '127.0.0.1', wildcard: false, port: 8080, allowHttp: true },
+      { hostname: '[::1]', wildcard: false, port: 8080, allowHttp: false },
+      { hostname: 'files.example.com', wildcard: false, allowHttp: false },
+      { hostname: 'local.test', wildcard: true, allowHttp: true },
+    ]);
+  });
+
+  test('the defaults are the Replicate delivery domain and its subdomains', () => {
+    expect(DEFAULT_ALLOWED_HOSTS).toEqual(['replicate.delivery', '*.replicate.delivery']);
+    expect(parseAllowedHosts(DEFAULT_ALLOWED_HOSTS).map((entry) => entry.wildcard)).toEqual([false, true]);
+  });
+
+  test('an entry without a port has none, not the default one', () => {
+    expect(parseAllowedHosts(['replicate.delivery'])[0]).not.toHaveProperty('port');
+  });
+
+  test.each([
+    '',
+    '*',
+    '*.com',
+    '*.127.0.0.1',
+    '*.*.example.com',
+    'ex*ample.com',
+    'replicate.delivery/path',
+    'replicate.delivery/',
+    'replicate.delivery?x=1',
+    'replicate.delivery#x',
+    'user@replicate.delivery',
+    'user:pass@replicate.delivery',
+    'ftp://replicate.delivery',
+    'https//replicate.delivery',
+    'replicate.delivery:0',
+    'replicate.delivery:65536',
+    'replicate.delivery:abc',
+    'replicate.delivery:',
+    'replicate.delivery.',
+    '.replicate.delivery',
+    'replicate..delivery',
+    'repli cate.delivery',
+    '[::1',
+    '[zz::1]:80',
+    '::1',
+  ])('refuses %j with a clear message', (entry) => {
+    expect(() => parseAllowedHosts([entry])).toThrow(/^Malformed allowed host/);
+  });
+});
+
+describe('checkUrl', () => {
+  const policy = {
+    allowedHosts: parseAllowedHosts([...DEFAULT_ALLOWED_HOSTS, 'files.example.com:8443', 'http://127.0.0.1:8080']),
+  };
+  const reason = (url: string) => {
+    const result = checkUrl(url, policy);
+    return result.ok ? 'ok' : result.reason;
+  };
+
+  test.each<[string, FetchFailureReason | 'ok']>([
+    ['https://replicate.delivery/pbxt/abc/out.png', 'ok'],
+    ['https://REPLICATE.DELIVERY/out.png', 'ok'],
+    ['https://replicate.delivery:443/out.png', 'ok'],
+    ['https://pbxt.replicate.delivery/out.png', 'ok'],
+    ['https://a.b.replicate.delivery/out.png', 'ok'],
+    ['https://files.example.com:8443/x', 'ok'],
+    ['http://127.0.0.1:8080/x', 'ok'],
+    // Percent-encoding in the host is decoded by URL: what is judged is what would be dialled.
+    ['https://replicate%2edelivery/out.png', 'ok'],
+    ['not a url', 'invalid_url'],
+    ['/relative/path', 'invalid_url'],
+    ['https://', 'invalid_url'],
+    ['http://replicate.delivery/out.png', 'insecure_scheme'],
+    ['http://replicate.delivery:443/out.png', 'port_not_allowed'],
+    ['ftp://replicate.delivery/out.png', 'insecure_scheme'],
+    ['file:///etc/passwd', 'insecure_scheme'],
+    ['data:text/plain,hi', 'insecure_scheme'],
+    ['https://user:pass@replicate.delivery/out.png', 'credentials_in_url'],
+    ['https://replicate.delivery@evil.example/out.png', 'credentials_in_url'],
+    ['https://replicate.delivery:443@evil.example/out.png', 'credentials_in_url'],
+    ['https://evil.example/out.png', 'host_not_allowed'],
+    ['https://replicate.delivery.evil.example/out.png', 'host_not_allowed'],
+    ['https://evilreplicate.delivery/out.png', 'host_not_allowed'],
+    ['https://replicate.delivery./out.png', 'host_not_allowed'],
+    ['https://pbxt.replicate.delivery./out.png', 'host_not_allowed'],
+    ['https://replicate.delivery%2e/out.png', 'host_not_allowed'],
+    ['https://replicate%2edelivery%2eevil.example/out.png', 'host_not_allowed'],
+    ['https://.replicate.delivery/out.png', 'host_not_allowed'],
+    ['https://a..replicate.delivery/out.png', 'host_not_allowed'],
+    ['https://evil.example\\@replicate.delivery/out.png', 'host_not_allowed'],
+    ['https://evil.example#@replicate.delivery/out.png', 'host_not_allowed'],
+    ['https://127.0.0.2/x', 'host_not_allowed'],
+    ['https://2852039166/latest/meta-data/', 'host_not_allowed'],
+    ['https://0xa9.0xfe.0xa9.0xfe/latest/meta-data/', 'host_not_allowed'],
+    ['https://0251.0376.0251.0376/latest/meta-data/', 'host_not_allowed'],
+    ['https://0x0a000001/x', 'host_not_allowed'],
+    ['https://127.0.0.1/x', 'port_not_allowed'],
+    ['https://169.254.169.254/latest/meta-data/', 'host_not_allowed'],
+    ['https://[::1]/x', 'host_not_allowed'],
+    ['https://[::ffff:127.0.0.1]/x', 'host_not_allowed'],
+    ['https://[fd00:ec2::254]/x', 'host_not_allowed'],
+    ['https://replicate.delivery:8443/out.png', 'port_not_allowed'],
+    ['https://pbxt.replicate.delivery:444/out.png', 'port_not_allowed'],
+    ['https://files.example.com/x', 'port_not_allowed'],
+    ['http://127.0.0.1:8081/x', 'port_not_allowed'],
+    ['http://127.0.0.1/x', 'port_not_allowed'],
+  ])('%s -> %s', (url, expected) => {
+    expect(reason(url)).toBe(expected);
+  });
+
+  test('IP literals in any notation are allowed only when listed, and compared after normalisation', () => {
+    const literal = { allowedHosts: parseAllowedHosts(['http://127.0.0.1:8080', '[::1]:8443']) };
+    for (const url of [
+      'http://2130706433:8080/',
+      'http://0x7f000001:8080/',
+      'http://0177.0.0.1:8080/',
+      'https://[0:0::1]:8443/',
+    ]) {
+      expect(checkUrl(url, literal).ok).toBe(true);
+    }
+    expect(checkUrl('http://[::ffff:127.0.0.1]:8080/', literal)).toEqual({ ok: false, reason: 'host_not_allowed' });
+  });
+
+  test('the apex is not matched by a wildcard alone', () => {
+    const wildcardOnly = { allowedHosts: parseAllowedHosts(['*.replicate.delivery']) };
+    expect(checkUrl('https://replicate.delivery/x', wildcardOnly)).toEqual({ ok: false, reason: 'host_not_allowed' });
+    expect(checkUrl('https://a.replicate.delivery/x', wildcardOnly).ok).toBe(true);
+  });
+
+  test('returns the parsed URL', () => {
+    const result = checkUrl('https://Replicate.Delivery/a/../b.png', policy);
+    expect(result.ok && result.url.href).toBe('https://replicate.delivery/b.png');
+  });
+});
+
+describe('isBlockedAddress', () => {
+  test.each([
+    '0.0.0.0',
+    '0.1.2.3',
+    '10.0.0.1',
+    '100.64.0.1',
+    '100.127.255.255',
+    '127.0.0.1',
+    '127.255.255.254',
+    '169.254.169.254',
+    '172.16.0.1',
+    '172.31.255.255',
+    '192.0.0.1',
+    '192.0.2.1',
+    '192.168.1.1',
+    '198.18.0.1',
+    '198.19.255.255',
+    '198.51.100.7',
+    '203.0.113.9',
+    '224.0.0.1',
+    '239.255.255.250',
+    '240.0.0.1',
+    '255.255.255.255',
+    '::',
+    '::1',
+    '[::1]',
+    'fc00::1',
+    'fd00:ec2::254',
+    'fe80::1',
+    'fe80::1%eth0',
+    'febf::1',
+    'ff02::1',
+    '2001:db8::1',
+    '::ffff:127.0.0.1',
+    '::ffff:7f00:1',
+    '::ffff:169.254.169.254',
+    '::ffff:10.0.0.1',
+    '::127.0.0.1',
+    '::10.0.0.1',
+    '64:ff9b::127.0.0.1',
+    '64:ff9b::a9fe:a9fe',
+    '64:ff9b:1::1',
+    '2002:7f00:1::1',
+    '2002:a9fe:a9fe::',
+    '::ffff:0:127.0.0.1',
+    // Not addresses at all: fail closed.
+    'localhost',
+    '',
+    '2130706433',
+    '0177.0.0.1',
+    '1.2.3',
+  ])('blocks %s', (address) => {
+    expect(isBlockedAddress(address)).toBe(true);
+  });
+
+  test.each([
+    '8.8.8.8',
+    '1.1.1.1',
+    '100.63.255.255',
+    '100.128.0.0',
+    '172.15.255.255',
+    '172.32.0.0',
+    '192.0.1.1',
+    '192.169.0.1',
+    '198.17.255.255',
+    '198.20.0.0',
+    '223.255.255.255',
+    '2606:4700::1',
+    '2600:1f18::1',
+    '::ffff:8.8.8.8',
+    '64:ff9b::8.8.8.8',
+    '2002:808:808::1',
+  ])('allows %s', (address) => {
+    expect(isBlockedAddress(address)).toBe(false);
+  });
+});
+
+describe('openOutput against local servers', () => {
+  type Handler = (request: http.IncomingMessage, response: http.ServerResponse) => void;
+  interface TestServer {
+    readonly port: number;
+    readonly origin: string;
+    readonly requests: http.IncomingMessage[];
+  }
+  const servers: http.Server[] = [];
+  const timers: NodeJS.Timeout[] = [];
+
+  async function serve(handler: Handler): Promise<TestServer> {
+    const requests: http.IncomingMessage[] = [];
+    const server = http.createServer((request, response) => {
+      requests.push(request);
+      handler(request, response);
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return { port, origin: `http://127.0.0.1:${port}`, requests };
+  }
+
+  /** Writes `chunk` every `everyMs` until the client goes away. */
+  function trickle(response: http.ServerResponse, chunk: Buffer, everyMs: number): void {
+    const timer = setInterval(() => response.write(chunk), everyMs);
+    timers.push(timer);
+    response.on('close', () => clearInterval(timer));
+  }
+
+  afterEach(async () => {
+    for (const timer of timers.splice(0)) clearInterval(timer);
+    await Promise.all(
+      servers.splice(0).map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            server.closeAllConnections();
+            server.close(() => resolve());
+          }),
+      ),
+    );
+  });
+
+  const basePolicy: FetchPolicy = {
+    allowedHosts: [],
+    allowPrivateAddresses: true,
+    maxBytes: 10 * 1024 * 1024,
+    headersTimeoutMs: 5_000,
+    idleTimeoutMs: 5_000,
+    totalTimeoutMs: 20_000,
+    maxRedirects: 3,
+  };
+  const policyFor = (server: TestServer, overrides: Partial<FetchPolicy> = {}): FetchPolicy => ({
+    ...basePolicy,
+    allowedHosts: parseAllowedHosts([`http://127.0.0.1:${server.port}`]),
+    ...overrides,
+  });
+
+  /** Reads the body without keeping it: its length and SHA-256. Optionally dawdles after the first chunk. */
+  async function consume(body: Readable, pauseAfterFirstChunkMs = 0): Promise<{ bytes: number; sha256: string }> {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    for await (const chunk of body) {
+      if (bytes === 0 && pauseAfterFirstChunkMs) await sleep(pauseAfterFirstChunkMs);
+      hash.update(chunk as Buffer);
+      bytes += (chunk as Buffer).length;
+    }
+    return { bytes, sha256: hash.digest('hex') };
+  }
+
+  async function fetchError(promise: Promise<unknown>): Promise<OutputFetchError> {
+    const error = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(OutputFetchError);
+    expect((error as Error).name).toBe('OutputFetchError');
+    return error as OutputFetchError;
+  }
+
+  const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+  test('streams a 200 body byte-exact, with its content type, length and the expected request headers', async () => {
+    const data = randomBytes(5 * 1024 * 1024);
+    const server = await serve((_request, response) => {
+      response.writeHead(200, { 'content-type': ' image/png ', 'content-length': data.length });
+      response.end(data);
+    });
+    const output = await openOutput(`${server.origin}/out.png`, policyFor(server));
+    expect(output).toMatchObject({
+      url: `${server.origin}/out.png`,
+      status: 200,
+      contentType: 'image/png',
+      contentLength: data.length,
+    });
+    expect(await consume(output.body)).toEqual({ bytes: data.length, sha256: sha256(data) });
+    expect(server.requests[0]!.headers).toMatchObject({
+      accept: '*/*',
+      'user-agent': 'replicate-webhooks-archiver',
+      'accept-encoding': 'identity',
+    });
+  });
+
+  test('a chunked body without content type or length', async () => {
+    const server = await serve((_request, response) => {
+      response.write('hello ');
+      response.end('world');
+    });
+    const output = await openOutput(`${server.origin}/x`, policyFor(server));
+    expect(output.contentType).toBeUndefined();
+    expect(output.contentLength).toBeUndefined();
+    expect(await consume(output.body)).toEqual({ bytes: 11, sha256: sha256(Buffer.from('hello world')) });
+  });
+
+  test('a slow consumer is not an idle server', async () => {
+    const data = randomBytes(1024 * 1024);
+    const server = await serve((_request, response) => response.end(data));
+    const output = await openOutput(`${server.origin}/x`, policyFor(server, { idleTimeoutMs: 200 }));
+    await sleep(400); // before the first read
+    expect(await consume(output.body, 400)).toEqual({ bytes: data.length, sha256: sha256(data) });
+  });
+
+  test.each([
+    [404, false],
+    [403, false],
+    [410, false],
+    [500, true],
+    [503, true],
+    [408, true],
+    [429, true],
+  ])('HTTP %i is an http_error, transient: %s', async (status, transient) => {
+    const server = await serve((_request, response) => {
+      response.writeHead(status, { 'content-type': 'text/plain' });
+      response.end('secret details of the failure');
+    });
+    const error = await fetchError(openOutput(`${server.origin}/x`, policyFor(server)));
+    expect(error).toMatchObject({ reason: 'http_error', status, transient, url: `${server.origin}/x` });
+    expect(error.message).not.toContain('secret');
+  });
+
+  test('follows redirects, relative and absolute, to allowed URLs', async () => {
+    const server = await serve((request, response) => {
+      if (request.url === '/a') response.writeHead(301, { location: 'b' }).end();
+      else if (request.url === '/b') response.writeHead(307, { location: `http://127.0.0.1:${server.port}/c?x=1` }).end();
+      else response.end('final');
+    });
+    const output = await openOutput(`${server.origin}/a`, policyFor(server));
+    expect(output.url).toBe(`${server.origin}/c?x=1`);
+    expect(await consume(output.body)).toMatchObject({ bytes: 5 });
+    expect(server.requests.map((request) => [request.method, request.url])).toEqual([
+      ['GET', '/a'],
+      ['GET', '/b'],
+      ['GET', '/c?x=1'],
+    ]);
+  });
+
+  test('refuses a redirect to a port that is not allowed, without contacting it', async () => {
+    const other = await serve((_request, response) => response.end('should not be fetched'));
+    const server = await serve((_request, response) => response.writeHead(302, { location: `${other.origin}/elsewhere` }).end());
+    const error = await fetchError(openOutput(`${server.origin}/x`, policyFor(server)));
+    expect(error).toMatchObject({ reason: 'port_not_allowed', transient: false, url: `${other.origin}/elsewhere` });
+    expect(other.requests).toHaveLength(0);
+  });
+
+  test.each<[string, FetchFailureReason]>([
+    ['https://evil.example/x', 'host_not_allowed'],
+    ['http://169.254.169.254/latest/meta-data/', 'host_not_allowed'],
+    ['file:///etc/passwd', 'insecure_scheme'],
+    ['http://user:pass@127.0.0.1/x', 'credentials_in_url'],
+    ['http://[::1', 'invalid_url'],
+  ])('refuses a redirect to %s', async (location, reason) => {
+    const server = await serve((_request, response) => response.writeHead(303, { location }).end());
+    const error = await fetchError(openOutput(`${server.origin}/x`, policyFor(server)));
+    expect(error).toMatchObject({ reason, transient: false });
+  });
+
+  test('a redirect loop ends in too_many_redirects', async () => {
+    const server = await serve((_request, response) => response.writeHead(302, { location: '/loop' }).end());
+    const error = await fetchError(openOutput(`${server.origin}/loop`, policyFor(server, { maxRedirects: 3 })));
+    expect(error).toMatchObject({ reason: 'too_many_redirects', transient: false });
+    expect(server.requests).toHaveLength(4);
+  });
+
+  test('maxRedirects 0 follows none', async () => {
+    const server = await serve((request, response) => {
+      if (request.url === '/a') response.writeHead(308, { location: '/b' }).end();
+      else response.end('b');
+    });
+    const error = await fetchError(openOutput(`${server.origin}/a`, policyFor(server, { maxRedirects: 0 })));
+    expect(error.reason).toBe('too_many_redirects');
+  });
+
+  test('a redirect without a Location', async () => {
+    const server = await serve((_request, response) => response.writeHead(302).end());
+    const error = await fetchError(openOutput(`${server.origin}/x`, policyFor(server)));
+    expect(error).toMatchObject({ reason: 'redirect_without_location', transient: false });
+  });
+
+  test('a declared Content-Length over the cap is refused before any body arrives', async () => {
+    const server = await serve((_request, response) => {
+      response.writeHead(200, { 'content-length': 2_000 });
+      response.flushHeaders(); // and never a byte of body
+    });
+    const started = Date.now();
+    const error = await fetchError(openOutput(`${server.origin}/x`, policyFor(server, { maxBytes: 1_000 })));
+    expect(error).toMatchObject({ reason: 'too_large', transient: false });
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  test('a chunked body over the cap fails while streaming, having passed on no more than the cap', async () => {
+    const server = await serve((_request, response) => trickle(response, Buffer.alloc(64 * 1024, 1), 1));
+    const maxBytes = 100_000;
+    const output = await openOutput(`${server.origin}/x`, policyFor(server, { maxBytes }));
+    let passed = 0;
+    output.body.on('data', (chunk: Buffer) => (passed += chunk.length));
+    const error = await fetchError(consume(output.body));
+    expect(error).toMatchObject({ reason: 'too_large', transient: false });
+    expect(passed).toBeLessThanOrEqual(maxBytes);
+  });
+
+  test('exactly maxBytes is fine', async () => {
+    const data = randomBytes(1_000);
+    const server = await serve((_request, response) => {
+      response.write(data.subarray(0, 500));
+      response.end(data.subarray(500));
+    });
+    const output = await openOutput(`${server.origin}/x`, policyFor(server, { maxBytes: 1_000 }));
+    expect(await consume(output.body)).toEqual({ bytes: 1_000, sha256: sha256(data) });
+  });
+
+  test('slow headers time out', async () => {
+    const server = await serve(() => {}); // never answers
+    const started = Date.now();
+    const error = await fetchError(openOutput(`${server.origin}/x`, policyFor(server, { headersTimeoutMs: 200 })));
+    expect(error).toMatchObject({ reason: 'timeout', transient: true });
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  test('the total deadline covers the headers too', async () => {
+    const server = await serve(() => {});
+    const error = await fetchError(openOutput(`${server.origin}/x`, policyFor(server, { totalTimeoutMs: 200 })));
+    expect(error).toMatchObject({ reason: 'timeout', transient: true });
+  });
+
+  test('an endless trickling body hits the total deadline', async () => {
+    const server = await serve((_request, response) => trickle(response, Buffer.from('x'), 20));
+    const started = Date.now();
+    const output = await openOutput(`${server.origin}/x`, policyFor(server, { totalTimeoutMs: 500 }));
+    const error = await fetchError(consume(output.body));
+    expect(error).toMatchObject({ reason: 'timeout', transient: true });
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  test('a body that stalls hits the idle timeout', async () => {
+    const server = await serve((_request, response) => {
+      response.writeHead(200, { 'content-length': 1_000 });
+      response.write(Buffer.alloc(100)); // and then nothing
+    });
+    const started = Date.now();
+    const output = await openOutput(`${server.origin}/x`, policyFor(server, { idleTimeoutMs: 200 }));
+    const error = await fetchError(consume(output.body));
+    expect(error).toMatchObject({ reason: 'timeout', transient: true });
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  test('a server that closes mid-body is a transient network_error', async () => {
+    const server = await serve((_request, response) => {
+      response.writeHead(200, { 'content-length': 1_000 });
+      response.write(Buffer.alloc(500), () => setTimeout(() => response.socket?.destroy(), 20));
+    });
+    const output = await openOutput(`${server.origin}/x`, policyFor(server));
+    const error = await fetchError(consume(output.body));
+    expect(error).toMatchObject({ reason: 'network_error', transient: true });
+  });
+
+  test('a refused connection is a transient network_error', async () => {
+    const server = await serve(() => {});
+    const { port } = server;
+    await new Promise<void>((resolve) => servers.pop()!.close(() => resolve()));
+    const error = await fetchError(openOutput(`http://127.0.0.1:${port}/x`, policyFor(server)));
+    expect(error).toMatchObject({ reason: 'network_error', transient: true });
+  });
+
+  test('a name that does not exist is a permanent network_error', async () => {
+    const policy: FetchPolicy = { ...basePolicy, allowedHosts: parseAllowedHosts(['http://nope.invalid']) };
+    const error = await fetchError(openOutput('http://nope.invalid/x', policy));
+    expect(error).toMatchObject({ reason: 'network_error', transient: false });
+  });
+
+  describe('loopback is refused unless private addresses are allowed', () => {
+    // Node's net asks the lookup for every address when it races families, else for one.
+    test.each([true, false])('when reached by name, through the DNS lookup (autoSelectFamily: %s)', async (autoSelectFamily) => {
+      const previous = getDefaultAutoSelectFamily();
+      setDefaultAutoSelectFamily(autoSelectFamily);
+      try {
+        const server = await serve((_request, response) => response.end('private'));
+        const policy: FetchPolicy = {
+          ...policyFor(server),
+          allowedHosts: parseAllowedHosts([`http://localhost:${server.port}`]),
+          allowPrivateAddresses: false,
+        };
+        const error = await fetchError(openOutput(`http://localhost:${server.port}/x`, policy));
+        expect(error).toMatchObject({ reason: 'blocked_address', transient: false, url: `http://localhost:${server.port}/x` });
+        expect(server.requests).toHaveLength(0);
+        // The same name is fine when allowed, so it was the address that was refused.
+        const output = await openOutput(`http://localhost:${server.port}/x`, { ...policy, allowPrivateAddresses: true });
+        expect(await consume(output.body)).toMatchObject({ bytes: 7 });
+      } finally {
+        setDefaultAutoSelectFamily(previous);
+      }
+    });
+
+    test('when given as an IP literal', async () => {
+      const server = await serve((_request, response) => response.end('private'));
+      const error = await fetchError(openOutput(`${server.origin}/x`, policyFor(server, { allowPrivateAddresses: false })));
+      expect(error).toMatchObject({ reason: 'blocked_address', transient: false });
+      expect(server.requests).toHaveLength(0);
+    });
+  });
+
+  describe('AbortSignal', () => {
+    test('an already aborted signal fetches nothing', async () => {
+      const server = await serve((_request, response) => response.end('x'));
+      const controller = new AbortController();
+      controller.abort();
+      await expect(openOutput(`${server.origin}/x`, policyFor(server), controller.signal)).rejects.toMatchObject({
+        name: 'AbortError',
+      });
+      expect(server.requests).toHaveLength(0);
+    });
+
+    test('aborts while waiting for headers, with the reason given', async () => {
+      const server = await serve(() => {});
+      const reason = new Error('shutting down');
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(reason), 50);
+      await expect(openOutput(`${server.origin}/x`, policyFor(server), controller.signal)).rejects.toBe(reason);
+    });
+
+    test('aborts while streaming the body', async () => {
+      const server = await serve((_request, response) => trickle(response, Buffer.from('x'), 10));
+      const controller = new AbortController();
+      const output = await openOutput(`${server.origin}/x`, policyFor(server), controller.signal);
+      setTimeout(() => controller.abort(), 100);
+      await expect(consume(output.body)).rejects.toMatchObject({ name: 'AbortError' });
+    });
+  });
+
+  test('a consumer that destroys the body closes the connection', async () => {
+    let closed: Promise<void> | undefined;
+    const server = await serve((request, response) => {
+      closed = new Promise((resolve) => request.socket.on('close', () => resolve()));
+      trickle(response, Buffer.alloc(1024), 5);
+    });
+    const output = await openOutput(`${server.origin}/x`, policyFor(server));
+    const bodyClosed = new Promise((resolve) => output.body.on('close', resolve));
+    output.body.once('data', () => output.body.destroy());
+    await Promise.all([closed, bodyClosed]);
+  });
+});

@@ -1,0 +1,78 @@
+/**
+ * Reading what was published: an SQS queue subscribed to a topic (optionally with a filter
+ * policy), drained through the SDK exactly as a subscriber would.
+ */
+import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import {
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { randomUUID } from 'node:crypto';
+import type { CompletionMessage } from '../../lambda/shared/completion-message';
+
+export interface ReceivedNotification {
+  readonly message: CompletionMessage;
+  readonly attributes: Record<string, string>;
+}
+
+export async function createTopic(sns: SNSClient, name = `topic-${randomUUID()}`): Promise<string> {
+  const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: name }));
+  return TopicArn!;
+}
+
+export interface Subscriber {
+  readonly queueUrl: string;
+  /** Everything that arrived so far (waits briefly for stragglers). */
+  receiveAll(waitMs?: number): Promise<ReceivedNotification[]>;
+}
+
+export async function subscribeQueue(
+  sns: SNSClient,
+  sqs: SQSClient,
+  topicArn: string,
+  filterPolicy?: Record<string, unknown>,
+): Promise<Subscriber> {
+  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `subscriber-${randomUUID()}` }));
+  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+  await sns.send(
+    new SubscribeCommand({
+      TopicArn: topicArn,
+      Protocol: 'sqs',
+      Endpoint: Attributes!.QueueArn,
+      Attributes: filterPolicy ? { FilterPolicy: JSON.stringify(filterPolicy) } : undefined,
+    }),
+  );
+  return {
+    queueUrl: QueueUrl!,
+    async receiveAll(waitMs = 300) {
+      const received: ReceivedNotification[] = [];
+      const until = Date.now() + waitMs;
+      while (Date.now() < until || received.length === 0) {
+        const { Messages = [] } = await sqs.send(
+          new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+        );
+        for (const message of Messages) {
+          const envelope = JSON.parse(message.Body!) as {
+            Message: string;
+            MessageAttributes?: Record<string, { Value: string }>;
+          };
+          received.push({
+            message: JSON.parse(envelope.Message) as CompletionMessage,
+            attributes: Object.fromEntries(
+              Object.entries(envelope.MessageAttributes ?? {}).map(([name, { Value }]) => [name, Value]),
+            ),
+          });
+          await sqs.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle: message.ReceiptHandle }));
+        }
+        if (Messages.length === 0) {
+          if (Date.now() >= until) break;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+      return received;
+    },
+  };
+}
