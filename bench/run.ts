@@ -1,9 +1,10 @@
 /**
  * `npm run bench [-- section ...]`: prints figures as ratios against baselines measured in the
- * same run, and writes them to build/bench-results.json. Sections: verify, handler, bundle.
+ * same run, and writes them to build/bench-results.json. Sections: verify, handler, bundle, archive.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { benchArchiveThroughput, reportArchiveThroughput } from './archive-throughput';
 import { benchBundleCost, reportBundleCost } from './bundle-cost';
 import { benchHandlerLatency, reportHandlerLatency } from './handler-latency';
 import { benchVerifyCost, reportVerifyCost } from './verify-cost';
@@ -23,6 +24,10 @@ const SECTIONS: Record<string, () => Promise<{ result: unknown; report: string }
   bundle: async () => {
     const result = await benchBundleCost();
     return { result, report: reportBundleCost(result) };
+  },
+  archive: async () => {
+    const result = await benchArchiveThroughput();
+    return { result, report: reportArchiveThroughput(result) };
   },
 };
 

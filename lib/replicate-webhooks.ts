@@ -325,7 +325,7 @@ export class ReplicateWebhooks extends Construct {
     const retryAttempts = options.retryAttempts ?? 4;
     const archiver = this.createFunction('Archiver', 'archiver', {
       description: 'Copies the outputs of finished Replicate predictions into S3 and announces them',
-      memorySize: options.memorySize ?? 1024,
+      memorySize: options.memorySize ?? 512,
       timeout: options.timeout ?? Duration.minutes(10),
       environment: {
         TABLE_NAME: this.table.tableName,

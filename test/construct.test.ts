@@ -193,7 +193,7 @@ describe('resources and their key settings', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
-      MemorySize: 1024,
+      MemorySize: 512,
       Timeout: 600,
       Environment: {
         Variables: Match.objectLike({
