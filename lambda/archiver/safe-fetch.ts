@@ -11,6 +11,7 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { BlockList, isIP, isIPv4, isIPv6, type LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
+import { DEFAULT_OUTPUT_HOSTS } from '../shared/outputs';
 
 export interface AllowedHost {
   /** Lowercase; IPv6 literals keep their brackets, as in `URL.hostname`. */
@@ -22,7 +23,7 @@ export interface AllowedHost {
   readonly allowHttp: boolean;
 }
 
-export const DEFAULT_ALLOWED_HOSTS: readonly string[] = ['replicate.delivery', '*.replicate.delivery'];
+export const DEFAULT_ALLOWED_HOSTS: readonly string[] = DEFAULT_OUTPUT_HOSTS;
 
 const ENTRY = /^(?:(https?):\/\/)?(\*\.)?(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::([0-9]{1,5}))?$/;
 

@@ -6,6 +6,9 @@
  * still discovered, refused there, and listed as a failure.
  */
 
+/** Where Replicate serves output files; the construct's default allow-list for fetching them. */
+export const DEFAULT_OUTPUT_HOSTS: readonly string[] = ['replicate.delivery', '*.replicate.delivery'];
+
 export interface DiscoveredOutput {
   /** Position in discovery order; the archive key starts with it, so keys are deterministic. */
   readonly index: number;

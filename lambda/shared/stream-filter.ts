@@ -18,3 +18,10 @@ export const BECAME_TERMINAL_PATTERNS: readonly Record<string, unknown>[] = [
   becameTerminalOn('INSERT'),
   becameTerminalOn('MODIFY'),
 ];
+
+/** Defaults of the archiver's event source, shared by the construct and the local poller. */
+export const ARCHIVER_EVENT_SOURCE_DEFAULTS = {
+  batchSize: 5,
+  parallelizationFactor: 2,
+  retryAttempts: 4,
+} as const;

@@ -1,0 +1,94 @@
+/**
+ * API Gateway in front of the verifier, locally: one route, payload 2.0 events built as AWS
+ * builds them, and AWS's answers for everything else.
+ */
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { toHttpApiEvent } from './api-gateway';
+
+export type HttpApiHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+
+// HTTP APIs accept request payloads up to 10 MB.
+const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
+
+export interface HttpAdapter {
+  readonly url: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export async function startHttpAdapter(options: {
+  readonly handler: HttpApiHandler;
+  readonly path: string;
+  readonly port: number;
+  readonly host?: string;
+  readonly onError?: (error: unknown) => void;
+}): Promise<HttpAdapter> {
+  const routeKey = `POST ${options.path}`;
+  const server: Server = createServer((request, response) => {
+    handle(request, response).catch((error: unknown) => {
+      options.onError?.(error);
+      // What API Gateway answers when the integration fails.
+      if (!response.headersSent) send(response, 500, { message: 'Internal Server Error' });
+    });
+  });
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    if (request.method !== 'POST' || url.pathname !== options.path) {
+      request.resume();
+      return send(response, 404, { message: 'Not Found' });
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of request as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_PAYLOAD_BYTES) return send(response, 413, { message: 'Request Entity Too Large' });
+      chunks.push(chunk);
+    }
+    const headers: Array<[string, string]> = [];
+    for (let i = 0; i < request.rawHeaders.length; i += 2) headers.push([request.rawHeaders[i], request.rawHeaders[i + 1]]);
+    const event = toHttpApiEvent({
+      method: 'POST',
+      path: url.pathname,
+      rawQueryString: url.search.slice(1),
+      headers,
+      body: Buffer.concat(chunks),
+      sourceIp: request.socket.remoteAddress?.replace(/^::ffff:/, ''),
+      routeKey,
+    });
+    const result = await options.handler(event);
+    const body = result.body ?? '';
+    response.writeHead(result.statusCode ?? 200, {
+      ...stringHeaders(result.headers),
+      'content-length': String(result.isBase64Encoded ? Buffer.from(body, 'base64').length : Buffer.byteLength(body)),
+    });
+    response.end(result.isBase64Encoded ? Buffer.from(body, 'base64') : body);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://localhost:${port}${options.path}`,
+    port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function send(response: ServerResponse, statusCode: number, body: Record<string, unknown>): void {
+  const text = JSON.stringify(body);
+  response.writeHead(statusCode, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) });
+  response.end(text);
+}
+
+function stringHeaders(headers: APIGatewayProxyStructuredResultV2['headers']): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers ?? {}).map(([name, value]) => [name, String(value)]));
+}

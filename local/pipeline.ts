@@ -1,0 +1,228 @@
+/**
+ * The whole pipeline on one machine: the shipped handler bundles, wired by environment
+ * variables to real protocol peers (DynamoDB Local with its stream, fauxqs for S3/SNS/SQS, the
+ * Secrets Manager stand-in), an API Gateway adapter in front of the verifier, and the stream
+ * poller in front of the archiver with the construct's own filter and retry settings.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  DynamoDBBatchResponse,
+  DynamoDBStreamEvent,
+} from 'aws-lambda';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_OUTPUT_HOSTS } from '../lambda/shared/outputs';
+import { ARCHIVER_EVENT_SOURCE_DEFAULTS, BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
+import { startHttpAdapter, type HttpAdapter } from './http-adapter';
+import { startNotificationPrinter, type NotificationPrinter } from './notification-printer';
+import { startDynamoDbLocal, type DynamoDbLocal } from './standins/dynamodb-local';
+import { startSecretsManager, type SecretsManagerStandIn } from './standins/secrets-manager';
+import { createStateTable } from './state-table';
+import { startStreamPoller, type StreamPoller } from './stream-poller';
+
+export interface LocalOptions {
+  /** HTTP port of the webhook endpoint; 0 picks a free one. */
+  readonly port: number;
+  readonly host?: string;
+  /** The signing secret; a new one is generated when absent. */
+  readonly secret?: string;
+  /** Extra `host[:port]` entries the archiver may fetch outputs from over plain http (loopback file servers). */
+  readonly extraOutputHosts: readonly string[];
+  readonly dynamoDbPort?: number;
+  readonly fauxqsPort?: number;
+  readonly secretsManagerPort?: number;
+  readonly region?: string;
+  /** One line per finished prediction (default: console.log). */
+  readonly onNotification?: (line: string) => void;
+  readonly onError?: (error: unknown) => void;
+}
+
+/** What local mode prints as `ready {json}`: everything needed to inspect it with any SDK. */
+export interface ReadyInfo {
+  readonly webhookUrl: string;
+  readonly secret: string;
+  readonly region: string;
+  readonly endpoints: {
+    readonly dynamodb: string;
+    readonly s3: string;
+    readonly sns: string;
+    readonly sqs: string;
+    readonly secretsmanager: string;
+  };
+  readonly tableName: string;
+  readonly streamArn: string;
+  readonly bucketName: string;
+  readonly completionTopicArn: string;
+  readonly alarmTopicArn: string;
+  readonly notificationQueueUrl: string;
+  readonly failureQueueUrl: string;
+  readonly signingSecretId: string;
+  readonly allowedOutputHosts: readonly string[];
+}
+
+export interface LocalPipeline {
+  readonly info: ReadyInfo;
+  stop(): Promise<void>;
+}
+
+const NAMES = {
+  table: 'replicate-webhooks-state',
+  bucket: 'replicate-webhooks-archive',
+  secret: 'replicate-webhooks/signing-secret',
+};
+
+type Verifier = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+type Archiver = (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse>;
+
+export async function startLocalPipeline(options: LocalOptions): Promise<LocalPipeline> {
+  const region = options.region ?? 'us-east-1';
+  const onError = options.onError ?? ((error: unknown) => console.error(error));
+  const stops: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const step of stops.reverse()) await step().catch(onError);
+  };
+  try {
+    const fauxqsModule = await import('fauxqs');
+    // The SDK's default S3 addressing is virtual-hosted (bucket.s3.localhost); resolve it to loopback.
+    const restoreDns = fauxqsModule.interceptLocalhostDns();
+    stops.push(async () => restoreDns());
+    const fauxqs = await fauxqsModule.startFauxqs({ port: options.fauxqsPort ?? 0, logger: false, defaultRegion: region });
+    stops.push(() => fauxqs.stop());
+    const dynamoDb: DynamoDbLocal = await startDynamoDbLocal(options.dynamoDbPort ? { port: options.dynamoDbPort } : {});
+    stops.push(() => dynamoDb.stop());
+    const secrets: SecretsManagerStandIn = await startSecretsManager({ region, port: options.secretsManagerPort ?? 0 });
+    stops.push(() => secrets.stop());
+
+    const endpoints = {
+      dynamodb: dynamoDb.endpoint,
+      s3: `http://s3.localhost:${fauxqs.port}`,
+      sns: `http://127.0.0.1:${fauxqs.port}`,
+      sqs: `http://sqs.${region}.localhost:${fauxqs.port}`,
+      secretsmanager: secrets.endpoint,
+    };
+    // The handlers build their SDK clients with the default configuration: these standard
+    // variables are the only wiring, exactly as in Lambda (plus credentials no emulator checks).
+    Object.assign(process.env, {
+      AWS_REGION: region,
+      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
+      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+      AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+      AWS_ENDPOINT_URL_DYNAMODB_STREAMS: endpoints.dynamodb,
+      AWS_ENDPOINT_URL_S3: endpoints.s3,
+      AWS_ENDPOINT_URL_SNS: endpoints.sns,
+      AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoints.secretsmanager,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?? 'true',
+    });
+
+    const dynamodb = new DynamoDBClient({});
+    const s3 = new S3Client({});
+    const sns = new SNSClient({});
+    const sqs = new SQSClient({});
+    stops.push(async () => [dynamodb, s3, sns, sqs].forEach((client) => client.destroy()));
+    const { streamArn } = await createStateTable(dynamodb, NAMES.table);
+    await s3.send(new CreateBucketCommand({ Bucket: NAMES.bucket }));
+    const completionTopicArn = (await sns.send(new CreateTopicCommand({ Name: 'replicate-webhooks-completions' }))).TopicArn!;
+    const alarmTopicArn = (await sns.send(new CreateTopicCommand({ Name: 'replicate-webhooks-alarms' }))).TopicArn!;
+    const failureQueueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'replicate-webhooks-archive-failures' })))
+      .QueueUrl!;
+    const notificationQueueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'replicate-webhooks-notifications' })))
+      .QueueUrl!;
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: notificationQueueUrl, AttributeNames: ['QueueArn'] }),
+    );
+    await sns.send(new SubscribeCommand({ TopicArn: completionTopicArn, Protocol: 'sqs', Endpoint: Attributes!.QueueArn }));
+
+    const secret = options.secret ?? `whsec_${randomBytes(24).toString('base64')}`;
+    secrets.putSecret(NAMES.secret, secret);
+    const allowedOutputHosts = [...DEFAULT_OUTPUT_HOSTS, ...options.extraOutputHosts.map((host) => `http://${host}`)];
+    Object.assign(process.env, {
+      TABLE_NAME: NAMES.table,
+      BUCKET_NAME: NAMES.bucket,
+      ARCHIVE_PREFIX: '',
+      SIGNING_SECRET_ID: NAMES.secret,
+      COMPLETION_TOPIC_ARN: completionTopicArn,
+      ALLOWED_OUTPUT_HOSTS: allowedOutputHosts.join(','),
+      // Loopback file servers are the point of the extra hosts; AWS never sets this.
+      ALLOW_PRIVATE_ADDRESSES: options.extraOutputHosts.length > 0 ? 'true' : 'false',
+      FINAL_ATTEMPT: String(ARCHIVER_EVENT_SOURCE_DEFAULTS.retryAttempts + 1),
+      POWERTOOLS_SERVICE_NAME: 'replicate-webhooks',
+      POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
+      // Embedded-metric JSON is for CloudWatch; locally it would bury the notifications.
+      POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
+    });
+    const verifier = loadHandler<Verifier>('verifier');
+    const archiver = loadHandler<Archiver>('archiver');
+
+    const poller: StreamPoller = startStreamPoller({
+      streamArn,
+      handler: (event) => archiver(event),
+      filterPatterns: BECAME_TERMINAL_PATTERNS,
+      batchSize: ARCHIVER_EVENT_SOURCE_DEFAULTS.batchSize,
+      maxRetryAttempts: ARCHIVER_EVENT_SOURCE_DEFAULTS.retryAttempts,
+      bisectBatchOnError: true,
+      reportBatchItemFailures: true,
+      region,
+      onFailure: async (failure) => {
+        await sqs.send(new SendMessageCommand({ QueueUrl: failureQueueUrl, MessageBody: JSON.stringify(failure) }));
+      },
+      onError,
+    });
+    stops.push(() => poller.stop());
+    const printer: NotificationPrinter = startNotificationPrinter(
+      sqs,
+      notificationQueueUrl,
+      options.onNotification ?? console.log,
+      onError,
+    );
+    stops.push(() => printer.stop());
+    const http: HttpAdapter = await startHttpAdapter({
+      handler: verifier,
+      path: '/webhook',
+      port: options.port,
+      host: options.host,
+      onError,
+    });
+    stops.push(() => http.stop());
+
+    return {
+      info: {
+        webhookUrl: http.url,
+        secret,
+        region,
+        endpoints: {
+          ...endpoints,
+          s3: `http://localhost:${fauxqs.port}`,
+          sns: endpoints.sns,
+          sqs: `http://localhost:${fauxqs.port}`,
+        },
+        tableName: NAMES.table,
+        streamArn,
+        bucketName: NAMES.bucket,
+        completionTopicArn,
+        alarmTopicArn,
+        notificationQueueUrl,
+        failureQueueUrl,
+        signingSecretId: NAMES.secret,
+        allowedOutputHosts,
+      },
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** The same bundles that ship to Lambda (assets/<name>/index.js, built by `npm run build:handlers`). */
+function loadHandler<T>(name: 'verifier' | 'archiver'): T {
+  const bundle = join(__dirname, '..', 'assets', name, 'index.js');
+  if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run "npm run build:handlers" first`);
+  return (require(bundle) as { handler: T }).handler;
+}
