@@ -1,5 +1,6 @@
-import type { Duration, Size } from 'aws-cdk-lib';
+import type { Duration, RemovalPolicy, Size } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -32,10 +33,12 @@ export interface VerifierOptions {
    */
   readonly timeout?: Duration;
   /**
-   * Reserved concurrency, which caps how many verifiers run at once.
-   * @default - no reservation (the account's unreserved pool)
+   * Reserved concurrency: caps how many verifiers run at once (so a flood cannot starve the
+   * account's other functions) and guarantees that many. `'none'` uses the unreserved pool, for
+   * accounts whose concurrency quota leaves no room to reserve (Lambda keeps 100 unreserved).
+   * @default 25
    */
-  readonly reservedConcurrentExecutions?: number;
+  readonly reservedConcurrentExecutions?: number | 'none';
 }
 
 /** Settings of the archiver Lambda and its stream event source that a user may tune. */
@@ -73,6 +76,66 @@ export interface ArchiverOptions {
    * @default 4
    */
   readonly retryAttempts?: number;
+}
+
+/** The alarms the construct can create, each sent to the alarm topic. */
+export type AlarmName =
+  | 'verifierErrors'
+  | 'api5xx'
+  | 'rejectedSignatures'
+  | 'archiverErrors'
+  | 'archiveFailureQueue'
+  | 'archiveFileFailures'
+  | 'iteratorAge'
+  | 'throttles';
+
+export interface AlarmOptions {
+  /**
+   * Whether to create alarms at all.
+   * @default true
+   */
+  readonly enabled?: boolean;
+  /**
+   * Alarms to leave out.
+   * @default - none: all are created
+   */
+  readonly disable?: readonly AlarmName[];
+  /**
+   * `rejectedSignatures` fires when more requests than this fail the signature check in 5 minutes.
+   * @default 20
+   */
+  readonly rejectedSignaturesPerFiveMinutes?: number;
+  /**
+   * `api5xx` fires when the API answers at least this many 5xx in 5 minutes.
+   * @default 1
+   */
+  readonly api5xxPerFiveMinutes?: number;
+  /**
+   * `iteratorAge` fires when the archiver lags the stream by more than this. Outputs expire about
+   * an hour after a prediction starts, so a lag of many minutes risks losing them.
+   * @default Duration.minutes(10)
+   */
+  readonly maxIteratorAge?: Duration;
+}
+
+/** Lifecycle of the archive (applies to a bucket the construct creates). */
+export interface ArchiveLifecycle {
+  /**
+   * Storage class transitions of everything under `predictions/`.
+   * @default - none: objects stay in S3 Standard
+   */
+  readonly transitions?: readonly s3.Transition[];
+  /**
+   * Delete archived predictions this long after they were written.
+   * @default - never
+   */
+  readonly expiration?: Duration;
+  /**
+   * Delete spilled terminal payloads (`webhook-payloads/`) this long after they were written;
+   * the archiver has copied each into its prediction.json by then.
+   * @default Duration.days(30)
+   */
+  readonly spilledPayloadExpiration?: Duration;
 }
 
 /** Which completion notifications a subscription receives. */
@@ -211,4 +274,36 @@ export interface ReplicateWebhooksProps {
    * @default false
    */
   readonly tracing?: boolean;
+  /**
+   * A customer managed KMS key for the bucket, table, topics, failure queue and the secret the
+   * construct creates. An imported key's policy must let `cloudwatch.amazonaws.com` use it
+   * (kms:Decrypt, kms:GenerateDataKey*), or alarms cannot publish to the alarm topic.
+   * @default - AWS managed keys for the bucket (SSE-S3), table, secret and queue; a key created for the topics
+   */
+  readonly encryptionKey?: kms.IKey;
+  /**
+   * What happens to the bucket, table, secret and topic key when the stack is deleted.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Lifecycle rules of a bucket the construct creates.
+   * @default - see `ArchiveLifecycle`
+   */
+  readonly archiveLifecycle?: ArchiveLifecycle;
+  /**
+   * CloudWatch alarms, sent to the alarm topic.
+   * @default - all alarms, with the thresholds in `AlarmOptions`
+   */
+  readonly alarms?: AlarmOptions;
+  /**
+   * Whether to create a CloudWatch dashboard of the flow.
+   * @default true
+   */
+  readonly dashboard?: boolean;
+  /**
+   * CloudWatch namespace of the handlers' metrics.
+   * @default 'ReplicateWebhooks'
+   */
+  readonly metricsNamespace?: string;
 }

@@ -3,7 +3,6 @@ import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -16,15 +15,17 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { PREDICTIONS_FOLDER, SPILL_FOLDER, normalizePrefix } from '../lambda/shared/archive-layout';
+import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../lambda/shared/metrics';
+import { DEFAULT_OUTPUT_HOSTS } from '../lambda/shared/outputs';
 import { PARTITION_KEY, TTL_ATTRIBUTE } from '../lambda/shared/state';
-import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
+import { ARCHIVER_EVENT_SOURCE_DEFAULTS, BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { checkExistingOrProps, consolidateProps } from './consolidate';
 import { HANDLER_ARCHITECTURE, HANDLER_RUNTIME, handlerCode, type HandlerName } from './handler-code';
 import { acknowledge, acknowledgeWildcardResource } from './nag';
-import type { CompletionFilter, ReplicateWebhooksProps } from './props';
+import { createAlarms, createDashboard, handlerMetric } from './monitoring';
+import type { AlarmName, CompletionFilter, ReplicateWebhooksProps } from './props';
 
 const DEFAULT_THROTTLE = { rateLimit: 100, burstLimit: 200 };
-const DEFAULT_ALLOWED_OUTPUT_HOSTS = ['replicate.delivery', '*.replicate.delivery'];
 
 /**
  * Receives Replicate webhooks: an HTTP API in front of a verifier Lambda that checks the
@@ -57,11 +58,20 @@ export class ReplicateWebhooks extends Construct {
   public readonly completionTopic: sns.ITopic;
   /** Operator alarms (created unless `existingAlarmTopic` was given). */
   public readonly alarmTopic: sns.ITopic;
-  /** The KMS key of the topics the construct created; undefined when both topics were given. */
+  /** The KMS key of the topics the construct created: `encryptionKey` if given, else one it created; undefined when both topics were given. */
   public readonly topicKey?: kms.IKey;
+  /** The customer managed key given as `encryptionKey`, if any. */
+  public readonly encryptionKey?: kms.IKey;
+  /** The alarms created, by name (see `AlarmOptions`). */
+  public readonly alarms: Partial<Record<AlarmName, cloudwatch.Alarm>>;
+  /** The CloudWatch dashboard of the flow, unless `dashboard: false`. */
+  public readonly dashboard?: cloudwatch.Dashboard;
+  /** The CloudWatch namespace of the handlers' metrics. */
+  public readonly metricsNamespace: string;
 
   private readonly logRetention: logs.RetentionDays;
   private readonly tracing: boolean;
+  private readonly removalPolicy: RemovalPolicy;
 
   constructor(scope: Construct, id: string, props: ReplicateWebhooksProps = {}) {
     super(scope, id);
@@ -81,9 +91,12 @@ export class ReplicateWebhooks extends Construct {
     this.archivePrefix = normalizePrefix(props.archivePrefix);
     this.logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
     this.tracing = props.tracing ?? false;
+    this.removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    this.encryptionKey = props.encryptionKey;
+    this.metricsNamespace = props.metricsNamespace ?? METRICS_NAMESPACE;
 
     this.signingSecret = props.existingSigningSecret ?? this.createSigningSecret(props.signingSecretProps);
-    this.bucket = props.existingBucket ?? this.createBucket(props.bucketProps);
+    this.bucket = props.existingBucket ?? this.createBucket(props);
     this.table = this.createTable(props.tableProps);
 
     // Intake: API → verifier → one transaction on the table.
@@ -94,7 +107,7 @@ export class ReplicateWebhooks extends Construct {
     this.webhookUrl = `${this.httpApi.apiEndpoint}${webhookPath}`;
 
     // Archival: the table's stream, filtered to predictions that became terminal, drives the archiver.
-    if (!props.existingCompletionTopic || !props.existingAlarmTopic) this.topicKey = this.createTopicKey();
+    if (!props.existingCompletionTopic || !props.existingAlarmTopic) this.topicKey = this.encryptionKey ?? this.createTopicKey();
     this.completionTopic =
       props.existingCompletionTopic ??
       this.createTopic('CompletionTopic', 'Replicate predictions finished and archived', props.completionTopicProps);
@@ -102,6 +115,67 @@ export class ReplicateWebhooks extends Construct {
       props.existingAlarmTopic ?? this.createTopic('AlarmTopic', 'Replicate webhooks operator alarms', props.alarmTopicProps);
     this.archiveFailureQueue = this.createFailureQueue();
     this.archiver = this.createArchiver(props);
+
+    const monitored = {
+      httpApi: this.httpApi,
+      verifier: this.verifier,
+      archiver: this.archiver,
+      archiveFailureQueue: this.archiveFailureQueue,
+      alarmTopic: this.alarmTopic,
+      namespace: this.metricsNamespace,
+    };
+    this.alarms = createAlarms(this, monitored, props.alarms ?? {});
+    if (props.dashboard !== false) this.dashboard = createDashboard(this, monitored, Object.values(this.alarms));
+  }
+
+  /** A metric the handlers emit (`METRIC` names), optionally for one `reason` (rejections and archive failures). */
+  public metric(metricName: string, options: cloudwatch.MetricOptions & { reason?: string } = {}): cloudwatch.Metric {
+    return handlerMetric(this.metricsNamespace, metricName, options);
+  }
+
+  /** Webhooks answered by the verifier, whatever the answer. */
+  public metricWebhooksReceived(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(METRIC.received, options);
+  }
+
+  /** Webhooks recorded (a new state). */
+  public metricWebhooksAccepted(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(METRIC.accepted, options);
+  }
+
+  /** Webhooks answered 4xx; with `reason`, only those (e.g. `bad_signature`). */
+  public metricWebhooksRejected(options?: cloudwatch.MetricOptions & { reason?: string }): cloudwatch.Metric {
+    return this.metric(METRIC.rejected, options);
+  }
+
+  /** Webhooks answered 5xx (not recorded; Replicate retries the terminal one). */
+  public metricWebhooksFailed(options?: cloudwatch.MetricOptions & { reason?: string }): cloudwatch.Metric {
+    return this.metric(METRIC.failed, options);
+  }
+
+  /** Output files copied into the archive. */
+  public metricFilesArchived(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(METRIC.filesArchived, options);
+  }
+
+  /** Bytes copied into the archive. */
+  public metricBytesArchived(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(METRIC.bytesArchived, options);
+  }
+
+  /** Output files that could not be archived; with `reason`, only those (e.g. `http_error`). */
+  public metricArchiveFailures(options?: cloudwatch.MetricOptions & { reason?: string }): cloudwatch.Metric {
+    return this.metric(METRIC.archiveFailures, options);
+  }
+
+  /** Completion notifications published. */
+  public metricNotificationsPublished(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(METRIC.notificationsPublished, options);
+  }
+
+  /** How far the archiver lags behind the table stream (milliseconds, maximum). */
+  public metricArchiverIteratorAge(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.archiver.metric('IteratorAge', { statistic: 'Maximum', ...options });
   }
 
   /**
@@ -133,7 +207,8 @@ export class ReplicateWebhooks extends Construct {
         {
           description:
             'Replicate webhook signing key (whsec_...). Set it to the output of GET https://api.replicate.com/v1/webhooks/default/secret.',
-          removalPolicy: RemovalPolicy.RETAIN,
+          removalPolicy: this.removalPolicy,
+          encryptionKey: this.encryptionKey,
         },
         secretProps,
       ),
@@ -146,23 +221,43 @@ export class ReplicateWebhooks extends Construct {
     return secret;
   }
 
-  private createBucket(bucketProps: s3.BucketProps | undefined): s3.Bucket {
+  private createBucket(props: ReplicateWebhooksProps): s3.Bucket {
+    const lifecycle = props.archiveLifecycle ?? {};
     const bucket = new s3.Bucket(
       this,
       'ArchiveBucket',
       consolidateProps<s3.BucketProps>(
         {
-          encryption: s3.BucketEncryption.S3_MANAGED,
+          ...(this.encryptionKey
+            ? { encryption: s3.BucketEncryption.KMS, encryptionKey: this.encryptionKey, bucketKeyEnabled: true }
+            : { encryption: s3.BucketEncryption.S3_MANAGED }),
           blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
           objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-          removalPolicy: RemovalPolicy.RETAIN,
-          lifecycleRules: [{ id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+          removalPolicy: this.removalPolicy,
+          lifecycleRules: [
+            { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+            {
+              id: 'expire-spilled-payloads',
+              prefix: `${this.archivePrefix}${SPILL_FOLDER}`,
+              expiration: lifecycle.spilledPayloadExpiration ?? Duration.days(30),
+            },
+            ...(lifecycle.transitions || lifecycle.expiration
+              ? [
+                  {
+                    id: 'archived-predictions',
+                    prefix: `${this.archivePrefix}${PREDICTIONS_FOLDER}`,
+                    transitions: lifecycle.transitions ? [...lifecycle.transitions] : undefined,
+                    expiration: lifecycle.expiration,
+                  },
+                ]
+              : []),
+          ],
         },
-        bucketProps,
+        props.bucketProps,
         { enforceSSL: true },
       ),
     );
-    if (!bucketProps?.serverAccessLogsBucket) {
+    if (!props.bucketProps?.serverAccessLogsBucket) {
       acknowledge(
         bucket,
         'AwsSolutions-S1',
@@ -180,8 +275,10 @@ export class ReplicateWebhooks extends Construct {
         {
           billing: dynamodb.Billing.onDemand(),
           pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-          encryption: dynamodb.TableEncryptionV2.awsManagedKey(),
-          removalPolicy: RemovalPolicy.RETAIN,
+          encryption: this.encryptionKey
+            ? dynamodb.TableEncryptionV2.customerManagedKey(this.encryptionKey)
+            : dynamodb.TableEncryptionV2.awsManagedKey(),
+          removalPolicy: this.removalPolicy,
         },
         tableProps,
         {
@@ -200,7 +297,8 @@ export class ReplicateWebhooks extends Construct {
       description: 'Verifies Replicate webhooks and records each one once, in order',
       memorySize: options.memorySize ?? 256,
       timeout: options.timeout ?? Duration.seconds(10),
-      reservedConcurrentExecutions: options.reservedConcurrentExecutions,
+      reservedConcurrentExecutions:
+        options.reservedConcurrentExecutions === 'none' ? undefined : (options.reservedConcurrentExecutions ?? 25),
       environment: {
         TABLE_NAME: this.table.tableName,
         SIGNING_SECRET_ID: this.signingSecret.secretArn,
@@ -216,6 +314,7 @@ export class ReplicateWebhooks extends Construct {
     });
     // Least privilege: the transaction needs exactly these two actions on this table.
     this.table.grant(verifier, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    this.encryptionKey?.grantEncryptDecrypt(verifier);
     this.signingSecret.grantRead(verifier);
     this.bucket.grantPut(verifier, `${this.archivePrefix}${SPILL_FOLDER}*`);
     acknowledge(
@@ -283,7 +382,7 @@ export class ReplicateWebhooks extends Construct {
     const key = new kms.Key(this, 'TopicKey', {
       description: 'Encrypts the Replicate webhooks completion and alarm topics',
       enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: this.removalPolicy,
     });
     // CloudWatch alarms can publish to an encrypted topic only through a customer managed key they may use.
     key.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
@@ -300,7 +399,9 @@ export class ReplicateWebhooks extends Construct {
 
   private createFailureQueue(): sqs.Queue {
     const queue = new sqs.Queue(this, 'ArchiveFailureQueue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      ...(this.encryptionKey
+        ? { encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: this.encryptionKey }
+        : { encryption: sqs.QueueEncryption.SQS_MANAGED }),
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
@@ -308,21 +409,12 @@ export class ReplicateWebhooks extends Construct {
       'This queue is itself the failure destination of the archiver event source; nothing consumes it automatically, so it needs no DLQ.';
     acknowledge(queue, 'AwsSolutions-SQS3', reason);
     acknowledge(queue, 'Serverless-SQSRedrivePolicy', reason);
-    new cloudwatch.Alarm(this, 'ArchiveFailureQueueAlarm', {
-      alarmDescription:
-        'Stream batches ran out of retries: some predictions may not be fully archived (see the archive failure queue).',
-      metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    }).addAlarmAction(new cloudwatchActions.SnsAction(this.alarmTopic));
     return queue;
   }
 
   private createArchiver(props: ReplicateWebhooksProps): lambda.Function {
     const options = props.archiver ?? {};
-    const retryAttempts = options.retryAttempts ?? 4;
+    const retryAttempts = options.retryAttempts ?? ARCHIVER_EVENT_SOURCE_DEFAULTS.retryAttempts;
     const archiver = this.createFunction('Archiver', 'archiver', {
       description: 'Copies the outputs of finished Replicate predictions into S3 and announces them',
       memorySize: options.memorySize ?? 512,
@@ -332,7 +424,7 @@ export class ReplicateWebhooks extends Construct {
         BUCKET_NAME: this.bucket.bucketName,
         ARCHIVE_PREFIX: this.archivePrefix,
         COMPLETION_TOPIC_ARN: this.completionTopic.topicArn,
-        ALLOWED_OUTPUT_HOSTS: (props.allowedOutputHosts ?? DEFAULT_ALLOWED_OUTPUT_HOSTS).join(','),
+        ALLOWED_OUTPUT_HOSTS: (props.allowedOutputHosts ?? DEFAULT_OUTPUT_HOSTS).join(','),
         MAX_FILE_BYTES: String((props.maxOutputFileSize ?? Size.gibibytes(5)).toBytes()),
         FILE_CONCURRENCY: String(options.fileConcurrency ?? 4),
         // The attempt that records and announces whatever still fails: the event source's last.
@@ -342,8 +434,8 @@ export class ReplicateWebhooks extends Construct {
     archiver.addEventSource(
       new DynamoEventSource(this.table, {
         startingPosition: lambda.StartingPosition.TRIM_HORIZON,
-        batchSize: options.batchSize ?? 5,
-        parallelizationFactor: options.parallelizationFactor ?? 2,
+        batchSize: options.batchSize ?? ARCHIVER_EVENT_SOURCE_DEFAULTS.batchSize,
+        parallelizationFactor: options.parallelizationFactor ?? ARCHIVER_EVENT_SOURCE_DEFAULTS.parallelizationFactor,
         bisectBatchOnError: true,
         reportBatchItemFailures: true,
         retryAttempts,
@@ -352,6 +444,8 @@ export class ReplicateWebhooks extends Construct {
       }),
     );
     this.table.grant(archiver, 'dynamodb:UpdateItem');
+    // Stream records and item updates of a table under a customer managed key need it too.
+    this.encryptionKey?.grantEncryptDecrypt(archiver);
     this.bucket.grantPut(archiver, `${this.archivePrefix}${PREDICTIONS_FOLDER}*`);
     // Reads: spilled payloads, and its own manifests when a retry finds the archival already done.
     this.grantGetObjects(archiver, `${this.archivePrefix}${PREDICTIONS_FOLDER}*`);
@@ -405,7 +499,11 @@ export class ReplicateWebhooks extends Construct {
       tracing: this.tracing ? lambda.Tracing.ACTIVE : undefined,
       loggingFormat: lambda.LoggingFormat.JSON,
       logGroup: new logs.LogGroup(this, `${id}Logs`, { retention: this.logRetention, removalPolicy: RemovalPolicy.DESTROY }),
-      environment: { ...options.environment, POWERTOOLS_SERVICE_NAME: 'replicate-webhooks' },
+      environment: {
+        ...options.environment,
+        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        POWERTOOLS_METRICS_NAMESPACE: this.metricsNamespace,
+      },
     });
     acknowledge(
       fn,

@@ -1,4 +1,4 @@
-import { App, Duration, FileSystem, Stack, Validations } from 'aws-cdk-lib';
+import { App, Duration, FileSystem, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -246,15 +246,185 @@ describe('resources and their key settings', () => {
       2,
     );
   });
+});
 
-  test('an alarm on the failure queue goes to the alarm topic', () => {
+describe('monitoring', () => {
+  const { template, hooks, stack } = synth();
+  const logicalId = (construct: IConstruct) => stack.getLogicalId(construct.node.defaultChild as never);
+  const alarmTopic = () => [{ Ref: logicalId(hooks.alarmTopic as sns.Topic) }];
+
+  test('eight alarms, each notifying the alarm topic when it fires and when it clears', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+    template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: alarmTopic(), OKActions: alarmTopic() });
+    expect(Object.keys(hooks.alarms).sort()).toEqual([
+      'api5xx',
+      'archiveFailureQueue',
+      'archiveFileFailures',
+      'archiverErrors',
+      'iteratorAge',
+      'rejectedSignatures',
+      'throttles',
+      'verifierErrors',
+    ]);
+  });
+
+  test.each([
+    ['verifier errors', { Namespace: 'AWS/Lambda', MetricName: 'Errors', Threshold: 1 }],
+    ['API 5xx', { Namespace: 'AWS/ApiGateway', MetricName: '5xx', Threshold: 1, Statistic: 'Sum' }],
+    [
+      'a spike of rejected signatures',
+      {
+        Namespace: 'ReplicateWebhooks',
+        MetricName: 'WebhooksRejected',
+        Dimensions: Match.arrayWith([{ Name: 'reason', Value: 'bad_signature' }]),
+        Threshold: 21,
+      },
+    ],
+    ['anything in the failure queue', { Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 }],
+    ['archive file failures', { Namespace: 'ReplicateWebhooks', MetricName: 'ArchiveFailures', Period: 900 }],
+    ['stream iterator age', { Namespace: 'AWS/Lambda', MetricName: 'IteratorAge', Statistic: 'Maximum', Threshold: 600_000 }],
+  ])('%s', (_name, properties) => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Namespace: 'AWS/SQS',
-      MetricName: 'ApproximateNumberOfMessagesVisible',
-      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(hooks.archiveFailureQueue), 'QueueName'] } }],
-      Threshold: 0,
-      AlarmActions: [{ Ref: logicalId(hooks.alarmTopic as sns.Topic) }],
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      ...properties,
     });
+  });
+
+  test('throttles of either function', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: Match.arrayWith([
+        Match.objectLike({ Expression: 'verifier + archiver' }),
+        Match.objectLike({ MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'Throttles' }) }) }),
+      ]),
+    });
+  });
+
+  test('alarms can be tuned, turned off one by one, or all', () => {
+    const tuned = synth({ alarms: { disable: ['iteratorAge', 'archiveFileFailures'], rejectedSignaturesPerFiveMinutes: 100 } });
+    tuned.template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+    tuned.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'WebhooksRejected', Threshold: 101 });
+    const none = synth({ alarms: { enabled: false }, dashboard: false });
+    none.template.resourceCountIs('AWS::CloudWatch::Alarm', 0);
+    none.template.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
+    expect(none.hooks.dashboard).toBeUndefined();
+  });
+
+  test('a dashboard of the flow', () => {
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    const body = JSON.stringify(template.findResources('AWS::CloudWatch::Dashboard'));
+    for (const metric of [
+      'WebhooksReceived',
+      'WebhooksAccepted',
+      'WebhooksRejected',
+      'FilesArchived',
+      'ArchiveFailures',
+      'IteratorAge',
+      'NotificationsPublished',
+    ]) {
+      expect(body).toContain(metric);
+    }
+  });
+
+  test("metric methods for users' own alarms", () => {
+    expect(stack.resolve(hooks.metricWebhooksRejected({ reason: 'bad_signature' }))).toMatchObject({
+      namespace: 'ReplicateWebhooks',
+      metricName: 'WebhooksRejected',
+      dimensions: { service: 'replicate-webhooks', reason: 'bad_signature' },
+    });
+    expect(hooks.metricWebhooksAccepted().metricName).toBe('WebhooksAccepted');
+    expect(hooks.metricFilesArchived().metricName).toBe('FilesArchived');
+    expect(hooks.metricArchiverIteratorAge().statistic).toBe('Maximum');
+    const custom = synth({ metricsNamespace: 'Team/Replicate' });
+    expect(custom.hooks.metricWebhooksReceived().namespace).toBe('Team/Replicate');
+    custom.template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ POWERTOOLS_METRICS_NAMESPACE: 'Team/Replicate' }) },
+    });
+  });
+});
+
+describe('secure, explicit defaults', () => {
+  test('bucket, table, secret and topic key are retained by default, and deleted on request', () => {
+    const kept = synth().template;
+    for (const type of ['AWS::S3::Bucket', 'AWS::DynamoDB::GlobalTable', 'AWS::SecretsManager::Secret', 'AWS::KMS::Key']) {
+      kept.hasResource(type, { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    }
+    const dropped = synth({ removalPolicy: RemovalPolicy.DESTROY }).template;
+    for (const type of ['AWS::S3::Bucket', 'AWS::DynamoDB::GlobalTable', 'AWS::SecretsManager::Secret', 'AWS::KMS::Key']) {
+      dropped.hasResource(type, { DeletionPolicy: 'Delete' });
+    }
+  });
+
+  test('lifecycle: incomplete uploads aborted, spilled payloads expired, archive transitions and expiry configurable', () => {
+    synth().template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: [
+          { Id: 'abort-incomplete-uploads', Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } },
+          { Id: 'expire-spilled-payloads', Status: 'Enabled', Prefix: 'webhook-payloads/', ExpirationInDays: 30 },
+        ],
+      },
+    });
+    synth({
+      archivePrefix: 'x',
+      archiveLifecycle: {
+        transitions: [{ storageClass: s3.StorageClass.INTELLIGENT_TIERING, transitionAfter: Duration.days(0) }],
+        expiration: Duration.days(400),
+        spilledPayloadExpiration: Duration.days(7),
+      },
+    }).template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ Id: 'expire-spilled-payloads', Prefix: 'x/webhook-payloads/', ExpirationInDays: 7 }),
+          Match.objectLike({
+            Id: 'archived-predictions',
+            Prefix: 'x/predictions/',
+            ExpirationInDays: 400,
+            Transitions: [{ StorageClass: 'INTELLIGENT_TIERING', TransitionInDays: 0 }],
+          }),
+        ]),
+      },
+    });
+  });
+
+  test('the verifier has reserved concurrency by default, and none on request', () => {
+    synth().template.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'index.handler',
+      ReservedConcurrentExecutions: 25,
+    });
+    const functions = synth({ verifier: { reservedConcurrentExecutions: 'none' } }).template.findResources(
+      'AWS::Lambda::Function',
+    );
+    expect(JSON.stringify(functions)).not.toContain('ReservedConcurrentExecutions');
+  });
+
+  test('X-Ray tracing on request', () => {
+    synth({ tracing: true }).template.allResourcesProperties('AWS::Lambda::Function', { TracingConfig: { Mode: 'Active' } });
+  });
+
+  test('a customer managed key encrypts bucket, table, topics, queue and secret, and the handlers may use it', () => {
+    const { template, stack, hooks } = synth(undefined, (stack) => ({
+      encryptionKey: new kms.Key(stack, 'TeamKey', { enableKeyRotation: true }),
+    }));
+    const keyArn = { 'Fn::GetAtt': [stack.getLogicalId(hooks.encryptionKey!.node.defaultChild as never), 'Arn'] };
+    template.resourceCountIs('AWS::KMS::Key', 1);
+    expect(hooks.topicKey).toBe(hooks.encryptionKey);
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          { BucketKeyEnabled: true, ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: keyArn } },
+        ],
+      },
+    });
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', { SSESpecification: { SSEEnabled: true, SSEType: 'KMS' } });
+    template.allResourcesProperties('AWS::SNS::Topic', { KmsMasterKeyId: keyArn });
+    template.hasResourceProperties('AWS::SQS::Queue', { KmsMasterKeyId: keyArn });
+    template.hasResourceProperties('AWS::SecretsManager::Secret', { KmsKeyId: keyArn });
+    for (const fn of [hooks.verifier, hooks.archiver]) {
+      const policy = Object.values(template.findResources('AWS::IAM::Policy')).find((candidate) =>
+        JSON.stringify(candidate.Properties.Roles).includes(stack.getLogicalId(fn.role!.node.defaultChild as never)),
+      );
+      expect(JSON.stringify(policy)).toContain('kms:Decrypt');
+    }
   });
 });
 

@@ -9,6 +9,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CopyObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { manifestKey, predictionDocumentKey } from '../shared/archive-layout';
 import {
@@ -18,6 +19,7 @@ import {
   type ArchiveManifest,
   type ArchivedFile,
 } from '../shared/completion-message';
+import { METRIC, METRICS_NAMESPACE, REASON_DIMENSION, SERVICE_NAME } from '../shared/metrics';
 import { discoverOutputs } from '../shared/outputs';
 import { parsePrediction, type Prediction } from '../shared/prediction';
 import { archiveOutputs } from './archive-outputs';
@@ -26,7 +28,12 @@ import { ArchiveProgressStore } from './progress';
 import { becameTerminal, type TerminalRecord } from './stream-record';
 
 const config = readArchiverConfig();
-const logger = new Logger({ serviceName: 'replicate-webhooks', logRecordOrder: ['level', 'message'] });
+const logger = new Logger({ serviceName: SERVICE_NAME, logRecordOrder: ['level', 'message'] });
+// The construct names the namespace through POWERTOOLS_METRICS_NAMESPACE.
+const metrics = new Metrics({
+  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || METRICS_NAMESPACE,
+  serviceName: SERVICE_NAME,
+});
 const s3 = new S3Client({});
 const sns = new SNSClient({});
 const progress = new ArchiveProgressStore(new DynamoDBClient({}), config.tableName);
@@ -45,7 +52,15 @@ class RetryLater extends Error {
 
 export const handler = async (event: DynamoDBStreamEvent, context?: Context): Promise<DynamoDBBatchResponse> => {
   const deadline = Date.now() + (context?.getRemainingTimeInMillis() ?? DEFAULT_BUDGET_MS) - SAFETY_MARGIN_MS;
-  for (const record of event.Records) {
+  try {
+    return await archiveRecords(event.Records, deadline);
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+};
+
+async function archiveRecords(records: readonly DynamoDBRecord[], deadline: number): Promise<DynamoDBBatchResponse> {
+  for (const record of records) {
     try {
       await archiveRecord(record, deadline);
     } catch (error) {
@@ -58,7 +73,7 @@ export const handler = async (event: DynamoDBStreamEvent, context?: Context): Pr
     }
   }
   return { batchItemFailures: [] };
-};
+}
 
 async function archiveRecord(record: DynamoDBRecord, deadline: number): Promise<void> {
   const terminal = becameTerminal(record);
@@ -88,6 +103,7 @@ async function archiveRecord(record: DynamoDBRecord, deadline: number): Promise<
       ),
     }),
   );
+  metrics.addMetric(METRIC.notificationsPublished, MetricUnit.Count, 1);
   await progress.markNotified(predictionId, new Date());
   logger.info('prediction archived and announced', {
     predictionId,
@@ -146,6 +162,17 @@ async function archive(
     { files: files.length, failures: failures.length },
     new Date(),
   );
+  metrics.addMetric(METRIC.predictionsArchived, MetricUnit.Count, 1);
+  metrics.addMetric(METRIC.filesArchived, MetricUnit.Count, files.length);
+  metrics.addMetric(
+    METRIC.bytesArchived,
+    MetricUnit.Bytes,
+    files.reduce((total, file) => total + file.bytes, 0),
+  );
+  metrics.addMetric(METRIC.archiveFailures, MetricUnit.Count, failures.length);
+  for (const failure of failures) {
+    metrics.singleMetric().addDimension(REASON_DIMENSION, failure.reason).addMetric(METRIC.archiveFailures, MetricUnit.Count, 1);
+  }
   return manifest;
 }
 

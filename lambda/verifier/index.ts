@@ -7,8 +7,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { METRIC, METRICS_NAMESPACE, REASON_DIMENSION, SERVICE_NAME } from '../shared/metrics';
 import { parsePrediction } from '../shared/prediction';
+import type { WriteOutcome } from '../shared/state';
 import { checkHeaders, matchesAnyKey } from '../shared/signature';
 import { readVerifierConfig } from './config';
 import { answer, header, readRawBody } from './http';
@@ -16,7 +19,12 @@ import { SigningKeyCache } from './signing-keys';
 import { StoreUnavailableError, WebhookStore } from './store';
 
 const config = readVerifierConfig();
-const logger = new Logger({ serviceName: 'replicate-webhooks', logRecordOrder: ['level', 'message'] });
+const logger = new Logger({ serviceName: SERVICE_NAME, logRecordOrder: ['level', 'message'] });
+// The construct names the namespace through POWERTOOLS_METRICS_NAMESPACE.
+const metrics = new Metrics({
+  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || METRICS_NAMESPACE,
+  serviceName: SERVICE_NAME,
+});
 const secrets = new SecretsManagerClient({});
 const store = new WebhookStore(new DynamoDBClient({}), new S3Client({}), config);
 const signingKeys = new SigningKeyCache(
@@ -31,13 +39,23 @@ const signingKeys = new SigningKeyCache(
   },
 );
 
+const OUTCOME_METRIC: Readonly<Record<WriteOutcome, string>> = {
+  accepted: METRIC.accepted,
+  duplicate: METRIC.duplicate,
+  stale: METRIC.stale,
+  after_terminal: METRIC.afterTerminal,
+};
+
 export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+  metrics.addMetric(METRIC.received, MetricUnit.Count, 1);
   try {
     return await handle(event);
   } catch (error) {
     // Our failure, never the sender's: answer 5xx so Replicate retries; no stack in the answer.
     logger.error('webhook not recorded', { error: error as Error });
-    return answer(500, { error: 'internal_error' });
+    return fail(500, 'internal_error');
+  } finally {
+    metrics.publishStoredMetrics();
   }
 };
 
@@ -63,7 +81,7 @@ async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStr
     keys = await signingKeys.current();
   } catch (error) {
     logger.error('signing key unavailable', { webhookId, error: errorName(error), reason: (error as Error).message });
-    return answer(503, { error: 'signing_key_unavailable' });
+    return fail(503, 'signing_key_unavailable');
   }
   if (!matchesAnyKey(checked.request, keys)) {
     // Maybe the key was rotated since it was cached: look once more, rate limited.
@@ -74,6 +92,7 @@ async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStr
   const parsed = parsePrediction(raw.body);
   if (!parsed.ok) return reject(400, parsed.reason, { webhookId });
   const { prediction } = parsed;
+  metrics.addMetric(METRIC.payloadBytes, MetricUnit.Bytes, raw.size);
 
   try {
     const outcome = await store.record({
@@ -85,18 +104,32 @@ async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStr
       receivedAt: new Date(),
     });
     logger.info('webhook recorded', { outcome, webhookId, predictionId: prediction.id, status: prediction.status });
+    metrics.addMetric(OUTCOME_METRIC[outcome], MetricUnit.Count, 1);
     return answer(200, { outcome, predictionId: prediction.id, webhookId });
   } catch (error) {
     if ((error as Error)?.name !== 'StoreUnavailableError') throw error;
     const { dependency, cause } = error as StoreUnavailableError;
     logger.error('webhook not recorded', { webhookId, predictionId: prediction.id, dependency, error: errorName(cause) });
-    return answer(503, { error: `${dependency}_unavailable` });
+    return fail(503, `${dependency}_unavailable`);
   }
 }
 
+/** Bad input: 4xx with the reason, counted by reason. */
 function reject(statusCode: number, reason: string, context: Record<string, unknown> = {}): APIGatewayProxyStructuredResultV2 {
   logger.warn('webhook rejected', { reason, statusCode, ...context });
+  countByReason(METRIC.rejected, reason);
   return answer(statusCode, { error: reason });
+}
+
+/** Our failure: 5xx so Replicate retries, counted by reason. */
+function fail(statusCode: number, reason: string): APIGatewayProxyStructuredResultV2 {
+  countByReason(METRIC.failed, reason);
+  return answer(statusCode, { error: reason });
+}
+
+function countByReason(name: string, reason: string): void {
+  metrics.addMetric(name, MetricUnit.Count, 1);
+  metrics.singleMetric().addDimension(REASON_DIMENSION, reason).addMetric(name, MetricUnit.Count, 1);
 }
 
 const errorName = (error: unknown): string => (error as Error)?.name ?? String(error);

@@ -8,6 +8,8 @@ declare global {
 export default async function globalSetup(): Promise<void> {
   // Node 20 is supported here until January 2027; the SDK's reminder would drown the output.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  // Handlers print embedded-metric JSON to stdout; the tests that check it turn it back on.
+  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
   globalThis.dynamoDbLocal = await startDynamoDbLocal();
   // Workers are started after this and inherit the variable.
   process.env.TEST_DYNAMODB_ENDPOINT = globalThis.dynamoDbLocal.endpoint;

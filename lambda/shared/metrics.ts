@@ -1,0 +1,32 @@
+/**
+ * CloudWatch metric names (embedded metric format), shared by the handlers that emit them and
+ * the construct's `metric*` methods, alarms and dashboard that read them.
+ */
+
+/** Default namespace; the construct sets POWERTOOLS_METRICS_NAMESPACE. */
+export const METRICS_NAMESPACE = 'ReplicateWebhooks';
+/** Powertools adds a `service` dimension to every metric; this is its value. */
+export const SERVICE_NAME = 'replicate-webhooks';
+
+export const METRIC = {
+  /** Every request the verifier answered. */
+  received: 'WebhooksReceived',
+  accepted: 'WebhooksAccepted',
+  duplicate: 'WebhooksDuplicate',
+  stale: 'WebhooksStale',
+  afterTerminal: 'WebhooksAfterTerminal',
+  /** 4xx answers; also emitted with a `reason` dimension. */
+  rejected: 'WebhooksRejected',
+  /** 5xx answers (our failures); also emitted with a `reason` dimension. */
+  failed: 'WebhooksFailed',
+  /** Size of each verified body. */
+  payloadBytes: 'PayloadBytes',
+  predictionsArchived: 'PredictionsArchived',
+  filesArchived: 'FilesArchived',
+  bytesArchived: 'BytesArchived',
+  /** Output files not archived; also emitted with a `reason` dimension. */
+  archiveFailures: 'ArchiveFailures',
+  notificationsPublished: 'NotificationsPublished',
+} as const;
+
+export const REASON_DIMENSION = 'reason';

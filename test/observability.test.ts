@@ -1,0 +1,145 @@
+/**
+ * What the handlers print: structured JSON logs (ids and outcomes, never the signing key, the
+ * payload's logs or its inputs) and CloudWatch embedded-metric-format metrics.
+ */
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { startSecretsManager, type SecretsManagerStandIn } from '../local/standins/secrets-manager';
+import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from './support/aws';
+import { startFauxqs, type Fauxqs } from './support/fauxqs';
+import { newSecret, newWebhookId, prediction, signedEvent } from './support/webhooks';
+
+type Handler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+
+let fauxqs: Fauxqs;
+let secrets: SecretsManagerStandIn;
+let secret: string;
+let handler: Handler;
+const captured: string[] = [];
+
+const LOGS_MARKER = 'training step 1234 with very private prompt context';
+const INPUT_MARKER = 'a portrait of my neighbour, confidential';
+
+beforeAll(async () => {
+  fauxqs = await startFauxqs();
+  fauxqs.createBucket('observability-archive');
+  secrets = await startSecretsManager();
+  const { tableName } = await createTestTable();
+  useStandInEnvironment({ dynamodb: dynamoDbEndpoint(), s3: fauxqs.s3Endpoint, secretsmanager: secrets.endpoint });
+  secret = newSecret();
+  secrets.putSecret('observability-secret', secret);
+  Object.assign(process.env, {
+    TABLE_NAME: tableName,
+    SIGNING_SECRET_ID: 'observability-secret',
+    BUCKET_NAME: 'observability-archive',
+    POWERTOOLS_LOG_LEVEL: 'DEBUG',
+    POWERTOOLS_METRICS_DISABLED: 'false',
+    POWERTOOLS_METRICS_NAMESPACE: 'TestNamespace',
+  });
+  jest.isolateModules(() => {
+    handler = (require('../lambda/verifier/index') as { handler: Handler }).handler;
+  });
+  for (const stream of [process.stdout, process.stderr]) {
+    jest.spyOn(stream, 'write').mockImplementation(((chunk: string | Uint8Array) => {
+      captured.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
+      return true;
+    }) as never);
+  }
+});
+
+afterAll(async () => {
+  jest.restoreAllMocks();
+  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+  await secrets.stop();
+  await fauxqs.stop();
+});
+
+/** Every JSON line printed since the last call. */
+function drainLines(): Array<Record<string, unknown>> {
+  const lines = captured
+    .splice(0)
+    .join('')
+    .split('\n')
+    .filter((line) => line.trim().startsWith('{'));
+  return lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+const emfMetrics = (lines: Array<Record<string, unknown>>) =>
+  lines
+    .filter((line) => line._aws !== undefined)
+    .flatMap((line) => {
+      const meta = line._aws as {
+        CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string }> }>;
+      };
+      return meta.CloudWatchMetrics.flatMap((group) =>
+        group.Metrics.map((metric) => ({
+          name: metric.Name,
+          namespace: group.Namespace,
+          dimensions: group.Dimensions.flat(),
+          value: line[metric.Name],
+          reason: line.reason,
+        })),
+      );
+    });
+
+test('an accepted webhook: one structured log line with its ids and outcome, and metrics', async () => {
+  const webhookId = newWebhookId();
+  const id = `obs${Date.now()}`;
+  const body = prediction(id, 'processing', { logs: LOGS_MARKER, input: { prompt: INPUT_MARKER } });
+  expect((await handler(signedEvent(body, { secret, webhookId }))).statusCode).toBe(200);
+  const lines = drainLines();
+  const recorded = lines.find((line) => line.message === 'webhook recorded');
+  expect(recorded).toMatchObject({
+    level: 'INFO',
+    service: 'replicate-webhooks',
+    outcome: 'accepted',
+    webhookId,
+    predictionId: id,
+    status: 'processing',
+  });
+  expect(emfMetrics(lines)).toEqual(
+    expect.arrayContaining([
+      expect.objectContaining({ name: 'WebhooksReceived', namespace: 'TestNamespace', dimensions: ['service'], value: 1 }),
+      expect.objectContaining({ name: 'WebhooksAccepted', value: 1 }),
+      expect.objectContaining({ name: 'PayloadBytes', value: Buffer.byteLength(JSON.stringify(body)) }),
+    ]),
+  );
+});
+
+test('outcomes and rejections are counted, rejections also by reason', async () => {
+  const webhookId = newWebhookId();
+  const id = `obs${Date.now()}b`;
+  await handler(signedEvent(prediction(id, 'processing'), { secret, webhookId }));
+  await handler(signedEvent(prediction(id, 'processing'), { secret, webhookId }));
+  await handler(signedEvent(prediction(id, 'starting'), { secret }));
+  await handler(signedEvent(prediction(id, 'starting'), { secret: newSecret() }));
+  await handler(signedEvent('not json', { secret }));
+  const metrics = emfMetrics(drainLines());
+  const names = metrics.map((metric) => metric.name);
+  expect(names).toEqual(expect.arrayContaining(['WebhooksDuplicate', 'WebhooksStale', 'WebhooksRejected']));
+  expect(
+    metrics.filter((metric) => metric.name === 'WebhooksRejected' && metric.dimensions.includes('reason')).map((m) => m.reason),
+  ).toEqual(['bad_signature', 'invalid_json']);
+});
+
+test('nothing printed ever contains the signing key, the payload logs or its inputs', async () => {
+  const keyMaterial = secret.slice('whsec_'.length);
+  // A mix of every path: accepted, terminal, forged, unparsable, and a key refetch.
+  const id = `obs${Date.now()}c`;
+  const sensitive = { logs: LOGS_MARKER, input: { prompt: INPUT_MARKER } };
+  await handler(signedEvent(prediction(id, 'processing', sensitive), { secret }));
+  await handler(signedEvent(prediction(id, 'succeeded', sensitive), { secret }));
+  await handler(signedEvent(prediction(id, 'succeeded', sensitive), { secret: newSecret() }));
+  await handler(signedEvent(`{"logs":"${LOGS_MARKER}"`, { secret }));
+  secrets.available = false;
+  try {
+    await handler(signedEvent(prediction(id, 'processing', sensitive), { secret: newSecret() }));
+  } finally {
+    secrets.available = true;
+  }
+  const output = captured.join('');
+  drainLines();
+  expect(output.length).toBeGreaterThan(0);
+  expect(output).not.toContain(keyMaterial);
+  expect(output).not.toContain(LOGS_MARKER);
+  expect(output).not.toContain(INPUT_MARKER);
+});
