@@ -24,6 +24,7 @@ import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from './supp
 import { startFauxqs, type Fauxqs } from './support/fauxqs';
 import { sha256, startFileServer, type FileServer } from './support/file-server';
 import { createTopic, subscribeQueue, type Subscriber } from './support/notifications';
+import { startTcpProxy } from './support/tcp-proxy';
 import { fixture } from './support/webhooks';
 
 type Archiver = (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse>;
@@ -445,6 +446,53 @@ describe('failures and retries', () => {
       expect(pipeline.failures).toEqual([]);
     } finally {
       await pipeline.stop();
+    }
+  });
+});
+
+describe('outages', () => {
+  test('S3 and SNS down during archival: waited out, then archived and announced once, nothing lost', async () => {
+    const s3Proxy = await startTcpProxy(fauxqs.endpoint);
+    const snsProxy = await startTcpProxy(fauxqs.endpoint);
+    const saved = { s3: process.env.AWS_ENDPOINT_URL_S3, sns: process.env.AWS_ENDPOINT_URL_SNS };
+    s3Proxy.down();
+    snsProxy.down();
+    const pipeline = await startPipeline({
+      AWS_ENDPOINT_URL_S3: `http://s3.localhost:${s3Proxy.port}`,
+      AWS_ENDPOINT_URL_SNS: snsProxy.endpoint,
+      AWS_MAX_ATTEMPTS: '1',
+      RETRY_BASE_DELAY_MS: '50',
+    });
+    try {
+      const id = newId();
+      const served = [files.serveRandom(`/${id}/a.png`, 300_000), files.serveRandom(`/${id}/b.png`, 1000)];
+      await pipeline.record(prediction(id, 'succeeded-images', { output: served.map((file) => file.url) }));
+      await new Promise((resolve) => setTimeout(resolve, 1500)); // the archiver is now waiting on S3
+      expect(await item(pipeline.tableName, id)).toMatchObject({ archiveStatus: { S: 'pending' } });
+      s3Proxy.up();
+      const deadline = Date.now() + 15_000;
+      while (!(await item(pipeline.tableName, id))?.archivedAt && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      expect((await item(pipeline.tableName, id))?.notifiedAt).toBeUndefined(); // SNS still down
+      snsProxy.up();
+      await pipeline.poller.drain();
+
+      const manifest = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${id}/manifest.json`);
+      expect(manifest.files.map((file) => file.sha256)).toEqual(served.map((file) => file.sha256));
+      expect(manifest.failures).toEqual([]);
+      expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id]);
+      expect(await item(pipeline.tableName, id)).toMatchObject({
+        archiveAttempts: { N: '1' },
+        notifiedAt: { S: expect.any(String) },
+      });
+      expect(pipeline.failures).toEqual([]);
+    } finally {
+      await pipeline.stop();
+      await s3Proxy.stop();
+      await snsProxy.stop();
+      process.env.AWS_ENDPOINT_URL_S3 = saved.s3;
+      process.env.AWS_ENDPOINT_URL_SNS = saved.sns;
+      delete process.env.AWS_MAX_ATTEMPTS;
     }
   });
 });

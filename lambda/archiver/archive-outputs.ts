@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { outputKey } from '../shared/archive-layout';
 import { s3Uri, type ArchiveFailure, type ArchivedFile } from '../shared/completion-message';
 import { contentTypeForFileName, parseDataUri, type DiscoveredOutput } from '../shared/outputs';
+import { backoffDelay, isTransientInfrastructureError } from './retry';
 import { openOutput, type FetchPolicy, type OutputFetchError } from './safe-fetch';
 import { streamToS3 } from './upload';
 
@@ -21,6 +22,7 @@ export interface OutputArchiveSettings {
   readonly uploadQueueSize: number;
   readonly fetchAttempts: number;
   readonly fetchRetryDelayMs: number;
+  readonly retryBaseDelayMs: number;
 }
 
 export type FileResult =
@@ -75,28 +77,48 @@ async function archiveOne(
     },
   });
 
+  // An S3 failure (ours) is retried until the deadline: the source is fetched again each time.
+  let writeFailures = 0;
+  const retryWrite = async (error: unknown): Promise<void> => {
+    const delay = Math.max(settings.retryBaseDelayMs, backoffDelay(++writeFailures, settings.retryBaseDelayMs, 20_000));
+    if (!isTransientInfrastructureError(error) || Date.now() + delay >= deadline) throw error;
+    await sleep(delay);
+  };
+
   if (output.kind === 'data') {
     const decoded = parseDataUri(output.source);
     if (!decoded) return failed(output, output.source.slice(0, 64), 'invalid_data_uri', false);
     const source = `data:${decoded.contentType} (${decoded.bytes.length} bytes)`;
-    return archived(await upload(Readable.from([decoded.bytes]), decoded.contentType), decoded.contentType, source);
+    for (;;) {
+      try {
+        return archived(await upload(Readable.from([decoded.bytes]), decoded.contentType), decoded.contentType, source);
+      } catch (error) {
+        await retryWrite(error);
+      }
+    }
   }
 
-  for (let attempt = 1; ; attempt++) {
+  for (let fetchAttempt = 1; ;) {
     try {
       const response = await openOutput(output.source, settings.fetchPolicy);
       const contentType = usableContentType(response.contentType) ?? contentTypeForFileName(output.fileName);
       return archived(await upload(response.body, contentType, output.source), contentType, output.source);
     } catch (error) {
-      if ((error as Error)?.name !== 'OutputFetchError') throw error;
+      if ((error as Error)?.name !== 'OutputFetchError') {
+        await retryWrite(error);
+        continue;
+      }
       const fetchError = error as OutputFetchError;
-      const delay = settings.fetchRetryDelayMs * 3 ** (attempt - 1);
-      const retry = fetchError.transient && attempt < settings.fetchAttempts && Date.now() + delay < deadline;
+      const delay = settings.fetchRetryDelayMs * 3 ** (fetchAttempt - 1);
+      const retry = fetchError.transient && fetchAttempt < settings.fetchAttempts && Date.now() + delay < deadline;
       if (!retry) return failed(output, output.source, fetchError.reason, fetchError.transient, fetchError.status);
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      fetchAttempt++;
+      await sleep(delay);
     }
   }
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function failed(output: DiscoveredOutput, source: string, reason: string, transient: boolean, status?: number): FileResult {
   return { ok: false, failure: { source, paths: output.paths, reason, transient, ...(status !== undefined ? { status } : {}) } };

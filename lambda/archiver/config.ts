@@ -22,6 +22,10 @@ export interface ArchiverConfig {
    * retried: the event source mapping's retry attempts + 1, so the last try still announces.
    */
   readonly finalAttempt: number;
+  /** How long one record waits out an outage of S3, SNS or DynamoDB before the stream retries it. */
+  readonly outageWindowMs: number;
+  /** First wait of that retry loop (doubling, with jitter, up to 20 s). */
+  readonly retryBaseDelayMs: number;
 }
 
 const MiB = 1024 * 1024;
@@ -47,5 +51,7 @@ export function readArchiverConfig(env: NodeJS.ProcessEnv = process.env): Archiv
     fetchAttempts: Math.max(1, integerVariable(env, 'FETCH_ATTEMPTS', 3)),
     fetchRetryDelayMs: integerVariable(env, 'FETCH_RETRY_DELAY_MS', 1_000),
     finalAttempt: Math.max(1, integerVariable(env, 'FINAL_ATTEMPT', 5)),
+    outageWindowMs: integerVariable(env, 'OUTAGE_WINDOW_SECONDS', 300) * 1000,
+    retryBaseDelayMs: integerVariable(env, 'RETRY_BASE_DELAY_MS', 500),
   };
 }

@@ -2,8 +2,9 @@
  * Archiver: driven by the state table's stream, filtered to predictions that became terminal.
  * For each: copy every output file into S3 before Replicate deletes it, write prediction.json
  * and manifest.json, mark the record archived, and announce it once on SNS.
- * Failures: partial batch response (the record is retried through the stream), and on the last
- * attempt whatever still fails is recorded and announced, and the record goes to the failure queue.
+ * Failures: an outage of S3, SNS or DynamoDB is waited out here (with backoff, for minutes);
+ * beyond that, a partial batch response has the stream retry the record; on the last attempt
+ * whatever still fails is recorded and announced, and the record goes to the failure queue.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CopyObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -25,6 +26,7 @@ import { parsePrediction, type Prediction } from '../shared/prediction';
 import { archiveOutputs } from './archive-outputs';
 import { readArchiverConfig } from './config';
 import { ArchiveProgressStore } from './progress';
+import { retryTransient } from './retry';
 import { becameTerminal, type TerminalRecord } from './stream-record';
 
 const config = readArchiverConfig();
@@ -38,7 +40,7 @@ const s3 = new S3Client({});
 const sns = new SNSClient({});
 const progress = new ArchiveProgressStore(new DynamoDBClient({}), config.tableName);
 
-// Without a Lambda context (local mode), give a record the same budget as the default timeout.
+// Without a Lambda context (local mode), give a batch the same budget as the default timeout.
 const DEFAULT_BUDGET_MS = 10 * 60 * 1000;
 const SAFETY_MARGIN_MS = 20_000;
 
@@ -49,6 +51,9 @@ class RetryLater extends Error {
     this.name = 'RetryLater';
   }
 }
+
+/** One I/O step of one record, retried through an outage until the record's deadline. */
+type Io = <T>(operation: () => Promise<T>) => Promise<T>;
 
 export const handler = async (event: DynamoDBStreamEvent, context?: Context): Promise<DynamoDBBatchResponse> => {
   const deadline = Date.now() + (context?.getRemainingTimeInMillis() ?? DEFAULT_BUDGET_MS) - SAFETY_MARGIN_MS;
@@ -61,13 +66,23 @@ export const handler = async (event: DynamoDBStreamEvent, context?: Context): Pr
 
 async function archiveRecords(records: readonly DynamoDBRecord[], deadline: number): Promise<DynamoDBBatchResponse> {
   for (const record of records) {
+    const predictionId = record.dynamodb?.NewImage?.predictionId?.S;
+    const retryUntil = Math.min(deadline, Date.now() + config.outageWindowMs);
+    const io: Io = (operation) =>
+      retryTransient(operation, {
+        deadline: retryUntil,
+        baseDelayMs: config.retryBaseDelayMs,
+        onRetry: (error, delayMs) =>
+          logger.warn('dependency failed; retrying', { predictionId, error: (error as Error)?.name, delayMs }),
+      });
     try {
-      await archiveRecord(record, deadline);
+      await archiveRecord(record, io, retryUntil);
     } catch (error) {
-      const predictionId = record.dynamodb?.NewImage?.predictionId?.S;
-      if ((error as Error)?.name === 'RetryLater')
+      if ((error as Error)?.name === 'RetryLater') {
         logger.warn('archival will be retried', { predictionId, failures: (error as RetryLater).failures });
-      else logger.error('archival failed', { predictionId, error: error as Error });
+      } else {
+        logger.error('archival failed', { predictionId, error: error as Error });
+      }
       // The stream retries from this record; those after it have not been touched.
       return { batchItemFailures: [{ itemIdentifier: record.dynamodb?.SequenceNumber ?? '' }] };
     }
@@ -75,36 +90,38 @@ async function archiveRecords(records: readonly DynamoDBRecord[], deadline: numb
   return { batchItemFailures: [] };
 }
 
-async function archiveRecord(record: DynamoDBRecord, deadline: number): Promise<void> {
+async function archiveRecord(record: DynamoDBRecord, io: Io, retryUntil: number): Promise<void> {
   const terminal = becameTerminal(record);
   if (!terminal) {
     logger.debug('not a terminal transition; skipped', { eventName: record.eventName });
     return;
   }
   const { predictionId } = terminal;
-  const state = await progress.beginAttempt(predictionId, new Date());
+  const state = await io(() => progress.beginAttempt(predictionId, new Date()));
   if (!state || state.notifiedAt) return; // record gone, or already announced: a redelivery
   const isFinalAttempt = state.attempt >= config.finalAttempt;
-  const prediction = parsed(await loadPayload(terminal), terminal);
+  const prediction = parsed(await io(() => loadPayload(terminal)), terminal);
   const manifestLocation = objectLocation(config.bucketName, manifestKey(config.archivePrefix, predictionId));
 
   const manifest =
     state.archiveStatus === 'pending'
-      ? await archive(terminal, prediction, isFinalAttempt, deadline)
-      : await readManifest(manifestLocation.key);
+      ? await archive(terminal, prediction, isFinalAttempt, io, retryUntil)
+      : await io(() => readManifest(manifestLocation.key));
 
   const { body, attributes } = buildCompletionMessage(prediction, manifest, manifestLocation);
-  await sns.send(
-    new PublishCommand({
-      TopicArn: config.completionTopicArn,
-      Message: body,
-      MessageAttributes: Object.fromEntries(
-        Object.entries(attributes).map(([name, value]) => [name, { DataType: 'String', StringValue: value }]),
-      ),
-    }),
+  await io(() =>
+    sns.send(
+      new PublishCommand({
+        TopicArn: config.completionTopicArn,
+        Message: body,
+        MessageAttributes: Object.fromEntries(
+          Object.entries(attributes).map(([name, value]) => [name, { DataType: 'String', StringValue: value }]),
+        ),
+      }),
+    ),
   );
   metrics.addMetric(METRIC.notificationsPublished, MetricUnit.Count, 1);
-  await progress.markNotified(predictionId, new Date());
+  await io(() => progress.markNotified(predictionId, new Date()));
   logger.info('prediction archived and announced', {
     predictionId,
     status: prediction.status,
@@ -122,13 +139,14 @@ async function archive(
   terminal: TerminalRecord,
   prediction: Prediction,
   isFinalAttempt: boolean,
-  deadline: number,
+  io: Io,
+  retryUntil: number,
 ): Promise<ArchiveManifest> {
   const { predictionId } = terminal;
   const predictionKey = predictionDocumentKey(config.archivePrefix, predictionId);
-  await writePredictionDocument(terminal, predictionKey);
+  await io(() => writePredictionDocument(terminal, predictionKey));
 
-  const results = await archiveOutputs(s3, predictionId, discoverOutputs(prediction.output), config, deadline);
+  const results = await archiveOutputs(s3, predictionId, discoverOutputs(prediction.output), config, retryUntil);
   const files: ArchivedFile[] = [];
   const failures: ArchiveFailure[] = [];
   for (const result of results) {
@@ -147,21 +165,25 @@ async function archive(
     failures,
   };
   const key = manifestKey(config.archivePrefix, predictionId);
-  await s3.send(
-    new PutObjectCommand({
-      Bucket: config.bucketName,
-      Key: key,
-      Body: JSON.stringify(manifest, null, 2),
-      ContentType: 'application/json',
-    }),
+  await io(() =>
+    s3.send(
+      new PutObjectCommand({
+        Bucket: config.bucketName,
+        Key: key,
+        Body: JSON.stringify(manifest, null, 2),
+        ContentType: 'application/json',
+      }),
+    ),
   );
-  await progress.markArchived(
-    predictionId,
-    failures.length > 0 ? 'archived_with_failures' : 'archived',
-    key,
-    { files: files.length, failures: failures.length },
-    new Date(),
+  const status = failures.length > 0 ? 'archived_with_failures' : 'archived';
+  await io(() =>
+    progress.markArchived(predictionId, status, key, { files: files.length, failures: failures.length }, new Date()),
   );
+  countArchival(files, failures);
+  return manifest;
+}
+
+function countArchival(files: readonly ArchivedFile[], failures: readonly ArchiveFailure[]): void {
   metrics.addMetric(METRIC.predictionsArchived, MetricUnit.Count, 1);
   metrics.addMetric(METRIC.filesArchived, MetricUnit.Count, files.length);
   metrics.addMetric(
@@ -173,7 +195,6 @@ async function archive(
   for (const failure of failures) {
     metrics.singleMetric().addDimension(REASON_DIMENSION, failure.reason).addMetric(METRIC.archiveFailures, MetricUnit.Count, 1);
   }
-  return manifest;
 }
 
 /** prediction.json is the terminal payload verbatim: copied server-side when it was spilled. */
