@@ -276,8 +276,10 @@ export interface ReplicateWebhooksProps {
   readonly tracing?: boolean;
   /**
    * A customer managed KMS key for the bucket, table, topics, failure queue and the secret the
-   * construct creates. An imported key's policy must let `cloudwatch.amazonaws.com` use it
-   * (kms:Decrypt, kms:GenerateDataKey*), or alarms cannot publish to the alarm topic.
+   * construct creates. A key defined in the same app is granted to CloudWatch (so alarms can
+   * publish to the encrypted alarm topic); an imported key's policy must already allow
+   * `cloudwatch.amazonaws.com` kms:Decrypt and kms:GenerateDataKey*. The stack needs an explicit
+   * region (a table encrypted with a customer managed key cannot be region-agnostic).
    * @default - AWS managed keys for the bucket (SSE-S3), table, secret and queue; a key created for the topics
    */
   readonly encryptionKey?: kms.IKey;

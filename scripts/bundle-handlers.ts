@@ -4,7 +4,7 @@
  * with Code.fromAsset, so the asset hash changes only when handler code changes.
  */
 import { build, type BuildOptions } from 'esbuild';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const HANDLERS = ['verifier', 'archiver'] as const;
@@ -28,12 +28,17 @@ export function bundleOptions(entryPoint: string, outfile: string): BuildOptions
 }
 
 export async function bundleHandlers(): Promise<void> {
+  mkdirSync(join(ROOT, 'build'), { recursive: true });
   for (const name of HANDLERS) {
+    // Built beside, then renamed into place: the asset folder never lacks its bundle, even for a
+    // synthesis or test running meanwhile, and holds nothing else that could change its hash.
+    const staged = join(ROOT, 'build', `${name}.${process.pid}.js`);
+    const result = await build(bundleOptions(join(ROOT, 'lambda', name, 'index.ts'), staged));
     const outdir = join(ROOT, 'assets', name);
-    rmSync(outdir, { recursive: true, force: true });
-    const result = await build(bundleOptions(join(ROOT, 'lambda', name, 'index.ts'), join(outdir, 'index.js')));
-    // The metafile stays out of the asset folder, so it cannot change the asset hash.
-    mkdirSync(join(ROOT, 'build'), { recursive: true });
+    mkdirSync(outdir, { recursive: true });
+    for (const stray of readdirSync(outdir).filter((file) => file !== 'index.js'))
+      rmSync(join(outdir, stray), { recursive: true, force: true });
+    renameSync(staged, join(outdir, 'index.js'));
     writeFileSync(join(ROOT, 'build', `${name}.meta.json`), JSON.stringify(result.metafile));
   }
 }
