@@ -57,6 +57,7 @@ type Io = <T>(operation: () => Promise<T>) => Promise<T>;
 
 export const handler = async (event: DynamoDBStreamEvent, context?: Context): Promise<DynamoDBBatchResponse> => {
   const deadline = Date.now() + (context?.getRemainingTimeInMillis() ?? DEFAULT_BUDGET_MS) - SAFETY_MARGIN_MS;
+  metrics.addMetric(METRIC.archiverRecords, MetricUnit.Count, event.Records.length);
   try {
     return await archiveRecords(event.Records, deadline);
   } finally {

@@ -21,6 +21,8 @@ export const METRIC = {
   failed: 'WebhooksFailed',
   /** Size of each verified body. */
   payloadBytes: 'PayloadBytes',
+  /** Stream records the archiver was handed (after the event source's filter). */
+  archiverRecords: 'ArchiverRecords',
   predictionsArchived: 'PredictionsArchived',
   filesArchived: 'FilesArchived',
   bytesArchived: 'BytesArchived',

@@ -1,0 +1,548 @@
+/**
+ * Estimates what the construct costs to run: `npx tsx scripts/cost-estimate.ts` prints Markdown.
+ *
+ * The settings that drive cost (memory, architecture, billing mode, retention, how many keys,
+ * alarms and dashboards) are read from the synthesized template, so the estimate follows the
+ * props and the construct's defaults; traffic is a list of stated assumptions; prices are
+ * us-east-1 list prices. The output has no dates or locale-dependent formatting, so the README
+ * can quote it and a test can compare the two.
+ */
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { ReplicateWebhooks } from '../lib/replicate-webhooks';
+import { METRIC } from '../lambda/shared/metrics';
+
+// ── Prices: us-east-1 list prices as of 2026, free tiers left out ──────────────────────────────
+
+/** https://aws.amazon.com/api-gateway/pricing/ (HTTP APIs, first 300 million requests a month): $1.00 per million. */
+export const HTTP_API_PER_MILLION_REQUESTS = 1.0;
+/** https://aws.amazon.com/lambda/pricing/ (Arm, first 6 billion GB-seconds a month): $0.0000133334 per GB-second. */
+export const LAMBDA_ARM_PER_GB_SECOND = 0.0000133334;
+/** https://aws.amazon.com/lambda/pricing/ (requests): $0.20 per million. */
+export const LAMBDA_PER_MILLION_REQUESTS = 0.2;
+/** https://aws.amazon.com/dynamodb/pricing/on-demand/ (write request units): $0.625 per million. */
+export const DYNAMODB_PER_MILLION_WRU = 0.625;
+/**
+ * https://aws.amazon.com/dynamodb/pricing/on-demand/ (read request units): $0.125 per million.
+ * Not charged here: the flow reads nothing (conditions and ReturnValues cost no reads).
+ */
+export const DYNAMODB_PER_MILLION_RRU = 0.125;
+/** https://aws.amazon.com/dynamodb/pricing/on-demand/ (TransactWriteItems): 2 WRU per KB of each item. */
+export const DYNAMODB_TRANSACTION_WRU_PER_KB = 2;
+/** https://aws.amazon.com/dynamodb/pricing/on-demand/ (DynamoDB Streams): GetRecords by a Lambda trigger is free. */
+export const DYNAMODB_STREAM_READS_BY_LAMBDA = 0;
+/** https://aws.amazon.com/s3/pricing/ (S3 Standard PUT, COPY, POST, LIST): $0.005 per 1,000 requests. */
+export const S3_PER_THOUSAND_PUTS = 0.005;
+/** https://aws.amazon.com/s3/pricing/ (S3 Standard GET, SELECT): $0.0004 per 1,000 requests. */
+export const S3_PER_THOUSAND_GETS = 0.0004;
+/** https://aws.amazon.com/s3/pricing/ (S3 Standard, first 50 TB): $0.023 per GB-month. */
+export const S3_STANDARD_PER_GB_MONTH = 0.023;
+/** https://aws.amazon.com/sns/pricing/ (standard topics): $0.50 per million publishes, each 64 KB chunk counting as one; deliveries to SQS and Lambda are free. */
+export const SNS_PER_MILLION_PUBLISHES = 0.5;
+/** https://aws.amazon.com/secrets-manager/pricing/: $0.40 per secret-month. */
+export const SECRET_PER_MONTH = 0.4;
+/** https://aws.amazon.com/secrets-manager/pricing/: $0.05 per 10,000 API calls. */
+export const SECRETS_MANAGER_PER_10K_CALLS = 0.05;
+/** https://aws.amazon.com/kms/pricing/: $1 per customer managed key-month. */
+export const KMS_KEY_PER_MONTH = 1;
+/** https://aws.amazon.com/kms/pricing/: $0.03 per 10,000 requests. */
+export const KMS_PER_10K_REQUESTS = 0.03;
+/** https://aws.amazon.com/cloudwatch/pricing/ (standard resolution alarm): $0.10 per alarm metric-month. */
+export const CLOUDWATCH_ALARM_METRIC_PER_MONTH = 0.1;
+/** https://aws.amazon.com/cloudwatch/pricing/ (dashboards, the first 3 of an account free): $3.00 per dashboard-month. */
+export const CLOUDWATCH_DASHBOARD_PER_MONTH = 3;
+/** https://aws.amazon.com/cloudwatch/pricing/ (custom metrics, first 10,000): $0.30 per metric-month. */
+export const CLOUDWATCH_METRIC_PER_MONTH = 0.3;
+/** https://aws.amazon.com/cloudwatch/pricing/ (logs, standard class ingestion): $0.50 per GB. */
+export const CLOUDWATCH_LOGS_INGESTION_PER_GB = 0.5;
+/** https://aws.amazon.com/cloudwatch/pricing/ (logs storage): $0.03 per GB-month. */
+export const CLOUDWATCH_LOGS_STORAGE_PER_GB_MONTH = 0.03;
+
+// ── Assumptions ────────────────────────────────────────────────────────────────────────────────
+
+export const WEBHOOKS = 1_000_000;
+/** start, 4 logs/output, completed */
+export const WEBHOOKS_PER_PREDICTION = 6;
+export const DEDUP_MARKER_KB = 1;
+export const INTERMEDIATE_ITEM_KB = 1;
+export const TERMINAL_ITEM_KB = 4;
+export const VERIFIER_SECONDS = 0.03;
+export const OUTPUT_FILES_PER_PREDICTION = 3;
+export const OUTPUT_FILE_MB = 2;
+/** The archiver's default part size (lambda/archiver/config.ts); a file no larger is one PutObject. */
+export const UPLOAD_PART_SIZE_MB = 8;
+/** prediction.json and manifest.json */
+export const ARCHIVE_JSON_FILES = 2;
+export const ARCHIVER_SECONDS_PER_PREDICTION = 1;
+/** attempt counter, archived, notified */
+export const ARCHIVER_UPDATES_PER_PREDICTION = 3;
+export const SNS_PUBLISHES_PER_PREDICTION = 1;
+/** Upper bound: SNS may reuse a data key across publishes. */
+export const KMS_REQUESTS_PER_PUBLISH = 1;
+export const WARM_VERIFIERS = 10;
+export const LOG_KB_PER_WEBHOOK = 1;
+/** Series with a `reason` dimension seen in a month (e.g. bad_signature, timestamp_out_of_tolerance, http_error). */
+export const REASON_METRIC_SERIES = 3;
+/** AWS prices a month as 730 hours. */
+export const HOURS_PER_MONTH = 730;
+
+const MB_PER_GB = 1024;
+const KB_PER_GB = 1024 * 1024;
+const DAYS_PER_MONTH = HOURS_PER_MONTH / 24;
+
+// ── Reading the template ───────────────────────────────────────────────────────────────────────
+
+interface CfnResource {
+  readonly Type: string;
+  readonly Properties?: Record<string, any>;
+}
+
+export interface CfnTemplate {
+  readonly Resources?: Record<string, CfnResource>;
+}
+
+export interface FunctionSettings {
+  readonly memoryMb: number;
+  readonly architecture: string;
+}
+
+/** What the estimate takes from the template. */
+export interface TemplateSettings {
+  readonly apiProtocol: string;
+  readonly verifier: FunctionSettings;
+  readonly archiver: FunctionSettings;
+  readonly tableBillingMode: string;
+  /** undefined: some log group keeps its logs forever. */
+  readonly logRetentionDays?: number;
+  readonly logGroups: number;
+  readonly kmsKeys: number;
+  readonly secrets: number;
+  readonly alarms: number;
+  /** A metric math alarm is billed per metric it reads. */
+  readonly alarmMetrics: number;
+  readonly dashboards: number;
+  readonly keyCacheTtlSeconds: number;
+  readonly maxInlinePayloadBytes: number;
+  /** Whether the completion topic is encrypted with a KMS key. */
+  readonly encryptedCompletionTopic: boolean;
+}
+
+function ofType(template: CfnTemplate, type: string): Array<[string, CfnResource]> {
+  return Object.entries(template.Resources ?? {}).filter(([, resource]) => resource.Type === type);
+}
+
+function single(template: CfnTemplate, type: string): [string, CfnResource] {
+  const found = ofType(template, type);
+  if (found.length !== 1) throw new Error(`cost estimate: expected one ${type}, found ${found.length}`);
+  return found[0];
+}
+
+function functionSettings(template: CfnTemplate, logicalId: string): FunctionSettings & { environment: Record<string, unknown> } {
+  const fn = template.Resources?.[logicalId];
+  if (fn?.Type !== 'AWS::Lambda::Function') throw new Error(`cost estimate: ${logicalId} is not a Lambda function`);
+  return {
+    // CloudFormation's defaults when a property is absent.
+    memoryMb: fn.Properties?.MemorySize ?? 128,
+    architecture: fn.Properties?.Architectures?.[0] ?? 'x86_64',
+    environment: fn.Properties?.Environment?.Variables ?? {},
+  };
+}
+
+export function readSettings(input: Template | CfnTemplate): TemplateSettings {
+  const template: CfnTemplate = input instanceof Template ? (input.toJSON() as CfnTemplate) : input;
+  // The verifier is whatever the API integrates with; the archiver is what the stream invokes.
+  const [, integration] = single(template, 'AWS::ApiGatewayV2::Integration');
+  const [, eventSource] = single(template, 'AWS::Lambda::EventSourceMapping');
+  const verifier = functionSettings(template, integration.Properties?.IntegrationUri?.['Fn::GetAtt']?.[0]);
+  const archiver = functionSettings(template, eventSource.Properties?.FunctionName?.Ref);
+  const retentions = ofType(template, 'AWS::Logs::LogGroup').map(([, group]) => group.Properties?.RetentionInDays);
+  const alarms = ofType(template, 'AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties ?? {});
+  const completionTopicRef = (archiver.environment.COMPLETION_TOPIC_ARN as { Ref?: string } | undefined)?.Ref;
+  return {
+    apiProtocol: single(template, 'AWS::ApiGatewayV2::Api')[1].Properties?.ProtocolType,
+    verifier: { memoryMb: verifier.memoryMb, architecture: verifier.architecture },
+    archiver: { memoryMb: archiver.memoryMb, architecture: archiver.architecture },
+    tableBillingMode: single(template, 'AWS::DynamoDB::GlobalTable')[1].Properties?.BillingMode ?? 'PROVISIONED',
+    logRetentionDays: retentions.includes(undefined) ? undefined : Math.max(...retentions),
+    logGroups: retentions.length,
+    kmsKeys: ofType(template, 'AWS::KMS::Key').length,
+    secrets: ofType(template, 'AWS::SecretsManager::Secret').length,
+    alarms: alarms.length,
+    alarmMetrics: alarms.reduce(
+      (sum, alarm) =>
+        sum +
+        (alarm.MetricName ? 1 : (alarm.Metrics ?? []).filter((metric: { MetricStat?: unknown }) => metric.MetricStat).length),
+      0,
+    ),
+    dashboards: ofType(template, 'AWS::CloudWatch::Dashboard').length,
+    keyCacheTtlSeconds: Number(verifier.environment.KEY_CACHE_TTL_SECONDS),
+    maxInlinePayloadBytes: Number(verifier.environment.MAX_INLINE_PAYLOAD_BYTES),
+    encryptedCompletionTopic:
+      completionTopicRef !== undefined && !!template.Resources?.[completionTopicRef]?.Properties?.KmsMasterKeyId,
+  };
+}
+
+// ── Formatting: fixed, locale-independent ─────────────────────────────────────────────────────
+
+const withSeparators = (whole: string) => whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+
+/** Thousands separators and at most `decimals` decimals, trailing zeros dropped. */
+function num(value: number, decimals = 2): string {
+  const [whole, fraction = ''] = value.toFixed(decimals).split('.');
+  const trimmed = fraction.replace(/0+$/, '');
+  return `${withSeparators(whole)}${trimmed ? `.${trimmed}` : ''}`;
+}
+
+const count = (value: number) => num(Math.round(value), 0);
+
+function usd(value: number): string {
+  const [whole, fraction] = value.toFixed(2).split('.');
+  return `$${withSeparators(whole)}.${fraction}`;
+}
+
+/** A unit price as written on the pricing page: cents always, more decimals when it has them. */
+function price(value: number): string {
+  const [whole, fraction = ''] = num(value, 10).split('.');
+  return `$${whole}.${fraction.padEnd(2, '0')}`;
+}
+const cents = (value: number) => Math.round(value * 100) / 100;
+
+// ── The estimate ──────────────────────────────────────────────────────────────────────────────
+
+export type CostSection = 'perMillionWebhooks' | 'fixedMonthly' | 'storage';
+
+export interface CostRow {
+  /** Stable name of the line, for tests and readers of `rows`. */
+  readonly id: string;
+  readonly section: CostSection;
+  readonly service: string;
+  readonly item: string;
+  /** How the cost follows from the settings, assumptions and prices, ending in `= $cost`. */
+  readonly arithmetic: string;
+  /** Rounded to the cent, so the printed rows add up to the printed totals. */
+  readonly cost: number;
+}
+
+export interface CostEstimate {
+  readonly settings: TemplateSettings;
+  readonly rows: readonly CostRow[];
+  /** Per million webhooks. */
+  readonly total: number;
+  /** Per month, whatever the traffic. */
+  readonly fixed: number;
+  /** Per month, for the outputs of a million predictions. */
+  readonly storage: number;
+  readonly markdown: string;
+}
+
+function lambdaPricePerGbSecond(name: string, fn: FunctionSettings): number {
+  if (fn.architecture !== 'arm64') throw new Error(`cost estimate: the ${name} runs on ${fn.architecture}; only arm64 is priced`);
+  return LAMBDA_ARM_PER_GB_SECOND;
+}
+
+/** PutObject for a file that fits in one part, else create + parts + complete. */
+function putRequestsPerFile(fileMb: number): number {
+  const parts = Math.ceil(fileMb / UPLOAD_PART_SIZE_MB);
+  return parts <= 1 ? 1 : parts + 2;
+}
+
+export function estimate(input: Template | CfnTemplate): CostEstimate {
+  const settings = readSettings(input);
+  if (settings.apiProtocol !== 'HTTP') throw new Error(`cost estimate: only HTTP APIs are priced, not ${settings.apiProtocol}`);
+  if (settings.tableBillingMode !== 'PAY_PER_REQUEST') {
+    throw new Error(`cost estimate: only on-demand tables are priced, not ${settings.tableBillingMode}`);
+  }
+  const verifierGbSecondPrice = lambdaPricePerGbSecond('verifier', settings.verifier);
+  const archiverGbSecondPrice = lambdaPricePerGbSecond('archiver', settings.archiver);
+
+  const rows: CostRow[] = [];
+  const row = (id: string, section: CostSection, service: string, item: string, arithmetic: string, cost: number) =>
+    rows.push({ id, section, service, item, arithmetic: `${arithmetic} = ${usd(cents(cost))}`, cost: cents(cost) });
+  const perWebhook = (id: string, service: string, item: string, arithmetic: string, cost: number) =>
+    row(id, 'perMillionWebhooks', service, item, arithmetic, cost);
+
+  const predictions = WEBHOOKS / WEBHOOKS_PER_PREDICTION;
+  const intermediate = WEBHOOKS - predictions;
+  // A terminal payload above the inline limit goes to S3 and the item keeps only a pointer.
+  const spilled = TERMINAL_ITEM_KB * 1024 > settings.maxInlinePayloadBytes;
+  const terminalItemKb = spilled ? INTERMEDIATE_ITEM_KB : TERMINAL_ITEM_KB;
+
+  perWebhook(
+    'api-requests',
+    'API Gateway',
+    'HTTP API requests',
+    `${count(WEBHOOKS)} × ${price(HTTP_API_PER_MILLION_REQUESTS)}/M`,
+    (WEBHOOKS * HTTP_API_PER_MILLION_REQUESTS) / 1e6,
+  );
+  perWebhook(
+    'verifier-requests',
+    'Lambda',
+    'verifier requests',
+    `${count(WEBHOOKS)} × ${price(LAMBDA_PER_MILLION_REQUESTS)}/M`,
+    (WEBHOOKS * LAMBDA_PER_MILLION_REQUESTS) / 1e6,
+  );
+  const verifierGb = settings.verifier.memoryMb / MB_PER_GB;
+  const verifierGbSeconds = WEBHOOKS * VERIFIER_SECONDS * verifierGb;
+  perWebhook(
+    'verifier-compute',
+    'Lambda',
+    `verifier compute (${settings.verifier.memoryMb} MB, ${settings.verifier.architecture})`,
+    `${count(WEBHOOKS)} × ${num(VERIFIER_SECONDS, 3)} s × ${num(verifierGb, 3)} GB = ${num(verifierGbSeconds)} GB-s × ${price(verifierGbSecondPrice)}`,
+    verifierGbSeconds * verifierGbSecondPrice,
+  );
+  perWebhook(
+    'verifier-transactions-intermediate',
+    'DynamoDB',
+    'transactions of intermediate webhooks',
+    `${count(intermediate)} × (${DEDUP_MARKER_KB} KB marker + ${INTERMEDIATE_ITEM_KB} KB item) × ${DYNAMODB_TRANSACTION_WRU_PER_KB} WRU/KB × ${price(DYNAMODB_PER_MILLION_WRU)}/M`,
+    (intermediate * (DEDUP_MARKER_KB + INTERMEDIATE_ITEM_KB) * DYNAMODB_TRANSACTION_WRU_PER_KB * DYNAMODB_PER_MILLION_WRU) / 1e6,
+  );
+  perWebhook(
+    'verifier-transactions-terminal',
+    'DynamoDB',
+    'transactions of terminal webhooks',
+    `${count(predictions)} × (${DEDUP_MARKER_KB} KB marker + ${terminalItemKb} KB item) × ${DYNAMODB_TRANSACTION_WRU_PER_KB} WRU/KB × ${price(DYNAMODB_PER_MILLION_WRU)}/M`,
+    (predictions * (DEDUP_MARKER_KB + terminalItemKb) * DYNAMODB_TRANSACTION_WRU_PER_KB * DYNAMODB_PER_MILLION_WRU) / 1e6,
+  );
+  if (spilled) {
+    perWebhook(
+      'verifier-spill-puts',
+      'S3',
+      'PUT of terminal payloads above the inline limit',
+      `${count(predictions)} × 1 PUT × ${price(S3_PER_THOUSAND_PUTS)}/1,000`,
+      (predictions * S3_PER_THOUSAND_PUTS) / 1000,
+    );
+  }
+  perWebhook(
+    'stream-reads',
+    'DynamoDB Streams',
+    'stream reads by the archiver event source',
+    'free for Lambda triggers',
+    DYNAMODB_STREAM_READS_BY_LAMBDA,
+  );
+  // The event filter keeps the five non-terminal records of a prediction from invoking the archiver;
+  // batches of several predictions only form under load, so one invocation each is the upper bound.
+  perWebhook(
+    'archiver-requests',
+    'Lambda',
+    'archiver requests (one per prediction)',
+    `${count(predictions)} × ${price(LAMBDA_PER_MILLION_REQUESTS)}/M`,
+    (predictions * LAMBDA_PER_MILLION_REQUESTS) / 1e6,
+  );
+  const archiverGb = settings.archiver.memoryMb / MB_PER_GB;
+  const archiverGbSeconds = predictions * ARCHIVER_SECONDS_PER_PREDICTION * archiverGb;
+  perWebhook(
+    'archiver-compute',
+    'Lambda',
+    `archiver compute (${settings.archiver.memoryMb} MB, ${settings.archiver.architecture})`,
+    `${count(predictions)} × ${num(ARCHIVER_SECONDS_PER_PREDICTION, 3)} s × ${num(archiverGb, 3)} GB = ${num(archiverGbSeconds, 0)} GB-s × ${price(archiverGbSecondPrice)}`,
+    archiverGbSeconds * archiverGbSecondPrice,
+  );
+  // UpdateItem is billed on the larger of the item before and after: the terminal item.
+  perWebhook(
+    'archiver-updates',
+    'DynamoDB',
+    `archiver UpdateItem ×${ARCHIVER_UPDATES_PER_PREDICTION} on the ${terminalItemKb} KB item`,
+    `${count(predictions)} × ${ARCHIVER_UPDATES_PER_PREDICTION} × ${terminalItemKb} WRU × ${price(DYNAMODB_PER_MILLION_WRU)}/M`,
+    (predictions * ARCHIVER_UPDATES_PER_PREDICTION * terminalItemKb * DYNAMODB_PER_MILLION_WRU) / 1e6,
+  );
+  const outputPuts = OUTPUT_FILES_PER_PREDICTION * putRequestsPerFile(OUTPUT_FILE_MB);
+  const puts = outputPuts + ARCHIVE_JSON_FILES;
+  perWebhook(
+    'archiver-puts',
+    'S3',
+    `PUTs: ${OUTPUT_FILES_PER_PREDICTION} outputs (${outputPuts / OUTPUT_FILES_PER_PREDICTION} each) + prediction.json + manifest.json`,
+    `${count(predictions)} × ${puts} PUT × ${price(S3_PER_THOUSAND_PUTS)}/1,000`,
+    (predictions * puts * S3_PER_THOUSAND_PUTS) / 1000,
+  );
+  if (spilled) {
+    perWebhook(
+      'archiver-spill-gets',
+      'S3',
+      'GET of spilled terminal payloads',
+      `${count(predictions)} × 1 GET × ${price(S3_PER_THOUSAND_GETS)}/1,000`,
+      (predictions * S3_PER_THOUSAND_GETS) / 1000,
+    );
+  }
+  perWebhook(
+    'completion-publishes',
+    'SNS',
+    'completion messages (under 64 KB)',
+    `${count(predictions)} × ${SNS_PUBLISHES_PER_PREDICTION} × ${price(SNS_PER_MILLION_PUBLISHES)}/M`,
+    (predictions * SNS_PUBLISHES_PER_PREDICTION * SNS_PER_MILLION_PUBLISHES) / 1e6,
+  );
+  if (settings.encryptedCompletionTopic) {
+    perWebhook(
+      'completion-kms',
+      'KMS',
+      'data keys for the encrypted completion topic',
+      `${count(predictions)} × ${KMS_REQUESTS_PER_PUBLISH} × ${price(KMS_PER_10K_REQUESTS)}/10,000`,
+      (predictions * KMS_REQUESTS_PER_PUBLISH * KMS_PER_10K_REQUESTS) / 10_000,
+    );
+  }
+  const logGb = (WEBHOOKS * LOG_KB_PER_WEBHOOK) / KB_PER_GB;
+  perWebhook(
+    'logs-ingestion',
+    'CloudWatch Logs',
+    'ingestion',
+    `${count(WEBHOOKS)} × ${LOG_KB_PER_WEBHOOK} KB = ${num(logGb)} GB × ${price(CLOUDWATCH_LOGS_INGESTION_PER_GB)}/GB`,
+    logGb * CLOUDWATCH_LOGS_INGESTION_PER_GB,
+  );
+  if (settings.logRetentionDays === undefined) {
+    perWebhook(
+      'logs-storage',
+      'CloudWatch Logs',
+      'storage, kept forever (each month)',
+      `${num(logGb)} GB × ${price(CLOUDWATCH_LOGS_STORAGE_PER_GB_MONTH)}/GB-month`,
+      logGb * CLOUDWATCH_LOGS_STORAGE_PER_GB_MONTH,
+    );
+  } else {
+    const months = settings.logRetentionDays / DAYS_PER_MONTH;
+    perWebhook(
+      'logs-storage',
+      'CloudWatch Logs',
+      `storage for ${settings.logRetentionDays} days (uncompressed, an upper bound)`,
+      `${num(logGb)} GB × ${num(months)} months × ${price(CLOUDWATCH_LOGS_STORAGE_PER_GB_MONTH)}/GB-month`,
+      logGb * months * CLOUDWATCH_LOGS_STORAGE_PER_GB_MONTH,
+    );
+  }
+
+  const fixed = (id: string, service: string, item: string, arithmetic: string, cost: number) =>
+    row(id, 'fixedMonthly', service, item, arithmetic, cost);
+  if (settings.alarms > 0) {
+    fixed(
+      'alarms',
+      'CloudWatch',
+      `${settings.alarms} alarms reading ${settings.alarmMetrics} metrics (metric math is billed per metric)`,
+      `${settings.alarmMetrics} × ${price(CLOUDWATCH_ALARM_METRIC_PER_MONTH)}`,
+      settings.alarmMetrics * CLOUDWATCH_ALARM_METRIC_PER_MONTH,
+    );
+  }
+  if (settings.dashboards > 0) {
+    fixed(
+      'dashboards',
+      'CloudWatch',
+      `dashboard${settings.dashboards > 1 ? 's' : ''} (the account's 3 free ones assumed in use)`,
+      `${settings.dashboards} × ${price(CLOUDWATCH_DASHBOARD_PER_MONTH)}`,
+      settings.dashboards * CLOUDWATCH_DASHBOARD_PER_MONTH,
+    );
+  }
+  const baseMetrics = Object.keys(METRIC).length;
+  fixed(
+    'custom-metrics',
+    'CloudWatch',
+    `custom metrics: ${baseMetrics} names + ${REASON_METRIC_SERIES} reason series`,
+    `${baseMetrics + REASON_METRIC_SERIES} × ${price(CLOUDWATCH_METRIC_PER_MONTH)}`,
+    (baseMetrics + REASON_METRIC_SERIES) * CLOUDWATCH_METRIC_PER_MONTH,
+  );
+  if (settings.kmsKeys > 0) {
+    fixed(
+      'kms-keys',
+      'KMS',
+      `customer managed key${settings.kmsKeys > 1 ? 's' : ''}`,
+      `${settings.kmsKeys} × ${price(KMS_KEY_PER_MONTH)}`,
+      settings.kmsKeys * KMS_KEY_PER_MONTH,
+    );
+  }
+  if (settings.secrets > 0) {
+    fixed(
+      'secrets',
+      'Secrets Manager',
+      'signing key secret',
+      `${settings.secrets} × ${price(SECRET_PER_MONTH)}`,
+      settings.secrets * SECRET_PER_MONTH,
+    );
+  }
+  const refetchesPerHour = 3600 / settings.keyCacheTtlSeconds;
+  const keyReads = WARM_VERIFIERS * HOURS_PER_MONTH * refetchesPerHour;
+  fixed(
+    'secret-reads',
+    'Secrets Manager',
+    `signing key reads (cache ${settings.keyCacheTtlSeconds} s)`,
+    `${WARM_VERIFIERS} verifiers × ${HOURS_PER_MONTH} h × ${num(refetchesPerHour)}/h = ${count(keyReads)} × ${price(SECRETS_MANAGER_PER_10K_CALLS)}/10,000`,
+    (keyReads * SECRETS_MANAGER_PER_10K_CALLS) / 10_000,
+  );
+
+  const storedPredictions = 1_000_000;
+  const storedGb = (storedPredictions * OUTPUT_FILES_PER_PREDICTION * OUTPUT_FILE_MB) / MB_PER_GB;
+  row(
+    'output-storage',
+    'storage',
+    'S3',
+    'S3 Standard, outputs of 1,000,000 predictions, per month',
+    `${count(storedPredictions)} × ${OUTPUT_FILES_PER_PREDICTION} × ${OUTPUT_FILE_MB} MB = ${num(storedGb)} GB × ${price(S3_STANDARD_PER_GB_MONTH)}/GB-month`,
+    storedGb * S3_STANDARD_PER_GB_MONTH,
+  );
+
+  const sum = (section: CostSection) => cents(rows.filter((r) => r.section === section).reduce((acc, r) => acc + r.cost, 0));
+  const result = {
+    settings,
+    rows,
+    total: sum('perMillionWebhooks'),
+    fixed: sum('fixedMonthly'),
+    storage: sum('storage'),
+  };
+  return { ...result, markdown: renderMarkdown(result, { predictions, spilled }) };
+}
+
+function table(rows: readonly CostRow[], totalLabel: string, total: number): string[] {
+  return [
+    '| Service | Item | Arithmetic | Cost |',
+    '| --- | --- | --- | ---: |',
+    ...rows.map((r) => `| ${r.service} | ${r.item} | \`${r.arithmetic}\` | ${usd(r.cost)} |`),
+    `| **${totalLabel}** | | | **${usd(total)}** |`,
+  ];
+}
+
+function renderMarkdown(
+  { settings, rows, total, fixed, storage }: Omit<CostEstimate, 'markdown'>,
+  { predictions, spilled }: { predictions: number; spilled: boolean },
+): string {
+  const of = (section: CostSection) => rows.filter((r) => r.section === section);
+  const retention = settings.logRetentionDays === undefined ? 'never expire' : `${settings.logRetentionDays} days`;
+  return [
+    '**Settings read from the synthesized template**',
+    '',
+    `- Verifier: ${settings.verifier.memoryMb} MB, ${settings.verifier.architecture}; archiver: ${settings.archiver.memoryMb} MB, ${settings.archiver.architecture}`,
+    `- API: ${settings.apiProtocol} API; table billing: ${settings.tableBillingMode}`,
+    `- Log retention: ${retention} (${settings.logGroups} log groups)`,
+    `- KMS keys: ${settings.kmsKeys}; secrets: ${settings.secrets}; alarms: ${settings.alarms} (${settings.alarmMetrics} alarm metrics); dashboards: ${settings.dashboards}`,
+    `- Signing key cache: ${settings.keyCacheTtlSeconds} s; largest inline payload: ${count(settings.maxInlinePayloadBytes)} bytes`,
+    '',
+    '**Assumptions**',
+    '',
+    `- ${WEBHOOKS_PER_PREDICTION} webhooks per prediction (start, 4 logs/output, completed): ${count(WEBHOOKS)} webhooks = ${count(predictions)} predictions`,
+    `- Items: ${DEDUP_MARKER_KB} KB dedup marker, ${INTERMEDIATE_ITEM_KB} KB prediction item after an intermediate webhook, ${TERMINAL_ITEM_KB} KB after the terminal one (${spilled ? 'above the inline limit: spilled to S3' : 'inline'})`,
+    `- Verifier: ${num(VERIFIER_SECONDS * 1000, 0)} ms average warm duration`,
+    `- Archiver, per prediction: ${OUTPUT_FILES_PER_PREDICTION} output files of ${OUTPUT_FILE_MB} MB (under the ${UPLOAD_PART_SIZE_MB} MiB part size: one PUT each), ${num(ARCHIVER_SECONDS_PER_PREDICTION)} s of duration, ${ARCHIVER_UPDATES_PER_PREDICTION} UpdateItem, ${SNS_PUBLISHES_PER_PREDICTION} SNS publish (${KMS_REQUESTS_PER_PUBLISH} KMS request, an upper bound)`,
+    `- ${WARM_VERIFIERS} warm verifiers, each rereading the signing key when its cache expires`,
+    `- ~${LOG_KB_PER_WEBHOOK} KB of logs per webhook (API access log and both functions)`,
+    `- A month is ${HOURS_PER_MONTH} hours; 1 GB = 1,024 MB; free tiers left out`,
+    '',
+    '**Per million webhooks**',
+    '',
+    ...table(of('perMillionWebhooks'), 'Total per million webhooks', total),
+    '',
+    '**Fixed per month**',
+    '',
+    ...table(of('fixedMonthly'), 'Total fixed per month', fixed),
+    '',
+    '**Archive storage per month**',
+    '',
+    ...table(of('storage'), 'Total storage per month', storage),
+    '',
+    'Not counted: DynamoDB reads (the flow makes none) and storage, point-in-time recovery, data transfer ' +
+      '(downloads from replicate.delivery come in free), KMS key rotations (each of the first two adds $1 a month), ' +
+      'deliveries to email and HTTPS subscribers, and what subscribers do.',
+    'Prices: us-east-1 list prices as of 2026. Rows are rounded to the cent; totals add the rounded rows.',
+    '',
+  ].join('\n');
+}
+
+function main(): void {
+  const stack = new Stack(new App(), 'CostEstimate');
+  new ReplicateWebhooks(stack, 'Hooks');
+  process.stdout.write(estimate(Template.fromStack(stack)).markdown);
+}
+
+if (require.main === module) main();
