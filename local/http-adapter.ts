@@ -44,9 +44,10 @@ export async function startHttpAdapter(options: {
     let size = 0;
     for await (const chunk of request as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > MAX_PAYLOAD_BYTES) return send(response, 413, { message: 'Request Entity Too Large' });
-      chunks.push(chunk);
+      // Past the limit, keep reading (and dropping) so the client can finish sending and read the answer.
+      if (size <= MAX_PAYLOAD_BYTES) chunks.push(chunk);
     }
+    if (size > MAX_PAYLOAD_BYTES) return send(response, 413, { message: 'Request Entity Too Large' });
     const headers: Array<[string, string]> = [];
     for (let i = 0; i < request.rawHeaders.length; i += 2) headers.push([request.rawHeaders[i], request.rawHeaders[i + 1]]);
     const event = toHttpApiEvent({

@@ -38,9 +38,29 @@ export interface LocalOptions {
   readonly fauxqsPort?: number;
   readonly secretsManagerPort?: number;
   readonly region?: string;
+  /**
+   * May the archiver connect to loopback and private addresses?
+   * @default true when `extraOutputHosts` are given (they are loopback file servers), else false
+   */
+  readonly allowPrivateAddresses?: boolean;
+  /** Extra or overriding handler environment variables (fetch timeouts, limits, log level). */
+  readonly handlerEnvironment?: Readonly<Record<string, string>>;
+  /**
+   * Routes the handlers' (and the stream poller's) traffic through other endpoints, e.g.
+   * switchable proxies to rehearse outages; the announced endpoints stay the real ones.
+   */
+  readonly routeHandlerTraffic?: (endpoints: ServiceEndpoints) => Promise<ServiceEndpoints>;
   /** One line per finished prediction (default: console.log). */
   readonly onNotification?: (line: string) => void;
   readonly onError?: (error: unknown) => void;
+}
+
+export interface ServiceEndpoints {
+  readonly dynamodb: string;
+  readonly s3: string;
+  readonly sns: string;
+  readonly sqs: string;
+  readonly secretsmanager: string;
 }
 
 /** What local mode prints as `ready {json}`: everything needed to inspect it with any SDK. */
@@ -48,13 +68,7 @@ export interface ReadyInfo {
   readonly webhookUrl: string;
   readonly secret: string;
   readonly region: string;
-  readonly endpoints: {
-    readonly dynamodb: string;
-    readonly s3: string;
-    readonly sns: string;
-    readonly sqs: string;
-    readonly secretsmanager: string;
-  };
+  readonly endpoints: ServiceEndpoints;
   readonly tableName: string;
   readonly streamArn: string;
   readonly bucketName: string;
@@ -99,32 +113,19 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
     const secrets: SecretsManagerStandIn = await startSecretsManager({ region, port: options.secretsManagerPort ?? 0 });
     stops.push(() => secrets.stop());
 
-    const endpoints = {
+    const endpoints: ServiceEndpoints = {
       dynamodb: dynamoDb.endpoint,
       s3: `http://s3.localhost:${fauxqs.port}`,
       sns: `http://127.0.0.1:${fauxqs.port}`,
       sqs: `http://sqs.${region}.localhost:${fauxqs.port}`,
       secretsmanager: secrets.endpoint,
     };
-    // The handlers build their SDK clients with the default configuration: these standard
-    // variables are the only wiring, exactly as in Lambda (plus credentials no emulator checks).
-    Object.assign(process.env, {
-      AWS_REGION: region,
-      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
-      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
-      AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
-      AWS_ENDPOINT_URL_DYNAMODB_STREAMS: endpoints.dynamodb,
-      AWS_ENDPOINT_URL_S3: endpoints.s3,
-      AWS_ENDPOINT_URL_SNS: endpoints.sns,
-      AWS_ENDPOINT_URL_SQS: endpoints.sqs,
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoints.secretsmanager,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?? 'true',
-    });
-
-    const dynamodb = new DynamoDBClient({});
-    const s3 = new S3Client({});
-    const sns = new SNSClient({});
-    const sqs = new SQSClient({});
+    // The runner's own clients (setup, failure queue, printer) always talk to the stand-ins directly.
+    const direct = { region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+    const dynamodb = new DynamoDBClient({ ...direct, endpoint: endpoints.dynamodb });
+    const s3 = new S3Client({ ...direct, endpoint: endpoints.s3 });
+    const sns = new SNSClient({ ...direct, endpoint: endpoints.sns });
+    const sqs = new SQSClient({ ...direct, endpoint: endpoints.sqs });
     stops.push(async () => [dynamodb, s3, sns, sqs].forEach((client) => client.destroy()));
     const { streamArn } = await createStateTable(dynamodb, NAMES.table);
     await s3.send(new CreateBucketCommand({ Bucket: NAMES.bucket }));
@@ -142,7 +143,20 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
     const secret = options.secret ?? `whsec_${randomBytes(24).toString('base64')}`;
     secrets.putSecret(NAMES.secret, secret);
     const allowedOutputHosts = [...DEFAULT_OUTPUT_HOSTS, ...options.extraOutputHosts.map((host) => `http://${host}`)];
+    const handlerEndpoints = options.routeHandlerTraffic ? await options.routeHandlerTraffic(endpoints) : endpoints;
+    // The handlers build their SDK clients with the default configuration: these standard
+    // variables are the only wiring, exactly as in Lambda (plus credentials no emulator checks).
     Object.assign(process.env, {
+      AWS_REGION: region,
+      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
+      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+      AWS_ENDPOINT_URL_DYNAMODB: handlerEndpoints.dynamodb,
+      AWS_ENDPOINT_URL_DYNAMODB_STREAMS: handlerEndpoints.dynamodb,
+      AWS_ENDPOINT_URL_S3: handlerEndpoints.s3,
+      AWS_ENDPOINT_URL_SNS: handlerEndpoints.sns,
+      AWS_ENDPOINT_URL_SQS: handlerEndpoints.sqs,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: handlerEndpoints.secretsmanager,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?? 'true',
       TABLE_NAME: NAMES.table,
       BUCKET_NAME: NAMES.bucket,
       ARCHIVE_PREFIX: '',
@@ -150,12 +164,13 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
       COMPLETION_TOPIC_ARN: completionTopicArn,
       ALLOWED_OUTPUT_HOSTS: allowedOutputHosts.join(','),
       // Loopback file servers are the point of the extra hosts; AWS never sets this.
-      ALLOW_PRIVATE_ADDRESSES: options.extraOutputHosts.length > 0 ? 'true' : 'false',
+      ALLOW_PRIVATE_ADDRESSES: String(options.allowPrivateAddresses ?? options.extraOutputHosts.length > 0),
       FINAL_ATTEMPT: String(ARCHIVER_EVENT_SOURCE_DEFAULTS.retryAttempts + 1),
       POWERTOOLS_SERVICE_NAME: 'replicate-webhooks',
       POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
       // Embedded-metric JSON is for CloudWatch; locally it would bury the notifications.
       POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
+      ...options.handlerEnvironment,
     });
     const verifier = loadHandler<Verifier>('verifier');
     const archiver = loadHandler<Archiver>('archiver');
@@ -224,5 +239,7 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
 function loadHandler<T>(name: 'verifier' | 'archiver'): T {
   const bundle = join(__dirname, '..', 'assets', name, 'index.js');
   if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run "npm run build:handlers" first`);
+  // A fresh module, like a cold start: it reads the environment set above, not a previous run's.
+  delete require.cache[require.resolve(bundle)];
   return (require(bundle) as { handler: T }).handler;
 }

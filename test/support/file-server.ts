@@ -7,7 +7,13 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 
 export interface ServedFile {
-  readonly bytes: Buffer;
+  readonly bytes?: Buffer;
+  /** Answer 302 to this location instead. */
+  readonly redirectTo?: string;
+  /** Stream bytes forever, with no length. */
+  readonly endless?: boolean;
+  /** Send the headers, then one byte a second forever. */
+  readonly trickle?: boolean;
   readonly contentType?: string;
   /** Answer 503 this many times before serving the file. */
   readonly failFirst?: number;
@@ -45,11 +51,23 @@ export async function startFileServer(): Promise<FileServer> {
       response.writeHead(503, { 'content-type': 'text/plain' }).end('try later');
       return;
     }
+    if (file.redirectTo) {
+      response.writeHead(302, { location: file.redirectTo }).end();
+      return;
+    }
+    if (file.endless || file.trickle) {
+      response.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const chunk = file.endless ? Buffer.alloc(64 * 1024, 7) : Buffer.from('x');
+      const timer = setInterval(() => response.write(chunk), file.endless ? 1 : 1000);
+      response.on('close', () => clearInterval(timer));
+      return;
+    }
+    const bytes = file.bytes ?? Buffer.alloc(0);
     response.writeHead(200, {
-      'content-length': String(file.bytes.length),
+      'content-length': String(bytes.length),
       ...(file.contentType ? { 'content-type': file.contentType } : {}),
     });
-    response.end(file.bytes);
+    response.end(bytes);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

@@ -11,6 +11,8 @@ export interface TcpProxy {
   down(): void;
   up(): void;
   readonly isUp: boolean;
+  /** Connections refused or cut while down: the failures this proxy injected. */
+  readonly refused: number;
   stop(): Promise<void>;
 }
 
@@ -18,8 +20,10 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
   const { hostname, port: targetPort } = new URL(target);
   const sockets = new Set<Socket>();
   let isUp = true;
+  let refused = 0;
   const server: Server = createServer((client) => {
     if (!isUp) {
+      refused++;
       client.destroy();
       return;
     }
@@ -42,6 +46,7 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
     port,
     down() {
       isUp = false;
+      refused += sockets.size / 2;
       for (const socket of sockets) socket.destroy();
     },
     up() {
@@ -49,6 +54,9 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
     },
     get isUp() {
       return isUp;
+    },
+    get refused() {
+      return refused;
     },
     stop: () =>
       new Promise<void>((resolve) => {

@@ -1,0 +1,393 @@
+/**
+ * Faults: DynamoDB cut while webhooks arrive; S3, SNS and the secret store cut during archival;
+ * the archiver killed between upload and notification. Nothing may be lost or acknowledged
+ * without being recorded, and every retry must complete without duplicates.
+ */
+import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { manifestKey } from '../../lambda/shared/archive-layout';
+import { parsePrediction } from '../../lambda/shared/prediction';
+import { BECAME_TERMINAL_PATTERNS } from '../../lambda/shared/stream-filter';
+import { WebhookStore } from '../../lambda/verifier/store';
+import { sendDelivery } from '../../local/sender/send';
+import { seededRandom } from '../../local/sender/scenarios';
+import { createStateTable } from '../../local/state-table';
+import { startStreamPoller } from '../../local/stream-poller';
+import { subscribeQueue } from '../support/notifications';
+import { startTcpProxy } from '../support/tcp-proxy';
+import { check, pool, type Harness } from './harness';
+import { planPrediction, type PredictionPlan } from './lifecycles';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Answer {
+  readonly webhookId: string;
+  readonly status: number;
+  readonly outcome?: string;
+  readonly sentAt: number;
+  readonly answeredAt: number;
+}
+
+async function send(harness: Harness, plan: PredictionPlan, answers: Answer[], retryLater: PredictionPlan['webhooks'][number][]) {
+  for (const webhook of plan.webhooks) {
+    const sentAt = Date.now();
+    const result = await sendDelivery(harness.info.webhookUrl, harness.info.secret, webhook, { timestamp: webhook.timestamp });
+    const outcome = (JSON.parse(result.body) as { outcome?: string }).outcome;
+    answers.push({ webhookId: webhook.webhookId, status: result.status, outcome, sentAt, answeredAt: Date.now() });
+    // Replicate retries what was not acknowledged; so do we, once the outage is over.
+    if (result.status >= 500) retryLater.push(webhook);
+  }
+}
+
+async function verifyArchived(
+  harness: Harness,
+  plans: readonly PredictionPlan[],
+  violations: string[],
+  label: string,
+): Promise<number> {
+  await harness.waitForNotified(
+    plans.map((plan) => plan.id),
+    5 * 60_000,
+  );
+  await harness.collectNotifications(1500);
+  let notifications = 0;
+  for (const plan of plans) {
+    const item = await harness.predictionItem(plan.id);
+    check(
+      item?.status?.S === plan.terminalStatus,
+      `${label}: ${plan.id} ended ${item?.status?.S}, expected ${plan.terminalStatus}`,
+      violations,
+    );
+    const manifest = await harness.manifest(plan.id);
+    for (const expected of plan.files) {
+      const file = manifest.files.find((candidate) => candidate.source === expected.url);
+      const exact = file !== undefined && (await harness.objectSha256(file.key)) === expected.sha256;
+      check(exact, `${label}: ${plan.id} ${expected.url} not archived byte-exact`, violations);
+    }
+    check(
+      manifest.failures.length === 0,
+      `${label}: ${plan.id} archive failures ${JSON.stringify(manifest.failures)}`,
+      violations,
+    );
+    const received = harness.notifications.get(plan.id)?.length ?? 0;
+    notifications += received;
+    check(received === 1, `${label}: ${plan.id} announced ${received} times`, violations);
+  }
+  return notifications;
+}
+
+export interface DynamoDbCutResult {
+  readonly predictions: number;
+  readonly webhooks: number;
+  readonly outageSeconds: number;
+  readonly answered5xxDuringOutage: number;
+  readonly answered2xxDuringOutage: number;
+  readonly connectionsRefused: number;
+  readonly retried: number;
+  readonly retriesSucceeded: number;
+  readonly acceptedWithoutRecord: number;
+  readonly violations: string[];
+}
+
+/** DynamoDB unreachable for a few seconds while webhooks arrive. */
+export async function runDynamoDbCut(harness: Harness, seed: number): Promise<DynamoDbCutResult> {
+  const random = seededRandom(seed);
+  const plans = Array.from({ length: 60 }, () =>
+    planPrediction(random, harness.files, { duplicateRate: 0.2, reorderRate: 0.1, lateRate: 0.1 }),
+  );
+  const answers: Answer[] = [];
+  const retryLater: PredictionPlan['webhooks'][number][] = [];
+  const proxy = harness.proxies.dynamodb;
+  const refusedBefore = proxy.refused;
+  let outage = { from: 0, to: 0 };
+  const cut = (async () => {
+    await sleep(400);
+    outage = { from: Date.now(), to: 0 };
+    proxy.down();
+    await sleep(3000);
+    proxy.up();
+    outage = { ...outage, to: Date.now() };
+  })();
+  await pool(plans, 12, (plan) => send(harness, plan, answers, retryLater));
+  await cut;
+
+  let retriesSucceeded = 0;
+  for (const webhook of retryLater) {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const result = await sendDelivery(harness.info.webhookUrl, harness.info.secret, webhook, { timestamp: webhook.timestamp });
+      if (result.status < 500) {
+        retriesSucceeded++;
+        const outcome = (JSON.parse(result.body) as { outcome?: string }).outcome;
+        answers.push({
+          webhookId: webhook.webhookId,
+          status: result.status,
+          outcome,
+          sentAt: Date.now(),
+          answeredAt: Date.now(),
+        });
+        break;
+      }
+      await sleep(500);
+    }
+  }
+
+  const violations: string[] = [];
+  const inside = answers.filter((answer) => answer.sentAt >= outage.from && answer.answeredAt <= outage.to);
+  const answered2xxDuringOutage = inside.filter((answer) => answer.status < 300).length;
+  check(
+    answered2xxDuringOutage === 0,
+    `${answered2xxDuringOutage} webhooks acknowledged while DynamoDB was unreachable`,
+    violations,
+  );
+  check(
+    inside.some((answer) => answer.status >= 500),
+    'the outage was not exercised: no 5xx while DynamoDB was cut',
+    violations,
+  );
+  check(
+    retriesSucceeded === retryLater.length,
+    `${retryLater.length - retriesSucceeded} retries still failing after the outage`,
+    violations,
+  );
+  let acceptedWithoutRecord = 0;
+  for (const answer of answers.filter((candidate) => candidate.outcome === 'accepted' || candidate.outcome === 'duplicate')) {
+    if (!(await harness.markerExists(answer.webhookId))) acceptedWithoutRecord++;
+  }
+  check(acceptedWithoutRecord === 0, `${acceptedWithoutRecord} webhooks acknowledged but not recorded`, violations);
+  await verifyArchived(harness, plans, violations, 'dynamodb cut');
+  return {
+    predictions: plans.length,
+    webhooks: answers.length,
+    outageSeconds: Math.round((outage.to - outage.from) / 100) / 10,
+    answered5xxDuringOutage: inside.filter((answer) => answer.status >= 500).length,
+    answered2xxDuringOutage,
+    connectionsRefused: Math.round(proxy.refused - refusedBefore),
+    retried: retryLater.length,
+    retriesSucceeded,
+    acceptedWithoutRecord,
+    violations,
+  };
+}
+
+export interface ArchivalOutageResult {
+  readonly predictions: number;
+  readonly outages: Record<string, { readonly seconds: number; readonly connectionsRefused: number }>;
+  readonly webhooksAcceptedDuringSecretOutage: number;
+  readonly notifications: number;
+  readonly violations: string[];
+}
+
+/** S3, then SNS, then Secrets Manager unreachable while finished predictions are being archived. */
+export async function runArchivalOutages(harness: Harness, seed: number): Promise<ArchivalOutageResult> {
+  const random = seededRandom(seed);
+  const plan = () => planPrediction(random, harness.files, { duplicateRate: 0, reorderRate: 0, lateRate: 0 });
+  const plans: PredictionPlan[] = [];
+  const answers: Answer[] = [];
+  const unused: PredictionPlan['webhooks'][number][] = [];
+  const outages: Record<string, { seconds: number; connectionsRefused: number }> = {};
+  const cut = async (dependency: 's3' | 'sns' | 'secretsmanager', during?: () => Promise<void>) => {
+    const proxy = harness.proxies[dependency];
+    const before = proxy.refused;
+    const from = Date.now();
+    proxy.down();
+    await Promise.all([sleep(3000), during?.()]);
+    proxy.up();
+    outages[dependency] = {
+      seconds: Math.round((Date.now() - from) / 100) / 10,
+      connectionsRefused: Math.round(proxy.refused - before),
+    };
+  };
+  // Each outage starts before its batch of predictions finishes, so archival runs into it.
+  const batch = () => Array.from({ length: 15 }, plan);
+  const duringS3 = batch();
+  await cut('s3', () => pool(duringS3, 4, (item) => send(harness, item, answers, unused)));
+  const duringSns = batch();
+  await cut('sns', () => pool(duringSns, 4, (item) => send(harness, item, answers, unused)));
+  // With the key cached, a Secrets Manager outage must not stop verification.
+  const duringSecretOutage = Array.from({ length: 10 }, plan);
+  const secretAnswers: Answer[] = [];
+  await cut('secretsmanager', () => pool(duringSecretOutage, 4, (item) => send(harness, item, secretAnswers, unused)));
+  plans.push(...duringS3, ...duringSns);
+  const violations: string[] = [];
+  const accepted = secretAnswers.filter((answer) => answer.outcome === 'accepted').length;
+  check(
+    secretAnswers.every((answer) => answer.status === 200),
+    'webhooks refused while Secrets Manager was unreachable',
+    violations,
+  );
+  check(unused.length === 0, `${unused.length} webhooks answered 5xx during archival outages`, violations);
+  const notifications = await verifyArchived(harness, [...plans, ...duringSecretOutage], violations, 'archival outages');
+  return {
+    predictions: plans.length + duringSecretOutage.length,
+    outages,
+    webhooksAcceptedDuringSecretOutage: accepted,
+    notifications,
+    violations,
+  };
+}
+
+export interface CrashResult {
+  readonly predictions: number;
+  readonly archiverProcessesKilled: number;
+  readonly invocations: number;
+  readonly notifications: number;
+  readonly duplicateObjects: number;
+  readonly filesDownloadedAgain: number;
+  readonly violations: string[];
+}
+
+/**
+ * The archiver, in a process of its own per invocation, is killed (SIGKILL) after it uploaded
+ * the outputs and wrote the manifest but before it could announce them (SNS is held down).
+ */
+export async function runArchiverCrash(harness: Harness, seed: number): Promise<CrashResult> {
+  const random = seededRandom(seed);
+  const region = harness.info.region;
+  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+  const fauxqsPort = new URL(harness.info.endpoints.s3).port;
+  const direct = `http://127.0.0.1:${fauxqsPort}`;
+  // Not DNS-compatible, so the child's SDK addresses it path-style and needs no DNS tricks.
+  const bucket = 'crash_archive';
+  await harness.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  const dynamodb = new DynamoDBClient({ region, credentials, endpoint: harness.info.endpoints.dynamodb });
+  const tableName = `crash-${Date.now()}`;
+  const { streamArn } = await createStateTable(dynamodb, tableName);
+  const sns = new SNSClient({ region, credentials, endpoint: harness.info.endpoints.sns });
+  const sqs = new SQSClient({ region, credentials, endpoint: harness.info.endpoints.sqs, useQueueUrlAsEndpoint: false });
+  const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: `crash-${Date.now()}` }));
+  const subscriber = await subscribeQueue(sns, sqs, TopicArn!);
+  const snsProxy = await startTcpProxy(harness.info.endpoints.sns);
+  snsProxy.down();
+
+  const childEnv = {
+    ...process.env,
+    AWS_REGION: region,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_ENDPOINT_URL_DYNAMODB: harness.info.endpoints.dynamodb,
+    AWS_ENDPOINT_URL_S3: direct,
+    AWS_ENDPOINT_URL_SNS: snsProxy.endpoint,
+    AWS_MAX_ATTEMPTS: '1',
+    TABLE_NAME: tableName,
+    BUCKET_NAME: bucket,
+    COMPLETION_TOPIC_ARN: TopicArn!,
+    ALLOWED_OUTPUT_HOSTS: `http://${harness.files.host}`,
+    ALLOW_PRIVATE_ADDRESSES: 'true',
+    RETRY_BASE_DELAY_MS: '100',
+    POWERTOOLS_LOG_LEVEL: 'CRITICAL',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+  };
+  const plans = Array.from({ length: 5 }, () =>
+    planPrediction(random, harness.files, { duplicateRate: 0, reorderRate: 0, lateRate: 0 }),
+  ).filter((plan) => plan.files.length > 0);
+  let invocations = 0;
+  let killed = 0;
+  const objectsUnder = async (prefix: string) =>
+    ((await harness.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))).Contents ?? []).map(
+      (object) => object.Key!,
+    );
+  const invokeInChild = (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
+    invocations++;
+    const first = invocations === 1;
+    return new Promise((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        [join(__dirname, '..', '..', 'bench', 'processes', 'archive-once.cjs'), JSON.stringify(event)],
+        {
+          env: childEnv,
+          stdio: ['ignore', 'pipe', 'ignore'],
+        },
+      );
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      if (first) {
+        // Kill it once the first prediction's manifest is written: uploads done, announcement pending.
+        let checking = false;
+        const watcher = setInterval(async () => {
+          if (checking) return;
+          checking = true;
+          if ((await objectsUnder(manifestKey('', plans[0].id))).length > 0 && child.exitCode === null) {
+            clearInterval(watcher);
+            child.kill('SIGKILL');
+            killed++;
+            snsProxy.up();
+          }
+          checking = false;
+        }, 50);
+        child.once('exit', () => clearInterval(watcher));
+      }
+      child.once('exit', (code, signal) => {
+        if (code === 0) resolve((JSON.parse(output.trim().split('\n').pop()!) as { result: DynamoDBBatchResponse }).result);
+        else reject(new Error(`archiver process ended with ${signal ?? code}`));
+      });
+    });
+  };
+  const poller = startStreamPoller({
+    streamArn,
+    handler: invokeInChild,
+    filterPatterns: BECAME_TERMINAL_PATTERNS,
+    batchSize: 5,
+    maxRetryAttempts: 4,
+    retryDelayMs: 200,
+    onError: () => undefined,
+  });
+  const store = new WebhookStore(dynamodb, harness.s3, {
+    tableName,
+    bucketName: bucket,
+    archivePrefix: '',
+    maxInlinePayloadBytes: 16 * 1024,
+    dedupTtlSeconds: 3600,
+  });
+  const violations: string[] = [];
+  try {
+    for (const plan of plans) {
+      const terminal = plan.webhooks.find((webhook) => webhook.event === 'completed')!;
+      const parsed = parsePrediction(terminal.body);
+      if (!parsed.ok) throw new Error('bad plan');
+      await store.record({
+        webhookId: terminal.webhookId,
+        timestampSeconds: terminal.timestamp,
+        prediction: parsed.prediction,
+        body: terminal.body,
+        bodyBytes: Buffer.byteLength(terminal.body),
+        receivedAt: new Date(),
+      });
+    }
+    await poller.drain(120_000);
+    const received = await subscriber.receiveAll(1500);
+    let duplicateObjects = 0;
+    let filesDownloadedAgain = 0;
+    for (const plan of plans) {
+      const count = received.filter((notification) => notification.message.predictionId === plan.id).length;
+      check(count === 1, `crash: ${plan.id} announced ${count} times`, violations);
+      const keys = await objectsUnder(`predictions/${plan.id}/`);
+      const expected = 2 + plan.files.length;
+      duplicateObjects += Math.max(0, keys.length - expected);
+      check(keys.length === expected, `crash: ${plan.id} has ${keys.length} objects, expected ${expected}`, violations);
+      for (const file of plan.files) {
+        const hits = harness.files.hits.get(new URL(file.url).pathname) ?? 0;
+        filesDownloadedAgain += Math.max(0, hits - 1);
+      }
+    }
+    check(killed === 1, `crash: the archiver was killed ${killed} times, expected once`, violations);
+    check(filesDownloadedAgain === 0, `crash: ${filesDownloadedAgain} files downloaded again after the crash`, violations);
+    return {
+      predictions: plans.length,
+      archiverProcessesKilled: killed,
+      invocations,
+      notifications: received.length,
+      duplicateObjects,
+      filesDownloadedAgain,
+      violations,
+    };
+  } finally {
+    await poller.stop();
+    await snsProxy.stop();
+    for (const c of [dynamodb, sns, sqs]) c.destroy();
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * The reliability suite's rig: local mode (the shipped handler bundles on the stand-ins) with a
+ * switchable TCP proxy between the handlers and each stand-in, a loopback file server for
+ * outputs, a queue subscribed to the completion topic, and SDK clients that talk to the
+ * stand-ins directly to check what happened.
+ */
+import { DynamoDBClient, GetItemCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { createHash } from 'node:crypto';
+import type { ArchiveManifest, CompletionMessage } from '../../lambda/shared/completion-message';
+import { manifestKey } from '../../lambda/shared/archive-layout';
+import { predictionItemKey } from '../../lambda/shared/state';
+import { startLocalPipeline, type LocalPipeline, type ReadyInfo } from '../../local/pipeline';
+import { freePort } from '../../local/standins/dynamodb-local';
+import { startFileServer, type FileServer } from '../support/file-server';
+import { subscribeQueue, type Subscriber } from '../support/notifications';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
+
+export type Dependency = 'dynamodb' | 's3' | 'sns' | 'secretsmanager';
+
+export interface Harness {
+  readonly info: ReadyInfo;
+  readonly proxies: Readonly<Record<Dependency, TcpProxy>>;
+  readonly files: FileServer;
+  readonly dynamodb: DynamoDBClient;
+  readonly s3: S3Client;
+  readonly subscriber: Subscriber;
+  /** Every notification received so far, by prediction id. */
+  readonly notifications: Map<string, CompletionMessage[]>;
+  collectNotifications(waitMs?: number): Promise<void>;
+  predictionItem(id: string): Promise<Record<string, AttributeValue> | undefined>;
+  markerExists(webhookId: string): Promise<boolean>;
+  manifest(id: string): Promise<ArchiveManifest>;
+  objectSha256(key: string): Promise<string>;
+  /** Waits until `count` predictions have been announced (notifiedAt set), or throws after `timeoutMs`. */
+  waitForNotified(ids: readonly string[], timeoutMs: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  readonly allowPrivateAddresses?: boolean;
+  /** Also put the file server on the allow-list by the name `localhost`, which resolves to loopback. */
+  readonly allowLocalhostName?: boolean;
+  readonly handlerEnvironment?: Record<string, string>;
+}
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const files = await startFileServer();
+  const proxies: Partial<Record<Dependency, TcpProxy>> = {};
+  let pipeline: LocalPipeline | undefined;
+  try {
+    pipeline = await startLocalPipeline({
+      port: await freePort(),
+      extraOutputHosts: [files.host, ...(options.allowLocalhostName ? [`localhost:${new URL(files.origin).port}`] : [])],
+      allowPrivateAddresses: options.allowPrivateAddresses,
+      handlerEnvironment: { POWERTOOLS_LOG_LEVEL: 'CRITICAL', ...options.handlerEnvironment },
+      onNotification: () => undefined,
+      onError: () => undefined,
+      routeHandlerTraffic: async (endpoints) => {
+        const port = (url: string) => new URL(url).port;
+        proxies.dynamodb = await startTcpProxy(endpoints.dynamodb);
+        proxies.s3 = await startTcpProxy(`http://127.0.0.1:${port(endpoints.s3)}`);
+        proxies.sns = await startTcpProxy(endpoints.sns);
+        proxies.secretsmanager = await startTcpProxy(endpoints.secretsmanager);
+        return {
+          ...endpoints,
+          dynamodb: proxies.dynamodb.endpoint,
+          // The bucket stays in the host name (virtual-hosted style); only the port changes.
+          s3: `http://s3.localhost:${proxies.s3.port}`,
+          sns: proxies.sns.endpoint,
+          secretsmanager: proxies.secretsmanager.endpoint,
+        };
+      },
+    });
+  } catch (error) {
+    await Promise.all(Object.values(proxies).map((proxy) => proxy.stop()));
+    await files.stop();
+    throw error;
+  }
+  const info = pipeline.info;
+  const client = { region: info.region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+  const dynamodb = new DynamoDBClient({ ...client, endpoint: info.endpoints.dynamodb });
+  const s3 = new S3Client({ ...client, endpoint: info.endpoints.s3, forcePathStyle: true });
+  const sns = new SNSClient({ ...client, endpoint: info.endpoints.sns });
+  const sqs = new SQSClient({ ...client, endpoint: info.endpoints.sqs, useQueueUrlAsEndpoint: false });
+  const subscriber = await subscribeQueue(sns, sqs, info.completionTopicArn);
+  const notifications = new Map<string, CompletionMessage[]>();
+
+  const harness: Harness = {
+    info,
+    proxies: proxies as Record<Dependency, TcpProxy>,
+    files,
+    dynamodb,
+    s3,
+    subscriber,
+    notifications,
+    async collectNotifications(waitMs = 300) {
+      for (const { message } of await subscriber.receiveAll(waitMs)) {
+        notifications.set(message.predictionId, [...(notifications.get(message.predictionId) ?? []), message]);
+      }
+    },
+    async predictionItem(id) {
+      const { Item } = await dynamodb.send(
+        new GetItemCommand({ TableName: info.tableName, Key: { pk: { S: predictionItemKey(id) } }, ConsistentRead: true }),
+      );
+      return Item;
+    },
+    async markerExists(webhookId) {
+      const { Item } = await dynamodb.send(
+        new GetItemCommand({ TableName: info.tableName, Key: { pk: { S: `webhook#${webhookId}` } }, ConsistentRead: true }),
+      );
+      return Item !== undefined;
+    },
+    async manifest(id) {
+      const object = await s3.send(new GetObjectCommand({ Bucket: info.bucketName, Key: manifestKey('', id) }));
+      return JSON.parse(await object.Body!.transformToString()) as ArchiveManifest;
+    },
+    async objectSha256(key) {
+      const object = await s3.send(new GetObjectCommand({ Bucket: info.bucketName, Key: key }));
+      return createHash('sha256')
+        .update(await object.Body!.transformToByteArray())
+        .digest('hex');
+    },
+    async waitForNotified(ids, timeoutMs) {
+      const pending = new Set(ids);
+      const deadline = Date.now() + timeoutMs;
+      while (pending.size > 0) {
+        if (Date.now() > deadline)
+          throw new Error(`${pending.size} of ${ids.length} predictions not announced within ${timeoutMs} ms`);
+        let startKey: Record<string, AttributeValue> | undefined;
+        do {
+          const page = await dynamodb.send(
+            new ScanCommand({
+              TableName: info.tableName,
+              FilterExpression: 'attribute_exists(notifiedAt)',
+              ProjectionExpression: 'predictionId',
+              ExclusiveStartKey: startKey,
+            }),
+          );
+          for (const item of page.Items ?? []) pending.delete(item.predictionId?.S ?? '');
+          startKey = page.LastEvaluatedKey;
+        } while (startKey);
+        if (pending.size > 0) await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    },
+    async stop() {
+      for (const c of [dynamodb, s3, sns, sqs]) c.destroy();
+      await pipeline!.stop();
+      await Promise.all(Object.values(proxies).map((proxy) => proxy.stop()));
+      await files.stop();
+    },
+  };
+  return harness;
+}
+
+export const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/** Runs `work` over `items` with at most `concurrency` at once. */
+export async function pool<T>(
+  items: readonly T[],
+  concurrency: number,
+  work: (item: T, index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) {
+        const index = next++;
+        await work(items[index], index);
+      }
+    }),
+  );
+}
+
+/** Fails the suite with a message that says which invariant broke. */
+export function check(condition: boolean, invariant: string, violations: string[]): void {
+  if (!condition) violations.push(invariant);
+}

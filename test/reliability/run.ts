@@ -1,0 +1,102 @@
+/**
+ * `npm run test:reliability [-- section ...]`: evidence that nothing is lost. Runs the load,
+ * fault, bad-input and hostile-output sections against local mode (loopback only), writes what
+ * it measured to docs/reliability.json, and exits non-zero if any invariant broke.
+ * Sections: load, faults, hostile-requests, hostile-outputs. PREDICTIONS and HOSTILE_REQUESTS
+ * scale the first and third (defaults 1000 and 10000).
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { runArchivalOutages, runArchiverCrash, runDynamoDbCut } from './faults';
+import { startHarness } from './harness';
+import { runHostileOutputs } from './hostile-outputs';
+import { runHostileRequests } from './hostile-requests';
+import { runLoad } from './load';
+
+const SEED = 20261127;
+const SECTIONS = ['load', 'faults', 'hostile-requests', 'hostile-outputs'] as const;
+type Section = (typeof SECTIONS)[number];
+
+async function main(): Promise<void> {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const requested = process.argv.slice(2) as Section[];
+  const unknown = requested.filter((name) => !SECTIONS.includes(name));
+  if (unknown.length > 0) throw new Error(`unknown section(s) ${unknown.join(', ')}; known: ${SECTIONS.join(', ')}`);
+  const sections = requested.length > 0 ? requested : [...SECTIONS];
+  const predictions = Number(process.env.PREDICTIONS ?? 1000);
+  const hostileCount = Number(process.env.HOSTILE_REQUESTS ?? 10_000);
+  const results: Record<string, unknown> = {};
+  const violations: string[] = [];
+  const started = Date.now();
+  const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
+
+  if (sections.includes('load') || sections.includes('faults') || sections.includes('hostile-requests')) {
+    // A short key cache, so the Secrets Manager outage meets real refetches.
+    const harness = await startHarness({ handlerEnvironment: { KEY_CACHE_TTL_SECONDS: '2', KEY_REFRESH_INTERVAL_SECONDS: '1' } });
+    try {
+      if (sections.includes('load')) {
+        log(`load: ${predictions} predictions at concurrency 64`);
+        const load = await runLoad(harness, { predictions, concurrency: 64, seed: SEED });
+        results.load = load;
+        violations.push(...load.violations);
+        log(
+          `load: ${load.webhooksSent} webhooks, ack p50 ${load.ackLatencyMs.p50} ms / p99 ${load.ackLatencyMs.p99} ms, ${load.filesByteExact} files byte-exact`,
+        );
+      }
+      if (sections.includes('faults')) {
+        log('faults: DynamoDB cut while webhooks arrive');
+        const dynamodbCut = await runDynamoDbCut(harness, SEED + 1);
+        log('faults: S3, SNS and Secrets Manager cut during archival');
+        const archivalOutages = await runArchivalOutages(harness, SEED + 2);
+        log('faults: archiver killed between upload and notification');
+        const archiverCrash = await runArchiverCrash(harness, SEED + 3);
+        results.faults = { dynamodbCut, archivalOutages, archiverCrash };
+        violations.push(...dynamodbCut.violations, ...archivalOutages.violations, ...archiverCrash.violations);
+      }
+      if (sections.includes('hostile-requests')) {
+        log(`hostile requests: ${hostileCount}`);
+        const hostile = await runHostileRequests(harness, { count: hostileCount, seed: SEED + 4 });
+        results.hostileRequests = hostile;
+        violations.push(...hostile.violations);
+      }
+    } finally {
+      await harness.stop();
+    }
+  }
+  if (sections.includes('hostile-outputs')) {
+    log('hostile outputs');
+    const hostileOutputs = await runHostileOutputs(SEED + 5);
+    results.hostileOutputs = hostileOutputs;
+    violations.push(...hostileOutputs.violations);
+  }
+
+  const report = {
+    command: `npm run test:reliability${requested.length > 0 ? ` -- ${requested.join(' ')}` : ''}`,
+    ranAt: new Date().toISOString(),
+    machine: { node: process.version, cpus: cpus().length },
+    seconds: Math.round((Date.now() - started) / 1000),
+    passed: violations.length === 0,
+    violations: violations.slice(0, 50),
+    ...results,
+  };
+  const path = join(__dirname, '..', '..', 'docs', 'reliability.json');
+  writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
+  log(`results written to ${path}`);
+  if (violations.length > 0) {
+    console.error(
+      `${violations.length} invariant(s) broke:\n${violations
+        .slice(0, 50)
+        .map((v) => `  - ${v}`)
+        .join('\n')}`,
+    );
+    process.exitCode = 1;
+  } else {
+    log('every invariant held');
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
