@@ -1,0 +1,34 @@
+/** The README tells a new user the truth: its cost table, props, alarms and metrics follow the code. */
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { METRIC } from '../lambda/shared/metrics';
+import { ReplicateWebhooks } from '../lib';
+import { estimate } from '../scripts/cost-estimate';
+
+const README = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+
+test('the cost section is what scripts/cost-estimate.ts prints for the default construct', () => {
+  const stack = new Stack(new App(), 'CostEstimate');
+  new ReplicateWebhooks(stack, 'Hooks');
+  const section = /<!-- cost-estimate:start -->\n([\s\S]*?)\n<!-- cost-estimate:end -->/.exec(README)?.[1];
+  expect(section).toBe(estimate(Template.fromStack(stack)).markdown.trim());
+});
+
+test('every prop of ReplicateWebhooksProps is in the props table', () => {
+  const source = readFileSync(join(__dirname, '..', 'lib', 'props.ts'), 'utf8');
+  const body = /export interface ReplicateWebhooksProps \{([\s\S]*?)\n\}/.exec(source)![1];
+  const props = [...body.matchAll(/readonly (\w+)\??:/g)].map((match) => match[1]);
+  expect(props.length).toBeGreaterThan(25);
+  const table = README.slice(README.indexOf('### Props'), README.indexOf('**Properties**'));
+  for (const prop of props) expect(table).toContain(`\`${prop}\``);
+});
+
+test('every alarm and metric is documented', () => {
+  const source = readFileSync(join(__dirname, '..', 'lib', 'props.ts'), 'utf8');
+  const alarms = [.../export type AlarmName =([\s\S]*?);/.exec(source)![1].matchAll(/'(\w+)'/g)].map((match) => match[1]);
+  expect(alarms).toHaveLength(8);
+  for (const alarm of alarms) expect(README).toContain(`\`${alarm}\``);
+  for (const metric of Object.values(METRIC)) expect(README).toContain(`\`${metric}\``);
+});
