@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** A ready-to-deploy stack: `npx cdk deploy`. */
-import { App, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { App, CfnOutput, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { ReplicateWebhooks } from '../lib';
 
@@ -19,6 +20,8 @@ export class ReplicateWebhooksStack extends Stack {
 }
 
 const app = new App();
+// The same rule packs the tests run: a new, unacknowledged finding stops the synth.
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
 new ReplicateWebhooksStack(app, app.node.tryGetContext('stackName') ?? 'ReplicateWebhooks', {
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });

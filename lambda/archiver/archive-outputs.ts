@@ -10,20 +10,22 @@ import { outputKey } from '../shared/archive-layout';
 import { s3Uri, type ArchiveFailure, type ArchivedFile } from '../shared/completion-message';
 import { contentTypeForFileName, parseDataUri, type DiscoveredOutput } from '../shared/outputs';
 import { backoffDelay, isTransientInfrastructureError } from './retry';
-import { openOutput, type FetchPolicy, type OutputFetchError } from './safe-fetch';
+import type { ArchiverConfig } from './config';
+import { openOutput, type OutputFetchError } from './safe-fetch';
 import { streamToS3 } from './upload';
 
-export interface OutputArchiveSettings {
-  readonly bucketName: string;
-  readonly archivePrefix: string;
-  readonly fetchPolicy: FetchPolicy;
-  readonly fileConcurrency: number;
-  readonly partSizeBytes: number;
-  readonly uploadQueueSize: number;
-  readonly fetchAttempts: number;
-  readonly fetchRetryDelayMs: number;
-  readonly retryBaseDelayMs: number;
-}
+export type OutputArchiveSettings = Pick<
+  ArchiverConfig,
+  | 'bucketName'
+  | 'archivePrefix'
+  | 'fetchPolicy'
+  | 'fileConcurrency'
+  | 'partSizeBytes'
+  | 'uploadQueueSize'
+  | 'fetchAttempts'
+  | 'fetchRetryDelayMs'
+  | 'retryBaseDelayMs'
+>;
 
 export type FileResult =
   { readonly ok: true; readonly file: ArchivedFile } | { readonly ok: false; readonly failure: ArchiveFailure };
