@@ -25,7 +25,7 @@ export async function createTopic(sns: SNSClient, name = `topic-${randomUUID()}`
 
 export interface Subscriber {
   readonly queueUrl: string;
-  /** Everything that arrived so far (waits briefly for stragglers). */
+  /** Everything in the queue, plus whatever arrives within `waitMs`. */
   receiveAll(waitMs?: number): Promise<ReceivedNotification[]>;
 }
 
@@ -50,7 +50,8 @@ export async function subscribeQueue(
     async receiveAll(waitMs = 300) {
       const received: ReceivedNotification[] = [];
       const until = Date.now() + waitMs;
-      while (Date.now() < until || received.length === 0) {
+      // Drain while messages keep coming; stop at the first empty answer after `waitMs`.
+      for (;;) {
         const { Messages = [] } = await sqs.send(
           new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
         );
