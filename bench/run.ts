@@ -12,23 +12,19 @@ import { benchVerifyCost, reportVerifyCost } from './verify-cost';
 // Node 20 is supported here until January 2027; the SDK's reminder would drown the figures.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+/** Measures, then describes the measurement in words. */
+const section =
+  <T>(measure: () => Promise<T>, describe: (result: T) => string) =>
+  async () => {
+    const result = await measure();
+    return { result, report: describe(result) };
+  };
+
 const SECTIONS: Record<string, () => Promise<{ result: unknown; report: string }>> = {
-  verify: async () => {
-    const result = await benchVerifyCost();
-    return { result, report: reportVerifyCost(result) };
-  },
-  handler: async () => {
-    const result = await benchHandlerLatency();
-    return { result, report: reportHandlerLatency(result) };
-  },
-  bundle: async () => {
-    const result = await benchBundleCost();
-    return { result, report: reportBundleCost(result) };
-  },
-  archive: async () => {
-    const result = await benchArchiveThroughput();
-    return { result, report: reportArchiveThroughput(result) };
-  },
+  verify: section(benchVerifyCost, reportVerifyCost),
+  handler: section(() => benchHandlerLatency(), reportHandlerLatency),
+  bundle: section(() => benchBundleCost(), reportBundleCost),
+  archive: section(() => benchArchiveThroughput(), reportArchiveThroughput),
 };
 
 async function main(): Promise<void> {

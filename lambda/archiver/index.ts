@@ -9,8 +9,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CopyObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { Logger } from '@aws-lambda-powertools/logger';
-import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { manifestKey, predictionDocumentKey } from '../shared/archive-layout';
 import {
@@ -20,9 +18,10 @@ import {
   type ArchiveManifest,
   type ArchivedFile,
 } from '../shared/completion-message';
-import { METRIC, METRICS_NAMESPACE, REASON_DIMENSION, SERVICE_NAME } from '../shared/metrics';
+import { METRIC } from '../shared/metrics';
 import { discoverOutputs } from '../shared/outputs';
 import { parsePrediction, type Prediction } from '../shared/prediction';
+import { createTelemetry, MetricUnit } from '../telemetry';
 import { archiveOutputs } from './archive-outputs';
 import { readArchiverConfig } from './config';
 import { ArchiveProgressStore } from './progress';
@@ -30,12 +29,7 @@ import { retryTransient } from './retry';
 import { becameTerminal, type TerminalRecord } from './stream-record';
 
 const config = readArchiverConfig();
-const logger = new Logger({ serviceName: SERVICE_NAME, logRecordOrder: ['level', 'message'] });
-// The construct names the namespace through POWERTOOLS_METRICS_NAMESPACE.
-const metrics = new Metrics({
-  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || METRICS_NAMESPACE,
-  serviceName: SERVICE_NAME,
-});
+const { logger, metrics, countReason } = createTelemetry();
 const s3 = new S3Client({});
 const sns = new SNSClient({});
 const progress = new ArchiveProgressStore(new DynamoDBClient({}), config.tableName);
@@ -193,9 +187,7 @@ function countArchival(files: readonly ArchivedFile[], failures: readonly Archiv
     files.reduce((total, file) => total + file.bytes, 0),
   );
   metrics.addMetric(METRIC.archiveFailures, MetricUnit.Count, failures.length);
-  for (const failure of failures) {
-    metrics.singleMetric().addDimension(REASON_DIMENSION, failure.reason).addMetric(METRIC.archiveFailures, MetricUnit.Count, 1);
-  }
+  for (const failure of failures) countReason(METRIC.archiveFailures, failure.reason);
 }
 
 /** prediction.json is the terminal payload verbatim: copied server-side when it was spilled. */

@@ -6,25 +6,19 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { Logger } from '@aws-lambda-powertools/logger';
-import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { METRIC, METRICS_NAMESPACE, REASON_DIMENSION, SERVICE_NAME } from '../shared/metrics';
+import { METRIC } from '../shared/metrics';
 import { parsePrediction } from '../shared/prediction';
 import type { WriteOutcome } from '../shared/state';
 import { checkHeaders, matchesAnyKey } from '../shared/signature';
+import { createTelemetry, MetricUnit } from '../telemetry';
 import { readVerifierConfig } from './config';
 import { answer, header, readRawBody } from './http';
 import { SigningKeyCache } from './signing-keys';
 import { StoreUnavailableError, WebhookStore } from './store';
 
 const config = readVerifierConfig();
-const logger = new Logger({ serviceName: SERVICE_NAME, logRecordOrder: ['level', 'message'] });
-// The construct names the namespace through POWERTOOLS_METRICS_NAMESPACE.
-const metrics = new Metrics({
-  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || METRICS_NAMESPACE,
-  serviceName: SERVICE_NAME,
-});
+const { logger, metrics, countReason } = createTelemetry();
 const secrets = new SecretsManagerClient({});
 const store = new WebhookStore(new DynamoDBClient({}), new S3Client({}), config);
 const signingKeys = new SigningKeyCache(
@@ -117,19 +111,16 @@ async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStr
 /** Bad input: 4xx with the reason, counted by reason. */
 function reject(statusCode: number, reason: string, context: Record<string, unknown> = {}): APIGatewayProxyStructuredResultV2 {
   logger.warn('webhook rejected', { reason, statusCode, ...context });
-  countByReason(METRIC.rejected, reason);
+  metrics.addMetric(METRIC.rejected, MetricUnit.Count, 1);
+  countReason(METRIC.rejected, reason);
   return answer(statusCode, { error: reason });
 }
 
 /** Our failure: 5xx so Replicate retries, counted by reason. */
 function fail(statusCode: number, reason: string): APIGatewayProxyStructuredResultV2 {
-  countByReason(METRIC.failed, reason);
+  metrics.addMetric(METRIC.failed, MetricUnit.Count, 1);
+  countReason(METRIC.failed, reason);
   return answer(statusCode, { error: reason });
-}
-
-function countByReason(name: string, reason: string): void {
-  metrics.addMetric(name, MetricUnit.Count, 1);
-  metrics.singleMetric().addDimension(REASON_DIMENSION, reason).addMetric(name, MetricUnit.Count, 1);
 }
 
 const errorName = (error: unknown): string => (error as Error)?.name ?? String(error);
