@@ -313,9 +313,11 @@ export async function runArchiverCrash(harness: Harness, seed: number): Promise<
           checking = true;
           if ((await objectsUnder(manifestKey('', plans[0].id))).length > 0 && child.exitCode === null) {
             clearInterval(watcher);
+            // SNS comes back only once the process is gone, or a retry in flight could still
+            // publish in the moment before the kill lands (a later crash than the one rehearsed).
+            child.once('exit', () => snsProxy.up());
             child.kill('SIGKILL');
             killed++;
-            snsProxy.up();
           }
           checking = false;
         }, 50);
