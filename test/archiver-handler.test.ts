@@ -3,7 +3,7 @@
  * the construct's own filter), fauxqs for S3 and SNS (read back through an SQS subscription),
  * and a loopback file server standing in for replicate.delivery.
  */
-import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -419,6 +419,45 @@ describe('failures and retries', () => {
       expect(keysAfterCrash).toHaveLength(4);
       expect(files.hits.get(`/${id}/a.png`)).toBe(1); // not downloaded again
       expect((await item(pipeline.tableName, id))?.notifiedAt).toBeDefined();
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  test('a crash between the manifest and the mark: the retry reuses the manifest and downloads nothing again', async () => {
+    const pipeline = await startPipeline();
+    try {
+      const id = newId();
+      const file = files.serveRandom(`/${id}/kept.png`, 5000, 'image/png');
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [file.url] }));
+      await pipeline.poller.drain();
+      expect(await pipeline.subscriber.receiveAll()).toHaveLength(1);
+      // Put the record back as the crash would have left it: manifest written, record not marked.
+      await dynamodb.send(
+        new UpdateItemCommand({
+          TableName: pipeline.tableName,
+          Key: { pk: { S: predictionItemKey(id) } },
+          UpdateExpression: 'SET archiveStatus = :pending REMOVE archivedAt, notifiedAt',
+          ExpressionAttributeValues: { ':pending': { S: 'pending' } },
+        }),
+      );
+      const { Item } = await dynamodb.send(
+        new GetItemCommand({ TableName: pipeline.tableName, Key: { pk: { S: predictionItemKey(id) } } }),
+      );
+      let archiver: Archiver | undefined;
+      jest.isolateModules(() => {
+        archiver = (require('../lambda/archiver/index') as { handler: Archiver }).handler;
+      });
+      const redelivery = { eventName: 'INSERT' as const, dynamodb: { SequenceNumber: '1', NewImage: Item as never } };
+      expect(await archiver!({ Records: [redelivery] })).toEqual({ batchItemFailures: [] });
+
+      expect(files.hits.get(`/${id}/kept.png`)).toBe(1);
+      expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id]);
+      expect(await item(pipeline.tableName, id)).toMatchObject({
+        archiveStatus: { S: 'archived' },
+        archiveAttempts: { N: '2' },
+        notifiedAt: { S: expect.any(String) },
+      });
     } finally {
       await pipeline.stop();
     }

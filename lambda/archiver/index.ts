@@ -98,10 +98,17 @@ async function archiveRecord(record: DynamoDBRecord, io: Io, retryUntil: number)
   const prediction = parsed(await io(() => loadPayload(terminal)), terminal);
   const manifestLocation = objectLocation(config.bucketName, manifestKey(config.archivePrefix, predictionId));
 
-  const manifest =
-    state.archiveStatus === 'pending'
-      ? await archive(terminal, prediction, isFinalAttempt, io, retryUntil)
-      : await io(() => readManifest(manifestLocation.key));
+  let manifest: ArchiveManifest;
+  if (state.archiveStatus !== 'pending') {
+    manifest = await io(() => readManifest(manifestLocation.key));
+  } else {
+    // A retry after a crash between writing the manifest and marking the record: the archival is
+    // complete (a manifest is only written then), and the outputs may have expired since.
+    const written = state.attempt > 1 ? await io(() => readManifestIfPresent(manifestLocation.key)) : undefined;
+    manifest = written
+      ? await markArchived(predictionId, written, manifestLocation.key, io)
+      : await archive(terminal, prediction, isFinalAttempt, io, retryUntil);
+  }
 
   const { body, attributes } = buildCompletionMessage(prediction, manifest, manifestLocation);
   await io(() =>
@@ -170,11 +177,15 @@ async function archive(
       }),
     ),
   );
-  const status = failures.length > 0 ? 'archived_with_failures' : 'archived';
-  await io(() =>
-    progress.markArchived(predictionId, status, key, { files: files.length, failures: failures.length }, new Date()),
-  );
+  await markArchived(predictionId, manifest, key, io);
   countArchival(files, failures);
+  return manifest;
+}
+
+async function markArchived(predictionId: string, manifest: ArchiveManifest, key: string, io: Io): Promise<ArchiveManifest> {
+  const status = manifest.failures.length > 0 ? 'archived_with_failures' : 'archived';
+  const counts = { files: manifest.files.length, failures: manifest.failures.length };
+  await io(() => progress.markArchived(predictionId, status, key, counts, new Date()));
   return manifest;
 }
 
@@ -225,6 +236,18 @@ async function loadPayload(terminal: TerminalRecord): Promise<string> {
 async function readManifest(key: string): Promise<ArchiveManifest> {
   const object = await s3.send(new GetObjectCommand({ Bucket: config.bucketName, Key: key }));
   return JSON.parse((await object.Body?.transformToString('utf8')) ?? '{}') as ArchiveManifest;
+}
+
+async function readManifestIfPresent(key: string): Promise<ArchiveManifest | undefined> {
+  try {
+    return await readManifest(key);
+  } catch (error) {
+    // Without s3:ListBucket (not granted), S3 answers a missing key with 403 rather than 404.
+    // This probe only saves work, so either means: archive as usual.
+    const status = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+    if ((error as Error)?.name === 'NoSuchKey' || status === 403 || status === 404) return undefined;
+    throw error;
+  }
 }
 
 /** The verifier only records valid predictions; should the payload not parse, archive what we know. */
