@@ -3,45 +3,24 @@
  * ReplicateWebhooks construct and the metrics its handlers emit.
  */
 import { Duration } from 'aws-cdk-lib';
-import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
-import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { METRIC, REASON_DIMENSION, SERVICE_NAME } from '../lambda/shared/metrics';
+import { METRIC } from '../lambda/shared/metrics';
+import type { WebhooksMetricFactory } from './metric-factory';
 import type { AlarmName, AlarmOptions } from './props';
 
-export interface MonitoredResources {
-  readonly httpApi: apigwv2.HttpApi;
-  readonly verifier: lambda.IFunction;
-  readonly archiver: lambda.IFunction;
-  readonly archiveFailureQueue: sqs.IQueue;
+export interface Monitored {
+  readonly metrics: WebhooksMetricFactory;
   readonly alarmTopic: sns.ITopic;
-  readonly namespace: string;
-}
-
-/** A metric emitted by the handlers (embedded metric format, `service` dimension). */
-export function handlerMetric(
-  namespace: string,
-  name: string,
-  options: cloudwatch.MetricOptions & { reason?: string } = {},
-): cloudwatch.Metric {
-  const { reason, ...metricOptions } = options;
-  return new cloudwatch.Metric({
-    namespace,
-    metricName: name,
-    statistic: 'Sum',
-    period: Duration.minutes(5),
-    ...metricOptions,
-    dimensionsMap: { service: SERVICE_NAME, ...(reason ? { [REASON_DIMENSION]: reason } : {}), ...metricOptions.dimensionsMap },
-  });
 }
 
 export function createAlarms(
   scope: Construct,
-  resources: MonitoredResources,
+  { metrics, alarmTopic }: Monitored,
   options: AlarmOptions,
 ): Partial<Record<AlarmName, cloudwatch.Alarm>> {
   if (options.enabled === false) return {};
@@ -52,62 +31,58 @@ export function createAlarms(
     verifierErrors: () => ({
       alarmDescription:
         'The verifier crashed or timed out: webhooks may be answered 5xx (Replicate retries only the terminal one).',
-      metric: resources.verifier.metricErrors(fiveMinutes),
+      metric: metrics.verifierErrors(fiveMinutes),
       threshold: 1,
     }),
     api5xx: () => ({
       alarmDescription:
         'The webhook API answered 5xx: webhooks were not recorded (DynamoDB, S3 or Secrets Manager failing, or the signing key not set).',
-      metric: resources.httpApi.metricServerError({ ...fiveMinutes, statistic: 'Sum' }),
+      metric: metrics.api5xx(fiveMinutes),
       threshold: options.api5xxPerFiveMinutes ?? 1,
     }),
     rejectedSignatures: () => ({
       alarmDescription:
         "Many requests failed the signature check: forged traffic, or a signing key that no longer matches Replicate's.",
-      metric: handlerMetric(resources.namespace, METRIC.rejected, { reason: 'bad_signature' }),
+      metric: metrics.rejectedSignatures(),
       threshold: (options.rejectedSignaturesPerFiveMinutes ?? 20) + 1,
     }),
     archiverErrors: () => ({
       alarmDescription: 'The archiver crashed or timed out: outputs may not be archived before they expire.',
-      metric: resources.archiver.metricErrors(fiveMinutes),
+      metric: metrics.archiverErrors(fiveMinutes),
       threshold: 1,
     }),
     archiveFailureQueue: () => ({
       alarmDescription:
-        'Stream batches ran out of retries: some predictions may not be fully archived (see the archive failure queue).',
-      metric: resources.archiveFailureQueue.metricApproximateNumberOfMessagesVisible({
-        period: Duration.minutes(1),
-        statistic: 'Maximum',
-      }),
+        'The archive Pipe could not queue stream records after its retries: some finished predictions were not queued for archival (see the archive failure queue).',
+      metric: metrics.archiveFailureQueueDepth({ period: Duration.minutes(1) }),
+      threshold: 1,
+    }),
+    archiveDeadLetters: () => ({
+      alarmDescription:
+        'Predictions failed every archival try and wait in the archive dead-letter queue: fix the cause, then redrive the queue.',
+      metric: metrics.archiveDeadLetters({ period: Duration.minutes(1) }),
       threshold: 1,
     }),
     archiveFileFailures: () => ({
       alarmDescription:
         'Output files could not be archived (refused, missing, too large or unreachable); see the manifests and notifications.',
-      metric: handlerMetric(resources.namespace, METRIC.archiveFailures, { period: Duration.minutes(15) }),
+      metric: metrics.handlerMetric(METRIC.archiveFailures, { period: Duration.minutes(15) }),
       threshold: 1,
     }),
-    iteratorAge: () => ({
-      alarmDescription: 'The archiver lags the table stream; outputs expire about an hour after a prediction starts.',
-      metric: resources.archiver.metric('IteratorAge', { period: Duration.minutes(1), statistic: 'Maximum' }),
-      threshold: (options.maxIteratorAge ?? Duration.minutes(10)).toMilliseconds(),
+    archiveBacklogAge: () => ({
+      alarmDescription:
+        'Finished predictions wait long in the archive queue; outputs expire about an hour after a prediction starts.',
+      metric: metrics.archiveBacklogAge({ period: Duration.minutes(1) }),
+      threshold: (options.maxArchiveBacklogAge ?? Duration.minutes(10)).toSeconds(),
     }),
     throttles: () => ({
       alarmDescription: 'The verifier or the archiver was throttled by Lambda.',
-      metric: new cloudwatch.MathExpression({
-        expression: 'verifier + archiver',
-        usingMetrics: {
-          verifier: resources.verifier.metricThrottles(fiveMinutes),
-          archiver: resources.archiver.metricThrottles(fiveMinutes),
-        },
-        label: 'Throttles',
-        period: Duration.minutes(5),
-      }),
+      metric: metrics.throttles(),
       threshold: 1,
     }),
   };
   const alarms: Partial<Record<AlarmName, cloudwatch.Alarm>> = {};
-  const action = new cloudwatchActions.SnsAction(resources.alarmTopic);
+  const action = new cloudwatchActions.SnsAction(alarmTopic);
   for (const [name, define] of Object.entries(definitions) as Array<[AlarmName, () => Definition]>) {
     if (disabled.has(name)) continue;
     const alarm = new cloudwatch.Alarm(scope, `${name[0].toUpperCase()}${name.slice(1)}Alarm`, {
@@ -125,22 +100,19 @@ export function createAlarms(
 
 export function createDashboard(
   scope: Construct,
-  resources: MonitoredResources,
+  { metrics }: Monitored,
+  resources: { readonly httpApi: apigwv2.HttpApi; readonly verifier: lambda.IFunction; readonly archiver: lambda.IFunction },
   alarms: readonly cloudwatch.IAlarm[],
 ): cloudwatch.Dashboard {
   const metric = (name: string, label: string, extra: cloudwatch.MetricOptions & { reason?: string } = {}) =>
-    handlerMetric(resources.namespace, name, { label, ...extra });
-  const rejectedByReason = new cloudwatch.MathExpression({
-    expression: `SEARCH('{${resources.namespace},${REASON_DIMENSION},service} MetricName="${METRIC.rejected}"', 'Sum', 300)`,
-    label: 'rejected',
-    period: Duration.minutes(5),
-  });
+    metrics.handlerMetric(name, { label, ...extra });
+  const rejectedByReason = metrics.handlerMetricByReason(METRIC.rejected, 'rejected');
   const dashboard = new cloudwatch.Dashboard(scope, 'Dashboard', { defaultInterval: Duration.hours(6) });
   dashboard.addWidgets(
     new cloudwatch.TextWidget({
       markdown:
         '## Replicate webhooks\nReplicate → **API** → **verifier** (signature, one DynamoDB transaction) → table stream → ' +
-        '**archiver** (outputs → S3) → **completion topic**',
+        '**Pipe** → **archive queue** → **archiver** (outputs → S3) → **completion topic**',
       width: 24,
       height: 2,
     }),
@@ -208,9 +180,11 @@ export function createDashboard(
       left: [
         resources.archiver.metricErrors(),
         resources.archiver.metricThrottles(),
-        resources.archiveFailureQueue.metricApproximateNumberOfMessagesVisible({ label: 'failure queue' }),
+        metrics.archiveDeadLetters({ label: 'dead letters' }),
+        metrics.archiveFailureQueueDepth({ label: 'failure queue' }),
+        metric(METRIC.archivalsFailed, 'archivals failed'),
       ],
-      right: [resources.archiver.metric('IteratorAge', { statistic: 'Maximum', label: 'iterator age (ms)' })],
+      right: [metrics.archiveBacklogAge({ label: 'backlog age (s)' }), metrics.archiveBacklog({ label: 'waiting' })],
     }),
     ...(alarms.length > 0 ? [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', width: 8, alarms: [...alarms] })] : []),
   );

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Size } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -7,22 +7,33 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as pipes from 'aws-cdk-lib/aws-pipes';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { PREDICTIONS_FOLDER, SPILL_FOLDER, normalizePrefix } from '../lambda/shared/archive-layout';
+import { ARCHIVE_QUEUE_DEFAULTS, ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
 import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../lambda/shared/metrics';
-import { DEFAULT_OUTPUT_HOSTS } from '../lambda/shared/outputs';
+import { ARCHIVER_DEFAULTS, archiverEnvironment } from '../lambda/archiver/settings';
 import { PARTITION_KEY, TTL_ATTRIBUTE } from '../lambda/shared/state';
-import { ARCHIVER_EVENT_SOURCE_DEFAULTS, BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
+import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { checkExistingOrProps, consolidateProps } from './consolidate';
 import { HANDLER_ARCHITECTURE, HANDLER_RUNTIME, handlerCode, type HandlerName } from './handler-code';
-import { acknowledge, acknowledgeWildcardResource } from './nag';
-import { createAlarms, createDashboard, handlerMetric } from './monitoring';
+import {
+  acknowledgeArchiveBucketWithoutAccessLogs,
+  acknowledgeArchiver,
+  acknowledgeHandlerFunction,
+  acknowledgeSigningSecret,
+  acknowledgeTerminalQueue,
+  acknowledgeVerifier,
+  acknowledgeWebhookRoute,
+} from './nag';
+import { WebhooksMetricFactory } from './metric-factory';
+import { createAlarms, createDashboard } from './monitoring';
 import type { AlarmName, CompletionFilter, ReplicateWebhooksProps } from './props';
 
 const DEFAULT_THROTTLE = { rateLimit: 100, burstLimit: 200 };
@@ -30,8 +41,9 @@ const DEFAULT_THROTTLE = { rateLimit: 100, burstLimit: 200 };
 /**
  * Receives Replicate webhooks: an HTTP API in front of a verifier Lambda that checks the
  * Standard Webhooks signature and records each webhook once, in order, in a DynamoDB table.
- * The table's stream drives an archiver that copies every output file into S3 before Replicate
- * deletes it and announces each finished prediction on an SNS topic.
+ * An EventBridge Pipe reads the table's stream and queues each finished prediction; an archiver
+ * consumes the queue, copies every output file into S3 before Replicate deletes it, and
+ * announces each finished prediction on an SNS topic.
  */
 export class ReplicateWebhooks extends Construct {
   /** The URL to give Replicate as `webhook`. */
@@ -50,9 +62,18 @@ export class ReplicateWebhooks extends Construct {
   public readonly bucket: s3.IBucket;
   /** The key prefix used in the bucket ('' or ending in '/'). */
   public readonly archivePrefix: string;
-  /** The archiver Lambda, driven by the table's stream. */
+  /** The archiver Lambda, driven by `archiveQueue`. */
   public readonly archiver: lambda.Function;
-  /** Encrypted queue that receives stream batches whose retries ran out (metadata only, as Lambda sends it). */
+  /** One message per finished prediction (`{"predictionId": …}`), put there by `archivePipe`. */
+  public readonly archiveQueue: sqs.Queue;
+  /**
+   * Predictions whose every try failed. Redrive them to `archiveQueue` with SQS's own redrive
+   * (`aws sqs start-message-move-task --source-arn <this queue's ARN>`).
+   */
+  public readonly archiveDeadLetterQueue: sqs.Queue;
+  /** The EventBridge Pipe from the table's stream, filtered to predictions that became terminal, to `archiveQueue`. */
+  public readonly archivePipe: pipes.CfnPipe;
+  /** Encrypted queue that receives stream batches the Pipe could not deliver to `archiveQueue` (metadata only). */
   public readonly archiveFailureQueue: sqs.Queue;
   /** One message per finished prediction (created unless `existingCompletionTopic` was given). */
   public readonly completionTopic: sns.ITopic;
@@ -69,6 +90,7 @@ export class ReplicateWebhooks extends Construct {
   /** The CloudWatch namespace of the handlers' metrics. */
   public readonly metricsNamespace: string;
 
+  private readonly metrics: WebhooksMetricFactory;
   private readonly logRetention: logs.RetentionDays;
   private readonly tracing: boolean;
   private readonly removalPolicy: RemovalPolicy;
@@ -106,7 +128,8 @@ export class ReplicateWebhooks extends Construct {
     this.stage = api.stage;
     this.webhookUrl = `${this.httpApi.apiEndpoint}${webhookPath}`;
 
-    // Archival: the table's stream, filtered to predictions that became terminal, drives the archiver.
+    // Archival: the table's stream, filtered to predictions that became terminal, queues one
+    // message per prediction; the archiver consumes the queue.
     if (!props.existingCompletionTopic || !props.existingAlarmTopic) {
       this.topicKey =
         this.encryptionKey ??
@@ -124,24 +147,47 @@ export class ReplicateWebhooks extends Construct {
       this.createTopic('CompletionTopic', 'Replicate predictions finished and archived', props.completionTopicProps);
     this.alarmTopic =
       props.existingAlarmTopic ?? this.createTopic('AlarmTopic', 'Replicate webhooks operator alarms', props.alarmTopicProps);
-    this.archiveFailureQueue = this.createFailureQueue();
-    this.archiver = this.createArchiver(props);
+    const archiverTimeout = props.archiver?.timeout ?? Duration.minutes(10);
+    const maxReceiveCount = (props.archiver?.retryAttempts ?? ARCHIVE_QUEUE_DEFAULTS.maxReceiveCount - 1) + 1;
+    this.archiveFailureQueue = this.createQueue('ArchiveFailureQueue', {
+      retentionPeriod: Duration.days(14),
+      noDlqReason:
+        'This queue is itself the dead-letter destination of the archive Pipe; nothing consumes it automatically, so it needs no DLQ.',
+    });
+    this.archiveDeadLetterQueue = this.createQueue('ArchiveDeadLetterQueue', {
+      retentionPeriod: Duration.days(14),
+      noDlqReason:
+        'This queue is itself the dead-letter queue of the archive queue; operators redrive it to the archive queue, so it needs no DLQ.',
+    });
+    this.archiveQueue = this.createQueue('ArchiveQueue', {
+      // Lambda requires at least the function's timeout. Not the six-fold AWS suggests: a crashed
+      // invocation's predictions come back after this long, and outputs expire after an hour.
+      visibilityTimeout: archiverTimeout.plus(Duration.minutes(1)),
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue: { queue: this.archiveDeadLetterQueue, maxReceiveCount },
+    });
+    this.archivePipe = this.createArchivePipe();
+    this.archiver = this.createArchiver(props, archiverTimeout, maxReceiveCount);
 
-    const monitored = {
+    this.metrics = new WebhooksMetricFactory({
+      namespace: this.metricsNamespace,
       httpApi: this.httpApi,
       verifier: this.verifier,
       archiver: this.archiver,
+      archiveQueue: this.archiveQueue,
+      archiveDeadLetterQueue: this.archiveDeadLetterQueue,
       archiveFailureQueue: this.archiveFailureQueue,
-      alarmTopic: this.alarmTopic,
-      namespace: this.metricsNamespace,
-    };
+    });
+    const monitored = { metrics: this.metrics, alarmTopic: this.alarmTopic };
     this.alarms = createAlarms(this, monitored, props.alarms ?? {});
-    if (props.dashboard !== false) this.dashboard = createDashboard(this, monitored, Object.values(this.alarms));
+    if (props.dashboard !== false) {
+      this.dashboard = createDashboard(this, monitored, this, Object.values(this.alarms));
+    }
   }
 
   /** A metric the handlers emit (`METRIC` names), optionally for one `reason` (rejections and archive failures). */
   public metric(metricName: string, options: cloudwatch.MetricOptions & { reason?: string } = {}): cloudwatch.Metric {
-    return handlerMetric(this.metricsNamespace, metricName, options);
+    return this.metrics.handlerMetric(metricName, options);
   }
 
   /** Webhooks answered by the verifier, whatever the answer. */
@@ -184,9 +230,19 @@ export class ReplicateWebhooks extends Construct {
     return this.metric(METRIC.notificationsPublished, options);
   }
 
-  /** How far the archiver lags behind the table stream (milliseconds, maximum). */
-  public metricArchiverIteratorAge(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.archiver.metric('IteratorAge', { statistic: 'Maximum', ...options });
+  /** How long the oldest finished prediction has waited in the archive queue (seconds, maximum). */
+  public metricArchiveBacklogAge(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metrics.archiveBacklogAge(options);
+  }
+
+  /** Predictions whose every try failed, waiting in the dead-letter queue for a redrive. */
+  public metricArchiveDeadLetters(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metrics.archiveDeadLetters(options);
+  }
+
+  /** Predictions whose last try failed (`reason`: the error's name, or `files_failed_transiently`). */
+  public metricArchivalsFailed(options?: cloudwatch.MetricOptions & { reason?: string }): cloudwatch.Metric {
+    return this.metric(METRIC.archivalsFailed, options);
   }
 
   /**
@@ -224,11 +280,7 @@ export class ReplicateWebhooks extends Construct {
         secretProps,
       ),
     );
-    acknowledge(
-      secret,
-      'AwsSolutions-SMG4',
-      'The signing key is issued by Replicate and can only be rotated there; the verifier picks up a new value without a restart.',
-    );
+    acknowledgeSigningSecret(secret);
     return secret;
   }
 
@@ -269,11 +321,7 @@ export class ReplicateWebhooks extends Construct {
       ),
     );
     if (!props.bucketProps?.serverAccessLogsBucket) {
-      acknowledge(
-        bucket,
-        'AwsSolutions-S1',
-        "Only this construct's Lambdas write to the archive; pass bucketProps.serverAccessLogsBucket to turn on server access logs.",
-      );
+      acknowledgeArchiveBucketWithoutAccessLogs(bucket);
     }
     return bucket;
   }
@@ -328,15 +376,7 @@ export class ReplicateWebhooks extends Construct {
     this.encryptionKey?.grantEncryptDecrypt(verifier);
     this.signingSecret.grantRead(verifier);
     this.bucket.grantPut(verifier, `${this.archivePrefix}${SPILL_FOLDER}*`);
-    acknowledge(
-      verifier,
-      'Serverless-LambdaDLQ',
-      'API Gateway invokes the verifier synchronously, and a DLQ only receives asynchronous invocations; a failure answers 5xx and Replicate retries.',
-    );
-    const spillReason =
-      'grantPut on the spill folder only: payloads too large for a table item are written under it, one object per webhook.';
-    acknowledge(verifier, 'AwsSolutions-IAM5[Action::s3:Abort*]', spillReason);
-    acknowledgeWildcardResource(verifier, this.bucket.arnForObjects(`${this.archivePrefix}${SPILL_FOLDER}*`), spillReason);
+    acknowledgeVerifier(verifier, this.bucket.arnForObjects(`${this.archivePrefix}${SPILL_FOLDER}*`));
     return verifier;
   }
 
@@ -380,11 +420,7 @@ export class ReplicateWebhooks extends Construct {
       }),
     });
     for (const route of routes) {
-      acknowledge(
-        route,
-        'AwsSolutions-APIG4',
-        'Replicate cannot send AWS credentials or tokens; every request is authenticated by its Standard Webhooks HMAC signature in the verifier.',
-      );
+      acknowledgeWebhookRoute(route);
     }
     return { httpApi, stage };
   }
@@ -397,50 +433,83 @@ export class ReplicateWebhooks extends Construct {
     );
   }
 
-  private createFailureQueue(): sqs.Queue {
-    const queue = new sqs.Queue(this, 'ArchiveFailureQueue', {
+  private createQueue(
+    id: string,
+    options: Pick<sqs.QueueProps, 'retentionPeriod' | 'visibilityTimeout' | 'deadLetterQueue'> & { noDlqReason?: string },
+  ): sqs.Queue {
+    const { noDlqReason, ...queueProps } = options;
+    const queue = new sqs.Queue(this, id, {
       ...(this.encryptionKey
         ? { encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: this.encryptionKey }
         : { encryption: sqs.QueueEncryption.SQS_MANAGED }),
       enforceSSL: true,
-      retentionPeriod: Duration.days(14),
+      ...queueProps,
     });
-    const reason =
-      'This queue is itself the failure destination of the archiver event source; nothing consumes it automatically, so it needs no DLQ.';
-    acknowledge(queue, 'AwsSolutions-SQS3', reason);
-    acknowledge(queue, 'Serverless-SQSRedrivePolicy', reason);
+    if (noDlqReason) acknowledgeTerminalQueue(queue, noDlqReason);
     return queue;
   }
 
-  private createArchiver(props: ReplicateWebhooksProps): lambda.Function {
+  /**
+   * The table's stream, filtered to predictions that became terminal, to the archive queue: one
+   * message per prediction, so each is retried and scaled on its own, not with its stream shard.
+   */
+  private createArchivePipe(): pipes.CfnPipe {
+    const role = new iam.Role(this, 'ArchivePipeRole', {
+      description: 'Lets the archive Pipe read the state table stream and queue finished predictions',
+      // Only a Pipe of this account may take the role (the confused-deputy guard).
+      assumedBy: new iam.ServicePrincipal('pipes.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+    });
+    this.table.grantStreamRead(role);
+    this.archiveQueue.grantSendMessages(role);
+    this.archiveFailureQueue.grantSendMessages(role);
+    const pipe = new pipes.CfnPipe(this, 'ArchivePipe', {
+      description: 'Queues each Replicate prediction that became terminal for archival',
+      roleArn: role.roleArn,
+      source: this.table.tableStreamArn!,
+      sourceParameters: {
+        dynamoDbStreamParameters: {
+          startingPosition: 'TRIM_HORIZON',
+          batchSize: ARCHIVE_QUEUE_DEFAULTS.pipeBatchSize,
+          maximumRetryAttempts: ARCHIVE_QUEUE_DEFAULTS.pipeRetryAttempts,
+          onPartialBatchItemFailure: 'AUTOMATIC_BISECT',
+          deadLetterConfig: { arn: this.archiveFailureQueue.queueArn },
+        },
+        filterCriteria: { filters: BECAME_TERMINAL_PATTERNS.map((pattern) => ({ pattern: JSON.stringify(pattern) })) },
+      },
+      target: this.archiveQueue.queueArn,
+      targetParameters: { inputTemplate: ARCHIVE_REQUEST_TEMPLATE },
+    });
+    // The Pipe checks its permissions when it is created: the role's policy must exist by then.
+    pipe.node.addDependency(role);
+    return pipe;
+  }
+
+  private createArchiver(props: ReplicateWebhooksProps, timeout: Duration, maxReceiveCount: number): lambda.Function {
     const options = props.archiver ?? {};
-    const retryAttempts = options.retryAttempts ?? ARCHIVER_EVENT_SOURCE_DEFAULTS.retryAttempts;
     const archiver = this.createFunction('Archiver', 'archiver', {
       description: 'Copies the outputs of finished Replicate predictions into S3 and announces them',
       memorySize: options.memorySize ?? 512,
-      timeout: options.timeout ?? Duration.minutes(10),
-      environment: {
-        TABLE_NAME: this.table.tableName,
-        BUCKET_NAME: this.bucket.bucketName,
-        ARCHIVE_PREFIX: this.archivePrefix,
-        COMPLETION_TOPIC_ARN: this.completionTopic.topicArn,
-        ALLOWED_OUTPUT_HOSTS: (props.allowedOutputHosts ?? DEFAULT_OUTPUT_HOSTS).join(','),
-        MAX_FILE_BYTES: String((props.maxOutputFileSize ?? Size.gibibytes(5)).toBytes()),
-        FILE_CONCURRENCY: String(options.fileConcurrency ?? 4),
-        // The attempt that records and announces whatever still fails: the event source's last.
-        FINAL_ATTEMPT: String(retryAttempts + 1),
-      },
+      timeout,
+      environment: archiverEnvironment({
+        tableName: this.table.tableName,
+        bucketName: this.bucket.bucketName,
+        archivePrefix: this.archivePrefix,
+        completionTopicArn: this.completionTopic.topicArn,
+        queueUrl: this.archiveQueue.queueUrl,
+        allowedOutputHosts: props.allowedOutputHosts ?? ARCHIVER_DEFAULTS.allowedOutputHosts,
+        maxFileBytes: props.maxOutputFileSize?.toBytes() ?? ARCHIVER_DEFAULTS.maxFileBytes,
+        fileConcurrency: options.fileConcurrency ?? ARCHIVER_DEFAULTS.fileConcurrency,
+        // The try that records and announces whatever still fails: the queue's last.
+        maxReceiveCount,
+      }),
     });
     archiver.addEventSource(
-      new DynamoEventSource(this.table, {
-        startingPosition: lambda.StartingPosition.TRIM_HORIZON,
-        batchSize: options.batchSize ?? ARCHIVER_EVENT_SOURCE_DEFAULTS.batchSize,
-        parallelizationFactor: options.parallelizationFactor ?? ARCHIVER_EVENT_SOURCE_DEFAULTS.parallelizationFactor,
-        bisectBatchOnError: true,
+      new SqsEventSource(this.archiveQueue, {
+        batchSize: options.batchSize ?? ARCHIVE_QUEUE_DEFAULTS.batchSize,
+        maxConcurrency: options.maxConcurrency ?? ARCHIVE_QUEUE_DEFAULTS.maxConcurrency,
         reportBatchItemFailures: true,
-        retryAttempts,
-        onFailure: new SqsDlq(this.archiveFailureQueue),
-        filters: BECAME_TERMINAL_PATTERNS.map((pattern) => lambda.FilterCriteria.filter(pattern)),
       }),
     );
     this.table.grant(archiver, 'dynamodb:UpdateItem');
@@ -451,25 +520,12 @@ export class ReplicateWebhooks extends Construct {
     this.grantGetObjects(archiver, `${this.archivePrefix}${PREDICTIONS_FOLDER}*`);
     this.grantGetObjects(archiver, `${this.archivePrefix}${SPILL_FOLDER}*`);
     this.completionTopic.grantPublish(archiver);
-    if (this.topicKey) {
-      acknowledge(
-        archiver,
-        'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
-        "Publishing to an encrypted topic needs data keys from the topic's KMS key; the grant is on that one key only.",
-      );
-    }
-
-    const archiveReason =
-      "Scoped to this construct's folders of the archive bucket: outputs are written under predictions/, spilled payloads are read from webhook-payloads/.";
-    acknowledge(archiver, 'AwsSolutions-IAM5[Action::s3:Abort*]', archiveReason);
-    for (const folder of [PREDICTIONS_FOLDER, SPILL_FOLDER]) {
-      acknowledgeWildcardResource(archiver, this.bucket.arnForObjects(`${this.archivePrefix}${folder}*`), archiveReason);
-    }
-    acknowledge(
-      archiver,
-      'Serverless-LambdaDLQ',
-      'A stream event source sends failed batches to its on-failure destination (archiveFailureQueue); a function DLQ only serves asynchronous invocations.',
-    );
+    acknowledgeArchiver(archiver, {
+      folderObjectArns: [PREDICTIONS_FOLDER, SPILL_FOLDER].map((folder) =>
+        this.bucket.arnForObjects(`${this.archivePrefix}${folder}*`),
+      ),
+      publishesToEncryptedTopic: this.topicKey !== undefined,
+    });
     return archiver;
   }
 
@@ -505,30 +561,10 @@ export class ReplicateWebhooks extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: this.metricsNamespace,
       },
     });
-    if (this.encryptionKey || this.bucket.encryptionKey) {
-      const reason =
-        "CDK's KMS grants for the customer managed key of the table, bucket or topics; scoped to that key, no other.";
-      acknowledge(fn, 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', reason);
-      acknowledge(fn, 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', reason);
-    }
-    acknowledge(
-      fn,
-      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-      "The AWS managed basic execution policy only allows writing the function's own CloudWatch logs.",
-    );
-    if (this.tracing) {
-      acknowledge(
-        fn,
-        'AwsSolutions-IAM5[Resource::*]',
-        'X-Ray PutTraceSegments and PutTelemetryRecords support no resource-level permissions; this is the policy Lambda adds for tracing.',
-      );
-    } else {
-      acknowledge(
-        fn,
-        'Serverless-LambdaTracing',
-        'X-Ray tracing costs money per trace and is off by default; set tracing: true to turn it on.',
-      );
-    }
+    acknowledgeHandlerFunction(fn, {
+      customerManagedKey: this.encryptionKey !== undefined || this.bucket.encryptionKey !== undefined,
+      tracing: this.tracing,
+    });
     return fn;
   }
 }

@@ -1,30 +1,29 @@
 /**
  * The whole pipeline on one machine: the shipped handler bundles, wired by environment
  * variables to real protocol peers (DynamoDB Local with its stream, fauxqs for S3/SNS/SQS, the
- * Secrets Manager stand-in), an API Gateway adapter in front of the verifier, and the stream
- * poller in front of the archiver with the construct's own filter and retry settings.
+ * Secrets Manager stand-in), an API Gateway adapter in front of the verifier, the Pipe from the
+ * table's stream to the archive queue with the construct's own filter and template, and Lambda's
+ * SQS event source in front of the archiver with the construct's own batch and retry settings.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type {
-  APIGatewayProxyEventV2,
-  APIGatewayProxyStructuredResultV2,
-  DynamoDBBatchResponse,
-  DynamoDBStreamEvent,
-} from 'aws-lambda';
-import { randomBytes } from 'node:crypto';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { archiverEnvironment } from '../lambda/archiver/settings';
+import { ARCHIVE_QUEUE_DEFAULTS, ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
 import { DEFAULT_OUTPUT_HOSTS } from '../lambda/shared/outputs';
-import { ARCHIVER_EVENT_SOURCE_DEFAULTS, BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
+import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { startHttpAdapter, type HttpAdapter } from './http-adapter';
 import { startNotificationPrinter, type NotificationPrinter } from './notification-printer';
 import { startDynamoDbLocal, type DynamoDbLocal } from './standins/dynamodb-local';
 import { startSecretsManager, type SecretsManagerStandIn } from './standins/secrets-manager';
 import { createStateTable } from './state-table';
-import { startStreamPoller, type StreamPoller } from './stream-poller';
+import { startStreamToQueuePipe, type StreamToQueuePipe } from './pipe';
+import { startSqsPoller, type SqsPoller } from './sqs-poller';
 
 export interface LocalOptions {
   /** HTTP port of the webhook endpoint; 0 picks a free one. */
@@ -45,6 +44,8 @@ export interface LocalOptions {
   readonly allowPrivateAddresses?: boolean;
   /** Extra or overriding handler environment variables (fetch timeouts, limits, log level). */
   readonly handlerEnvironment?: Readonly<Record<string, string>>;
+  /** The archive queue and its event source; defaults as the construct's, with retries seconds apart. */
+  readonly archiveQueue?: ArchiveQueueOptions;
   /**
    * Routes the handlers' (and the stream poller's) traffic through other endpoints, e.g.
    * switchable proxies to rehearse outages; the announced endpoints stay the real ones.
@@ -53,6 +54,21 @@ export interface LocalOptions {
   /** One line per finished prediction (default: console.log). */
   readonly onNotification?: (line: string) => void;
   readonly onError?: (error: unknown) => void;
+}
+
+export interface ArchiveQueueOptions {
+  /** Archiver invocations at once. @default 4 (a laptop, not the construct's 100) */
+  readonly maxConcurrency?: number;
+  /** @default the construct's (10) */
+  readonly batchSize?: number;
+  /** @default the construct's (5) */
+  readonly maxReceiveCount?: number;
+  /** The archiver's timeout, as its Lambda context reports it. @default 600 */
+  readonly functionTimeoutSeconds?: number;
+  /** The queue's visibility timeout (the construct's: the function timeout plus a minute). @default 660 */
+  readonly visibilityTimeoutSeconds?: number;
+  /** First wait before a failed prediction is tried again. @default 1 (the construct's 30 would make local runs slow) */
+  readonly retryBaseDelaySeconds?: number;
 }
 
 export interface ServiceEndpoints {
@@ -75,6 +91,8 @@ export interface ReadyInfo {
   readonly completionTopicArn: string;
   readonly alarmTopicArn: string;
   readonly notificationQueueUrl: string;
+  readonly archiveQueueUrl: string;
+  readonly archiveDeadLetterQueueUrl: string;
   readonly failureQueueUrl: string;
   readonly signingSecretId: string;
   readonly allowedOutputHosts: readonly string[];
@@ -92,7 +110,7 @@ const NAMES = {
 };
 
 type Verifier = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
-type Archiver = (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse>;
+type Archiver = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
 export async function startLocalPipeline(options: LocalOptions): Promise<LocalPipeline> {
   const region = options.region ?? 'us-east-1';
@@ -133,6 +151,32 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
     const alarmTopicArn = (await sns.send(new CreateTopicCommand({ Name: 'replicate-webhooks-alarms' }))).TopicArn!;
     const failureQueueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'replicate-webhooks-archive-failures' })))
       .QueueUrl!;
+    const queue = {
+      maxConcurrency: 4,
+      batchSize: ARCHIVE_QUEUE_DEFAULTS.batchSize,
+      maxReceiveCount: ARCHIVE_QUEUE_DEFAULTS.maxReceiveCount,
+      functionTimeoutSeconds: 600,
+      visibilityTimeoutSeconds: 660,
+      retryBaseDelaySeconds: 1,
+      ...options.archiveQueue,
+    };
+    const archiveDeadLetterQueueUrl = (
+      await sqs.send(new CreateQueueCommand({ QueueName: 'replicate-webhooks-archive-dead-letters' }))
+    ).QueueUrl!;
+    const deadLetterArn = (
+      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: archiveDeadLetterQueueUrl, AttributeNames: ['QueueArn'] }))
+    ).Attributes!.QueueArn!;
+    const archiveQueueUrl = (
+      await sqs.send(
+        new CreateQueueCommand({
+          QueueName: 'replicate-webhooks-archive',
+          Attributes: {
+            VisibilityTimeout: String(queue.visibilityTimeoutSeconds),
+            RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetterArn, maxReceiveCount: queue.maxReceiveCount }),
+          },
+        }),
+      )
+    ).QueueUrl!;
     const notificationQueueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'replicate-webhooks-notifications' })))
       .QueueUrl!;
     const { Attributes } = await sqs.send(
@@ -161,11 +205,18 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
       BUCKET_NAME: NAMES.bucket,
       ARCHIVE_PREFIX: '',
       SIGNING_SECRET_ID: NAMES.secret,
-      COMPLETION_TOPIC_ARN: completionTopicArn,
-      ALLOWED_OUTPUT_HOSTS: allowedOutputHosts.join(','),
+      ...archiverEnvironment({
+        tableName: NAMES.table,
+        bucketName: NAMES.bucket,
+        archivePrefix: '',
+        completionTopicArn,
+        queueUrl: archiveQueueUrl,
+        allowedOutputHosts,
+        maxReceiveCount: queue.maxReceiveCount,
+        retryQueueBaseDelaySeconds: queue.retryBaseDelaySeconds,
+      }),
       // Loopback file servers are the point of the extra hosts; AWS never sets this.
       ALLOW_PRIVATE_ADDRESSES: String(options.allowPrivateAddresses ?? options.extraOutputHosts.length > 0),
-      FINAL_ATTEMPT: String(ARCHIVER_EVENT_SOURCE_DEFAULTS.retryAttempts + 1),
       POWERTOOLS_SERVICE_NAME: 'replicate-webhooks',
       POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
       // Embedded-metric JSON is for CloudWatch; locally it would bury the notifications.
@@ -175,21 +226,31 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
     const verifier = loadHandler<Verifier>('verifier');
     const archiver = loadHandler<Archiver>('archiver');
 
-    const poller: StreamPoller = startStreamPoller({
+    const archivePipe: StreamToQueuePipe = startStreamToQueuePipe({
       streamArn,
-      handler: (event) => archiver(event),
+      queueUrl: archiveQueueUrl,
       filterPatterns: BECAME_TERMINAL_PATTERNS,
-      batchSize: ARCHIVER_EVENT_SOURCE_DEFAULTS.batchSize,
-      maxRetryAttempts: ARCHIVER_EVENT_SOURCE_DEFAULTS.retryAttempts,
-      bisectBatchOnError: true,
-      reportBatchItemFailures: true,
+      inputTemplate: ARCHIVE_REQUEST_TEMPLATE,
+      batchSize: ARCHIVE_QUEUE_DEFAULTS.pipeBatchSize,
+      maxRetryAttempts: ARCHIVE_QUEUE_DEFAULTS.pipeRetryAttempts,
+      onPartialBatchItemFailure: 'AUTOMATIC_BISECT',
       region,
       onFailure: async (failure) => {
         await sqs.send(new SendMessageCommand({ QueueUrl: failureQueueUrl, MessageBody: JSON.stringify(failure) }));
       },
       onError,
     });
-    stops.push(() => poller.stop());
+    stops.push(() => archivePipe.stop());
+    const archiveConsumer: SqsPoller = startSqsPoller({
+      queueUrl: archiveQueueUrl,
+      // As Lambda does: the context tells the handler how much of its timeout is left.
+      handler: (event) => archiver(event, lambdaContext('archiver', queue.functionTimeoutSeconds * 1000)),
+      batchSize: queue.batchSize,
+      maxConcurrency: queue.maxConcurrency,
+      region,
+      onError,
+    });
+    stops.push(() => archiveConsumer.stop());
     const printer: NotificationPrinter = startNotificationPrinter(
       sqs,
       notificationQueueUrl,
@@ -223,6 +284,8 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
         completionTopicArn,
         alarmTopicArn,
         notificationQueueUrl,
+        archiveQueueUrl,
+        archiveDeadLetterQueueUrl,
         failureQueueUrl,
         signingSecretId: NAMES.secret,
         allowedOutputHosts,
@@ -233,6 +296,25 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
     await stop();
     throw error;
   }
+}
+
+/** The part of Lambda's context the handlers read: the time left, counted from the invocation's start. */
+function lambdaContext(functionName: string, timeoutMs: number): Context {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
+    memoryLimitInMB: '512',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
 }
 
 /** The same bundles that ship to Lambda (assets/<name>/index.js, built by `npm run build:handlers`). */

@@ -1,25 +1,34 @@
 /**
- * The archiver against real peers: DynamoDB Local's real stream (through the local poller, with
- * the construct's own filter), fauxqs for S3 and SNS (read back through an SQS subscription),
- * and a loopback file server standing in for replicate.delivery.
+ * The archiver against real peers: DynamoDB Local's real stream through the local Pipe (the
+ * construct's own filter and template) into an SQS queue in fauxqs, consumed through the local
+ * SQS event source; fauxqs for S3 and SNS (read back through an SQS subscription), and a
+ * loopback file server standing in for replicate.delivery.
  */
 import { DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
 import type { ArchiveManifest } from '../lambda/shared/completion-message';
 import { parsePrediction } from '../lambda/shared/prediction';
 import { predictionItemKey } from '../lambda/shared/state';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { WebhookStore } from '../lambda/verifier/store';
 import { ReplicateWebhooks } from '../lib';
-import { startStreamPoller, type StreamBatchFailure, type StreamPoller } from '../local/stream-poller';
+import { startStreamToQueuePipe, type StreamBatchFailure, type StreamToQueuePipe } from '../local/pipe';
+import { startSqsPoller, type SqsPoller } from '../local/sqs-poller';
 import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from './support/aws';
 import { startFauxqs, type Fauxqs } from './support/fauxqs';
 import { sha256, startFileServer, type FileServer } from './support/file-server';
@@ -27,7 +36,7 @@ import { createTopic, subscribeQueue, type Subscriber } from './support/notifica
 import { startTcpProxy } from './support/tcp-proxy';
 import { fixture } from './support/webhooks';
 
-type Archiver = (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse>;
+type Archiver = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
 
 const MiB = 1024 * 1024;
 const bucket = 'archiver-test-archive';
@@ -59,52 +68,86 @@ interface Pipeline {
   readonly tableName: string;
   readonly topicArn: string;
   readonly subscriber: Subscriber;
+  readonly queueUrl: string;
+  readonly deadLetterQueueUrl: string;
+  /** Stream batches the Pipe could not queue. */
   readonly failures: StreamBatchFailure[];
-  readonly poller: StreamPoller;
   readonly prefix: string;
+  /** The archiver of this pipeline (a cold start with its environment). */
+  readonly archiver: Archiver;
   /** Records a prediction's webhooks the way the verifier does. */
   record(...payloads: Array<Record<string, unknown> | string>): Promise<void>;
+  /** Waits until every finished prediction has been queued and every message settled. */
+  drain(timeoutMs?: number): Promise<void>;
+  /** Messages waiting in the dead-letter queue (bodies). */
+  deadLetters(): Promise<string[]>;
   stop(): Promise<void>;
 }
 
-/** A table, a topic with a subscribed queue, the archiver (a cold start with this env) and the poller. */
+/** A table, a topic with a subscribed queue, the archive queue and its DLQ, the archiver (a cold start with this env), the Pipe and the event source. */
 async function startPipeline(
   env: Record<string, string> = {},
-  options: { topicArn?: string; maxRetryAttempts?: number; retryDelayMs?: number } = {},
+  options: { topicArn?: string; maxReceiveCount?: number; batchSize?: number; maxConcurrency?: number } = {},
 ): Promise<Pipeline> {
-  const maxRetryAttempts = options.maxRetryAttempts ?? 2;
+  const maxReceiveCount = options.maxReceiveCount ?? 3;
   const { tableName, streamArn } = await createTestTable();
   const topicArn = options.topicArn ?? (await createTopic(sns));
   const subscriber = await subscribeQueue(sns, sqsClient, topicArn).catch(() => undefined);
   const prefix = `run-${randomUUID().slice(0, 8)}/`;
+  const deadLetterQueueUrl = (await sqsClient.send(new CreateQueueCommand({ QueueName: `dlq-${randomUUID()}` }))).QueueUrl!;
+  const { Attributes } = await sqsClient.send(
+    new GetQueueAttributesCommand({ QueueUrl: deadLetterQueueUrl, AttributeNames: ['QueueArn'] }),
+  );
+  const queueUrl = (
+    await sqsClient.send(
+      new CreateQueueCommand({
+        QueueName: `archive-${randomUUID()}`,
+        Attributes: {
+          VisibilityTimeout: '30',
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes!.QueueArn, maxReceiveCount }),
+        },
+      }),
+    )
+  ).QueueUrl!;
   Object.assign(process.env, {
     TABLE_NAME: tableName,
     BUCKET_NAME: bucket,
     ARCHIVE_PREFIX: prefix,
     COMPLETION_TOPIC_ARN: topicArn,
+    ARCHIVE_QUEUE_URL: queueUrl,
+    MAX_RECEIVE_COUNT: String(maxReceiveCount),
+    RETRY_QUEUE_BASE_DELAY_SECONDS: '0',
     ALLOWED_OUTPUT_HOSTS: `replicate.delivery,*.replicate.delivery,http://${files.host}`,
     ALLOW_PRIVATE_ADDRESSES: 'true',
     FETCH_ATTEMPTS: '2',
     FETCH_RETRY_DELAY_MS: '20',
-    FINAL_ATTEMPT: String(maxRetryAttempts + 1),
     PART_SIZE_BYTES: String(5 * MiB),
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     ...env,
   });
-  let archiver: Archiver | undefined;
-  jest.isolateModules(() => {
-    archiver = (require('../lambda/archiver/index') as { handler: Archiver }).handler;
-  });
+  const archiver = loadArchiver();
   const failures: StreamBatchFailure[] = [];
-  const poller = startStreamPoller({
+  const pipe: StreamToQueuePipe = startStreamToQueuePipe({
     streamArn,
-    handler: (event) => archiver!(event),
+    queueUrl,
     filterPatterns: BECAME_TERMINAL_PATTERNS,
-    batchSize: 5,
-    maxRetryAttempts,
-    retryDelayMs: options.retryDelayMs ?? 20,
+    inputTemplate: ARCHIVE_REQUEST_TEMPLATE,
+    maxRetryAttempts: 2,
+    onPartialBatchItemFailure: 'AUTOMATIC_BISECT',
     pollIntervalMs: 50,
+    retryDelayMs: 20,
     onFailure: async (failure) => void failures.push(failure),
+    sqsClient,
+  });
+  const consumer: SqsPoller = startSqsPoller({
+    queueUrl,
+    handler: (event) => archiver(event),
+    batchSize: options.batchSize ?? 10,
+    maxConcurrency: options.maxConcurrency ?? 2,
+    waitTimeSeconds: 0,
+    pollIntervalMs: 50,
+    sqsClient,
+    onError: () => undefined,
   });
   const store = new WebhookStore(dynamodb, s3, {
     tableName,
@@ -118,9 +161,11 @@ async function startPipeline(
     tableName,
     topicArn,
     subscriber: subscriber!,
+    queueUrl,
+    deadLetterQueueUrl,
     failures,
-    poller,
     prefix,
+    archiver,
     async record(...payloads) {
       for (const payload of payloads) {
         const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
@@ -137,7 +182,56 @@ async function startPipeline(
         if (outcome !== 'accepted') throw new Error(`webhook not accepted: ${outcome}`);
       }
     },
-    stop: () => poller.stop(),
+    async drain(timeoutMs = 30_000) {
+      await pipe.drain(timeoutMs);
+      await consumer.drain(timeoutMs);
+    },
+    async deadLetters() {
+      const { Messages = [] } = await sqsClient.send(
+        new ReceiveMessageCommand({ QueueUrl: deadLetterQueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }),
+      );
+      return Messages.map((message) => message.Body!);
+    },
+    async stop() {
+      await pipe.stop();
+      await consumer.stop();
+    },
+  };
+}
+
+function loadArchiver(): Archiver {
+  let archiver: Archiver | undefined;
+  jest.isolateModules(() => {
+    archiver = (require('../lambda/archiver/index') as { handler: Archiver }).handler;
+  });
+  return archiver!;
+}
+
+/** A Lambda context with `remainingMs` of the timeout left. */
+function contextWith(remainingMs: number): Context {
+  const deadline = Date.now() + remainingMs;
+  return { getRemainingTimeInMillis: () => deadline - Date.now() } as Context;
+}
+
+/** An SQS event as Lambda builds it, for messages that never went through the queue. */
+function sqsEvent(bodies: string[], receiveCount = 1): SQSEvent {
+  return {
+    Records: bodies.map((body) => ({
+      messageId: randomUUID(),
+      receiptHandle: randomUUID(),
+      body,
+      attributes: {
+        ApproximateReceiveCount: String(receiveCount),
+        SentTimestamp: String(Date.now()),
+        SenderId: 'local',
+        ApproximateFirstReceiveTimestamp: String(Date.now()),
+      },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:archive',
+      awsRegion: 'us-east-1',
+    })),
   };
 }
 
@@ -177,7 +271,7 @@ describe('archiving finished predictions', () => {
     const small = files.serveRandom(`/${id}/out-1.png`, 2048); // no content type: guessed from the name
     const terminal = JSON.stringify(prediction(id, 'succeeded-images', { output: [big.url, small.url] }), null, 2);
     await pipeline.record(prediction(id, 'starting', {}), prediction(id, 'processing'), terminal);
-    await pipeline.poller.drain();
+    await pipeline.drain();
 
     const folder = `${pipeline.prefix}predictions/${id}/`;
     expect(await listKeys(folder)).toEqual(
@@ -259,7 +353,7 @@ describe('archiving finished predictions', () => {
       prediction(nestedId, 'succeeded-nested-output', { output: { video: video.url, frames: [frame.url], caption: 'a sunset' } }),
       prediction(tokensId, 'succeeded-llm-tokens'),
     );
-    await pipeline.poller.drain();
+    await pipeline.drain();
 
     const data = await getObject(`${pipeline.prefix}predictions/${dataId}/outputs/0-output-0.txt`);
     expect(data).toEqual({ bytes: Buffer.from('hello world\n'), contentType: 'text/plain' });
@@ -280,7 +374,7 @@ describe('archiving finished predictions', () => {
   test('failed, canceled and aborted predictions are announced too', async () => {
     const ids = { failed: newId(), canceled: newId(), aborted: newId() };
     for (const [status, id] of Object.entries(ids)) await pipeline.record(prediction(id, 'starting'), prediction(id, status));
-    await pipeline.poller.drain();
+    await pipeline.drain();
     const notifications = await pipeline.subscriber.receiveAll();
     expect(notifications.map((n) => [n.message.predictionId, n.attributes.status]).sort()).toEqual(
       Object.entries(ids)
@@ -303,7 +397,7 @@ describe('archiving finished predictions', () => {
       metadata: 'http://169.254.169.254/latest/meta-data/',
     };
     await pipeline.record(prediction(id, 'succeeded-nested-output', { output }));
-    await pipeline.poller.drain();
+    await pipeline.drain();
     const manifest = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${id}/manifest.json`);
     expect(manifest.files.map((file) => file.sha256)).toEqual([good.sha256]);
     expect(manifest.failures).toEqual([
@@ -323,7 +417,7 @@ describe('archiving finished predictions', () => {
     const bytes = randomBytes(3000);
     const url = files.serve(`/${id}/flaky.png`, { bytes, failFirst: 1 });
     await pipeline.record(prediction(id, 'succeeded-images', { output: [url] }));
-    await pipeline.poller.drain();
+    await pipeline.drain();
     const manifest = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${id}/manifest.json`);
     expect(manifest.files[0].sha256).toBe(sha256(bytes));
     expect(files.hits.get(`/${id}/flaky.png`)).toBe(2);
@@ -335,7 +429,7 @@ describe('archiving finished predictions', () => {
     const terminal = JSON.stringify(prediction(id, 'succeeded-llm-tokens', { logs: 'token ✓\n'.repeat(10_000) }));
     expect(Buffer.byteLength(terminal)).toBeGreaterThan(16 * 1024);
     await pipeline.record(terminal);
-    await pipeline.poller.drain();
+    await pipeline.drain();
     expect((await item(pipeline.tableName, id))?.payloadKey).toBeDefined();
     expect((await getObject(`${pipeline.prefix}predictions/${id}/prediction.json`)).bytes.toString('utf8')).toBe(terminal);
     const [notification] = await pipeline.subscriber.receiveAll();
@@ -343,38 +437,151 @@ describe('archiving finished predictions', () => {
     expect(JSON.stringify(notification.message)).not.toContain('token ✓');
   });
 
-  test('records that are not terminal transitions are ignored, even when delivered anyway', async () => {
-    const id = newId();
-    await pipeline.record(prediction(id, 'starting'), prediction(id, 'processing'));
-    await pipeline.poller.drain();
-    expect(await pipeline.subscriber.receiveAll(200)).toEqual([]);
-    let archiver: Archiver | undefined;
-    jest.isolateModules(() => {
-      archiver = (require('../lambda/archiver/index') as { handler: Archiver }).handler;
-    });
-    const alreadyTerminal = {
-      eventName: 'MODIFY' as const,
-      dynamodb: {
-        SequenceNumber: '1',
-        NewImage: { predictionId: { S: id }, terminalStatus: { S: 'succeeded' } },
-        OldImage: { predictionId: { S: id }, terminalStatus: { S: 'succeeded' } },
-      },
-    };
-    const marker = { eventName: 'INSERT' as const, dynamodb: { SequenceNumber: '2', NewImage: { pk: { S: 'webhook#x' } } } };
-    expect(await archiver!({ Records: [alreadyTerminal, marker] })).toEqual({ batchItemFailures: [] });
+  test('predictions that are not finished, unknown or already announced are skipped, even when a message arrives anyway', async () => {
+    const running = newId();
+    const finished = newId();
+    await pipeline.record(prediction(running, 'starting'), prediction(running, 'processing'), prediction(finished, 'failed'));
+    await pipeline.drain();
+    expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([finished]);
+    const bodies = [running, newId(), finished].map((id) => JSON.stringify({ predictionId: id }));
+    expect(await pipeline.archiver(sqsEvent(bodies))).toEqual({ batchItemFailures: [] });
     expect(await pipeline.subscriber.receiveAll(200)).toEqual([]);
   });
 });
 
+describe('one prediction never costs another', () => {
+  test('a batch of five whose first prediction cannot be archived: the other four are archived and announced, the first is settled as failed and dead-lettered', async () => {
+    const pipeline = await startPipeline({}, { maxReceiveCount: 3, maxConcurrency: 2 });
+    try {
+      const poisoned = newId();
+      // Its payload was spilled to S3, and the object is gone: every try fails the same way.
+      const terminal = JSON.stringify(prediction(poisoned, 'succeeded-llm-tokens', { logs: 'x'.repeat(20_000) }));
+      await pipeline.record(terminal);
+      const spilled = (await item(pipeline.tableName, poisoned))!.payloadKey!.S!;
+      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: spilled }));
+      const good = [newId(), newId(), newId(), newId()];
+      for (const id of good) {
+        await pipeline.record(prediction(id, 'succeeded-images', { output: [files.serveRandom(`/${id}/a.png`, 2000).url] }));
+      }
+      await pipeline.drain();
+
+      const announced = (await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId);
+      expect(announced.sort()).toEqual([...good].sort());
+      for (const id of good) expect((await item(pipeline.tableName, id))?.notifiedAt).toBeDefined();
+      expect(await item(pipeline.tableName, poisoned)).toMatchObject({
+        archiveStatus: { S: 'failed' },
+        archiveError: { S: 'NoSuchKey' },
+        archiveAttempts: { N: '3' },
+      });
+      expect((await item(pipeline.tableName, poisoned))?.notifiedAt).toBeUndefined();
+      expect((await pipeline.deadLetters()).map((body) => JSON.parse(body))).toEqual([{ predictionId: poisoned }]);
+      expect(pipeline.failures).toEqual([]);
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  test('a prediction whose output stalls does not hold up the others of its batch', async () => {
+    const pipeline = await startPipeline({}, { batchSize: 10 });
+    try {
+      const slow = newId();
+      const stalled = files.serve(`/${slow}/stall.png`, { trickle: true });
+      const fast = [newId(), newId(), newId()];
+      const ids = [slow, ...fast];
+      // One invocation gets all four, so the fast ones share a batch with the slow one.
+      const event = sqsEvent(ids.map((id) => JSON.stringify({ predictionId: id })));
+      await pipeline.stop();
+      await pipeline.record(prediction(slow, 'succeeded-images', { output: [stalled] }));
+      for (const id of fast) {
+        await pipeline.record(prediction(id, 'succeeded-images', { output: [files.serveRandom(`/${id}/a.png`, 1000).url] }));
+      }
+      const started = Date.now();
+      const invocation = pipeline.archiver(event, contextWith(25_000));
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline) {
+        const notified = await Promise.all(fast.map(async (id) => (await item(pipeline.tableName, id))?.notifiedAt));
+        if (notified.every(Boolean)) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const fastDoneAfter = Date.now() - started;
+      expect((await item(pipeline.tableName, slow))?.notifiedAt).toBeUndefined();
+      // The budget leaves 5 s before the deadline: the fast ones are done long before.
+      expect(fastDoneAfter).toBeLessThan(3_000);
+      const result = await invocation;
+      // The slow one is handed back to the queue alone, before the invocation's deadline.
+      expect(result.batchItemFailures).toEqual([{ itemIdentifier: event.Records[0].messageId }]);
+      expect(Date.now() - started).toBeLessThan(6_000);
+      expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId).sort()).toEqual([...fast].sort());
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  test('the same prediction delivered twice at once is archived and announced once', async () => {
+    const pipeline = await startPipeline();
+    try {
+      const id = newId();
+      await pipeline.stop();
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [files.serveRandom(`/${id}/a.png`, 300_000).url] }));
+      const body = JSON.stringify({ predictionId: id });
+      const results = await Promise.all([pipeline.archiver(sqsEvent([body])), pipeline.archiver(sqsEvent([body]))]);
+      expect(results).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
+      expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id]);
+      expect(files.hits.get(`/${id}/a.png`)).toBe(1);
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  test('a message that is not an archive request is retried, then dead-lettered, and costs nobody else', async () => {
+    const pipeline = await startPipeline({}, { maxReceiveCount: 2 });
+    try {
+      const id = newId();
+      await sqsClient.send(new SendMessageCommand({ QueueUrl: pipeline.queueUrl, MessageBody: '{"predictionId": "../x"}' }));
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [] }));
+      await pipeline.drain();
+      expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id]);
+      expect(await pipeline.deadLetters()).toEqual(['{"predictionId": "../x"}']);
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  test('a dead-lettered prediction redriven after the cause is fixed is archived and announced once', async () => {
+    const topicName = `late-${randomUUID()}`;
+    const topicArn = `arn:aws:sns:us-east-1:000000000000:${topicName}`;
+    const pipeline = await startPipeline({}, { topicArn, maxReceiveCount: 2 });
+    try {
+      const id = newId();
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [files.serveRandom(`/${id}/a.png`, 100).url] }));
+      await pipeline.drain();
+      const [deadLetter] = await pipeline.deadLetters();
+      expect(JSON.parse(deadLetter)).toEqual({ predictionId: id });
+      expect(await item(pipeline.tableName, id)).toMatchObject({ archiveStatus: { S: 'archived' } });
+
+      // The topic exists now; an operator moves the message back (here: sends it again).
+      await createTopic(sns, topicName);
+      const subscriber = await subscribeQueue(sns, sqsClient, topicArn);
+      await sqsClient.send(new SendMessageCommand({ QueueUrl: pipeline.queueUrl, MessageBody: deadLetter }));
+      await pipeline.drain();
+      expect((await subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id]);
+      expect(files.hits.get(`/${id}/a.png`)).toBe(1); // the archival itself was done before
+      expect((await item(pipeline.tableName, id))?.notifiedAt).toBeDefined();
+    } finally {
+      await pipeline.stop();
+    }
+  });
+});
+
 describe('failures and retries', () => {
-  test('transient failures on every attempt: the last attempt records them, announces, and the record goes to the failure queue', async () => {
+  test('transient failures on every try: the last try records them and announces; nothing is left in the queues', async () => {
     const pipeline = await startPipeline();
     try {
       const id = newId();
       const good = files.serveRandom(`/${id}/ok.png`, 1000, 'image/png');
       const down = files.serve(`/${id}/down.png`, { bytes: Buffer.from('x'), alwaysFail: true });
       await pipeline.record(prediction(id, 'succeeded-images', { output: [good.url, down] }));
-      await pipeline.poller.drain();
+      await pipeline.drain();
 
       const manifest = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${id}/manifest.json`);
       expect(manifest.files.map((file) => file.sha256)).toEqual([good.sha256]);
@@ -382,11 +589,11 @@ describe('failures and retries', () => {
       const notifications = await pipeline.subscriber.receiveAll();
       expect(notifications).toHaveLength(1);
       expect(notifications[0].message.failures).toEqual(manifest.failures);
-      // Three attempts (FINAL_ATTEMPT), two tries each within an invocation.
+      // Three tries (maxReceiveCount), two fetches each within an invocation.
       expect(files.hits.get(`/${id}/down.png`)).toBe(6);
       expect((await item(pipeline.tableName, id))?.archiveAttempts).toEqual({ N: '3' });
-      expect(pipeline.failures).toHaveLength(1);
-      expect(pipeline.failures[0]).toMatchObject({ requestContext: { condition: 'RetryAttemptsExhausted' } });
+      expect(await pipeline.deadLetters()).toEqual([]);
+      expect(pipeline.failures).toEqual([]);
     } finally {
       await pipeline.stop();
     }
@@ -397,7 +604,7 @@ describe('failures and retries', () => {
     const topicName = `late-${randomUUID()}`;
     const topicArn = `arn:aws:sns:us-east-1:000000000000:${topicName}`;
     // Retries spaced out enough that the topic appears before they run out.
-    const pipeline = await startPipeline({}, { topicArn, maxRetryAttempts: 10, retryDelayMs: 200 });
+    const pipeline = await startPipeline({ RETRY_QUEUE_BASE_DELAY_SECONDS: '1' }, { topicArn, maxReceiveCount: 10 });
     try {
       const id = newId();
       const output = [files.serveRandom(`/${id}/a.png`, 6 * MiB).url, files.serveRandom(`/${id}/b.png`, 10).url];
@@ -412,7 +619,7 @@ describe('failures and retries', () => {
 
       await createTopic(sns, topicName);
       const subscriber = await subscribeQueue(sns, sqsClient, topicArn);
-      await pipeline.poller.drain();
+      await pipeline.drain();
 
       expect((await subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id]);
       expect(await listKeys(`${pipeline.prefix}predictions/${id}/`)).toEqual(keysAfterCrash);
@@ -430,7 +637,7 @@ describe('failures and retries', () => {
       const id = newId();
       const file = files.serveRandom(`/${id}/kept.png`, 5000, 'image/png');
       await pipeline.record(prediction(id, 'succeeded-images', { output: [file.url] }));
-      await pipeline.poller.drain();
+      await pipeline.drain();
       expect(await pipeline.subscriber.receiveAll()).toHaveLength(1);
       // Put the record back as the crash would have left it: manifest written, record not marked.
       await dynamodb.send(
@@ -441,15 +648,7 @@ describe('failures and retries', () => {
           ExpressionAttributeValues: { ':pending': { S: 'pending' } },
         }),
       );
-      const { Item } = await dynamodb.send(
-        new GetItemCommand({ TableName: pipeline.tableName, Key: { pk: { S: predictionItemKey(id) } } }),
-      );
-      let archiver: Archiver | undefined;
-      jest.isolateModules(() => {
-        archiver = (require('../lambda/archiver/index') as { handler: Archiver }).handler;
-      });
-      const redelivery = { eventName: 'INSERT' as const, dynamodb: { SequenceNumber: '1', NewImage: Item as never } };
-      expect(await archiver!({ Records: [redelivery] })).toEqual({ batchItemFailures: [] });
+      expect(await pipeline.archiver(sqsEvent([JSON.stringify({ predictionId: id })], 2))).toEqual({ batchItemFailures: [] });
 
       expect(files.hits.get(`/${id}/kept.png`)).toBe(1);
       expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id]);
@@ -470,7 +669,7 @@ describe('failures and retries', () => {
       const flaky = files.serve(`/${id}/late.png`, { bytes: randomBytes(2000), failFirst: 1 });
       const steady = files.serveRandom(`/${id}/steady.png`, 7 * MiB);
       await pipeline.record(prediction(id, 'succeeded-images', { output: [steady.url, flaky] }));
-      await pipeline.poller.drain();
+      await pipeline.drain();
       const folder = `${pipeline.prefix}predictions/${id}/`;
       expect(await listKeys(folder)).toEqual(
         [
@@ -514,7 +713,7 @@ describe('outages', () => {
         await new Promise((r) => setTimeout(r, 50));
       expect((await item(pipeline.tableName, id))?.notifiedAt).toBeUndefined(); // SNS still down
       snsProxy.up();
-      await pipeline.poller.drain();
+      await pipeline.drain();
 
       const manifest = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${id}/manifest.json`);
       expect(manifest.files.map((file) => file.sha256)).toEqual(served.map((file) => file.sha256));
@@ -559,7 +758,7 @@ describe('subscriptions', () => {
         prediction(otherModel, 'succeeded-llm-tokens'),
         prediction(failed, 'failed'),
       );
-      await pipeline.poller.drain();
+      await pipeline.drain();
       expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId).sort()).toEqual(
         [wanted, otherModel, failed].sort(),
       );

@@ -10,8 +10,12 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { BECAME_TERMINAL_PATTERNS, HANDLER_RUNTIME, ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
-import { handlerAssetPath } from '../lib/handler-code';
+import { readArchiverConfig } from '../lambda/archiver/config';
+import { ARCHIVER_DEFAULTS } from '../lambda/archiver/settings';
+import { ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
+import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
+import { ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
+import { HANDLER_RUNTIME, handlerAssetPath } from '../lib/handler-code';
 
 /** Work to do on the construct once it exists (subscriptions, grants), queued by `configure`. */
 let pending: Array<(hooks: ReplicateWebhooks) => void> = [];
@@ -120,9 +124,11 @@ describe('resources and their key settings', () => {
   });
 
   const logicalId = (construct: IConstruct) => stack.getLogicalId(construct.node.defaultChild as never);
-  const statementsOf = (fn: lambda.Function) =>
+  const statementsOf = (principal: lambda.Function | iam.Role) =>
     Object.values(template.findResources('AWS::IAM::Policy'))
-      .filter((policy) => JSON.stringify(policy.Properties.Roles).includes(logicalId(fn.role!)))
+      .filter((policy) =>
+        JSON.stringify(policy.Properties.Roles).includes(logicalId(principal instanceof iam.Role ? principal : principal.role!)),
+      )
       .flatMap(
         (policy) => (policy as { Properties: { PolicyDocument: { Statement: unknown[] } } }).Properties.PolicyDocument.Statement,
       );
@@ -158,19 +164,19 @@ describe('resources and their key settings', () => {
     expect(JSON.stringify(statements)).not.toMatch(/s3:GetObject|s3:DeleteObject|dynamodb:DeleteItem|dynamodb:Scan/);
   });
 
-  test("IAM: the archiver may read only this table's stream, write only its bucket folder, publish only to its topic", () => {
-    const stream = { 'Fn::GetAtt': [logicalId(hooks.table), 'StreamArn'] };
+  test('IAM: the archiver may consume only its queue, update only this table, write only its bucket folder, publish only to its topic', () => {
+    const queue = { 'Fn::GetAtt': [logicalId(hooks.archiveQueue), 'Arn'] };
     expect(statementsOf(hooks.archiver)).toEqual([
       {
         Effect: 'Allow',
-        Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
-        Resource: { 'Fn::GetAtt': [logicalId(hooks.archiveFailureQueue), 'Arn'] },
-      },
-      { Effect: 'Allow', Action: 'dynamodb:ListStreams', Resource: stream },
-      {
-        Effect: 'Allow',
-        Action: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'],
-        Resource: stream,
+        Action: [
+          'sqs:ReceiveMessage',
+          'sqs:ChangeMessageVisibility',
+          'sqs:GetQueueUrl',
+          'sqs:DeleteMessage',
+          'sqs:GetQueueAttributes',
+        ],
+        Resource: queue,
       },
       { Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: { 'Fn::GetAtt': [logicalId(hooks.table), 'Arn'] } },
       { Effect: 'Allow', Action: putActions, Resource: objects('/predictions/*') },
@@ -185,11 +191,66 @@ describe('resources and their key settings', () => {
     ]);
   });
 
+  test("IAM: the Pipe may read only this table's stream and send only to the archive and failure queues", () => {
+    const stream = { 'Fn::GetAtt': [logicalId(hooks.table), 'StreamArn'] };
+    const role = hooks.node.findChild('ArchivePipeRole') as iam.Role;
+    expect(statementsOf(role)).toEqual([
+      { Effect: 'Allow', Action: 'dynamodb:ListStreams', Resource: stream },
+      {
+        Effect: 'Allow',
+        Action: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'],
+        Resource: stream,
+      },
+      {
+        Effect: 'Allow',
+        Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+        Resource: { 'Fn::GetAtt': [logicalId(hooks.archiveQueue), 'Arn'] },
+      },
+      {
+        Effect: 'Allow',
+        Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+        Resource: { 'Fn::GetAtt': [logicalId(hooks.archiveFailureQueue), 'Arn'] },
+      },
+    ]);
+    template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: [
+          Match.objectLike({
+            Principal: { Service: 'pipes.amazonaws.com' },
+            Condition: { StringEquals: { 'aws:SourceAccount': '111111111111' } },
+          }),
+        ],
+      },
+    });
+  });
+
   test('no policy anywhere grants on "*"', () => {
     expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toMatch(/"Resource":"\*"/);
   });
 
-  test('the archiver: stream event source filtered to terminal transitions, partial batches, bisect, bounded retries, failure queue', () => {
+  test('the Pipe: the stream filtered to terminal transitions, one message per prediction into the archive queue', () => {
+    template.resourceCountIs('AWS::Pipes::Pipe', 1);
+    template.hasResourceProperties('AWS::Pipes::Pipe', {
+      Source: { 'Fn::GetAtt': [logicalId(hooks.table), 'StreamArn'] },
+      SourceParameters: {
+        DynamoDBStreamParameters: {
+          StartingPosition: 'TRIM_HORIZON',
+          BatchSize: 10,
+          MaximumRetryAttempts: 10,
+          OnPartialBatchItemFailure: 'AUTOMATIC_BISECT',
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [logicalId(hooks.archiveFailureQueue), 'Arn'] } },
+        },
+        FilterCriteria: { Filters: BECAME_TERMINAL_PATTERNS.map((pattern) => ({ Pattern: JSON.stringify(pattern) })) },
+      },
+      Target: { 'Fn::GetAtt': [logicalId(hooks.archiveQueue), 'Arn'] },
+      TargetParameters: { InputTemplate: ARCHIVE_REQUEST_TEMPLATE },
+    });
+    // The role's policy exists before the Pipe, which checks its permissions when created.
+    const pipe = Object.values(template.findResources('AWS::Pipes::Pipe'))[0] as { DependsOn?: string[] };
+    expect(pipe.DependsOn?.some((id) => id.startsWith('HooksArchivePipeRoleDefaultPolicy'))).toBe(true);
+  });
+
+  test('the archiver: the archive queue with partial batch responses, bounded concurrency, retries and a dead-letter queue', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
@@ -198,24 +259,69 @@ describe('resources and their key settings', () => {
       Environment: {
         Variables: Match.objectLike({
           COMPLETION_TOPIC_ARN: { Ref: logicalId(hooks.completionTopic as sns.Topic) },
+          ARCHIVE_QUEUE_URL: { Ref: logicalId(hooks.archiveQueue) },
           ALLOWED_OUTPUT_HOSTS: 'replicate.delivery,*.replicate.delivery',
           MAX_FILE_BYTES: String(5 * 1024 ** 3),
-          FINAL_ATTEMPT: '5',
+          FILE_CONCURRENCY: '8',
+          MAX_RECEIVE_COUNT: '5',
         }),
       },
     });
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      EventSourceArn: { 'Fn::GetAtt': [logicalId(hooks.table), 'StreamArn'] },
-      StartingPosition: 'TRIM_HORIZON',
-      BatchSize: 5,
-      ParallelizationFactor: 2,
-      BisectBatchOnFunctionError: true,
-      MaximumRetryAttempts: 4,
+      EventSourceArn: { 'Fn::GetAtt': [logicalId(hooks.archiveQueue), 'Arn'] },
+      BatchSize: 10,
+      ScalingConfig: { MaximumConcurrency: 200 },
       FunctionResponseTypes: ['ReportBatchItemFailures'],
-      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [logicalId(hooks.archiveFailureQueue), 'Arn'] } } },
-      FilterCriteria: { Filters: BECAME_TERMINAL_PATTERNS.map((pattern) => ({ Pattern: JSON.stringify(pattern) })) },
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      VisibilityTimeout: 660,
+      RedrivePolicy: {
+        deadLetterTargetArn: { 'Fn::GetAtt': [logicalId(hooks.archiveDeadLetterQueue), 'Arn'] },
+        maxReceiveCount: 5,
+      },
     });
     template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+    template.resourceCountIs('AWS::SQS::Queue', 3);
+  });
+
+  test("the archiver reads back exactly what the construct wires: its queue's receive count, the defaults", () => {
+    const fn = Object.values(template.findResources('AWS::Lambda::Function')).find(
+      (resource) => resource.Properties.Environment?.Variables?.ARCHIVE_QUEUE_URL,
+    )!;
+    // Tokens (table name, queue URL, topic ARN) become plain strings, as Lambda sees them.
+    const environment = Object.fromEntries(
+      Object.entries(fn.Properties.Environment.Variables as Record<string, unknown>).map(([name, value]) => [
+        name,
+        typeof value === 'string' ? value : `resolved-${name.toLowerCase()}`,
+      ]),
+    );
+    const config = readArchiverConfig(environment);
+    const queue = Object.values(template.findResources('AWS::SQS::Queue')).find((q) => q.Properties.RedrivePolicy)!;
+    expect(config.maxReceiveCount).toBe(queue.Properties.RedrivePolicy.maxReceiveCount);
+    expect(config.fileConcurrency).toBe(ARCHIVER_DEFAULTS.fileConcurrency);
+    expect(config.fetchPolicy.maxBytes).toBe(ARCHIVER_DEFAULTS.maxFileBytes);
+    expect(config.queueUrl).toBe('resolved-archive_queue_url');
+    expect(config.fetchPolicy.allowedHosts).toHaveLength(ARCHIVER_DEFAULTS.allowedOutputHosts.length);
+  });
+
+  test('archiver options reach the function, the queue and the event source', () => {
+    const tuned = synth({
+      archiver: { timeout: Duration.minutes(5), batchSize: 3, maxConcurrency: 20, retryAttempts: 2, fileConcurrency: 2 },
+    });
+    tuned.template.hasResourceProperties('AWS::Lambda::Function', {
+      Timeout: 300,
+      Environment: { Variables: Match.objectLike({ MAX_RECEIVE_COUNT: '3', FILE_CONCURRENCY: '2' }) },
+    });
+    tuned.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 3,
+      ScalingConfig: { MaximumConcurrency: 20 },
+    });
+    tuned.template.hasResourceProperties('AWS::SQS::Queue', {
+      VisibilityTimeout: 360,
+      RedrivePolicy: Match.objectLike({ maxReceiveCount: 3 }),
+    });
   });
 
   test('topics: encrypted with a rotating customer managed key CloudWatch may use, SSL only', () => {
@@ -253,15 +359,16 @@ describe('monitoring', () => {
   const logicalId = (construct: IConstruct) => stack.getLogicalId(construct.node.defaultChild as never);
   const alarmTopic = () => [{ Ref: logicalId(hooks.alarmTopic as sns.Topic) }];
 
-  test('eight alarms, each notifying the alarm topic when it fires and when it clears', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+  test('nine alarms, each notifying the alarm topic when it fires and when it clears', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 9);
     template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: alarmTopic(), OKActions: alarmTopic() });
     expect(Object.keys(hooks.alarms).sort()).toEqual([
       'api5xx',
+      'archiveBacklogAge',
+      'archiveDeadLetters',
       'archiveFailureQueue',
       'archiveFileFailures',
       'archiverErrors',
-      'iteratorAge',
       'rejectedSignatures',
       'throttles',
       'verifierErrors',
@@ -280,9 +387,35 @@ describe('monitoring', () => {
         Threshold: 21,
       },
     ],
-    ['anything in the failure queue', { Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 }],
+    [
+      'anything in the failure queue',
+      {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(hooks.archiveFailureQueue), 'QueueName'] } }],
+        Threshold: 1,
+      },
+    ],
+    [
+      'anything in the dead-letter queue',
+      {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(hooks.archiveDeadLetterQueue), 'QueueName'] } }],
+        Threshold: 1,
+      },
+    ],
     ['archive file failures', { Namespace: 'ReplicateWebhooks', MetricName: 'ArchiveFailures', Period: 900 }],
-    ['stream iterator age', { Namespace: 'AWS/Lambda', MetricName: 'IteratorAge', Statistic: 'Maximum', Threshold: 600_000 }],
+    [
+      'archive backlog age',
+      {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateAgeOfOldestMessage',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(hooks.archiveQueue), 'QueueName'] } }],
+        Statistic: 'Maximum',
+        Threshold: 600,
+      },
+    ],
   ])('%s', (_name, properties) => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
@@ -301,8 +434,10 @@ describe('monitoring', () => {
   });
 
   test('alarms can be tuned, turned off one by one, or all', () => {
-    const tuned = synth({ alarms: { disable: ['iteratorAge', 'archiveFileFailures'], rejectedSignaturesPerFiveMinutes: 100 } });
-    tuned.template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+    const tuned = synth({
+      alarms: { disable: ['archiveBacklogAge', 'archiveFileFailures'], rejectedSignaturesPerFiveMinutes: 100 },
+    });
+    tuned.template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
     tuned.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'WebhooksRejected', Threshold: 101 });
     const none = synth({ alarms: { enabled: false }, dashboard: false });
     none.template.resourceCountIs('AWS::CloudWatch::Alarm', 0);
@@ -319,7 +454,8 @@ describe('monitoring', () => {
       'WebhooksRejected',
       'FilesArchived',
       'ArchiveFailures',
-      'IteratorAge',
+      'ArchivalsFailed',
+      'ApproximateAgeOfOldestMessage',
       'NotificationsPublished',
     ]) {
       expect(body).toContain(metric);
@@ -334,7 +470,13 @@ describe('monitoring', () => {
     });
     expect(hooks.metricWebhooksAccepted().metricName).toBe('WebhooksAccepted');
     expect(hooks.metricFilesArchived().metricName).toBe('FilesArchived');
-    expect(hooks.metricArchiverIteratorAge().statistic).toBe('Maximum');
+    expect(stack.resolve(hooks.metricArchiveBacklogAge())).toMatchObject({
+      namespace: 'AWS/SQS',
+      metricName: 'ApproximateAgeOfOldestMessage',
+      statistic: 'Maximum',
+    });
+    expect(hooks.metricArchiveDeadLetters().metricName).toBe('ApproximateNumberOfMessagesVisible');
+    expect(hooks.metricArchivalsFailed({ reason: 'TimeoutError' }).dimensions).toMatchObject({ reason: 'TimeoutError' });
     const custom = synth({ metricsNamespace: 'Team/Replicate' });
     expect(custom.hooks.metricWebhooksReceived().namespace).toBe('Team/Replicate');
     custom.template.hasResourceProperties('AWS::Lambda::Function', {

@@ -13,6 +13,14 @@ test.each([
   [{ name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }, false],
   [{ name: 'ArchiveWriteError', cause: { name: 'NoSuchBucket', $metadata: { httpStatusCode: 404 } } }, false],
   [new TypeError('bug'), false],
+  [
+    (() => {
+      const looped: { name: string; cause?: unknown } = { name: 'Wrapper' };
+      looped.cause = looped;
+      return looped;
+    })(),
+    false,
+  ],
   [undefined, false],
 ])('%j transient: %s', (error, transient) => {
   expect(isTransientInfrastructureError(error)).toBe(transient);

@@ -1,19 +1,25 @@
 /**
- * Archiver: driven by the state table's stream, filtered to predictions that became terminal.
- * For each: copy every output file into S3 before Replicate deletes it, write prediction.json
- * and manifest.json, mark the record archived, and announce it once on SNS.
- * Failures: an outage of S3, SNS or DynamoDB is waited out here (with backoff, for minutes);
- * beyond that, a partial batch response has the stream retry the record; on the last attempt
- * whatever still fails is recorded and announced, and the record goes to the failure queue.
+ * Archiver: driven by the archive queue, which holds one message per finished prediction (an
+ * EventBridge Pipe puts them there from the table's stream). For each: copy every output file
+ * into S3 before Replicate deletes it, write prediction.json and manifest.json, mark the record
+ * archived, and announce it once on SNS.
+ *
+ * The predictions of a batch are archived side by side and settled one by one: a slow or failing
+ * prediction never holds up or fails another. A failure goes back to the queue alone, with
+ * backoff; on the last try transient file failures are recorded and announced, and anything
+ * worse is recorded on the item and left for the dead-letter queue, from which operators redrive.
+ *
+ * Not Powertools' batch utility: it would not let one record's lease and retry time differ from
+ * another's. Not its idempotency utility: the `notifiedAt` guard and the lease are the item's own.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { CopyObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { manifestKey, predictionDocumentKey } from '../shared/archive-layout';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { ChangeMessageVisibilityCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { MAX_VISIBILITY_TIMEOUT_SECONDS, parseArchiveRequest } from '../shared/archive-queue';
 import {
   buildCompletionMessage,
-  objectLocation,
   type ArchiveFailure,
   type ArchiveManifest,
   type ArchivedFile,
@@ -22,106 +28,146 @@ import { METRIC } from '../shared/metrics';
 import { discoverOutputs } from '../shared/outputs';
 import { parsePrediction, type Prediction } from '../shared/prediction';
 import { createTelemetry, MetricUnit } from '../telemetry';
+import { CompletionAnnouncer } from './announcer';
 import { archiveOutputs } from './archive-outputs';
 import { readArchiverConfig } from './config';
-import { ArchiveProgressStore } from './progress';
-import { retryTransient } from './retry';
-import { becameTerminal, type TerminalRecord } from './stream-record';
+import { ArchiveDocuments } from './documents';
+import { ArchiveProgressStore, type ClaimedPrediction } from './progress';
+import { requeueDelaySeconds, retryTransient } from './retry';
 
 const config = readArchiverConfig();
 const { logger, metrics, countReason } = createTelemetry();
 const s3 = new S3Client({});
-const sns = new SNSClient({});
+const sqs = new SQSClient({});
 const progress = new ArchiveProgressStore(new DynamoDBClient({}), config.tableName);
+const documents = new ArchiveDocuments(s3, config.bucketName, config.archivePrefix);
+const announcer = new CompletionAnnouncer(new SNSClient({}), config.completionTopicArn);
 
-// Without a Lambda context (local mode), give a batch the same budget as the default timeout.
+// Without a Lambda context, give a batch the same budget as the default timeout.
 const DEFAULT_BUDGET_MS = 10 * 60 * 1000;
 const SAFETY_MARGIN_MS = 20_000;
 
-/** The record is to be retried: some files failed transiently and attempts remain. */
+/** Some files failed transiently and tries remain: the prediction goes back to the queue. */
 class RetryLater extends Error {
   constructor(readonly failures: readonly ArchiveFailure[]) {
-    super(`${failures.length} output(s) failed transiently; retrying through the stream`);
+    super(`${failures.length} output(s) failed transiently; retrying through the queue`);
     this.name = 'RetryLater';
   }
 }
 
-/** One I/O step of one record, retried through an outage until the record's deadline. */
+/** One I/O step of one prediction, retried through an outage until the prediction's deadline. */
 type Io = <T>(operation: () => Promise<T>) => Promise<T>;
 
-export const handler = async (event: DynamoDBStreamEvent, context?: Context): Promise<DynamoDBBatchResponse> => {
-  const deadline = Date.now() + (context?.getRemainingTimeInMillis() ?? DEFAULT_BUDGET_MS) - SAFETY_MARGIN_MS;
+type Settled = 'done' | 'retry';
+
+export const handler = async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
+  if (context) logger.addContext(context);
+  const budgetMs = context?.getRemainingTimeInMillis() ?? DEFAULT_BUDGET_MS;
+  const deadline = Date.now() + budgetMs - SAFETY_MARGIN_MS;
+  // Held until this invocation must have ended, so a crash frees the prediction by the time
+  // its message is visible again (the queue's visibility timeout exceeds the function's).
+  const leaseUntil = Date.now() + budgetMs;
+  metrics.captureColdStartMetric();
   metrics.addMetric(METRIC.archiverRecords, MetricUnit.Count, event.Records.length);
   try {
-    return await archiveRecords(event.Records, deadline);
+    const settled = await Promise.all(event.Records.map((message) => settle(message, deadline, leaseUntil)));
+    return {
+      batchItemFailures: event.Records.filter((_, index) => settled[index] === 'retry').map((message) => ({
+        itemIdentifier: message.messageId,
+      })),
+    };
   } finally {
     metrics.publishStoredMetrics();
   }
 };
 
-async function archiveRecords(records: readonly DynamoDBRecord[], deadline: number): Promise<DynamoDBBatchResponse> {
-  for (const record of records) {
-    const predictionId = record.dynamodb?.NewImage?.predictionId?.S;
-    const retryUntil = Math.min(deadline, Date.now() + config.outageWindowMs);
-    const io: Io = (operation) =>
-      retryTransient(operation, {
-        deadline: retryUntil,
-        baseDelayMs: config.retryBaseDelayMs,
-        onRetry: (error, delayMs) =>
-          logger.warn('dependency failed; retrying', { predictionId, error: (error as Error)?.name, delayMs }),
-      });
-    try {
-      await archiveRecord(record, io, retryUntil);
-    } catch (error) {
-      if ((error as Error)?.name === 'RetryLater') {
-        logger.warn('archival will be retried', { predictionId, failures: (error as RetryLater).failures });
-      } else {
-        logger.error('archival failed', { predictionId, error: error as Error });
-      }
-      // The stream retries from this record; those after it have not been touched.
-      return { batchItemFailures: [{ itemIdentifier: record.dynamodb?.SequenceNumber ?? '' }] };
-    }
+async function settle(message: SQSRecord, deadline: number, leaseUntil: number): Promise<Settled> {
+  const receiveCount = Math.max(1, Number(message.attributes.ApproximateReceiveCount) || 1);
+  const isFinalAttempt = receiveCount >= config.maxReceiveCount;
+  const predictionId = parseArchiveRequest(message.body);
+  if (!predictionId) {
+    // Not ours to interpret: the dead-letter queue keeps it for a person to look at.
+    logger.error('queue message is not an archive request', { messageId: message.messageId });
+    countReason(METRIC.archivalsFailed, 'invalid_message');
+    await requeue(message, receiveCount);
+    return 'retry';
   }
-  return { batchItemFailures: [] };
+  const retryUntil = Math.min(deadline, Date.now() + config.outageWindowMs);
+  const io: Io = (operation) =>
+    retryTransient(operation, {
+      deadline: retryUntil,
+      baseDelayMs: config.retryBaseDelayMs,
+      onRetry: (error, delayMs) =>
+        logger.warn('dependency failed; retrying', { predictionId, error: (error as Error)?.name, delayMs }),
+    });
+
+  let claimed: ClaimedPrediction | undefined;
+  try {
+    const claim = await io(() => progress.claim(predictionId, new Date(), leaseUntil - Date.now()));
+    if (claim.kind !== 'claimed') {
+      logger.debug('nothing to do for this message', { predictionId, reason: claim.kind });
+      return 'done';
+    }
+    claimed = claim.prediction;
+    await archiveAndAnnounce(claimed, isFinalAttempt, io, deadline);
+    return 'done';
+  } catch (error) {
+    const reason = error instanceof RetryLater ? 'files_failed_transiently' : ((error as Error)?.name ?? 'error');
+    if (isFinalAttempt) {
+      logger.error('archival failed on its last try; left for the dead-letter queue', {
+        predictionId,
+        attempt: receiveCount,
+        error: error as Error,
+      });
+      countReason(METRIC.archivalsFailed, reason);
+      await progress
+        .markFailed(predictionId, reason, new Date())
+        .catch((markError: unknown) => logger.error('could not record the failure', { predictionId, error: markError as Error }));
+    } else {
+      logger.warn('archival will be retried', {
+        predictionId,
+        attempt: receiveCount,
+        ...(error instanceof RetryLater ? { failures: error.failures } : { error: error as Error }),
+      });
+      if (claimed) await progress.release(predictionId, claimed.leaseUntil).catch(() => undefined);
+    }
+    await requeue(message, receiveCount);
+    return 'retry';
+  }
 }
 
-async function archiveRecord(record: DynamoDBRecord, io: Io, retryUntil: number): Promise<void> {
-  const terminal = becameTerminal(record);
-  if (!terminal) {
-    logger.debug('not a terminal transition; skipped', { eventName: record.eventName });
-    return;
+/** Sets when the queue hands a failed message out again (SQS alone would wait the full visibility timeout). */
+async function requeue(message: SQSRecord, receiveCount: number): Promise<void> {
+  const delaySeconds = requeueDelaySeconds(receiveCount, config.retryBaseDelaySeconds, MAX_VISIBILITY_TIMEOUT_SECONDS);
+  try {
+    await sqs.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: config.queueUrl,
+        ReceiptHandle: message.receiptHandle,
+        VisibilityTimeout: delaySeconds,
+      }),
+    );
+  } catch (error) {
+    // The message comes back after the queue's visibility timeout instead: later, not lost.
+    logger.warn('could not set the retry delay', { messageId: message.messageId, error: (error as Error)?.name });
   }
-  const { predictionId } = terminal;
-  const state = await io(() => progress.beginAttempt(predictionId, new Date()));
-  if (!state || state.notifiedAt) return; // record gone, or already announced: a redelivery
-  const isFinalAttempt = state.attempt >= config.finalAttempt;
-  const prediction = parsed(await io(() => loadPayload(terminal)), terminal);
-  const manifestLocation = objectLocation(config.bucketName, manifestKey(config.archivePrefix, predictionId));
+}
+
+async function archiveAndAnnounce(claimed: ClaimedPrediction, isFinalAttempt: boolean, io: Io, deadline: number): Promise<void> {
+  const { predictionId } = claimed;
+  const prediction = parsed(await io(() => documents.loadPayload(claimed)), claimed);
 
   let manifest: ArchiveManifest;
-  if (state.archiveStatus !== 'pending') {
-    manifest = await io(() => readManifest(manifestLocation.key));
+  if (claimed.archiveStatus === 'archived' || claimed.archiveStatus === 'archived_with_failures') {
+    manifest = await io(() => documents.readManifest(predictionId));
   } else {
     // A retry after a crash between writing the manifest and marking the record: the archival is
     // complete (a manifest is only written then), and the outputs may have expired since.
-    const written = state.attempt > 1 ? await io(() => readManifestIfPresent(manifestLocation.key)) : undefined;
-    manifest = written
-      ? await markArchived(predictionId, written, manifestLocation.key, io)
-      : await archive(terminal, prediction, isFinalAttempt, io, retryUntil);
+    const written = claimed.attempt > 1 ? await io(() => documents.readManifestIfPresent(predictionId)) : undefined;
+    manifest = written ? await markArchived(written, io) : await archive(claimed, prediction, isFinalAttempt, io, deadline);
   }
 
-  const { body, attributes } = buildCompletionMessage(prediction, manifest, manifestLocation);
-  await io(() =>
-    sns.send(
-      new PublishCommand({
-        TopicArn: config.completionTopicArn,
-        Message: body,
-        MessageAttributes: Object.fromEntries(
-          Object.entries(attributes).map(([name, value]) => [name, { DataType: 'String', StringValue: value }]),
-        ),
-      }),
-    ),
-  );
+  await io(() => announcer.announce(buildCompletionMessage(prediction, manifest, documents.manifestLocation(predictionId))));
   metrics.addMetric(METRIC.notificationsPublished, MetricUnit.Count, 1);
   await io(() => progress.markNotified(predictionId, new Date()));
   logger.info('prediction archived and announced', {
@@ -129,26 +175,21 @@ async function archiveRecord(record: DynamoDBRecord, io: Io, retryUntil: number)
     status: prediction.status,
     files: manifest.files.length,
     failures: manifest.failures.length,
-    attempt: state.attempt,
+    attempt: claimed.attempt,
   });
-  if (isFinalAttempt && manifest.failures.some((failure) => failure.transient)) {
-    // Announced, with its failures; failing the record now puts it in the failure queue for operators.
-    throw new Error(`archived with ${manifest.failures.length} failure(s) after the last attempt`);
-  }
 }
 
 async function archive(
-  terminal: TerminalRecord,
+  claimed: ClaimedPrediction,
   prediction: Prediction,
   isFinalAttempt: boolean,
   io: Io,
-  retryUntil: number,
+  deadline: number,
 ): Promise<ArchiveManifest> {
-  const { predictionId } = terminal;
-  const predictionKey = predictionDocumentKey(config.archivePrefix, predictionId);
-  await io(() => writePredictionDocument(terminal, predictionKey));
+  const { predictionId } = claimed;
+  const predictionLocation = await io(() => documents.writePrediction(claimed));
 
-  const results = await archiveOutputs(s3, predictionId, discoverOutputs(prediction.output), config, retryUntil);
+  const results = await archiveOutputs(s3, predictionId, discoverOutputs(prediction.output), config, deadline);
   const files: ArchivedFile[] = [];
   const failures: ArchiveFailure[] = [];
   for (const result of results) {
@@ -162,30 +203,21 @@ async function archive(
     predictionId,
     status: prediction.status,
     archivedAt: new Date().toISOString(),
-    prediction: objectLocation(config.bucketName, predictionKey),
+    prediction: predictionLocation,
     files,
     failures,
   };
-  const key = manifestKey(config.archivePrefix, predictionId);
-  await io(() =>
-    s3.send(
-      new PutObjectCommand({
-        Bucket: config.bucketName,
-        Key: key,
-        Body: JSON.stringify(manifest, null, 2),
-        ContentType: 'application/json',
-      }),
-    ),
-  );
-  await markArchived(predictionId, manifest, key, io);
+  await io(() => documents.writeManifest(manifest));
+  await markArchived(manifest, io);
   countArchival(files, failures);
   return manifest;
 }
 
-async function markArchived(predictionId: string, manifest: ArchiveManifest, key: string, io: Io): Promise<ArchiveManifest> {
+async function markArchived(manifest: ArchiveManifest, io: Io): Promise<ArchiveManifest> {
   const status = manifest.failures.length > 0 ? 'archived_with_failures' : 'archived';
   const counts = { files: manifest.files.length, failures: manifest.failures.length };
-  await io(() => progress.markArchived(predictionId, status, key, counts, new Date()));
+  const key = documents.manifestLocation(manifest.predictionId).key;
+  await io(() => progress.markArchived(manifest.predictionId, status, key, counts, new Date()));
   return manifest;
 }
 
@@ -201,62 +233,13 @@ function countArchival(files: readonly ArchivedFile[], failures: readonly Archiv
   for (const failure of failures) countReason(METRIC.archiveFailures, failure.reason);
 }
 
-/** prediction.json is the terminal payload verbatim: copied server-side when it was spilled. */
-async function writePredictionDocument(terminal: TerminalRecord, key: string): Promise<void> {
-  if (terminal.payloadLocation) {
-    await s3.send(
-      new CopyObjectCommand({
-        Bucket: config.bucketName,
-        Key: key,
-        CopySource: `${terminal.payloadLocation.bucket}/${encodeURIComponent(terminal.payloadLocation.key).replace(/%2F/g, '/')}`,
-        ContentType: 'application/json',
-        MetadataDirective: 'REPLACE',
-      }),
-    );
-  } else {
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: config.bucketName,
-        Key: key,
-        Body: terminal.payload ?? '',
-        ContentType: 'application/json',
-      }),
-    );
-  }
-}
-
-async function loadPayload(terminal: TerminalRecord): Promise<string> {
-  if (!terminal.payloadLocation) return terminal.payload ?? '';
-  const object = await s3.send(
-    new GetObjectCommand({ Bucket: terminal.payloadLocation.bucket, Key: terminal.payloadLocation.key }),
-  );
-  return (await object.Body?.transformToString('utf8')) ?? '';
-}
-
-async function readManifest(key: string): Promise<ArchiveManifest> {
-  const object = await s3.send(new GetObjectCommand({ Bucket: config.bucketName, Key: key }));
-  return JSON.parse((await object.Body?.transformToString('utf8')) ?? '{}') as ArchiveManifest;
-}
-
-async function readManifestIfPresent(key: string): Promise<ArchiveManifest | undefined> {
-  try {
-    return await readManifest(key);
-  } catch (error) {
-    // Without s3:ListBucket (not granted), S3 answers a missing key with 403 rather than 404.
-    // This probe only saves work, so either means: archive as usual.
-    const status = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-    if ((error as Error)?.name === 'NoSuchKey' || status === 403 || status === 404) return undefined;
-    throw error;
-  }
-}
-
 /** The verifier only records valid predictions; should the payload not parse, archive what we know. */
-function parsed(payload: string, terminal: TerminalRecord): Prediction {
+function parsed(payload: string, claimed: ClaimedPrediction): Prediction {
   const result = parsePrediction(payload);
   if (result.ok) return result.prediction;
   logger.warn('terminal payload did not parse; archiving it without outputs', {
-    predictionId: terminal.predictionId,
+    predictionId: claimed.predictionId,
     reason: result.reason,
   });
-  return { id: terminal.predictionId, status: terminal.terminalStatus as Prediction['status'], output: null, error: null };
+  return { id: claimed.predictionId, status: claimed.terminalStatus as Prediction['status'], output: null, error: null };
 }

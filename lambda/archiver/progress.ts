@@ -1,18 +1,46 @@
 /**
- * The archiver's own writes to the prediction record: an attempt counter (so the last attempt
- * can be recognised and still announce), then "archived", then "notified". Each is one
- * conditional UpdateItem on an existing record; none can create a record.
+ * The archiver's own writes to the prediction record. Each is one conditional UpdateItem on an
+ * existing record; none can create one.
+ *
+ * A queue delivers at least once, so two invocations may hold the same prediction at once. The
+ * claim is a lease: only one invocation archives and announces a prediction at a time, and a
+ * lease left by a crashed invocation expires by the time its message is visible again.
  */
-import { UpdateItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  UpdateItemCommand,
+  type AttributeValue,
+  type DynamoDBClient,
+  type UpdateItemCommandInput,
+} from '@aws-sdk/client-dynamodb';
 import { ATTR, PARTITION_KEY, predictionItemKey } from '../shared/state';
 
-export type ArchiveStatus = 'pending' | 'archived' | 'archived_with_failures';
+export type ArchiveStatus = 'pending' | 'archived' | 'archived_with_failures' | 'failed';
 
-export interface ArchiveProgress {
+/** A finished prediction this invocation now holds, as recorded by the verifier. */
+export interface ClaimedPrediction {
+  readonly predictionId: string;
+  readonly terminalStatus: string;
+  /** The terminal payload, when it was small enough to live in the item. */
+  readonly payload?: string;
+  /** Where the payload was spilled to, otherwise. */
+  readonly payloadLocation?: { readonly bucket: string; readonly key: string };
+  /** Claims so far, this one included. */
   readonly attempt: number;
   readonly archiveStatus: ArchiveStatus;
-  readonly notifiedAt?: string;
+  /** Epoch milliseconds until which this invocation holds the prediction. */
+  readonly leaseUntil: number;
 }
+
+export type Claim =
+  | { readonly kind: 'claimed'; readonly prediction: ClaimedPrediction }
+  /** Already announced: a redelivery. */
+  | { readonly kind: 'announced' }
+  /** Another invocation holds it; its own message stays queued until it is done. */
+  | { readonly kind: 'held_elsewhere'; readonly leaseUntil: number }
+  /** No such record, or not terminal: nothing to archive. */
+  | { readonly kind: 'not_found' };
+
+const LEASE = 'archiveLeaseUntil';
 
 export class ArchiveProgressStore {
   constructor(
@@ -20,83 +48,144 @@ export class ArchiveProgressStore {
     private readonly tableName: string,
   ) {}
 
-  /** Counts this attempt and returns where the archival stands; undefined if the record is gone. */
-  async beginAttempt(predictionId: string, now: Date): Promise<ArchiveProgress | undefined> {
-    const item = await this.update(predictionId, 'ADD #attempts :one SET #startedAt = if_not_exists(#startedAt, :now)', {
-      names: { '#attempts': 'archiveAttempts', '#startedAt': 'archiveStartedAt' },
-      values: { ':one': { N: '1' }, ':now': { S: now.toISOString() } },
-      returnNew: true,
+  /** Takes the prediction for `leaseMs`, counting the attempt; says why not when it cannot. */
+  async claim(predictionId: string, now: Date, leaseMs: number): Promise<Claim> {
+    const leaseUntil = now.getTime() + leaseMs;
+    const result = await this.update(predictionId, {
+      UpdateExpression: 'ADD #attempts :one SET #startedAt = if_not_exists(#startedAt, :now), #lease = :leaseUntil',
+      ConditionExpression:
+        'attribute_exists(#pk) AND attribute_exists(#terminal) AND attribute_not_exists(#notifiedAt) AND ' +
+        '(attribute_not_exists(#lease) OR #lease < :nowMs)',
+      ExpressionAttributeNames: {
+        '#attempts': 'archiveAttempts',
+        '#startedAt': 'archiveStartedAt',
+        '#lease': LEASE,
+        '#terminal': ATTR.terminalStatus,
+        '#notifiedAt': 'notifiedAt',
+      },
+      ExpressionAttributeValues: {
+        ':one': { N: '1' },
+        ':now': { S: now.toISOString() },
+        ':nowMs': { N: String(now.getTime()) },
+        ':leaseUntil': { N: String(leaseUntil) },
+      },
+      ReturnValues: 'ALL_NEW',
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
-    if (!item) return undefined;
-    const notifiedAt = item.notifiedAt?.S;
-    return {
-      attempt: Number(item.archiveAttempts?.N ?? '1'),
-      archiveStatus: (item[ATTR.archiveStatus]?.S as ArchiveStatus | undefined) ?? 'pending',
-      ...(notifiedAt ? { notifiedAt } : {}),
-    };
+    if (result.ok) return { kind: 'claimed', prediction: claimedPrediction(predictionId, result.item, leaseUntil) };
+    const old = result.item;
+    if (!old || old[ATTR.terminalStatus] === undefined) return { kind: 'not_found' };
+    if (old.notifiedAt !== undefined) return { kind: 'announced' };
+    return { kind: 'held_elsewhere', leaseUntil: Number(old[LEASE]?.N ?? '0') };
+  }
+
+  /** Gives the prediction back before a retry, if this invocation still holds it. */
+  async release(predictionId: string, leaseUntil: number): Promise<void> {
+    await this.update(predictionId, {
+      UpdateExpression: 'REMOVE #lease',
+      ConditionExpression: 'attribute_exists(#pk) AND #lease = :mine',
+      ExpressionAttributeNames: { '#lease': LEASE },
+      ExpressionAttributeValues: { ':mine': { N: String(leaseUntil) } },
+    });
   }
 
   async markArchived(
     predictionId: string,
-    status: Exclude<ArchiveStatus, 'pending'>,
+    status: 'archived' | 'archived_with_failures',
     manifestKey: string,
     counts: { files: number; failures: number },
     now: Date,
   ): Promise<void> {
-    await this.update(
-      predictionId,
-      'SET #status = :status, #archivedAt = :now, #manifest = :manifest, #files = :files, #failures = :failures',
-      {
-        names: {
-          '#status': ATTR.archiveStatus,
-          '#archivedAt': 'archivedAt',
-          '#manifest': 'archiveManifestKey',
-          '#files': 'archivedFiles',
-          '#failures': 'archiveFailures',
-        },
-        values: {
-          ':status': { S: status },
-          ':now': { S: now.toISOString() },
-          ':manifest': { S: manifestKey },
-          ':files': { N: String(counts.files) },
-          ':failures': { N: String(counts.failures) },
-        },
+    await this.update(predictionId, {
+      UpdateExpression:
+        'SET #status = :status, #archivedAt = :now, #manifest = :manifest, #files = :files, #failures = :failures REMOVE #error',
+      ConditionExpression: 'attribute_exists(#pk)',
+      ExpressionAttributeNames: {
+        '#status': ATTR.archiveStatus,
+        '#archivedAt': 'archivedAt',
+        '#manifest': 'archiveManifestKey',
+        '#files': 'archivedFiles',
+        '#failures': 'archiveFailures',
+        '#error': 'archiveError',
       },
-    );
+      ExpressionAttributeValues: {
+        ':status': { S: status },
+        ':now': { S: now.toISOString() },
+        ':manifest': { S: manifestKey },
+        ':files': { N: String(counts.files) },
+        ':failures': { N: String(counts.failures) },
+      },
+    });
   }
 
+  /** Announced: nothing more will happen to this prediction, so the lease goes too. */
   async markNotified(predictionId: string, now: Date): Promise<void> {
-    await this.update(predictionId, 'SET #notifiedAt = :now', {
-      names: { '#notifiedAt': 'notifiedAt' },
-      values: { ':now': { S: now.toISOString() } },
+    await this.update(predictionId, {
+      UpdateExpression: 'SET #notifiedAt = :now REMOVE #lease',
+      ConditionExpression: 'attribute_exists(#pk)',
+      ExpressionAttributeNames: { '#notifiedAt': 'notifiedAt', '#lease': LEASE },
+      ExpressionAttributeValues: { ':now': { S: now.toISOString() } },
+    });
+  }
+
+  /**
+   * The last attempt failed: the record says so (findable, and cleared by a later success after
+   * a redrive), and the lease goes so that the redriven message finds the prediction free.
+   */
+  async markFailed(predictionId: string, reason: string, now: Date): Promise<void> {
+    await this.update(predictionId, {
+      UpdateExpression: 'SET #status = :failed, #error = :reason, #failedAt = :now REMOVE #lease',
+      ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(#notifiedAt)',
+      ExpressionAttributeNames: {
+        '#status': ATTR.archiveStatus,
+        '#error': 'archiveError',
+        '#failedAt': 'archiveFailedAt',
+        '#notifiedAt': 'notifiedAt',
+        '#lease': LEASE,
+      },
+      ExpressionAttributeValues: {
+        ':failed': { S: 'failed' },
+        ':reason': { S: reason.slice(0, 256) },
+        ':now': { S: now.toISOString() },
+      },
     });
   }
 
   private async update(
     predictionId: string,
-    expression: string,
-    {
-      names,
-      values,
-      returnNew = false,
-    }: { names: Record<string, string>; values: Record<string, AttributeValue>; returnNew?: boolean },
-  ): Promise<Record<string, AttributeValue> | undefined> {
+    input: Omit<UpdateItemCommandInput, 'TableName' | 'Key'>,
+  ): Promise<{ ok: true; item: Record<string, AttributeValue> } | { ok: false; item?: Record<string, AttributeValue> }> {
     try {
       const result = await this.dynamodb.send(
         new UpdateItemCommand({
+          ...input,
           TableName: this.tableName,
           Key: { [PARTITION_KEY]: { S: predictionItemKey(predictionId) } },
-          UpdateExpression: expression,
-          ConditionExpression: 'attribute_exists(#pk)',
-          ExpressionAttributeNames: { ...names, '#pk': PARTITION_KEY },
-          ExpressionAttributeValues: values,
-          ReturnValues: returnNew ? 'ALL_NEW' : 'NONE',
+          ExpressionAttributeNames: { ...input.ExpressionAttributeNames, '#pk': PARTITION_KEY },
         }),
       );
-      return result.Attributes ?? {};
+      return { ok: true, item: result.Attributes ?? {} };
     } catch (error) {
-      if ((error as Error)?.name === 'ConditionalCheckFailedException') return undefined;
+      // Recognised by name: the SDK's class may come from another copy of the package.
+      if ((error as Error)?.name === 'ConditionalCheckFailedException') {
+        return { ok: false, item: (error as { Item?: Record<string, AttributeValue> }).Item };
+      }
       throw error;
     }
   }
+}
+
+function claimedPrediction(predictionId: string, item: Record<string, AttributeValue>, leaseUntil: number): ClaimedPrediction {
+  const payload = item[ATTR.payload]?.S;
+  const bucket = item[ATTR.payloadBucket]?.S;
+  const key = item[ATTR.payloadKey]?.S;
+  return {
+    predictionId,
+    terminalStatus: item[ATTR.terminalStatus]?.S ?? '',
+    ...(payload !== undefined ? { payload } : {}),
+    ...(bucket && key ? { payloadLocation: { bucket, key } } : {}),
+    attempt: Number(item.archiveAttempts?.N ?? '1'),
+    archiveStatus: (item[ATTR.archiveStatus]?.S as ArchiveStatus | undefined) ?? 'pending',
+    leaseUntil,
+  };
 }

@@ -1,7 +1,7 @@
 /**
- * Riding out an outage of S3, SNS or DynamoDB inside one invocation. A stream event source
- * retries a failed batch at once, with no backoff, so its retries alone would be spent within
- * seconds of an outage; waiting here (with backoff, up to a deadline) covers minutes.
+ * The one retry policy: full-jitter exponential backoff up to a deadline, for failures that may
+ * heal (5xx, throttling, timeouts, resets). A short outage is ridden out inside one invocation;
+ * a longer one hands the prediction back to the queue, whose retries are minutes apart.
  */
 
 // Error names and socket codes that say "try again later", whichever client raised them.
@@ -27,7 +27,7 @@ const TRANSIENT = new Set([
 ]);
 
 /** True for failures of our own dependencies that may heal: 5xx, throttling, timeouts, resets. */
-export function isTransientInfrastructureError(error: unknown): boolean {
+export function isTransientInfrastructureError(error: unknown, depth = 0): boolean {
   const candidate = error as
     | {
         name?: string;
@@ -42,7 +42,8 @@ export function isTransientInfrastructureError(error: unknown): boolean {
   // The SDK wraps what it does not recognise as an Error (one from another realm, say) by its text.
   const wrapped = /^AWS SDK error wrapper for (\w+)/.exec(candidate.message ?? '')?.[1];
   if (wrapped && TRANSIENT.has(wrapped)) return true;
-  if (candidate.name === 'ArchiveWriteError') return isTransientInfrastructureError(candidate.cause);
+  // Our own wrappers (a failed S3 write, say) are as transient as what they wrap.
+  if (candidate.cause !== undefined && depth < 4 && isTransientInfrastructureError(candidate.cause, depth + 1)) return true;
   if (candidate.$retryable) return true;
   const status = candidate.$metadata?.httpStatusCode;
   if (status !== undefined && (status >= 500 || status === 429)) return true;
@@ -81,4 +82,18 @@ export async function retryTransient<T>(operation: () => Promise<T>, options: Re
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
+}
+
+/**
+ * How long a failed prediction's message stays invisible before its next try: doubling from
+ * `baseSeconds` with the upper half jittered, so a burst of failures does not come back at once.
+ */
+export function requeueDelaySeconds(
+  receiveCount: number,
+  baseSeconds: number,
+  maxSeconds: number,
+  random: () => number = Math.random,
+): number {
+  const floor = Math.min(maxSeconds, baseSeconds * 2 ** Math.max(0, receiveCount - 1));
+  return Math.min(maxSeconds, Math.round(floor * (1 + random())));
 }

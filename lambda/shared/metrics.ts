@@ -21,8 +21,12 @@ export const METRIC = {
   failed: 'WebhooksFailed',
   /** Size of each verified body. */
   payloadBytes: 'PayloadBytes',
-  /** Stream records the archiver was handed (after the event source's filter). */
+  /** A reread of the signing secret failed and the cached keys stayed in use; also by `reason`. */
+  signingKeyRefreshFailed: 'SigningKeyRefreshFailed',
+  /** Queue messages the archiver was handed (one per finished prediction, redeliveries included). */
   archiverRecords: 'ArchiverRecords',
+  /** Predictions whose last try failed: recorded on the item, left in the dead-letter queue; by `reason`. */
+  archivalsFailed: 'ArchivalsFailed',
   predictionsArchived: 'PredictionsArchived',
   filesArchived: 'FilesArchived',
   bytesArchived: 'BytesArchived',

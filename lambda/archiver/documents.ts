@@ -1,0 +1,91 @@
+/**
+ * The archive's documents beside the outputs: prediction.json (the terminal payload, verbatim)
+ * and manifest.json (every output: source → archived copy, and the failures).
+ */
+import { CopyObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { manifestKey, predictionDocumentKey } from '../shared/archive-layout';
+import { objectLocation, type ArchiveManifest, type ObjectLocation } from '../shared/completion-message';
+import type { ClaimedPrediction } from './progress';
+
+export class ArchiveDocuments {
+  constructor(
+    private readonly s3: S3Client,
+    private readonly bucketName: string,
+    private readonly archivePrefix: string,
+  ) {}
+
+  predictionLocation(predictionId: string): ObjectLocation {
+    return objectLocation(this.bucketName, predictionDocumentKey(this.archivePrefix, predictionId));
+  }
+
+  manifestLocation(predictionId: string): ObjectLocation {
+    return objectLocation(this.bucketName, manifestKey(this.archivePrefix, predictionId));
+  }
+
+  /** The terminal payload as the verifier recorded it: from the item, or from where it was spilled. */
+  async loadPayload(prediction: ClaimedPrediction): Promise<string> {
+    if (!prediction.payloadLocation) return prediction.payload ?? '';
+    const object = await this.s3.send(
+      new GetObjectCommand({ Bucket: prediction.payloadLocation.bucket, Key: prediction.payloadLocation.key }),
+    );
+    return (await object.Body?.transformToString('utf8')) ?? '';
+  }
+
+  /** prediction.json: a server-side copy of a spilled payload (its exact bytes), else the item's. */
+  async writePrediction(prediction: ClaimedPrediction): Promise<ObjectLocation> {
+    const location = this.predictionLocation(prediction.predictionId);
+    const spilled = prediction.payloadLocation;
+    if (spilled) {
+      await this.s3.send(
+        new CopyObjectCommand({
+          Bucket: location.bucket,
+          Key: location.key,
+          CopySource: `${spilled.bucket}/${encodeURIComponent(spilled.key).replace(/%2F/g, '/')}`,
+          ContentType: 'application/json',
+          MetadataDirective: 'REPLACE',
+        }),
+      );
+    } else {
+      await this.s3.send(
+        new PutObjectCommand({
+          Bucket: location.bucket,
+          Key: location.key,
+          Body: prediction.payload ?? '',
+          ContentType: 'application/json',
+        }),
+      );
+    }
+    return location;
+  }
+
+  async writeManifest(manifest: ArchiveManifest): Promise<ObjectLocation> {
+    const location = this.manifestLocation(manifest.predictionId);
+    await this.s3.send(
+      new PutObjectCommand({
+        Bucket: location.bucket,
+        Key: location.key,
+        Body: JSON.stringify(manifest, null, 2),
+        ContentType: 'application/json',
+      }),
+    );
+    return location;
+  }
+
+  async readManifest(predictionId: string): Promise<ArchiveManifest> {
+    const { bucket, key } = this.manifestLocation(predictionId);
+    const object = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return JSON.parse((await object.Body?.transformToString('utf8')) ?? '{}') as ArchiveManifest;
+  }
+
+  async readManifestIfPresent(predictionId: string): Promise<ArchiveManifest | undefined> {
+    try {
+      return await this.readManifest(predictionId);
+    } catch (error) {
+      // Without s3:ListBucket (not granted), S3 answers a missing key with 403 rather than 404.
+      // This probe only saves work, so either means: archive as usual.
+      const status = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+      if ((error as Error)?.name === 'NoSuchKey' || status === 403 || status === 404) return undefined;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * The archiver's settings, defined once: what the construct and local mode wire (each one an
+ * environment variable) and the defaults the archiver falls back to. Pure, so the construct
+ * imports it without the handler's code.
+ */
+import { ARCHIVE_QUEUE_DEFAULTS } from '../shared/archive-queue';
+import { DEFAULT_OUTPUT_HOSTS } from '../shared/outputs';
+
+const MiB = 1024 * 1024;
+
+export const ARCHIVER_DEFAULTS = {
+  allowedOutputHosts: DEFAULT_OUTPUT_HOSTS,
+  maxFileBytes: 5 * 1024 * MiB,
+  /** Files in flight per invocation; each holds about partSize × (uploadQueueSize + 1) of memory. */
+  fileConcurrency: 8,
+  partSizeBytes: 8 * MiB,
+  uploadQueueSize: 2,
+  maxReceiveCount: ARCHIVE_QUEUE_DEFAULTS.maxReceiveCount,
+  retryQueueBaseDelaySeconds: ARCHIVE_QUEUE_DEFAULTS.retryBaseDelaySeconds,
+  // The queue retries later with backoff; holding an invocation through a long outage only
+  // ties up concurrency.
+  outageWindowSeconds: 120,
+} as const;
+
+/** What the construct (or local mode) tells the archiver. */
+export interface ArchiverWiring {
+  readonly tableName: string;
+  readonly bucketName: string;
+  readonly archivePrefix: string;
+  readonly completionTopicArn: string;
+  readonly queueUrl: string;
+  readonly allowedOutputHosts?: readonly string[];
+  readonly maxFileBytes?: number;
+  readonly fileConcurrency?: number;
+  readonly maxReceiveCount?: number;
+  readonly retryQueueBaseDelaySeconds?: number;
+}
+
+export const ARCHIVER_ENV: { readonly [K in keyof ArchiverWiring]-?: string } = {
+  tableName: 'TABLE_NAME',
+  bucketName: 'BUCKET_NAME',
+  archivePrefix: 'ARCHIVE_PREFIX',
+  completionTopicArn: 'COMPLETION_TOPIC_ARN',
+  queueUrl: 'ARCHIVE_QUEUE_URL',
+  allowedOutputHosts: 'ALLOWED_OUTPUT_HOSTS',
+  maxFileBytes: 'MAX_FILE_BYTES',
+  fileConcurrency: 'FILE_CONCURRENCY',
+  maxReceiveCount: 'MAX_RECEIVE_COUNT',
+  retryQueueBaseDelaySeconds: 'RETRY_QUEUE_BASE_DELAY_SECONDS',
+};
+
+/** The environment variables for `wiring`; unset optional settings fall back to ARCHIVER_DEFAULTS in the archiver. */
+export function archiverEnvironment(wiring: ArchiverWiring): Record<string, string> {
+  const environment: Record<string, string> = {};
+  for (const [name, value] of Object.entries(wiring) as Array<[keyof ArchiverWiring, unknown]>) {
+    if (value === undefined) continue;
+    environment[ARCHIVER_ENV[name]] = Array.isArray(value) ? value.join(',') : String(value);
+  }
+  return environment;
+}

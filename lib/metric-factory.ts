@@ -1,0 +1,102 @@
+/**
+ * Every metric the construct reads, built in one place: the `metric*` methods, the alarms and
+ * the dashboard take them from here, so a metric is defined once.
+ */
+import { Duration } from 'aws-cdk-lib';
+import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { METRIC, REASON_DIMENSION, SERVICE_NAME } from '../lambda/shared/metrics';
+
+export interface MetricSources {
+  readonly namespace: string;
+  readonly httpApi: apigwv2.HttpApi;
+  readonly verifier: lambda.IFunction;
+  readonly archiver: lambda.IFunction;
+  readonly archiveQueue: sqs.IQueue;
+  readonly archiveDeadLetterQueue: sqs.IQueue;
+  readonly archiveFailureQueue: sqs.IQueue;
+}
+
+export type HandlerMetricOptions = cloudwatch.MetricOptions & { readonly reason?: string };
+
+export class WebhooksMetricFactory {
+  constructor(private readonly sources: MetricSources) {}
+
+  /** A metric the handlers emit (embedded metric format, `service` dimension), optionally for one `reason`. */
+  handlerMetric(name: string, options: HandlerMetricOptions = {}): cloudwatch.Metric {
+    const { reason, ...metricOptions } = options;
+    return new cloudwatch.Metric({
+      namespace: this.sources.namespace,
+      metricName: name,
+      statistic: 'Sum',
+      period: Duration.minutes(5),
+      ...metricOptions,
+      dimensionsMap: {
+        service: SERVICE_NAME,
+        ...(reason ? { [REASON_DIMENSION]: reason } : {}),
+        ...metricOptions.dimensionsMap,
+      },
+    });
+  }
+
+  /** Every reason's series of one handler metric (a SEARCH expression, for graphs). */
+  handlerMetricByReason(name: string, label: string): cloudwatch.MathExpression {
+    return new cloudwatch.MathExpression({
+      expression: `SEARCH('{${this.sources.namespace},${REASON_DIMENSION},service} MetricName="${name}"', 'Sum', 300)`,
+      label,
+      period: Duration.minutes(5),
+    });
+  }
+
+  /** How long the oldest finished prediction has waited in the archive queue (seconds). */
+  archiveBacklogAge(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.sources.archiveQueue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', ...options });
+  }
+
+  /** Predictions waiting in the archive queue. */
+  archiveBacklog(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.sources.archiveQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', ...options });
+  }
+
+  /** Predictions in the dead-letter queue, waiting for a redrive. */
+  archiveDeadLetters(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.sources.archiveDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', ...options });
+  }
+
+  /** Stream batches the Pipe could not queue. */
+  archiveFailureQueueDepth(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.sources.archiveFailureQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', ...options });
+  }
+
+  verifierErrors(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.sources.verifier.metricErrors(options);
+  }
+
+  archiverErrors(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.sources.archiver.metricErrors(options);
+  }
+
+  api5xx(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.sources.httpApi.metricServerError({ statistic: 'Sum', ...options });
+  }
+
+  /** Throttles of either function, as one series. */
+  throttles(period: Duration = Duration.minutes(5)): cloudwatch.MathExpression {
+    return new cloudwatch.MathExpression({
+      expression: 'verifier + archiver',
+      usingMetrics: {
+        verifier: this.sources.verifier.metricThrottles({ period }),
+        archiver: this.sources.archiver.metricThrottles({ period }),
+      },
+      label: 'Throttles',
+      period,
+    });
+  }
+
+  /** Convenience names for the handler metrics the alarms and dashboard use. */
+  rejectedSignatures(): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.rejected, { reason: 'bad_signature' });
+  }
+}
