@@ -1,12 +1,14 @@
 /**
  * `npm run bench [-- section ...]`: prints figures as ratios against baselines measured in the
- * same run, and writes them to build/bench-results.json. Sections: verify, handler, bundle, archive.
+ * same run, and writes them to build/bench-results.json. Sections: verify, handler, bundle, archive,
+ * scale (a simulation; `key=value` arguments or SCALE_* variables set its options, see bench/scale-model.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchArchiveThroughput, reportArchiveThroughput } from './archive-throughput';
 import { benchBundleCost, reportBundleCost } from './bundle-cost';
 import { benchHandlerLatency, reportHandlerLatency } from './handler-latency';
+import { benchScaleModel, reportScaleModel, scaleOptionsFrom } from './scale-model';
 import { benchVerifyCost, reportVerifyCost } from './verify-cost';
 
 // Node 20 is supported here until January 2027; the SDK's reminder would drown the figures.
@@ -20,15 +22,21 @@ const section =
     return { result, report: describe(result) };
   };
 
+// `key=value` arguments are options of the scale section, not section names.
+const options = process.argv.slice(2).filter((arg) => arg.includes('='));
+
 const SECTIONS: Record<string, () => Promise<{ result: unknown; report: string }>> = {
   verify: section(benchVerifyCost, reportVerifyCost),
   handler: section(() => benchHandlerLatency(), reportHandlerLatency),
   bundle: section(() => benchBundleCost(), reportBundleCost),
   archive: section(() => benchArchiveThroughput(), reportArchiveThroughput),
+  scale: section(async () => benchScaleModel(scaleOptionsFrom(options, process.env)), reportScaleModel),
 };
 
 async function main(): Promise<void> {
-  const requested = process.argv.slice(2);
+  const requested = process.argv.slice(2).filter((arg) => !arg.includes('='));
+  if (options.length > 0 && !requested.includes('scale'))
+    throw new Error(`options ${options.join(' ')} are for the scale section, which is not requested`);
   const unknown = requested.filter((name) => !(name in SECTIONS));
   if (unknown.length > 0) throw new Error(`unknown section(s) ${unknown.join(', ')}; known: ${Object.keys(SECTIONS).join(', ')}`);
   const names = requested.length > 0 ? requested : Object.keys(SECTIONS);
