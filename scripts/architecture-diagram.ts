@@ -2,11 +2,13 @@
  * Draws docs/architecture.svg: `npx tsx scripts/architecture-diagram.ts`.
  *
  * The picture is laid out by hand on a grid so it stays readable without a layout engine.
- * test/architecture-diagram.test.ts checks that DIAGRAM_NODES covers the resources the construct
- * synthesizes and that the committed SVG is what renderDiagram() draws now.
+ * test/architecture-diagram.test.ts reads the committed SVG, not this model: every resource and
+ * every connection the synthesized construct has must be drawn there, nothing it lacks may be,
+ * and the file must be what renderDiagram() draws now.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ARCHIVE_QUEUE_DEFAULTS } from '../lambda/shared/archive-queue';
 
 type Category = 'external' | 'network' | 'compute' | 'database' | 'storage' | 'integration' | 'security' | 'management';
 
@@ -14,10 +16,6 @@ export interface DiagramNode {
   readonly id: string;
   readonly label: string;
   readonly details: readonly string[];
-  /** CloudFormation resource types the box stands for; none for things outside the stack. */
-  readonly resourceTypes: readonly string[];
-  /** Tells apart boxes that share a resource type (two functions, two topics). */
-  readonly role?: 'verifier' | 'archiver' | 'completion' | 'alarm';
   readonly category: Category;
   readonly column: number;
   readonly row: number;
@@ -33,12 +31,13 @@ interface DiagramEdge {
   readonly route?: { readonly points: ReadonlyArray<readonly [number, number]>; readonly labelAt: readonly [number, number] };
 }
 
+const { pipeBatchSize, pipeRetryAttempts, batchSize, maxReceiveCount } = ARCHIVE_QUEUE_DEFAULTS;
+
 export const DIAGRAM_NODES: readonly DiagramNode[] = [
   {
     id: 'replicate',
     label: 'Replicate',
     details: ['prediction webhooks:', 'start, output, logs, completed'],
-    resourceTypes: [],
     category: 'external',
     column: 1,
     row: 0,
@@ -47,7 +46,6 @@ export const DIAGRAM_NODES: readonly DiagramNode[] = [
     id: 'api',
     label: 'API Gateway HTTP API',
     details: ['throttled (default 100 rps,', 'burst 200) · access logs'],
-    resourceTypes: ['AWS::ApiGatewayV2::Api'],
     category: 'network',
     column: 1,
     row: 1,
@@ -56,8 +54,6 @@ export const DIAGRAM_NODES: readonly DiagramNode[] = [
     id: 'verifier',
     label: 'Verifier Lambda',
     details: ['signature, timestamp, size', 'answers 2xx / 4xx / 5xx'],
-    resourceTypes: ['AWS::Lambda::Function'],
-    role: 'verifier',
     category: 'compute',
     column: 1,
     row: 2,
@@ -66,7 +62,6 @@ export const DIAGRAM_NODES: readonly DiagramNode[] = [
     id: 'secret',
     label: 'Secrets Manager',
     details: ['Replicate signing key', '(whsec_…)'],
-    resourceTypes: ['AWS::SecretsManager::Secret'],
     category: 'security',
     column: 2,
     row: 2,
@@ -75,112 +70,113 @@ export const DIAGRAM_NODES: readonly DiagramNode[] = [
     id: 'table',
     label: 'DynamoDB state table',
     details: ['on-demand · point-in-time recovery', 'stream: NEW_AND_OLD_IMAGES'],
-    resourceTypes: ['AWS::DynamoDB::GlobalTable'],
     category: 'database',
     column: 1,
     row: 3,
   },
   {
-    id: 'eventSource',
-    label: 'Event source mapping',
-    details: ['batches of 5 · bisect on error', '4 retries, last one announces'],
-    resourceTypes: ['AWS::Lambda::EventSourceMapping'],
-    category: 'compute',
+    id: 'pipe',
+    label: 'EventBridge Pipe',
+    details: ['filter: became terminal', `batches of ${pipeBatchSize} · ${pipeRetryAttempts} retries`],
+    category: 'integration',
     column: 1,
     row: 4,
   },
   {
-    id: 'failureQueue',
-    label: 'Archive failure queue',
-    details: ['SQS · batch metadata', 'kept 14 days · alarmed'],
-    resourceTypes: ['AWS::SQS::Queue'],
+    id: 'pipeFailureQueue',
+    label: 'Pipe failure queue',
+    details: ['SQS · stream batches the Pipe', 'could not queue · alarmed'],
     category: 'integration',
     column: 2,
     row: 4,
+  },
+  {
+    id: 'archiveQueue',
+    label: 'Archive queue',
+    details: ['SQS · one message per prediction', 'a failed one returns with backoff'],
+    category: 'integration',
+    column: 1,
+    row: 5,
+  },
+  {
+    id: 'deadLetterQueue',
+    label: 'Archive dead-letter queue',
+    details: ['SQS · predictions that failed', 'every try · alarmed · redrive'],
+    category: 'integration',
+    column: 2,
+    row: 5,
   },
   {
     id: 'delivery',
     label: 'replicate.delivery',
     details: ['output files', '(expire about an hour in)'],
-    resourceTypes: [],
     category: 'external',
     column: 0,
-    row: 5,
+    row: 6,
   },
   {
     id: 'archiver',
     label: 'Archiver Lambda',
-    details: ['copies outputs, writes the archive', 'marks the item archived, notified'],
-    resourceTypes: ['AWS::Lambda::Function'],
-    role: 'archiver',
+    details: ['claims the item, copies outputs,', 'writes the archive, announces once'],
     category: 'compute',
     column: 1,
-    row: 5,
+    row: 6,
   },
   {
     id: 'bucket',
     label: 'S3 archive bucket',
     details: ['predictions/<id>/prediction.json,', 'manifest.json, outputs/'],
-    resourceTypes: ['AWS::S3::Bucket'],
     category: 'storage',
     column: 2,
-    row: 5,
+    row: 6,
   },
   {
     id: 'kms',
     label: 'KMS key',
     details: ['encrypts both topics', 'yearly rotation'],
-    resourceTypes: ['AWS::KMS::Key'],
     category: 'security',
     column: 0,
-    row: 6,
+    row: 7,
   },
   {
     id: 'completionTopic',
     label: 'SNS completion topic',
     details: ['message attributes:', 'status, model'],
-    resourceTypes: ['AWS::SNS::Topic'],
-    role: 'completion',
     category: 'integration',
     column: 1,
-    row: 6,
+    row: 7,
   },
   {
     id: 'subscribers',
     label: 'Subscribers',
     details: ['Lambda · SQS · email · HTTPS'],
-    resourceTypes: [],
     category: 'external',
     column: 2,
-    row: 6,
+    row: 7,
   },
   {
     id: 'cloudwatch',
     label: 'CloudWatch',
-    details: ['alarms + dashboard: API, Lambdas,', 'failure queue, stream lag'],
-    resourceTypes: ['AWS::CloudWatch::Alarm', 'AWS::CloudWatch::Dashboard'],
+    details: ['alarms + dashboard: API, Lambdas,', 'queues, archive backlog age'],
     category: 'management',
     column: 0,
-    row: 7,
+    row: 8,
   },
   {
     id: 'alarmTopic',
     label: 'SNS alarm topic',
     details: ['ALARM and OK', 'notifications'],
-    resourceTypes: ['AWS::SNS::Topic'],
-    role: 'alarm',
     category: 'integration',
     column: 1,
-    row: 7,
+    row: 8,
   },
   {
     id: 'operators',
     label: 'Operators',
     details: ['email · chat · pager'],
-    resourceTypes: [],
     category: 'external',
     column: 2,
-    row: 7,
+    row: 8,
   },
 ];
 
@@ -189,20 +185,25 @@ const BOX_WIDTH = 260;
 const BOX_HEIGHT = 80;
 const FIRST_ROW_Y = 80;
 const ROW_PITCH = 150;
+const LAST_ROW = Math.max(...DIAGRAM_NODES.map((node) => node.row));
 const WIDTH = 1200;
-const HEIGHT = FIRST_ROW_Y + 7 * ROW_PITCH + BOX_HEIGHT + 40;
+const HEIGHT = FIRST_ROW_Y + LAST_ROW * ROW_PITCH + BOX_HEIGHT + 40;
 
+const rowY = (row: number) => FIRST_ROW_Y + row * ROW_PITCH;
+const KMS_ROW = DIAGRAM_NODES.find((node) => node.id === 'kms')!.row;
 /** The KMS key reaches the alarm topic through the channel between the last two rows. */
-const KMS_TO_ALARM_TOPIC_Y = FIRST_ROW_Y + 6 * ROW_PITCH + BOX_HEIGHT + 35;
+const KMS_TO_ALARM_TOPIC_Y = rowY(KMS_ROW) + BOX_HEIGHT + 35;
 
 const EDGES: readonly DiagramEdge[] = [
   { from: 'replicate', to: 'api', label: ['POST /webhook,', 'Standard Webhooks signature'] },
   { from: 'api', to: 'verifier', label: ['Lambda proxy, payload 2.0'] },
   { from: 'secret', to: 'verifier', label: ['signing key,', 'cached 5 min'], dashed: true },
   { from: 'verifier', to: 'table', label: ['one transaction:', 'dedup + order + terminal guard'] },
-  { from: 'table', to: 'eventSource', label: ['stream filtered to', 'became-terminal'] },
-  { from: 'eventSource', to: 'archiver', label: ['finished predictions'] },
-  { from: 'eventSource', to: 'failureQueue', label: ['retries exhausted'] },
+  { from: 'table', to: 'pipe', label: ['stream records'] },
+  { from: 'pipe', to: 'pipeFailureQueue', label: ['batches SQS refused,', `after ${pipeRetryAttempts} retries`] },
+  { from: 'pipe', to: 'archiveQueue', label: ['one {"predictionId"} message', 'per finished prediction'] },
+  { from: 'archiveQueue', to: 'deadLetterQueue', label: [`after ${maxReceiveCount} tries`] },
+  { from: 'archiveQueue', to: 'archiver', label: [`SQS event source: batches of ${batchSize},`, 'partial batch failures'] },
   { from: 'delivery', to: 'archiver', label: ['fetch over https,', 'allow-listed hosts'] },
   { from: 'archiver', to: 'bucket', label: ['streamed multipart,', 'sha256'] },
   { from: 'archiver', to: 'completionTopic', label: ['one message per prediction'] },
@@ -215,10 +216,10 @@ const EDGES: readonly DiagramEdge[] = [
     dashed: true,
     route: {
       points: [
-        [170, FIRST_ROW_Y + 6 * ROW_PITCH + BOX_HEIGHT],
+        [170, rowY(KMS_ROW) + BOX_HEIGHT],
         [170, KMS_TO_ALARM_TOPIC_Y],
         [COLUMN_X[1] + 60, KMS_TO_ALARM_TOPIC_Y],
-        [COLUMN_X[1] + 60, FIRST_ROW_Y + 7 * ROW_PITCH],
+        [COLUMN_X[1] + 60, rowY(KMS_ROW + 1)],
       ],
       labelAt: [385, KMS_TO_ALARM_TOPIC_Y - 7],
     },
@@ -244,7 +245,7 @@ const LEGEND: ReadonlyArray<{ readonly category: Category; readonly text: string
   { category: 'compute', text: 'Lambda' },
   { category: 'database', text: 'DynamoDB' },
   { category: 'storage', text: 'S3' },
-  { category: 'integration', text: 'SNS / SQS' },
+  { category: 'integration', text: 'SNS / SQS / EventBridge' },
   { category: 'security', text: 'Secrets Manager / KMS' },
   { category: 'management', text: 'CloudWatch' },
 ];
@@ -257,7 +258,7 @@ interface Box {
 }
 
 function box(node: DiagramNode): Box {
-  return { x: COLUMN_X[node.column], y: FIRST_ROW_Y + node.row * ROW_PITCH, w: BOX_WIDTH, h: BOX_HEIGHT };
+  return { x: COLUMN_X[node.column], y: rowY(node.row), w: BOX_WIDTH, h: BOX_HEIGHT };
 }
 
 function escape(text: string): string {
@@ -375,6 +376,11 @@ const NOTES: readonly string[] = [
   'webhooks change nothing: one',
   'transaction decides, and a 200 means',
   'the webhook is recorded.',
+  '',
+  'The Pipe queues each prediction once',
+  'it is finished; the archiver takes',
+  `them ${batchSize} at a time, and one that fails`,
+  'comes back alone, later, with backoff.',
   '',
   'Outputs stream through the archiver',
   'in parts, so its memory stays flat',

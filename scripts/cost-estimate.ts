@@ -1,16 +1,19 @@
 /**
  * Estimates what the construct costs to run: `npx tsx scripts/cost-estimate.ts` prints Markdown.
  *
- * The settings that drive cost (memory, architecture, billing mode, retention, how many keys,
- * alarms and dashboards) are read from the synthesized template, so the estimate follows the
- * props and the construct's defaults; traffic is a list of stated assumptions; prices are
- * us-east-1 list prices. The output has no dates or locale-dependent formatting, so the README
+ * The settings that drive cost (memory, architecture, billing mode, retention, the archive path's
+ * batches and retries, how many keys, alarms and dashboards) are read from the synthesized
+ * template, and the handlers' settings through the handlers' own config readers, so the estimate
+ * follows the props and the construct's defaults; traffic is a list of stated assumptions; prices
+ * are us-east-1 list prices. The output has no dates or locale-dependent formatting, so the README
  * can quote it and a test can compare the two.
  */
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { ReplicateWebhooks } from '../lib/replicate-webhooks';
+import { readArchiverConfig } from '../lambda/archiver/config';
 import { METRIC } from '../lambda/shared/metrics';
+import { readVerifierConfig } from '../lambda/verifier/config';
 
 // ── Prices: us-east-1 list prices as of 2026, free tiers left out ──────────────────────────────
 
@@ -20,17 +23,32 @@ export const HTTP_API_PER_MILLION_REQUESTS = 1.0;
 export const LAMBDA_ARM_PER_GB_SECOND = 0.0000133334;
 /** https://aws.amazon.com/lambda/pricing/ (requests): $0.20 per million. */
 export const LAMBDA_PER_MILLION_REQUESTS = 0.2;
-/** https://aws.amazon.com/dynamodb/pricing/on-demand/ (write request units): $0.625 per million. */
-export const DYNAMODB_PER_MILLION_WRU = 0.625;
 /**
- * https://aws.amazon.com/dynamodb/pricing/on-demand/ (read request units): $0.125 per million.
- * Not charged here: the flow reads nothing (conditions and ReturnValues cost no reads).
+ * https://aws.amazon.com/dynamodb/pricing/on-demand/ (write request units): $0.625 per million.
+ * Reads are not priced: the flow makes none (conditions and ReturnValues cost no read units).
  */
-export const DYNAMODB_PER_MILLION_RRU = 0.125;
+export const DYNAMODB_PER_MILLION_WRU = 0.625;
 /** https://aws.amazon.com/dynamodb/pricing/on-demand/ (TransactWriteItems): 2 WRU per KB of each item. */
 export const DYNAMODB_TRANSACTION_WRU_PER_KB = 2;
-/** https://aws.amazon.com/dynamodb/pricing/on-demand/ (DynamoDB Streams): GetRecords by a Lambda trigger is free. */
-export const DYNAMODB_STREAM_READS_BY_LAMBDA = 0;
+/**
+ * https://aws.amazon.com/dynamodb/pricing/on-demand/ (reading data from DynamoDB Streams): $0.02 per
+ * 100,000 streams read request units, one per GetRecords call. Only GetRecords by Lambda triggers and
+ * by global tables is free; the page does not name EventBridge Pipes, so the Pipe's reads are billed
+ * here, an upper bound.
+ */
+export const DYNAMODB_STREAMS_PER_100K_READS = 0.02;
+/**
+ * https://aws.amazon.com/eventbridge/pricing/ (Pipes): $0.40 per million requests, counted after
+ * filtering, each 64 KB chunk of an event one request.
+ */
+export const PIPES_PER_MILLION_REQUESTS = 0.4;
+export const PIPES_CHUNK_KB = 64;
+/**
+ * https://aws.amazon.com/sqs/pricing/ (standard queues, after the first million requests a month):
+ * $0.40 per million API requests, each 64 KB chunk of a payload one request; a batch call is one
+ * request for up to 10 messages.
+ */
+export const SQS_PER_MILLION_REQUESTS = 0.4;
 /** https://aws.amazon.com/s3/pricing/ (S3 Standard PUT, COPY, POST, LIST): $0.005 per 1,000 requests. */
 export const S3_PER_THOUSAND_PUTS = 0.005;
 /** https://aws.amazon.com/s3/pricing/ (S3 Standard GET, SELECT): $0.0004 per 1,000 requests. */
@@ -69,16 +87,39 @@ export const TERMINAL_ITEM_KB = 4;
 export const VERIFIER_SECONDS = 0.03;
 export const OUTPUT_FILES_PER_PREDICTION = 3;
 export const OUTPUT_FILE_MB = 2;
-/** The archiver's default part size (lambda/archiver/config.ts); a file no larger is one PutObject. */
-export const UPLOAD_PART_SIZE_MB = 8;
 /** prediction.json and manifest.json */
 export const ARCHIVE_JSON_FILES = 2;
 export const ARCHIVER_SECONDS_PER_PREDICTION = 1;
-/** attempt counter, archived, notified */
+/** claim (returning the item: ReturnValues costs no read units), archived, notified */
 export const ARCHIVER_UPDATES_PER_PREDICTION = 3;
 export const SNS_PUBLISHES_PER_PREDICTION = 1;
 /** Upper bound: SNS may reuse a data key across publishes. */
 export const KMS_REQUESTS_PER_PUBLISH = 1;
+/**
+ * SendMessageBatch calls per prediction. Up to 10 messages share one call, but at this traffic
+ * (a finished prediction every few seconds) a Pipe batch seldom holds two: 1 is the upper bound,
+ * 1/10 the floor with full batches.
+ */
+export const QUEUE_SENDS_PER_PREDICTION = 1;
+/** Each message ends one poller's long poll early; the poller's next poll is counted with the idle ones. */
+export const QUEUE_RECEIVES_PER_PREDICTION = 1;
+/** One DeleteMessageBatch per invocation; one prediction per invocation at this traffic. */
+export const QUEUE_DELETES_PER_PREDICTION = 1;
+/** Predictions archived on a second try; each retry costs a ChangeMessageVisibility and a ReceiveMessage. */
+export const ARCHIVE_RETRY_RATE = 0.01;
+export const QUEUE_REQUESTS_PER_RETRY = 2;
+/**
+ * https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html: Lambda long-polls an idle
+ * queue with five concurrent pollers and may drop to two, except when a maximum concurrency is set.
+ */
+export const IDLE_QUEUE_POLLERS = 5;
+export const IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY = 2;
+/** SQS's longest long poll; assumed for Lambda's pollers. */
+export const LONG_POLL_SECONDS = 20;
+/** A new on-demand table's stream; more shards come with more partitions. */
+export const STREAM_SHARDS = 4;
+/** Lambda's documented rate for DynamoDB streams (4 GetRecords a second per shard), assumed for Pipes. */
+export const STREAM_POLLS_PER_SHARD_PER_SECOND = 4;
 export const WARM_VERIFIERS = 10;
 export const LOG_KB_PER_WEBHOOK = 1;
 /** Series with a `reason` dimension seen in a month (e.g. bad_signature, timestamp_out_of_tolerance, http_error). */
@@ -88,6 +129,8 @@ export const HOURS_PER_MONTH = 730;
 
 const MB_PER_GB = 1024;
 const KB_PER_GB = 1024 * 1024;
+const MIB = 1024 * 1024;
+const SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600;
 const DAYS_PER_MONTH = HOURS_PER_MONTH / 24;
 
 // ── Reading the template ───────────────────────────────────────────────────────────────────────
@@ -111,7 +154,16 @@ export interface TemplateSettings {
   readonly apiProtocol: string;
   readonly verifier: FunctionSettings;
   readonly archiver: FunctionSettings;
+  /** The archiver's multipart part size: a file no larger is one PutObject. */
+  readonly archivePartSizeBytes: number;
   readonly tableBillingMode: string;
+  /** The Pipe from the table's stream to the archive queue. */
+  readonly pipe: { readonly batchSize: number; readonly filtered: boolean };
+  /** Tries of a prediction before the archive queue moves it to its dead-letter queue. */
+  readonly maxReceiveCount: number;
+  /** The archiver's SQS event source. */
+  readonly archiveEventSource: { readonly batchSize: number; readonly maxConcurrency?: number };
+  readonly queues: number;
   /** undefined: some log group keeps its logs forever. */
   readonly logRetentionDays?: number;
   readonly logGroups: number;
@@ -121,6 +173,7 @@ export interface TemplateSettings {
   /** A metric math alarm is billed per metric it reads. */
   readonly alarmMetrics: number;
   readonly dashboards: number;
+  /** 0: the verifier reads the key for every webhook. */
   readonly keyCacheTtlSeconds: number;
   readonly maxInlinePayloadBytes: number;
   /** Whether the completion topic is encrypted with a KMS key. */
@@ -137,32 +190,82 @@ function single(template: CfnTemplate, type: string): [string, CfnResource] {
   return found[0];
 }
 
-function functionSettings(template: CfnTemplate, logicalId: string): FunctionSettings & { environment: Record<string, unknown> } {
-  const fn = template.Resources?.[logicalId];
-  if (fn?.Type !== 'AWS::Lambda::Function') throw new Error(`cost estimate: ${logicalId} is not a Lambda function`);
+/** The logical id a Ref or Fn::GetAtt points at. */
+function target(value: unknown): string | undefined {
+  return (value as { Ref?: string })?.Ref ?? (value as { 'Fn::GetAtt'?: [string, string] })?.['Fn::GetAtt']?.[0];
+}
+
+function resource(template: CfnTemplate, logicalId: string | undefined, type: string, what: string): CfnResource {
+  const found = logicalId === undefined ? undefined : template.Resources?.[logicalId];
+  if (found?.Type !== type) throw new Error(`cost estimate: the ${what} is not a ${type} of this template`);
+  return found;
+}
+
+/**
+ * A function's environment as its handler would see it. Tokens (Ref, Fn::GetAtt) stand for names
+ * known only at deploy time; none drives cost, so a placeholder does.
+ */
+function environment(fn: CfnResource): NodeJS.ProcessEnv {
+  const variables: Record<string, unknown> = fn.Properties?.Environment?.Variables ?? {};
+  return Object.fromEntries(
+    Object.entries(variables).map(([name, value]) => [name, typeof value === 'string' ? value : `<${name}>`]),
+  );
+}
+
+function functionSettings(fn: CfnResource): FunctionSettings {
   return {
     // CloudFormation's defaults when a property is absent.
     memoryMb: fn.Properties?.MemorySize ?? 128,
     architecture: fn.Properties?.Architectures?.[0] ?? 'x86_64',
-    environment: fn.Properties?.Environment?.Variables ?? {},
   };
 }
 
 export function readSettings(input: Template | CfnTemplate): TemplateSettings {
   const template: CfnTemplate = input instanceof Template ? (input.toJSON() as CfnTemplate) : input;
-  // The verifier is whatever the API integrates with; the archiver is what the stream invokes.
+  // The verifier is whatever the API integrates with; the archiver is what the archive queue invokes.
   const [, integration] = single(template, 'AWS::ApiGatewayV2::Integration');
+  const verifier = resource(template, target(integration.Properties?.IntegrationUri), 'AWS::Lambda::Function', 'API integration');
+  const [tableId, table] = single(template, 'AWS::DynamoDB::GlobalTable');
+  const [, pipe] = single(template, 'AWS::Pipes::Pipe');
+  const pipeSource = pipe.Properties?.Source?.['Fn::GetAtt'];
+  if (pipeSource?.[0] !== tableId || pipeSource?.[1] !== 'StreamArn')
+    throw new Error("cost estimate: the Pipe does not read the table's stream");
+  const archiveQueueId = target(pipe.Properties?.Target);
+  const archiveQueue = resource(template, archiveQueueId, 'AWS::SQS::Queue', "Pipe's target");
   const [, eventSource] = single(template, 'AWS::Lambda::EventSourceMapping');
-  const verifier = functionSettings(template, integration.Properties?.IntegrationUri?.['Fn::GetAtt']?.[0]);
-  const archiver = functionSettings(template, eventSource.Properties?.FunctionName?.Ref);
+  if (target(eventSource.Properties?.EventSourceArn) !== archiveQueueId) {
+    throw new Error('cost estimate: the event source does not read the archive queue');
+  }
+  const archiver = resource(
+    template,
+    target(eventSource.Properties?.FunctionName),
+    'AWS::Lambda::Function',
+    'event source target',
+  );
+  const verifierConfig = readVerifierConfig(environment(verifier));
+  const archiverConfig = readArchiverConfig(environment(archiver));
   const retentions = ofType(template, 'AWS::Logs::LogGroup').map(([, group]) => group.Properties?.RetentionInDays);
   const alarms = ofType(template, 'AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties ?? {});
-  const completionTopicRef = (archiver.environment.COMPLETION_TOPIC_ARN as { Ref?: string } | undefined)?.Ref;
+  const completionTopicId = target(archiver.Properties?.Environment?.Variables?.COMPLETION_TOPIC_ARN);
+  const streamParameters = pipe.Properties?.SourceParameters?.DynamoDBStreamParameters ?? {};
   return {
     apiProtocol: single(template, 'AWS::ApiGatewayV2::Api')[1].Properties?.ProtocolType,
-    verifier: { memoryMb: verifier.memoryMb, architecture: verifier.architecture },
-    archiver: { memoryMb: archiver.memoryMb, architecture: archiver.architecture },
-    tableBillingMode: single(template, 'AWS::DynamoDB::GlobalTable')[1].Properties?.BillingMode ?? 'PROVISIONED',
+    verifier: functionSettings(verifier),
+    archiver: functionSettings(archiver),
+    archivePartSizeBytes: archiverConfig.partSizeBytes,
+    tableBillingMode: table.Properties?.BillingMode ?? 'PROVISIONED',
+    pipe: {
+      // The Pipes API's default batch size for a stream source.
+      batchSize: streamParameters.BatchSize ?? 1,
+      filtered: (pipe.Properties?.SourceParameters?.FilterCriteria?.Filters ?? []).length > 0,
+    },
+    maxReceiveCount: archiveQueue.Properties?.RedrivePolicy?.maxReceiveCount,
+    archiveEventSource: {
+      // Lambda's default for an SQS source.
+      batchSize: eventSource.Properties?.BatchSize ?? 10,
+      maxConcurrency: eventSource.Properties?.ScalingConfig?.MaximumConcurrency,
+    },
+    queues: ofType(template, 'AWS::SQS::Queue').length,
     logRetentionDays: retentions.includes(undefined) ? undefined : Math.max(...retentions),
     logGroups: retentions.length,
     kmsKeys: ofType(template, 'AWS::KMS::Key').length,
@@ -175,10 +278,10 @@ export function readSettings(input: Template | CfnTemplate): TemplateSettings {
       0,
     ),
     dashboards: ofType(template, 'AWS::CloudWatch::Dashboard').length,
-    keyCacheTtlSeconds: Number(verifier.environment.KEY_CACHE_TTL_SECONDS),
-    maxInlinePayloadBytes: Number(verifier.environment.MAX_INLINE_PAYLOAD_BYTES),
+    keyCacheTtlSeconds: verifierConfig.keyCacheTtlSeconds,
+    maxInlinePayloadBytes: verifierConfig.maxInlinePayloadBytes,
     encryptedCompletionTopic:
-      completionTopicRef !== undefined && !!template.Resources?.[completionTopicRef]?.Properties?.KmsMasterKeyId,
+      completionTopicId !== undefined && !!template.Resources?.[completionTopicId]?.Properties?.KmsMasterKeyId,
   };
 }
 
@@ -241,8 +344,8 @@ function lambdaPricePerGbSecond(name: string, fn: FunctionSettings): number {
 }
 
 /** PutObject for a file that fits in one part, else create + parts + complete. */
-function putRequestsPerFile(fileMb: number): number {
-  const parts = Math.ceil(fileMb / UPLOAD_PART_SIZE_MB);
+function putRequestsPerFile(fileBytes: number, partSizeBytes: number): number {
+  const parts = Math.ceil(fileBytes / partSizeBytes);
   return parts <= 1 ? 1 : parts + 2;
 }
 
@@ -252,6 +355,7 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
   if (settings.tableBillingMode !== 'PAY_PER_REQUEST') {
     throw new Error(`cost estimate: only on-demand tables are priced, not ${settings.tableBillingMode}`);
   }
+  if (!settings.pipe.filtered) throw new Error('cost estimate: only a Pipe that passes finished predictions alone is priced');
   const verifierGbSecondPrice = lambdaPricePerGbSecond('verifier', settings.verifier);
   const archiverGbSecondPrice = lambdaPricePerGbSecond('archiver', settings.archiver);
 
@@ -266,6 +370,11 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
   // A terminal payload above the inline limit goes to S3 and the item keeps only a pointer.
   const spilled = TERMINAL_ITEM_KB * 1024 > settings.maxInlinePayloadBytes;
   const terminalItemKb = spilled ? INTERMEDIATE_ITEM_KB : TERMINAL_ITEM_KB;
+  // The stream record that becomes terminal carries the item before (intermediate) and after.
+  const pipeChunksPerPrediction = Math.ceil((terminalItemKb + INTERMEDIATE_ITEM_KB) / PIPES_CHUNK_KB);
+  const outputPutsPerFile = putRequestsPerFile(OUTPUT_FILE_MB * MIB, settings.archivePartSizeBytes);
+  const idlePollers =
+    settings.archiveEventSource.maxConcurrency === undefined ? IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY : IDLE_QUEUE_POLLERS;
 
   perWebhook(
     'api-requests',
@@ -313,15 +422,37 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
       (predictions * S3_PER_THOUSAND_PUTS) / 1000,
     );
   }
+  if (settings.keyCacheTtlSeconds === 0) {
+    perWebhook(
+      'secret-reads',
+      'Secrets Manager',
+      'signing key read for every webhook (no cache)',
+      `${count(WEBHOOKS)} × ${price(SECRETS_MANAGER_PER_10K_CALLS)}/10,000`,
+      (WEBHOOKS * SECRETS_MANAGER_PER_10K_CALLS) / 10_000,
+    );
+  }
+  // Filtering is free: only the record that made a prediction terminal passes and is billed.
   perWebhook(
-    'stream-reads',
-    'DynamoDB Streams',
-    'stream reads by the archiver event source',
-    'free for Lambda triggers',
-    DYNAMODB_STREAM_READS_BY_LAMBDA,
+    'pipe-requests',
+    'EventBridge Pipes',
+    `records past the filter: finished predictions, ${pipeChunksPerPrediction} chunk of ${PIPES_CHUNK_KB} KB each`,
+    `${count(predictions)} × ${pipeChunksPerPrediction} × ${price(PIPES_PER_MILLION_REQUESTS)}/M`,
+    (predictions * pipeChunksPerPrediction * PIPES_PER_MILLION_REQUESTS) / 1e6,
   );
-  // The event filter keeps the five non-terminal records of a prediction from invoking the archiver;
-  // batches of several predictions only form under load, so one invocation each is the upper bound.
+  const queueRequestsPerPrediction =
+    QUEUE_SENDS_PER_PREDICTION +
+    QUEUE_RECEIVES_PER_PREDICTION +
+    QUEUE_DELETES_PER_PREDICTION +
+    ARCHIVE_RETRY_RATE * QUEUE_REQUESTS_PER_RETRY;
+  const queueRequests = predictions * queueRequestsPerPrediction;
+  perWebhook(
+    'queue-requests',
+    'SQS',
+    'archive queue: send, receive and delete per prediction; change visibility and receive per retry',
+    `${count(predictions)} × (${QUEUE_SENDS_PER_PREDICTION} send + ${QUEUE_RECEIVES_PER_PREDICTION} receive + ${QUEUE_DELETES_PER_PREDICTION} delete + ${num(ARCHIVE_RETRY_RATE * 100)}% × ${QUEUE_REQUESTS_PER_RETRY} per retry) = ${count(queueRequests)} × ${price(SQS_PER_MILLION_REQUESTS)}/M`,
+    (queueRequests * SQS_PER_MILLION_REQUESTS) / 1e6,
+  );
+  // Batches of several predictions only form under load; one invocation each is the upper bound.
   perWebhook(
     'archiver-requests',
     'Lambda',
@@ -346,12 +477,12 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
     `${count(predictions)} × ${ARCHIVER_UPDATES_PER_PREDICTION} × ${terminalItemKb} WRU × ${price(DYNAMODB_PER_MILLION_WRU)}/M`,
     (predictions * ARCHIVER_UPDATES_PER_PREDICTION * terminalItemKb * DYNAMODB_PER_MILLION_WRU) / 1e6,
   );
-  const outputPuts = OUTPUT_FILES_PER_PREDICTION * putRequestsPerFile(OUTPUT_FILE_MB);
+  const outputPuts = OUTPUT_FILES_PER_PREDICTION * outputPutsPerFile;
   const puts = outputPuts + ARCHIVE_JSON_FILES;
   perWebhook(
     'archiver-puts',
     'S3',
-    `PUTs: ${OUTPUT_FILES_PER_PREDICTION} outputs (${outputPuts / OUTPUT_FILES_PER_PREDICTION} each) + prediction.json + manifest.json`,
+    `PUTs: ${OUTPUT_FILES_PER_PREDICTION} outputs (${outputPutsPerFile} each) + prediction.json + manifest.json`,
     `${count(predictions)} × ${puts} PUT × ${price(S3_PER_THOUSAND_PUTS)}/1,000`,
     (predictions * puts * S3_PER_THOUSAND_PUTS) / 1000,
   );
@@ -380,12 +511,13 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
       (predictions * KMS_REQUESTS_PER_PUBLISH * KMS_PER_10K_REQUESTS) / 10_000,
     );
   }
-  const logGb = (WEBHOOKS * LOG_KB_PER_WEBHOOK) / KB_PER_GB;
+  const logKb = WEBHOOKS * LOG_KB_PER_WEBHOOK;
+  const logGb = logKb / KB_PER_GB;
   perWebhook(
     'logs-ingestion',
     'CloudWatch Logs',
     'ingestion',
-    `${count(WEBHOOKS)} × ${LOG_KB_PER_WEBHOOK} KB = ${num(logGb)} GB × ${price(CLOUDWATCH_LOGS_INGESTION_PER_GB)}/GB`,
+    `${count(WEBHOOKS)} × ${LOG_KB_PER_WEBHOOK} KB ÷ ${count(KB_PER_GB)} KB/GB = ${num(logGb)} GB × ${price(CLOUDWATCH_LOGS_INGESTION_PER_GB)}/GB`,
     logGb * CLOUDWATCH_LOGS_INGESTION_PER_GB,
   );
   if (settings.logRetentionDays === undefined) {
@@ -409,6 +541,23 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
 
   const fixed = (id: string, service: string, item: string, arithmetic: string, cost: number) =>
     row(id, 'fixedMonthly', service, item, arithmetic, cost);
+  const streamReads = STREAM_SHARDS * STREAM_POLLS_PER_SHARD_PER_SECOND * SECONDS_PER_MONTH;
+  fixed(
+    'stream-reads',
+    'DynamoDB Streams',
+    `GetRecords by the Pipe, ${STREAM_SHARDS} shards polled ${STREAM_POLLS_PER_SHARD_PER_SECOND} times a second (billed: an upper bound)`,
+    `${STREAM_SHARDS} shards × ${STREAM_POLLS_PER_SHARD_PER_SECOND}/s × ${count(SECONDS_PER_MONTH)} s = ${count(streamReads)} × ${price(DYNAMODB_STREAMS_PER_100K_READS)}/100,000`,
+    (streamReads * DYNAMODB_STREAMS_PER_100K_READS) / 100_000,
+  );
+  const pollsPerHour = 3600 / LONG_POLL_SECONDS;
+  const idlePolls = idlePollers * HOURS_PER_MONTH * pollsPerHour;
+  fixed(
+    'queue-idle-polls',
+    'SQS',
+    `long polls of the archive queue by the archiver's event source (${idlePollers} pollers, ${LONG_POLL_SECONDS} s each)`,
+    `${idlePollers} pollers × ${HOURS_PER_MONTH} h × ${num(pollsPerHour)}/h = ${count(idlePolls)} × ${price(SQS_PER_MILLION_REQUESTS)}/M`,
+    (idlePolls * SQS_PER_MILLION_REQUESTS) / 1e6,
+  );
   if (settings.alarms > 0) {
     fixed(
       'alarms',
@@ -453,24 +602,28 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
       settings.secrets * SECRET_PER_MONTH,
     );
   }
-  const refetchesPerHour = 3600 / settings.keyCacheTtlSeconds;
-  const keyReads = WARM_VERIFIERS * HOURS_PER_MONTH * refetchesPerHour;
-  fixed(
-    'secret-reads',
-    'Secrets Manager',
-    `signing key reads (cache ${settings.keyCacheTtlSeconds} s)`,
-    `${WARM_VERIFIERS} verifiers × ${HOURS_PER_MONTH} h × ${num(refetchesPerHour)}/h = ${count(keyReads)} × ${price(SECRETS_MANAGER_PER_10K_CALLS)}/10,000`,
-    (keyReads * SECRETS_MANAGER_PER_10K_CALLS) / 10_000,
-  );
+  // A TTL of 0 caches nothing: the reads follow the webhooks and are priced with them above.
+  if (settings.keyCacheTtlSeconds > 0) {
+    const refetchesPerHour = 3600 / settings.keyCacheTtlSeconds;
+    const keyReads = WARM_VERIFIERS * HOURS_PER_MONTH * refetchesPerHour;
+    fixed(
+      'secret-reads',
+      'Secrets Manager',
+      `signing key reads (cache ${settings.keyCacheTtlSeconds} s)`,
+      `${WARM_VERIFIERS} verifiers × ${HOURS_PER_MONTH} h × ${num(refetchesPerHour)}/h = ${count(keyReads)} × ${price(SECRETS_MANAGER_PER_10K_CALLS)}/10,000`,
+      (keyReads * SECRETS_MANAGER_PER_10K_CALLS) / 10_000,
+    );
+  }
 
   const storedPredictions = 1_000_000;
-  const storedGb = (storedPredictions * OUTPUT_FILES_PER_PREDICTION * OUTPUT_FILE_MB) / MB_PER_GB;
+  const storedMb = storedPredictions * OUTPUT_FILES_PER_PREDICTION * OUTPUT_FILE_MB;
+  const storedGb = storedMb / MB_PER_GB;
   row(
     'output-storage',
     'storage',
     'S3',
     'S3 Standard, outputs of 1,000,000 predictions, per month',
-    `${count(storedPredictions)} × ${OUTPUT_FILES_PER_PREDICTION} × ${OUTPUT_FILE_MB} MB = ${num(storedGb)} GB × ${price(S3_STANDARD_PER_GB_MONTH)}/GB-month`,
+    `${count(storedPredictions)} × ${OUTPUT_FILES_PER_PREDICTION} × ${OUTPUT_FILE_MB} MB ÷ ${count(MB_PER_GB)} MB/GB = ${num(storedGb)} GB × ${price(S3_STANDARD_PER_GB_MONTH)}/GB-month`,
     storedGb * S3_STANDARD_PER_GB_MONTH,
   );
 
@@ -482,7 +635,17 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
     fixed: sum('fixedMonthly'),
     storage: sum('storage'),
   };
-  return { ...result, markdown: renderMarkdown(result, { predictions, spilled }) };
+  return {
+    ...result,
+    markdown: renderMarkdown(result, {
+      predictions,
+      spilled,
+      terminalItemKb,
+      pipeChunksPerPrediction,
+      outputPutsPerFile,
+      idlePollers,
+    }),
+  };
 }
 
 function table(rows: readonly CostRow[], totalLabel: string, total: number): string[] {
@@ -494,27 +657,45 @@ function table(rows: readonly CostRow[], totalLabel: string, total: number): str
   ];
 }
 
-function renderMarkdown(
-  { settings, rows, total, fixed, storage }: Omit<CostEstimate, 'markdown'>,
-  { predictions, spilled }: { predictions: number; spilled: boolean },
-): string {
+interface Derived {
+  readonly predictions: number;
+  readonly spilled: boolean;
+  readonly terminalItemKb: number;
+  readonly pipeChunksPerPrediction: number;
+  readonly outputPutsPerFile: number;
+  readonly idlePollers: number;
+}
+
+function renderMarkdown({ settings, rows, total, fixed, storage }: Omit<CostEstimate, 'markdown'>, derived: Derived): string {
   const of = (section: CostSection) => rows.filter((r) => r.section === section);
   const retention = settings.logRetentionDays === undefined ? 'never expire' : `${settings.logRetentionDays} days`;
+  const { batchSize, maxConcurrency } = settings.archiveEventSource;
+  const partSizeMib = num(settings.archivePartSizeBytes / MIB);
+  const puts =
+    derived.outputPutsPerFile === 1
+      ? `under the ${partSizeMib} MiB part size: one PUT each`
+      : `over the ${partSizeMib} MiB part size: ${derived.outputPutsPerFile} requests each`;
+  const keyCache = settings.keyCacheTtlSeconds === 0 ? 'none (read for every webhook)' : `${settings.keyCacheTtlSeconds} s`;
   return [
     '**Settings read from the synthesized template**',
     '',
-    `- Verifier: ${settings.verifier.memoryMb} MB, ${settings.verifier.architecture}; archiver: ${settings.archiver.memoryMb} MB, ${settings.archiver.architecture}`,
+    `- Verifier: ${settings.verifier.memoryMb} MB, ${settings.verifier.architecture}; archiver: ${settings.archiver.memoryMb} MB, ${settings.archiver.architecture}, upload parts of ${partSizeMib} MiB`,
     `- API: ${settings.apiProtocol} API; table billing: ${settings.tableBillingMode}`,
+    `- Archive path: the stream's records through a filtered Pipe, in batches of ${settings.pipe.batchSize}; ${settings.maxReceiveCount} tries per prediction, then the dead-letter queue; the archiver takes batches of ${batchSize}${maxConcurrency === undefined ? '' : `, at most ${maxConcurrency} at once`}; ${settings.queues} SQS queues`,
     `- Log retention: ${retention} (${settings.logGroups} log groups)`,
     `- KMS keys: ${settings.kmsKeys}; secrets: ${settings.secrets}; alarms: ${settings.alarms} (${settings.alarmMetrics} alarm metrics); dashboards: ${settings.dashboards}`,
-    `- Signing key cache: ${settings.keyCacheTtlSeconds} s; largest inline payload: ${count(settings.maxInlinePayloadBytes)} bytes`,
+    `- Signing key cache: ${keyCache}; largest inline payload: ${count(settings.maxInlinePayloadBytes)} bytes`,
     '',
     '**Assumptions**',
     '',
-    `- ${WEBHOOKS_PER_PREDICTION} webhooks per prediction (start, 4 logs/output, completed): ${count(WEBHOOKS)} webhooks = ${count(predictions)} predictions`,
-    `- Items: ${DEDUP_MARKER_KB} KB dedup marker, ${INTERMEDIATE_ITEM_KB} KB prediction item after an intermediate webhook, ${TERMINAL_ITEM_KB} KB after the terminal one (${spilled ? 'above the inline limit: spilled to S3' : 'inline'})`,
+    `- ${WEBHOOKS_PER_PREDICTION} webhooks per prediction (start, 4 logs/output, completed): ${count(WEBHOOKS)} webhooks = ${count(derived.predictions)} predictions`,
+    `- Items: ${DEDUP_MARKER_KB} KB dedup marker, ${INTERMEDIATE_ITEM_KB} KB prediction item after an intermediate webhook, ${TERMINAL_ITEM_KB} KB after the terminal one (${derived.spilled ? 'above the inline limit: spilled to S3' : 'inline'})`,
     `- Verifier: ${num(VERIFIER_SECONDS * 1000, 0)} ms average warm duration`,
-    `- Archiver, per prediction: ${OUTPUT_FILES_PER_PREDICTION} output files of ${OUTPUT_FILE_MB} MB (under the ${UPLOAD_PART_SIZE_MB} MiB part size: one PUT each), ${num(ARCHIVER_SECONDS_PER_PREDICTION)} s of duration, ${ARCHIVER_UPDATES_PER_PREDICTION} UpdateItem, ${SNS_PUBLISHES_PER_PREDICTION} SNS publish (${KMS_REQUESTS_PER_PUBLISH} KMS request, an upper bound)`,
+    `- Pipe, per prediction: one record passes the filter (the ${derived.terminalItemKb} KB and ${INTERMEDIATE_ITEM_KB} KB images: ${derived.pipeChunksPerPrediction} chunk of ${PIPES_CHUNK_KB} KB) and is sent with ${QUEUE_SENDS_PER_PREDICTION} SendMessageBatch, an upper bound: at this rate a batch seldom holds two finished predictions (1/10 with full batches)`,
+    `- Archive queue, per prediction: ${QUEUE_RECEIVES_PER_PREDICTION} ReceiveMessage and ${QUEUE_DELETES_PER_PREDICTION} DeleteMessageBatch (one prediction per batch at this rate); ${num(ARCHIVE_RETRY_RATE * 100)}% of predictions retried once (${QUEUE_REQUESTS_PER_RETRY} requests: ChangeMessageVisibility, ReceiveMessage); messages under 64 KB`,
+    `- Idle archive queue: ${derived.idlePollers} pollers long-polling ${LONG_POLL_SECONDS} s (Lambda keeps ${IDLE_QUEUE_POLLERS} when a maximum concurrency is set, else may drop to ${IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY})`,
+    `- Stream: ${STREAM_SHARDS} shards, each read by the Pipe ${STREAM_POLLS_PER_SHARD_PER_SECOND} times a second (Lambda's rate, assumed for Pipes); billed as streams read requests, an upper bound: DynamoDB's pricing makes only Lambda triggers' and global tables' reads free`,
+    `- Archiver, per prediction: ${OUTPUT_FILES_PER_PREDICTION} output files of ${OUTPUT_FILE_MB} MB (${puts}), ${num(ARCHIVER_SECONDS_PER_PREDICTION)} s of duration, ${ARCHIVER_UPDATES_PER_PREDICTION} UpdateItem (claim, returning the item at no read cost; archived; notified), ${SNS_PUBLISHES_PER_PREDICTION} SNS publish (${KMS_REQUESTS_PER_PUBLISH} KMS request, an upper bound)`,
     `- ${WARM_VERIFIERS} warm verifiers, each rereading the signing key when its cache expires`,
     `- ~${LOG_KB_PER_WEBHOOK} KB of logs per webhook (API access log and both functions)`,
     `- A month is ${HOURS_PER_MONTH} hours; 1 GB = 1,024 MB; free tiers left out`,
@@ -532,7 +713,8 @@ function renderMarkdown(
     ...table(of('storage'), 'Total storage per month', storage),
     '',
     'Not counted: DynamoDB reads (the flow makes none) and storage, point-in-time recovery, data transfer ' +
-      '(downloads from replicate.delivery come in free), KMS key rotations (each of the first two adds $1 a month), ' +
+      '(downloads from replicate.delivery come in free), the other work of a retried archival, messages in the ' +
+      'failure and dead-letter queues, KMS key rotations (each of the first two adds $1 a month), ' +
       'deliveries to email and HTTPS subscribers, and what subscribers do.',
     'Prices: us-east-1 list prices as of 2026. Rows are rounded to the cent; totals add the rounded rows.',
     '',
