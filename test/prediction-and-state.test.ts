@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PREDICTION_STATUSES, STATUS_RANK, parsePrediction, type PredictionStatus } from '../lambda/shared/prediction';
+import {
+  PREDICTION_STATUSES,
+  RECORDED_FIELD_LIMITS,
+  STATUS_RANK,
+  parsePrediction,
+  parseRecordablePrediction,
+  type PredictionStatus,
+} from '../lambda/shared/prediction';
 import { decideTransition, summarizeProgress } from '../lambda/shared/state';
 import { normalizePrefix, spilledPayloadKey } from '../lambda/shared/archive-layout';
 import { readRawBody } from '../lambda/verifier/http';
@@ -51,6 +58,102 @@ describe('parsePrediction', () => {
       ok: true,
       prediction: expect.objectContaining({ model: undefined, metrics: undefined, logs: undefined, output: null }),
     });
+  });
+});
+
+describe('parseRecordablePrediction: only what can be stored', () => {
+  const body = (fields: Record<string, unknown>) => Buffer.from(JSON.stringify({ id: 'abc', status: 'succeeded', ...fields }));
+  const payloadKeys = {
+    model: 'model',
+    version: 'version',
+    createdAt: 'created_at',
+    startedAt: 'started_at',
+    completedAt: 'completed_at',
+  } as const;
+  const fields = Object.entries(RECORDED_FIELD_LIMITS).map(
+    ([field, limit]) => [field, payloadKeys[field as keyof typeof payloadKeys], limit] as const,
+  );
+
+  test.each(readdirSync(fixtures))('fixture %s is recordable', (file) => {
+    expect(parseRecordablePrediction(readFileSync(join(fixtures, file)))).toEqual(
+      parsePrediction(readFileSync(join(fixtures, file))),
+    );
+  });
+
+  test('bounds hold for every field copied into the item, and no others', () => {
+    expect(Object.keys(RECORDED_FIELD_LIMITS).sort()).toEqual(['completedAt', 'createdAt', 'model', 'startedAt', 'version']);
+  });
+
+  test.each(fields)('%s (`%s`): up to %i characters are recorded, one more is refused', (field, key, limit) => {
+    expect(parseRecordablePrediction(body({ [key]: 'x'.repeat(limit) })).ok).toBe(true);
+    expect(parseRecordablePrediction(body({ [key]: 'é'.repeat(limit) })).ok).toBe(true);
+    expect(parseRecordablePrediction(body({ [key]: 'x'.repeat(limit + 1) }))).toEqual({
+      ok: false,
+      reason: 'field_too_large',
+      field,
+    });
+    expect(parseRecordablePrediction(body({ [key]: 'x'.repeat(400 * 1024) }))).toEqual({
+      ok: false,
+      reason: 'field_too_large',
+      field,
+    });
+  });
+
+  test.each(fields)('%s (`%s`): a lone surrogate is refused, a pair is not', (field, key) => {
+    for (const escape of ['\\ud800', 'a\\udfffb', '\\ud83c']) {
+      expect(parseRecordablePrediction(Buffer.from(`{"id":"abc","status":"starting","${key}":"${escape}"}`))).toEqual({
+        ok: false,
+        reason: 'invalid_field',
+        field,
+      });
+    }
+    expect(parseRecordablePrediction(Buffer.from(`{"id":"abc","status":"starting","${key}":"\\ud83c\\udf89"}`)).ok).toBe(true);
+  });
+
+  test('fields that are not strings are not copied, so not bounded', () => {
+    expect(parseRecordablePrediction(body({ model: { name: 'x'.repeat(1000) }, version: 7 })).ok).toBe(true);
+  });
+
+  test('fields that are not copied are not bounded (logs, output, input stay in the payload)', () => {
+    const big = 'x'.repeat(1024 * 1024);
+    expect(parseRecordablePrediction(body({ logs: big, output: [big], input: { prompt: big }, error: big })).ok).toBe(true);
+  });
+
+  test.each([
+    ['an invalid byte', [0xff]],
+    ['an overlong encoding of "/"', [0xc0, 0xaf]],
+    ['a UTF-8-encoded surrogate (CESU-8)', [0xed, 0xa0, 0x80]],
+    ['a truncated sequence', [0xe2, 0x9c]],
+  ])('a body with %s is refused as not UTF-8', (_name, bad) => {
+    const bytes = Buffer.concat([Buffer.from('{"id":"abc","status":"succeeded","logs":"'), Buffer.from(bad), Buffer.from('"}')]);
+    expect(parsePrediction(bytes).ok).toBe(true); // what decoding with replacement would have let through
+    expect(parseRecordablePrediction(bytes)).toEqual({ ok: false, reason: 'invalid_utf8' });
+  });
+
+  test('text with a lone surrogate is refused as not UTF-8; valid text is not', () => {
+    expect(parseRecordablePrediction('{"id":"abc","status":"succeeded","logs":"\ud800"}')).toEqual({
+      ok: false,
+      reason: 'invalid_utf8',
+    });
+    expect(parseRecordablePrediction('{"id":"abc","status":"succeeded","logs":"日本語 ✓ 🎉"}').ok).toBe(true);
+  });
+
+  test('refuses exactly the bytes a strict UTF-8 decoder refuses, and never throws', () => {
+    const strict = new TextDecoder('utf-8', { fatal: true });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (tail) => {
+        const bytes = Buffer.concat([Buffer.from('{"id":"abc","status":"starting","logs":"'), tail, Buffer.from('"}')]);
+        let valid = true;
+        try {
+          strict.decode(bytes);
+        } catch {
+          valid = false;
+        }
+        const parsed = parseRecordablePrediction(bytes);
+        expect(!parsed.ok && parsed.reason === 'invalid_utf8').toBe(!valid);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 

@@ -116,10 +116,67 @@ describe('adversarial headers', () => {
     expect(verify({ signature }).ok).toBe(true);
   });
 
-  test('no more than 16 signatures are considered', () => {
-    const decoys = Array.from({ length: 16 }, (_, i) => `v1,${String(i).padStart(44, 'A')}`).join(' ');
+  // Well-formed (`v1,` + the base64 of 32 bytes) but wrong: the only entries the cap counts.
+  const wellFormedDecoys = (count: number) =>
+    Array.from({ length: count }, (_, i) => `v1,${Buffer.alloc(32, i + 1).toString('base64')}`).join(' ');
+
+  test('no more than 16 well-formed signatures are considered', () => {
+    const decoys = wellFormedDecoys(16);
     expect(parseV1Signatures(`${decoys} ${VECTOR.signature}`)).toHaveLength(16);
     expect(verify({ signature: `${decoys} ${VECTOR.signature}` })).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(verify({ signature: `${wellFormedDecoys(15)} ${VECTOR.signature}` }).ok).toBe(true);
+  });
+
+  test('malformed entries do not count toward the cap: junk before a valid signature does not hide it, as in both references', async () => {
+    const junk = [
+      'v1,',
+      'v1,short',
+      `v1,${'!'.repeat(44)}`,
+      `v1,${'A'.repeat(44)}`, // right length, no padding
+      `v1,${'A'.repeat(42)}B=`, // not the base64 of 32 bytes (bits past the end)
+      `v1,${VECTOR.signature.slice(3)}A`,
+      `v1,${VECTOR.signature.slice(3, -1)}`,
+      'v2,AAAA',
+      'v1a,AAAA',
+      '',
+    ];
+    const signature = `${Array.from({ length: 40 }, (_, i) => junk[i % junk.length]).join(' ')} ${VECTOR.signature}`;
+    expect(parseV1Signatures(signature)).toEqual([VECTOR.signature.slice(3)]);
+    expect(verify({ signature }).ok).toBe(true);
+
+    jest.useFakeTimers({ now: VECTOR_NOW * 1000, doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    try {
+      const headers = { 'webhook-id': VECTOR.id, 'webhook-timestamp': VECTOR.timestamp, 'webhook-signature': signature };
+      expect(() => new Webhook(VECTOR.secret).verify(VECTOR.body, headers, { jsonParse: false })).not.toThrow();
+    } finally {
+      jest.useRealTimers();
+    }
+    await expect(
+      validateWebhook(
+        { id: VECTOR.id, timestamp: VECTOR.timestamp, signature, body: VECTOR.body, secret: VECTOR.secret },
+        webcrypto as never,
+      ),
+    ).resolves.toBe(true);
+  });
+
+  test('a header of many thousands of entries is cheap to refuse', () => {
+    const junkThenDecoys = `${'v1,x '.repeat(100_000)}${wellFormedDecoys(20_000)}`;
+    const started = performance.now();
+    expect(parseV1Signatures(junkThenDecoys)).toHaveLength(16);
+    expect(verify({ signature: junkThenDecoys })).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(verify({ signature: 'v1,x '.repeat(200_000) })).toEqual({ ok: false, reason: 'bad_signature' });
+    // About 2 MB of header (API Gateway allows 10 KB): a few milliseconds; the bound is loose for slow machines.
+    expect(performance.now() - started).toBeLessThan(500);
+  });
+
+  test('v1 entries that cannot be a signature are refused without a key, as bad signatures', () => {
+    for (const signature of ['v1,', 'v1,abc', `v1,${'!'.repeat(44)}`, `${VECTOR.signature},${VECTOR.signature}`]) {
+      expect(checkHeaders(request({ signature }), VECTOR_NOW, TOLERANCE)).toEqual({ ok: false, reason: 'bad_signature' });
+    }
+    expect(checkHeaders(request({ signature: 'v2,abc v1a,abc' }), VECTOR_NOW, TOLERANCE)).toEqual({
+      ok: false,
+      reason: 'no_v1_signature',
+    });
   });
 
   test('junk is refused before any key is needed', () => {
@@ -217,7 +274,15 @@ describe('differential against the reference implementations', () => {
     fc.string({ unit: 'grapheme', maxLength: 300 }).filter((text) => text.length > 0),
     fc.constant('{"status":"succeeded","output":["https://replicate.delivery/a.png"]}'),
   );
-  type Mutation = 'valid' | 'tampered_body' | 'wrong_key' | 'tampered_signature' | 'other_id' | 'extra_valid' | 'extra_invalid';
+  type Mutation =
+    | 'valid'
+    | 'tampered_body'
+    | 'wrong_key'
+    | 'tampered_signature'
+    | 'other_id'
+    | 'extra_valid'
+    | 'extra_invalid'
+    | 'junk_before_valid';
   const mutationArb = fc.constantFrom<Mutation>(
     'valid',
     'tampered_body',
@@ -226,6 +291,16 @@ describe('differential against the reference implementations', () => {
     'other_id',
     'extra_valid',
     'extra_invalid',
+    'junk_before_valid',
+  );
+  // Entries no key can match: malformed `v1` values and other versions, up to 40 of them.
+  const junkArb = fc.array(
+    fc.oneof(
+      fc.stringMatching(/^v1,[A-Za-z0-9+/=!_-]{0,50}$/),
+      fc.stringMatching(/^v[02-9],[A-Za-z0-9+/=]{0,50}$/),
+      fc.constant(''),
+    ),
+    { maxLength: 40, size: 'max' },
   );
 
   const standardVerdict = (secret: string, id: string, timestamp: string, signature: string, body: string): boolean => {
@@ -255,7 +330,8 @@ describe('differential against the reference implementations', () => {
         timestampArb,
         bodyArb,
         mutationArb,
-        async (secret, otherSecret, id, timestamp, body, mutation) => {
+        junkArb,
+        async (secret, otherSecret, id, timestamp, body, mutation, junk) => {
           fc.pre(secret !== otherSecret);
           const signWith = (key: string, signedBody = body, signedId = id) => signWebhook(key, signedId, timestamp, signedBody);
           let signature = signWith(secret);
@@ -282,6 +358,9 @@ describe('differential against the reference implementations', () => {
             case 'extra_invalid':
               signature = `${signWith(otherSecret)} ${signWith(otherSecret, `${body}!`)}`;
               break;
+            case 'junk_before_valid':
+              signature = [...junk, signWith(otherSecret), ...junk, signature].join(' ');
+              break;
           }
           const ours = verifyWebhook(
             { webhookId: id, timestamp, signature, body: Buffer.from(sentBody, 'utf8') },
@@ -291,7 +370,7 @@ describe('differential against the reference implementations', () => {
           ).ok;
           expect(ours).toBe(standardVerdict(secret, id, timestamp, signature, sentBody));
           expect(ours).toBe(await replicateVerdict(secret, id, timestamp, signature, sentBody));
-          expect(ours).toBe(mutation === 'valid' || mutation === 'extra_valid');
+          expect(ours).toBe(mutation === 'valid' || mutation === 'extra_valid' || mutation === 'junk_before_valid');
           if (ours) accepted++;
           else refused++;
         },

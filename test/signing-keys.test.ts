@@ -100,3 +100,23 @@ test('a secret changed to something unusable is an error, not a silent fallback'
   s.advance(301_000);
   await expect(s.cache.current()).rejects.toMatchObject({ name: 'SigningSecretError' });
 });
+
+test('a refetch after a mismatch that finds an unusable secret is reported, never thrown; the cached keys stay', async () => {
+  const s = setup(KEY_A);
+  await s.cache.current();
+  s.set('not a key');
+  s.advance(30_000);
+  await expect(s.cache.refreshAfterMismatch()).resolves.toBeUndefined();
+  expect(s.stale).toEqual([expect.objectContaining({ name: 'SigningSecretError' })]);
+  expect((await s.cache.current())[0].equals(decodeSigningKey(KEY_A))).toBe(true);
+});
+
+test('an outage on a refetch after a mismatch is reported once, and the cached keys stay', async () => {
+  const s = setup(KEY_A);
+  await s.cache.current();
+  s.fail(true);
+  s.advance(30_000);
+  await expect(s.cache.refreshAfterMismatch()).resolves.toBeUndefined();
+  expect(s.stale).toEqual([expect.objectContaining({ name: 'InternalServiceError' })]);
+  expect((await s.cache.current())[0].equals(decodeSigningKey(KEY_A))).toBe(true);
+});

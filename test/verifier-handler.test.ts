@@ -3,7 +3,7 @@
  * outages), the Secrets Manager stand-in, and fauxqs for the spill bucket.
  */
 import { DynamoDBClient, GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import fc from 'fast-check';
 import { startSecretsManager, type SecretsManagerStandIn } from '../local/standins/secrets-manager';
@@ -38,6 +38,7 @@ function coldStart(overrides: Record<string, string> = {}): Handler {
     MAX_INLINE_PAYLOAD_BYTES: String(16 * 1024),
     KEY_REFRESH_INTERVAL_SECONDS: '30',
     POWERTOOLS_LOG_LEVEL: 'SILENT',
+    POWERTOOLS_METRICS_DISABLED: 'true',
     ...overrides,
   });
   let loaded: Handler | undefined;
@@ -81,6 +82,27 @@ const send = async (event: APIGatewayProxyEventV2, target: Handler = handler) =>
 };
 const deliver = (body: Record<string, unknown> | string | Buffer, options: Partial<Parameters<typeof signedEvent>[1]> = {}) =>
   send(signedEvent(body, { secret, ...options }));
+
+async function webhookMarker(webhookId: string): Promise<Record<string, AttributeValue> | undefined> {
+  const { Item } = await dynamodb.send(
+    new GetItemCommand({ TableName: tableName, Key: { pk: { S: webhookMarkerKey(webhookId) } }, ConsistentRead: true }),
+  );
+  return Item;
+}
+
+async function spilledPayloads(predictionId: string): Promise<number> {
+  const listed = await s3.send(
+    new ListObjectsV2Command({ Bucket: bucketName, Prefix: `archive/webhook-payloads/${predictionId}/` }),
+  );
+  return listed.KeyCount ?? 0;
+}
+
+/** What DynamoDB bills for an item: UTF-8 bytes of every attribute name and value. */
+const itemBytes = (item: Record<string, AttributeValue>): number =>
+  Object.entries(item).reduce(
+    (total, [name, value]) => total + Buffer.byteLength(name) + Buffer.byteLength(value.S ?? value.N ?? JSON.stringify(value)),
+    0,
+  );
 
 async function predictionItem(predictionId: string): Promise<Record<string, AttributeValue> | undefined> {
   const { Item } = await dynamodb.send(
@@ -303,6 +325,114 @@ describe('bad input gets a clear 4xx and touches nothing', () => {
   });
 });
 
+describe('what can never be stored is refused with a 4xx before anything is written', () => {
+  const big = 'x'.repeat(400 * 1024);
+
+  test.each(['model', 'version', 'created_at', 'started_at', 'completed_at'])(
+    'a terminal payload with a 400 KB `%s` → 400 field_too_large; no item, no marker, nothing spilled',
+    async (field) => {
+      const id = newPredictionId();
+      const webhookId = newWebhookId();
+      expect(await deliver(prediction(id, 'succeeded', { [field]: big }), { webhookId })).toEqual({
+        status: 400,
+        body: { error: 'field_too_large' },
+      });
+      expect(await predictionItem(id)).toBeUndefined();
+      expect(await webhookMarker(webhookId)).toBeUndefined();
+      expect(await spilledPayloads(id)).toBe(0);
+    },
+  );
+
+  test('an intermediate payload with a 400 KB `model` → 400 field_too_large', async () => {
+    const id = newPredictionId();
+    expect(await deliver(prediction(id, 'processing', { model: big }))).toEqual({
+      status: 400,
+      body: { error: 'field_too_large' },
+    });
+    expect(await predictionItem(id)).toBeUndefined();
+  });
+
+  test('fields at their bounds are recorded, one character more is refused; the intermediate item stays small', async () => {
+    const atBounds = {
+      model: 'm'.repeat(256),
+      version: 'v'.repeat(256),
+      created_at: 'c'.repeat(64),
+      started_at: 's'.repeat(64),
+      completed_at: 'd'.repeat(64),
+    };
+    const id = newPredictionId();
+    const logs = 'step ✓\n'.repeat(150_000); // ~1.3 MB of logs: counted, not stored
+    expect(await deliver(prediction(id, 'processing', { ...atBounds, logs }))).toMatchObject({
+      status: 200,
+      body: { outcome: 'accepted' },
+    });
+    const item = await predictionItem(id);
+    expect(item?.model).toEqual({ S: atBounds.model });
+    expect(itemBytes(item!)).toBeLessThan(2048);
+
+    for (const [field, value] of Object.entries(atBounds)) {
+      const over = prediction(newPredictionId(), 'processing', { ...atBounds, [field]: `${value}x` });
+      expect(await deliver(over)).toEqual({ status: 400, body: { error: 'field_too_large' } });
+    }
+  });
+
+  test('a lone surrogate in a copied field → 400 invalid_field (refused, not rewritten)', async () => {
+    const id = newPredictionId();
+    const body = `{"id":"${id}","status":"succeeded","model":"owner/model-\\ud800","output":null}`;
+    expect(await deliver(body)).toEqual({ status: 400, body: { error: 'invalid_field' } });
+    expect(await predictionItem(id)).toBeUndefined();
+  });
+
+  test('a terminal payload too large for any item is spilled, whatever maxInlinePayloadSize says', async () => {
+    const generous = coldStart({ MAX_INLINE_PAYLOAD_BYTES: String(1024 * 1024) });
+    const id = newPredictionId();
+    const body = Buffer.from(JSON.stringify(prediction(id, 'succeeded', { logs: 'l'.repeat(450 * 1024) })));
+    expect(await send(signedEvent(body, { secret }), generous)).toMatchObject({ status: 200, body: { outcome: 'accepted' } });
+    const item = await predictionItem(id);
+    expect(item?.payload).toBeUndefined();
+    expect(item?.payloadKey?.S).toMatch(`webhook-payloads/${id}/`);
+    // Up to the ceiling, the configured size still decides.
+    const inlineId = newPredictionId();
+    const inline = Buffer.from(JSON.stringify(prediction(inlineId, 'succeeded', { logs: 'l'.repeat(200 * 1024) })));
+    expect(await send(signedEvent(inline, { secret }), generous)).toMatchObject({ status: 200 });
+    expect((await predictionItem(inlineId))?.payload?.S).toBe(inline.toString());
+  });
+});
+
+describe('bodies that are not UTF-8', () => {
+  const notUtf8 = (id: string, padding = 0) =>
+    Buffer.concat([
+      Buffer.from(`{"id":"${id}","status":"succeeded","output":null,"logs":"${'.'.repeat(padding)}`),
+      Buffer.from([0xff, 0xfe, 0xed, 0xa0, 0x80]),
+      Buffer.from('"}'),
+    ]);
+
+  test.each([
+    ['inline', 0],
+    ['spill', 64 * 1024],
+  ])('signed, of %s size → 400 invalid_utf8; nothing recorded, nothing spilled', async (_size, padding) => {
+    const id = newPredictionId();
+    const webhookId = newWebhookId();
+    const event = signedEvent(notUtf8(id, padding), { secret, webhookId, base64: true });
+    expect(await send(event)).toEqual({ status: 400, body: { error: 'invalid_utf8' } });
+    expect(await predictionItem(id)).toBeUndefined();
+    expect(await webhookMarker(webhookId)).toBeUndefined();
+    expect(await spilledPayloads(id)).toBe(0);
+  });
+
+  test('forged → 401 bad_signature: the signature is checked first', async () => {
+    const event = signedEvent(notUtf8(newPredictionId()), { secret: newSecret(), base64: true });
+    expect(await send(event)).toEqual({ status: 401, body: { error: 'bad_signature' } });
+  });
+
+  test('valid UTF-8 sent as bytes is stored verbatim inline', async () => {
+    const id = newPredictionId();
+    const body = Buffer.from(JSON.stringify(prediction(id, 'succeeded', { logs: 'naïve ✓ 🎉 日本語' })));
+    expect(await send(signedEvent(body, { secret, base64: true }))).toMatchObject({ status: 200 });
+    expect(Buffer.from((await predictionItem(id))!.payload!.S!, 'utf8').equals(body)).toBe(true);
+  });
+});
+
 describe('large payloads', () => {
   test('a 5 MB terminal payload is spilled to S3 first and round-trips byte-exact', async () => {
     const id = newPredictionId();
@@ -379,6 +509,57 @@ describe('the signing key cache', () => {
       expect((await send(signedEvent(prediction(newPredictionId(), 'starting'), { secret }), cold)).status).toBe(200);
     expect(secrets.getCalls - before).toBe(1);
   });
+
+  test.each([
+    ['holds a value that no longer parses', 'invalid_secret'],
+    ['cannot be read (Secrets Manager down)', 'secret_unavailable'],
+  ])(
+    'a secret that, once cached, %s: 401 on a mismatch as before, and the failed reread is logged and counted',
+    async (_case, reason) => {
+      const name = `breaking-secret-${reason}`;
+      secrets.putSecret(name, secret);
+      const cold = coldStart({
+        SIGNING_SECRET_ID: name,
+        KEY_REFRESH_INTERVAL_SECONDS: '1',
+        POWERTOOLS_LOG_LEVEL: 'WARN',
+        POWERTOOLS_METRICS_DISABLED: 'false',
+      });
+      const brokenValue = 'whsec_not base64!';
+      const output: string[] = [];
+      const spies = [process.stdout, process.stderr].map((stream) =>
+        jest.spyOn(stream, 'write').mockImplementation(((chunk: string | Uint8Array) => {
+          output.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
+          return true;
+        }) as never),
+      );
+      try {
+        expect((await send(signedEvent(prediction(newPredictionId(), 'starting'), { secret }), cold)).status).toBe(200);
+        if (reason === 'invalid_secret') secrets.putSecret(name, brokenValue);
+        else secrets.available = false;
+        await new Promise((resolve) => setTimeout(resolve, 1100));
+        const forged = signedEvent(prediction(newPredictionId(), 'starting'), { secret: newSecret() });
+        expect(await send(forged, cold)).toEqual({ status: 401, body: { error: 'bad_signature' } });
+        // The cached key goes on verifying.
+        expect((await send(signedEvent(prediction(newPredictionId(), 'starting'), { secret }), cold)).status).toBe(200);
+      } finally {
+        spies.forEach((spy) => spy.mockRestore());
+        secrets.available = true;
+      }
+
+      const lines = output
+        .join('')
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(lines).toContainEqual(
+        expect.objectContaining({ level: 'WARN', message: 'signing secret refetch failed; using the cached keys', reason }),
+      );
+      expect(lines).toContainEqual(expect.objectContaining({ SigningKeyRefreshFailed: 1, reason }));
+      const printed = output.join('');
+      expect(printed).not.toContain(secret.slice('whsec_'.length));
+      expect(printed).not.toContain(brokenValue.slice('whsec_'.length));
+    },
+  );
 
   test('a rotated key takes effect without a cold start; forged requests cause at most one refetch per interval', async () => {
     const rotating = 'rotating-secret';

@@ -3,6 +3,7 @@
  * parser that turns raw body bytes into a checked prediction or a short rejection reason.
  * Pure: no AWS SDK, no I/O.
  */
+import { isUtf8 } from 'node:buffer';
 
 export const TERMINAL_STATUSES = ['succeeded', 'failed', 'canceled', 'aborted'] as const;
 export const PREDICTION_STATUSES = ['starting', 'processing', ...TERMINAL_STATUSES] as const;
@@ -44,10 +45,19 @@ export interface Prediction {
   readonly metrics?: Readonly<Record<string, unknown>>;
 }
 
-export type PredictionRejection = 'empty_body' | 'invalid_json' | 'not_a_prediction' | 'invalid_prediction_id' | 'unknown_status';
+export type PredictionRejection =
+  | 'empty_body'
+  | 'invalid_utf8'
+  | 'invalid_json'
+  | 'not_a_prediction'
+  | 'invalid_prediction_id'
+  | 'unknown_status'
+  | 'field_too_large'
+  | 'invalid_field';
 
 export type ParseResult =
-  { readonly ok: true; readonly prediction: Prediction } | { readonly ok: false; readonly reason: PredictionRejection };
+  | { readonly ok: true; readonly prediction: Prediction }
+  | { readonly ok: false; readonly reason: PredictionRejection; readonly field?: RecordedField };
 
 // Replicate ids are short lowercase alphanumerics; the id also becomes an S3 key segment and a
 // DynamoDB key, so anything outside this shape is refused rather than escaped.
@@ -92,3 +102,48 @@ export function parsePrediction(body: string | Uint8Array): ParseResult {
     },
   };
 }
+
+/**
+ * Longest value, in UTF-16 code units, of each field the verifier copies from the payload into
+ * the table item. DynamoDB refuses an item over 400 KB whatever the retries, so a value that could
+ * never be stored is refused before anything is written. Replicate's are far shorter: a model is
+ * `owner/name`, a version 64 hex digits, a time 27 characters.
+ */
+export const RECORDED_FIELD_LIMITS = {
+  model: 256,
+  version: 256,
+  createdAt: 64,
+  startedAt: 64,
+  completedAt: 64,
+} as const satisfies Partial<Record<keyof Prediction, number>>;
+
+export type RecordedField = keyof typeof RECORDED_FIELD_LIMITS;
+
+/**
+ * `parsePrediction` for a webhook about to be recorded: the body must be UTF-8, and every field
+ * copied into the item must fit its bound and be valid Unicode. Run after the signature check,
+ * so that a forged request is still a 401.
+ */
+export function parseRecordablePrediction(body: string | Uint8Array): ParseResult {
+  // JSON is UTF-8 (RFC 8259) and Replicate sends UTF-8. Anything else would be stored altered
+  // inline (decoding replaces bad bytes) but verbatim when spilled to S3: refuse it instead.
+  if (!isUtf8Body(body)) return { ok: false, reason: 'invalid_utf8' };
+  const parsed = parsePrediction(body);
+  if (!parsed.ok) return parsed;
+  for (const field of Object.keys(RECORDED_FIELD_LIMITS) as RecordedField[]) {
+    const value = parsed.prediction[field];
+    if (value === undefined) continue;
+    if (value.length > RECORDED_FIELD_LIMITS[field]) return { ok: false, reason: 'field_too_large', field };
+    // A JSON escape can carry a lone surrogate, which no UTF-8 string (so no DynamoDB string) can hold.
+    if (!isWellFormed(value)) return { ok: false, reason: 'invalid_field', field };
+  }
+  return parsed;
+}
+
+/** True for bytes that are valid UTF-8, or text that is valid UTF-16 (no lone surrogate). */
+function isUtf8Body(body: string | Uint8Array): boolean {
+  return typeof body === 'string' ? isWellFormed(body) : isUtf8(body);
+}
+
+// ES2024's String.prototype.isWellFormed, native in Node 20 and later; TypeScript's ES2022 lib lacks it.
+const isWellFormed = (text: string): boolean => (text as unknown as { isWellFormed(): boolean }).isWellFormed();

@@ -43,8 +43,12 @@ const MAX_WEBHOOK_ID_LENGTH = 256;
 const MAX_SIGNATURES = 16;
 const WEBHOOK_ID = /^[\x21-\x7e]+$/;
 const TIMESTAMP = /^[0-9]{1,12}$/;
-// A SHA-256 digest in standard base64 is always 44 characters.
+// A SHA-256 digest in standard base64 is always 44 characters: 42 free ones, one whose last two
+// bits are zero, then `=`. Nothing else can equal a computed signature.
+const V1_PREFIX = 'v1,';
 const V1_SIGNATURE_LENGTH = 44;
+const V1_SIGNATURE = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+const V1_ENTRY = /(?:^| )v1,/;
 
 /**
  * Checks everything that needs no key: presence, shape, timestamp tolerance (both ways) and
@@ -62,20 +66,31 @@ export function checkHeaders(request: SignedRequest, nowSeconds: number, toleran
     return { ok: false, reason: 'timestamp_out_of_tolerance' };
   }
   const v1Signatures = parseV1Signatures(signature);
-  if (v1Signatures.length === 0) return { ok: false, reason: 'no_v1_signature' };
+  if (v1Signatures.length === 0) {
+    // `v1` entries that cannot be a signature are a failed signature, not a missing one: no key
+    // could match them, so they are refused here, and still counted as bad signatures.
+    return { ok: false, reason: V1_ENTRY.test(signature) ? 'bad_signature' : 'no_v1_signature' };
+  }
   return { ok: true, request: { webhookId, timestamp, timestampSeconds, v1Signatures, body: request.body } };
 }
 
 /**
- * The `v1` entries of a `webhook-signature` header (space-separated `version,base64` pairs).
- * Other versions and malformed entries are ignored, as the spec asks.
+ * The well-formed `v1` signatures of a `webhook-signature` header (space-separated
+ * `version,base64` pairs). Other versions and malformed entries are skipped, as the spec asks,
+ * and do not count toward the cap: junk before a valid signature must not hide it. One pass
+ * that copies only candidate entries, so thousands of entries stay cheap.
  */
 export function parseV1Signatures(header: string): string[] {
   const found: string[] = [];
-  for (const entry of header.split(' ')) {
-    if (!entry.startsWith('v1,')) continue;
-    found.push(entry.slice(3));
-    if (found.length === MAX_SIGNATURES) break;
+  const entryLength = V1_PREFIX.length + V1_SIGNATURE_LENGTH;
+  for (let start = 0; start < header.length && found.length < MAX_SIGNATURES;) {
+    let end = header.indexOf(' ', start);
+    if (end === -1) end = header.length;
+    if (end - start === entryLength && header.startsWith(V1_PREFIX, start)) {
+      const signature = header.slice(start + V1_PREFIX.length, end);
+      if (V1_SIGNATURE.test(signature)) found.push(signature);
+    }
+    start = end + 1;
   }
   return found;
 }

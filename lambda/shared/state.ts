@@ -11,6 +11,13 @@ export const PARTITION_KEY = 'pk';
 /** TTL attribute: dedup markers expire, prediction records are kept. */
 export const TTL_ATTRIBUTE = 'expiresAt';
 
+/**
+ * Largest terminal payload kept in the item, whatever the verifier is configured with: DynamoDB
+ * refuses an item over 400 KB (attribute names and every other attribute included, and the
+ * archiver adds its own), for good. Larger payloads go to S3.
+ */
+export const MAX_INLINE_PAYLOAD_BYTES = 256 * 1024;
+
 export const predictionItemKey = (predictionId: string): string => `prediction#${predictionId}`;
 export const webhookMarkerKey = (webhookId: string): string => `webhook#${webhookId}`;
 

@@ -8,14 +8,14 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { METRIC } from '../shared/metrics';
-import { parsePrediction } from '../shared/prediction';
+import { parseRecordablePrediction } from '../shared/prediction';
 import type { WriteOutcome } from '../shared/state';
-import { checkHeaders, matchesAnyKey } from '../shared/signature';
+import { SigningSecretError, checkHeaders, matchesAnyKey } from '../shared/signature';
 import { createTelemetry, MetricUnit } from '../telemetry';
 import { readVerifierConfig } from './config';
 import { answer, header, readRawBody } from './http';
 import { SigningKeyCache } from './signing-keys';
-import { StoreUnavailableError, WebhookStore } from './store';
+import { RecordTooLargeError, StoreUnavailableError, WebhookStore } from './store';
 
 const config = readVerifierConfig();
 const { logger, metrics, countReason } = createTelemetry();
@@ -29,7 +29,13 @@ const signingKeys = new SigningKeyCache(
   {
     ttlMs: config.keyCacheTtlSeconds * 1000,
     minRefreshIntervalMs: config.keyRefreshIntervalSeconds * 1000,
-    onStaleKeys: (error) => logger.warn('signing secret refetch failed; using the cached keys', { error: errorName(error) }),
+    onStaleKeys: (error) => {
+      // Until the cache expires, a broken secret shows only as 401s: say why, and count it.
+      const reason = error instanceof SigningSecretError ? 'invalid_secret' : 'secret_unavailable';
+      logger.warn('signing secret refetch failed; using the cached keys', { reason, error: errorName(error) });
+      metrics.addMetric(METRIC.signingKeyRefreshFailed, MetricUnit.Count, 1);
+      countReason(METRIC.signingKeyRefreshFailed, reason);
+    },
   },
 );
 
@@ -79,12 +85,13 @@ async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStr
   }
   if (!matchesAnyKey(checked.request, keys)) {
     // Maybe the key was rotated since it was cached: look once more, rate limited.
-    const rotated = await signingKeys.refreshAfterMismatch().catch(() => undefined);
+    const rotated = await signingKeys.refreshAfterMismatch();
     if (!rotated || !matchesAnyKey(checked.request, rotated)) return reject(401, 'bad_signature', { webhookId });
   }
 
-  const parsed = parsePrediction(raw.body);
-  if (!parsed.ok) return reject(400, parsed.reason, { webhookId });
+  // Everything that can never be stored is refused here, before any write (S3 included).
+  const parsed = parseRecordablePrediction(raw.body);
+  if (!parsed.ok) return reject(400, parsed.reason, { webhookId, field: parsed.field });
   const { prediction } = parsed;
   metrics.addMetric(METRIC.payloadBytes, MetricUnit.Bytes, raw.size);
 
@@ -101,8 +108,13 @@ async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStr
     metrics.addMetric(OUTCOME_METRIC[outcome], MetricUnit.Count, 1);
     return answer(200, { outcome, predictionId: prediction.id, webhookId });
   } catch (error) {
-    if ((error as Error)?.name !== 'StoreUnavailableError') throw error;
-    const { dependency, cause } = error as StoreUnavailableError;
+    if (error instanceof RecordTooLargeError) {
+      // Retrying cannot help, so no 5xx; but a payload got past the bounds: log it as an error.
+      logger.error('webhook too large to record', { webhookId, predictionId: prediction.id, error: errorName(error.cause) });
+      return reject(413, 'record_too_large', { webhookId });
+    }
+    if (!(error instanceof StoreUnavailableError)) throw error;
+    const { dependency, cause } = error;
     logger.error('webhook not recorded', { webhookId, predictionId: prediction.id, dependency, error: errorName(cause) });
     return fail(503, `${dependency}_unavailable`);
   }

@@ -3,13 +3,13 @@
  * rotated, so it can trigger a refetch, at most once per refresh interval, so that forged
  * requests cannot turn into a flood of Secrets Manager calls.
  */
-import { parseSigningSecret } from '../shared/signature';
+import { SigningSecretError, parseSigningSecret } from '../shared/signature';
 
 export interface SigningKeyCacheOptions {
   readonly ttlMs: number;
   readonly minRefreshIntervalMs: number;
   readonly now?: () => number;
-  /** Told when a refetch failed and the last good keys are used instead. */
+  /** Told when a refetch failed and the last good keys are used instead. Never given a key. */
   readonly onStaleKeys?: (error: unknown) => void;
 }
 
@@ -37,12 +37,21 @@ export class SigningKeyCache {
 
   /**
    * After a signature did not match: refetch if the last fetch is older than the refresh
-   * interval, and return the keys only if they changed; otherwise undefined.
+   * interval, and return the keys only if they changed; otherwise undefined. Never throws: a
+   * failed refetch is reported through `onStaleKeys`.
    */
   async refreshAfterMismatch(): Promise<readonly Buffer[] | undefined> {
     if (this.now() - this.attemptedAt < this.options.minRefreshIntervalMs) return undefined;
     const before = this.keys;
-    const after = await this.fetch();
+    let after: Buffer[];
+    try {
+      after = await this.fetch();
+    } catch (error) {
+      // Outages are reported inside load(); a secret value that no longer parses arrives here,
+      // and the caller goes on answering with the cached keys.
+      this.options.onStaleKeys?.(error);
+      return undefined;
+    }
     return before && sameKeys(before, after) ? undefined : after;
   }
 
@@ -64,7 +73,7 @@ export class SigningKeyCache {
     } catch (error) {
       // A Secrets Manager outage should not stop verification with a key we already trust;
       // a secret that no longer parses is different: that is a configuration change to surface.
-      if (this.keys && (error as Error)?.name !== 'SigningSecretError') {
+      if (this.keys && !(error instanceof SigningSecretError)) {
         this.options.onStaleKeys?.(error);
         return this.keys;
       }

@@ -14,6 +14,7 @@ import { spilledPayloadKey } from '../shared/archive-layout';
 import { STATUS_RANK, TERMINAL_RANK, isTerminalStatus, type Prediction } from '../shared/prediction';
 import {
   ATTR,
+  MAX_INLINE_PAYLOAD_BYTES,
   PARTITION_KEY,
   TRANSITION_CONDITION,
   TTL_ATTRIBUTE,
@@ -51,7 +52,7 @@ export type PayloadPlacement =
 
 export function placePayload(record: WebhookRecord, settings: StoreSettings): PayloadPlacement {
   if (!isTerminalStatus(record.prediction.status)) return { kind: 'none' };
-  if (record.bodyBytes <= settings.maxInlinePayloadBytes) return { kind: 'inline' };
+  if (record.bodyBytes <= Math.min(settings.maxInlinePayloadBytes, MAX_INLINE_PAYLOAD_BYTES)) return { kind: 'inline' };
   return { kind: 'spill', key: spilledPayloadKey(settings.archivePrefix, record.prediction.id, record.webhookId) };
 }
 
@@ -66,8 +67,21 @@ export class StoreUnavailableError extends Error {
   }
 }
 
+/**
+ * DynamoDB refused the record as larger than an item may be. The same write can never succeed,
+ * so it is answered 4xx rather than retried. Not expected: the verifier bounds every field it
+ * copies and spills large payloads.
+ */
+export class RecordTooLargeError extends Error {
+  constructor(cause: unknown) {
+    super('record exceeds the item size limit', { cause });
+    this.name = 'RecordTooLargeError';
+  }
+}
+
 interface CancellationReason {
   readonly Code?: string;
+  readonly Message?: string;
   readonly Item?: Record<string, AttributeValue>;
 }
 
@@ -81,7 +95,10 @@ export class WebhookStore {
     private readonly settings: StoreSettings,
   ) {}
 
-  /** Records the webhook and says what it did. Throws StoreUnavailableError when it could not. */
+  /**
+   * Records the webhook and says what it did. Throws StoreUnavailableError when a dependency
+   * failed (retry), RecordTooLargeError when the record can never fit in an item (do not).
+   */
   async record(record: WebhookRecord): Promise<WriteOutcome> {
     const placement = placePayload(record, this.settings);
     if (placement.kind === 'spill') await this.spill(placement.key, record.body);
@@ -92,6 +109,11 @@ export class WebhookStore {
         await this.dynamodb.send(new TransactWriteItemsCommand(input));
         return 'accepted';
       } catch (error) {
+        const invalid = validationFailure(error);
+        if (invalid === 'item_too_large') throw new RecordTooLargeError(error);
+        // Any other validation error is ours (an expression, the table's wiring): retrying the
+        // same write cannot help, and it is no outage either. It surfaces as an internal error.
+        if (invalid === 'invalid') throw error;
         const reasons = cancellationReasons(error);
         if (!reasons) throw new StoreUnavailableError('state_store', error);
         if (reasons[0]?.Code === 'ConditionalCheckFailed') return 'duplicate';
@@ -150,6 +172,7 @@ export function buildTransaction(
     update.set(ATTR.terminalAt, s(now));
     update.set(ATTR.archiveStatus, s('pending'));
     if (placement.kind === 'inline') {
+      // Lossless: the verifier records only bodies that are valid UTF-8.
       update.set(ATTR.payload, s(typeof record.body === 'string' ? record.body : record.body.toString('utf8')));
     } else {
       update.set(ATTR.payloadBucket, s(settings.bucketName));
@@ -232,6 +255,25 @@ function cancellationReasons(error: unknown): CancellationReason[] | undefined {
   const candidate = error as { name?: string; CancellationReasons?: CancellationReason[] } | undefined;
   if (candidate?.name !== 'TransactionCanceledException' || !Array.isArray(candidate.CancellationReasons)) return undefined;
   return candidate.CancellationReasons;
+}
+
+/**
+ * Whether DynamoDB refused the write as invalid: the request (`ValidationException`, as DynamoDB
+ * Local reports an item over the size limit) or one action of the transaction (a `ValidationError`
+ * cancellation reason, as DynamoDB reports it).
+ */
+export function validationFailure(error: unknown): 'item_too_large' | 'invalid' | undefined {
+  const candidate = error as { name?: string; message?: string; CancellationReasons?: CancellationReason[] } | undefined;
+  let messages: Array<string | undefined> = [];
+  if (candidate?.name === 'ValidationException') messages = [candidate.message];
+  else if (candidate?.name === 'TransactionCanceledException' && Array.isArray(candidate.CancellationReasons)) {
+    messages = candidate.CancellationReasons.filter((reason) => reason.Code === 'ValidationError').map(
+      (reason) => reason.Message,
+    );
+  }
+  if (messages.length === 0) return undefined;
+  // "Item size has exceeded the maximum allowed size", "Item size to update has exceeded …".
+  return messages.some((message) => /\bsize\b.*\bexceed/i.test(message ?? '')) ? 'item_too_large' : 'invalid';
 }
 
 function refusedOutcome(item: Record<string, AttributeValue> | undefined, record: WebhookRecord): WriteOutcome {
