@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -19,6 +19,7 @@ import { PREDICTIONS_FOLDER, SPILL_FOLDER, normalizePrefix } from '../lambda/sha
 import { ARCHIVE_QUEUE_DEFAULTS, ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
 import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../lambda/shared/metrics';
 import { ARCHIVER_DEFAULTS, archiverEnvironment } from '../lambda/archiver/settings';
+import { VERIFIER_DEFAULTS, verifierEnvironment } from '../lambda/verifier/settings';
 import { PARTITION_KEY, TTL_ATTRIBUTE } from '../lambda/shared/state';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { checkExistingOrProps, consolidateProps } from './consolidate';
@@ -358,18 +359,18 @@ export class ReplicateWebhooks extends Construct {
       timeout: options.timeout ?? Duration.seconds(10),
       reservedConcurrentExecutions:
         options.reservedConcurrentExecutions === 'none' ? undefined : (options.reservedConcurrentExecutions ?? 25),
-      environment: {
-        TABLE_NAME: this.table.tableName,
-        SIGNING_SECRET_ID: this.signingSecret.secretArn,
-        BUCKET_NAME: this.bucket.bucketName,
-        ARCHIVE_PREFIX: this.archivePrefix,
-        TIMESTAMP_TOLERANCE_SECONDS: String((props.timestampTolerance ?? Duration.minutes(5)).toSeconds()),
-        MAX_BODY_BYTES: String((props.maxBodySize ?? Size.mebibytes(6)).toBytes()),
-        MAX_INLINE_PAYLOAD_BYTES: String((props.maxInlinePayloadSize ?? Size.kibibytes(16)).toBytes()),
-        DEDUP_TTL_SECONDS: String((props.dedupRetention ?? Duration.days(7)).toSeconds()),
-        KEY_CACHE_TTL_SECONDS: String((props.signingKeyCacheTtl ?? Duration.minutes(5)).toSeconds()),
-        KEY_REFRESH_INTERVAL_SECONDS: '30',
-      },
+      environment: verifierEnvironment({
+        tableName: this.table.tableName,
+        signingSecretId: this.signingSecret.secretArn,
+        bucketName: this.bucket.bucketName,
+        archivePrefix: this.archivePrefix,
+        timestampToleranceSeconds: props.timestampTolerance?.toSeconds() ?? VERIFIER_DEFAULTS.timestampToleranceSeconds,
+        maxBodyBytes: props.maxBodySize?.toBytes() ?? VERIFIER_DEFAULTS.maxBodyBytes,
+        maxInlinePayloadBytes: props.maxInlinePayloadSize?.toBytes() ?? VERIFIER_DEFAULTS.maxInlinePayloadBytes,
+        dedupTtlSeconds: props.dedupRetention?.toSeconds() ?? VERIFIER_DEFAULTS.dedupTtlSeconds,
+        keyCacheTtlSeconds: props.signingKeyCacheTtl?.toSeconds() ?? VERIFIER_DEFAULTS.keyCacheTtlSeconds,
+        keyRefreshIntervalSeconds: VERIFIER_DEFAULTS.keyRefreshIntervalSeconds,
+      }),
     });
     // Least privilege: the transaction needs exactly these two actions on this table.
     this.table.grant(verifier, 'dynamodb:PutItem', 'dynamodb:UpdateItem');

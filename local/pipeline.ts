@@ -14,6 +14,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { archiverEnvironment } from '../lambda/archiver/settings';
+import { verifierEnvironment } from '../lambda/verifier/settings';
 import { ARCHIVE_QUEUE_DEFAULTS, ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
 import { DEFAULT_OUTPUT_HOSTS } from '../lambda/shared/outputs';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
@@ -103,13 +104,16 @@ export interface LocalPipeline {
   stop(): Promise<void>;
 }
 
+// The construct's defaults for the verifier (the archiver's timeout is an option).
+const VERIFIER_TIMEOUT_MS = 10_000;
+
 const NAMES = {
   table: 'replicate-webhooks-state',
   bucket: 'replicate-webhooks-archive',
   secret: 'replicate-webhooks/signing-secret',
 };
 
-type Verifier = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+type Verifier = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 type Archiver = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
 export async function startLocalPipeline(options: LocalOptions): Promise<LocalPipeline> {
@@ -201,10 +205,12 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
       AWS_ENDPOINT_URL_SQS: handlerEndpoints.sqs,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: handlerEndpoints.secretsmanager,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?? 'true',
-      TABLE_NAME: NAMES.table,
-      BUCKET_NAME: NAMES.bucket,
-      ARCHIVE_PREFIX: '',
-      SIGNING_SECRET_ID: NAMES.secret,
+      ...verifierEnvironment({
+        tableName: NAMES.table,
+        signingSecretId: NAMES.secret,
+        bucketName: NAMES.bucket,
+        archivePrefix: '',
+      }),
       ...archiverEnvironment({
         tableName: NAMES.table,
         bucketName: NAMES.bucket,
@@ -244,7 +250,7 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
     const archiveConsumer: SqsPoller = startSqsPoller({
       queueUrl: archiveQueueUrl,
       // As Lambda does: the context tells the handler how much of its timeout is left.
-      handler: (event) => archiver(event, lambdaContext('archiver', queue.functionTimeoutSeconds * 1000)),
+      handler: (event) => archiver(event, lambdaContext('archiver', queue.functionTimeoutSeconds * 1000, 512)),
       batchSize: queue.batchSize,
       maxConcurrency: queue.maxConcurrency,
       region,
@@ -259,7 +265,7 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
     );
     stops.push(() => printer.stop());
     const http: HttpAdapter = await startHttpAdapter({
-      handler: verifier,
+      handler: (event) => verifier(event, lambdaContext('verifier', VERIFIER_TIMEOUT_MS, 256)),
       path: '/webhook',
       port: options.port,
       host: options.host,
@@ -299,14 +305,14 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
 }
 
 /** The part of Lambda's context the handlers read: the time left, counted from the invocation's start. */
-function lambdaContext(functionName: string, timeoutMs: number): Context {
+function lambdaContext(functionName: string, timeoutMs: number, memoryMb: number): Context {
   const deadline = Date.now() + timeoutMs;
   return {
     callbackWaitsForEmptyEventLoop: true,
     functionName,
     functionVersion: '$LATEST',
     invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
-    memoryLimitInMB: '512',
+    memoryLimitInMB: String(memoryMb),
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: 'local',

@@ -12,6 +12,8 @@ import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { readArchiverConfig } from '../lambda/archiver/config';
 import { ARCHIVER_DEFAULTS } from '../lambda/archiver/settings';
+import { readVerifierConfig } from '../lambda/verifier/config';
+import { VERIFIER_DEFAULTS } from '../lambda/verifier/settings';
 import { ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
@@ -284,6 +286,26 @@ describe('resources and their key settings', () => {
     });
     template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
     template.resourceCountIs('AWS::SQS::Queue', 3);
+  });
+
+  test('the verifier reads back exactly what the construct wires: the defaults of its settings', () => {
+    const fn = Object.values(template.findResources('AWS::Lambda::Function')).find(
+      (resource) => resource.Properties.Environment?.Variables?.SIGNING_SECRET_ID,
+    )!;
+    const environment = Object.fromEntries(
+      Object.entries(fn.Properties.Environment.Variables as Record<string, unknown>).map(([name, value]) => [
+        name,
+        typeof value === 'string' ? value : `resolved-${name.toLowerCase()}`,
+      ]),
+    );
+    const { tableName, signingSecretId, bucketName, archivePrefix, ...settings } = readVerifierConfig(environment);
+    expect({ tableName, signingSecretId, bucketName, archivePrefix }).toEqual({
+      tableName: 'resolved-table_name',
+      signingSecretId: 'resolved-signing_secret_id',
+      bucketName: 'resolved-bucket_name',
+      archivePrefix: '',
+    });
+    expect(settings).toEqual(VERIFIER_DEFAULTS);
   });
 
   test("the archiver reads back exactly what the construct wires: its queue's receive count, the defaults", () => {

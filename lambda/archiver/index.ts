@@ -37,11 +37,15 @@ import { requeueDelaySeconds, retryTransient } from './retry';
 
 const config = readArchiverConfig();
 const { logger, metrics, countReason } = createTelemetry();
+// One retry layer per call: single requests (DynamoDB, SNS) are retried by `retryTransient`
+// alone; S3 keeps the SDK's retries, which retry one part of a multipart upload, where ours
+// would fetch the whole file again.
+const singleTry = { maxAttempts: 1 };
 const s3 = new S3Client({});
 const sqs = new SQSClient({});
-const progress = new ArchiveProgressStore(new DynamoDBClient({}), config.tableName);
+const progress = new ArchiveProgressStore(new DynamoDBClient(singleTry), config.tableName);
 const documents = new ArchiveDocuments(s3, config.bucketName, config.archivePrefix);
-const announcer = new CompletionAnnouncer(new SNSClient({}), config.completionTopicArn);
+const announcer = new CompletionAnnouncer(new SNSClient(singleTry), config.completionTopicArn);
 
 // Without a Lambda context, give a batch the same budget as the default timeout.
 const DEFAULT_BUDGET_MS = 10 * 60 * 1000;

@@ -1,6 +1,7 @@
 /** The verifier's wiring, read once from environment variables set by the construct. */
 import { normalizePrefix } from '../shared/archive-layout';
 import { integerVariable, requiredVariable } from '../shared/env';
+import { VERIFIER_DEFAULTS as DEFAULTS, VERIFIER_ENV as ENV } from './settings';
 
 export interface VerifierConfig {
   readonly tableName: string;
@@ -15,18 +16,17 @@ export interface VerifierConfig {
   readonly keyRefreshIntervalSeconds: number;
 }
 
-// Defaults here match the construct's; the construct always sets every variable explicitly.
 export function readVerifierConfig(env: NodeJS.ProcessEnv = process.env): VerifierConfig {
   return {
-    tableName: requiredVariable(env, 'TABLE_NAME'),
-    signingSecretId: requiredVariable(env, 'SIGNING_SECRET_ID'),
-    bucketName: requiredVariable(env, 'BUCKET_NAME'),
-    archivePrefix: normalizePrefix(env.ARCHIVE_PREFIX),
-    timestampToleranceSeconds: integerVariable(env, 'TIMESTAMP_TOLERANCE_SECONDS', 300),
-    maxBodyBytes: integerVariable(env, 'MAX_BODY_BYTES', 6 * 1024 * 1024),
-    maxInlinePayloadBytes: integerVariable(env, 'MAX_INLINE_PAYLOAD_BYTES', 16 * 1024),
-    dedupTtlSeconds: integerVariable(env, 'DEDUP_TTL_SECONDS', 7 * 24 * 3600),
-    keyCacheTtlSeconds: integerVariable(env, 'KEY_CACHE_TTL_SECONDS', 300),
-    keyRefreshIntervalSeconds: integerVariable(env, 'KEY_REFRESH_INTERVAL_SECONDS', 30),
+    tableName: requiredVariable(env, ENV.tableName),
+    signingSecretId: requiredVariable(env, ENV.signingSecretId),
+    bucketName: requiredVariable(env, ENV.bucketName),
+    archivePrefix: normalizePrefix(env[ENV.archivePrefix]),
+    timestampToleranceSeconds: integerVariable(env, ENV.timestampToleranceSeconds, DEFAULTS.timestampToleranceSeconds),
+    maxBodyBytes: integerVariable(env, ENV.maxBodyBytes, DEFAULTS.maxBodyBytes),
+    maxInlinePayloadBytes: integerVariable(env, ENV.maxInlinePayloadBytes, DEFAULTS.maxInlinePayloadBytes),
+    dedupTtlSeconds: integerVariable(env, ENV.dedupTtlSeconds, DEFAULTS.dedupTtlSeconds),
+    keyCacheTtlSeconds: integerVariable(env, ENV.keyCacheTtlSeconds, DEFAULTS.keyCacheTtlSeconds),
+    keyRefreshIntervalSeconds: integerVariable(env, ENV.keyRefreshIntervalSeconds, DEFAULTS.keyRefreshIntervalSeconds),
   };
 }

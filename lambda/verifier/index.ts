@@ -6,7 +6,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { METRIC } from '../shared/metrics';
 import { parseRecordablePrediction } from '../shared/prediction';
 import type { WriteOutcome } from '../shared/state';
@@ -46,7 +46,9 @@ const OUTCOME_METRIC: Readonly<Record<WriteOutcome, string>> = {
   after_terminal: METRIC.afterTerminal,
 };
 
-export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+export const handler = async (event: APIGatewayProxyEventV2, context?: Context): Promise<APIGatewayProxyStructuredResultV2> => {
+  if (context) logger.addContext(context);
+  metrics.captureColdStartMetric();
   metrics.addMetric(METRIC.received, MetricUnit.Count, 1);
   try {
     return await handle(event);

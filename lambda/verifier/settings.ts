@@ -1,0 +1,52 @@
+/**
+ * The verifier's settings, defined once: what the construct and local mode wire (each one an
+ * environment variable) and the defaults the verifier falls back to. Pure, so the construct
+ * imports it without the handler's code.
+ */
+
+export const VERIFIER_DEFAULTS = {
+  timestampToleranceSeconds: 300,
+  maxBodyBytes: 6 * 1024 * 1024,
+  maxInlinePayloadBytes: 16 * 1024,
+  dedupTtlSeconds: 7 * 24 * 3600,
+  keyCacheTtlSeconds: 300,
+  // Not a prop: it only bounds Secrets Manager reads while forged signatures keep arriving; a
+  // rotated key is picked up within this long of the first webhook signed with it.
+  keyRefreshIntervalSeconds: 30,
+} as const;
+
+/** What the construct (or local mode) tells the verifier. */
+export interface VerifierWiring {
+  readonly tableName: string;
+  readonly signingSecretId: string;
+  readonly bucketName: string;
+  readonly archivePrefix: string;
+  readonly timestampToleranceSeconds?: number;
+  readonly maxBodyBytes?: number;
+  readonly maxInlinePayloadBytes?: number;
+  readonly dedupTtlSeconds?: number;
+  readonly keyCacheTtlSeconds?: number;
+  readonly keyRefreshIntervalSeconds?: number;
+}
+
+export const VERIFIER_ENV: { readonly [K in keyof VerifierWiring]-?: string } = {
+  tableName: 'TABLE_NAME',
+  signingSecretId: 'SIGNING_SECRET_ID',
+  bucketName: 'BUCKET_NAME',
+  archivePrefix: 'ARCHIVE_PREFIX',
+  timestampToleranceSeconds: 'TIMESTAMP_TOLERANCE_SECONDS',
+  maxBodyBytes: 'MAX_BODY_BYTES',
+  maxInlinePayloadBytes: 'MAX_INLINE_PAYLOAD_BYTES',
+  dedupTtlSeconds: 'DEDUP_TTL_SECONDS',
+  keyCacheTtlSeconds: 'KEY_CACHE_TTL_SECONDS',
+  keyRefreshIntervalSeconds: 'KEY_REFRESH_INTERVAL_SECONDS',
+};
+
+/** The environment variables for `wiring`; unset optional settings fall back to VERIFIER_DEFAULTS in the verifier. */
+export function verifierEnvironment(wiring: VerifierWiring): Record<string, string> {
+  const environment: Record<string, string> = {};
+  for (const [name, value] of Object.entries(wiring) as Array<[keyof VerifierWiring, unknown]>) {
+    if (value !== undefined) environment[VERIFIER_ENV[name]] = String(value);
+  }
+  return environment;
+}
