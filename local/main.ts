@@ -7,13 +7,25 @@
  *                              plain http, e.g. 127.0.0.1:8788 for `replicate-webhooks send`
  *   HOST                       interface to listen on (default 127.0.0.1)
  *
- * Prints the endpoints in words, then one line `ready {json}` for scripts. Ctrl-C or SIGTERM stops
- * everything and the process exits on its own.
+ * Prints the endpoints in words, then one line `ready {json}` for scripts. SIGINT or SIGTERM stops
+ * everything and the process exits on its own (`npm start` execs this process, so npm passes a
+ * SIGTERM it receives straight here).
  */
+import { createServer } from 'node:net';
+import { constants } from 'node:os';
 import { listVariable } from '../lambda/shared/env';
-import { startLocalPipeline, type ReadyInfo } from './pipeline';
+import type { LocalPipeline, ReadyInfo } from './pipeline';
+import { DEFAULT_FILES_HOST, DEFAULT_FILES_PORT } from './sender/output-server';
 
-function describe(info: ReadyInfo, generatedSecret: boolean): string {
+// Node 20 runs local mode well; the SDK's notice that its releases after January 2027 will need
+// Node 22 would otherwise be the first thing `npm start` prints. Set before any SDK module loads.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+// If stopping hangs (a stand-in that does not let go), the process still ends: stopped means gone.
+const STOP_DEADLINE_MS = 10_000;
+
+function describe(info: ReadyInfo, generatedSecret: boolean, extraOutputHosts: readonly string[]): string {
+  const senderFilesHost = `${DEFAULT_FILES_HOST}:${DEFAULT_FILES_PORT}`;
   return [
     '',
     'Replicate webhooks, local mode',
@@ -27,31 +39,59 @@ function describe(info: ReadyInfo, generatedSecret: boolean): string {
     `  output hosts      ${info.allowedOutputHosts.join(', ')}`,
     '',
     `Try: npx replicate-webhooks send --url ${info.webhookUrl} --secret ${info.secret} --scenario image`,
-    '     (start with ALLOWED_OUTPUT_HOSTS=127.0.0.1:8788 so the archiver may fetch its files)',
+    ...(extraOutputHosts.includes(senderFilesHost)
+      ? []
+      : [`     (start with ALLOWED_OUTPUT_HOSTS=${senderFilesHost} so the archiver may fetch its files)`]),
     `Inspect: aws --endpoint-url ${info.endpoints.dynamodb} dynamodb scan --table-name ${info.tableName}`,
     '',
   ].join('\n');
 }
 
+function portUnavailable(port: number, host: string, code: string | undefined): Error {
+  const reason = code === 'EADDRINUSE' ? 'is already in use (an earlier npm start still running?)' : `cannot be used (${code})`;
+  const other = port === 65535 ? 3000 : port + 1;
+  return new Error(
+    `port ${port} on ${host} ${reason}. Stop that process, or set PORT to another port: ` +
+      `PORT=${other} npm start (PORT=0 takes any free port).`,
+  );
+}
+
+/** Fails in milliseconds, before DynamoDB Local's JVM is started for nothing. */
+function checkPortFree(port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => reject(portUnavailable(port, host, error.code)));
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
+}
+
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got ${process.env.PORT}`);
+  const host = process.env.HOST || '127.0.0.1';
   const secret = process.env.REPLICATE_WEBHOOK_SECRET || undefined;
-  const pipeline = await startLocalPipeline({
-    port,
-    host: process.env.HOST,
-    secret,
-    extraOutputHosts: listVariable(process.env, 'ALLOWED_OUTPUT_HOSTS', []),
-  });
-  console.log(describe(pipeline.info, secret === undefined));
-  console.log(`ready ${JSON.stringify(pipeline.info)}`);
+  const extraOutputHosts = listVariable(process.env, 'ALLOWED_OUTPUT_HOSTS', []);
 
+  let pipeline: LocalPipeline | undefined;
   let stopping = false;
-  const shutdown = (signal: string) => {
+  // Handled from the start. A repeated signal changes nothing: Ctrl-C under npm arrives twice,
+  // from the terminal and from npm.
+  const onSignal = (signal: NodeJS.Signals) => {
+    const running = pipeline;
+    if (!running) {
+      // Nothing to keep yet: the stand-ins hold everything in memory, this process's end takes
+      // its own servers along, and DynamoDB Local's watcher stops the JVM once this process is gone.
+      console.log(`\n${signal} during start-up: exiting`);
+      process.exit(128 + constants.signals[signal]);
+    }
     if (stopping) return;
     stopping = true;
     console.log(`\n${signal}: stopping`);
-    pipeline.stop().then(
+    setTimeout(() => {
+      console.error(`still not stopped after ${STOP_DEADLINE_MS / 1000} s: exiting anyway`);
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
+    running.stop().then(
       () => console.log('stopped'),
       (error: unknown) => {
         console.error(error);
@@ -59,8 +99,23 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  if (port !== 0) await checkPortFree(port, host);
+  // Loaded here, not imported: a static import (and the SDK with it) would load before the line
+  // at the top that silences the SDK's notice.
+  const { startLocalPipeline } = require('./pipeline') as typeof import('./pipeline');
+  try {
+    pipeline = await startLocalPipeline({ port, host, secret, extraOutputHosts });
+  } catch (error) {
+    // Taken meanwhile: the pipeline has stopped what it had started.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES') throw portUnavailable(port, host, code);
+    throw error;
+  }
+  console.log(describe(pipeline.info, secret === undefined, extraOutputHosts));
+  console.log(`ready ${JSON.stringify(pipeline.info)}`);
 }
 
 main().catch((error: unknown) => {

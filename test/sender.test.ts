@@ -239,7 +239,8 @@ interface Receiver {
   stop(): Promise<void>;
 }
 
-async function startReceiver(secret: string): Promise<Receiver> {
+/** A receiver that checks webhooks as the verifier does and, like the archiver, fetches the outputs of terminal ones (the first `fetchOutputs` of each). */
+async function startReceiver(secret: string, options: { fetchOutputs?: number } = {}): Promise<Receiver> {
   const keys = [decodeSigningKey(secret)];
   const seen = new Set<string>();
   const received: Received[] = [];
@@ -270,7 +271,8 @@ async function startReceiver(secret: string): Promise<Receiver> {
       const { output, status } = parsed.prediction;
       if (isTerminalStatus(status) && Array.isArray(output)) {
         const urls = output.filter((item): item is string => typeof item === 'string' && /^https?:\/\//.test(item));
-        downloads.push(...urls.map((url) => fetch(url).then((answer) => answer.arrayBuffer())));
+        const fetched = urls.slice(0, options.fetchOutputs ?? urls.length);
+        downloads.push(...fetched.map((url) => fetch(url).then((answer) => answer.arrayBuffer())));
       }
       return reply(200, { outcome: 'accepted' });
     });
@@ -403,11 +405,46 @@ describe('cli', () => {
     expect(new Set(ids).size).toBeLessThan(ids.length);
     expect(responses.filter((line) => line.includes(' duplicate ')).length).toBe(ids.length - new Set(ids).size);
 
-    expect(stdout).toContainEqual(
-      expect.stringMatching(/^hint: local mode must allow this host: ALLOWED_OUTPUT_HOSTS=127\.0\.0\.1:\d+ npm start$/),
-    );
     expect(stdout).toContainEqual(expect.stringMatching(/^ {2}[a-z0-9]{26}: \d+ answered — accepted \d+, duplicate \d+$/));
     expect(stdout.at(-1)).toMatch(/^All 2 output files were fetched/);
+  });
+
+  describe('the allow-list hint', () => {
+    const image = ['--secret', secret, '--scenario', 'image', '--files-port', '0'];
+
+    test('is not printed when the receiver fetched every output file', async () => {
+      const { code, stdout } = await run(['send', '--url', receiver.url, ...image, '--linger', '5']);
+      expect(code).toBe(0);
+      expect(stdout.at(-1)).toMatch(/^All 2 output files were fetched/);
+      expect(stdout.join('\n')).not.toMatch(/hint|ALLOWED_OUTPUT_HOSTS/);
+    });
+
+    test('says how to restart local mode when nothing fetched the files within the wait', async () => {
+      const refusing = await startReceiver(secret, { fetchOutputs: 0 });
+      try {
+        const { code, stdout } = await run(['send', '--url', refusing.url, ...image, '--linger', '0.3']);
+        expect(code).toBe(0);
+        const served = /^Serving output files on http:\/\/(127\.0\.0\.1:\d+)$/.exec(stdout[0])?.[1];
+        expect(stdout.slice(-2)).toEqual([
+          'Stopped serving after 0.3 s: 0 of 2 output files were fetched (0 requests).',
+          `hint: local mode fetches output files only from hosts it allows: restart it as ALLOWED_OUTPUT_HOSTS=${served} npm start, then send again.`,
+        ]);
+        expect(stdout.filter((line) => line.includes('ALLOWED_OUTPUT_HOSTS'))).toHaveLength(1);
+      } finally {
+        await refusing.stop();
+      }
+    });
+
+    test('points to the receiver when it fetched some files but not all', async () => {
+      const partial = await startReceiver(secret, { fetchOutputs: 1 });
+      try {
+        const { stdout } = await run(['send', '--url', partial.url, ...image, '--linger', '0.5']);
+        expect(stdout.at(-2)).toBe('Stopped serving after 0.5 s: 1 of 2 output files were fetched (1 request).');
+        expect(stdout.at(-1)).toMatch(/^hint: the archiver fetched some files but not all: .* --linger SECONDS\.$/);
+      } finally {
+        await partial.stop();
+      }
+    });
   });
 
   test('a seed makes the run reproducible; --count runs several predictions', async () => {

@@ -189,9 +189,7 @@ async function runScenario(command: SendCommand, name: ScenarioName, io: Io): Pr
         io.stderr(`error: ${(error as Error).message} (choose another --files-port, or 0 for any)`);
         return 1;
       }
-      const host = new URL(server.origin).host;
       io.stdout(`Serving output files on ${server.origin}`);
-      io.stdout(`hint: local mode must allow this host: ALLOWED_OUTPUT_HOSTS=${host} npm start`);
     }
 
     let exitCode = 0;
@@ -214,7 +212,7 @@ async function runScenario(command: SendCommand, name: ScenarioName, io: Io): Pr
       if (outcome.transportFailed) return exitCode;
     }
 
-    if (server && fileCount > 0) await linger(server, fileCount, terminalAccepted, command.lingerSeconds, io);
+    if (server && fileCount > 0) await linger(server, fileCount, terminalAccepted, command, io);
     return exitCode;
   } finally {
     await server?.stop();
@@ -225,23 +223,41 @@ async function linger(
   server: OutputServer,
   fileCount: number,
   terminalAccepted: boolean,
-  seconds: number,
+  command: SendCommand,
   io: Io,
 ): Promise<void> {
-  const host = new URL(server.origin).host;
   if (!terminalAccepted) {
     io.stdout('No terminal webhook was accepted, so nothing will fetch the output files: not waiting.');
     return;
   }
+  const seconds = command.lingerSeconds;
   io.stdout(`Waiting up to ${seconds} s for the ${fileCount} output files to be fetched from ${server.origin} ...`);
   if (await server.waitUntilFetched(seconds * 1000)) {
-    io.stdout(`All ${fileCount} output files were fetched (${server.requests} requests).`);
-  } else {
-    io.stdout(
-      `Stopped serving after ${seconds} s: not every output file was fetched (${server.requests} requests). ` +
-        `Is the archiver running, with ALLOWED_OUTPUT_HOSTS=${host}?`,
-    );
+    io.stdout(`All ${fileCount} output files were fetched (${requests(server)}).`);
+    return;
   }
+  const fetched = fileCount - server.unfetched;
+  io.stdout(`Stopped serving after ${seconds} s: ${fetched} of ${fileCount} output files were fetched (${requests(server)}).`);
+  io.stdout(`hint: ${unfetchedHint(server, command.url)}`);
+}
+
+function requests(server: OutputServer): string {
+  return `${server.requests} request${server.requests === 1 ? '' : 's'}`;
+}
+
+/** What to do when the receiver did not fetch every file in time; only then is it worth saying. */
+function unfetchedHint(server: OutputServer, receiverUrl: string): string {
+  const filesHost = new URL(server.origin).host;
+  // An archiver that may fetch from this host asks for the files; one that may not never does.
+  if (server.requests > 0)
+    return "the archiver fetched some files but not all: the receiver's output (npm start's, locally) says why; or wait longer with --linger SECONDS.";
+  if (isLoopback(new URL(receiverUrl).hostname))
+    return `local mode fetches output files only from hosts it allows: restart it as ALLOWED_OUTPUT_HOSTS=${filesHost} npm start, then send again.`;
+  return `the receiver at ${new URL(receiverUrl).host} must be able to reach ${server.origin} and allow ${filesHost} as an output host.`;
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\./.test(hostname);
 }
 
 async function runFile(command: SendCommand, source: { file: string; webhookId?: string }, io: Io): Promise<number> {

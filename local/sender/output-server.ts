@@ -12,6 +12,8 @@ export interface OutputServer {
   add(files: readonly ServedFile[]): void;
   /** Requests answered so far, 404s included. */
   readonly requests: number;
+  /** Files added but not fetched yet. */
+  readonly unfetched: number;
   /** Resolves when every added file was fetched at least once, or after timeoutMs (returns false then). */
   waitUntilFetched(timeoutMs: number): Promise<boolean>;
   stop(): Promise<void>;
@@ -82,6 +84,9 @@ export async function startOutputServer(options: OutputServerOptions = {}): Prom
     },
     get requests() {
       return requests;
+    },
+    get unfetched() {
+      return unfetched.size;
     },
     waitUntilFetched(timeoutMs) {
       if (unfetched.size === 0) return Promise.resolve(true);

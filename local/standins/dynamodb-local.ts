@@ -1,10 +1,13 @@
 /**
  * DynamoDB Local, AWS's own emulator (with transactions and streams), started from the jar in
- * the `amplify-dynamodb-simulator` package on the machine's Java.
+ * the `amplify-dynamodb-simulator` package on the machine's Java, through a small watcher that
+ * stops the JVM when this process is gone, even when it had no chance to stop it (SIGKILL).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { createServer } from 'node:net';
+
+const STOP_WITH_PARENT = join(__dirname, 'stop-with-parent.cjs');
 
 export interface DynamoDbLocal {
   readonly endpoint: string;
@@ -34,8 +37,10 @@ export async function startDynamoDbLocal(options: { port?: number; startTimeoutM
   const port = options.port ?? (await freePort());
   const cwd = emulatorDirectory();
   const child = spawn(
-    'java',
+    process.execPath,
     [
+      STOP_WITH_PARENT,
+      'java',
       `-Djava.library.path=${join(cwd, 'DynamoDBLocal_lib')}`,
       '-Xmx1g',
       '-jar',
@@ -47,7 +52,8 @@ export async function startDynamoDbLocal(options: { port?: number; startTimeoutM
       '-port',
       String(port),
     ],
-    { cwd, stdio: ['ignore', 'pipe', 'pipe'] },
+    // The watcher's stdin is a pipe this process never writes to: its end is the watcher's cue.
+    { cwd, stdio: ['pipe', 'pipe', 'pipe'] },
   );
   const endpoint = `http://127.0.0.1:${port}`;
   let output = '';
@@ -56,7 +62,7 @@ export async function startDynamoDbLocal(options: { port?: number; startTimeoutM
   try {
     await waitUntilServing(endpoint, child, options.startTimeoutMs ?? 30_000);
   } catch (error) {
-    child.kill('SIGKILL');
+    await stopChild(child);
     throw new Error(`DynamoDB Local did not start (is Java 17+ installed?): ${(error as Error).message}\n${output}`);
   }
   return { endpoint, port, stop: () => stopChild(child) };
