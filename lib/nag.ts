@@ -101,15 +101,24 @@ export function acknowledgeArchiver(
   );
 }
 
+const CUSTOMER_KEY_REASON =
+  "CDK's KMS grants for the customer managed key of the table, bucket, queues or topics; scoped to that key, no other.";
+
+/** The Pipe's role reads an encrypted stream and sends to encrypted queues: CDK's KMS grants. */
+export function acknowledgeArchivePipeRole(role: IConstruct, options: { readonly customerManagedKey: boolean }): void {
+  if (!options.customerManagedKey) return;
+  acknowledge(role, 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', CUSTOMER_KEY_REASON);
+  acknowledge(role, 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', CUSTOMER_KEY_REASON);
+}
+
 /** What every function of the construct shares: the basic execution role, KMS grants, tracing. */
 export function acknowledgeHandlerFunction(
   fn: IConstruct,
   options: { readonly customerManagedKey: boolean; readonly tracing: boolean },
 ): void {
   if (options.customerManagedKey) {
-    const reason = "CDK's KMS grants for the customer managed key of the table, bucket or topics; scoped to that key, no other.";
-    acknowledge(fn, 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', reason);
-    acknowledge(fn, 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', reason);
+    acknowledge(fn, 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', CUSTOMER_KEY_REASON);
+    acknowledge(fn, 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', CUSTOMER_KEY_REASON);
   }
   acknowledge(
     fn,

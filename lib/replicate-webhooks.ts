@@ -26,6 +26,7 @@ import { checkExistingOrProps, consolidateProps } from './consolidate';
 import { HANDLER_ARCHITECTURE, HANDLER_RUNTIME, handlerCode, type HandlerName } from './handler-code';
 import {
   acknowledgeArchiveBucketWithoutAccessLogs,
+  acknowledgeArchivePipeRole,
   acknowledgeArchiver,
   acknowledgeHandlerFunction,
   acknowledgeSigningSecret,
@@ -34,6 +35,7 @@ import {
   acknowledgeWebhookRoute,
 } from './nag';
 import { WebhooksMetricFactory } from './metric-factory';
+import { validateProps } from './validation';
 import { createAlarms, createDashboard } from './monitoring';
 import type { AlarmName, CompletionFilter, ReplicateWebhooksProps } from './props';
 
@@ -107,10 +109,8 @@ export class ReplicateWebhooks extends Construct {
       props.completionTopicProps,
     );
     checkExistingOrProps('existingAlarmTopic', props.existingAlarmTopic, 'alarmTopicProps', props.alarmTopicProps);
+    validateProps(this, props);
     const webhookPath = props.webhookPath ?? '/webhook';
-    if (!/^\/[A-Za-z0-9._~/-]*$/.test(webhookPath)) {
-      throw new Error(`ReplicateWebhooks: webhookPath "${webhookPath}" must start with / and hold only URL path characters.`);
-    }
     this.archivePrefix = normalizePrefix(props.archivePrefix);
     this.logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
     this.tracing = props.tracing ?? false;
@@ -484,6 +484,7 @@ export class ReplicateWebhooks extends Construct {
     });
     // The Pipe checks its permissions when it is created: the role's policy must exist by then.
     pipe.node.addDependency(role);
+    acknowledgeArchivePipeRole(role, { customerManagedKey: this.encryptionKey !== undefined });
     return pipe;
   }
 

@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReplicateWebhooks } from '../lib';
 import { handlerAssetPath } from '../lib/handler-code';
+import { TEMPLATE_RULES_AS_ERRORS } from './support/cdk';
 
 const PREFIX = 'replicate';
 const FAILED_STATUSES = ['failed', 'aborted'];
@@ -49,6 +50,7 @@ function compose({ nag }: { nag: boolean }) {
     outdir,
     context: {
       'aws:cdk:enable-asset-metadata': true,
+      ...TEMPLATE_RULES_AS_ERRORS,
       // As in every app `cdk init` creates: log delivery through a bucket policy, not the legacy ACL.
       '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy': true,
     },

@@ -18,12 +18,13 @@ import { ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
 import { HANDLER_RUNTIME, handlerAssetPath } from '../lib/handler-code';
+import { TEMPLATE_RULES_AS_ERRORS } from './support/cdk';
 
 /** Work to do on the construct once it exists (subscriptions, grants), queued by `configure`. */
 let pending: Array<(hooks: ReplicateWebhooks) => void> = [];
 
 function synth(props?: ReplicateWebhooksProps, configure?: (stack: Stack) => ReplicateWebhooksProps) {
-  const app = new App({ context: { 'aws:cdk:enable-asset-metadata': true } });
+  const app = new App({ context: { 'aws:cdk:enable-asset-metadata': true, ...TEMPLATE_RULES_AS_ERRORS } });
   const stack = new Stack(app, 'Test', { env: { account: '111111111111', region: 'eu-west-1' } });
   pending = [];
   const hooks = new ReplicateWebhooks(stack, 'Hooks', configure ? configure(stack) : props);
@@ -750,7 +751,7 @@ describe('packaging', () => {
 
 describe('cdk-nag', () => {
   function nag(configure?: (stack: Stack) => ReplicateWebhooksProps) {
-    const app = new App();
+    const app = new App({ context: TEMPLATE_RULES_AS_ERRORS });
     const stack = new Stack(app, 'Nag');
     const hooks = new ReplicateWebhooks(stack, 'Hooks', configure?.(stack));
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));

@@ -1,0 +1,269 @@
+/**
+ * Misconfiguration fails at synth, not at the first webhook or archival. Each prop is checked
+ * against the limits of the service behind it (Lambda, API Gateway, DynamoDB, SQS, S3) and of
+ * safety (a replay window of a year, a wildcard that opens everything); a value that is legal
+ * but almost certainly a mistake gets a warning instead.
+ */
+import { Annotations, Duration, Size, Token } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
+import { MAX_INLINE_PAYLOAD_BYTES } from '../lambda/shared/state';
+import type { ReplicateWebhooksProps } from './props';
+
+/** A prop outside its accepted range: the message names the prop, the value and the range. */
+export class InvalidPropError extends Error {
+  constructor(prop: string, value: string, accepted: string) {
+    super(`ReplicateWebhooks: ${prop} is ${value}; ${accepted}.`);
+    this.name = 'InvalidPropError';
+  }
+}
+
+// Lambda: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+const LAMBDA_MEMORY_MB = { min: 128, max: 10_240 };
+const LAMBDA_MAX_TIMEOUT = Duration.minutes(15);
+/** Lambda's synchronous request limit; API Gateway accepts more, Lambda then refuses it. */
+const LAMBDA_MAX_REQUEST = Size.mebibytes(6);
+/** An HTTP API integration gives up after 30 seconds. */
+const API_MAX_INTEGRATION_TIMEOUT = Duration.seconds(30);
+/** The archiver keeps 20 s of its timeout to settle a batch, and needs time to archive. */
+const ARCHIVER_MIN_TIMEOUT = Duration.minutes(1);
+/** Memory per output file in flight: 8 MiB parts, two in the upload queue plus one filling. */
+const MEMORY_PER_FILE_MB = 24;
+const ARCHIVER_BASE_MEMORY_MB = 100;
+/** The spill key (`<prefix>webhook-payloads/<id>/<webhook-id>.json`) must stay under S3's 1,024 bytes. */
+const MAX_PREFIX_BYTES = 100;
+
+export function validateProps(scope: IConstruct, props: ReplicateWebhooksProps): void {
+  const warn = (id: string, message: string) => Annotations.of(scope).addWarningV2(`replicate-webhooks:${id}`, message);
+
+  if (props.timestampTolerance) {
+    const seconds = props.timestampTolerance.toSeconds();
+    range(
+      'timestampTolerance',
+      seconds,
+      10,
+      3600,
+      'seconds',
+      'between 10 seconds and 1 hour: a larger window lets an old request be replayed for longer',
+    );
+    if (seconds < 60)
+      warn(
+        'timestampTolerance',
+        `timestampTolerance is ${seconds} s: webhooks from a sender whose clock is off by more are refused (401).`,
+      );
+  }
+  if (props.maxBodySize) {
+    range(
+      'maxBodySize',
+      props.maxBodySize.toBytes(),
+      1024,
+      LAMBDA_MAX_REQUEST.toBytes(),
+      'bytes',
+      "between 1 KiB and 6 MiB, Lambda's request limit",
+    );
+  }
+  if (props.maxInlinePayloadSize) {
+    range(
+      'maxInlinePayloadSize',
+      props.maxInlinePayloadSize.toBytes(),
+      0,
+      MAX_INLINE_PAYLOAD_BYTES,
+      'bytes',
+      "at most 256 KiB, so that the item stays under DynamoDB's 400 KB with the rest of the record",
+    );
+  }
+  if (props.dedupRetention) {
+    range(
+      'dedupRetention',
+      props.dedupRetention.toSeconds(),
+      600,
+      Number.MAX_SAFE_INTEGER,
+      'seconds',
+      'at least 10 minutes: Replicate retries a webhook for about a minute, and duplicates can arrive later',
+    );
+  }
+  if (props.signingKeyCacheTtl) {
+    const seconds = props.signingKeyCacheTtl.toSeconds();
+    range('signingKeyCacheTtl', seconds, 0, 24 * 3600, 'seconds', 'at most a day');
+    if (seconds === 0)
+      warn(
+        'signingKeyCacheTtl',
+        'signingKeyCacheTtl is 0: every webhook reads the secret from Secrets Manager (latency, and $0.05 per 10,000 reads).',
+      );
+  }
+  if (props.throttle) {
+    const { rateLimit, burstLimit } = props.throttle;
+    if (rateLimit !== undefined)
+      range(
+        'throttle.rateLimit',
+        rateLimit,
+        1,
+        10_000,
+        'requests per second',
+        "between 1 and 10,000 (the account's default API Gateway quota)",
+      );
+    if (burstLimit !== undefined)
+      range(
+        'throttle.burstLimit',
+        burstLimit,
+        1,
+        5_000,
+        'requests',
+        "between 1 and 5,000 (the account's default API Gateway burst)",
+      );
+  }
+  if (props.webhookPath !== undefined && !/^\/[A-Za-z0-9._~/-]*$/.test(props.webhookPath)) {
+    throw new InvalidPropError(
+      'webhookPath',
+      JSON.stringify(props.webhookPath),
+      'it must start with / and hold only URL path characters',
+    );
+  }
+  if (props.archivePrefix !== undefined) validatePrefix(props.archivePrefix);
+  if (props.maxOutputFileSize) {
+    range(
+      'maxOutputFileSize',
+      props.maxOutputFileSize.toBytes(),
+      1,
+      Size.tebibytes(5).toBytes(),
+      'bytes',
+      'between 1 byte and 5 TiB, the largest S3 object',
+    );
+  }
+  if (props.allowedOutputHosts && props.allowedOutputHosts.length === 0) {
+    warn(
+      'allowedOutputHosts',
+      'allowedOutputHosts is empty: no output file will be archived; each is recorded as host_not_allowed.',
+    );
+  }
+  if (props.metricsNamespace !== undefined && !/^[^:][^\s]{0,254}$/.test(props.metricsNamespace)) {
+    throw new InvalidPropError(
+      'metricsNamespace',
+      JSON.stringify(props.metricsNamespace),
+      'a CloudWatch namespace is 1–255 characters, no spaces, not starting with ":"',
+    );
+  }
+
+  const verifier = props.verifier ?? {};
+  if (verifier.memorySize !== undefined)
+    range(
+      'verifier.memorySize',
+      verifier.memorySize,
+      LAMBDA_MEMORY_MB.min,
+      LAMBDA_MEMORY_MB.max,
+      'MB',
+      'between 128 and 10,240 MB',
+    );
+  if (verifier.timeout) {
+    range(
+      'verifier.timeout',
+      verifier.timeout.toSeconds(),
+      1,
+      API_MAX_INTEGRATION_TIMEOUT.toSeconds(),
+      'seconds',
+      'between 1 and 30 seconds: API Gateway gives up on the request after 30',
+    );
+  }
+  if (typeof verifier.reservedConcurrentExecutions === 'number') {
+    range(
+      'verifier.reservedConcurrentExecutions',
+      verifier.reservedConcurrentExecutions,
+      1,
+      10_000,
+      '',
+      "at least 1 ('none' for no reservation; 0 would stop the verifier)",
+    );
+  }
+
+  const archiver = props.archiver ?? {};
+  const memory = archiver.memorySize ?? 512;
+  if (archiver.memorySize !== undefined)
+    range('archiver.memorySize', memory, LAMBDA_MEMORY_MB.min, LAMBDA_MEMORY_MB.max, 'MB', 'between 128 and 10,240 MB');
+  if (archiver.timeout) {
+    range(
+      'archiver.timeout',
+      archiver.timeout.toSeconds(),
+      ARCHIVER_MIN_TIMEOUT.toSeconds(),
+      LAMBDA_MAX_TIMEOUT.toSeconds(),
+      'seconds',
+      "between 1 and 15 minutes (Lambda's maximum)",
+    );
+  }
+  if (archiver.batchSize !== undefined)
+    range(
+      'archiver.batchSize',
+      archiver.batchSize,
+      1,
+      10,
+      '',
+      'between 1 and 10 (more needs a batching window, which delays archival)',
+    );
+  if (archiver.maxConcurrency !== undefined)
+    range('archiver.maxConcurrency', archiver.maxConcurrency, 2, 1000, '', "between 2 and 1,000 (Lambda's SQS event source)");
+  if (archiver.retryAttempts !== undefined)
+    range(
+      'archiver.retryAttempts',
+      archiver.retryAttempts,
+      0,
+      999,
+      '',
+      "between 0 and 999 (SQS's maxReceiveCount is at most 1,000)",
+    );
+  if (archiver.fileConcurrency !== undefined) {
+    range('archiver.fileConcurrency', archiver.fileConcurrency, 1, 64, '', 'between 1 and 64');
+    const needed = ARCHIVER_BASE_MEMORY_MB + archiver.fileConcurrency * MEMORY_PER_FILE_MB;
+    if (needed > memory) {
+      warn(
+        'archiver.memory',
+        `archiver.fileConcurrency ${archiver.fileConcurrency} may need about ${needed} MB, more than archiver.memorySize ${memory}: large files could run the archiver out of memory.`,
+      );
+    }
+  }
+
+  const alarms = props.alarms ?? {};
+  if (alarms.rejectedSignaturesPerFiveMinutes !== undefined)
+    range(
+      'alarms.rejectedSignaturesPerFiveMinutes',
+      alarms.rejectedSignaturesPerFiveMinutes,
+      0,
+      Number.MAX_SAFE_INTEGER,
+      '',
+      'at least 0',
+    );
+  if (alarms.api5xxPerFiveMinutes !== undefined)
+    range('alarms.api5xxPerFiveMinutes', alarms.api5xxPerFiveMinutes, 1, Number.MAX_SAFE_INTEGER, '', 'at least 1');
+  if (alarms.maxArchiveBacklogAge) {
+    range(
+      'alarms.maxArchiveBacklogAge',
+      alarms.maxArchiveBacklogAge.toSeconds(),
+      60,
+      3600,
+      'seconds',
+      'between 1 minute and 1 hour: outputs expire about an hour after a prediction starts',
+    );
+  }
+}
+
+function range(prop: string, value: number, min: number, max: number, unit: string, accepted: string): void {
+  if (Token.isUnresolved(value)) return;
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new InvalidPropError(prop, `${value}${unit ? ` ${unit}` : ''}`, `it must be ${accepted}`);
+  }
+}
+
+function validatePrefix(prefix: string): void {
+  if (Token.isUnresolved(prefix)) return;
+  if (/[\u0000-\u001f\u007f]/.test(prefix) || prefix.split('/').some((segment) => segment === '..' || segment === '.')) {
+    throw new InvalidPropError(
+      'archivePrefix',
+      JSON.stringify(prefix),
+      'it must be a plain key prefix: no "." or ".." segments, no control characters',
+    );
+  }
+  if (Buffer.byteLength(prefix) > MAX_PREFIX_BYTES) {
+    throw new InvalidPropError(
+      'archivePrefix',
+      `${Buffer.byteLength(prefix)} bytes long`,
+      `it must be at most ${MAX_PREFIX_BYTES} bytes, so that every archive key stays under S3's 1,024`,
+    );
+  }
+}

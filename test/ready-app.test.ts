@@ -1,0 +1,44 @@
+/**
+ * The ready app synthesizes as `cdk synth` runs it: with cdk.json's context (every currently
+ * recommended feature flag, CloudFormation's own template rules as errors) and the cdk-nag packs.
+ */
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import * as cxapi from 'aws-cdk-lib/cx-api';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ReplicateWebhooksStack, readyApp } from '../bin/ready-app';
+
+const cdkJson = JSON.parse(readFileSync(join(__dirname, '..', 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
+
+test('cdk.json sets every currently recommended feature flag, and template validation', () => {
+  expect(cdkJson.context).toMatchObject(cxapi.CURRENTLY_RECOMMENDED_FLAGS);
+  expect(cdkJson.context['@aws-cdk/core:validateAgainstDefaultRules']).toBe(true);
+});
+
+test('the ready stack synthesizes with that context: no error, no warning, the outputs an operator needs', () => {
+  const app = readyApp({ context: cdkJson.context });
+  const assembly = app.synth();
+  const stack = app.node.children.find((child) => child instanceof ReplicateWebhooksStack) as ReplicateWebhooksStack;
+  const annotations = Annotations.fromStack(stack);
+  expect(annotations.findError('*', Match.anyValue())).toEqual([]);
+  expect(annotations.findWarning('*', Match.anyValue())).toEqual([]);
+  const outputs = Object.keys(assembly.getStackByName(stack.stackName).template.Outputs);
+  expect(outputs).toEqual(
+    expect.arrayContaining([
+      'WebhookUrl',
+      'SigningSecretArn',
+      'ArchiveBucketName',
+      'StateTableName',
+      'ArchiveDeadLetterQueueUrl',
+    ]),
+  );
+});
+
+test('CloudFormation template rules are enforced: a template that breaks one fails the synth', () => {
+  // With the flag, aws-cdk-lib reports a rule failure as an error instead of a warning.
+  const app = readyApp({ context: cdkJson.context });
+  const stack = app.node.children.find((child) => child instanceof ReplicateWebhooksStack) as ReplicateWebhooksStack;
+  const archiver = stack.node.findAll().find((c) => c.node.path.endsWith('Hooks/Archiver/Resource'))!;
+  (archiver as unknown as { addPropertyOverride(path: string, value: unknown): void }).addPropertyOverride('Timeout', 1200);
+  expect(() => app.synth()).toThrow();
+});

@@ -1,0 +1,139 @@
+/** Misconfiguration fails at synth: each bad value → the exact error or warning; each boundary → clean. */
+import { App, Duration, Size, Stack } from 'aws-cdk-lib';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
+import { TEMPLATE_RULES_AS_ERRORS } from './support/cdk';
+
+function synth(props: ReplicateWebhooksProps) {
+  const app = new App({ context: TEMPLATE_RULES_AS_ERRORS });
+  const stack = new Stack(app, 'Validation', { env: { account: '111111111111', region: 'eu-west-1' } });
+  new ReplicateWebhooks(stack, 'Hooks', props);
+  return Annotations.fromStack(stack);
+}
+
+const warningsOf = (props: ReplicateWebhooksProps) =>
+  synth(props)
+    .findWarning('*', Match.stringLikeRegexp('.*'))
+    .map((warning) => String(warning.entry.data));
+
+describe('values outside what the services accept are refused, naming the prop, the value and the range', () => {
+  test.each<[string, ReplicateWebhooksProps, RegExp]>([
+    [
+      'a zero replay window',
+      { timestampTolerance: Duration.seconds(0) },
+      /timestampTolerance is 0 seconds; it must be between 10 seconds and 1 hour/,
+    ],
+    [
+      'a replay window of a year',
+      { timestampTolerance: Duration.days(365) },
+      /timestampTolerance is 31536000 seconds; it must be between 10 seconds and 1 hour/,
+    ],
+    [
+      "bodies above Lambda's request limit",
+      { maxBodySize: Size.mebibytes(20) },
+      /maxBodySize is 20971520 bytes; it must be between 1 KiB and 6 MiB/,
+    ],
+    [
+      'an inline payload DynamoDB cannot hold',
+      { maxInlinePayloadSize: Size.kibibytes(500) },
+      /maxInlinePayloadSize is 512000 bytes; it must be at most 256 KiB/,
+    ],
+    [
+      "dedup shorter than Replicate's retries",
+      { dedupRetention: Duration.minutes(1) },
+      /dedupRetention is 60 seconds; it must be at least 10 minutes/,
+    ],
+    [
+      'a key cache of a week',
+      { signingKeyCacheTtl: Duration.days(7) },
+      /signingKeyCacheTtl is 604800 seconds; it must be at most a day/,
+    ],
+    [
+      "an archiver timeout above Lambda's maximum",
+      { archiver: { timeout: Duration.minutes(20) } },
+      /archiver.timeout is 1200 seconds; it must be between 1 and 15 minutes/,
+    ],
+    [
+      'an archiver timeout within its safety margin',
+      { archiver: { timeout: Duration.seconds(20) } },
+      /archiver.timeout is 20 seconds/,
+    ],
+    [
+      'a verifier that outlives API Gateway',
+      { verifier: { timeout: Duration.seconds(45) } },
+      /verifier.timeout is 45 seconds; it must be between 1 and 30 seconds/,
+    ],
+    [
+      'a reserved concurrency of 0',
+      { verifier: { reservedConcurrentExecutions: 0 } },
+      /verifier.reservedConcurrentExecutions is 0; it must be at least 1/,
+    ],
+    ['more memory than Lambda has', { archiver: { memorySize: 20_000 } }, /archiver.memorySize is 20000 MB/],
+    ['an SQS batch above 10', { archiver: { batchSize: 11 } }, /archiver.batchSize is 11; it must be between 1 and 10/],
+    ['a concurrency of 1', { archiver: { maxConcurrency: 1 } }, /archiver.maxConcurrency is 1; it must be between 2 and 1,000/],
+    ['no file at a time', { archiver: { fileConcurrency: 0 } }, /archiver.fileConcurrency is 0; it must be between 1 and 64/],
+    ['a throttle of 0', { throttle: { rateLimit: 0 } }, /throttle.rateLimit is 0 requests per second/],
+    [
+      'a prefix climbing out of its folder',
+      { archivePrefix: '../../etc' },
+      /archivePrefix is "\.\.\/\.\.\/etc"; it must be a plain key prefix/,
+    ],
+    [
+      'a prefix too long for S3 keys',
+      { archivePrefix: 'p'.repeat(101) },
+      /archivePrefix is 101 bytes long; it must be at most 100 bytes/,
+    ],
+    ['a path without a slash', { webhookPath: 'webhook' }, /webhookPath is "webhook"; it must start with \//],
+    [
+      'a backlog alarm after outputs expired',
+      { alarms: { maxArchiveBacklogAge: Duration.hours(2) } },
+      /alarms.maxArchiveBacklogAge is 7200 seconds/,
+    ],
+  ])('%s', (_name, props, message) => {
+    expect(() => synth(props)).toThrow(message);
+  });
+});
+
+describe('legal values that are almost certainly mistakes get a warning', () => {
+  test.each<[string, ReplicateWebhooksProps, RegExp]>([
+    ['no allowed output host', { allowedOutputHosts: [] }, /allowedOutputHosts is empty: no output file will be archived/],
+    ['a key cache of 0', { signingKeyCacheTtl: Duration.seconds(0) }, /every webhook reads the secret from Secrets Manager/],
+    ['a tight replay window', { timestampTolerance: Duration.seconds(20) }, /timestampTolerance is 20 s/],
+    [
+      'more files at once than memory',
+      { archiver: { fileConcurrency: 32 } },
+      /may need about 868 MB, more than archiver.memorySize 512/,
+    ],
+  ])('%s', (_name, props, message) => {
+    expect(warningsOf(props).some((warning) => message.test(warning))).toBe(true);
+  });
+
+  test('the defaults synthesize without a warning of ours', () => {
+    expect(warningsOf({}).filter((warning) => warning.includes('replicate-webhooks:'))).toEqual([]);
+    expect(warningsOf({})).toEqual([]);
+  });
+});
+
+test('every boundary value synthesizes cleanly', () => {
+  const boundaries: ReplicateWebhooksProps[] = [
+    { timestampTolerance: Duration.seconds(60) },
+    { timestampTolerance: Duration.hours(1) },
+    { maxBodySize: Size.mebibytes(6) },
+    { maxBodySize: Size.kibibytes(1) },
+    { maxInlinePayloadSize: Size.kibibytes(256) },
+    { maxInlinePayloadSize: Size.bytes(0) },
+    { dedupRetention: Duration.minutes(10) },
+    { signingKeyCacheTtl: Duration.days(1) },
+    { verifier: { timeout: Duration.seconds(30), memorySize: 128, reservedConcurrentExecutions: 1 } },
+    { verifier: { reservedConcurrentExecutions: 'none' } },
+    { archiver: { timeout: Duration.minutes(15), memorySize: 10_240, batchSize: 10, maxConcurrency: 1000, retryAttempts: 0 } },
+    { archiver: { timeout: Duration.minutes(1), batchSize: 1, maxConcurrency: 2, fileConcurrency: 1 } },
+    { archivePrefix: `${'p'.repeat(99)}/` },
+    { archivePrefix: 'team-a/replicate' },
+    { alarms: { maxArchiveBacklogAge: Duration.minutes(1) } },
+  ];
+  for (const props of boundaries) {
+    expect(() => synth(props)).not.toThrow();
+    expect(warningsOf(props)).toEqual([]);
+  }
+});
