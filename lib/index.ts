@@ -6,5 +6,7 @@ export type {
   ArchivedFile,
   CompletionAttributes,
   CompletionMessage,
+  CompletionNotification,
   ObjectLocation,
+  TruncatedField,
 } from '../lambda/shared/completion-message';

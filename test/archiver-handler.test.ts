@@ -557,7 +557,11 @@ describe('one prediction never costs another', () => {
       await pipeline.drain();
       const [deadLetter] = await pipeline.deadLetters();
       expect(JSON.parse(deadLetter)).toEqual({ predictionId: id });
-      expect(await item(pipeline.tableName, id)).toMatchObject({ archiveStatus: { S: 'archived' } });
+      // Archived, not announced: the status says what was done, the error why it stopped.
+      expect(await item(pipeline.tableName, id)).toMatchObject({
+        archiveStatus: { S: 'archived' },
+        archiveError: { S: 'NotFoundException' },
+      });
 
       // The topic exists now; an operator moves the message back (here: sends it again).
       await createTopic(sns, topicName);
@@ -566,7 +570,9 @@ describe('one prediction never costs another', () => {
       await pipeline.drain();
       expect((await subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id]);
       expect(files.hits.get(`/${id}/a.png`)).toBe(1); // the archival itself was done before
-      expect((await item(pipeline.tableName, id))?.notifiedAt).toBeDefined();
+      const redriven = await item(pipeline.tableName, id);
+      expect(redriven?.notifiedAt).toBeDefined();
+      expect(redriven?.archiveError).toBeUndefined();
     } finally {
       await pipeline.stop();
     }

@@ -1,17 +1,30 @@
 /**
- * Copies every discovered output into the archive, a few at a time. A refused or missing file
- * becomes a recorded failure; a transient one is retried here (stream retries come back within
- * seconds, with no backoff) and, if it persists, reported so the record is retried later. An S3
- * failure is ours and fails the whole record.
+ * Copies every discovered output into the archive, a few at a time. A refused, missing or
+ * skipped file becomes a recorded failure; a transient one is retried here (the queue's retries
+ * come back later) and, if it persists, reported so the prediction is retried. A file still in
+ * flight at the deadline is stopped and reported (`deadline`, transient), so the caller gets
+ * every file accounted for in time. S3 failing transiently past the deadline is ours and fails
+ * the whole prediction; S3 refusing one file for good (its name or type came from the payload)
+ * is that file's failure.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
+import { setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { outputKey } from '../shared/archive-layout';
 import { s3Uri, type ArchiveFailure, type ArchivedFile } from '../shared/completion-message';
-import { contentTypeForFileName, parseDataUri, type DiscoveredOutput } from '../shared/outputs';
-import { backoffDelay, isTransientInfrastructureError } from './retry';
+import {
+  contentTypeForFileName,
+  normalizeMediaType,
+  parseDataUri,
+  type DiscoveredFile,
+  type DiscoveredOutput,
+  type SkippedOutputs,
+} from '../shared/outputs';
+import { ConcurrencyLimit } from './concurrency-limit';
 import type { ArchiverConfig } from './config';
-import { openOutput, type OutputFetchError } from './safe-fetch';
+import { backoffDelay, isTransientInfrastructureError } from './retry';
+import { openOutput, OutputFetchError, type FetchFailureReason } from './safe-fetch';
 import { streamToS3 } from './upload';
 
 export type OutputArchiveSettings = Pick<
@@ -30,47 +43,98 @@ export type OutputArchiveSettings = Pick<
 export type FileResult =
   { readonly ok: true; readonly file: ArchivedFile } | { readonly ok: false; readonly failure: ArchiveFailure };
 
+/** Failure reasons of this step, beside the fetch's own (`FetchFailureReason`) and discovery's (`SkipReason`). */
+export type ArchiveStepFailureReason =
+  /** Still downloading or uploading when the invocation's deadline came: transient. */
+  | 'deadline'
+  /** S3 refused this one object for good (e.g. a header it would not take): permanent. */
+  | 'write_rejected'
+  /** A data: URI that does not decode (discovery only passes decodable ones). */
+  | 'invalid_data_uri';
+
+/**
+ * One result per output, at `results[output.index]`; resolves by the deadline (give or take
+ * the few milliseconds a stopped transfer takes to tear down), with no timer or transfer left
+ * running. Rejects only when S3 kept failing transiently until the deadline.
+ */
 export async function archiveOutputs(
   s3: S3Client,
   predictionId: string,
   outputs: readonly DiscoveredOutput[],
   settings: OutputArchiveSettings,
   deadline: number,
+  /** Shared by the predictions of one invocation, so files in flight stay within its memory. */
+  files: ConcurrencyLimit = new ConcurrencyLimit(settings.fileConcurrency),
 ): Promise<FileResult[]> {
   const results: FileResult[] = new Array(outputs.length);
+  const pending: DiscoveredFile[] = [];
+  for (const output of outputs) {
+    if (output.kind === 'skipped') results[output.index] = skippedFailure(output);
+    else pending.push(output);
+  }
+  if (pending.length === 0) return results;
+
+  // One signal for every transfer of this prediction: it fires at the deadline, or when S3
+  // failing stops the rest. Each transfer in flight listens to it a few times over.
+  const stop = new AbortController();
+  setMaxListeners(Math.max(10, 4 * settings.fileConcurrency), stop.signal);
+  const timer = setTimeout(() => stop.abort(), Math.max(0, deadline - Date.now()));
+  let recordError: unknown;
   let next = 0;
   const worker = async () => {
-    while (next < outputs.length) {
-      const output = outputs[next++];
-      results[output.index] = await archiveOne(s3, predictionId, output, settings, deadline);
+    while (next < pending.length) {
+      const output = pending[next++]!;
+      try {
+        results[output.index] = await files.run(() => archiveOne(s3, predictionId, output, settings, deadline, stop.signal));
+      } catch (error) {
+        // S3 failed in a way that fails the whole prediction: the other files need not go on.
+        recordError ??= error;
+        stop.abort();
+      }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(settings.fileConcurrency, outputs.length) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.min(files.max, pending.length) }, worker));
+  } finally {
+    clearTimeout(timer);
+  }
+  if (recordError !== undefined) throw recordError;
   return results;
 }
 
 async function archiveOne(
   s3: S3Client,
   predictionId: string,
-  output: DiscoveredOutput,
+  output: DiscoveredFile,
   settings: OutputArchiveSettings,
   deadline: number,
+  signal: AbortSignal,
 ): Promise<FileResult> {
   const key = outputKey(settings.archivePrefix, predictionId, output.index, output.fileName);
-  const upload = (body: Readable, contentType: string, sourceUrl?: string) =>
+  const decoded = output.kind === 'data' ? parseDataUri(output.source) : undefined;
+  // Never the whole data URI: it may be megabytes, and the manifest and message list sources.
+  const source = decoded ? `data:${decoded.contentType} (${decoded.bytes.length} bytes)` : output.source;
+  if (output.kind === 'data' && !decoded) return failed(output, 'data: (malformed)', 'invalid_data_uri', false);
+
+  const upload = (body: Readable, contentType: string) =>
     streamToS3(s3, body, {
       bucket: settings.bucketName,
       key,
       contentType,
-      metadata: { 'prediction-id': predictionId, ...(sourceUrl && isHeaderSafe(sourceUrl) ? { 'source-url': sourceUrl } : {}) },
+      metadata: {
+        'prediction-id': predictionId,
+        ...(output.kind === 'url' && isHeaderSafe(output.source) ? { 'source-url': output.source } : {}),
+      },
       partSizeBytes: settings.partSizeBytes,
       queueSize: settings.uploadQueueSize,
+      signal,
     });
-  const archived = (uploaded: { bytes: number; sha256: string }, contentType: string, source: string): FileResult => ({
+  const archived = (uploaded: { bytes: number; sha256: string }, contentType: string): FileResult => ({
     ok: true,
     file: {
       source,
       paths: output.paths,
+      ...(output.omittedPaths ? { omittedPaths: output.omittedPaths } : {}),
       bucket: settings.bucketName,
       key,
       s3Uri: s3Uri(settings.bucketName, key),
@@ -79,57 +143,71 @@ async function archiveOne(
     },
   });
 
-  // An S3 failure (ours) is retried until the deadline: the source is fetched again each time.
+  let fetchAttempt = 1;
   let writeFailures = 0;
-  const retryWrite = async (error: unknown): Promise<void> => {
-    const delay = Math.max(settings.retryBaseDelayMs, backoffDelay(++writeFailures, settings.retryBaseDelayMs, 20_000));
-    if (!isTransientInfrastructureError(error) || Date.now() + delay >= deadline) throw error;
-    await sleep(delay);
-  };
-
-  if (output.kind === 'data') {
-    const decoded = parseDataUri(output.source);
-    if (!decoded) return failed(output, output.source.slice(0, 64), 'invalid_data_uri', false);
-    const source = `data:${decoded.contentType} (${decoded.bytes.length} bytes)`;
-    for (;;) {
-      try {
-        return archived(await upload(Readable.from([decoded.bytes]), decoded.contentType), decoded.contentType, source);
-      } catch (error) {
-        await retryWrite(error);
-      }
-    }
-  }
-
-  for (let fetchAttempt = 1; ;) {
+  for (;;) {
+    if (signal.aborted || Date.now() >= deadline) return failed(output, source, 'deadline', true);
+    let delay: number;
     try {
-      const response = await openOutput(output.source, settings.fetchPolicy);
-      const contentType = usableContentType(response.contentType) ?? contentTypeForFileName(output.fileName);
-      return archived(await upload(response.body, contentType, output.source), contentType, output.source);
+      if (decoded) return archived(await upload(Readable.from([decoded.bytes]), decoded.contentType), decoded.contentType);
+      const response = await openOutput(output.source, settings.fetchPolicy, signal);
+      const contentType = normalizeMediaType(response.contentType) ?? contentTypeForFileName(output.fileName);
+      return archived(await upload(response.body, contentType), contentType);
     } catch (error) {
-      if ((error as Error)?.name !== 'OutputFetchError') {
-        await retryWrite(error);
-        continue;
+      // Whatever the stop interrupted (a fetch, an upload, S3) ends as this file's failure.
+      if (signal.aborted) return failed(output, source, 'deadline', true);
+      if (error instanceof OutputFetchError) {
+        delay = settings.fetchRetryDelayMs * 3 ** (fetchAttempt - 1);
+        const retry = error.transient && fetchAttempt < settings.fetchAttempts && Date.now() + delay < deadline;
+        if (!retry) return failed(output, source, error.reason, error.transient, error.status);
+        fetchAttempt++;
+      } else {
+        // S3's side: a refusal of this object is the file's failure; an outage is retried until the
+        // deadline (the source is fetched again each time), then fails the prediction.
+        if (!isTransientInfrastructureError(error)) return failed(output, source, 'write_rejected', false);
+        delay = Math.max(settings.retryBaseDelayMs, backoffDelay(++writeFailures, settings.retryBaseDelayMs, 20_000));
+        if (Date.now() + delay >= deadline) throw error;
       }
-      const fetchError = error as OutputFetchError;
-      const delay = settings.fetchRetryDelayMs * 3 ** (fetchAttempt - 1);
-      const retry = fetchError.transient && fetchAttempt < settings.fetchAttempts && Date.now() + delay < deadline;
-      if (!retry) return failed(output, output.source, fetchError.reason, fetchError.transient, fetchError.status);
-      fetchAttempt++;
-      await sleep(delay);
     }
+    // Cut short when the others are stopped; the loop's first line then reports this file.
+    await sleep(delay, undefined, { signal }).catch(() => undefined);
   }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function failed(output: DiscoveredOutput, source: string, reason: string, transient: boolean, status?: number): FileResult {
-  return { ok: false, failure: { source, paths: output.paths, reason, transient, ...(status !== undefined ? { status } : {}) } };
+function failed(
+  output: DiscoveredFile,
+  source: string,
+  reason: FetchFailureReason | ArchiveStepFailureReason,
+  transient: boolean,
+  status?: number,
+): FileResult {
+  return {
+    ok: false,
+    failure: {
+      source,
+      paths: output.paths,
+      ...(output.omittedPaths ? { omittedPaths: output.omittedPaths } : {}),
+      reason,
+      transient,
+      ...(status !== undefined ? { status } : {}),
+    },
+  };
 }
 
-// A media type as servers send it; anything odd falls back to a guess from the file name.
-const MEDIA_TYPE = /^[\w!#$&^.+-]+\/[\w!#$&^.+-]+(\s*;[\x20-\x7e]*)?$/;
-const usableContentType = (value: string | undefined): string | undefined =>
-  value !== undefined && value.length <= 200 && MEDIA_TYPE.test(value) ? value : undefined;
+/** Found but not archived (a discovery limit): retrying would find the same, so not transient. */
+function skippedFailure(output: SkippedOutputs): FileResult {
+  return {
+    ok: false,
+    failure: {
+      source: output.source,
+      paths: output.paths,
+      ...(output.omittedPaths ? { omittedPaths: output.omittedPaths } : {}),
+      reason: output.reason,
+      transient: false,
+      ...(output.count !== undefined ? { count: output.count } : {}),
+    },
+  };
+}
 
 // S3 metadata travels as HTTP headers: printable ASCII, and all of it under 2 KB.
 const isHeaderSafe = (value: string) => value.length <= 1024 && /^[\x20-\x7e]*$/.test(value);

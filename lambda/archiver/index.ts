@@ -30,6 +30,7 @@ import { parsePrediction, type Prediction } from '../shared/prediction';
 import { createTelemetry, MetricUnit } from '../telemetry';
 import { CompletionAnnouncer } from './announcer';
 import { archiveOutputs } from './archive-outputs';
+import { ConcurrencyLimit } from './concurrency-limit';
 import { readArchiverConfig } from './config';
 import { ArchiveDocuments } from './documents';
 import { ArchiveProgressStore, type ClaimedPrediction } from './progress';
@@ -73,8 +74,9 @@ export const handler = async (event: SQSEvent, context?: Context): Promise<SQSBa
   const leaseUntil = Date.now() + budgetMs;
   metrics.captureColdStartMetric();
   metrics.addMetric(METRIC.archiverRecords, MetricUnit.Count, event.Records.length);
+  const files = new ConcurrencyLimit(config.fileConcurrency);
   try {
-    const settled = await Promise.all(event.Records.map((message) => settle(message, deadline, leaseUntil)));
+    const settled = await Promise.all(event.Records.map((message) => settle(message, deadline, leaseUntil, files)));
     return {
       batchItemFailures: event.Records.filter((_, index) => settled[index] === 'retry').map((message) => ({
         itemIdentifier: message.messageId,
@@ -85,7 +87,7 @@ export const handler = async (event: SQSEvent, context?: Context): Promise<SQSBa
   }
 };
 
-async function settle(message: SQSRecord, deadline: number, leaseUntil: number): Promise<Settled> {
+async function settle(message: SQSRecord, deadline: number, leaseUntil: number, files: ConcurrencyLimit): Promise<Settled> {
   const receiveCount = Math.max(1, Number(message.attributes.ApproximateReceiveCount) || 1);
   const isFinalAttempt = receiveCount >= config.maxReceiveCount;
   const predictionId = parseArchiveRequest(message.body);
@@ -113,7 +115,7 @@ async function settle(message: SQSRecord, deadline: number, leaseUntil: number):
       return 'done';
     }
     claimed = claim.prediction;
-    await archiveAndAnnounce(claimed, isFinalAttempt, io, deadline);
+    await archiveAndAnnounce(claimed, isFinalAttempt, io, deadline, files);
     return 'done';
   } catch (error) {
     const reason = error instanceof RetryLater ? 'files_failed_transiently' : ((error as Error)?.name ?? 'error');
@@ -157,7 +159,13 @@ async function requeue(message: SQSRecord, receiveCount: number): Promise<void> 
   }
 }
 
-async function archiveAndAnnounce(claimed: ClaimedPrediction, isFinalAttempt: boolean, io: Io, deadline: number): Promise<void> {
+async function archiveAndAnnounce(
+  claimed: ClaimedPrediction,
+  isFinalAttempt: boolean,
+  io: Io,
+  deadline: number,
+  files: ConcurrencyLimit,
+): Promise<void> {
   const { predictionId } = claimed;
   const prediction = parsed(await io(() => documents.loadPayload(claimed)), claimed);
 
@@ -168,7 +176,9 @@ async function archiveAndAnnounce(claimed: ClaimedPrediction, isFinalAttempt: bo
     // A retry after a crash between writing the manifest and marking the record: the archival is
     // complete (a manifest is only written then), and the outputs may have expired since.
     const written = claimed.attempt > 1 ? await io(() => documents.readManifestIfPresent(predictionId)) : undefined;
-    manifest = written ? await markArchived(written, io) : await archive(claimed, prediction, isFinalAttempt, io, deadline);
+    manifest = written
+      ? await markArchived(written, io)
+      : await archive(claimed, prediction, isFinalAttempt, io, deadline, files);
   }
 
   await io(() => announcer.announce(buildCompletionMessage(prediction, manifest, documents.manifestLocation(predictionId))));
@@ -189,11 +199,12 @@ async function archive(
   isFinalAttempt: boolean,
   io: Io,
   deadline: number,
+  fileLimit: ConcurrencyLimit,
 ): Promise<ArchiveManifest> {
   const { predictionId } = claimed;
   const predictionLocation = await io(() => documents.writePrediction(claimed));
 
-  const results = await archiveOutputs(s3, predictionId, discoverOutputs(prediction.output), config, deadline);
+  const results = await archiveOutputs(s3, predictionId, discoverOutputs(prediction.output), config, deadline, fileLimit);
   const files: ArchivedFile[] = [];
   const failures: ArchiveFailure[] = [];
   for (const result of results) {
@@ -233,7 +244,12 @@ function countArchival(files: readonly ArchivedFile[], failures: readonly Archiv
     MetricUnit.Bytes,
     files.reduce((total, file) => total + file.bytes, 0),
   );
-  metrics.addMetric(METRIC.archiveFailures, MetricUnit.Count, failures.length);
+  // A summary entry stands for `count` outputs past the discovery limits.
+  metrics.addMetric(
+    METRIC.archiveFailures,
+    MetricUnit.Count,
+    failures.reduce((total, failure) => total + (failure.count ?? 1), 0),
+  );
   for (const failure of failures) countReason(METRIC.archiveFailures, failure.reason);
 }
 

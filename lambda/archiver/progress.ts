@@ -118,36 +118,53 @@ export class ArchiveProgressStore {
     });
   }
 
-  /** Announced: nothing more will happen to this prediction, so the lease goes too. */
+  /** Announced: nothing more will happen to this prediction, so the lease and any earlier error go. */
   async markNotified(predictionId: string, now: Date): Promise<void> {
     await this.update(predictionId, {
-      UpdateExpression: 'SET #notifiedAt = :now REMOVE #lease',
+      UpdateExpression: 'SET #notifiedAt = :now REMOVE #lease, #error',
       ConditionExpression: 'attribute_exists(#pk)',
-      ExpressionAttributeNames: { '#notifiedAt': 'notifiedAt', '#lease': LEASE },
+      ExpressionAttributeNames: { '#notifiedAt': 'notifiedAt', '#lease': LEASE, '#error': 'archiveError' },
       ExpressionAttributeValues: { ':now': { S: now.toISOString() } },
     });
   }
 
   /**
-   * The last attempt failed: the record says so (findable, and cleared by a later success after
-   * a redrive), and the lease goes so that the redriven message finds the prediction free.
+   * The last try failed: the record says so (findable, and cleared by a later success after a
+   * redrive), and the lease goes so that the redriven message finds the prediction free. An
+   * archival already recorded (the announcement failed) keeps its status; only the error is added.
    */
   async markFailed(predictionId: string, reason: string, now: Date): Promise<void> {
-    await this.update(predictionId, {
+    const names = {
+      '#status': ATTR.archiveStatus,
+      '#error': 'archiveError',
+      '#failedAt': 'archiveFailedAt',
+      '#notifiedAt': 'notifiedAt',
+      '#lease': LEASE,
+    };
+    const values = { ':reason': { S: reason.slice(0, 256) }, ':now': { S: now.toISOString() } };
+    const notArchived = await this.update(predictionId, {
       UpdateExpression: 'SET #status = :failed, #error = :reason, #failedAt = :now REMOVE #lease',
+      ConditionExpression:
+        'attribute_exists(#pk) AND attribute_not_exists(#notifiedAt) AND NOT #status IN (:archived, :archivedWithFailures)',
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: {
+        ...values,
+        ':failed': { S: 'failed' },
+        ':archived': { S: 'archived' },
+        ':archivedWithFailures': { S: 'archived_with_failures' },
+      },
+    });
+    if (notArchived.ok) return;
+    await this.update(predictionId, {
+      UpdateExpression: 'SET #error = :reason, #failedAt = :now REMOVE #lease',
       ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(#notifiedAt)',
       ExpressionAttributeNames: {
-        '#status': ATTR.archiveStatus,
-        '#error': 'archiveError',
-        '#failedAt': 'archiveFailedAt',
-        '#notifiedAt': 'notifiedAt',
+        '#error': names['#error'],
+        '#failedAt': names['#failedAt'],
+        '#notifiedAt': names['#notifiedAt'],
         '#lease': LEASE,
       },
-      ExpressionAttributeValues: {
-        ':failed': { S: 'failed' },
-        ':reason': { S: reason.slice(0, 256) },
-        ':now': { S: now.toISOString() },
-      },
+      ExpressionAttributeValues: values,
     });
   }
 

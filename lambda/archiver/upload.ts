@@ -15,6 +15,8 @@ export interface UploadTarget {
   readonly metadata?: Record<string, string>;
   readonly partSizeBytes: number;
   readonly queueSize: number;
+  /** Stops the upload (source destroyed, upload aborted); streamToS3 then rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
 }
 
 export interface UploadedObject {
@@ -31,6 +33,11 @@ export class ArchiveWriteError extends Error {
 }
 
 export async function streamToS3(s3: S3Client, source: Readable, target: UploadTarget): Promise<UploadedObject> {
+  const { signal } = target;
+  if (signal?.aborted) {
+    source.destroy();
+    throw signal.reason;
+  }
   const hash = createHash('sha256');
   let bytes = 0;
   const measure = new Transform({
@@ -40,40 +47,59 @@ export async function streamToS3(s3: S3Client, source: Readable, target: UploadT
       callback(null, chunk);
     },
   });
-  const upload = new Upload({
-    client: s3,
-    params: {
-      Bucket: target.bucket,
-      Key: target.key,
-      Body: measure,
-      ContentType: target.contentType,
-      Metadata: target.metadata,
-    },
-    partSize: target.partSizeBytes,
-    queueSize: target.queueSize,
-    leavePartsOnError: false,
-  });
+  let upload: Upload;
+  try {
+    upload = new Upload({
+      client: s3,
+      params: {
+        Bucket: target.bucket,
+        Key: target.key,
+        Body: measure,
+        ContentType: target.contentType,
+        Metadata: target.metadata,
+      },
+      partSize: target.partSizeBytes,
+      queueSize: target.queueSize,
+      leavePartsOnError: false,
+    });
+  } catch (error) {
+    // An unread source would hold its connection (and the fetch's timers) open.
+    source.destroy();
+    throw new ArchiveWriteError(target.key, error);
+  }
   let sourceError: unknown;
   let uploadError: unknown;
   source.once('error', (error) => (sourceError ??= error));
-  // A failure on either side must stop the other, or a stalled source would hold the upload open.
-  const uploaded = upload.done().then(
-    () => undefined,
-    (error: unknown) => {
-      uploadError = error;
-      measure.destroy();
-    },
-  );
-  let pipeError: unknown;
+  // A source that has been read to the end cannot stop an upload that stalls on S3: this can.
+  const onAbort = () => {
+    source.destroy();
+    void upload.abort();
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    await pipeline(source, measure);
-  } catch (error) {
-    pipeError = error;
-    await upload.abort().catch(() => undefined);
+    // A failure on either side must stop the other, or a stalled source would hold the upload open.
+    const uploaded = upload.done().then(
+      () => undefined,
+      (error: unknown) => {
+        uploadError = error;
+        measure.destroy();
+      },
+    );
+    let pipeError: unknown;
+    try {
+      await pipeline(source, measure);
+    } catch (error) {
+      pipeError = error;
+      await upload.abort().catch(() => undefined);
+    }
+    await uploaded;
+    const failed = sourceError !== undefined || uploadError !== undefined || pipeError !== undefined;
+    if (failed && signal?.aborted) throw signal.reason;
+    if (sourceError !== undefined) throw sourceError;
+    if (uploadError !== undefined) throw new ArchiveWriteError(target.key, uploadError);
+    if (pipeError !== undefined) throw pipeError;
+    return { bytes, sha256: hash.digest('hex') };
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
-  await uploaded;
-  if (sourceError !== undefined) throw sourceError;
-  if (uploadError !== undefined) throw new ArchiveWriteError(target.key, uploadError);
-  if (pipeError !== undefined) throw pipeError;
-  return { bytes, sha256: hash.digest('hex') };
 }

@@ -1,15 +1,22 @@
 /**
  * What the archiver writes (manifest.json) and announces (one SNS message per finished
  * prediction). Pure, and exported from the package so subscribers can type the message.
+ *
+ * Every field copied from the payload (signed, but arbitrary) is bounded and made well-formed
+ * here, so one prediction's odd model name, deep `error` or huge `metrics` can never make its
+ * announcement fail: the message always fits SNS's limit and always serialises.
  */
+import { wellFormedPrefix } from './outputs';
 import type { Prediction } from './prediction';
 
 /** One output file, copied into the archive. */
 export interface ArchivedFile {
   /** The URL it came from, or `data:<type> (<n> bytes)` for an inline data URI. */
   readonly source: string;
-  /** Where it sat in the prediction's `output`, e.g. `[0]` or `.frames[1]`. */
+  /** Where it sat in the prediction's `output`, e.g. `[0]` or `.frames[1]`; the first 100. */
   readonly paths: readonly string[];
+  /** How many more places held the same source, past those listed in `paths`. */
+  readonly omittedPaths?: number;
   readonly bucket: string;
   readonly key: string;
   readonly s3Uri: string;
@@ -21,13 +28,21 @@ export interface ArchivedFile {
 
 /** An output file that could not be archived, and why. */
 export interface ArchiveFailure {
+  /** As in ArchivedFile; for a summary entry (`count`), what it stands for. */
   readonly source: string;
   readonly paths: readonly string[];
-  /** e.g. `host_not_allowed`, `http_error`, `timeout`, `too_large`, `blocked_address`. */
+  readonly omittedPaths?: number;
+  /**
+   * e.g. `host_not_allowed`, `http_error`, `timeout`, `too_large`, `blocked_address`, `deadline`,
+   * `write_rejected`; for outputs found but not archived, `too_many_outputs`, `too_deep`,
+   * `discovery_limit`.
+   */
   readonly reason: string;
   /** Whether retrying later might have succeeded (the archiver retried until its last attempt). */
   readonly transient: boolean;
   readonly status?: number;
+  /** Set when this one entry stands for several outputs that are not listed one by one. */
+  readonly count?: number;
 }
 
 export interface ObjectLocation {
@@ -47,92 +62,287 @@ export interface ArchiveManifest {
   readonly failures: readonly ArchiveFailure[];
 }
 
+/** Payload fields the message carries cut short or in part; prediction.json has them whole. */
+export type TruncatedField = 'model' | 'version' | 'createdAt' | 'startedAt' | 'completedAt' | 'metrics' | 'error';
+
 /** The body of a completion notification (JSON). Never carries logs. */
 export interface CompletionMessage {
   readonly schemaVersion: 1;
   readonly predictionId: string;
   readonly status: string;
+  /** At most 256 characters, like the `model` attribute. */
   readonly model?: string;
-  /** The model version id (`hidden` for some official models). */
+  /** The model version id (`hidden` for some official models); at most 256 characters. */
   readonly version?: string;
   readonly createdAt?: string;
   readonly startedAt?: string;
   readonly completedAt?: string;
   readonly archivedAt: string;
-  readonly metrics?: Readonly<Record<string, unknown>>;
-  readonly error?: unknown;
+  /** The prediction's flat metrics: numbers, strings and booleans only, at most 8 KB. */
+  readonly metrics?: Readonly<Record<string, number | string | boolean>>;
+  /** The prediction's error as text (JSON text when it was not a string), cut at 8,192 characters. */
+  readonly error?: string;
   readonly archive: { readonly prediction: ObjectLocation; readonly manifest: ObjectLocation };
   readonly outputs: readonly ArchivedFile[];
   readonly failures: readonly ArchiveFailure[];
   /** How many outputs or failures were left out to stay under SNS's size limit (the manifest lists all). */
   readonly omitted?: { readonly outputs: number; readonly failures: number };
+  /** Which payload fields were cut or left out to keep the message bounded. */
+  readonly truncated?: readonly TruncatedField[];
 }
 
-/** Message attributes, for subscription filter policies. */
+/** Message attributes, for subscription filter policies. Published as `String` attributes. */
 export type CompletionAttributes = Readonly<{ status: string; prediction_id: string; model?: string }>;
+
+export interface CompletionNotification {
+  readonly message: CompletionMessage;
+  /** `message` as JSON. */
+  readonly body: string;
+  readonly attributes: CompletionAttributes;
+}
 
 export const s3Uri = (bucket: string, key: string): string => `s3://${bucket}/${key}`;
 export const objectLocation = (bucket: string, key: string): ObjectLocation => ({ bucket, key, s3Uri: s3Uri(bucket, key) });
 
-// SNS takes 256 KiB including attributes; leave room for them and the JSON envelope.
-export const MAX_MESSAGE_BYTES = 240 * 1024;
-const MAX_ERROR_CHARS = 8 * 1024;
+/** SNS's limit for one message: body and attributes (names, types and values) together. */
+export const MAX_MESSAGE_BYTES = 262_144;
+export const MAX_ERROR_CHARS = 8 * 1024;
 const MAX_METRICS_BYTES = 8 * 1024;
+const MAX_METRICS = 64;
+// Keys looked at before giving up: bounded work on a metrics object with a million keys.
+const MAX_METRIC_KEYS_EXAMINED = 256;
+const MAX_METRIC_KEY_CHARS = 128;
+const MAX_METRIC_TEXT_CHARS = 1_024;
+// Real model names and version ids are far shorter; a longer one is cut, and said to be.
+const MAX_NAME_CHARS = 256;
+const MAX_TIME_CHARS = 64;
+const MAX_ID_CHARS = 256;
+const ERROR_CUT_NOTE = '… (truncated; prediction.json has it whole)';
 
+/** The bytes SNS counts for these attributes: each name, its data type (`String`) and its value. */
+export function attributeBytes(attributes: CompletionAttributes): number {
+  let bytes = 0;
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value !== undefined) bytes += Buffer.byteLength(name) + Buffer.byteLength('String') + Buffer.byteLength(value);
+  }
+  return bytes;
+}
+
+/**
+ * The notification for a finished prediction. Never throws, and the body plus the attributes
+ * always fit in MAX_MESSAGE_BYTES: long lists are cut (with `omitted` counts; the manifest has
+ * everything), and payload fields are bounded (listed in `truncated`).
+ */
 export function buildCompletionMessage(
   prediction: Prediction,
   manifest: ArchiveManifest,
   manifestLocation: ObjectLocation,
-): { readonly message: CompletionMessage; readonly body: string; readonly attributes: CompletionAttributes } {
-  const metrics =
-    prediction.metrics && JSON.stringify(prediction.metrics).length <= MAX_METRICS_BYTES ? prediction.metrics : undefined;
+): CompletionNotification {
+  const truncated: TruncatedField[] = [];
+  const field = (name: TruncatedField, value: unknown, maxChars: number): string | undefined => {
+    if (typeof value !== 'string') return undefined;
+    if (value.length > maxChars) truncated.push(name);
+    return wellFormed(wellFormedPrefix(value, maxChars));
+  };
+  const model = field('model', prediction.model, MAX_NAME_CHARS);
+  const version = field('version', prediction.version, MAX_NAME_CHARS);
+  const createdAt = field('createdAt', prediction.createdAt, MAX_TIME_CHARS);
+  const startedAt = field('startedAt', prediction.startedAt, MAX_TIME_CHARS);
+  const completedAt = field('completedAt', prediction.completedAt, MAX_TIME_CHARS);
+  const metrics = flatMetrics(prediction.metrics);
+  if (metrics.cut) truncated.push('metrics');
+  const error = errorText(prediction.error);
+  if (error.cut) truncated.push('error');
+  // Both come from the checked record (a short id, a known status); bounded all the same.
+  const predictionId = wellFormed(String(prediction.id).slice(0, MAX_ID_CHARS));
+  const status = wellFormed(String(prediction.status).slice(0, MAX_TIME_CHARS));
+
+  const attributes: CompletionAttributes = {
+    status: attributeText(status),
+    prediction_id: attributeText(predictionId),
+    // SNS refuses an empty attribute value.
+    ...(model ? { model: attributeText(model) } : {}),
+  };
   const base = {
     schemaVersion: 1 as const,
-    predictionId: prediction.id,
-    status: prediction.status,
-    model: prediction.model,
-    version: prediction.version,
-    createdAt: prediction.createdAt,
-    startedAt: prediction.startedAt,
-    completedAt: prediction.completedAt,
+    predictionId,
+    status,
+    model,
+    version,
+    createdAt,
+    startedAt,
+    completedAt,
     archivedAt: manifest.archivedAt,
-    metrics,
-    error: truncateError(prediction.error),
+    metrics: metrics.value,
+    error: error.text,
     archive: { prediction: manifest.prediction, manifest: manifestLocation },
   };
-  let outputs = manifest.files;
-  let failures = manifest.failures;
-  let message: CompletionMessage = { ...base, outputs, failures };
-  let body = JSON.stringify(message);
-  // Cut the lists, never the summary, until the message fits; the manifest keeps everything.
-  while (Buffer.byteLength(body) > MAX_MESSAGE_BYTES && outputs.length + failures.length > 0) {
-    const excess = Buffer.byteLength(body) - MAX_MESSAGE_BYTES;
-    const average = Math.max(
-      1,
-      Math.ceil((Buffer.byteLength(body) - JSON.stringify(base).length) / (outputs.length + failures.length)),
-    );
-    const drop = Math.max(1, Math.ceil(excess / average));
-    if (outputs.length >= failures.length) outputs = outputs.slice(0, Math.max(0, outputs.length - drop));
-    else failures = failures.slice(0, Math.max(0, failures.length - drop));
-    message = {
-      ...base,
+  const limit = MAX_MESSAGE_BYTES - attributeBytes(attributes);
+  // A manifest read back from S3 is ours, but this must not throw whatever it holds.
+  const allOutputs = (manifest.files ?? []).map(messageEntry);
+  const allFailures = (manifest.failures ?? []).map(messageEntry);
+  const compose = (
+    outputs: readonly ArchivedFile[],
+    failures: readonly ArchiveFailure[],
+    fields: typeof base = base,
+  ): CompletionNotification => {
+    const omitted = { outputs: allOutputs.length - outputs.length, failures: allFailures.length - failures.length };
+    const message: CompletionMessage = {
+      ...fields,
       outputs,
       failures,
-      omitted: { outputs: manifest.files.length - outputs.length, failures: manifest.failures.length - failures.length },
+      ...(omitted.outputs + omitted.failures > 0 ? { omitted } : {}),
+      ...(truncated.length > 0 ? { truncated } : {}),
     };
-    body = JSON.stringify(message);
-  }
-  const attributes: CompletionAttributes = {
-    status: prediction.status,
-    prediction_id: prediction.id,
-    ...(prediction.model ? { model: prediction.model } : {}),
+    return { message, body: JSON.stringify(message), attributes };
   };
-  return { message, body, attributes };
+  const fits = ({ body }: CompletionNotification) => Buffer.byteLength(body) <= limit;
+
+  const whole = compose(allOutputs, allFailures);
+  if (fits(whole)) return whole;
+  // Room for the lists: what is left beside the summary, measured with the largest `omitted` it can have.
+  const widest = { ...compose([], []).message, omitted: { outputs: allOutputs.length, failures: allFailures.length } };
+  const room = limit - Buffer.byteLength(JSON.stringify(widest));
+  const outputSizes = allOutputs.map(entryBytes);
+  const failureSizes = allFailures.map(entryBytes);
+  // Each list gets half, and what one does not need goes to the other.
+  const keptFailures = fill(allFailures, failureSizes, Math.max(Math.floor(room / 2), room - sum(outputSizes)));
+  const keptOutputs = fill(allOutputs, outputSizes, room - keptFailures.bytes);
+  const cut = compose(keptOutputs.kept, keptFailures.kept);
+  if (fits(cut)) return cut;
+  // Unreachable with the bounds above; kept so that no payload can ever make publishing fail.
+  const bare = compose([], []);
+  if (fits(bare)) return bare;
+  for (const name of ['model', 'version', 'metrics', 'error'] as const) if (!truncated.includes(name)) truncated.push(name);
+  return compose([], [], { ...base, model: undefined, version: undefined, metrics: undefined, error: undefined });
 }
 
-function truncateError(error: unknown): unknown {
-  if (error === null || error === undefined) return undefined;
-  const text = typeof error === 'string' ? error : JSON.stringify(error);
-  if (text.length <= MAX_ERROR_CHARS) return error;
-  return `${text.slice(0, MAX_ERROR_CHARS)}… (truncated; prediction.json has it whole)`;
+/** The entry as the message carries it: its payload-derived text made well-formed. */
+function messageEntry<T extends ArchivedFile | ArchiveFailure>(entry: T): T {
+  return { ...entry, source: wellFormed(entry.source), paths: entry.paths.map(wellFormed) };
+}
+
+const entryBytes = (entry: object): number => Buffer.byteLength(JSON.stringify(entry)) + 1; // and its comma
+const sum = (sizes: readonly number[]): number => sizes.reduce((total, size) => total + size, 0);
+
+/** The entries that fit in `room`, in order; one too large for what is left is passed over, not the rest. */
+function fill<T>(entries: readonly T[], sizes: readonly number[], room: number): { kept: T[]; bytes: number } {
+  const kept: T[] = [];
+  let bytes = 0;
+  entries.forEach((entry, index) => {
+    if (bytes + sizes[index]! <= room) {
+      kept.push(entry);
+      bytes += sizes[index]!;
+    }
+  });
+  return { kept, bytes };
+}
+
+// Lone surrogates cannot be encoded (SNS refuses them, and other languages' JSON parsers choke);
+// U+FFFE and U+FFFF are not characters, and SQS refuses them in a raw-delivered body.
+const NOT_TEXT = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|[\uFFFE\uFFFF]/g;
+// SNS attribute values are XML text: no control characters but tab, line feed and carriage return.
+const NOT_ATTRIBUTE_TEXT = /[\x00-\x08\x0B\x0C\x0E-\x1F]/g;
+
+/** The text with anything that is not a Unicode character replaced by U+FFFD. */
+export function wellFormed(text: string): string {
+  return text.replace(NOT_TEXT, '\uFFFD');
+}
+
+const attributeText = (text: string): string => wellFormed(text).replace(NOT_ATTRIBUTE_TEXT, '\uFFFD');
+
+/** Only a flat object of numbers, strings and booleans is copied: nothing in it can be deep or huge. */
+function flatMetrics(metrics: unknown): { value?: Record<string, number | string | boolean>; cut: boolean } {
+  if (typeof metrics !== 'object' || metrics === null || Array.isArray(metrics)) return { cut: false };
+  const kept: Array<[string, number | string | boolean]> = [];
+  let bytes = 2;
+  let cut = false;
+  let examined = 0;
+  for (const key in metrics) {
+    if (!Object.prototype.hasOwnProperty.call(metrics, key)) continue;
+    if (++examined > MAX_METRIC_KEYS_EXAMINED || kept.length >= MAX_METRICS) {
+      cut = true;
+      break;
+    }
+    const value = (metrics as Record<string, unknown>)[key];
+    if (value === null || value === undefined) continue;
+    const usable =
+      (typeof value === 'number' && Number.isFinite(value)) ||
+      typeof value === 'boolean' ||
+      (typeof value === 'string' && value.length <= MAX_METRIC_TEXT_CHARS);
+    if (!usable || key.length > MAX_METRIC_KEY_CHARS) {
+      cut = true;
+      continue;
+    }
+    const entry: [string, number | string | boolean] = [wellFormed(key), typeof value === 'string' ? wellFormed(value) : value];
+    const size = Buffer.byteLength(JSON.stringify(entry)) - 1; // `"key":value,` is the array's length less one
+    if (bytes + size > MAX_METRICS_BYTES) {
+      cut = true;
+      continue;
+    }
+    kept.push(entry);
+    bytes += size;
+  }
+  // fromEntries defines own properties, so even a `__proto__` key stays a plain field.
+  return { ...(kept.length > 0 ? { value: Object.fromEntries(kept) } : {}), cut };
+}
+
+function errorText(error: unknown): { text?: string; cut: boolean } {
+  if (error === null || error === undefined) return { cut: false };
+  const json = typeof error === 'string' ? { text: error, complete: true } : boundedJson(error, MAX_ERROR_CHARS + 1);
+  const { text } = json;
+  if (text.length <= MAX_ERROR_CHARS) return { text: wellFormed(text), cut: !json.complete };
+  return { text: `${wellFormed(wellFormedPrefix(text, MAX_ERROR_CHARS))}${ERROR_CUT_NOTE}`, cut: true };
+}
+
+// JSON.stringify recurses once per level: a few thousand levels in a 12 KB body overflow the stack.
+const MAX_JSON_DEPTH = 8;
+
+/**
+ * JSON text of a parsed value, safe whatever its shape: nesting past MAX_JSON_DEPTH is shown as
+ * `[…]` or `{…}`, and writing stops soon after `maxChars` (the caller cuts the rest), so neither
+ * depth nor width costs more than a bounded amount of work.
+ */
+export function boundedJson(value: unknown, maxChars: number): { readonly text: string; readonly complete: boolean } {
+  let text = '';
+  let complete = true;
+  const write = (item: unknown, depth: number): void => {
+    if (text.length > maxChars) return;
+    if (typeof item === 'string') {
+      if (item.length > maxChars) complete = false;
+      text += JSON.stringify(item.length > maxChars ? item.slice(0, maxChars) : item);
+    } else if (typeof item === 'number') text += Number.isFinite(item) ? String(item) : 'null';
+    else if (typeof item === 'boolean') text += String(item);
+    else if (typeof item !== 'object' || item === null) text += 'null';
+    else if (depth >= MAX_JSON_DEPTH) {
+      complete = false;
+      text += Array.isArray(item) ? '[…]' : '{…}';
+    } else if (Array.isArray(item)) {
+      text += '[';
+      for (let index = 0; index < item.length && text.length <= maxChars; index++) {
+        if (index > 0) text += ',';
+        write(item[index], depth + 1);
+      }
+      text += ']';
+    } else {
+      text += '{';
+      let first = true;
+      for (const key in item) {
+        if (text.length > maxChars) break;
+        if (!Object.prototype.hasOwnProperty.call(item, key)) continue;
+        text += `${first ? '' : ','}${JSON.stringify(key.length > maxChars ? key.slice(0, maxChars) : key)}:`;
+        first = false;
+        write((item as Record<string, unknown>)[key], depth + 1);
+      }
+      text += '}';
+    }
+  };
+  try {
+    write(value, 0);
+  } catch {
+    // Only an exotic object (a throwing getter) gets here; a parsed payload never does.
+    return { text: '(unprintable)', complete: false };
+  }
+  // Past maxChars the rest was never written; the caller sees the length and cuts.
+  return { text, complete: complete && text.length <= maxChars };
 }

@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 export interface ServedFile {
   readonly bytes?: Buffer;
@@ -19,6 +19,8 @@ export interface ServedFile {
   readonly failFirst?: number;
   /** Answer 503 forever. */
   readonly alwaysFail?: boolean;
+  /** Announce this many bytes in content-length, send `bytes`, then close the connection. */
+  readonly declaredBytes?: number;
 }
 
 export interface FileServer {
@@ -30,6 +32,8 @@ export interface FileServer {
   serveRandom(path: string, size: number, contentType?: string): { url: string; bytes: Buffer; sha256: string };
   /** Requests answered per path. */
   readonly hits: Map<string, number>;
+  /** Cuts every open connection (a trickling body ends with an error); the server keeps serving. */
+  closeConnections(): void;
   stop(): Promise<void>;
 }
 
@@ -63,11 +67,24 @@ export async function startFileServer(): Promise<FileServer> {
       return;
     }
     const bytes = file.bytes ?? Buffer.alloc(0);
+    if (file.declaredBytes !== undefined) {
+      response.writeHead(200, {
+        'content-length': String(file.declaredBytes),
+        ...(file.contentType ? { 'content-type': file.contentType } : {}),
+      });
+      response.write(bytes, () => response.destroy());
+      return;
+    }
     response.writeHead(200, {
       'content-length': String(bytes.length),
       ...(file.contentType ? { 'content-type': file.contentType } : {}),
     });
     response.end(bytes);
+  });
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -85,6 +102,9 @@ export async function startFileServer(): Promise<FileServer> {
       return { url: `${origin}${path}`, bytes, sha256: sha256(bytes) };
     },
     hits,
+    closeConnections() {
+      for (const socket of sockets) socket.destroy();
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -16,6 +16,17 @@ import type { CompletionMessage } from '../../lambda/shared/completion-message';
 export interface ReceivedNotification {
   readonly message: CompletionMessage;
   readonly attributes: Record<string, string>;
+  /** The message body as published, and its attributes with their types: what SNS's 256 KiB limit counts. */
+  readonly published: { readonly body: string; readonly attributes: Record<string, { Type: string; Value: string }> };
+}
+
+/** A published message's size as SNS counts it against its 256 KiB limit: body plus each attribute's name, type and value. */
+export function publishedBytes(notification: ReceivedNotification): number {
+  let bytes = Buffer.byteLength(notification.published.body);
+  for (const [name, { Type, Value }] of Object.entries(notification.published.attributes)) {
+    bytes += Buffer.byteLength(name) + Buffer.byteLength(Type) + Buffer.byteLength(Value);
+  }
+  return bytes;
 }
 
 export async function createTopic(sns: SNSClient, name = `topic-${randomUUID()}`): Promise<string> {
@@ -58,13 +69,14 @@ export async function subscribeQueue(
         for (const message of Messages) {
           const envelope = JSON.parse(message.Body!) as {
             Message: string;
-            MessageAttributes?: Record<string, { Value: string }>;
+            MessageAttributes?: Record<string, { Type: string; Value: string }>;
           };
           received.push({
             message: JSON.parse(envelope.Message) as CompletionMessage,
             attributes: Object.fromEntries(
               Object.entries(envelope.MessageAttributes ?? {}).map(([name, { Value }]) => [name, Value]),
             ),
+            published: { body: envelope.Message, attributes: envelope.MessageAttributes ?? {} },
           });
           await sqs.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle: message.ReceiptHandle }));
         }
