@@ -4,10 +4,11 @@
  * memory): peak RSS of the archiver process, and throughput against a bare fetch → multipart
  * copy with the same part size, measured in the same run.
  */
-import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
-import type { DynamoDBStreamEvent } from 'aws-lambda';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -17,8 +18,7 @@ import { Readable } from 'node:stream';
 import { manifestKey } from '../lambda/shared/archive-layout';
 import type { ArchiveManifest } from '../lambda/shared/completion-message';
 import { parsePrediction } from '../lambda/shared/prediction';
-import { predictionItemKey } from '../lambda/shared/state';
-import { WebhookStore } from '../lambda/verifier/store';
+import { WebhookStore } from '../lambda/store/webhook-store';
 import { createStateTable } from '../local/state-table';
 import { startDynamoDbLocal } from '../local/standins/dynamodb-local';
 import { median, ratio, table } from './stats';
@@ -58,7 +58,7 @@ function generatedFile(block: Buffer, size: number): Readable {
   });
 }
 
-function runChild(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run & { result?: unknown }> {
+function runChild<R = unknown>(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run & { result?: R }> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
@@ -66,7 +66,7 @@ function runChild(script: string, args: string[], env: NodeJS.ProcessEnv): Promi
       { env, maxBuffer: 16 * MiB },
       (error, stdout, stderr) => {
         if (error) return reject(new Error(`${script} failed: ${stderr || error.message}`));
-        resolve(JSON.parse(stdout.trim().split('\n').pop()!) as Run);
+        resolve(JSON.parse(stdout.trim().split('\n').pop()!) as Run & { result?: R });
       },
     );
   });
@@ -119,8 +119,14 @@ export async function benchArchiveThroughput(rounds = 2): Promise<ArchiveThrough
     const s3 = new S3Client({ ...client, endpoint: fauxqsEndpoint });
     const sns = new SNSClient({ ...client, endpoint: fauxqsEndpoint });
     const dynamodb = new DynamoDBClient({ ...client, endpoint: dynamoDbLocal.endpoint });
+    const sqs = new SQSClient({ ...client, endpoint: fauxqsEndpoint, useQueueUrlAsEndpoint: false });
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: 'bench-completions' }));
+    // Only a failed archival touches the queue (to set its retry delay); a bench run fails before that.
+    const { QueueUrl: queueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'bench-archive' }));
+    const { Attributes: queueAttributes } = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+    );
     const tableName = 'bench-archive-state';
     await createStateTable(dynamodb, tableName);
     const store = new WebhookStore(dynamodb, s3, {
@@ -135,6 +141,8 @@ export async function benchArchiveThroughput(rounds = 2): Promise<ArchiveThrough
       TABLE_NAME: tableName,
       BUCKET_NAME: BUCKET,
       COMPLETION_TOPIC_ARN: TopicArn,
+      ARCHIVE_QUEUE_URL: queueUrl,
+      AWS_ENDPOINT_URL_SQS: queueUrl ? new URL(queueUrl).origin : fauxqsEndpoint,
       ALLOWED_OUTPUT_HOSTS: `http://127.0.0.1:${filePort}`,
       ALLOW_PRIVATE_ADDRESSES: 'true',
       MAX_FILE_BYTES: String(2 * FILE_BYTES),
@@ -158,13 +166,29 @@ export async function benchArchiveThroughput(rounds = 2): Promise<ArchiveThrough
         bodyBytes: body.length,
         receivedAt: new Date(),
       });
-      const { Item } = await dynamodb.send(
-        new GetItemCommand({ TableName: tableName, Key: { pk: { S: predictionItemKey(predictionId) } } }),
-      );
-      const event = {
-        Records: [{ eventName: 'INSERT', dynamodb: { SequenceNumber: '1', NewImage: Item } }],
-      } as unknown as DynamoDBStreamEvent;
-      const run = await runChild('archive-once.cjs', [JSON.stringify(event)], archiverEnv);
+      // What the Pipe queues for a finished prediction: its id; the archiver reads the rest from the table.
+      const event: SQSEvent = {
+        Records: [
+          {
+            messageId: `bench-${predictionId}`,
+            receiptHandle: `bench-${predictionId}`,
+            body: JSON.stringify({ predictionId }),
+            attributes: {
+              ApproximateReceiveCount: '1',
+              SentTimestamp: String(Date.now()),
+              SenderId: 'bench',
+              ApproximateFirstReceiveTimestamp: String(Date.now()),
+            },
+            messageAttributes: {},
+            md5OfBody: '',
+            eventSource: 'aws:sqs',
+            eventSourceARN: queueAttributes?.QueueArn ?? 'arn:aws:sqs:us-east-1:000000000000:bench-archive',
+            awsRegion: 'us-east-1',
+          },
+        ],
+      };
+      const run = await runChild<SQSBatchResponse>('archive-once.cjs', [JSON.stringify(event)], archiverEnv);
+      if ((run.result?.batchItemFailures ?? []).length > 0) throw new Error(`archival failed: ${JSON.stringify(run.result)}`);
       const manifestObject = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: manifestKey('', predictionId) }));
       const manifest = JSON.parse(await manifestObject.Body!.transformToString()) as ArchiveManifest;
       await clear(`predictions/${predictionId}/`);
@@ -188,7 +212,7 @@ export async function benchArchiveThroughput(rounds = 2): Promise<ArchiveThrough
     const { ms, maxRssBytes } = await archive(
       [0, 1, 2, 3].map((n) => `http://127.0.0.1:${filePort}/bench/part-${n}.bin?size=${256 * MiB}`),
     );
-    for (const c of [s3, sns, dynamodb]) c.destroy();
+    for (const c of [s3, sns, sqs, dynamodb]) c.destroy();
     return { fileBytes: FILE_BYTES, partSize: PART_SIZE, baseline, archiver, archiverFourFiles: { ms, maxRssBytes } };
   } finally {
     fileServer.closeAllConnections();

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { parsePrediction } from '../lambda/shared/prediction';
 import { signWebhook } from '../lambda/shared/signature';
-import { buildTransaction, placePayload, type StoreSettings, type WebhookRecord } from '../lambda/verifier/store';
+import { buildTransaction, placePayload, type StoreSettings, type WebhookRecord } from '../lambda/store/webhook-store';
 import { toHttpApiEvent } from '../local/api-gateway';
 import { createStateTable } from '../local/state-table';
 import { startDynamoDbLocal } from '../local/standins/dynamodb-local';

@@ -1,5 +1,6 @@
 /** The ready-to-deploy stack, and the app `cdk deploy` synthesizes (bin/app.ts runs it). */
 import { App, CfnOutput, Stack, Validations, type AppProps, type StackProps } from 'aws-cdk-lib';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { ReplicateWebhooks } from '../lib';
@@ -7,7 +8,15 @@ import { ReplicateWebhooks } from '../lib';
 export class ReplicateWebhooksStack extends Stack {
   constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, props);
-    const hooks = new ReplicateWebhooks(this, 'Hooks');
+    // `cdk deploy -c replicateApiTokenSecret=<name or ARN>` turns the reconciler on.
+    const tokenSecret = this.node.tryGetContext('replicateApiTokenSecret') as string | undefined;
+    const hooks = new ReplicateWebhooks(this, 'Hooks', {
+      replicateApiToken: tokenSecret
+        ? tokenSecret.startsWith('arn:')
+          ? secretsmanager.Secret.fromSecretCompleteArn(this, 'ReplicateApiToken', tokenSecret)
+          : secretsmanager.Secret.fromSecretNameV2(this, 'ReplicateApiToken', tokenSecret)
+        : undefined,
+    });
     new CfnOutput(this, 'WebhookUrl', { value: hooks.webhookUrl, description: 'Give this URL to Replicate as `webhook`' });
     new CfnOutput(this, 'SigningSecretArn', {
       value: hooks.signingSecret.secretArn,

@@ -1,5 +1,7 @@
 export * from './replicate-webhooks';
 export * from './props';
+export { ReconciliationScope } from '../lambda/shared/reconcile';
+export * from './control-tower';
 export type {
   ArchiveFailure,
   ArchiveManifest,

@@ -17,6 +17,7 @@ export interface MetricSources {
   readonly archiveQueue: sqs.IQueue;
   readonly archiveDeadLetterQueue: sqs.IQueue;
   readonly archiveFailureQueue: sqs.IQueue;
+  readonly reconciler?: lambda.IFunction;
 }
 
 export type HandlerMetricOptions = cloudwatch.MetricOptions & { readonly reason?: string };
@@ -91,6 +92,26 @@ export class WebhooksMetricFactory {
         archiver: this.sources.archiver.metricThrottles({ period }),
       },
       label: 'Throttles',
+      period,
+    });
+  }
+
+  /** Finished predictions the reconciler recorded because no terminal webhook had arrived. */
+  predictionsRecovered(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.predictionsRecovered, options);
+  }
+
+  /** Reconciler runs that crashed, plus calls to Replicate's API that failed after their retries; undefined without a reconciler. */
+  reconcilerFailures(period: Duration = Duration.minutes(15)): cloudwatch.MathExpression | undefined {
+    const reconciler = this.sources.reconciler;
+    if (!reconciler) return undefined;
+    return new cloudwatch.MathExpression({
+      expression: 'errors + apiErrors',
+      usingMetrics: {
+        errors: reconciler.metricErrors({ period }),
+        apiErrors: this.handlerMetric(METRIC.replicateApiErrors, { period }),
+      },
+      label: 'Reconciler failures',
       period,
     });
   }

@@ -27,7 +27,9 @@ export function createAlarms(
   const disabled = new Set(options.disable ?? []);
   const fiveMinutes = { period: Duration.minutes(5) };
   type Definition = Pick<cloudwatch.AlarmProps, 'alarmDescription' | 'metric' | 'threshold'>;
-  const definitions: Record<AlarmName, () => Definition> = {
+  const withReconciler = metrics.reconcilerFailures() !== undefined;
+  // An alarm whose metric does not exist here (no reconciler) is not created.
+  const definitions: Record<AlarmName, () => Definition | undefined> = {
     verifierErrors: () => ({
       alarmDescription:
         'The verifier crashed or timed out: webhooks may be answered 5xx (Replicate retries only the terminal one).',
@@ -80,16 +82,38 @@ export function createAlarms(
       metric: metrics.throttles(),
       threshold: 1,
     }),
+    missedWebhooks: () =>
+      withReconciler
+        ? {
+            alarmDescription:
+              'The reconciler recorded finished predictions whose terminal webhook never arrived: the webhook path is broken (wrong URL or signing key, endpoint down) or Replicate failed to deliver.',
+            metric: metrics.predictionsRecovered({ period: Duration.minutes(15) }),
+            threshold: 1,
+          }
+        : undefined,
+    reconcilerFailures: () => {
+      const metric = metrics.reconcilerFailures();
+      return metric
+        ? {
+            alarmDescription:
+              "The reconciler failed, or Replicate's API refused it (an invalid token is not retried): missed webhooks are not being recovered.",
+            metric,
+            threshold: 1,
+          }
+        : undefined;
+    },
   };
   const alarms: Partial<Record<AlarmName, cloudwatch.Alarm>> = {};
   const action = new cloudwatchActions.SnsAction(alarmTopic);
-  for (const [name, define] of Object.entries(definitions) as Array<[AlarmName, () => Definition]>) {
+  for (const [name, define] of Object.entries(definitions) as Array<[AlarmName, () => Definition | undefined]>) {
     if (disabled.has(name)) continue;
+    const definition = define();
+    if (!definition) continue;
     const alarm = new cloudwatch.Alarm(scope, `${name[0].toUpperCase()}${name.slice(1)}Alarm`, {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      ...define(),
+      ...definition,
     });
     alarm.addAlarmAction(action);
     alarm.addOkAction(action);
@@ -188,5 +212,20 @@ export function createDashboard(
     }),
     ...(alarms.length > 0 ? [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', width: 8, alarms: [...alarms] })] : []),
   );
+  const reconcilerFailures = metrics.reconcilerFailures(Duration.minutes(5));
+  if (reconcilerFailures) {
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Reconciler',
+        width: 24,
+        left: [
+          metric(METRIC.predictionsRecovered, 'recovered (missed webhooks)'),
+          metric(METRIC.archivalsRedriven, 'archivals redriven'),
+          metric(METRIC.reconcilerPredictionsExamined, 'predictions examined'),
+        ],
+        right: [reconcilerFailures],
+      }),
+    );
+  }
   return dashboard;
 }

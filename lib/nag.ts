@@ -111,6 +111,26 @@ export function acknowledgeArchivePipeRole(role: IConstruct, options: { readonly
   acknowledge(role, 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', CUSTOMER_KEY_REASON);
 }
 
+export function acknowledgeReconcileSchedule(rule: IConstruct): void {
+  acknowledge(
+    rule,
+    'Serverless-EventBusDLQ',
+    'The schedule carries no data: an invocation that could not be delivered is replaced by the next run, which does the same work.',
+  );
+}
+
+export function acknowledgeReconciler(reconciler: IConstruct, spillObjectsArn: string): void {
+  acknowledge(
+    reconciler,
+    'Serverless-LambdaDLQ',
+    'A scheduled, idempotent run: the next run does the same work, so a failed invocation needs no dead-letter queue; failures are alarmed.',
+  );
+  const reason =
+    'grantPut on the spill folder only: a recovered terminal payload too large for a table item is written under it, as the verifier does.';
+  acknowledge(reconciler, 'AwsSolutions-IAM5[Action::s3:Abort*]', reason);
+  acknowledgeWildcardResource(reconciler, spillObjectsArn, reason);
+}
+
 /** What every function of the construct shares: the basic execution role, KMS grants, tracing. */
 export function acknowledgeHandlerFunction(
   fn: IConstruct,

@@ -5,6 +5,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import type { ReconciliationScope } from '../lambda/shared/reconcile';
 
 /** API Gateway throttling of the webhook route. */
 export interface WebhookThrottle {
@@ -84,6 +85,38 @@ export interface ArchiverOptions {
   readonly retryAttempts?: number;
 }
 
+/** How the reconciler (created with `replicateApiToken`) finds predictions whose webhooks failed. */
+export interface ReconciliationOptions {
+  /**
+   * Whether to create the reconciler when a token is given.
+   * @default true
+   */
+  readonly enabled?: boolean;
+  /**
+   * How often it runs. Replicate deletes outputs about an hour after a prediction was created,
+   * so a prediction whose webhooks all failed is archived within this long of finishing.
+   * @default Duration.minutes(5)
+   */
+  readonly interval?: Duration;
+  /**
+   * How far back each run lists predictions: everything whose outputs Replicate still keeps, with margin.
+   * @default Duration.minutes(75)
+   */
+  readonly lookback?: Duration;
+  /**
+   * Which predictions it may record.
+   * @default ReconciliationScope.WEBHOOK_URL
+   */
+  readonly scope?: ReconciliationScope;
+  /**
+   * Whether it puts the account's signing key (`GET /v1/webhooks/default/secret`) into the
+   * signing secret when the secret has none, or when Replicate's key changed (the previous key
+   * stays accepted for a day). Needs write access to the secret.
+   * @default true
+   */
+  readonly manageSigningKey?: boolean;
+}
+
 /** The alarms the construct can create, each sent to the alarm topic. */
 export type AlarmName =
   | 'verifierErrors'
@@ -94,7 +127,9 @@ export type AlarmName =
   | 'archiveDeadLetters'
   | 'archiveFileFailures'
   | 'archiveBacklogAge'
-  | 'throttles';
+  | 'throttles'
+  | 'missedWebhooks'
+  | 'reconcilerFailures';
 
 export interface AlarmOptions {
   /**
@@ -144,6 +179,13 @@ export interface ArchiveLifecycle {
    * @default Duration.days(30)
    */
   readonly spilledPayloadExpiration?: Duration;
+  /**
+   * Delete the versions that stopped being current this long ago: the copies a retried archival
+   * overwrote, and whatever the expirations above removed. The bucket is versioned so that an
+   * overwrite never loses a file.
+   * @default Duration.days(30)
+   */
+  readonly noncurrentVersionExpiration?: Duration;
 }
 
 /** Which completion notifications a subscription receives. */
@@ -174,7 +216,7 @@ export interface ReplicateWebhooksProps {
   readonly signingSecretProps?: secretsmanager.SecretProps;
   /**
    * An existing bucket for the archive. Give this or `bucketProps`, not both.
-   * @default - a new bucket: encrypted, SSL only, public access blocked, retained on delete
+   * @default - a new bucket: encrypted, versioned, SSL only, public access blocked, retained on delete
    */
   readonly existingBucket?: s3.IBucket;
   /**
@@ -273,10 +315,34 @@ export interface ReplicateWebhooksProps {
    */
   readonly archiver?: ArchiverOptions;
   /**
+   * A secret holding a Replicate API token (the plain token, or JSON `{"token": "r8_..."}`).
+   * With it, a scheduled reconciler records predictions whose webhooks never arrived, through
+   * Replicate's API, and keeps the signing key in step with Replicate's.
+   * @default - no reconciler: the archive relies on Replicate's deliveries alone
+   */
+  readonly replicateApiToken?: secretsmanager.ISecret;
+  /**
+   * Base URL of Replicate's API, for a proxy (or a stand-in in tests).
+   * @default 'https://api.replicate.com'
+   */
+  readonly replicateApiBaseUrl?: string;
+  /**
+   * Reconciler settings (used with `replicateApiToken`).
+   * @default - see `ReconciliationOptions`
+   */
+  readonly reconciliation?: ReconciliationOptions;
+  /**
    * Retention of the Lambda and API access log groups.
    * @default logs.RetentionDays.THREE_MONTHS
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * A customer managed KMS key for the Lambda and API access log groups. A key defined in the same
+   * app is granted to CloudWatch Logs of this account and region; an imported key's policy must
+   * already allow `logs.<region>.amazonaws.com` to use it for this account's log groups.
+   * @default - log groups encrypted by CloudWatch Logs with its own keys
+   */
+  readonly logEncryptionKey?: kms.IKey;
   /**
    * Active AWS X-Ray tracing of the Lambdas.
    * @default false

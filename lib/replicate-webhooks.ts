@@ -1,9 +1,11 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -20,7 +22,9 @@ import { ARCHIVE_QUEUE_DEFAULTS, ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shar
 import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../lambda/shared/metrics';
 import { ARCHIVER_DEFAULTS, archiverEnvironment } from '../lambda/archiver/settings';
 import { VERIFIER_DEFAULTS, verifierEnvironment } from '../lambda/verifier/settings';
-import { PARTITION_KEY, TTL_ATTRIBUTE } from '../lambda/shared/state';
+import { RECONCILER_DEFAULTS, reconcilerEnvironment } from '../lambda/reconciler/settings';
+import { RECONCILIATION_DEFAULTS } from '../lambda/shared/reconcile';
+import { ARCHIVE_PENDING_INDEX, PARTITION_KEY, STORE_DEFAULTS, TTL_ATTRIBUTE } from '../lambda/shared/state';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { checkExistingOrProps, consolidateProps } from './consolidate';
 import { HANDLER_ARCHITECTURE, HANDLER_RUNTIME, handlerCode, type HandlerName } from './handler-code';
@@ -29,6 +33,8 @@ import {
   acknowledgeArchivePipeRole,
   acknowledgeArchiver,
   acknowledgeHandlerFunction,
+  acknowledgeReconcileSchedule,
+  acknowledgeReconciler,
   acknowledgeSigningSecret,
   acknowledgeTerminalQueue,
   acknowledgeVerifier,
@@ -67,6 +73,8 @@ export class ReplicateWebhooks extends Construct {
   public readonly archivePrefix: string;
   /** The archiver Lambda, driven by `archiveQueue`. */
   public readonly archiver: lambda.Function;
+  /** The scheduled reconciler: created when `replicateApiToken` is given (and not disabled). */
+  public readonly reconciler?: lambda.Function;
   /** One message per finished prediction (`{"predictionId": …}`), put there by `archivePipe`. */
   public readonly archiveQueue: sqs.Queue;
   /**
@@ -95,6 +103,7 @@ export class ReplicateWebhooks extends Construct {
 
   private readonly metrics: WebhooksMetricFactory;
   private readonly logRetention: logs.RetentionDays;
+  private readonly logEncryptionKey?: kms.IKey;
   private readonly tracing: boolean;
   private readonly removalPolicy: RemovalPolicy;
 
@@ -113,6 +122,8 @@ export class ReplicateWebhooks extends Construct {
     const webhookPath = props.webhookPath ?? '/webhook';
     this.archivePrefix = normalizePrefix(props.archivePrefix);
     this.logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
+    this.logEncryptionKey = props.logEncryptionKey;
+    if (this.logEncryptionKey) this.allowCloudWatchLogs(this.logEncryptionKey);
     this.tracing = props.tracing ?? false;
     this.removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     this.encryptionKey = props.encryptionKey;
@@ -132,13 +143,7 @@ export class ReplicateWebhooks extends Construct {
     // Archival: the table's stream, filtered to predictions that became terminal, queues one
     // message per prediction; the archiver consumes the queue.
     if (!props.existingCompletionTopic || !props.existingAlarmTopic) {
-      this.topicKey =
-        this.encryptionKey ??
-        new kms.Key(this, 'TopicKey', {
-          description: 'Encrypts the Replicate webhooks completion and alarm topics',
-          enableKeyRotation: true,
-          removalPolicy: this.removalPolicy,
-        });
+      this.topicKey = this.encryptionKey ?? this.createTopicKey();
       // CloudWatch alarms can publish to an encrypted topic only through a customer managed key
       // they may use. For a key defined elsewhere this changes nothing: its policy must say so.
       this.topicKey.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
@@ -169,6 +174,9 @@ export class ReplicateWebhooks extends Construct {
     });
     this.archivePipe = this.createArchivePipe();
     this.archiver = this.createArchiver(props, archiverTimeout, maxReceiveCount);
+    if (props.replicateApiToken && props.reconciliation?.enabled !== false) {
+      this.reconciler = this.createReconciler(props, props.replicateApiToken);
+    }
 
     this.metrics = new WebhooksMetricFactory({
       namespace: this.metricsNamespace,
@@ -178,6 +186,7 @@ export class ReplicateWebhooks extends Construct {
       archiveQueue: this.archiveQueue,
       archiveDeadLetterQueue: this.archiveDeadLetterQueue,
       archiveFailureQueue: this.archiveFailureQueue,
+      reconciler: this.reconciler,
     });
     const monitored = { metrics: this.metrics, alarmTopic: this.alarmTopic };
     this.alarms = createAlarms(this, monitored, props.alarms ?? {});
@@ -297,9 +306,17 @@ export class ReplicateWebhooks extends Construct {
             : { encryption: s3.BucketEncryption.S3_MANAGED }),
           blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
           objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+          // Archive keys are deterministic, so a retried archival overwrites: versioning keeps the
+          // overwritten copy (nothing lost) until the rule below expires it.
+          versioned: true,
           removalPolicy: this.removalPolicy,
           lifecycleRules: [
             { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+            {
+              id: 'expire-noncurrent-versions',
+              noncurrentVersionExpiration: lifecycle.noncurrentVersionExpiration ?? Duration.days(30),
+              expiredObjectDeleteMarker: true,
+            },
             {
               id: 'expire-spilled-payloads',
               prefix: `${this.archivePrefix}${SPILL_FOLDER}`,
@@ -344,6 +361,16 @@ export class ReplicateWebhooks extends Construct {
         {
           partitionKey: { name: PARTITION_KEY, type: dynamodb.AttributeType.STRING },
           sortKey: undefined,
+          globalSecondaryIndexes: [
+            ...(tableProps?.globalSecondaryIndexes ?? []),
+            {
+              indexName: ARCHIVE_PENDING_INDEX.indexName,
+              partitionKey: { name: ARCHIVE_PENDING_INDEX.partitionKey, type: dynamodb.AttributeType.STRING },
+              sortKey: { name: ARCHIVE_PENDING_INDEX.sortKey, type: dynamodb.AttributeType.STRING },
+              projectionType: dynamodb.ProjectionType.INCLUDE,
+              nonKeyAttributes: [...ARCHIVE_PENDING_INDEX.projected],
+            },
+          ],
           dynamoStream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
           timeToLiveAttribute: TTL_ATTRIBUTE,
         },
@@ -373,7 +400,7 @@ export class ReplicateWebhooks extends Construct {
       }),
     });
     // Least privilege: the transaction needs exactly these two actions on this table.
-    this.table.grant(verifier, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    this.grantTableItems(verifier, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
     this.encryptionKey?.grantEncryptDecrypt(verifier);
     this.signingSecret.grantRead(verifier);
     this.bucket.grantPut(verifier, `${this.archivePrefix}${SPILL_FOLDER}*`);
@@ -382,10 +409,7 @@ export class ReplicateWebhooks extends Construct {
   }
 
   private createApi(webhookPath: string, props: ReplicateWebhooksProps): { httpApi: apigwv2.HttpApi; stage: apigwv2.HttpStage } {
-    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
-      retention: this.logRetention,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
+    const accessLogs = this.createLogGroup('ApiAccessLogs');
     const httpApi = new apigwv2.HttpApi(this, 'HttpApi', {
       description: 'Receives Replicate webhooks',
       createDefaultStage: false,
@@ -422,8 +446,68 @@ export class ReplicateWebhooks extends Construct {
     });
     for (const route of routes) {
       acknowledgeWebhookRoute(route);
+      // The integration's invoke permission names the API as SourceArn; SourceAccount too, so the
+      // permission is scoped by a literal account (Control Tower's CT.LAMBDA.PR.2 reads that one).
+      for (const permission of route.node.findAll().filter((child) => child instanceof lambda.CfnPermission)) {
+        permission.sourceAccount = Stack.of(this).account;
+      }
     }
     return { httpApi, stage };
+  }
+
+  private createTopicKey(): kms.Key {
+    const key = new kms.Key(this, 'TopicKey', {
+      description: 'Encrypts the Replicate webhooks completion and alarm topics',
+      enableKeyRotation: true,
+      removalPolicy: this.removalPolicy,
+    });
+    // Nothing needs a grant on this key but AWS services acting for a resource; no one else may
+    // create one (Control Tower's CT.KMS.PR.3: the account's kms:* would otherwise include it).
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyGrantsExceptForAwsResources',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['kms:CreateGrant'],
+        resources: ['*'],
+        conditions: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' } },
+      }),
+    );
+    return key;
+  }
+
+  private createLogGroup(id: string): logs.LogGroup {
+    return new logs.LogGroup(this, id, {
+      retention: this.logRetention,
+      encryptionKey: this.logEncryptionKey,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+  }
+
+  /**
+   * CloudWatch Logs encrypts a log group only with a key whose policy lets the regional service
+   * use it, for log groups of this account and region. An imported key's policy must say so itself.
+   */
+  private allowCloudWatchLogs(key: kms.IKey): void {
+    const stack = Stack.of(this);
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowCloudWatchLogsOfThisAccount',
+        principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
+        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        resources: ['*'],
+        conditions: {
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': stack.formatArn({
+              service: 'logs',
+              resource: 'log-group',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+        },
+      }),
+    );
   }
 
   private createTopic(id: string, displayName: string, topicProps: sns.TopicProps | undefined): sns.Topic {
@@ -444,6 +528,9 @@ export class ReplicateWebhooks extends Construct {
         ? { encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: this.encryptionKey }
         : { encryption: sqs.QueueEncryption.SQS_MANAGED }),
       enforceSSL: true,
+      // Marks a queue that is itself a dead-letter destination as one (what Control Tower's
+      // CT.SQS.PR.1 asks of a queue without a DLQ). allowAll is SQS's default: nothing changes.
+      ...(noDlqReason ? { redriveAllowPolicy: { redrivePermission: sqs.RedrivePermission.ALLOW_ALL } } : {}),
       ...queueProps,
     });
     if (noDlqReason) acknowledgeTerminalQueue(queue, noDlqReason);
@@ -514,7 +601,7 @@ export class ReplicateWebhooks extends Construct {
         reportBatchItemFailures: true,
       }),
     );
-    this.table.grant(archiver, 'dynamodb:UpdateItem');
+    this.grantTableItems(archiver, 'dynamodb:UpdateItem');
     // Stream records and item updates of a table under a customer managed key need it too.
     this.encryptionKey?.grantEncryptDecrypt(archiver);
     this.bucket.grantPut(archiver, `${this.archivePrefix}${PREDICTIONS_FOLDER}*`);
@@ -529,6 +616,76 @@ export class ReplicateWebhooks extends Construct {
       publishesToEncryptedTopic: this.topicKey !== undefined,
     });
     return archiver;
+  }
+
+  /**
+   * A scheduled function that records predictions whose webhooks never arrived (through
+   * Replicate's API and the same store as the verifier) and keeps the signing key in step.
+   */
+  private createReconciler(props: ReplicateWebhooksProps, token: secretsmanager.ISecret): lambda.Function {
+    const options = props.reconciliation ?? {};
+    const interval = options.interval ?? Duration.seconds(RECONCILIATION_DEFAULTS.intervalSeconds);
+    const manageSigningKey = options.manageSigningKey ?? true;
+    const reconciler = this.createFunction('Reconciler', 'reconciler', {
+      description: 'Records Replicate predictions whose webhooks never arrived, through the Replicate API',
+      memorySize: 256,
+      // A run ends before the next starts; a long listing carries on next time.
+      timeout: Duration.seconds(Math.min(interval.toSeconds(), 300)),
+      // One run at a time: overlapping runs would only spend Replicate's rate limit twice.
+      reservedConcurrentExecutions: 1,
+      environment: reconcilerEnvironment({
+        tableName: this.table.tableName,
+        bucketName: this.bucket.bucketName,
+        archivePrefix: this.archivePrefix,
+        signingSecretId: this.signingSecret.secretArn,
+        tokenSecretId: token.secretArn,
+        archiveQueueUrl: this.archiveQueue.queueUrl,
+        webhookUrl: this.webhookUrl,
+        manageSigningKey,
+        apiBaseUrl: props.replicateApiBaseUrl ?? RECONCILER_DEFAULTS.apiBaseUrl,
+        scope: options.scope ?? RECONCILER_DEFAULTS.scope,
+        lookbackSeconds: options.lookback?.toSeconds() ?? RECONCILER_DEFAULTS.lookbackSeconds,
+        maxInlinePayloadBytes: props.maxInlinePayloadSize?.toBytes() ?? STORE_DEFAULTS.maxInlinePayloadBytes,
+        dedupTtlSeconds: props.dedupRetention?.toSeconds() ?? STORE_DEFAULTS.dedupTtlSeconds,
+      }),
+    });
+    token.grantRead(reconciler);
+    this.signingSecret.grantRead(reconciler);
+    if (manageSigningKey) {
+      iam.Grant.addToPrincipal({
+        grantee: reconciler,
+        actions: ['secretsmanager:PutSecretValue'],
+        resourceArns: [this.signingSecret.secretArn],
+      });
+      this.signingSecret.encryptionKey?.grantEncrypt(reconciler);
+    }
+    // The verifier's write (the same store), batched lookups, and the archive-pending index.
+    this.grantTableItems(reconciler, 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    iam.Grant.addToPrincipal({
+      grantee: reconciler,
+      actions: ['dynamodb:Query'],
+      resourceArns: [`${this.table.tableArn}/index/${ARCHIVE_PENDING_INDEX.indexName}`],
+    });
+    this.encryptionKey?.grantEncryptDecrypt(reconciler);
+    this.bucket.grantPut(reconciler, `${this.archivePrefix}${SPILL_FOLDER}*`);
+    this.archiveQueue.grantSendMessages(reconciler);
+    const schedule = new events.Rule(this, 'ReconcileSchedule', {
+      description: 'Runs the Replicate webhooks reconciler',
+      schedule: events.Schedule.rate(interval),
+      // The next run does the same work: a failed run is not worth retrying.
+      targets: [new eventsTargets.LambdaFunction(reconciler, { retryAttempts: 0, event: events.RuleTargetInput.fromObject({}) })],
+    });
+    acknowledgeReconcileSchedule(schedule);
+    acknowledgeReconciler(reconciler, this.bucket.arnForObjects(`${this.archivePrefix}${SPILL_FOLDER}*`));
+    return reconciler;
+  }
+
+  /**
+   * Item actions on the table itself. Not `table.grant`: with an index it adds `index/*`, which
+   * no item action needs. KMS grants for a customer managed key are made separately.
+   */
+  private grantTableItems(grantee: iam.IGrantable, ...actions: string[]): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [this.table.tableArn] });
   }
 
   /** s3:GetObject only (no listing), on one key pattern of the archive bucket. */
@@ -556,7 +713,7 @@ export class ReplicateWebhooks extends Construct {
       handler: 'index.handler',
       tracing: this.tracing ? lambda.Tracing.ACTIVE : undefined,
       loggingFormat: lambda.LoggingFormat.JSON,
-      logGroup: new logs.LogGroup(this, `${id}Logs`, { retention: this.logRetention, removalPolicy: RemovalPolicy.DESTROY }),
+      logGroup: this.createLogGroup(`${id}Logs`),
       environment: {
         ...options.environment,
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,

@@ -6,6 +6,7 @@
  */
 import { Annotations, Duration, Size, Token } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
+import { parseAllowedHosts } from '../lambda/shared/allowed-hosts';
 import { MAX_INLINE_PAYLOAD_BYTES } from '../lambda/shared/state';
 import type { ReplicateWebhooksProps } from './props';
 
@@ -129,11 +130,32 @@ export function validateProps(scope: IConstruct, props: ReplicateWebhooksProps):
       'between 1 byte and 5 TiB, the largest S3 object',
     );
   }
-  if (props.allowedOutputHosts && props.allowedOutputHosts.length === 0) {
-    warn(
-      'allowedOutputHosts',
-      'allowedOutputHosts is empty: no output file will be archived; each is recorded as host_not_allowed.',
-    );
+  if (props.allowedOutputHosts) {
+    if (props.allowedOutputHosts.length === 0) {
+      warn(
+        'allowedOutputHosts',
+        'allowedOutputHosts is empty: no output file will be archived; each is recorded as host_not_allowed.',
+      );
+    }
+    for (const entry of props.allowedOutputHosts) {
+      if (Token.isUnresolved(entry)) continue;
+      // The archiver's own parser: what passes here is exactly what it will accept at run time.
+      try {
+        parseAllowedHosts([entry]);
+      } catch (error) {
+        throw new InvalidPropError(
+          'allowedOutputHosts',
+          JSON.stringify(entry),
+          `an entry must be host, host:port, *.domain or http://host:port (${(error as Error).message})`,
+        );
+      }
+      if (entry.trim().toLowerCase().startsWith('http://')) {
+        warn(
+          'allowedOutputHosts.http',
+          `allowedOutputHosts has ${entry}: outputs from it are fetched over plain http, which anyone on the path can read or change.`,
+        );
+      }
+    }
   }
   if (props.metricsNamespace !== undefined && !/^[^:][^\s]{0,254}$/.test(props.metricsNamespace)) {
     throw new InvalidPropError(

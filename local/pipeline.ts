@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { archiverEnvironment } from '../lambda/archiver/settings';
 import { verifierEnvironment } from '../lambda/verifier/settings';
 import { ARCHIVE_QUEUE_DEFAULTS, ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
-import { DEFAULT_OUTPUT_HOSTS } from '../lambda/shared/outputs';
+import { DEFAULT_ALLOWED_HOSTS } from '../lambda/shared/allowed-hosts';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { startHttpAdapter, type HttpAdapter } from './http-adapter';
 import { startNotificationPrinter, type NotificationPrinter } from './notification-printer';
@@ -190,7 +190,7 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
 
     const secret = options.secret ?? `whsec_${randomBytes(24).toString('base64')}`;
     secrets.putSecret(NAMES.secret, secret);
-    const allowedOutputHosts = [...DEFAULT_OUTPUT_HOSTS, ...options.extraOutputHosts.map((host) => `http://${host}`)];
+    const allowedOutputHosts = [...DEFAULT_ALLOWED_HOSTS, ...options.extraOutputHosts.map((host) => `http://${host}`)];
     const handlerEndpoints = options.routeHandlerTraffic ? await options.routeHandlerTraffic(endpoints) : endpoints;
     // The handlers build their SDK clients with the default configuration: these standard
     // variables are the only wiring, exactly as in Lambda (plus credentials no emulator checks).

@@ -124,6 +124,8 @@ export const WARM_VERIFIERS = 10;
 export const LOG_KB_PER_WEBHOOK = 1;
 /** Series with a `reason` dimension seen in a month (e.g. bad_signature, timestamp_out_of_tolerance, http_error). */
 export const REASON_METRIC_SERIES = 3;
+/** Control Tower's CT.CLOUDWATCH.PR.2: log groups kept at least a year (the README's strict props). */
+export const STRICT_LOG_RETENTION_DAYS = 365;
 /** AWS prices a month as 730 hours. */
 export const HOURS_PER_MONTH = 730;
 
@@ -178,6 +180,11 @@ export interface TemplateSettings {
   readonly maxInlinePayloadBytes: number;
   /** Whether the completion topic is encrypted with a KMS key. */
   readonly encryptedCompletionTopic: boolean;
+  /**
+   * The archive bucket's versioning, when the template creates the bucket and versions it:
+   * how many days an overwritten copy is kept (undefined: forever).
+   */
+  readonly archiveVersioning?: { readonly noncurrentDays?: number };
 }
 
 function ofType(template: CfnTemplate, type: string): Array<[string, CfnResource]> {
@@ -210,6 +217,15 @@ function environment(fn: CfnResource): NodeJS.ProcessEnv {
   return Object.fromEntries(
     Object.entries(variables).map(([name, value]) => [name, typeof value === 'string' ? value : `<${name}>`]),
   );
+}
+
+function versioning(bucket: CfnResource): TemplateSettings['archiveVersioning'] {
+  if (bucket.Properties?.VersioningConfiguration?.Status !== 'Enabled') return undefined;
+  // A rule without a prefix or filter covers every key; the shortest such expiry applies.
+  const days = ((bucket.Properties?.LifecycleConfiguration?.Rules ?? []) as Array<Record<string, any>>)
+    .filter((rule) => rule.Status === 'Enabled' && !rule.Prefix && !rule.TagFilters && rule.NoncurrentVersionExpiration)
+    .map((rule) => rule.NoncurrentVersionExpiration.NoncurrentDays as number);
+  return { noncurrentDays: days.length > 0 ? Math.min(...days) : undefined };
 }
 
 function functionSettings(fn: CfnResource): FunctionSettings {
@@ -247,6 +263,8 @@ export function readSettings(input: Template | CfnTemplate): TemplateSettings {
   const retentions = ofType(template, 'AWS::Logs::LogGroup').map(([, group]) => group.Properties?.RetentionInDays);
   const alarms = ofType(template, 'AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties ?? {});
   const completionTopicId = target(archiver.Properties?.Environment?.Variables?.COMPLETION_TOPIC_ARN);
+  // A bucket passed in (a name, or a bucket of another stack) is not this estimate's to read.
+  const bucket = template.Resources?.[target(archiver.Properties?.Environment?.Variables?.BUCKET_NAME) ?? ''];
   const streamParameters = pipe.Properties?.SourceParameters?.DynamoDBStreamParameters ?? {};
   return {
     apiProtocol: single(template, 'AWS::ApiGatewayV2::Api')[1].Properties?.ProtocolType,
@@ -282,6 +300,7 @@ export function readSettings(input: Template | CfnTemplate): TemplateSettings {
     maxInlinePayloadBytes: verifierConfig.maxInlinePayloadBytes,
     encryptedCompletionTopic:
       completionTopicId !== undefined && !!template.Resources?.[completionTopicId]?.Properties?.KmsMasterKeyId,
+    archiveVersioning: bucket?.Type === 'AWS::S3::Bucket' ? versioning(bucket) : undefined,
   };
 }
 
@@ -486,6 +505,24 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
     `${count(predictions)} × ${puts} PUT × ${price(S3_PER_THOUSAND_PUTS)}/1,000`,
     (predictions * puts * S3_PER_THOUSAND_PUTS) / 1000,
   );
+  // Keys are deterministic: a retried archival overwrites, and versioning keeps what it overwrote.
+  if (settings.archiveVersioning) {
+    const overwrittenGb = (predictions * ARCHIVE_RETRY_RATE * OUTPUT_FILES_PER_PREDICTION * OUTPUT_FILE_MB) / MB_PER_GB;
+    const overwritten = `${count(predictions)} × ${num(ARCHIVE_RETRY_RATE * 100)}% × ${OUTPUT_FILES_PER_PREDICTION} × ${OUTPUT_FILE_MB} MB ÷ ${count(MB_PER_GB)} MB/GB = ${num(overwrittenGb)} GB`;
+    const days = settings.archiveVersioning.noncurrentDays;
+    const months = days === undefined ? 1 : days / DAYS_PER_MONTH;
+    perWebhook(
+      'archive-noncurrent-versions',
+      'S3',
+      days === undefined
+        ? 'noncurrent versions: files retried archivals overwrote, kept forever (each month)'
+        : `noncurrent versions: files retried archivals overwrote, kept ${days} days`,
+      days === undefined
+        ? `${overwritten} × ${price(S3_STANDARD_PER_GB_MONTH)}/GB-month`
+        : `${overwritten} × ${num(months)} months × ${price(S3_STANDARD_PER_GB_MONTH)}/GB-month`,
+      overwrittenGb * months * S3_STANDARD_PER_GB_MONTH,
+    );
+  }
   if (spilled) {
     perWebhook(
       'archiver-spill-gets',
@@ -538,6 +575,11 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
       logGb * months * CLOUDWATCH_LOGS_STORAGE_PER_GB_MONTH,
     );
   }
+  // Not a row: what the storage row becomes with the retention a strict account requires.
+  const yearOfLogs =
+    settings.logRetentionDays !== undefined && settings.logRetentionDays < STRICT_LOG_RETENTION_DAYS
+      ? cents(logGb * (STRICT_LOG_RETENTION_DAYS / DAYS_PER_MONTH) * CLOUDWATCH_LOGS_STORAGE_PER_GB_MONTH)
+      : undefined;
 
   const fixed = (id: string, service: string, item: string, arithmetic: string, cost: number) =>
     row(id, 'fixedMonthly', service, item, arithmetic, cost);
@@ -644,6 +686,7 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
       pipeChunksPerPrediction,
       outputPutsPerFile,
       idlePollers,
+      yearOfLogs,
     }),
   };
 }
@@ -664,6 +707,8 @@ interface Derived {
   readonly pipeChunksPerPrediction: number;
   readonly outputPutsPerFile: number;
   readonly idlePollers: number;
+  /** Log storage per million webhooks with a year's retention, when the template keeps logs less. */
+  readonly yearOfLogs?: number;
 }
 
 function renderMarkdown({ settings, rows, total, fixed, storage }: Omit<CostEstimate, 'markdown'>, derived: Derived): string {
@@ -696,6 +741,11 @@ function renderMarkdown({ settings, rows, total, fixed, storage }: Omit<CostEsti
     `- Idle archive queue: ${derived.idlePollers} pollers long-polling ${LONG_POLL_SECONDS} s (Lambda keeps ${IDLE_QUEUE_POLLERS} when a maximum concurrency is set, else may drop to ${IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY})`,
     `- Stream: ${STREAM_SHARDS} shards, each read by the Pipe ${STREAM_POLLS_PER_SHARD_PER_SECOND} times a second (Lambda's rate, assumed for Pipes); billed as streams read requests, an upper bound: DynamoDB's pricing makes only Lambda triggers' and global tables' reads free`,
     `- Archiver, per prediction: ${OUTPUT_FILES_PER_PREDICTION} output files of ${OUTPUT_FILE_MB} MB (${puts}), ${num(ARCHIVER_SECONDS_PER_PREDICTION)} s of duration, ${ARCHIVER_UPDATES_PER_PREDICTION} UpdateItem (claim, returning the item at no read cost; archived; notified), ${SNS_PUBLISHES_PER_PREDICTION} SNS publish (${KMS_REQUESTS_PER_PUBLISH} KMS request, an upper bound)`,
+    ...(settings.archiveVersioning
+      ? [
+          `- Versioned archive: a retried archival (${num(ARCHIVE_RETRY_RATE * 100)}% of predictions) rewrites every file, an upper bound (none once the manifest is written), and the overwritten copies stay as noncurrent versions ${settings.archiveVersioning.noncurrentDays === undefined ? 'forever' : `for ${settings.archiveVersioning.noncurrentDays} days`}; nothing else overwrites`,
+        ]
+      : []),
     `- ${WARM_VERIFIERS} warm verifiers, each rereading the signing key when its cache expires`,
     `- ~${LOG_KB_PER_WEBHOOK} KB of logs per webhook (API access log and both functions)`,
     `- A month is ${HOURS_PER_MONTH} hours; 1 GB = 1,024 MB; free tiers left out`,
@@ -712,6 +762,14 @@ function renderMarkdown({ settings, rows, total, fixed, storage }: Omit<CostEsti
     '',
     ...table(of('storage'), 'Total storage per month', storage),
     '',
+    ...(derived.yearOfLogs === undefined
+      ? []
+      : [
+          `With a year of log retention (\`logRetention: logs.RetentionDays.ONE_YEAR\`, as a strict account's props in [Compliance](#compliance) set), ` +
+            `log storage is ${usd(derived.yearOfLogs)} per million webhooks instead of ${usd(rows.find((r) => r.id === 'logs-storage')!.cost)}; ` +
+            'a customer managed key for the logs adds $1 a month (nothing if it is also the `encryptionKey`), and SSE-KMS adds KMS requests ($0.03 per 10,000), not estimated here.',
+          '',
+        ]),
     'Not counted: DynamoDB reads (the flow makes none) and storage, point-in-time recovery, data transfer ' +
       '(downloads from replicate.delivery come in free), the other work of a retried archival, messages in the ' +
       'failure and dead-letter queues, KMS key rotations (each of the first two adds $1 a month), ' +

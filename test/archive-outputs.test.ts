@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { archiveOutputs, type FileResult, type OutputArchiveSettings } from '../lambda/archiver/archive-outputs';
-import { parseAllowedHosts } from '../lambda/archiver/safe-fetch';
+import { parseAllowedHosts } from '../lambda/shared/allowed-hosts';
 import { discoverOutputs, MAX_DEPTH } from '../lambda/shared/outputs';
 import { useStandInEnvironment } from './support/aws';
 import { startFauxqs, type Fauxqs } from './support/fauxqs';

@@ -20,12 +20,13 @@ import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { ArchiveProgressStore } from '../lambda/archiver/progress';
 import { ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
 import type { ArchiveManifest } from '../lambda/shared/completion-message';
 import { parsePrediction } from '../lambda/shared/prediction';
 import { predictionItemKey } from '../lambda/shared/state';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
-import { WebhookStore } from '../lambda/verifier/store';
+import { WebhookStore } from '../lambda/store/webhook-store';
 import { ReplicateWebhooks } from '../lib';
 import { startStreamToQueuePipe, type StreamBatchFailure, type StreamToQueuePipe } from '../local/pipe';
 import { startSqsPoller, type SqsPoller } from '../local/sqs-poller';
@@ -524,10 +525,36 @@ describe('one prediction never costs another', () => {
       await pipeline.stop();
       await pipeline.record(prediction(id, 'succeeded-images', { output: [files.serveRandom(`/${id}/a.png`, 300_000).url] }));
       const body = JSON.stringify({ predictionId: id });
-      const results = await Promise.all([pipeline.archiver(sqsEvent([body])), pipeline.archiver(sqsEvent([body]))]);
-      expect(results).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
+      const first = sqsEvent([body]);
+      const second = sqsEvent([body]);
+      const results = await Promise.all([pipeline.archiver(first), pipeline.archiver(second)]);
+      // One archives it; the other hands its copy back for after the lease (never drops it).
+      const failed = results.flatMap((result) => result.batchItemFailures.map((failure) => failure.itemIdentifier));
+      expect(failed).toHaveLength(1);
+      expect([first.Records[0].messageId, second.Records[0].messageId]).toContain(failed[0]);
+      // Once the lease is gone, that copy finds the prediction announced and is done.
+      expect(await pipeline.archiver(sqsEvent([body]))).toEqual({ batchItemFailures: [] });
       expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id]);
       expect(files.hits.get(`/${id}/a.png`)).toBe(1);
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  test('a lease left behind (its holder could not release it) delays the prediction, never drops it', async () => {
+    const pipeline = await startPipeline();
+    try {
+      const id = newId();
+      await pipeline.stop();
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [files.serveRandom(`/${id}/a.png`, 100).url] }));
+      // An invocation that claimed it and died without releasing: its lease runs 2 more seconds.
+      await new ArchiveProgressStore(dynamodb, pipeline.tableName).claim(id, new Date(), 2_000);
+      const early = sqsEvent([JSON.stringify({ predictionId: id })]);
+      expect(await pipeline.archiver(early)).toEqual({ batchItemFailures: [{ itemIdentifier: early.Records[0].messageId }] });
+      expect(await pipeline.subscriber.receiveAll(200)).toEqual([]);
+      await new Promise((resolve) => setTimeout(resolve, 2_100));
+      expect(await pipeline.archiver(sqsEvent([JSON.stringify({ predictionId: id })], 2))).toEqual({ batchItemFailures: [] });
+      expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id]);
     } finally {
       await pipeline.stop();
     }

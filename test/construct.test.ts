@@ -3,6 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -16,7 +17,7 @@ import { readVerifierConfig } from '../lambda/verifier/config';
 import { VERIFIER_DEFAULTS } from '../lambda/verifier/settings';
 import { ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
-import { ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
+import { ReconciliationScope, ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
 import { HANDLER_RUNTIME, handlerAssetPath } from '../lib/handler-code';
 import { TEMPLATE_RULES_AS_ERRORS } from './support/cdk';
 
@@ -80,14 +81,29 @@ describe('resources and their key settings', () => {
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
   });
 
-  test('the state table: on-demand, PITR, encrypted, TTL, NEW_AND_OLD_IMAGES stream, retained', () => {
+  test('the state table: on-demand, PITR, encrypted, TTL, NEW_AND_OLD_IMAGES stream, the archive-pending index, retained', () => {
     template.hasResource('AWS::DynamoDB::GlobalTable', {
       DeletionPolicy: 'Retain',
       UpdateReplacePolicy: 'Retain',
       Properties: {
         BillingMode: 'PAY_PER_REQUEST',
         KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'archivePending', AttributeType: 'S' },
+          { AttributeName: 'terminalAt', AttributeType: 'S' },
+        ],
+        // Sparse: only finished predictions not announced yet carry its key.
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: 'archive-pending',
+            KeySchema: [
+              { AttributeName: 'archivePending', KeyType: 'HASH' },
+              { AttributeName: 'terminalAt', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['archiveFailedAt', 'predictionId'] },
+          },
+        ],
         StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
         TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
         SSESpecification: { SSEEnabled: true, SSEType: 'KMS' },
@@ -108,6 +124,7 @@ describe('resources and their key settings', () => {
           RestrictPublicBuckets: true,
         },
         OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+        VersioningConfiguration: { Status: 'Enabled' },
         LifecycleConfiguration: {
           Rules: Match.arrayWith([Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } })]),
         },
@@ -520,11 +537,17 @@ describe('secure, explicit defaults', () => {
     }
   });
 
-  test('lifecycle: incomplete uploads aborted, spilled payloads expired, archive transitions and expiry configurable', () => {
+  test('lifecycle: incomplete uploads aborted, overwritten versions and spilled payloads expired, archive transitions and expiry configurable', () => {
     synth().template.hasResourceProperties('AWS::S3::Bucket', {
       LifecycleConfiguration: {
         Rules: [
           { Id: 'abort-incomplete-uploads', Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } },
+          {
+            Id: 'expire-noncurrent-versions',
+            Status: 'Enabled',
+            NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+            ExpiredObjectDeleteMarker: true,
+          },
           { Id: 'expire-spilled-payloads', Status: 'Enabled', Prefix: 'webhook-payloads/', ExpirationInDays: 30 },
         ],
       },
@@ -535,10 +558,12 @@ describe('secure, explicit defaults', () => {
         transitions: [{ storageClass: s3.StorageClass.INTELLIGENT_TIERING, transitionAfter: Duration.days(0) }],
         expiration: Duration.days(400),
         spilledPayloadExpiration: Duration.days(7),
+        noncurrentVersionExpiration: Duration.days(3),
       },
     }).template.hasResourceProperties('AWS::S3::Bucket', {
       LifecycleConfiguration: {
         Rules: Match.arrayWith([
+          Match.objectLike({ Id: 'expire-noncurrent-versions', NoncurrentVersionExpiration: { NoncurrentDays: 3 } }),
           Match.objectLike({ Id: 'expire-spilled-payloads', Prefix: 'x/webhook-payloads/', ExpirationInDays: 7 }),
           Match.objectLike({
             Id: 'archived-predictions',
@@ -560,6 +585,68 @@ describe('secure, explicit defaults', () => {
       'AWS::Lambda::Function',
     );
     expect(JSON.stringify(functions)).not.toContain('ReservedConcurrentExecutions');
+  });
+
+  test('the API may invoke the verifier only from this account and this API', () => {
+    synth().template.hasResourceProperties('AWS::Lambda::Permission', {
+      Principal: 'apigateway.amazonaws.com',
+      SourceAccount: '111111111111',
+      SourceArn: Match.anyValue(),
+    });
+  });
+
+  test('only AWS services acting for a resource may create grants on the topic key', () => {
+    synth().template.hasResourceProperties('AWS::KMS::Key', {
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          {
+            Sid: 'DenyGrantsExceptForAwsResources',
+            Effect: 'Deny',
+            Principal: { AWS: '*' },
+            Action: 'kms:CreateGrant',
+            Resource: '*',
+            Condition: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' } },
+          },
+        ]),
+      },
+    });
+  });
+
+  test('the two dead-letter destinations are marked as such; the archive queue has its DLQ', () => {
+    const queues = Object.values(synth().template.findResources('AWS::SQS::Queue')).map((queue) => queue.Properties);
+    expect(queues.filter((queue) => queue.RedriveAllowPolicy)).toEqual([
+      expect.objectContaining({ RedriveAllowPolicy: { redrivePermission: 'allowAll' } }),
+      expect.objectContaining({ RedriveAllowPolicy: { redrivePermission: 'allowAll' } }),
+    ]);
+    expect(queues.filter((queue) => !queue.RedriveAllowPolicy)).toEqual([
+      expect.objectContaining({ RedrivePolicy: expect.anything() }),
+    ]);
+  });
+
+  test('log groups: encrypted with logEncryptionKey, which CloudWatch Logs of this account and region may use', () => {
+    expect(JSON.stringify(synth().template.findResources('AWS::Logs::LogGroup'))).not.toContain('KmsKeyId');
+    const { template, stack } = synth(undefined, (stack) => ({
+      logEncryptionKey: new kms.Key(stack, 'LogKey', { enableKeyRotation: true }),
+    }));
+    const keyId = stack.getLogicalId(stack.node.findChild('LogKey').node.defaultChild as never);
+    template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { KmsKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } }, 3);
+    template.hasResourceProperties('AWS::KMS::Key', {
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Allow',
+            Principal: { Service: 'logs.eu-west-1.amazonaws.com' },
+            Condition: {
+              ArnLike: {
+                'kms:EncryptionContext:aws:logs:arn': {
+                  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':logs:eu-west-1:111111111111:log-group:*']],
+                },
+              },
+            },
+          }),
+        ]),
+      },
+    });
   });
 
   test('X-Ray tracing on request', () => {
@@ -752,7 +839,8 @@ describe('packaging', () => {
 describe('cdk-nag', () => {
   function nag(configure?: (stack: Stack) => ReplicateWebhooksProps) {
     const app = new App({ context: TEMPLATE_RULES_AS_ERRORS });
-    const stack = new Stack(app, 'Nag');
+    // A region: a table under a customer managed key cannot be region-agnostic.
+    const stack = new Stack(app, 'Nag', { env: { region: 'eu-west-1' } });
     const hooks = new ReplicateWebhooks(stack, 'Hooks', configure?.(stack));
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
     return { app, hooks };
@@ -767,6 +855,25 @@ describe('cdk-nag', () => {
         existingSigningSecret: secretsmanager.Secret.fromSecretNameV2(stack, 'S', 'replicate'),
         tracing: true,
       }),
+    ],
+    [
+      'the reconciler, with a customer managed key',
+      (stack: Stack) => ({
+        replicateApiToken: secretsmanager.Secret.fromSecretNameV2(stack, 'T', 'replicate/api-token'),
+        encryptionKey: new kms.Key(stack, 'ReconcilerKey', { enableKeyRotation: true }),
+      }),
+    ],
+    [
+      'the strict props of Control Tower accounts',
+      (stack: Stack) => {
+        const key = new kms.Key(stack, 'Key', { enableKeyRotation: true });
+        return {
+          encryptionKey: key,
+          logEncryptionKey: key,
+          logRetention: logs.RetentionDays.ONE_YEAR,
+          bucketProps: { serverAccessLogsBucket: s3.Bucket.fromBucketName(stack, 'AccessLogs', 'access-logs') },
+        };
+      },
     ],
   ])('AwsSolutions and Serverless packs: no unacknowledged findings (%s)', (_name, configure) => {
     const { app } = nag(configure);
@@ -786,5 +893,94 @@ describe('cdk-nag', () => {
       expect(id).toMatch(/^(AwsSolutions|Serverless)-/);
       expect(reason.split(' ').length).toBeGreaterThanOrEqual(10);
     }
+  });
+});
+
+describe('the reconciler', () => {
+  const withToken = (props: ReplicateWebhooksProps = {}) =>
+    synth(undefined, (stack) => ({
+      replicateApiToken: new secretsmanager.Secret(stack, 'Token'),
+      ...props,
+    }));
+
+  test('without a token nothing of it exists', () => {
+    const { template, hooks } = synth();
+    expect(hooks.reconciler).toBeUndefined();
+    template.resourceCountIs('AWS::Events::Rule', 0);
+    expect(JSON.stringify(template.toJSON())).not.toMatch(/REPLICATE_API_TOKEN_SECRET_ID|Reconciler/);
+  });
+
+  test('with a token: a function on a schedule, one run at a time, wired from its settings', () => {
+    const { template, hooks, stack } = withToken({
+      replicateApiBaseUrl: 'https://replicate.internal.example',
+      reconciliation: { interval: Duration.minutes(10), lookback: Duration.minutes(90), scope: ReconciliationScope.ACCOUNT },
+    });
+    expect(hooks.reconciler).toBeDefined();
+    const id = stack.getLogicalId(hooks.reconciler!.node.defaultChild as never);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      ReservedConcurrentExecutions: 1,
+      Timeout: 300,
+      Environment: {
+        Variables: Match.objectLike({
+          REPLICATE_API_BASE_URL: 'https://replicate.internal.example',
+          RECONCILIATION_SCOPE: 'account',
+          LOOKBACK_SECONDS: '5400',
+          MANAGE_SIGNING_KEY: 'true',
+        }),
+      },
+    });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(10 minutes)',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [id, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 }, Input: '{}' })],
+    });
+  });
+
+  test("least privilege: reads the token, writes only the signing secret's value, the store's actions, the index, the spill folder and the queue", () => {
+    const { template, hooks, stack } = withToken();
+    const roleId = stack.getLogicalId(hooks.reconciler!.role!.node.defaultChild as never);
+    const statements = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((policy) => JSON.stringify(policy.Properties.Roles).includes(roleId))
+      .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: unknown }>);
+    const actions = statements.flatMap((statement) => [statement.Action].flat()).sort();
+    expect(actions).toEqual(
+      [
+        'dynamodb:BatchGetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:UpdateItem',
+        's3:Abort*',
+        's3:PutObject',
+        's3:PutObjectLegalHold',
+        's3:PutObjectRetention',
+        's3:PutObjectTagging',
+        's3:PutObjectVersionTagging',
+        'secretsmanager:DescribeSecret',
+        'secretsmanager:DescribeSecret',
+        'secretsmanager:GetSecretValue',
+        'secretsmanager:GetSecretValue',
+        'secretsmanager:PutSecretValue',
+        'sqs:GetQueueAttributes',
+        'sqs:GetQueueUrl',
+        'sqs:SendMessage',
+      ].sort(),
+    );
+    const query = statements.find((statement) => statement.Action === 'dynamodb:Query')!;
+    expect(JSON.stringify(query.Resource)).toContain('/index/archive-pending');
+    const noKeyManagement = withToken({ reconciliation: { manageSigningKey: false } });
+    expect(JSON.stringify(noKeyManagement.template.findResources('AWS::IAM::Policy'))).not.toContain('PutSecretValue');
+  });
+
+  test('two more alarms, to the alarm topic: missed webhooks and reconciler failures', () => {
+    const { template, hooks } = withToken();
+    expect(Object.keys(hooks.alarms)).toEqual(expect.arrayContaining(['missedWebhooks', 'reconcilerFailures']));
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'PredictionsRecovered', Threshold: 1 });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: 'errors + apiErrors' })]),
+    });
+  });
+
+  test('disabled, it is not created even with a token', () => {
+    expect(withToken({ reconciliation: { enabled: false } }).hooks.reconciler).toBeUndefined();
   });
 });

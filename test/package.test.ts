@@ -90,7 +90,11 @@ describe('the tarball', () => {
       ]),
     );
     // The asset hash is the fingerprint of the whole folder: only the bundle may be in it.
-    expect(files.filter((path) => path.startsWith('assets/'))).toEqual(['assets/archiver/index.js', 'assets/verifier/index.js']);
+    expect(files.filter((path) => path.startsWith('assets/'))).toEqual([
+      'assets/archiver/index.js',
+      'assets/reconciler/index.js',
+      'assets/verifier/index.js',
+    ]);
   });
 
   test('holds no sources, tests, tooling, dependencies or build output of the repository', () => {

@@ -42,3 +42,13 @@ test('CloudFormation template rules are enforced: a template that breaks one fai
   (archiver as unknown as { addPropertyOverride(path: string, value: unknown): void }).addPropertyOverride('Timeout', 1200);
   expect(() => app.synth()).toThrow();
 });
+
+test('with a token secret named in the context, the reconciler is there, and still no error or warning', () => {
+  const app = readyApp({ context: { ...cdkJson.context, replicateApiTokenSecret: 'replicate/api-token' } });
+  app.synth();
+  const stack = app.node.children.find((child) => child instanceof ReplicateWebhooksStack) as ReplicateWebhooksStack;
+  const annotations = Annotations.fromStack(stack);
+  expect(annotations.findError('*', Match.anyValue())).toEqual([]);
+  expect(annotations.findWarning('*', Match.anyValue())).toEqual([]);
+  expect(stack.node.findAll().some((child) => child.node.path.endsWith('Hooks/Reconciler'))).toBe(true);
+});

@@ -30,6 +30,14 @@ describe('which listed predictions are recorded', () => {
       'out_of_scope',
     ],
     ['no webhook at all', listed({ webhook: null }), 'absent', ReconciliationScope.WEBHOOK_URL, 'out_of_scope'],
+    ['a listing that does not say', listed({ webhook: undefined }), 'absent', ReconciliationScope.WEBHOOK_URL, 'check_webhook'],
+    [
+      'a listing that does not say, still running',
+      listed({ webhook: undefined, status: 'processing' }),
+      'absent',
+      ReconciliationScope.WEBHOOK_URL,
+      'not_terminal_yet',
+    ],
     [
       'no webhook, but a webhook of it reached us',
       listed({ webhook: null }),

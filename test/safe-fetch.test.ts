@@ -1,243 +1,73 @@
+/**
+ * The fetcher's transport against local servers and stand-in DNS answers: redirects, limits,
+ * timeouts, and the address check on what is actually dialled. The policy it enforces is tested on
+ * its own in allowed-hosts.test.ts and address-policy.test.ts.
+ */
 import { createHash, randomBytes } from 'node:crypto';
+import type { LookupAddress } from 'node:dns';
 import http from 'node:http';
 import { getDefaultAutoSelectFamily, setDefaultAutoSelectFamily, type AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  checkUrl,
-  DEFAULT_ALLOWED_HOSTS,
-  isBlockedAddress,
+  guardedLookup,
   openOutput,
   OutputFetchError,
-  parseAllowedHosts,
   type FetchFailureReason,
   type FetchPolicy,
+  type ResolveAll,
 } from '../lambda/archiver/safe-fetch';
+import { parseAllowedHosts } from '../lambda/shared/allowed-hosts';
 
-describe('parseAllowedHosts', () => {
-  test('parses the supported forms, lowercased', () => {
-    expect(
-      parseAllowedHosts([
-        'replicate.delivery',
-        '*.Replicate.Delivery',
-        'LocalHost:3000',
-        '127.0.0.1:8080',
-        'http://127.0.0.1:8080',
-        '[::1]:8080',
-        'https://files.example.com',
-        ' http://*.local.test ',
-      ]),
-    ).toEqual([
-      { hostname: 'replicate.delivery', wildcard: false, allowHttp: false },
-      { hostname: 'replicate.delivery', wildcard: true, allowHttp: false },
-      { hostname: 'localhost', wildcard: false, port: 3000, allowHttp: false },
-      { hostname: '127.0.0.1', wildcard: false, port: 8080, allowHttp: false },
-      { hostname: '127.0.0.1', wildcard: false, port: 8080, allowHttp: true },
-      { hostname: '[::1]', wildcard: false, port: 8080, allowHttp: false },
-      { hostname: 'files.example.com', wildcard: false, allowHttp: false },
-      { hostname: 'local.test', wildcard: true, allowHttp: true },
-    ]);
+describe('guardedLookup', () => {
+  const href = 'https://files.example/out.png';
+  const PUBLIC: LookupAddress = { address: '8.8.8.8', family: 4 };
+  const PUBLIC_V6: LookupAddress = { address: '2606:4700::1', family: 6 };
+  const LOOPBACK: LookupAddress = { address: '127.0.0.1', family: 4 };
+  const METADATA_V6: LookupAddress = { address: 'fd00:ec2::254', family: 6 };
+
+  /** What the hook hands Node's connect when the resolver answers `answer`. */
+  function lookUp(answer: LookupAddress[], { all = false, allowPrivateAddresses = false } = {}) {
+    const resolveAll: ResolveAll = (_hostname, _options, callback) => callback(null, answer);
+    return new Promise<{ error: unknown; address: unknown; family: number | undefined }>((resolve) =>
+      guardedLookup(href, allowPrivateAddresses, resolveAll)('files.example', { all }, (error, address, family) =>
+        resolve({ error, address, family }),
+      ),
+    );
+  }
+
+  // A rebinding name answers with a public address and a private one: either may be the one dialled.
+  describe.each([false, true])('an answer mixing public and blocked addresses is refused (all: %s)', (all) => {
+    test.each([
+      ['public first', [PUBLIC, LOOPBACK]],
+      ['blocked first', [LOOPBACK, PUBLIC]],
+      ['blocked in the middle', [PUBLIC_V6, METADATA_V6, PUBLIC]],
+    ])('%s', async (_order, answer) => {
+      const { error } = await lookUp(answer, { all });
+      expect(error).toBeInstanceOf(OutputFetchError);
+      expect(error).toMatchObject({ reason: 'blocked_address', transient: false, url: href });
+    });
   });
 
-  test('the defaults are the Replicate delivery domain and its subdomains', () => {
-    expect(DEFAULT_ALLOWED_HOSTS).toEqual(['replicate.delivery', '*.replicate.delivery']);
-    expect(parseAllowedHosts(DEFAULT_ALLOWED_HOSTS).map((entry) => entry.wildcard)).toEqual([false, true]);
+  test('an all-public answer is passed on: every address, or the first', async () => {
+    expect(await lookUp([PUBLIC_V6, PUBLIC], { all: true })).toEqual({
+      error: null,
+      address: [PUBLIC_V6, PUBLIC],
+      family: undefined,
+    });
+    expect(await lookUp([PUBLIC_V6, PUBLIC])).toEqual({ error: null, address: '2606:4700::1', family: 6 });
   });
 
-  test('an entry without a port has none, not the default one', () => {
-    expect(parseAllowedHosts(['replicate.delivery'])[0]).not.toHaveProperty('port');
+  test('a mixed answer is passed on whole when private addresses are allowed', async () => {
+    expect(await lookUp([PUBLIC, LOOPBACK], { all: true, allowPrivateAddresses: true })).toMatchObject({
+      error: null,
+      address: [PUBLIC, LOOPBACK],
+    });
   });
 
-  test.each([
-    '',
-    '*',
-    '*.com',
-    '*.127.0.0.1',
-    '*.*.example.com',
-    'ex*ample.com',
-    'replicate.delivery/path',
-    'replicate.delivery/',
-    'replicate.delivery?x=1',
-    'replicate.delivery#x',
-    'user@replicate.delivery',
-    'user:pass@replicate.delivery',
-    'ftp://replicate.delivery',
-    'https//replicate.delivery',
-    'replicate.delivery:0',
-    'replicate.delivery:65536',
-    'replicate.delivery:abc',
-    'replicate.delivery:',
-    'replicate.delivery.',
-    '.replicate.delivery',
-    'replicate..delivery',
-    'repli cate.delivery',
-    '[::1',
-    '[zz::1]:80',
-    '::1',
-  ])('refuses %j with a clear message', (entry) => {
-    expect(() => parseAllowedHosts([entry])).toThrow(/^Malformed allowed host/);
-  });
-});
-
-describe('checkUrl', () => {
-  const policy = {
-    allowedHosts: parseAllowedHosts([...DEFAULT_ALLOWED_HOSTS, 'files.example.com:8443', 'http://127.0.0.1:8080']),
-  };
-  const reason = (url: string) => {
-    const result = checkUrl(url, policy);
-    return result.ok ? 'ok' : result.reason;
-  };
-
-  test.each<[string, FetchFailureReason | 'ok']>([
-    ['https://replicate.delivery/pbxt/abc/out.png', 'ok'],
-    ['https://REPLICATE.DELIVERY/out.png', 'ok'],
-    ['https://replicate.delivery:443/out.png', 'ok'],
-    ['https://pbxt.replicate.delivery/out.png', 'ok'],
-    ['https://a.b.replicate.delivery/out.png', 'ok'],
-    ['https://files.example.com:8443/x', 'ok'],
-    ['http://127.0.0.1:8080/x', 'ok'],
-    // Percent-encoding in the host is decoded by URL: what is judged is what would be dialled.
-    ['https://replicate%2edelivery/out.png', 'ok'],
-    ['not a url', 'invalid_url'],
-    ['/relative/path', 'invalid_url'],
-    ['https://', 'invalid_url'],
-    ['http://replicate.delivery/out.png', 'insecure_scheme'],
-    ['http://replicate.delivery:443/out.png', 'port_not_allowed'],
-    ['ftp://replicate.delivery/out.png', 'insecure_scheme'],
-    ['file:///etc/passwd', 'insecure_scheme'],
-    ['data:text/plain,hi', 'insecure_scheme'],
-    ['https://user:pass@replicate.delivery/out.png', 'credentials_in_url'],
-    ['https://replicate.delivery@evil.example/out.png', 'credentials_in_url'],
-    ['https://replicate.delivery:443@evil.example/out.png', 'credentials_in_url'],
-    ['https://evil.example/out.png', 'host_not_allowed'],
-    ['https://replicate.delivery.evil.example/out.png', 'host_not_allowed'],
-    ['https://evilreplicate.delivery/out.png', 'host_not_allowed'],
-    ['https://replicate.delivery./out.png', 'host_not_allowed'],
-    ['https://pbxt.replicate.delivery./out.png', 'host_not_allowed'],
-    ['https://replicate.delivery%2e/out.png', 'host_not_allowed'],
-    ['https://replicate%2edelivery%2eevil.example/out.png', 'host_not_allowed'],
-    ['https://.replicate.delivery/out.png', 'host_not_allowed'],
-    ['https://a..replicate.delivery/out.png', 'host_not_allowed'],
-    ['https://evil.example\\@replicate.delivery/out.png', 'host_not_allowed'],
-    ['https://evil.example#@replicate.delivery/out.png', 'host_not_allowed'],
-    ['https://127.0.0.2/x', 'host_not_allowed'],
-    ['https://2852039166/latest/meta-data/', 'host_not_allowed'],
-    ['https://0xa9.0xfe.0xa9.0xfe/latest/meta-data/', 'host_not_allowed'],
-    ['https://0251.0376.0251.0376/latest/meta-data/', 'host_not_allowed'],
-    ['https://0x0a000001/x', 'host_not_allowed'],
-    ['https://127.0.0.1/x', 'port_not_allowed'],
-    ['https://169.254.169.254/latest/meta-data/', 'host_not_allowed'],
-    ['https://[::1]/x', 'host_not_allowed'],
-    ['https://[::ffff:127.0.0.1]/x', 'host_not_allowed'],
-    ['https://[fd00:ec2::254]/x', 'host_not_allowed'],
-    ['https://replicate.delivery:8443/out.png', 'port_not_allowed'],
-    ['https://pbxt.replicate.delivery:444/out.png', 'port_not_allowed'],
-    ['https://files.example.com/x', 'port_not_allowed'],
-    ['http://127.0.0.1:8081/x', 'port_not_allowed'],
-    ['http://127.0.0.1/x', 'port_not_allowed'],
-  ])('%s -> %s', (url, expected) => {
-    expect(reason(url)).toBe(expected);
-  });
-
-  test('IP literals in any notation are allowed only when listed, and compared after normalisation', () => {
-    const literal = { allowedHosts: parseAllowedHosts(['http://127.0.0.1:8080', '[::1]:8443']) };
-    for (const url of [
-      'http://2130706433:8080/',
-      'http://0x7f000001:8080/',
-      'http://0177.0.0.1:8080/',
-      'https://[0:0::1]:8443/',
-    ]) {
-      expect(checkUrl(url, literal).ok).toBe(true);
-    }
-    expect(checkUrl('http://[::ffff:127.0.0.1]:8080/', literal)).toEqual({ ok: false, reason: 'host_not_allowed' });
-  });
-
-  test('the apex is not matched by a wildcard alone', () => {
-    const wildcardOnly = { allowedHosts: parseAllowedHosts(['*.replicate.delivery']) };
-    expect(checkUrl('https://replicate.delivery/x', wildcardOnly)).toEqual({ ok: false, reason: 'host_not_allowed' });
-    expect(checkUrl('https://a.replicate.delivery/x', wildcardOnly).ok).toBe(true);
-  });
-
-  test('returns the parsed URL', () => {
-    const result = checkUrl('https://Replicate.Delivery/a/../b.png', policy);
-    expect(result.ok && result.url.href).toBe('https://replicate.delivery/b.png');
-  });
-});
-
-describe('isBlockedAddress', () => {
-  test.each([
-    '0.0.0.0',
-    '0.1.2.3',
-    '10.0.0.1',
-    '100.64.0.1',
-    '100.127.255.255',
-    '127.0.0.1',
-    '127.255.255.254',
-    '169.254.169.254',
-    '172.16.0.1',
-    '172.31.255.255',
-    '192.0.0.1',
-    '192.0.2.1',
-    '192.168.1.1',
-    '198.18.0.1',
-    '198.19.255.255',
-    '198.51.100.7',
-    '203.0.113.9',
-    '224.0.0.1',
-    '239.255.255.250',
-    '240.0.0.1',
-    '255.255.255.255',
-    '::',
-    '::1',
-    '[::1]',
-    'fc00::1',
-    'fd00:ec2::254',
-    'fe80::1',
-    'fe80::1%eth0',
-    'febf::1',
-    'ff02::1',
-    '2001:db8::1',
-    '::ffff:127.0.0.1',
-    '::ffff:7f00:1',
-    '::ffff:169.254.169.254',
-    '::ffff:10.0.0.1',
-    '::127.0.0.1',
-    '::10.0.0.1',
-    '64:ff9b::127.0.0.1',
-    '64:ff9b::a9fe:a9fe',
-    '64:ff9b:1::1',
-    '2002:7f00:1::1',
-    '2002:a9fe:a9fe::',
-    '::ffff:0:127.0.0.1',
-    // Not addresses at all: fail closed.
-    'localhost',
-    '',
-    '2130706433',
-    '0177.0.0.1',
-    '1.2.3',
-  ])('blocks %s', (address) => {
-    expect(isBlockedAddress(address)).toBe(true);
-  });
-
-  test.each([
-    '8.8.8.8',
-    '1.1.1.1',
-    '100.63.255.255',
-    '100.128.0.0',
-    '172.15.255.255',
-    '172.32.0.0',
-    '192.0.1.1',
-    '192.169.0.1',
-    '198.17.255.255',
-    '198.20.0.0',
-    '223.255.255.255',
-    '2606:4700::1',
-    '2600:1f18::1',
-    '::ffff:8.8.8.8',
-    '64:ff9b::8.8.8.8',
-    '2002:808:808::1',
-  ])('allows %s', (address) => {
-    expect(isBlockedAddress(address)).toBe(false);
+  test('an empty answer is a name that does not exist', async () => {
+    const { error } = await lookUp([]);
+    expect(error).toMatchObject({ code: 'ENOTFOUND' });
   });
 });
 
@@ -251,16 +81,16 @@ describe('openOutput against local servers', () => {
   const servers: http.Server[] = [];
   const timers: NodeJS.Timeout[] = [];
 
-  async function serve(handler: Handler): Promise<TestServer> {
+  async function serve(handler: Handler, host = '127.0.0.1'): Promise<TestServer> {
     const requests: http.IncomingMessage[] = [];
     const server = http.createServer((request, response) => {
       requests.push(request);
       handler(request, response);
     });
     servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(0, host, resolve));
     const { port } = server.address() as AddressInfo;
-    return { port, origin: `http://127.0.0.1:${port}`, requests };
+    return { port, origin: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, requests };
   }
 
   /** Writes `chunk` every `everyMs` until the client goes away. */
@@ -557,6 +387,22 @@ describe('openOutput against local servers', () => {
       const error = await fetchError(openOutput(`${server.origin}/x`, policyFor(server, { allowPrivateAddresses: false })));
       expect(error).toMatchObject({ reason: 'blocked_address', transient: false });
       expect(server.requests).toHaveLength(0);
+    });
+
+    // Node dials a bracketed literal without any lookup, so only the literal check stands in the way.
+    test('when given as a bracketed IPv6 literal', async () => {
+      const server = await serve((_request, response) => response.end('private'), '::1');
+      const policy: FetchPolicy = {
+        ...basePolicy,
+        allowedHosts: parseAllowedHosts([`http://[::1]:${server.port}`]),
+        allowPrivateAddresses: false,
+      };
+      const error = await fetchError(openOutput(`http://[::1]:${server.port}/x`, policy));
+      expect(error).toMatchObject({ reason: 'blocked_address', transient: false });
+      expect(error.message).toContain('(::1)'); // judged as a literal, not through a lookup
+      expect(server.requests).toHaveLength(0);
+      const output = await openOutput(`http://[0:0::1]:${server.port}/x`, { ...policy, allowPrivateAddresses: true });
+      expect(await consume(output.body)).toMatchObject({ bytes: 7 });
     });
   });
 

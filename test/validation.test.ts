@@ -73,6 +73,17 @@ describe('values outside what the services accept are refused, naming the prop, 
     ['a concurrency of 1', { archiver: { maxConcurrency: 1 } }, /archiver.maxConcurrency is 1; it must be between 2 and 1,000/],
     ['no file at a time', { archiver: { fileConcurrency: 0 } }, /archiver.fileConcurrency is 0; it must be between 1 and 64/],
     ['a throttle of 0', { throttle: { rateLimit: 0 } }, /throttle.rateLimit is 0 requests per second/],
+    ['a wildcard that would open everything', { allowedOutputHosts: ['*'] }, /allowedOutputHosts is "\*"; an entry must be host/],
+    [
+      'a wildcard over a top-level domain',
+      { allowedOutputHosts: ['*.com'] },
+      /allowedOutputHosts is "\*\.com".*at least two labels/,
+    ],
+    [
+      'a URL with a path',
+      { allowedOutputHosts: ['replicate.delivery/outputs'] },
+      /allowedOutputHosts is "replicate\.delivery\/outputs"/,
+    ],
     [
       'a prefix climbing out of its folder',
       { archivePrefix: '../../etc' },
@@ -98,6 +109,7 @@ describe('legal values that are almost certainly mistakes get a warning', () => 
   test.each<[string, ReplicateWebhooksProps, RegExp]>([
     ['no allowed output host', { allowedOutputHosts: [] }, /allowedOutputHosts is empty: no output file will be archived/],
     ['a key cache of 0', { signingKeyCacheTtl: Duration.seconds(0) }, /every webhook reads the secret from Secrets Manager/],
+    ['a plain-http output host', { allowedOutputHosts: ['http://files.internal:8080'] }, /fetched over plain http/],
     ['a tight replay window', { timestampTolerance: Duration.seconds(20) }, /timestampTolerance is 20 s/],
     [
       'more files at once than memory',
@@ -131,6 +143,7 @@ test('every boundary value synthesizes cleanly', () => {
     { archivePrefix: `${'p'.repeat(99)}/` },
     { archivePrefix: 'team-a/replicate' },
     { alarms: { maxArchiveBacklogAge: Duration.minutes(1) } },
+    { allowedOutputHosts: ['replicate.delivery', '*.replicate.delivery', 'files.example.com:8443'] },
   ];
   for (const props of boundaries) {
     expect(() => synth(props)).not.toThrow();

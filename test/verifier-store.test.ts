@@ -15,7 +15,7 @@ import {
   validationFailure,
   type StoreSettings,
   type WebhookRecord,
-} from '../lambda/verifier/store';
+} from '../lambda/store/webhook-store';
 import { createTestTable, dynamoDbEndpoint } from './support/aws';
 
 const local = { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };

@@ -1,12 +1,41 @@
-// Runs the shipped archiver bundle once, in a fresh process, on the stream event given as JSON
-// on argv[2]; prints its wall time and the process's peak RSS.
+// Runs the shipped archiver bundle once, in a fresh process, on the SQS event given as JSON on
+// argv[2], with a minimal Lambda context whose timeout is ARCHIVER_TIMEOUT_MS (default 600000,
+// the construct's 10 minutes); prints its wall time, the process's peak RSS and the handler's
+// batch response.
+const dns = require('node:dns');
 const { join } = require('node:path');
+
+// Queue URLs name `sqs.<region>.localhost` (fauxqs); *.localhost is loopback (RFC 6761), but
+// the system resolver here may not know it. Only such names are touched.
+const systemLookup = dns.lookup;
+dns.lookup = function lookup(hostname, options, callback) {
+  const done = typeof options === 'function' ? options : callback;
+  if (typeof hostname === 'string' && /\.localhost\.?$/i.test(hostname)) {
+    const all = typeof options === 'object' && options !== null && options.all;
+    process.nextTick(() => (all ? done(null, [{ address: '127.0.0.1', family: 4 }]) : done(null, '127.0.0.1', 4)));
+    return {};
+  }
+  return systemLookup.call(dns, hostname, options, callback);
+};
+
+function lambdaContext(timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    functionName: 'archiver',
+    awsRequestId: `archive-once-${process.pid}`,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+  };
+}
 
 async function main() {
   const event = JSON.parse(process.argv[2]);
+  const timeoutMs = Number(process.env.ARCHIVER_TIMEOUT_MS ?? 600_000);
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new Error(`ARCHIVER_TIMEOUT_MS must be a positive number`);
   const { handler } = require(join(__dirname, '..', '..', 'assets', 'archiver', 'index.js'));
+  // As in Lambda, the timeout counts from the handler's start; loading the bundle is the init phase.
+  const context = lambdaContext(timeoutMs);
   const started = process.hrtime.bigint();
-  const result = await handler(event);
+  const result = await handler(event, context);
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   process.stdout.write(`${JSON.stringify({ ms, maxRssBytes: process.resourceUsage().maxRSS * 1024, result })}\n`);
 }

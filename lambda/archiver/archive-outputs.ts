@@ -21,9 +21,9 @@ import {
   type DiscoveredOutput,
   type SkippedOutputs,
 } from '../shared/outputs';
-import { ConcurrencyLimit } from './concurrency-limit';
+import { ConcurrencyLimit } from '../shared/concurrency-limit';
 import type { ArchiverConfig } from './config';
-import { backoffDelay, isTransientInfrastructureError } from './retry';
+import { backoffDelay, isTransientInfrastructureError } from '../shared/retry';
 import { openOutput, OutputFetchError, type FetchFailureReason } from './safe-fetch';
 import { streamToS3 } from './upload';
 

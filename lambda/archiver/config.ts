@@ -1,7 +1,8 @@
 /** The archiver's wiring, read once from environment variables set by the construct. */
+import { parseAllowedHosts } from '../shared/allowed-hosts';
 import { normalizePrefix } from '../shared/archive-layout';
 import { booleanVariable, integerVariable, listVariable, requiredVariable } from '../shared/env';
-import { parseAllowedHosts, type FetchPolicy } from './safe-fetch';
+import type { FetchPolicy } from './safe-fetch';
 import { ARCHIVER_DEFAULTS as DEFAULTS, ARCHIVER_ENV as ENV } from './settings';
 
 export interface ArchiverConfig {

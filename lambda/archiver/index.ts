@@ -30,11 +30,11 @@ import { parsePrediction, type Prediction } from '../shared/prediction';
 import { createTelemetry, MetricUnit } from '../telemetry';
 import { CompletionAnnouncer } from './announcer';
 import { archiveOutputs } from './archive-outputs';
-import { ConcurrencyLimit } from './concurrency-limit';
+import { ConcurrencyLimit } from '../shared/concurrency-limit';
 import { readArchiverConfig } from './config';
 import { ArchiveDocuments } from './documents';
 import { ArchiveProgressStore, type ClaimedPrediction } from './progress';
-import { requeueDelaySeconds, retryTransient } from './retry';
+import { requeueDelaySeconds, retryTransient } from '../shared/retry';
 
 const config = readArchiverConfig();
 const { logger, metrics, countReason } = createTelemetry();
@@ -110,6 +110,14 @@ async function settle(message: SQSRecord, deadline: number, leaseUntil: number, 
   let claimed: ClaimedPrediction | undefined;
   try {
     const claim = await io(() => progress.claim(predictionId, new Date(), leaseUntil - Date.now()));
+    if (claim.kind === 'held_elsewhere') {
+      // Usually a duplicate delivery, but possibly this prediction's own message back early
+      // (a lease its holder could not release): try again once the lease has run out, never drop.
+      const delaySeconds = Math.ceil((claim.leaseUntil - Date.now()) / 1000) + 1;
+      logger.info('prediction held by another invocation; trying again after its lease', { predictionId, delaySeconds });
+      await setVisibility(message, Math.min(MAX_VISIBILITY_TIMEOUT_SECONDS, Math.max(1, delaySeconds)));
+      return 'retry';
+    }
     if (claim.kind !== 'claimed') {
       logger.debug('nothing to do for this message', { predictionId, reason: claim.kind });
       return 'done';
@@ -144,13 +152,16 @@ async function settle(message: SQSRecord, deadline: number, leaseUntil: number, 
 
 /** Sets when the queue hands a failed message out again (SQS alone would wait the full visibility timeout). */
 async function requeue(message: SQSRecord, receiveCount: number): Promise<void> {
-  const delaySeconds = requeueDelaySeconds(receiveCount, config.retryBaseDelaySeconds, MAX_VISIBILITY_TIMEOUT_SECONDS);
+  await setVisibility(message, requeueDelaySeconds(receiveCount, config.retryBaseDelaySeconds, MAX_VISIBILITY_TIMEOUT_SECONDS));
+}
+
+async function setVisibility(message: SQSRecord, seconds: number): Promise<void> {
   try {
     await sqs.send(
       new ChangeMessageVisibilityCommand({
         QueueUrl: config.queueUrl,
         ReceiptHandle: message.receiptHandle,
-        VisibilityTimeout: delaySeconds,
+        VisibilityTimeout: seconds,
       }),
     );
   } catch (error) {

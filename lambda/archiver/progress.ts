@@ -118,12 +118,17 @@ export class ArchiveProgressStore {
     });
   }
 
-  /** Announced: nothing more will happen to this prediction, so the lease and any earlier error go. */
+  /** Announced: nothing more will happen to this prediction, so the lease, any earlier error and its place in the archive-pending index go. */
   async markNotified(predictionId: string, now: Date): Promise<void> {
     await this.update(predictionId, {
-      UpdateExpression: 'SET #notifiedAt = :now REMOVE #lease, #error',
+      UpdateExpression: 'SET #notifiedAt = :now REMOVE #lease, #error, #pending',
       ConditionExpression: 'attribute_exists(#pk)',
-      ExpressionAttributeNames: { '#notifiedAt': 'notifiedAt', '#lease': LEASE, '#error': 'archiveError' },
+      ExpressionAttributeNames: {
+        '#notifiedAt': 'notifiedAt',
+        '#lease': LEASE,
+        '#error': 'archiveError',
+        '#pending': ATTR.archivePending,
+      },
       ExpressionAttributeValues: { ':now': { S: now.toISOString() } },
     });
   }

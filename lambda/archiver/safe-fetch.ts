@@ -1,56 +1,19 @@
 /**
  * Downloads a prediction's output files without letting a webhook payload steer us elsewhere.
  *
- * The URLs arrive in webhook bodies, so they are attacker-influenced (SSRF): only allow-listed
- * hosts and ports, https unless an entry says otherwise, never a private or metadata address
- * (checked on the address actually connected to, so DNS rebinding cannot slip past), every
- * redirect hop re-checked, and size and time bounded. Bodies are streamed, never buffered.
+ * The URLs arrive in webhook bodies, so they are attacker-influenced (SSRF). What may be fetched
+ * is the pure policy in lambda/shared (allowed-hosts.ts: hosts, ports, schemes; address-policy.ts:
+ * address classes). This is the transport that enforces it: the address check runs on the address
+ * actually connected to, so DNS rebinding cannot slip past, every redirect hop is re-checked, and
+ * size and time are bounded. Bodies are streamed, never buffered.
  */
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from 'node:dns';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { BlockList, isIP, isIPv4, isIPv6, type LookupFunction } from 'node:net';
+import type { LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
-import { DEFAULT_OUTPUT_HOSTS } from '../shared/outputs';
-
-export interface AllowedHost {
-  /** Lowercase; IPv6 literals keep their brackets, as in `URL.hostname`. */
-  readonly hostname: string;
-  /** Matches strict subdomains of `hostname`, never `hostname` itself. */
-  readonly wildcard: boolean;
-  /** When absent, the scheme's default port. */
-  readonly port?: number;
-  readonly allowHttp: boolean;
-}
-
-export const DEFAULT_ALLOWED_HOSTS: readonly string[] = DEFAULT_OUTPUT_HOSTS;
-
-const ENTRY = /^(?:(https?):\/\/)?(\*\.)?(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::([0-9]{1,5}))?$/;
-
-export function parseAllowedHosts(entries: readonly string[]): AllowedHost[] {
-  return entries.map((raw) => {
-    const malformed = (why: string) => new Error(`Malformed allowed host '${raw}': ${why}`);
-    const match = ENTRY.exec(raw.trim().toLowerCase());
-    if (!match) throw malformed('expected [http://]host[:port] or [http://]*.domain[:port], with no path, query or userinfo');
-    const [, scheme, star, host = '', portText] = match;
-    let hostname: string;
-    try {
-      // Store the form `URL.hostname` will have, so matching is a plain comparison.
-      hostname = new URL(`https://${host}`).hostname;
-    } catch {
-      throw malformed('not a valid host name');
-    }
-    if (hostname.split('.').some((label) => label === '')) throw malformed('empty label (leading, trailing or double dot)');
-    if (star) {
-      if (isIP(unbracket(hostname))) throw malformed('a wildcard cannot apply to an IP address');
-      // '*.com' would open a whole TLD; surely a mistake.
-      if (!hostname.includes('.')) throw malformed('a wildcard needs a domain of at least two labels');
-    }
-    const port = portText === undefined ? undefined : Number(portText);
-    if (port !== undefined && (port < 1 || port > 65535)) throw malformed('port out of range');
-    return { hostname, wildcard: star !== undefined, ...(port === undefined ? {} : { port }), allowHttp: scheme === 'http' };
-  });
-}
+import { ipLiteral, isBlockedAddress } from '../shared/address-policy';
+import { checkUrl, type AllowedHost, type UrlRefusal } from '../shared/allowed-hosts';
 
 export interface FetchPolicy {
   readonly allowedHosts: readonly AllowedHost[];
@@ -68,11 +31,7 @@ export interface FetchPolicy {
 }
 
 export type FetchFailureReason =
-  | 'invalid_url'
-  | 'insecure_scheme'
-  | 'credentials_in_url'
-  | 'host_not_allowed'
-  | 'port_not_allowed'
+  | UrlRefusal
   | 'blocked_address'
   | 'too_many_redirects'
   | 'redirect_without_location'
@@ -119,113 +78,6 @@ export interface OutputResponse {
    * then the total deadline keeps running and will destroy it with an error.
    */
   readonly body: Readable;
-}
-
-type UrlCheck = { ok: true; url: URL } | { ok: false; reason: FetchFailureReason };
-
-/** Pure: judges the URL as `URL` parses it, which is exactly what would be connected to. */
-export function checkUrl(url: string, policy: Pick<FetchPolicy, 'allowedHosts'>): UrlCheck {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return { ok: false, reason: 'invalid_url' };
-  }
-  const secure = parsed.protocol === 'https:';
-  if (!secure && parsed.protocol !== 'http:') return { ok: false, reason: 'insecure_scheme' };
-  if (parsed.username || parsed.password) return { ok: false, reason: 'credentials_in_url' };
-  const sameHost = policy.allowedHosts.filter((entry) => hostMatches(entry, parsed.hostname));
-  if (sameHost.length === 0) return { ok: false, reason: 'host_not_allowed' };
-  const defaultPort = secure ? 443 : 80;
-  const port = parsed.port ? Number(parsed.port) : defaultPort;
-  const samePort = sameHost.filter((entry) => (entry.port ?? defaultPort) === port);
-  if (samePort.length === 0) return { ok: false, reason: 'port_not_allowed' };
-  if (!secure && !samePort.some((entry) => entry.allowHttp)) return { ok: false, reason: 'insecure_scheme' };
-  return { ok: true, url: parsed };
-}
-
-const DNS_LABEL = /^[a-z0-9_-]+$/;
-
-function hostMatches(entry: AllowedHost, hostname: string): boolean {
-  if (!entry.wildcard) return hostname === entry.hostname;
-  const suffix = `.${entry.hostname}`;
-  if (!hostname.endsWith(suffix)) return false;
-  const prefix = hostname.slice(0, -suffix.length);
-  return prefix !== '' && prefix.split('.').every((label) => DNS_LABEL.test(label));
-}
-
-const BLOCKED = new BlockList();
-for (const [network, prefix] of [
-  ['0.0.0.0', 8], // "this network"
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10], // carrier-grade NAT
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16], // link-local, including the 169.254.169.254 metadata service
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24], // IETF protocol assignments
-  ['192.0.2.0', 24], // documentation
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15], // benchmarking
-  ['198.51.100.0', 24], // documentation
-  ['203.0.113.0', 24], // documentation
-  ['224.0.0.0', 4], // multicast
-  ['240.0.0.0', 4], // reserved, including broadcast
-] as const) {
-  BLOCKED.addSubnet(network, prefix, 'ipv4');
-}
-for (const [network, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['64:ff9b:1::', 48], // local-use NAT64
-  ['100::', 64], // discard-only
-  ['2001:db8::', 32], // documentation
-  ['fc00::', 7], // unique local, including fd00:ec2::254 metadata
-  ['fe80::', 10], // link-local
-  ['fec0::', 10], // deprecated site-local, still routed privately by some stacks
-  ['ff00::', 8], // multicast
-] as const) {
-  BLOCKED.addSubnet(network, prefix, 'ipv6');
-}
-
-/** True for any address that must not be contacted unless `allowPrivateAddresses`; also for non-addresses. */
-export function isBlockedAddress(address: string): boolean {
-  const bare = unbracket(address).replace(/%.*$/, ''); // an IPv6 zone id does not change the address
-  if (isIPv4(bare)) return BLOCKED.check(bare, 'ipv4');
-  if (!isIPv6(bare)) return true;
-  const embedded = embeddedIPv4(ipv6Words(bare));
-  return embedded !== undefined ? isBlockedAddress(embedded) : BLOCKED.check(bare, 'ipv6');
-}
-
-/** The IPv4 address that IPv4-mapped, -compatible, -translated, NAT64 and 6to4 forms actually reach. */
-function embeddedIPv4(w: readonly number[]): string | undefined {
-  const dotted = (hi: number, lo: number) => [hi >> 8, hi & 0xff, lo >> 8, lo & 0xff].join('.');
-  const zero = (from: number, to: number) => w.slice(from, to).every((word) => word === 0);
-  if (zero(0, 5) && (w[5] === 0xffff || w[5] === 0)) return dotted(w[6]!, w[7]!); // ::ffff:a.b.c.d, ::a.b.c.d
-  if (zero(0, 4) && w[4] === 0xffff && w[5] === 0) return dotted(w[6]!, w[7]!); // ::ffff:0:a.b.c.d (SIIT)
-  if (w[0] === 0x64 && w[1] === 0xff9b && zero(2, 6)) return dotted(w[6]!, w[7]!); // 64:ff9b::a.b.c.d
-  if (w[0] === 0x2002) return dotted(w[1]!, w[2]!); // 2002:aabb:ccdd::/48
-  return undefined;
-}
-
-/** Eight 16-bit words of a syntactically valid IPv6 address. */
-function ipv6Words(address: string): number[] {
-  const words = (part: string) =>
-    part === ''
-      ? []
-      : part.split(':').flatMap((group) => {
-          if (!group.includes('.')) return [parseInt(group, 16)];
-          const [a = 0, b = 0, c = 0, d = 0] = group.split('.').map(Number);
-          return [(a << 8) | b, (c << 8) | d];
-        });
-  const [head = '', tail] = address.split('::');
-  if (tail === undefined) return words(head);
-  const before = words(head);
-  const after = words(tail);
-  return [...before, ...new Array<number>(8 - before.length - after.length).fill(0), ...after];
-}
-
-function unbracket(host: string): string {
-  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -319,8 +171,8 @@ class Deadline {
 function requestHeaders(url: URL, policy: FetchPolicy, deadline: Deadline): Promise<IncomingMessage> {
   const href = url.href;
   // An IP literal is connected to without any lookup, so it is judged here instead.
-  const literal = unbracket(url.hostname);
-  if (isIP(literal) && !policy.allowPrivateAddresses && isBlockedAddress(literal)) {
+  const literal = ipLiteral(url.hostname);
+  if (literal !== undefined && !policy.allowPrivateAddresses && isBlockedAddress(literal)) {
     return Promise.reject(new OutputFetchError('blocked_address', href, { detail: literal }));
   }
   if (deadline.signal.aborted) return Promise.reject(deadline.failure(href));
@@ -359,10 +211,20 @@ function requestHeaders(url: URL, policy: FetchPolicy, deadline: Deadline): Prom
   });
 }
 
-/** Resolves like `dns.lookup`, but refuses when any answer is a blocked address: what is checked is what is dialled. */
-function guardedLookup(href: string, allowPrivateAddresses: boolean): LookupFunction {
+/** Every address of a name, as `dns.lookup` gives them with `all: true`. */
+export type ResolveAll = (
+  hostname: string,
+  options: LookupAllOptions,
+  callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
+
+/**
+ * Resolves like `dns.lookup`, but refuses when any answer is a blocked address: what is checked is
+ * what is dialled. `resolveAll` is for tests, which need answers that no resolver here gives.
+ */
+export function guardedLookup(href: string, allowPrivateAddresses: boolean, resolveAll: ResolveAll = dnsLookup): LookupFunction {
   return (hostname, options, callback) => {
-    dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
+    resolveAll(hostname, { ...options, all: true }, (error, addresses) => {
       if (error) return callback(error, '');
       const first = addresses[0];
       if (!first) {

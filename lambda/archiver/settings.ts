@@ -4,12 +4,12 @@
  * imports it without the handler's code.
  */
 import { ARCHIVE_QUEUE_DEFAULTS } from '../shared/archive-queue';
-import { DEFAULT_OUTPUT_HOSTS } from '../shared/outputs';
+import { DEFAULT_ALLOWED_HOSTS } from '../shared/allowed-hosts';
 
 const MiB = 1024 * 1024;
 
 export const ARCHIVER_DEFAULTS = {
-  allowedOutputHosts: DEFAULT_OUTPUT_HOSTS,
+  allowedOutputHosts: DEFAULT_ALLOWED_HOSTS,
   maxFileBytes: 5 * 1024 * MiB,
   /** Files in flight per invocation; each holds about partSize × (uploadQueueSize + 1) of memory. */
   fileConcurrency: 8,

@@ -33,6 +33,16 @@ export const METRIC = {
   /** Output files not archived; also emitted with a `reason` dimension. */
   archiveFailures: 'ArchiveFailures',
   notificationsPublished: 'NotificationsPublished',
+  /** Predictions the reconciler listed from Replicate's API and looked up. */
+  reconcilerPredictionsExamined: 'ReconcilerPredictionsExamined',
+  /** Finished predictions whose terminal webhook never arrived, recorded by the reconciler; also by `reason` (the status). */
+  predictionsRecovered: 'PredictionsRecovered',
+  /** Finished predictions not announced long after, sent to the archive queue again. */
+  archivalsRedriven: 'ArchivalsRedriven',
+  /** Calls to Replicate's API that failed after their retries; also by `reason`. */
+  replicateApiErrors: 'ReplicateApiErrors',
+  /** The signing secret was written from Replicate's key; also by `reason` (bootstrap, rotation, grace_over). */
+  signingKeyUpdated: 'SigningKeyUpdated',
 } as const;
 
 export const REASON_DIMENSION = 'reason';

@@ -6,9 +6,6 @@
  * still discovered, refused there, and listed as a failure.
  */
 
-/** Where Replicate serves output files; the construct's default allow-list for fetching them. */
-export const DEFAULT_OUTPUT_HOSTS: readonly string[] = ['replicate.delivery', '*.replicate.delivery'];
-
 /** An output file to archive. */
 export interface DiscoveredFile {
   /** Position in discovery order; the archive key starts with it, so keys are deterministic. */

@@ -40,8 +40,13 @@ export interface ListedPrediction {
 export type RecordedState = 'absent' | 'in_progress' | 'terminal';
 
 export type ReconcileDecision =
-  /** Terminal at Replicate, not in the table: fetch it whole and record it. */
-  'record' | 'not_terminal_yet' | 'already_terminal' | 'out_of_scope';
+  /** Terminal at Replicate, not in the table, in scope: fetch it whole and record it. */
+  | 'record'
+  /** Terminal, not in the table, but the listing did not say which webhook it has: fetch it whole and decide again. */
+  | 'check_webhook'
+  | 'not_terminal_yet'
+  | 'already_terminal'
+  | 'out_of_scope';
 
 /**
  * The one rule. A prediction already in the table is ours whatever the scope (a webhook reached
@@ -54,10 +59,12 @@ export function decideReconcile(
   webhookUrl: string,
 ): ReconcileDecision {
   if (recorded === 'terminal') return 'already_terminal';
-  const inScope =
-    recorded === 'in_progress' || scope === ReconciliationScope.ACCOUNT || sameWebhookUrl(prediction.webhook, webhookUrl);
-  if (!inScope) return 'out_of_scope';
-  return isTerminalStatus(prediction.status) ? 'record' : 'not_terminal_yet';
+  if (!isTerminalStatus(prediction.status)) return 'not_terminal_yet';
+  if (recorded === 'in_progress' || scope === ReconciliationScope.ACCOUNT) return 'record';
+  // Replicate documents no `webhook` on listed predictions: when the listing leaves it out, the
+  // whole prediction says (one read per finished candidate, not per listed prediction).
+  if (prediction.webhook === undefined) return 'check_webhook';
+  return sameWebhookUrl(prediction.webhook, webhookUrl) ? 'record' : 'out_of_scope';
 }
 
 /** Replicate echoes the URL as given; compare without a trailing slash or a default port. */

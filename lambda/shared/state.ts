@@ -18,6 +18,14 @@ export const TTL_ATTRIBUTE = 'expiresAt';
  */
 export const MAX_INLINE_PAYLOAD_BYTES = 256 * 1024;
 
+/** Defaults of the state store's settings, shared by the handlers that write through it. */
+export const STORE_DEFAULTS = {
+  /** Terminal payloads up to this stay in the item; larger ones go to S3 first. */
+  maxInlinePayloadBytes: 16 * 1024,
+  /** How long a webhook id is remembered (Replicate retries for about a minute). */
+  dedupTtlSeconds: 7 * 24 * 3600,
+} as const;
+
 export const predictionItemKey = (predictionId: string): string => `prediction#${predictionId}`;
 export const webhookMarkerKey = (webhookId: string): string => `webhook#${webhookId}`;
 
@@ -47,6 +55,23 @@ export const ATTR = {
   payloadBucket: 'payloadBucket',
   payloadKey: 'payloadKey',
   archiveStatus: 'archiveStatus',
+  /** Set while a finished prediction waits to be announced: the sparse archive-pending index's key. */
+  archivePending: 'archivePending',
+} as const;
+
+/**
+ * A sparse index of finished predictions not announced yet, oldest first: the reconciler finds
+ * stuck archivals without scanning the table. Only terminal records carry the key, and the
+ * archiver removes it when it announces.
+ */
+export const ARCHIVE_PENDING_INDEX = {
+  indexName: 'archive-pending',
+  partitionKey: ATTR.archivePending,
+  sortKey: ATTR.terminalAt,
+  /** The one partition value: predictions waiting at once are few, so one partition holds them. */
+  pendingValue: 'pending',
+  /** Written once, when a last try failed: such a prediction waits in the dead-letter queue, for a person. */
+  projected: ['archiveFailedAt', 'predictionId'],
 } as const;
 
 export type WriteOutcome = 'accepted' | 'duplicate' | 'stale' | 'after_terminal';

@@ -15,7 +15,7 @@ import { createTelemetry, MetricUnit } from '../telemetry';
 import { readVerifierConfig } from './config';
 import { answer, header, readRawBody } from './http';
 import { SigningKeyCache } from './signing-keys';
-import { RecordTooLargeError, StoreUnavailableError, WebhookStore } from './store';
+import { RecordTooLargeError, StoreUnavailableError, WebhookStore } from '../store/webhook-store';
 
 const config = readVerifierConfig();
 const { logger, metrics, countReason } = createTelemetry();

@@ -3,12 +3,13 @@
  * environment variable) and the defaults the verifier falls back to. Pure, so the construct
  * imports it without the handler's code.
  */
+import { STORE_DEFAULTS } from '../shared/state';
 
 export const VERIFIER_DEFAULTS = {
   timestampToleranceSeconds: 300,
   maxBodyBytes: 6 * 1024 * 1024,
-  maxInlinePayloadBytes: 16 * 1024,
-  dedupTtlSeconds: 7 * 24 * 3600,
+  maxInlinePayloadBytes: STORE_DEFAULTS.maxInlinePayloadBytes,
+  dedupTtlSeconds: STORE_DEFAULTS.dedupTtlSeconds,
   keyCacheTtlSeconds: 300,
   // Not a prop: it only bounds Secrets Manager reads while forged signatures keep arriving; a
   // rotated key is picked up within this long of the first webhook signed with it.

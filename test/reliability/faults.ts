@@ -7,20 +7,22 @@ import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { manifestKey } from '../../lambda/shared/archive-layout';
+import { ARCHIVE_REQUEST_TEMPLATE } from '../../lambda/shared/archive-queue';
 import { parsePrediction } from '../../lambda/shared/prediction';
 import { BECAME_TERMINAL_PATTERNS } from '../../lambda/shared/stream-filter';
-import { WebhookStore } from '../../lambda/verifier/store';
+import { WebhookStore } from '../../lambda/store/webhook-store';
 import { sendDelivery } from '../../local/sender/send';
 import { seededRandom } from '../../local/sender/scenarios';
 import { createStateTable } from '../../local/state-table';
-import { startStreamPoller } from '../../local/stream-poller';
+import { startStreamToQueuePipe } from '../../local/pipe';
+import { startSqsPoller, type SqsPoller } from '../../local/sqs-poller';
 import { subscribeQueue } from '../support/notifications';
 import { startTcpProxy } from '../support/tcp-proxy';
-import { check, pool, type Harness } from './harness';
+import { check, createArchiveQueue, pool, queueDepth, type Harness } from './harness';
 import { planPrediction, type PredictionPlan } from './lifecycles';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -238,12 +240,30 @@ export interface CrashResult {
   readonly notifications: number;
   readonly duplicateObjects: number;
   readonly filesDownloadedAgain: number;
+  readonly deadLettered: number;
+  /** Each invocation: its batch (receive counts show redeliveries) and how it ended. */
+  readonly invocationLog: ReadonlyArray<{
+    readonly predictions: number;
+    readonly distinctPredictions: number;
+    readonly receiveCounts: readonly number[];
+    readonly ended: string;
+  }>;
+  /** From the kill to the last announcement: the queue's visibility timeout brings the batch back. */
+  readonly recoveredWithinSeconds: number;
   readonly violations: string[];
 }
 
+// The archiver reserves 20 s of its timeout as a safety margin; 25 s leaves it 5 s to work.
+const CRASH_FUNCTION_TIMEOUT_MS = 25_000;
+// Just above the function timeout (the construct adds a minute), so the killed invocation's
+// messages come back about as soon as its leases have expired.
+const CRASH_VISIBILITY_TIMEOUT_SECONDS = 27;
+const CRASH_MAX_RECEIVE_COUNT = 5;
+
 /**
  * The archiver, in a process of its own per invocation, is killed (SIGKILL) after it uploaded
- * the outputs and wrote the manifest but before it could announce them (SNS is held down).
+ * the outputs and wrote the manifests of its whole batch but before it could announce them (SNS
+ * is held down). The queue hands the batch out again once its visibility timeout has passed.
  */
 export async function runArchiverCrash(harness: Harness, seed: number): Promise<CrashResult> {
   const random = seededRandom(seed);
@@ -261,6 +281,10 @@ export async function runArchiverCrash(harness: Harness, seed: number): Promise<
   const sqs = new SQSClient({ region, credentials, endpoint: harness.info.endpoints.sqs, useQueueUrlAsEndpoint: false });
   const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: `crash-${Date.now()}` }));
   const subscriber = await subscribeQueue(sns, sqs, TopicArn!);
+  const { deadLetterQueueUrl, queueUrl } = await createArchiveQueue(sqs, `crash-${Date.now()}`, {
+    visibilityTimeoutSeconds: CRASH_VISIBILITY_TIMEOUT_SECONDS,
+    maxReceiveCount: CRASH_MAX_RECEIVE_COUNT,
+  });
   const snsProxy = await startTcpProxy(harness.info.endpoints.sns);
   snsProxy.down();
 
@@ -272,10 +296,15 @@ export async function runArchiverCrash(harness: Harness, seed: number): Promise<
     AWS_ENDPOINT_URL_DYNAMODB: harness.info.endpoints.dynamodb,
     AWS_ENDPOINT_URL_S3: direct,
     AWS_ENDPOINT_URL_SNS: snsProxy.endpoint,
+    AWS_ENDPOINT_URL_SQS: `http://sqs.${region}.localhost:${fauxqsPort}`,
     AWS_MAX_ATTEMPTS: '1',
     TABLE_NAME: tableName,
     BUCKET_NAME: bucket,
     COMPLETION_TOPIC_ARN: TopicArn!,
+    ARCHIVE_QUEUE_URL: queueUrl,
+    MAX_RECEIVE_COUNT: String(CRASH_MAX_RECEIVE_COUNT),
+    RETRY_QUEUE_BASE_DELAY_SECONDS: '1',
+    ARCHIVER_TIMEOUT_MS: String(CRASH_FUNCTION_TIMEOUT_MS),
     ALLOWED_OUTPUT_HOSTS: `http://${harness.files.host}`,
     ALLOW_PRIVATE_ADDRESSES: 'true',
     RETRY_BASE_DELAY_MS: '100',
@@ -287,13 +316,16 @@ export async function runArchiverCrash(harness: Harness, seed: number): Promise<
   ).filter((plan) => plan.files.length > 0);
   let invocations = 0;
   let killed = 0;
+  let killedAt = 0;
+  const invocationLog: CrashResult['invocationLog'][number][] = [];
   const objectsUnder = async (prefix: string) =>
     ((await harness.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))).Contents ?? []).map(
       (object) => object.Key!,
     );
-  const invokeInChild = (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
+  const invokeInChild = (event: SQSEvent): Promise<SQSBatchResponse> => {
     invocations++;
     const first = invocations === 1;
+    const batch = event.Records.map((record) => (JSON.parse(record.body) as { predictionId: string }).predictionId);
     return new Promise((resolve, reject) => {
       const child = spawn(
         process.execPath,
@@ -306,38 +338,49 @@ export async function runArchiverCrash(harness: Harness, seed: number): Promise<
       let output = '';
       child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
       if (first) {
-        // Kill it once the first prediction's manifest is written: uploads done, announcement pending.
+        // Killed once every manifest of its batch is written: uploads done, announcements pending.
         let checking = false;
         const watcher = setInterval(async () => {
           if (checking) return;
           checking = true;
-          if ((await objectsUnder(manifestKey('', plans[0].id))).length > 0 && child.exitCode === null) {
+          const written = await Promise.all(batch.map(async (id) => (await objectsUnder(manifestKey('', id))).length > 0));
+          if (written.every(Boolean) && child.exitCode === null) {
             clearInterval(watcher);
             // SNS comes back only once the process is gone, or a retry in flight could still
             // publish in the moment before the kill lands (a later crash than the one rehearsed).
             child.once('exit', () => snsProxy.up());
             child.kill('SIGKILL');
             killed++;
+            killedAt = Date.now();
           }
           checking = false;
         }, 50);
         child.once('exit', () => clearInterval(watcher));
       }
       child.once('exit', (code, signal) => {
-        if (code === 0) resolve((JSON.parse(output.trim().split('\n').pop()!) as { result: DynamoDBBatchResponse }).result);
+        const failures =
+          code === 0 ? (JSON.parse(output.trim().split('\n').pop()!) as { result: SQSBatchResponse }).result : undefined;
+        invocationLog.push({
+          predictions: batch.length,
+          distinctPredictions: new Set(batch).size,
+          receiveCounts: event.Records.map((record) => Number(record.attributes.ApproximateReceiveCount)),
+          ended: signal ?? (code === 0 ? `returned ${failures?.batchItemFailures.length ?? 0} failure(s)` : `exit ${code}`),
+        });
+        if (code === 0) resolve((JSON.parse(output.trim().split('\n').pop()!) as { result: SQSBatchResponse }).result);
         else reject(new Error(`archiver process ended with ${signal ?? code}`));
       });
     });
   };
-  const poller = startStreamPoller({
+  const pipe = startStreamToQueuePipe({
     streamArn,
-    handler: invokeInChild,
+    queueUrl,
     filterPatterns: BECAME_TERMINAL_PATTERNS,
-    batchSize: 5,
-    maxRetryAttempts: 4,
-    retryDelayMs: 200,
+    inputTemplate: ARCHIVE_REQUEST_TEMPLATE,
+    sqsClient: sqs,
+    region,
     onError: () => undefined,
   });
+  let consumer: SqsPoller | undefined;
   const store = new WebhookStore(dynamodb, harness.s3, {
     tableName,
     bucketName: bucket,
@@ -360,7 +403,19 @@ export async function runArchiverCrash(harness: Harness, seed: number): Promise<
         receivedAt: new Date(),
       });
     }
-    await poller.drain(120_000);
+    // Every message queued before the consumer starts, so the first invocation gets the whole batch.
+    await pipe.drain(30_000);
+    consumer = startSqsPoller({
+      queueUrl,
+      handler: invokeInChild,
+      batchSize: 10,
+      maxConcurrency: 1,
+      sqsClient: sqs,
+      region,
+      onError: () => undefined,
+    });
+    await consumer.drain(CRASH_VISIBILITY_TIMEOUT_SECONDS * 1000 + 60_000);
+    const recoveredWithinSeconds = killedAt ? Math.round((Date.now() - killedAt) / 1000) : 0;
     const received = await subscriber.receiveAll(1500);
     let duplicateObjects = 0;
     let filesDownloadedAgain = 0;
@@ -376,8 +431,10 @@ export async function runArchiverCrash(harness: Harness, seed: number): Promise<
         filesDownloadedAgain += Math.max(0, hits - 1);
       }
     }
+    const deadLettered = await queueDepth(sqs, deadLetterQueueUrl);
     check(killed === 1, `crash: the archiver was killed ${killed} times, expected once`, violations);
     check(filesDownloadedAgain === 0, `crash: ${filesDownloadedAgain} files downloaded again after the crash`, violations);
+    check(deadLettered === 0, `crash: ${deadLettered} messages in the dead-letter queue`, violations);
     return {
       predictions: plans.length,
       archiverProcessesKilled: killed,
@@ -385,10 +442,14 @@ export async function runArchiverCrash(harness: Harness, seed: number): Promise<
       notifications: received.length,
       duplicateObjects,
       filesDownloadedAgain,
+      deadLettered,
+      invocationLog,
+      recoveredWithinSeconds,
       violations,
     };
   } finally {
-    await poller.stop();
+    await consumer?.stop();
+    await pipe.stop();
     await snsProxy.stop();
     for (const c of [dynamodb, sns, sqs]) c.destroy();
   }

@@ -7,15 +7,15 @@
 import { DynamoDBClient, GetItemCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createHash } from 'node:crypto';
 import type { ArchiveManifest, CompletionMessage } from '../../lambda/shared/completion-message';
 import { manifestKey } from '../../lambda/shared/archive-layout';
 import { predictionItemKey } from '../../lambda/shared/state';
-import { startLocalPipeline, type LocalPipeline, type ReadyInfo } from '../../local/pipeline';
+import { startLocalPipeline, type ArchiveQueueOptions, type LocalPipeline, type ReadyInfo } from '../../local/pipeline';
 import { freePort } from '../../local/standins/dynamodb-local';
 import { startFileServer, type FileServer } from '../support/file-server';
-import { subscribeQueue, type Subscriber } from '../support/notifications';
+import { subscribeQueue, type ReceivedNotification, type Subscriber } from '../support/notifications';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
 
 export type Dependency = 'dynamodb' | 's3' | 'sns' | 'secretsmanager';
@@ -26,9 +26,12 @@ export interface Harness {
   readonly files: FileServer;
   readonly dynamodb: DynamoDBClient;
   readonly s3: S3Client;
+  readonly sqs: SQSClient;
   readonly subscriber: Subscriber;
   /** Every notification received so far, by prediction id. */
   readonly notifications: Map<string, CompletionMessage[]>;
+  /** The same, as received: the published body and attributes, to check their size. */
+  readonly received: Map<string, ReceivedNotification[]>;
   collectNotifications(waitMs?: number): Promise<void>;
   predictionItem(id: string): Promise<Record<string, AttributeValue> | undefined>;
   markerExists(webhookId: string): Promise<boolean>;
@@ -44,6 +47,8 @@ export interface HarnessOptions {
   /** Also put the file server on the allow-list by the name `localhost`, which resolves to loopback. */
   readonly allowLocalhostName?: boolean;
   readonly handlerEnvironment?: Record<string, string>;
+  /** The archive queue and the archiver's event source (local mode's defaults otherwise). */
+  readonly archiveQueue?: ArchiveQueueOptions;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -55,6 +60,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       port: await freePort(),
       extraOutputHosts: [files.host, ...(options.allowLocalhostName ? [`localhost:${new URL(files.origin).port}`] : [])],
       allowPrivateAddresses: options.allowPrivateAddresses,
+      archiveQueue: options.archiveQueue,
       handlerEnvironment: { POWERTOOLS_LOG_LEVEL: 'CRITICAL', ...options.handlerEnvironment },
       onNotification: () => undefined,
       onError: () => undefined,
@@ -87,6 +93,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const sqs = new SQSClient({ ...client, endpoint: info.endpoints.sqs, useQueueUrlAsEndpoint: false });
   const subscriber = await subscribeQueue(sns, sqs, info.completionTopicArn);
   const notifications = new Map<string, CompletionMessage[]>();
+  const received = new Map<string, ReceivedNotification[]>();
 
   const harness: Harness = {
     info,
@@ -94,11 +101,15 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     files,
     dynamodb,
     s3,
+    sqs,
     subscriber,
     notifications,
+    received,
     async collectNotifications(waitMs = 300) {
-      for (const { message } of await subscriber.receiveAll(waitMs)) {
+      for (const notification of await subscriber.receiveAll(waitMs)) {
+        const { message } = notification;
         notifications.set(message.predictionId, [...(notifications.get(message.predictionId) ?? []), message]);
+        received.set(message.predictionId, [...(received.get(message.predictionId) ?? []), notification]);
       }
     },
     async predictionItem(id) {
@@ -163,6 +174,29 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
+/** Terminal webhook recorded → announced, from the record's own timestamps (ms). */
+export function announcementLatencyMs(item: Record<string, AttributeValue> | undefined): number | undefined {
+  const from = Date.parse(item?.terminalAt?.S ?? '');
+  const to = Date.parse(item?.notifiedAt?.S ?? '');
+  return Number.isFinite(from) && Number.isFinite(to) ? to - from : undefined;
+}
+
+export interface LatencySummary {
+  readonly count: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+export function latencySummary(values: readonly number[]): LatencySummary {
+  return {
+    count: values.length,
+    p50: Math.round(percentile(values, 50)),
+    p99: Math.round(percentile(values, 99)),
+    max: Math.round(values.length > 0 ? Math.max(...values) : 0),
+  };
+}
+
 /** Runs `work` over `items` with at most `concurrency` at once. */
 export async function pool<T>(
   items: readonly T[],
@@ -178,6 +212,52 @@ export async function pool<T>(
       }
     }),
   );
+}
+
+/** Messages in a queue: visible, in flight and delayed (a dead-letter queue's are all visible). */
+export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<number> {
+  const { Attributes = {} } = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ],
+    }),
+  );
+  return (
+    Number(Attributes.ApproximateNumberOfMessages ?? 0) +
+    Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0) +
+    Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0)
+  );
+}
+
+/** An archive queue with its dead-letter queue and redrive policy, as the construct makes them. */
+export async function createArchiveQueue(
+  sqs: SQSClient,
+  name: string,
+  options: { visibilityTimeoutSeconds: number; maxReceiveCount: number },
+): Promise<{ queueUrl: string; deadLetterQueueUrl: string }> {
+  const deadLetterQueueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dead-letters` }))).QueueUrl!;
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: deadLetterQueueUrl, AttributeNames: ['QueueArn'] }),
+  );
+  const queueUrl = (
+    await sqs.send(
+      new CreateQueueCommand({
+        QueueName: name,
+        Attributes: {
+          VisibilityTimeout: String(options.visibilityTimeoutSeconds),
+          RedrivePolicy: JSON.stringify({
+            deadLetterTargetArn: Attributes!.QueueArn,
+            maxReceiveCount: options.maxReceiveCount,
+          }),
+        },
+      }),
+    )
+  ).QueueUrl!;
+  return { queueUrl, deadLetterQueueUrl };
 }
 
 /** Fails the suite with a message that says which invariant broke. */

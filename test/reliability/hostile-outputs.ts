@@ -130,8 +130,9 @@ export async function runHostileOutputs(seed: number): Promise<HostileOutputsRes
       FETCH_IDLE_TIMEOUT_MS: '300',
       FETCH_TOTAL_TIMEOUT_MS: '2000',
       FETCH_ATTEMPTS: '1',
-      FINAL_ATTEMPT: '2',
     },
+    // The second try is the last: transient failures (the stalling and endless bodies) are then recorded.
+    archiveQueue: { maxReceiveCount: 2 },
   });
   try {
     const files = lenient.files;

@@ -1,9 +1,11 @@
 /**
  * `npm run test:reliability [-- section ...]`: evidence that nothing is lost. Runs the load,
- * fault, bad-input and hostile-output sections against local mode (loopback only), writes what
- * it measured to docs/reliability.json, and exits non-zero if any invariant broke.
- * Sections: load, faults, hostile-requests, hostile-outputs. PREDICTIONS and HOSTILE_REQUESTS
- * scale the first and third (defaults 1000 and 10000).
+ * fault, bad-input, hostile-output, poisoned-batch, slow-neighbour and hostile-field sections
+ * against local mode (loopback only), writes what it measured to docs/reliability.json, and
+ * exits non-zero if any invariant broke.
+ * Sections: load, faults, hostile-requests, hostile-outputs, poisoned, slow-neighbour,
+ * hostile-fields. PREDICTIONS and HOSTILE_REQUESTS scale the first and third (defaults 1000 and
+ * 10000).
  */
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -12,10 +14,21 @@ import { runArchivalOutages, runArchiverCrash, runDynamoDbCut } from './faults';
 import { startHarness } from './harness';
 import { runHostileOutputs } from './hostile-outputs';
 import { runHostileRequests } from './hostile-requests';
+import { runHostileFields } from './hostile-fields';
 import { runLoad } from './load';
+import { runPoisonedBatch } from './poisoned-batch';
+import { runSlowNeighbour } from './slow-neighbour';
 
 const SEED = 20261127;
-const SECTIONS = ['load', 'faults', 'hostile-requests', 'hostile-outputs'] as const;
+const SECTIONS = [
+  'load',
+  'faults',
+  'hostile-requests',
+  'hostile-outputs',
+  'poisoned',
+  'slow-neighbour',
+  'hostile-fields',
+] as const;
 type Section = (typeof SECTIONS)[number];
 
 async function main(): Promise<void> {
@@ -69,6 +82,39 @@ async function main(): Promise<void> {
     const hostileOutputs = await runHostileOutputs(SEED + 5);
     results.hostileOutputs = hostileOutputs;
     violations.push(...hostileOutputs.violations);
+  }
+  if (sections.includes('poisoned')) {
+    log('poisoned batch: 200 good predictions with 10 bad ones among them');
+    const poisoned = await runPoisonedBatch({ good: 200, baseline: 40, seed: SEED + 6 });
+    results.poisonedBatch = poisoned;
+    violations.push(...poisoned.violations);
+    const bad = Object.values(poisoned.poisoned);
+    log(
+      `poisoned batch: ${poisoned.goodAnnouncedExactlyOnce}/${poisoned.goodPredictions.baseline + poisoned.goodPredictions.withPoison} good announced once, ` +
+        `${poisoned.goodFilesByteExact}/${poisoned.goodFiles} files byte-exact; terminal→announced p99 ${poisoned.latencyMs.besidePoison.p99} ms beside a bad one ` +
+        `(${poisoned.latencyMs.awayFromPoison.p99} ms away from them, ${poisoned.latencyMs.baseline.p99} ms without poison); bad: ${bad.reduce((n, k) => n + k.announced, 0)} announced with failures, ` +
+        `${bad.reduce((n, k) => n + k.deadLettered, 0)} dead-lettered (DLQ depth ${poisoned.deadLetterQueueDepth.atEnd})`,
+    );
+  }
+  if (sections.includes('slow-neighbour')) {
+    log('slow neighbour: one stalled output among 200 predictions');
+    const slow = await runSlowNeighbour({ neighbours: 200, baseline: 40, seed: SEED + 7 });
+    results.slowNeighbour = slow;
+    violations.push(...slow.violations);
+    log(
+      `slow neighbour: ${slow.neighboursAnnouncedOnce}/${slow.neighbours} neighbours announced once, terminal→announced p99 ${slow.latencyMs.neighbours.p99} ms ` +
+        `(baseline p99 ${slow.latencyMs.baseline.p99} ms); the slow one: ${slow.slowPrediction.outcome} after ${slow.slowPrediction.seconds} s, ${slow.slowPrediction.tries} tries`,
+    );
+  }
+  if (sections.includes('hostile-fields')) {
+    log('hostile fields: signed terminal webhooks with hostile field values');
+    const fields = await runHostileFields(SEED + 8);
+    results.hostileFields = fields;
+    violations.push(...fields.violations);
+    log(
+      `hostile fields: ${fields.sent} sent, ${fields.answered5xx} answered 5xx, ${fields.accepted} accepted, ${fields.announcedOnce} announced once, ` +
+        `${fields.refusedLeftNothing}/${fields.refused} refused without a trace; ${fields.goodArchived}/${fields.good} good predictions unaffected`,
+    );
   }
 
   const report = {

@@ -11,8 +11,10 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { spilledPayloadKey } from '../shared/archive-layout';
+import { backoffDelay } from '../shared/retry';
 import { STATUS_RANK, TERMINAL_RANK, isTerminalStatus, type Prediction } from '../shared/prediction';
 import {
+  ARCHIVE_PENDING_INDEX,
   ATTR,
   MAX_INLINE_PAYLOAD_BYTES,
   PARTITION_KEY,
@@ -121,7 +123,7 @@ export class WebhookStore {
         // TransactionConflict: another write on these items is in flight; it usually settles
         // within milliseconds, and the retry then sees its result.
         if (attempt >= attempts) throw new StoreUnavailableError('state_store', error);
-        await sleep(backoffMs(attempt));
+        await sleep(Math.max(5, backoffDelay(attempt, 10, 200)));
       }
     }
   }
@@ -171,6 +173,7 @@ export function buildTransaction(
     update.set(ATTR.terminalStatus, s(prediction.status));
     update.set(ATTR.terminalAt, s(now));
     update.set(ATTR.archiveStatus, s('pending'));
+    update.set(ATTR.archivePending, s(ARCHIVE_PENDING_INDEX.pendingValue));
     if (placement.kind === 'inline') {
       // Lossless: the verifier records only bodies that are valid UTF-8.
       update.set(ATTR.payload, s(typeof record.body === 'string' ? record.body : record.body.toString('utf8')));
@@ -288,5 +291,4 @@ function refusedOutcome(item: Record<string, AttributeValue> | undefined, record
   return decision === 'after_terminal' ? 'after_terminal' : 'stale';
 }
 
-const backoffMs = (attempt: number): number => 10 * 2 ** attempt * (0.5 + Math.random());
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

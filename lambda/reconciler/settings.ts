@@ -1,0 +1,64 @@
+/**
+ * The reconciler's settings, defined once: what the construct and local mode wire (each one an
+ * environment variable). Pure, so the construct imports it without the handler's code.
+ */
+import { RECONCILIATION_DEFAULTS, ReconciliationScope } from '../shared/reconcile';
+
+export const RECONCILER_DEFAULTS = {
+  apiBaseUrl: 'https://api.replicate.com',
+  scope: RECONCILIATION_DEFAULTS.scope,
+  lookbackSeconds: RECONCILIATION_DEFAULTS.lookbackSeconds,
+  stuckAfterSeconds: RECONCILIATION_DEFAULTS.stuckAfterSeconds,
+  rotationGraceSeconds: RECONCILIATION_DEFAULTS.rotationGraceSeconds,
+  maxPagesPerRun: RECONCILIATION_DEFAULTS.maxPagesPerRun,
+  /** Redrives of one stuck prediction per run are capped by its tries so far: a hopeless one stops. */
+  maxArchiveAttempts: 15,
+} as const;
+
+export interface ReconcilerWiring {
+  readonly tableName: string;
+  readonly bucketName: string;
+  readonly archivePrefix: string;
+  readonly signingSecretId: string;
+  readonly tokenSecretId: string;
+  readonly archiveQueueUrl: string;
+  /** This deployment's webhook URL, for the default scope. */
+  readonly webhookUrl: string;
+  /** Whether to put Replicate's signing key into the signing secret (bootstrap and rotation). */
+  readonly manageSigningKey: boolean;
+  readonly apiBaseUrl?: string;
+  readonly scope?: ReconciliationScope;
+  readonly lookbackSeconds?: number;
+  readonly stuckAfterSeconds?: number;
+  readonly rotationGraceSeconds?: number;
+  readonly maxPagesPerRun?: number;
+  readonly maxInlinePayloadBytes?: number;
+  readonly dedupTtlSeconds?: number;
+}
+
+export const RECONCILER_ENV: { readonly [K in keyof ReconcilerWiring]-?: string } = {
+  tableName: 'TABLE_NAME',
+  bucketName: 'BUCKET_NAME',
+  archivePrefix: 'ARCHIVE_PREFIX',
+  signingSecretId: 'SIGNING_SECRET_ID',
+  tokenSecretId: 'REPLICATE_API_TOKEN_SECRET_ID',
+  archiveQueueUrl: 'ARCHIVE_QUEUE_URL',
+  webhookUrl: 'WEBHOOK_URL',
+  manageSigningKey: 'MANAGE_SIGNING_KEY',
+  apiBaseUrl: 'REPLICATE_API_BASE_URL',
+  scope: 'RECONCILIATION_SCOPE',
+  lookbackSeconds: 'LOOKBACK_SECONDS',
+  stuckAfterSeconds: 'STUCK_AFTER_SECONDS',
+  rotationGraceSeconds: 'ROTATION_GRACE_SECONDS',
+  maxPagesPerRun: 'MAX_PAGES_PER_RUN',
+  maxInlinePayloadBytes: 'MAX_INLINE_PAYLOAD_BYTES',
+  dedupTtlSeconds: 'DEDUP_TTL_SECONDS',
+};
+
+export function reconcilerEnvironment(wiring: ReconcilerWiring): Record<string, string> {
+  const environment: Record<string, string> = {};
+  for (const [name, value] of Object.entries(wiring) as Array<[keyof ReconcilerWiring, unknown]>) {
+    if (value !== undefined) environment[RECONCILER_ENV[name]] = String(value);
+  }
+  return environment;
+}
