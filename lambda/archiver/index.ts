@@ -83,7 +83,8 @@ export const handler = async (event: SQSEvent, context?: Context): Promise<SQSBa
       })),
     };
   } finally {
-    metrics.publishStoredMetrics();
+    // Powertools warns on an empty flush (a run that failed before counting anything).
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   }
 };
 

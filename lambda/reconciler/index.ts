@@ -107,7 +107,8 @@ export const handler = async (_event: unknown, context?: Context): Promise<Recon
     });
     return report;
   } finally {
-    metrics.publishStoredMetrics();
+    // Powertools warns on an empty flush (a run that failed before counting anything).
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   }
 };
 

@@ -57,7 +57,8 @@ export const handler = async (event: APIGatewayProxyEventV2, context?: Context):
     logger.error('webhook not recorded', { error: error as Error });
     return fail(500, 'internal_error');
   } finally {
-    metrics.publishStoredMetrics();
+    // Powertools warns on an empty flush (a run that failed before counting anything).
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   }
 };
 
