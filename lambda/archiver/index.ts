@@ -95,7 +95,7 @@ async function settle(message: SQSRecord, deadline: number, leaseUntil: number, 
   if (!predictionId) {
     // Not ours to interpret: the dead-letter queue keeps it for a person to look at.
     logger.error('queue message is not an archive request', { messageId: message.messageId });
-    countReason(METRIC.archivalsFailed, 'invalid_message');
+    countArchivalFailed('invalid_message');
     await requeue(message, receiveCount);
     return 'retry';
   }
@@ -134,7 +134,7 @@ async function settle(message: SQSRecord, deadline: number, leaseUntil: number, 
         attempt: receiveCount,
         error: error as Error,
       });
-      countReason(METRIC.archivalsFailed, reason);
+      countArchivalFailed(reason);
       await progress
         .markFailed(predictionId, reason, new Date())
         .catch((markError: unknown) => logger.error('could not record the failure', { predictionId, error: markError as Error }));
@@ -149,6 +149,12 @@ async function settle(message: SQSRecord, deadline: number, leaseUntil: number, 
     await requeue(message, receiveCount);
     return 'retry';
   }
+}
+
+/** The total (what the alarm and dashboard read) and the series for this reason. */
+function countArchivalFailed(reason: string): void {
+  metrics.addMetric(METRIC.archivalsFailed, MetricUnit.Count, 1);
+  countReason(METRIC.archivalsFailed, reason);
 }
 
 /** Sets when the queue hands a failed message out again (SQS alone would wait the full visibility timeout). */

@@ -131,6 +131,7 @@ async function syncSigningKey(api: ReplicateApiClient, deadline: number): Promis
   await secrets.send(new PutSecretValueCommand({ SecretId: config.signingSecretId, SecretString: JSON.stringify(next) }));
   // Never the key itself.
   logger.info('signing secret updated from Replicate', { kind, previousKeysKept: next.keys?.length ?? 0 });
+  metrics.addMetric(METRIC.signingKeyUpdated, MetricUnit.Count, 1);
   countReason(METRIC.signingKeyUpdated, kind);
   return kind;
 }
@@ -191,6 +192,7 @@ async function recover(
   const parsed = parseRecordablePrediction(fetched.body);
   if (!parsed.ok) {
     logger.warn('a missed prediction cannot be recorded', { predictionId, reason: parsed.reason });
+    metrics.addMetric(METRIC.replicateApiErrors, MetricUnit.Count, 1);
     countReason(METRIC.replicateApiErrors, `unrecordable_${parsed.reason}`);
     return undefined;
   }
