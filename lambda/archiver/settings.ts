@@ -3,6 +3,7 @@
  * environment variable) and the defaults the archiver falls back to. Pure, so the construct
  * imports it without the handler's code.
  */
+import { environmentOf } from '../shared/env';
 import { ARCHIVE_QUEUE_DEFAULTS } from '../shared/archive-queue';
 import { DEFAULT_ALLOWED_HOSTS } from '../shared/allowed-hosts';
 
@@ -51,10 +52,5 @@ export const ARCHIVER_ENV: { readonly [K in keyof ArchiverWiring]-?: string } = 
 
 /** The environment variables for `wiring`; unset optional settings fall back to ARCHIVER_DEFAULTS in the archiver. */
 export function archiverEnvironment(wiring: ArchiverWiring): Record<string, string> {
-  const environment: Record<string, string> = {};
-  for (const [name, value] of Object.entries(wiring) as Array<[keyof ArchiverWiring, unknown]>) {
-    if (value === undefined) continue;
-    environment[ARCHIVER_ENV[name]] = Array.isArray(value) ? value.join(',') : String(value);
-  }
-  return environment;
+  return environmentOf(ARCHIVER_ENV, wiring);
 }

@@ -2,6 +2,7 @@
  * The reconciler's settings, defined once: what the construct and local mode wire (each one an
  * environment variable). Pure, so the construct imports it without the handler's code.
  */
+import { environmentOf } from '../shared/env';
 import { RECONCILIATION_DEFAULTS, ReconciliationScope } from '../shared/reconcile';
 
 export const RECONCILER_DEFAULTS = {
@@ -56,9 +57,5 @@ export const RECONCILER_ENV: { readonly [K in keyof ReconcilerWiring]-?: string 
 };
 
 export function reconcilerEnvironment(wiring: ReconcilerWiring): Record<string, string> {
-  const environment: Record<string, string> = {};
-  for (const [name, value] of Object.entries(wiring) as Array<[keyof ReconcilerWiring, unknown]>) {
-    if (value !== undefined) environment[RECONCILER_ENV[name]] = String(value);
-  }
-  return environment;
+  return environmentOf(RECONCILER_ENV, wiring);
 }

@@ -29,3 +29,16 @@ export function listVariable(env: NodeJS.ProcessEnv, name: string, fallback: rea
     .map((entry) => entry.trim())
     .filter((entry) => entry.length > 0);
 }
+
+/**
+ * The environment variables for a handler's wiring, one per setting that is set: the inverse of
+ * reading them above. Lists become comma-separated, as `listVariable` reads them.
+ */
+export function environmentOf<W extends object>(names: { readonly [K in keyof W]-?: string }, wiring: W): Record<string, string> {
+  const environment: Record<string, string> = {};
+  for (const [setting, value] of Object.entries(wiring) as Array<[keyof W, unknown]>) {
+    if (value === undefined) continue;
+    environment[names[setting]] = Array.isArray(value) ? value.join(',') : String(value);
+  }
+  return environment;
+}

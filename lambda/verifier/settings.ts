@@ -3,6 +3,7 @@
  * environment variable) and the defaults the verifier falls back to. Pure, so the construct
  * imports it without the handler's code.
  */
+import { environmentOf } from '../shared/env';
 import { STORE_DEFAULTS } from '../shared/state';
 
 export const VERIFIER_DEFAULTS = {
@@ -45,9 +46,5 @@ export const VERIFIER_ENV: { readonly [K in keyof VerifierWiring]-?: string } = 
 
 /** The environment variables for `wiring`; unset optional settings fall back to VERIFIER_DEFAULTS in the verifier. */
 export function verifierEnvironment(wiring: VerifierWiring): Record<string, string> {
-  const environment: Record<string, string> = {};
-  for (const [name, value] of Object.entries(wiring) as Array<[keyof VerifierWiring, unknown]>) {
-    if (value !== undefined) environment[VERIFIER_ENV[name]] = String(value);
-  }
-  return environment;
+  return environmentOf(VERIFIER_ENV, wiring);
 }
