@@ -6,6 +6,10 @@
  *   ALLOWED_OUTPUT_HOSTS       extra host[:port] list the archiver may fetch outputs from over
  *                              plain http, e.g. 127.0.0.1:8788 for `replicate-webhooks send`
  *   HOST                       interface to listen on (default 127.0.0.1)
+ *   RECONCILE_INTERVAL_SECONDS seconds between reconciler runs (default 10; 0 = no reconciler)
+ *   REPLICATE_API_TOKEN        a real Replicate API token: the reconciler reads the real API
+ *                              (default: a Replicate API stand-in with a generated token)
+ *   REPLICATE_API_BASE_URL     another Replicate API base URL for that token (say a stand-in of your own)
  *
  * Prints the endpoints in words, then one line `ready {json}` for scripts. SIGINT or SIGTERM stops
  * everything and the process exits on its own (`npm start` execs this process, so npm passes a
@@ -37,11 +41,23 @@ function describe(info: ReadyInfo, generatedSecret: boolean, extraOutputHosts: r
     `  SQS               ${info.endpoints.sqs}`,
     `  Secrets Manager   ${info.endpoints.secretsmanager}   secret ${info.signingSecretId}`,
     `  output hosts      ${info.allowedOutputHosts.join(', ')}`,
+    ...(info.replicateApi
+      ? [
+          `  Replicate API     ${info.replicateApi.endpoint}${info.replicateApi.standIn ? `   (stand-in; its token ${info.replicateApi.token})` : ''}`,
+          `  reconciler        every ${info.reconcileIntervalSeconds} s: records predictions whose terminal webhook never arrived`,
+        ]
+      : ['  reconciler        off (RECONCILE_INTERVAL_SECONDS=0)']),
     '',
     `Try: npx replicate-webhooks send --url ${info.webhookUrl} --secret ${info.secret} --scenario image`,
     ...(extraOutputHosts.includes(senderFilesHost)
       ? []
       : [`     (start with ALLOWED_OUTPUT_HOSTS=${senderFilesHost} so the archiver may fetch its files)`]),
+    ...(info.replicateApi?.standIn
+      ? [
+          `Drop a terminal webhook, see the reconciler record it: npx replicate-webhooks send --url ${info.webhookUrl} --secret ${info.secret} \\`,
+          `     --scenario failed --drop-terminal 1 --replicate-api ${info.replicateApi.endpoint} --replicate-token ${info.replicateApi.token}`,
+        ]
+      : []),
     `Inspect: aws --endpoint-url ${info.endpoints.dynamodb} dynamodb scan --table-name ${info.tableName}`,
     '',
   ].join('\n');
@@ -71,6 +87,15 @@ async function main(): Promise<void> {
   const host = process.env.HOST || '127.0.0.1';
   const secret = process.env.REPLICATE_WEBHOOK_SECRET || undefined;
   const extraOutputHosts = listVariable(process.env, 'ALLOWED_OUTPUT_HOSTS', []);
+  const interval = process.env.RECONCILE_INTERVAL_SECONDS?.trim() || '10';
+  const intervalSeconds = Number(interval);
+  if (!Number.isFinite(intervalSeconds) || intervalSeconds < 0)
+    throw new Error(`RECONCILE_INTERVAL_SECONDS must be a number of seconds (0 = off), got ${interval}`);
+  const token = process.env.REPLICATE_API_TOKEN?.trim() || undefined;
+  const baseUrl = process.env.REPLICATE_API_BASE_URL?.trim() || undefined;
+  if (baseUrl && !token) throw new Error('REPLICATE_API_BASE_URL needs REPLICATE_API_TOKEN');
+  // A token alone means Replicate's real API; without one, the stand-in with a token of its own.
+  const api = token ? { baseUrl: baseUrl ?? 'https://api.replicate.com', token } : undefined;
 
   let pipeline: LocalPipeline | undefined;
   let stopping = false;
@@ -92,7 +117,11 @@ async function main(): Promise<void> {
       process.exit(1);
     }, STOP_DEADLINE_MS).unref();
     running.stop().then(
-      () => console.log('stopped'),
+      () => {
+        console.log('stopped');
+        // A reconciler run still retrying an unreachable API keeps a timer or two: not worth waiting for.
+        setTimeout(() => process.exit(), 1000).unref();
+      },
       (error: unknown) => {
         console.error(error);
         process.exitCode = 1;
@@ -107,7 +136,7 @@ async function main(): Promise<void> {
   // at the top that silences the SDK's notice.
   const { startLocalPipeline } = require('./pipeline') as typeof import('./pipeline');
   try {
-    pipeline = await startLocalPipeline({ port, host, secret, extraOutputHosts });
+    pipeline = await startLocalPipeline({ port, host, secret, extraOutputHosts, reconciler: { api, intervalSeconds } });
   } catch (error) {
     // Taken meanwhile: the pipeline has stopped what it had started.
     const code = (error as NodeJS.ErrnoException).code;

@@ -14,6 +14,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { archiverEnvironment } from '../lambda/archiver/settings';
+import type { ReconcileReport } from '../lambda/reconciler/index';
+import { RECONCILER_DEFAULTS, reconcilerEnvironment } from '../lambda/reconciler/settings';
 import { verifierEnvironment } from '../lambda/verifier/settings';
 import { ARCHIVE_QUEUE_DEFAULTS, ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
 import { DEFAULT_ALLOWED_HOSTS } from '../lambda/shared/allowed-hosts';
@@ -21,6 +23,7 @@ import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { startHttpAdapter, type HttpAdapter } from './http-adapter';
 import { startNotificationPrinter, type NotificationPrinter } from './notification-printer';
 import { startDynamoDbLocal, type DynamoDbLocal } from './standins/dynamodb-local';
+import { startReplicateApi, type ReplicateApiStandIn } from './standins/replicate-api';
 import { startSecretsManager, type SecretsManagerStandIn } from './standins/secrets-manager';
 import { createStateTable } from './state-table';
 import { startStreamToQueuePipe, type StreamToQueuePipe } from './pipe';
@@ -54,8 +57,34 @@ export interface LocalOptions {
   readonly routeHandlerTraffic?: (endpoints: ServiceEndpoints) => Promise<ServiceEndpoints>;
   /** One line per finished prediction (default: console.log). */
   readonly onNotification?: (line: string) => void;
+  /** The reconciler against Replicate's API (or its stand-in), on an interval. */
+  readonly reconciler?: LocalReconcilerOptions;
   readonly onError?: (error: unknown) => void;
 }
+
+export interface LocalReconcilerOptions {
+  /**
+   * Replicate's API: the real one (`https://api.replicate.com`) with a real token, or any other
+   * base URL. @default the Replicate API stand-in, started with a generated token
+   */
+  readonly api?: { readonly baseUrl: string; readonly token: string };
+  /** Seconds between runs (a run never starts while one is going). 0 turns the reconciler off. @default 10 */
+  readonly intervalSeconds?: number;
+  /** @default 60 (the construct's 15 minutes would never show locally) */
+  readonly stuckAfterSeconds?: number;
+  /** @default the construct's (75 minutes) */
+  readonly lookbackSeconds?: number;
+  /** The reconciler's timeout, as its Lambda context reports it. @default the interval, at least 30 s */
+  readonly functionTimeoutSeconds?: number;
+  /** One line per prediction the reconciler recorded (default: console.log). */
+  readonly onRecovered?: (line: string) => void;
+  /** Every run's report, and when the run started and ended (epoch ms), for tests and the reliability harness. */
+  readonly onReport?: (report: ReconcileReport, run: { readonly startedAt: number; readonly endedAt: number }) => void;
+}
+
+/** Local mode's default gap between reconciler runs: short, so a dropped webhook shows within seconds. */
+export const LOCAL_RECONCILE_INTERVAL_SECONDS = 10;
+export const LOCAL_STUCK_AFTER_SECONDS = 60;
 
 export interface ArchiveQueueOptions {
   /** Archiver invocations at once. @default 4 (a laptop, not the construct's 100) */
@@ -97,10 +126,17 @@ export interface ReadyInfo {
   readonly failureQueueUrl: string;
   readonly signingSecretId: string;
   readonly allowedOutputHosts: readonly string[];
+  /** Where the reconciler reads predictions; with the stand-in, its token (the stand-in's own, not a Replicate one). */
+  readonly replicateApi?: { readonly endpoint: string; readonly token?: string; readonly standIn: boolean };
+  /** Seconds between reconciler runs; absent when it is off. */
+  readonly reconcileIntervalSeconds?: number;
+  readonly tokenSecretId?: string;
 }
 
 export interface LocalPipeline {
   readonly info: ReadyInfo;
+  /** The Replicate API stand-in the reconciler reads, when local mode started one (faults, predictions). */
+  readonly replicateApiStandIn?: ReplicateApiStandIn;
   stop(): Promise<void>;
 }
 
@@ -111,10 +147,12 @@ const NAMES = {
   table: 'replicate-webhooks-state',
   bucket: 'replicate-webhooks-archive',
   secret: 'replicate-webhooks/signing-secret',
+  tokenSecret: 'replicate-webhooks/replicate-api-token',
 };
 
 type Verifier = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 type Archiver = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+type Reconciler = (event: unknown, context: Context) => Promise<ReconcileReport>;
 
 export async function startLocalPipeline(options: LocalOptions): Promise<LocalPipeline> {
   const region = options.region ?? 'us-east-1';
@@ -190,6 +228,23 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
 
     const secret = options.secret ?? `whsec_${randomBytes(24).toString('base64')}`;
     secrets.putSecret(NAMES.secret, secret);
+    const reconcileIntervalSeconds = options.reconciler?.intervalSeconds ?? LOCAL_RECONCILE_INTERVAL_SECONDS;
+    let replicateApi: ReadyInfo['replicateApi'];
+    let replicateApiStandIn: ReplicateApiStandIn | undefined;
+    if (reconcileIntervalSeconds > 0) {
+      if (options.reconciler?.api) {
+        replicateApi = { endpoint: options.reconciler.api.baseUrl, standIn: false };
+        secrets.putSecret(NAMES.tokenSecret, options.reconciler.api.token);
+      } else {
+        const token = `r8_standin_${randomBytes(18).toString('base64url')}`;
+        // Its signing secret is local mode's, so the reconciler's key sync finds nothing to change.
+        const standIn: ReplicateApiStandIn = await startReplicateApi({ token, secret });
+        stops.push(() => standIn.stop());
+        replicateApiStandIn = standIn;
+        replicateApi = { endpoint: standIn.endpoint, token, standIn: true };
+        secrets.putSecret(NAMES.tokenSecret, token);
+      }
+    }
     const allowedOutputHosts = [...DEFAULT_ALLOWED_HOSTS, ...options.extraOutputHosts.map((host) => `http://${host}`)];
     const handlerEndpoints = options.routeHandlerTraffic ? await options.routeHandlerTraffic(endpoints) : endpoints;
     // The handlers build their SDK clients with the default configuration: these standard
@@ -273,6 +328,44 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
     });
     stops.push(() => http.stop());
 
+    if (replicateApi) {
+      const intervalMs = reconcileIntervalSeconds * 1000;
+      const timeoutSeconds = options.reconciler?.functionTimeoutSeconds ?? Math.max(30, reconcileIntervalSeconds);
+      Object.assign(
+        process.env,
+        reconcilerEnvironment({
+          tableName: NAMES.table,
+          bucketName: NAMES.bucket,
+          archivePrefix: '',
+          signingSecretId: NAMES.secret,
+          tokenSecretId: NAMES.tokenSecret,
+          archiveQueueUrl,
+          webhookUrl: http.url,
+          // The stand-in's key is local mode's; a real account's key would replace the secret given.
+          manageSigningKey: replicateApi.standIn,
+          apiBaseUrl: replicateApi.endpoint,
+          lookbackSeconds: options.reconciler?.lookbackSeconds ?? RECONCILER_DEFAULTS.lookbackSeconds,
+          stuckAfterSeconds: options.reconciler?.stuckAfterSeconds ?? LOCAL_STUCK_AFTER_SECONDS,
+        }),
+        options.handlerEnvironment,
+      );
+      const reconciler = loadHandler<Reconciler>('reconciler');
+      const onRecovered = options.reconciler?.onRecovered ?? console.log;
+      const schedule = startSchedule(
+        intervalMs,
+        async () => {
+          const startedAt = Date.now();
+          const report = await reconciler({}, lambdaContext('reconciler', timeoutSeconds * 1000, 256));
+          options.reconciler?.onReport?.(report, { startedAt, endedAt: Date.now() });
+          for (const { predictionId, status } of report.recovered) {
+            onRecovered(`↻ ${predictionId} ${status}: its terminal webhook never arrived; recorded from Replicate's API`);
+          }
+        },
+        onError,
+      );
+      stops.push(() => schedule.stop());
+    }
+
     return {
       info: {
         webhookUrl: http.url,
@@ -295,7 +388,9 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
         failureQueueUrl,
         signingSecretId: NAMES.secret,
         allowedOutputHosts,
+        ...(replicateApi ? { replicateApi, reconcileIntervalSeconds, tokenSecretId: NAMES.tokenSecret } : {}),
       },
+      replicateApiStandIn,
       stop,
     };
   } catch (error) {
@@ -323,8 +418,52 @@ function lambdaContext(functionName: string, timeoutMs: number, memoryMb: number
   };
 }
 
+const STOP_WAIT_MS = 2000;
+
+/**
+ * The EventBridge schedule's part: a tick every `intervalMs` from the start, at a fixed rate. A tick
+ * that comes while a run is going does not start a second one (the construct's reserved
+ * concurrency of one throttles it, and Lambda retries the event): the next run starts as soon
+ * as the current one ends. `stop()` waits for a run in progress, a few seconds at most.
+ */
+function startSchedule(
+  intervalMs: number,
+  run: () => Promise<void>,
+  onError: (error: unknown) => void,
+): { stop(): Promise<void> } {
+  let stopped = false;
+  let running: Promise<void> | undefined;
+  let pending = false;
+  const start = () => {
+    if (stopped) return;
+    if (running) {
+      pending = true;
+      return;
+    }
+    running = run()
+      .catch(onError)
+      .finally(() => {
+        running = undefined;
+        if (pending) {
+          pending = false;
+          start();
+        }
+      });
+  };
+  const timer = setInterval(start, intervalMs);
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      // A run retrying an unreachable API may take its whole budget: stopping does not wait for all of it.
+      const giveUp = new Promise<void>((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref());
+      if (running) await Promise.race([running, giveUp]);
+    },
+  };
+}
+
 /** The same bundles that ship to Lambda (assets/<name>/index.js, built by `npm run build:handlers`). */
-function loadHandler<T>(name: 'verifier' | 'archiver'): T {
+function loadHandler<T>(name: 'verifier' | 'archiver' | 'reconciler'): T {
   const bundle = join(__dirname, '..', 'assets', name, 'index.js');
   if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run "npm run build:handlers" first`);
   // A fresh module, like a cold start: it reads the environment set above, not a previous run's.

@@ -11,7 +11,10 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { ReplicateWebhooks } from '../lib/replicate-webhooks';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { readArchiverConfig } from '../lambda/archiver/config';
+import { readReconcilerConfig } from '../lambda/reconciler/config';
+import { RECONCILER_ENV } from '../lambda/reconciler/settings';
 import { METRIC } from '../lambda/shared/metrics';
 import { readVerifierConfig } from '../lambda/verifier/config';
 
@@ -28,6 +31,12 @@ export const LAMBDA_PER_MILLION_REQUESTS = 0.2;
  * Reads are not priced: the flow makes none (conditions and ReturnValues cost no read units).
  */
 export const DYNAMODB_PER_MILLION_WRU = 0.625;
+/**
+ * https://aws.amazon.com/dynamodb/pricing/on-demand/ (read request units): $0.125 per million. Only
+ * the reconciler reads: one strongly consistent read unit per item up to 4 KB, half one eventually
+ * consistent (a query of an index).
+ */
+export const DYNAMODB_PER_MILLION_RRU = 0.125;
 /** https://aws.amazon.com/dynamodb/pricing/on-demand/ (TransactWriteItems): 2 WRU per KB of each item. */
 export const DYNAMODB_TRANSACTION_WRU_PER_KB = 2;
 /**
@@ -57,6 +66,8 @@ export const S3_PER_THOUSAND_GETS = 0.0004;
 export const S3_STANDARD_PER_GB_MONTH = 0.023;
 /** https://aws.amazon.com/sns/pricing/ (standard topics): $0.50 per million publishes, each 64 KB chunk counting as one; deliveries to SQS and Lambda are free. */
 export const SNS_PER_MILLION_PUBLISHES = 0.5;
+/** https://aws.amazon.com/eventbridge/pricing/: scheduled rules' events on the default bus are free. */
+export const EVENTBRIDGE_SCHEDULED_PER_MILLION = 0;
 /** https://aws.amazon.com/secrets-manager/pricing/: $0.40 per secret-month. */
 export const SECRET_PER_MONTH = 0.4;
 /** https://aws.amazon.com/secrets-manager/pricing/: $0.05 per 10,000 API calls. */
@@ -126,6 +137,15 @@ export const LOG_KB_PER_WEBHOOK = 1;
 export const REASON_METRIC_SERIES = 3;
 /** Control Tower's CT.CLOUDWATCH.PR.2: log groups kept at least a year (the README's strict props). */
 export const STRICT_LOG_RETENTION_DAYS = 365;
+/** The reconciler's run: a few pages of Replicate's list, a few look-ups, the stuck-archival query. */
+export const RECONCILER_SECONDS_PER_RUN = 2;
+/** Secrets read per run: the API token and the signing secret (compared with Replicate's key). */
+export const RECONCILER_SECRET_READS_PER_RUN = 2;
+/** Query of the archive-pending index per run (sparse: nearly always empty, one read unit's minimum). */
+export const RECONCILER_INDEX_QUERIES_PER_RUN = 1;
+export const RECONCILER_INDEX_RRU_PER_QUERY = 0.5;
+/** The prediction items it looks up (BatchGetItem, strongly consistent) are at most 4 KB: one read unit each. */
+export const RECONCILER_RRU_PER_LOOKUP = 1;
 /** AWS prices a month as 730 hours. */
 export const HOURS_PER_MONTH = 730;
 
@@ -185,6 +205,8 @@ export interface TemplateSettings {
    * how many days an overwritten copy is kept (undefined: forever).
    */
   readonly archiveVersioning?: { readonly noncurrentDays?: number };
+  /** The reconciler, when the template has one (a function given a Replicate API token secret). */
+  readonly reconciler?: FunctionSettings & { readonly intervalSeconds: number; readonly lookbackSeconds: number };
 }
 
 function ofType(template: CfnTemplate, type: string): Array<[string, CfnResource]> {
@@ -226,6 +248,31 @@ function versioning(bucket: CfnResource): TemplateSettings['archiveVersioning'] 
     .filter((rule) => rule.Status === 'Enabled' && !rule.Prefix && !rule.TagFilters && rule.NoncurrentVersionExpiration)
     .map((rule) => rule.NoncurrentVersionExpiration.NoncurrentDays as number);
   return { noncurrentDays: days.length > 0 ? Math.min(...days) : undefined };
+}
+
+const RATE_UNIT_SECONDS: Record<string, number> = { minute: 60, minutes: 60, hour: 3600, hours: 3600, day: 86_400, days: 86_400 };
+
+/** The reconciler and the interval of the rule that runs it, if the template has them. */
+function reconcilerSettings(template: CfnTemplate): TemplateSettings['reconciler'] {
+  const functions = ofType(template, 'AWS::Lambda::Function').filter(
+    ([, fn]) => fn.Properties?.Environment?.Variables?.[RECONCILER_ENV.tokenSecretId] !== undefined,
+  );
+  if (functions.length === 0) return undefined;
+  if (functions.length > 1) throw new Error(`cost estimate: expected one reconciler, found ${functions.length}`);
+  const [functionId, fn] = functions[0];
+  const rules = ofType(template, 'AWS::Events::Rule').filter(([, rule]) =>
+    ((rule.Properties?.Targets ?? []) as Array<{ Arn?: unknown }>).some((ruleTarget) => target(ruleTarget.Arn) === functionId),
+  );
+  if (rules.length !== 1) throw new Error(`cost estimate: expected one schedule for the reconciler, found ${rules.length}`);
+  const expression = String(rules[0][1].Properties?.ScheduleExpression ?? '');
+  const rate = /^rate\((\d+) (minutes?|hours?|days?)\)$/.exec(expression);
+  if (!rate) throw new Error(`cost estimate: the reconciler's schedule "${expression}" is not a rate`);
+  const config = readReconcilerConfig(environment(fn));
+  return {
+    ...functionSettings(fn),
+    intervalSeconds: Number(rate[1]) * RATE_UNIT_SECONDS[rate[2]],
+    lookbackSeconds: config.lookbackSeconds,
+  };
 }
 
 function functionSettings(fn: CfnResource): FunctionSettings {
@@ -301,6 +348,7 @@ export function readSettings(input: Template | CfnTemplate): TemplateSettings {
     encryptedCompletionTopic:
       completionTopicId !== undefined && !!template.Resources?.[completionTopicId]?.Properties?.KmsMasterKeyId,
     archiveVersioning: bucket?.Type === 'AWS::S3::Bucket' ? versioning(bucket) : undefined,
+    reconciler: reconcilerSettings(template),
   };
 }
 
@@ -548,6 +596,19 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
       (predictions * KMS_REQUESTS_PER_PUBLISH * KMS_PER_10K_REQUESTS) / 10_000,
     );
   }
+  const { reconciler } = settings;
+  // Each run looks up every prediction of the lookback: each prediction lookback ÷ interval times.
+  const lookupsPerPrediction = reconciler ? Math.ceil(reconciler.lookbackSeconds / reconciler.intervalSeconds) : 0;
+  if (reconciler) {
+    const lookups = predictions * lookupsPerPrediction;
+    perWebhook(
+      'reconciler-lookups',
+      'DynamoDB',
+      `reconciler: each listed prediction looked up (BatchGetItem) by every run of its lookback`,
+      `${count(predictions)} × ${lookupsPerPrediction} runs × ${RECONCILER_RRU_PER_LOOKUP} RRU = ${count(lookups)} × ${price(DYNAMODB_PER_MILLION_RRU)}/M`,
+      (lookups * RECONCILER_RRU_PER_LOOKUP * DYNAMODB_PER_MILLION_RRU) / 1e6,
+    );
+  }
   const logKb = WEBHOOKS * LOG_KB_PER_WEBHOOK;
   const logGb = logKb / KB_PER_GB;
   perWebhook(
@@ -657,6 +718,59 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
     );
   }
 
+  if (reconciler) {
+    const gbSecondPrice = lambdaPricePerGbSecond('reconciler', reconciler);
+    // Whole runs, so each row's figures follow from the ones printed before them.
+    const runs = Math.round(SECONDS_PER_MONTH / reconciler.intervalSeconds);
+    const runsText = `${HOURS_PER_MONTH} h × 3,600 s/h ÷ ${count(reconciler.intervalSeconds)} s = ${count(runs)}`;
+    fixed(
+      'reconciler-schedule',
+      'EventBridge',
+      `reconciler schedule, every ${num(reconciler.intervalSeconds / 60)} min (scheduled rules are free)`,
+      `${runsText} × ${price(EVENTBRIDGE_SCHEDULED_PER_MILLION)}/M`,
+      (runs * EVENTBRIDGE_SCHEDULED_PER_MILLION) / 1e6,
+    );
+    fixed(
+      'reconciler-requests',
+      'Lambda',
+      'reconciler requests',
+      `${runsText} × ${price(LAMBDA_PER_MILLION_REQUESTS)}/M`,
+      (runs * LAMBDA_PER_MILLION_REQUESTS) / 1e6,
+    );
+    const gb = reconciler.memoryMb / MB_PER_GB;
+    const gbSeconds = runs * RECONCILER_SECONDS_PER_RUN * gb;
+    fixed(
+      'reconciler-compute',
+      'Lambda',
+      `reconciler compute (${reconciler.memoryMb} MB, ${reconciler.architecture})`,
+      `${count(runs)} × ${num(RECONCILER_SECONDS_PER_RUN, 3)} s × ${num(gb, 3)} GB = ${num(gbSeconds)} GB-s × ${price(gbSecondPrice)}`,
+      gbSeconds * gbSecondPrice,
+    );
+    const secretReads = runs * RECONCILER_SECRET_READS_PER_RUN;
+    fixed(
+      'reconciler-secret-reads',
+      'Secrets Manager',
+      'reconciler reads of the API token and the signing secret',
+      `${count(runs)} × ${RECONCILER_SECRET_READS_PER_RUN} = ${count(secretReads)} × ${price(SECRETS_MANAGER_PER_10K_CALLS)}/10,000`,
+      (secretReads * SECRETS_MANAGER_PER_10K_CALLS) / 10_000,
+    );
+    fixed(
+      'reconciler-token-secret',
+      'Secrets Manager',
+      'the Replicate API token secret (yours; counted as made for this)',
+      `1 × ${price(SECRET_PER_MONTH)}`,
+      SECRET_PER_MONTH,
+    );
+    const indexRru = runs * RECONCILER_INDEX_QUERIES_PER_RUN * RECONCILER_INDEX_RRU_PER_QUERY;
+    fixed(
+      'reconciler-index-queries',
+      'DynamoDB',
+      'reconciler Query of the archive-pending index (sparse: about empty)',
+      `${count(runs)} × ${RECONCILER_INDEX_QUERIES_PER_RUN} × ${num(RECONCILER_INDEX_RRU_PER_QUERY)} RRU = ${count(indexRru)} × ${price(DYNAMODB_PER_MILLION_RRU)}/M`,
+      (indexRru * DYNAMODB_PER_MILLION_RRU) / 1e6,
+    );
+  }
+
   const storedPredictions = 1_000_000;
   const storedMb = storedPredictions * OUTPUT_FILES_PER_PREDICTION * OUTPUT_FILE_MB;
   const storedGb = storedMb / MB_PER_GB;
@@ -687,8 +801,22 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
       outputPutsPerFile,
       idlePollers,
       yearOfLogs,
+      lookupsPerPrediction,
     }),
   };
+}
+
+function reconcilerAssumptions(
+  reconciler: NonNullable<TemplateSettings['reconciler']>,
+  predictions: number,
+  lookupsPerPrediction: number,
+): string {
+  const listed = count((predictions * reconciler.lookbackSeconds) / SECONDS_PER_MONTH);
+  return (
+    `Reconciler, per run: ${num(RECONCILER_SECONDS_PER_RUN)} s (a few pages of Replicate's list: ${listed} predictions in a lookback at a million webhooks a month), ` +
+    `${RECONCILER_SECRET_READS_PER_RUN} secret reads, ${RECONCILER_INDEX_QUERIES_PER_RUN} Query of the sparse archive-pending index; every listed prediction looked up with a strongly consistent read of its item (4 KB at most: ${RECONCILER_RRU_PER_LOOKUP} read unit), ` +
+    `${lookupsPerPrediction} times (lookback ÷ interval); recoveries, signing-key updates and redrives are rare and left out`
+  );
 }
 
 function table(rows: readonly CostRow[], totalLabel: string, total: number): string[] {
@@ -709,6 +837,7 @@ interface Derived {
   readonly idlePollers: number;
   /** Log storage per million webhooks with a year's retention, when the template keeps logs less. */
   readonly yearOfLogs?: number;
+  readonly lookupsPerPrediction: number;
 }
 
 function renderMarkdown({ settings, rows, total, fixed, storage }: Omit<CostEstimate, 'markdown'>, derived: Derived): string {
@@ -730,6 +859,11 @@ function renderMarkdown({ settings, rows, total, fixed, storage }: Omit<CostEsti
     `- Log retention: ${retention} (${settings.logGroups} log groups)`,
     `- KMS keys: ${settings.kmsKeys}; secrets: ${settings.secrets}; alarms: ${settings.alarms} (${settings.alarmMetrics} alarm metrics); dashboards: ${settings.dashboards}`,
     `- Signing key cache: ${keyCache}; largest inline payload: ${count(settings.maxInlinePayloadBytes)} bytes`,
+    ...(settings.reconciler
+      ? [
+          `- Reconciler: ${settings.reconciler.memoryMb} MB, ${settings.reconciler.architecture}, every ${num(settings.reconciler.intervalSeconds / 60)} min, lookback ${num(settings.reconciler.lookbackSeconds / 60)} min`,
+        ]
+      : []),
     '',
     '**Assumptions**',
     '',
@@ -747,6 +881,9 @@ function renderMarkdown({ settings, rows, total, fixed, storage }: Omit<CostEsti
         ]
       : []),
     `- ${WARM_VERIFIERS} warm verifiers, each rereading the signing key when its cache expires`,
+    ...(settings.reconciler
+      ? [`- ${reconcilerAssumptions(settings.reconciler, derived.predictions, derived.lookupsPerPrediction)}`]
+      : []),
     `- ~${LOG_KB_PER_WEBHOOK} KB of logs per webhook (API access log and both functions)`,
     `- A month is ${HOURS_PER_MONTH} hours; 1 GB = 1,024 MB; free tiers left out`,
     '',
@@ -770,19 +907,70 @@ function renderMarkdown({ settings, rows, total, fixed, storage }: Omit<CostEsti
             'a customer managed key for the logs adds $1 a month (nothing if it is also the `encryptionKey`), and SSE-KMS adds KMS requests ($0.03 per 10,000), not estimated here.',
           '',
         ]),
-    'Not counted: DynamoDB reads (the flow makes none) and storage, point-in-time recovery, data transfer ' +
+    `Not counted: DynamoDB reads (${settings.reconciler ? "other than the reconciler's: the webhook flow makes none" : 'the flow makes none'}) and storage, point-in-time recovery, data transfer ` +
       '(downloads from replicate.delivery come in free), the other work of a retried archival, messages in the ' +
       'failure and dead-letter queues, KMS key rotations (each of the first two adds $1 a month), ' +
-      'deliveries to email and HTTPS subscribers, and what subscribers do.',
+      'deliveries to email and HTTPS subscribers, and what subscribers do.' +
+      (settings.reconciler ? " The reconciler's logs (a line a run) and Replicate's API (no charge) are left out too." : ''),
     'Prices: us-east-1 list prices as of 2026. Rows are rounded to the cent; totals add the rounded rows.',
     '',
   ].join('\n');
 }
 
+/**
+ * What the reconciler adds, from a template with a token beside the default one: its rows and the
+ * alarms it brings (the alarm row's difference), per million webhooks and per month.
+ */
+export function reconcilerAddition(base: CostEstimate, withReconciler: CostEstimate): string {
+  const rowsOf = (section: CostSection) =>
+    withReconciler.rows.filter((row) => row.section === section && row.id.startsWith('reconciler-'));
+  const addedAlarms = withReconciler.settings.alarms - base.settings.alarms;
+  const addedMetrics = withReconciler.settings.alarmMetrics - base.settings.alarmMetrics;
+  const alarmRow: CostRow[] =
+    addedMetrics > 0
+      ? [
+          {
+            id: 'reconciler-alarms',
+            section: 'fixedMonthly',
+            service: 'CloudWatch',
+            item: `${addedAlarms} more alarms (missed webhooks, reconciler failures) reading ${addedMetrics} metrics`,
+            arithmetic: `${addedMetrics} × ${price(CLOUDWATCH_ALARM_METRIC_PER_MONTH)} = ${usd(cents(addedMetrics * CLOUDWATCH_ALARM_METRIC_PER_MONTH))}`,
+            cost: cents(addedMetrics * CLOUDWATCH_ALARM_METRIC_PER_MONTH),
+          },
+        ]
+      : [];
+  const perMillion = rowsOf('perMillionWebhooks');
+  const fixed = [...rowsOf('fixedMonthly'), ...alarmRow];
+  const total = (rows: readonly CostRow[]) => cents(rows.reduce((sum, row) => sum + row.cost, 0));
+  return [
+    `With the reconciler (\`replicateApiToken\`, its default settings): **+${usd(total(fixed))} per month and +${usd(total(perMillion))} per million webhooks**, from the template with a token.`,
+    `${reconcilerAssumptions(withReconciler.settings.reconciler!, WEBHOOKS / WEBHOOKS_PER_PREDICTION, Math.ceil(withReconciler.settings.reconciler!.lookbackSeconds / withReconciler.settings.reconciler!.intervalSeconds))}.`,
+    '',
+    '**Reconciler per million webhooks**',
+    '',
+    ...table(perMillion, 'Reconciler per million webhooks', total(perMillion)),
+    '',
+    '**Reconciler fixed per month**',
+    '',
+    ...table(fixed, 'Reconciler fixed per month', total(fixed)),
+    '',
+  ].join('\n');
+}
+
+/**
+ * `npx tsx scripts/cost-estimate.ts` prints the default construct's estimate (the README's cost
+ * section); `--reconciler` prints what the reconciler adds (the README's line after it).
+ */
 function main(): void {
-  const stack = new Stack(new App(), 'CostEstimate');
-  new ReplicateWebhooks(stack, 'Hooks');
-  process.stdout.write(estimate(Template.fromStack(stack)).markdown);
+  const synthesize = (token: boolean) => {
+    const stack = new Stack(new App(), 'CostEstimate');
+    new ReplicateWebhooks(stack, 'Hooks', {
+      ...(token ? { replicateApiToken: secretsmanager.Secret.fromSecretNameV2(stack, 'Token', 'replicate/api-token') } : {}),
+    });
+    return estimate(Template.fromStack(stack));
+  };
+  const base = synthesize(false);
+  process.stdout.write(process.argv.includes('--reconciler') ? reconcilerAddition(base, synthesize(true)) : base.markdown);
 }
 
 if (require.main === module) main();

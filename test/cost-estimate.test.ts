@@ -10,15 +10,19 @@ import { join } from 'node:path';
 import { App, Duration, Size, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { readArchiverConfig } from '../lambda/archiver/config';
 import { ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
-import { estimate, type CostEstimate } from '../scripts/cost-estimate';
+import { estimate, reconcilerAddition, type CostEstimate } from '../scripts/cost-estimate';
 
 const ROOT = join(__dirname, '..');
 
-function synthesize(props?: ReplicateWebhooksProps): Template {
+function synthesize(props?: ReplicateWebhooksProps, options: { token?: boolean } = {}): Template {
   const stack = new Stack(new App(), 'Cost');
-  new ReplicateWebhooks(stack, 'Hooks', props);
+  const token = options.token
+    ? { replicateApiToken: secretsmanager.Secret.fromSecretNameV2(stack, 'Token', 'replicate/api-token') }
+    : {};
+  new ReplicateWebhooks(stack, 'Hooks', { ...token, ...props });
   return Template.fromStack(stack);
 }
 
@@ -250,8 +254,10 @@ describe('cost estimate', () => {
 
   test("each row's worked arithmetic evaluates to the cost it prints", () => {
     const variant = estimate(synthesize({ maxInlinePayloadSize: Size.kibibytes(2), signingKeyCacheTtl: Duration.seconds(0) }));
-    for (const result of [defaults, variant]) {
-      for (const row of [...readTables(result.markdown).values()].flatMap((table) => table.rows)) {
+    const reconciling = estimate(synthesize({ reconciliation: { interval: Duration.minutes(7) } }, { token: true }));
+    const addition = reconcilerAddition(defaults, reconciling);
+    for (const markdown of [defaults.markdown, variant.markdown, reconciling.markdown, addition]) {
+      for (const row of [...readTables(markdown).values()].flatMap((table) => table.rows)) {
         expect({ row: row.item, problems: arithmeticProblems(row.arithmetic) }).toEqual({ row: row.item, problems: [] });
         expect({ row: row.item, result: row.arithmetic.split(' = ').at(-1) }).toEqual({ row: row.item, result: row.cost });
       }
@@ -296,6 +302,14 @@ describe('cost estimate', () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const section = /<!-- cost-estimate:start -->\n([\s\S]*?)\n<!-- cost-estimate:end -->/.exec(readme)?.[1];
     expect(section).toBe(printed.trim());
+    const reconciler = execFileSync(join(ROOT, 'node_modules', '.bin', 'tsx'), ['scripts/cost-estimate.ts', '--reconciler'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    const addition = /<!-- cost-estimate-reconciler:start -->\n([\s\S]*?)\n<!-- cost-estimate-reconciler:end -->/.exec(
+      readme,
+    )?.[1];
+    expect(addition).toBe(reconciler.trim());
   }, 120_000);
 
   test('compute lines scale with the memory in the template', () => {
@@ -353,6 +367,66 @@ describe('cost estimate', () => {
         }),
       ),
     ).toThrow(/only on-demand/);
+  });
+
+  describe('with the reconciler', () => {
+    const reconciling = estimate(synthesize(undefined, { token: true }));
+    const ids = (result: CostEstimate) => result.rows.map((row) => row.id).filter((id) => id.startsWith('reconciler-'));
+
+    test('priced only when the template has one, from its function and its schedule', () => {
+      expect(ids(defaults)).toEqual([]);
+      expect(ids(reconciling)).toEqual([
+        'reconciler-lookups',
+        'reconciler-schedule',
+        'reconciler-requests',
+        'reconciler-compute',
+        'reconciler-secret-reads',
+        'reconciler-token-secret',
+        'reconciler-index-queries',
+      ]);
+      const template = synthesize(undefined, { token: true }).toJSON() as { Resources: Record<string, CfnResource> };
+      const reconciler = Object.values(template.Resources).find(
+        (resource) =>
+          resource.Type === 'AWS::Lambda::Function' && resource.Properties?.Environment?.Variables?.REPLICATE_API_TOKEN_SECRET_ID,
+      )!;
+      expect(arithmeticOf(reconciling, 'reconciler-compute')).toContain(`× ${reconciler.Properties!.MemorySize / 1024} GB`);
+      // Every 5 minutes: 12 runs an hour, each reading the token and the signing secret.
+      expect(arithmeticOf(reconciling, 'reconciler-requests')).toMatch(/^730 h × 3,600 s\/h ÷ 300 s = 8,760 × /);
+      expect(arithmeticOf(reconciling, 'reconciler-secret-reads')).toMatch(/^8,760 × 2 = 17,520 × /);
+      // A 75-minute lookback read every 5 minutes: each prediction looked up 15 times.
+      expect(arithmeticOf(reconciling, 'reconciler-lookups')).toMatch(/^166,667 × 15 runs × 1 RRU = 2,500,000 × \$0\.125\/M/);
+      // Its rows, and nothing else but its alarms, are what it adds.
+      const alarmsAdded = costOf(reconciling, 'alarms')! - costOf(defaults, 'alarms')!;
+      expect(alarmsAdded).toBeGreaterThan(0);
+      const fixedRows = reconciling.rows.filter((row) => row.section === 'fixedMonthly' && row.id.startsWith('reconciler-'));
+      expect(reconciling.fixed).toBeCloseTo(defaults.fixed + alarmsAdded + fixedRows.reduce((sum, row) => sum + row.cost, 0), 2);
+      expect(reconciling.total).toBeCloseTo(defaults.total + costOf(reconciling, 'reconciler-lookups')!, 2);
+    });
+
+    test('the interval and the lookback in the template drive runs and look-ups', () => {
+      const slower = estimate(
+        synthesize({ reconciliation: { interval: Duration.minutes(10), lookback: Duration.minutes(90) } }, { token: true }),
+      );
+      expect(arithmeticOf(slower, 'reconciler-requests')).toMatch(/^730 h × 3,600 s\/h ÷ 600 s = 4,380 × /);
+      expect(costOf(slower, 'reconciler-compute')).toBeCloseTo(costOf(reconciling, 'reconciler-compute')! / 2, 2);
+      // 90 minutes read every 10: 9 look-ups of each prediction.
+      expect(arithmeticOf(slower, 'reconciler-lookups')).toMatch(/^166,667 × 9 runs × /);
+      expect(slower.markdown).toContain('- Reconciler: 256 MB, arm64, every 10 min, lookback 90 min');
+    });
+
+    test('what the README adds for it: totals of its printed rows, the alarms included', () => {
+      const addition = reconcilerAddition(defaults, reconciling);
+      const tables = readTables(addition);
+      expect([...tables.keys()]).toEqual(['Reconciler per million webhooks', 'Reconciler fixed per month']);
+      for (const table of tables.values()) expect(table.totalCents).toBe(table.rows.reduce((sum, row) => sum + row.cents, 0));
+      const fixed = tables.get('Reconciler fixed per month')!;
+      expect(fixed.rows.map((row) => row.service)).toContain('CloudWatch');
+      const [, perMonth, perMillion] = /\*\*\+(\$[\d.,]+) per month and \+(\$[\d.,]+) per million webhooks\*\*/.exec(addition)!;
+      expect(toCents(perMonth)).toBe(fixed.totalCents);
+      expect(toCents(perMillion)).toBe(tables.get('Reconciler per million webhooks')!.totalCents);
+      // The same as the difference of the two estimates.
+      expect(fixed.totalCents).toBe(Math.round((reconciling.fixed - defaults.fixed) * 100));
+    });
   });
 
   test('the output is deterministic', () => {

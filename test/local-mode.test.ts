@@ -17,6 +17,7 @@ import { predictionItemKey } from '../lambda/shared/state';
 import type { ReadyInfo } from '../local/pipeline';
 import { main as sender } from '../local/sender/cli';
 import { buildScenario, planDeliveries, seededRandom } from '../local/sender/scenarios';
+import { registerPrediction } from '../local/sender/register';
 import { sendDelivery } from '../local/sender/send';
 import { startOutputServer, type OutputServer } from '../local/sender/output-server';
 import { freePort } from '../local/standins/dynamodb-local';
@@ -31,6 +32,7 @@ let s3: S3Client;
 let sns: SNSClient;
 let sqs: SQSClient;
 let subscriber: Subscriber;
+const RECONCILE_INTERVAL_SECONDS = 3;
 
 function startLocalMode(env: Record<string, string>): Promise<ReadyInfo> {
   child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'local', 'main.ts')], {
@@ -55,6 +57,9 @@ beforeAll(async () => {
     PORT: '0',
     ALLOWED_OUTPUT_HOSTS: `127.0.0.1:${filesPort}`,
     REPLICATE_WEBHOOK_SECRET: '',
+    RECONCILE_INTERVAL_SECONDS: String(RECONCILE_INTERVAL_SECONDS),
+    REPLICATE_API_TOKEN: '',
+    REPLICATE_API_BASE_URL: '',
   });
   const client = { region: ready.region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
   dynamodb = new DynamoDBClient({ ...client, endpoint: ready.endpoints.dynamodb });
@@ -105,6 +110,12 @@ test('the ready line announces every endpoint and name', () => {
     bucketName: expect.any(String),
     completionTopicArn: expect.stringMatching(/^arn:aws:sns:/),
     alarmTopicArn: expect.stringMatching(/^arn:aws:sns:/),
+    replicateApi: {
+      endpoint: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+      token: expect.stringMatching(/^r8_/),
+      standIn: true,
+    },
+    reconcileIntervalSeconds: RECONCILE_INTERVAL_SECONDS,
   });
   expect(output).toContain('webhook URL');
   expect(output).toContain('(generated; set REPLICATE_WEBHOOK_SECRET to choose it)');
@@ -187,6 +198,82 @@ test('every scenario through the sender: states, archived bytes, manifests, exac
   for (const id of Object.keys(predictions)) expect(ids).toContain(id);
   expect(output).toMatch(/✔ \w+ succeeded/); // local mode printed them too
 }, 120_000);
+
+test('the reconciler records what no webhook delivered: archived byte-exact, announced once, a late webhook is after_terminal', async () => {
+  const api = { url: ready.replicateApi!.endpoint, token: ready.replicateApi!.token! };
+  const random = seededRandom(77);
+  // One prediction whose terminal webhook is lost: everything before it arrives.
+  const dropped = buildScenario('failed', { fileBaseUrl: 'http://127.0.0.1:1', random, webhookUrl: ready.webhookUrl });
+  const terminal = dropped.deliveries.at(-1)!;
+  for (const delivery of dropped.deliveries.slice(0, -1)) {
+    expect((await sendDelivery(ready.webhookUrl, ready.secret, delivery)).status).toBe(200);
+  }
+  const started = Date.now();
+  await registerPrediction(api, terminal.body);
+  // One that delivered nothing at all, registered by the sender's CLI.
+  const lines: string[] = [];
+  const code = await sender(
+    [
+      'send',
+      '--url',
+      ready.webhookUrl,
+      '--secret',
+      ready.secret,
+      '--scenario',
+      'canceled',
+      '--no-webhooks',
+      '--replicate-api',
+      api.url,
+      '--replicate-token',
+      api.token,
+    ],
+    { stdout: (line) => lines.push(line), stderr: (line) => lines.push(line) },
+  );
+  expect(code).toBe(0);
+  const silent = /^ {2}([a-z0-9]{26}): registered/m.exec(lines.join('\n'))![1];
+  // Another application's prediction in the same account: not this deployment's to record.
+  const foreign = buildScenario('failed', {
+    fileBaseUrl: 'http://127.0.0.1:1',
+    random,
+    webhookUrl: 'https://example.com/other-app',
+  });
+  await registerPrediction(api, foreign.deliveries.at(-1)!.body);
+
+  const budgetMs = 2 * RECONCILE_INTERVAL_SECONDS * 1000 + 5_000; // two runs, and the archiver's part
+  for (const [id, status] of [
+    [dropped.predictionId, 'failed'],
+    [silent, 'canceled'],
+  ]) {
+    const item = await waitFor(async () => {
+      const current = await predictionItem(id);
+      return current?.notifiedAt ? current : undefined;
+    }, budgetMs + 10_000);
+    expect(item.status).toEqual({ S: status });
+    // prediction.json holds exactly what Replicate's API answered.
+    const answer = await fetch(`${api.url}/v1/predictions/${id}`, { headers: { authorization: `Bearer ${api.token}` } });
+    expect((await getObject(`predictions/${id}/prediction.json`)).toString()).toBe(await answer.text());
+  }
+  expect(Date.now() - started).toBeLessThan(budgetMs);
+  expect(
+    output.match(
+      new RegExp(`↻ ${dropped.predictionId} failed: its terminal webhook never arrived; recorded from Replicate's API`, 'g'),
+    ),
+  ).toHaveLength(1);
+  expect(output.match(new RegExp(`↻ ${silent} canceled: `, 'g'))).toHaveLength(1);
+
+  // The terminal webhook arrives after all: recorded already, nothing more to do.
+  const late = await sendDelivery(ready.webhookUrl, ready.secret, terminal);
+  expect(late).toMatchObject({ status: 200 });
+  expect(JSON.parse(late.body)).toMatchObject({ outcome: 'after_terminal', predictionId: dropped.predictionId });
+
+  // Two more runs: still one announcement each, and the foreign prediction left alone.
+  await new Promise((resolve) => setTimeout(resolve, 2 * RECONCILE_INTERVAL_SECONDS * 1000 + 1000));
+  const notifications = (await subscriber.receiveAll(1000)).map((notification) => notification.message.predictionId);
+  expect(notifications.filter((id) => id === dropped.predictionId)).toHaveLength(1);
+  expect(notifications.filter((id) => id === silent)).toHaveLength(1);
+  expect(await predictionItem(foreign.predictionId)).toBeUndefined();
+  expect(output.match(/↻ /g)).toHaveLength(2);
+}, 90_000);
 
 test('forged and stale requests are rejected over HTTP and leave nothing behind', async () => {
   const scenario = buildScenario('llm', { fileBaseUrl: 'http://127.0.0.1:1' });

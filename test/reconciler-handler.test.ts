@@ -278,3 +278,19 @@ test('a listing without webhook fields: the whole prediction decides the scope',
     await sparse.stop();
   }
 });
+
+test('a failure partway through a run keeps what it recorded in the report, and says what failed', async () => {
+  const setup = await setUp();
+  const recordable = atReplicate();
+  const refused = atReplicate();
+  replicate.faults.respond({ status: 400, body: '{"detail":"bad request"}', path: `/v1/predictions/${refused.id}`, requests: 5 });
+  try {
+    const report = await setup.reconcile();
+    expect(report.recovered.map((entry) => entry.predictionId)).toContain(recordable.id);
+    expect(report.recovered.map((entry) => entry.predictionId)).not.toContain(refused.id);
+    expect(report).toMatchObject({ apiError: 'status_400', stoppedEarly: true });
+    expect((await setup.item(recordable.id))?.terminalStatus?.S).toBe('succeeded');
+  } finally {
+    replicate.faults.clear();
+  }
+});

@@ -19,6 +19,7 @@ import {
   type ScenarioName,
 } from '../local/sender/scenarios';
 import { sendDelivery } from '../local/sender/send';
+import { startReplicateApi, type ReplicateApiStandIn } from '../local/standins/replicate-api';
 import { newSecret } from './support/webhooks';
 
 const FILE_BASE = 'http://127.0.0.1:8788';
@@ -505,11 +506,180 @@ describe('cli', () => {
     ['a malformed secret', ['send', '--secret', 'not-a-secret', '--scenario', 'llm']],
     ['an unknown option', ['send', '--secret', secret, '--scenario', 'llm', '--bogus']],
     ['a missing payload file', ['send', '--secret', secret, '--file', join(tmpdir(), 'does-not-exist.json')]],
+    ['--no-webhooks without --replicate-api', ['send', '--secret', secret, '--scenario', 'llm', '--no-webhooks']],
+    [
+      '--replicate-api without a token',
+      ['send', '--secret', secret, '--scenario', 'llm', '--replicate-api', 'http://127.0.0.1:1'],
+    ],
+    ['--drop-terminal above 1', ['send', '--secret', secret, '--scenario', 'llm', '--drop-terminal', '1.5']],
+    ['--drop-terminal with --file', ['send', '--secret', secret, '--file', 'x.json', '--drop-terminal', '0.5']],
   ])('%s exits 2 without sending', async (_label, argv) => {
     const { code, stderr } = await run(argv as string[]);
     expect(code).toBe(2);
     expect(stderr[0]).toMatch(/^error: /);
     expect(receiver.received).toEqual([]);
+  });
+
+  describe('with the Replicate API stand-in', () => {
+    const token = 'r8_standin_sender_test';
+    let api: ReplicateApiStandIn;
+    beforeAll(async () => {
+      api = await startReplicateApi({ token });
+    });
+    afterAll(() => api.stop());
+    const get = async (id: string) => {
+      const response = await fetch(`${api.endpoint}/v1/predictions/${id}`, { headers: { authorization: `Bearer ${token}` } });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    const withApi = ['--replicate-api', '', '--replicate-token', token];
+    const apiArgs = () => withApi.map((arg) => (arg === '' ? api.endpoint : arg));
+    const predictionIds = (stdout: string[]) =>
+      stdout.flatMap(
+        (line) => /^ {2}([a-z0-9]{26}): registered with the Replicate API stand-in as (\w+)$/.exec(line)?.slice(1, 2) ?? [],
+      );
+
+    test('the stand-in learns a prediction over HTTP, with its own token, faults or not', async () => {
+      const put = (id: string, body: unknown, auth = token) =>
+        fetch(`${api.endpoint}/_standin/predictions/${id}`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${auth}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      const created_at = '2026-11-20T10:00:00.000000Z';
+      api.faults.throttle({ requests: 1 });
+      expect((await put('abc', { status: 'succeeded', output: ['x'], created_at })).status).toBe(200);
+      // The throttle was for Replicate's routes: it is still pending.
+      expect((await get('abc')).status).toBe(429);
+      expect(await get('abc')).toMatchObject({
+        status: 200,
+        body: { id: 'abc', status: 'succeeded', output: ['x'], created_at },
+      });
+      expect((await put('abc', {}, 'r8_wrong')).status).toBe(401);
+      expect((await put('abc', { id: 'other' })).status).toBe(400);
+      expect((await put('abc', [1])).status).toBe(400);
+      expect((await put('abc', { created_at: 'yesterday' })).status).toBe(400);
+    });
+
+    test('every prediction is registered finished, with its webhook URL and times', async () => {
+      const { code, stdout, stderr } = await run([
+        'send',
+        '--url',
+        receiver.url,
+        '--secret',
+        secret,
+        '--scenario',
+        'failed',
+        '--count',
+        '2',
+        ...apiArgs(),
+      ]);
+      expect(stderr).toEqual([]);
+      expect(code).toBe(0);
+      const ids = predictionIds(stdout);
+      expect(ids).toHaveLength(2);
+      for (const id of ids) {
+        const { status, body } = await get(id);
+        expect(status).toBe(200);
+        expect(body).toMatchObject({ id, status: 'failed', webhook: receiver.url, output: null });
+        expect(body.error).toEqual(expect.any(String));
+        expect(Date.parse(body.completed_at as string)).toBeGreaterThanOrEqual(Date.parse(body.created_at as string));
+      }
+      // Its terminal webhook was sent too.
+      expect(receiver.received.filter((received) => received.status === 200).length).toBeGreaterThanOrEqual(6);
+    });
+
+    test('--drop-terminal leaves out the terminal webhooks of that fraction, seeded, and says so', async () => {
+      const args = ['send', '--url', receiver.url, '--secret', secret, '--scenario', 'llm', '--count', '10', '--seed', '5'];
+      const first = await run([...args, '--drop-terminal', '0.5', '--duplicates', '0.5', ...apiArgs()]);
+      expect(first.code).toBe(0);
+      const dropped = first.stdout.flatMap(
+        (line) => /^✂ ([a-z0-9]{26}) \(llm, succeeded\): terminal webhook dropped$/.exec(line)?.[1] ?? [],
+      );
+      expect(dropped.length).toBeGreaterThan(0);
+      expect(dropped.length).toBeLessThan(10);
+      const ids = predictionIds(first.stdout);
+      expect(ids).toHaveLength(10);
+      // No terminal status in any answer line of a dropped prediction's webhooks; every other one has one.
+      const terminalLines = first.stdout.filter((line) => /^→ 200 \w+ +completed +succeeded/.test(line));
+      expect(new Set(terminalLines.map((line) => line.match(/msg_\w+/)![0])).size).toBe(10 - dropped.length);
+      for (const id of ids) expect((await get(id)).body.status).toBe('succeeded');
+
+      const again = await run([...args, '--drop-terminal', '0.5', '--duplicates', '0.5', ...apiArgs()]);
+      expect(again.stdout.filter((line) => line.startsWith('✂ '))).toEqual(first.stdout.filter((line) => line.startsWith('✂ ')));
+
+      const all = await run([...args, '--seed', '6', '--drop-terminal', '1']);
+      expect(all.code).toBe(0);
+      expect(all.stdout.filter((line) => line.startsWith('✂ '))).toHaveLength(10);
+      expect(all.stdout.filter((line) => / completed +succeeded /.test(line))).toEqual([]);
+    });
+
+    test('--no-webhooks sends nothing and only registers', async () => {
+      const { code, stdout } = await run([
+        'send',
+        '--url',
+        receiver.url,
+        '--secret',
+        secret,
+        '--scenario',
+        'canceled',
+        '--count',
+        '3',
+        '--no-webhooks',
+        ...apiArgs(),
+      ]);
+      expect(code).toBe(0);
+      expect(receiver.received).toEqual([]);
+      expect(
+        stdout.filter((line) => /^✂ [a-z0-9]{26} \(canceled, canceled\): no webhooks sent, only registered$/.test(line)),
+      ).toHaveLength(3);
+      for (const id of predictionIds(stdout))
+        expect((await get(id)).body).toMatchObject({ status: 'canceled', webhook: receiver.url });
+    });
+
+    test('the stand-in is also found through REPLICATE_API_STANDIN_URL and REPLICATE_API_TOKEN', async () => {
+      const saved = { url: process.env.REPLICATE_API_STANDIN_URL, token: process.env.REPLICATE_API_TOKEN };
+      Object.assign(process.env, { REPLICATE_API_STANDIN_URL: api.endpoint, REPLICATE_API_TOKEN: token });
+      try {
+        const { code, stdout } = await run([
+          'send',
+          '--url',
+          receiver.url,
+          '--secret',
+          secret,
+          '--scenario',
+          'failed',
+          '--no-webhooks',
+        ]);
+        expect(code).toBe(0);
+        expect(predictionIds(stdout)).toHaveLength(1);
+      } finally {
+        for (const [name, value] of [
+          ['REPLICATE_API_STANDIN_URL', saved.url],
+          ['REPLICATE_API_TOKEN', saved.token],
+        ] as const) {
+          if (value === undefined) delete process.env[name];
+          else process.env[name] = value;
+        }
+      }
+    });
+
+    test('a refused registration is an error, exit 1', async () => {
+      const { code, stderr } = await run([
+        'send',
+        '--url',
+        receiver.url,
+        '--secret',
+        secret,
+        '--scenario',
+        'failed',
+        '--replicate-api',
+        api.endpoint,
+        '--replicate-token',
+        'r8_wrong',
+      ]);
+      expect(code).toBe(1);
+      expect(stderr[0]).toMatch(/^✗ the Replicate API stand-in answered 401/);
+    });
   });
 
   test('help prints the usage and exits 0', async () => {

@@ -90,12 +90,11 @@ export const handler = async (_event: unknown, context?: Context): Promise<Recon
     const signingKey = config.manageSigningKey
       ? await syncSigningKey(api, deadline).catch((error: unknown) => (apiFailed(error), 'failed' as const))
       : ('not_managed' as const);
-    const listing =
-      apiError === 'unauthorized'
-        ? { examined: 0, recovered: [], stoppedEarly: true }
-        : await recoverMissed(api, deadline).catch(
-            (error: unknown) => (apiFailed(error), { examined: 0, recovered: [], stoppedEarly: true }),
-          );
+    const missed =
+      apiError === 'unauthorized' ? { examined: 0, recovered: [], stoppedEarly: true } : await recoverMissed(api, deadline);
+    const { error: listingError, ...listing }: typeof missed & { error?: unknown } = missed;
+    // An API failure ends the listing, not the run; anything else (the table, say) is a crash.
+    if (listingError !== undefined) apiFailed(listingError);
     const redriven = await redriveStuck();
     const report: ReconcileReport = { signingKey, ...listing, redriven, ...(apiError ? { apiError } : {}) };
     logger.info('reconciled', {
@@ -139,7 +138,7 @@ async function syncSigningKey(api: ReplicateApiClient, deadline: number): Promis
 async function recoverMissed(
   api: ReplicateApiClient,
   deadline: number,
-): Promise<Pick<ReconcileReport, 'examined' | 'recovered' | 'stoppedEarly'>> {
+): Promise<Pick<ReconcileReport, 'examined' | 'recovered' | 'stoppedEarly'> & { readonly error?: unknown }> {
   const listing = api.listPredictions({
     since: new Date(Date.now() - config.lookbackSeconds * 1000),
     deadline,
@@ -149,6 +148,7 @@ async function recoverMissed(
   const fetches = new ConcurrencyLimit(8);
   let examined = 0;
   let batch: ReplicatePrediction[] = [];
+  let failure: unknown;
   const lookUp = async () => {
     if (batch.length === 0) return;
     const listed = batch;
@@ -163,21 +163,35 @@ async function recoverMissed(
         decideReconcile(prediction, states.get(prediction.id) ?? 'absent', config.scope, config.webhookUrl),
       ),
     );
-    const results = await Promise.all(
+    // Settled one by one: what was recorded before a failure is reported (and counted) all the same.
+    const results = await Promise.allSettled(
       candidates.map((prediction) =>
         fetches.run(() => recover(api, prediction.id, states.get(prediction.id) ?? 'absent', deadline)),
       ),
     );
-    for (const result of results) if (result) recovered.push(result);
+    for (const result of results) {
+      if (result.status === 'fulfilled') {
+        if (result.value) recovered.push(result.value);
+      } else {
+        failure ??= result.reason;
+      }
+    }
+    if (failure !== undefined) throw failure;
   };
-  for await (const prediction of listing) {
-    batch.push(prediction);
-    if (batch.length >= LOOKUP_BATCH) await lookUp();
+  try {
+    for await (const prediction of listing) {
+      batch.push(prediction);
+      if (batch.length >= LOOKUP_BATCH) await lookUp();
+    }
+    await lookUp();
+  } catch (error) {
+    failure ??= error;
+  } finally {
+    metrics.addMetric(METRIC.reconcilerPredictionsExamined, MetricUnit.Count, examined);
+    metrics.addMetric(METRIC.predictionsRecovered, MetricUnit.Count, recovered.length);
   }
-  await lookUp();
-  metrics.addMetric(METRIC.reconcilerPredictionsExamined, MetricUnit.Count, examined);
-  metrics.addMetric(METRIC.predictionsRecovered, MetricUnit.Count, recovered.length);
-  return { examined, recovered, stoppedEarly: listing.outcome?.stoppedEarly ?? true };
+  const stoppedEarly = failure !== undefined || (listing.outcome?.stoppedEarly ?? true);
+  return { examined, recovered, stoppedEarly, ...(failure !== undefined ? { error: failure } : {}) };
 }
 
 /** Fetches the whole prediction and records it as its terminal webhook would have been. */

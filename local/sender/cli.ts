@@ -18,6 +18,7 @@ import {
   type ScenarioName,
   type WebhookEvent,
 } from './scenarios';
+import { registerPrediction, type ReplicateApiStandInTarget } from './register';
 import { sendDelivery, type SendResult } from './send';
 
 export interface Io {
@@ -29,6 +30,7 @@ export const USAGE = `Usage:
   replicate-webhooks send [--url URL] [--secret whsec_...] (--scenario image|llm|failed|canceled | --file payload.json)
           [--count N] [--duplicates RATE] [--reorder RATE] [--after-terminal N] [--seed N]
           [--files-host 127.0.0.1] [--files-port 8788] [--linger SECONDS] [--webhook-id ID] [--timestamp SECONDS] [--delay MS]
+          [--replicate-api URL --replicate-token TOKEN] [--drop-terminal RATE] [--no-webhooks]
   replicate-webhooks help
 
 Signs webhooks like Replicate does (Standard Webhooks) and POSTs them, one line per answer.
@@ -52,11 +54,20 @@ Signs webhooks like Replicate does (Standard Webhooks) and POSTs them, one line 
   --webhook-id ID      the webhook-id of the --file delivery (default: a new msg_... id)
   --timestamp SECONDS  the signed webhook-timestamp (default now; an old one shows the stale-request refusal)
   --delay MS           pause between webhooks (default 0)
+  --replicate-api URL  the Replicate API stand-in (local mode's "Replicate API" line; default
+                       $REPLICATE_API_STANDIN_URL): each scenario prediction is registered there,
+                       finished, after its webhooks, so the reconciler can find it
+  --replicate-token T  the stand-in's token (default $REPLICATE_API_TOKEN)
+  --drop-terminal RATE 0..1: chance to leave out a prediction's terminal webhooks (default 0);
+                       the reconciler records it from the stand-in instead
+  --no-webhooks        send no webhook at all, only register the predictions (needs --replicate-api)
 
 Examples:
   ALLOWED_OUTPUT_HOSTS=127.0.0.1:8788 npm start     # local mode, in another terminal
   replicate-webhooks send --secret whsec_... --scenario image --duplicates 0.3 --reorder 0.3 --after-terminal 1
   replicate-webhooks send --secret whsec_... --file test/fixtures/replicate/failed.json --timestamp 1700000000
+  replicate-webhooks send --secret whsec_... --scenario failed --count 5 --drop-terminal 0.4 \
+    --replicate-api http://127.0.0.1:PORT --replicate-token r8_standin_...
 
 Exit status: 0 when every answer was below 500; 1 after a 5xx answer or a network error; 2 on a usage error.`;
 
@@ -76,6 +87,9 @@ interface SendCommand {
   readonly lingerSeconds: number;
   readonly timestamp?: number;
   readonly delayMs: number;
+  readonly replicateApi?: ReplicateApiStandInTarget;
+  readonly dropTerminalRate: number;
+  readonly noWebhooks: boolean;
 }
 
 export async function main(argv: string[], io: Io = CONSOLE_IO): Promise<number> {
@@ -118,6 +132,10 @@ function parseSendArgs(args: string[], env: NodeJS.ProcessEnv): SendCommand {
       'webhook-id': { type: 'string' },
       timestamp: { type: 'string' },
       delay: { type: 'string' },
+      'replicate-api': { type: 'string' },
+      'replicate-token': { type: 'string' },
+      'drop-terminal': { type: 'string' },
+      'no-webhooks': { type: 'boolean' },
     },
   });
 
@@ -144,8 +162,25 @@ function parseSendArgs(args: string[], env: NodeJS.ProcessEnv): SendCommand {
     source = { file: values.file as string, webhookId: values['webhook-id'] };
   }
 
+  const apiUrl = values['replicate-api'] ?? (env.REPLICATE_API_STANDIN_URL || undefined);
+  let replicateApi: ReplicateApiStandInTarget | undefined;
+  if (apiUrl !== undefined) {
+    if (!URL.canParse(apiUrl) || !/^https?:$/.test(new URL(apiUrl).protocol))
+      throw new UsageError(`--replicate-api must be an http(s) URL, got "${apiUrl}"`);
+    const token = values['replicate-token'] ?? env.REPLICATE_API_TOKEN;
+    if (!token) throw new UsageError("--replicate-api needs the stand-in's token: --replicate-token or REPLICATE_API_TOKEN");
+    replicateApi = { url: apiUrl, token };
+  }
+  const noWebhooks = values['no-webhooks'] ?? false;
+  if (noWebhooks && !replicateApi) throw new UsageError('--no-webhooks only registers predictions: it needs --replicate-api');
+  if ((noWebhooks || values['drop-terminal'] !== undefined || replicateApi) && values.scenario === undefined)
+    throw new UsageError('--replicate-api, --drop-terminal and --no-webhooks apply to --scenario');
+
   const seed = optionalNumber(values.seed, '--seed', { integer: true });
   return {
+    replicateApi,
+    dropTerminalRate: optionalNumber(values['drop-terminal'], '--drop-terminal', { min: 0, max: 1 }) ?? 0,
+    noWebhooks,
     url,
     secret,
     source,
@@ -203,13 +238,38 @@ async function runScenario(command: SendCommand, name: ScenarioName, io: Io): Pr
       });
       server?.add(scenario.files);
       fileCount += scenario.files.length;
-      const plan = planDeliveries(scenario.deliveries, { ...command.plan, random: command.random });
-      io.stdout(`prediction ${scenario.predictionId} (${name}): ${plan.length} webhooks to ${command.url}`);
+      const planned = planDeliveries(scenario.deliveries, { ...command.plan, random: command.random });
+      const terminal = scenario.deliveries.find((delivery) => isTerminalStatus(delivery.status))!;
+      // Drawn for every prediction, so a seed gives the same drops whatever else is asked.
+      const dropTerminal = command.dropTerminalRate > 0 && command.random() < command.dropTerminalRate;
+      let plan = planned;
+      if (command.noWebhooks) {
+        plan = [];
+        io.stdout(`✂ ${scenario.predictionId} (${name}, ${terminal.status}): no webhooks sent, only registered`);
+      } else if (dropTerminal) {
+        plan = planned.filter((delivery) => !isTerminalStatus(delivery.status));
+        io.stdout(`✂ ${scenario.predictionId} (${name}, ${terminal.status}): terminal webhook dropped`);
+      }
+      if (plan.length > 0 || !command.noWebhooks) {
+        io.stdout(`prediction ${scenario.predictionId} (${name}): ${plan.length} webhooks to ${command.url}`);
+      }
       const outcome = await sendAll(command, plan, io, n > 0);
-      io.stdout(summary(scenario.predictionId, outcome.results));
+      if (plan.length > 0) io.stdout(summary(scenario.predictionId, outcome.results));
       terminalAccepted ||= outcome.results.some((result) => isTerminalStatus(result.delivery.status) && result.status < 300);
       exitCode = Math.max(exitCode, outcome.exitCode);
       if (outcome.transportFailed) return exitCode;
+      if (command.replicateApi) {
+        try {
+          // Replicate's API knows every prediction as it finished, whatever its webhooks did.
+          await registerPrediction(command.replicateApi, terminal.body);
+        } catch (error) {
+          io.stderr(`✗ ${(error as Error).message}`);
+          return 1;
+        }
+        io.stdout(`  ${scenario.predictionId}: registered with the Replicate API stand-in as ${terminal.status}`);
+        // The reconciler will record it and the archiver fetch its files: worth serving them.
+        terminalAccepted ||= plan.length < planned.length;
+      }
     }
 
     if (server && fileCount > 0) await linger(server, fileCount, terminalAccepted, command, io);

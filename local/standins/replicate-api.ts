@@ -13,6 +13,11 @@
  *   (`input`) → 201 and a new prediction in `starting`; it moves only when `putPrediction` says so.
  * - `GET  /v1/webhooks/default/secret` → `{"key": "whsec_..."}`.
  *
+ * One route is the stand-in's own, not Replicate's, so another process (the webhook sender) can
+ * tell it about predictions: `PUT /_standin/predictions/{id}` with the prediction as JSON (the
+ * same bearer token) does what `putPrediction` does and answers 200 with the stored prediction.
+ * Faults never apply to it: they play Replicate's failures, not the sender's.
+ *
  * Everything is answered from memory; the server holds no timers, so `stop()` leaves nothing behind.
  */
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
@@ -122,6 +127,9 @@ const newSecret = () => `whsec_${randomBytes(24).toString('base64')}`;
 
 const WEBHOOK_EVENTS = new Set(['start', 'output', 'logs', 'completed']);
 const MAX_REQUEST_BODY_BYTES = 1024 * 1024;
+/** The stand-in's own route (not Replicate's): another process registers a prediction. */
+export const STANDIN_PREDICTIONS_PATH = '/_standin/predictions/';
+const ADMIN_PREDICTION = /^\/_standin\/predictions\/([^/]+)$/;
 
 /**
  * A point in the newest-first order: creation time to the microsecond (Replicate's times carry six
@@ -393,6 +401,24 @@ export async function startReplicateApi(options: ReplicateApiStandInOptions): Pr
     return json(201, prediction);
   };
 
+  const adminPutPrediction = (id: string, body: string): Reply => {
+    let given: unknown;
+    try {
+      given = JSON.parse(body);
+    } catch {
+      return json(400, { detail: 'The request body is not valid JSON.' });
+    }
+    if (typeof given !== 'object' || given === null || Array.isArray(given))
+      return json(400, { detail: 'The request body must be a JSON object.' });
+    const fields = given as Record<string, unknown>;
+    if (fields.id !== undefined && fields.id !== id) return json(400, { detail: "The body's id differs from the path's." });
+    try {
+      return json(200, store(withDefaults({ ...fields, id })));
+    } catch (error) {
+      return json(400, { detail: (error as Error).message });
+    }
+  };
+
   const route = (method: string, path: string, query: URLSearchParams, body: string): Reply => {
     const allow = (methods: string[], answer: () => Reply) =>
       methods.includes(method)
@@ -411,6 +437,8 @@ export async function startReplicateApi(options: ReplicateApiStandInOptions): Pr
     const byModel = /^\/v1\/models\/([^/]+)\/([^/]+)\/predictions$/.exec(path);
     if (byModel) return allow(['POST'], () => createPrediction(body, `${byModel[1]}/${byModel[2]}`));
     if (path === '/v1/webhooks/default/secret') return allow(['GET'], () => json(200, { key: secret }));
+    const admin = ADMIN_PREDICTION.exec(path);
+    if (admin) return allow(['PUT'], () => adminPutPrediction(decodeURIComponent(admin[1]), body));
     return notFound();
   };
 
@@ -442,7 +470,7 @@ export async function startReplicateApi(options: ReplicateApiStandInOptions): Pr
       if (size > MAX_REQUEST_BODY_BYTES) return answer(json(413, { detail: 'Request body too large.' }));
       // Faults first: a rate limiter or a failing load balancer answers before the application does.
       const reply =
-        takeFault(url.pathname, time) ??
+        (ADMIN_PREDICTION.test(url.pathname) ? undefined : takeFault(url.pathname, time)) ??
         authorised(request.headers.authorization) ??
         route(method, url.pathname, url.searchParams, Buffer.concat(chunks).toString('utf8'));
       answer(reply);

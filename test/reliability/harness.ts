@@ -12,7 +12,14 @@ import { createHash } from 'node:crypto';
 import type { ArchiveManifest, CompletionMessage } from '../../lambda/shared/completion-message';
 import { manifestKey } from '../../lambda/shared/archive-layout';
 import { predictionItemKey } from '../../lambda/shared/state';
-import { startLocalPipeline, type ArchiveQueueOptions, type LocalPipeline, type ReadyInfo } from '../../local/pipeline';
+import {
+  startLocalPipeline,
+  type ArchiveQueueOptions,
+  type LocalPipeline,
+  type LocalReconcilerOptions,
+  type ReadyInfo,
+} from '../../local/pipeline';
+import type { ReplicateApiStandIn } from '../../local/standins/replicate-api';
 import { freePort } from '../../local/standins/dynamodb-local';
 import { startFileServer, type FileServer } from '../support/file-server';
 import { subscribeQueue, type ReceivedNotification, type Subscriber } from '../support/notifications';
@@ -22,6 +29,8 @@ export type Dependency = 'dynamodb' | 's3' | 'sns' | 'secretsmanager';
 
 export interface Harness {
   readonly info: ReadyInfo;
+  /** The Replicate API stand-in, when the reconciler runs. */
+  readonly replicateApi?: ReplicateApiStandIn;
   readonly proxies: Readonly<Record<Dependency, TcpProxy>>;
   readonly files: FileServer;
   readonly dynamodb: DynamoDBClient;
@@ -49,6 +58,8 @@ export interface HarnessOptions {
   readonly handlerEnvironment?: Record<string, string>;
   /** The archive queue and the archiver's event source (local mode's defaults otherwise). */
   readonly archiveQueue?: ArchiveQueueOptions;
+  /** The reconciler against the Replicate API stand-in. @default off: the other parts measure the pipeline without it */
+  readonly reconciler?: LocalReconcilerOptions;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -61,6 +72,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       extraOutputHosts: [files.host, ...(options.allowLocalhostName ? [`localhost:${new URL(files.origin).port}`] : [])],
       allowPrivateAddresses: options.allowPrivateAddresses,
       archiveQueue: options.archiveQueue,
+      reconciler: options.reconciler ?? { intervalSeconds: 0 },
       handlerEnvironment: { POWERTOOLS_LOG_LEVEL: 'CRITICAL', ...options.handlerEnvironment },
       onNotification: () => undefined,
       onError: () => undefined,
@@ -97,6 +109,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
 
   const harness: Harness = {
     info,
+    replicateApi: pipeline.replicateApiStandIn,
     proxies: proxies as Record<Dependency, TcpProxy>,
     files,
     dynamodb,

@@ -25,6 +25,8 @@ export interface PlanOptions {
   readonly reorderRate: number;
   /** Chance that a prediction also gets a late webhook after its terminal one. */
   readonly lateRate: number;
+  /** The prediction's `webhook` field (absent when not given). */
+  readonly webhookUrl?: string;
 }
 
 export function planPrediction(random: () => number, files: FileServer, options: PlanOptions): PredictionPlan {
@@ -45,6 +47,7 @@ export function planPrediction(random: () => number, files: FileServer, options:
     data_removed: false,
     source: 'api',
     created_at: createdAt.toISOString(),
+    ...(options.webhookUrl !== undefined ? { webhook: options.webhookUrl } : {}),
     urls: {
       get: `https://api.replicate.com/v1/predictions/${id}`,
       cancel: `https://api.replicate.com/v1/predictions/${id}/cancel`,

@@ -1,10 +1,10 @@
 /**
  * `npm run test:reliability [-- section ...]`: evidence that nothing is lost. Runs the load,
- * fault, bad-input, hostile-output, poisoned-batch, slow-neighbour and hostile-field sections
+ * fault, bad-input, hostile-output, poisoned-batch, slow-neighbour, hostile-field and reconcile sections
  * against local mode (loopback only), writes what it measured to docs/reliability.json, and
  * exits non-zero if any invariant broke.
  * Sections: load, faults, hostile-requests, hostile-outputs, poisoned, slow-neighbour,
- * hostile-fields. PREDICTIONS and HOSTILE_REQUESTS scale the first and third (defaults 1000 and
+ * hostile-fields, reconcile. PREDICTIONS and HOSTILE_REQUESTS scale the first and third (defaults 1000 and
  * 10000).
  */
 import { writeFileSync } from 'node:fs';
@@ -17,6 +17,7 @@ import { runHostileRequests } from './hostile-requests';
 import { runHostileFields } from './hostile-fields';
 import { runLoad } from './load';
 import { runPoisonedBatch } from './poisoned-batch';
+import { runReconcile } from './reconcile';
 import { runSlowNeighbour } from './slow-neighbour';
 
 const SEED = 20261127;
@@ -28,6 +29,7 @@ const SECTIONS = [
   'poisoned',
   'slow-neighbour',
   'hostile-fields',
+  'reconcile',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 
@@ -114,6 +116,18 @@ async function main(): Promise<void> {
     log(
       `hostile fields: ${fields.sent} sent, ${fields.answered5xx} answered 5xx, ${fields.accepted} accepted, ${fields.announcedOnce} announced once, ` +
         `${fields.refusedLeftNothing}/${fields.refused} refused without a trace; ${fields.goodArchived}/${fields.good} good predictions unaffected`,
+    );
+  }
+  if (sections.includes('reconcile')) {
+    log('reconcile: 300 predictions, 20% of terminal webhooks lost, 5% with no webhook, the API throttled and failing');
+    const reconcile = await runReconcile({ predictions: 300, seed: SEED + 9 });
+    results.reconcile = reconcile;
+    violations.push(...reconcile.violations);
+    log(
+      `reconcile: ${reconcile.recovered} recovered by ${reconcile.runs} runs (${reconcile.runsWithApiError} met an API error; ${reconcile.apiFaults.answered429}×429, ${reconcile.apiFaults.answered500}×500), ` +
+        `${reconcile.announcedExactlyOnce}/${reconcile.predictions} announced once, ${reconcile.predictionJsonByteExact} prediction.json and ${reconcile.filesByteExact}/${reconcile.files} files byte-exact; ` +
+        `API knew it → announced p99 ${reconcile.recoveredLatencyMs.p99} ms, max ${reconcile.recoveredLatencyMs.max} ms (bound ${reconcile.boundMs} ms); ` +
+        `${reconcile.outOfScopeUntouched}/${reconcile.outOfScope} out of scope untouched`,
     );
   }
 
