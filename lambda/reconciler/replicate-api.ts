@@ -7,6 +7,7 @@
  * response-size cap, and a shape check on what comes back. The token goes only to `baseUrl`'s
  * origin and appears in no error message.
  */
+import { isPredictionId } from '../shared/prediction';
 import { backoffDelay } from '../shared/retry';
 
 export const REPLICATE_API_BASE_URL = 'https://api.replicate.com';
@@ -134,8 +135,6 @@ const DEFAULTS = {
   callBudgetMs: 30_000,
 } as const;
 
-// The shape of the ids the rest of the system accepts (they become keys and path segments).
-const PREDICTION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /** Milliseconds a `Retry-After` value asks for (delta-seconds or an HTTP date), or undefined. */
@@ -255,8 +254,7 @@ export class ReplicateApiClient {
 
   /** One prediction whole, or undefined when Replicate does not know it (404). */
   async getPrediction(predictionId: string, options: CallOptions = {}): Promise<FetchedPrediction | undefined> {
-    if (!PREDICTION_ID.test(predictionId))
-      throw new Error(`getPrediction: ${JSON.stringify(predictionId)} is not a prediction id`);
+    if (!isPredictionId(predictionId)) throw new Error(`getPrediction: ${JSON.stringify(predictionId)} is not a prediction id`);
     const result = await this.get(this.url(`/v1/predictions/${predictionId}`), this.deadline(options), { notFound: 'undefined' });
     if (!result) return undefined;
     const prediction = parsePrediction(result.json, 'prediction');
@@ -471,7 +469,7 @@ function parsePage(json: unknown): Page {
 function parsePrediction(value: unknown, where: string): ReplicatePrediction {
   const malformed = (what: string) => new ReplicateApiError(`Replicate API: malformed ${where}: ${what}`, { retryable: false });
   if (!isObject(value)) throw malformed('not a JSON object');
-  if (typeof value.id !== 'string' || !PREDICTION_ID.test(value.id)) throw malformed('`id` is not a prediction id');
+  if (typeof value.id !== 'string' || !isPredictionId(value.id)) throw malformed('`id` is not a prediction id');
   if (typeof value.status !== 'string') throw malformed('`status` is not a string');
   if (typeof value.created_at !== 'string' || Number.isNaN(Date.parse(value.created_at))) {
     throw malformed('`created_at` is not a date-time');

@@ -4,6 +4,7 @@
  * defaults, used by the construct (the Pipe's input template, the event source), the archiver
  * (parsing) and local mode (the Pipe and SQS emulations), so they cannot drift.
  */
+import { isPredictionId } from './prediction';
 import { ATTR } from './state';
 
 /** The message body the archiver receives: the record itself is read from the table. */
@@ -17,16 +18,13 @@ export interface ArchiveRequest {
  */
 export const ARCHIVE_REQUEST_TEMPLATE = `{"predictionId": "<$.dynamodb.NewImage.${ATTR.predictionId}.S>"}`;
 
-// The verifier only records ids of this shape (see prediction.ts), so anything else is not ours.
-const PREDICTION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
-
 /** The prediction id of a queue message, or undefined when the body is not an archive request. */
 export function parseArchiveRequest(body: string): string | undefined {
   if (body.length > 1024) return undefined;
   try {
     const parsed = JSON.parse(body) as unknown;
     const predictionId = (parsed as Partial<ArchiveRequest> | null)?.predictionId;
-    return typeof predictionId === 'string' && PREDICTION_ID.test(predictionId) ? predictionId : undefined;
+    return typeof predictionId === 'string' && isPredictionId(predictionId) ? predictionId : undefined;
   } catch {
     return undefined;
   }

@@ -63,6 +63,9 @@ export type ParseResult =
 // DynamoDB key, so anything outside this shape is refused rather than escaped.
 const PREDICTION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
+/** Whether `value` has the shape of a prediction id this system records (and uses in keys and paths). */
+export const isPredictionId = (value: string): boolean => PREDICTION_ID.test(value);
+
 const optionalString = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
 export function parsePrediction(body: string | Uint8Array): ParseResult {
