@@ -14,6 +14,7 @@
  * stall) see the same predictions.
  */
 import { ARCHIVE_QUEUE_DEFAULTS } from '../lambda/shared/archive-queue';
+import { seededRandom } from '../local/sender/scenarios';
 import { table } from './stats';
 
 export interface ScaleModelOptions {
@@ -110,21 +111,9 @@ export interface SimulationRun {
 // ---------------------------------------------------------------------------------------------
 // Randomness
 
-/** mulberry32: tiny, fast, and good enough for a model; Math.random cannot be seeded. */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Independent streams per purpose, so that drawing more of one never shifts another. */
 const streamSeed = (seed: number, stream: number): number =>
-  Math.floor(mulberry32(seed * 7919 + stream * 104729 + 17)() * 2 ** 32);
+  Math.floor(seededRandom(seed * 7919 + stream * 104729 + 17)() * 2 ** 32);
 
 const Z99 = 2.326347874;
 
@@ -152,7 +141,7 @@ export function drawLatency(model: LatencyModel, random: () => number): number {
 
 /** E[slowest of `batchSize` archivals], by Monte Carlo with its own stream. */
 export function expectedMaxLatency(model: LatencyModel, batchSize: number, seed: number, batches = 100_000): number {
-  const random = mulberry32(streamSeed(seed, 99));
+  const random = seededRandom(streamSeed(seed, 99));
   let total = 0;
   for (let batch = 0; batch < batches; batch++) {
     let slowest = 0;
@@ -183,10 +172,10 @@ class Workload {
     private readonly model: LatencyModel,
     seed: number,
   ) {
-    this.arrivalRandom = mulberry32(streamSeed(seed, 1));
-    this.latencyRandom = mulberry32(streamSeed(seed, 2));
-    this.slotRandom = mulberry32(streamSeed(seed, 3));
-    this.failureRandom = mulberry32(streamSeed(seed, 4));
+    this.arrivalRandom = seededRandom(streamSeed(seed, 1));
+    this.latencyRandom = seededRandom(streamSeed(seed, 2));
+    this.slotRandom = seededRandom(streamSeed(seed, 3));
+    this.failureRandom = seededRandom(streamSeed(seed, 4));
   }
 
   /** How many predictions arrive before `unitTime` (= rate × horizon). */
@@ -282,7 +271,7 @@ function materialize(input: SimulationInput): Materialized {
 export function simulateStreamDesign(input: SimulationInput): SimulationRun {
   const { options, count, arrivedAt, latency, slotDraw, failureDraw } = materialize(input);
   const slots = options.shards * options.parallelizationFactor;
-  const retryRandom = mulberry32(streamSeed(options.seed, 5));
+  const retryRandom = seededRandom(streamSeed(options.seed, 5));
   const startedAt = new Float64Array(count);
   const archivedAt = new Float64Array(count).fill(Number.NaN);
 
@@ -404,7 +393,7 @@ class EventHeap {
 /** The proposed design: one shared queue, `maxConcurrency` invocation slots. */
 export function simulateQueueDesign(input: SimulationInput): SimulationRun {
   const { options, count, arrivedAt, latency, failureDraw } = materialize(input);
-  const retryRandom = mulberry32(streamSeed(options.seed, 6));
+  const retryRandom = seededRandom(streamSeed(options.seed, 6));
   const startedAt = new Float64Array(count).fill(Number.NaN);
   const archivedAt = new Float64Array(count).fill(Number.NaN);
   const events = new EventHeap();

@@ -68,10 +68,18 @@ export function acknowledgeVerifier(verifier: IConstruct, spillObjectsArn: strin
     'Serverless-LambdaDLQ',
     'API Gateway invokes the verifier synchronously, and a DLQ only receives asynchronous invocations; a failure answers 5xx and Replicate retries.',
   );
-  const reason =
-    'grantPut on the spill folder only: payloads too large for a table item are written under it, one object per webhook.';
-  acknowledge(verifier, 'AwsSolutions-IAM5[Action::s3:Abort*]', reason);
-  acknowledgeWildcardResource(verifier, spillObjectsArn, reason);
+  acknowledgeSpillWrites(
+    verifier,
+    spillObjectsArn,
+    'payloads too large for a table item are written under it, one object per webhook.',
+  );
+}
+
+/** The one wildcard a writer of spilled payloads holds: put under the spill folder, nothing else. */
+function acknowledgeSpillWrites(writer: IConstruct, spillObjectsArn: string, why: string): void {
+  const reason = `grantPut on the spill folder only: ${why}`;
+  acknowledge(writer, 'AwsSolutions-IAM5[Action::s3:Abort*]', reason);
+  acknowledgeWildcardResource(writer, spillObjectsArn, reason);
 }
 
 export function acknowledgeArchiver(
@@ -125,10 +133,11 @@ export function acknowledgeReconciler(reconciler: IConstruct, spillObjectsArn: s
     'Serverless-LambdaDLQ',
     'A scheduled, idempotent run: the next run does the same work, so a failed invocation needs no dead-letter queue; failures are alarmed.',
   );
-  const reason =
-    'grantPut on the spill folder only: a recovered terminal payload too large for a table item is written under it, as the verifier does.';
-  acknowledge(reconciler, 'AwsSolutions-IAM5[Action::s3:Abort*]', reason);
-  acknowledgeWildcardResource(reconciler, spillObjectsArn, reason);
+  acknowledgeSpillWrites(
+    reconciler,
+    spillObjectsArn,
+    'a recovered terminal payload too large for a table item is written under it, as the verifier does.',
+  );
 }
 
 /** What every function of the construct shares: the basic execution role, KMS grants, tracing. */
