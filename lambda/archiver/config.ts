@@ -10,6 +10,8 @@ export interface ArchiverConfig {
   readonly bucketName: string;
   readonly archivePrefix: string;
   readonly completionTopicArn: string;
+  /** Where completion events go, besides the topic; undefined: the topic alone. */
+  readonly eventBusName?: string;
   /** The work queue, to set a failed prediction's next try (its message's visibility). */
   readonly queueUrl: string;
   readonly fetchPolicy: FetchPolicy;
@@ -43,6 +45,7 @@ export function readArchiverConfig(env: NodeJS.ProcessEnv = process.env): Archiv
     bucketName: requiredVariable(env, ENV.bucketName),
     archivePrefix: normalizePrefix(env[ENV.archivePrefix]),
     completionTopicArn: requiredVariable(env, ENV.completionTopicArn),
+    eventBusName: env[ENV.eventBusName] || undefined,
     queueUrl: requiredVariable(env, ENV.queueUrl),
     fetchPolicy: {
       allowedHosts: parseAllowedHosts(listVariable(env, ENV.allowedOutputHosts, DEFAULTS.allowedOutputHosts)),

@@ -2,7 +2,7 @@
  * Archiver: driven by the archive queue, which holds one message per finished prediction (an
  * EventBridge Pipe puts them there from the table's stream). For each: copy every output file
  * into S3 before Replicate deletes it, write prediction.json and manifest.json, mark the record
- * archived, and announce it once on SNS.
+ * archived, and announce it once on SNS (and on EventBridge, when a bus is wired).
  *
  * The predictions of a batch are archived side by side and settled one by one: a slow or failing
  * prediction never holds up or fails another. A failure goes back to the queue alone, with
@@ -13,6 +13,7 @@
  * another's. Not its idempotency utility: the `notifiedAt` guard and the lease are the item's own.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { ChangeMessageVisibilityCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -28,7 +29,7 @@ import { METRIC } from '../shared/metrics';
 import { discoverOutputs } from '../shared/outputs';
 import { parsePrediction, type Prediction } from '../shared/prediction';
 import { createTelemetry, MetricUnit } from '../telemetry';
-import { CompletionAnnouncer } from './announcer';
+import { CompletionAnnouncer, type Channel, type Completion } from './announcer';
 import { archiveOutputs } from './archive-outputs';
 import { ConcurrencyLimit } from '../shared/concurrency-limit';
 import { readArchiverConfig } from './config';
@@ -46,7 +47,11 @@ const s3 = new S3Client({});
 const sqs = new SQSClient({});
 const progress = new ArchiveProgressStore(new DynamoDBClient(singleTry), config.tableName);
 const documents = new ArchiveDocuments(s3, config.bucketName, config.archivePrefix);
-const announcer = new CompletionAnnouncer(new SNSClient(singleTry), config.completionTopicArn);
+const announcer = new CompletionAnnouncer(
+  new SNSClient(singleTry),
+  config.completionTopicArn,
+  config.eventBusName ? { client: new EventBridgeClient(singleTry), name: config.eventBusName } : undefined,
+);
 
 // Without a Lambda context, give a batch the same budget as the default timeout.
 const DEFAULT_BUDGET_MS = 10 * 60 * 1000;
@@ -199,8 +204,11 @@ async function archiveAndAnnounce(
       : await archive(claimed, prediction, isFinalAttempt, io, deadline, files);
   }
 
-  await io(() => announcer.announce(buildCompletionMessage(prediction, manifest, documents.manifestLocation(predictionId))));
-  metrics.addMetric(METRIC.notificationsPublished, MetricUnit.Count, 1);
+  await announce(
+    claimed,
+    { status: prediction.status, ...buildCompletionMessage(prediction, manifest, documents.manifestLocation(predictionId)) },
+    io,
+  );
   await io(() => progress.markNotified(predictionId, new Date()));
   logger.info('prediction archived and announced', {
     predictionId,
@@ -209,6 +217,35 @@ async function archiveAndAnnounce(
     failures: manifest.failures.length,
     attempt: claimed.attempt,
   });
+}
+
+/**
+ * Announces on every channel not yet announced on, side by side. When one fails after its
+ * retries, the ones that succeeded are remembered before the prediction goes back to the queue,
+ * so its next try does not announce there again.
+ */
+async function announce(claimed: ClaimedPrediction, completion: Completion, io: Io): Promise<void> {
+  const { predictionId } = claimed;
+  const pending = announcer.channels.filter((channel) => !claimed.announcedTo.includes(channel));
+  const results = await Promise.allSettled(pending.map((channel) => io(() => announceOn(channel, completion))));
+  const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (!failure) return;
+  const announced = pending.filter((_, index) => results[index]!.status === 'fulfilled');
+  if (announced.length > 0) await io(() => progress.markAnnounced(predictionId, announced));
+  throw failure.reason;
+}
+
+async function announceOn(channel: Channel, completion: Completion): Promise<void> {
+  try {
+    await announcer.announce(channel, completion);
+  } catch (error) {
+    if (channel === 'eventBus') {
+      metrics.addMetric(METRIC.completionEventPutFailures, MetricUnit.Count, 1);
+      countReason(METRIC.completionEventPutFailures, (error as Error)?.name ?? 'error');
+    }
+    throw error;
+  }
+  metrics.addMetric(channel === 'topic' ? METRIC.notificationsPublished : METRIC.completionEventsPut, MetricUnit.Count, 1);
 }
 
 async function archive(

@@ -27,6 +27,8 @@ export interface ClaimedPrediction {
   /** Claims so far, this one included. */
   readonly attempt: number;
   readonly archiveStatus: ArchiveStatus;
+  /** Channels an earlier try already announced it on (when another channel failed). */
+  readonly announcedTo: readonly string[];
   /** Epoch milliseconds until which this invocation holds the prediction. */
   readonly leaseUntil: number;
 }
@@ -41,6 +43,7 @@ export type Claim =
   | { readonly kind: 'not_found' };
 
 const LEASE = 'archiveLeaseUntil';
+const ANNOUNCED_TO = 'announcedTo';
 
 export class ArchiveProgressStore {
   constructor(
@@ -118,13 +121,27 @@ export class ArchiveProgressStore {
     });
   }
 
+  /**
+   * Some channels announced the prediction and another failed: remembered, so that the retry
+   * announces on the others only and no subscriber hears of it twice.
+   */
+  async markAnnounced(predictionId: string, channels: readonly string[]): Promise<void> {
+    await this.update(predictionId, {
+      UpdateExpression: 'ADD #announcedTo :channels',
+      ConditionExpression: 'attribute_exists(#pk)',
+      ExpressionAttributeNames: { '#announcedTo': ANNOUNCED_TO },
+      ExpressionAttributeValues: { ':channels': { SS: [...channels] } },
+    });
+  }
+
   /** Announced: nothing more will happen to this prediction, so the lease, any earlier error and its place in the archive-pending index go. */
   async markNotified(predictionId: string, now: Date): Promise<void> {
     await this.update(predictionId, {
-      UpdateExpression: 'SET #notifiedAt = :now REMOVE #lease, #error, #pending',
+      UpdateExpression: 'SET #notifiedAt = :now REMOVE #lease, #error, #pending, #announcedTo',
       ConditionExpression: 'attribute_exists(#pk)',
       ExpressionAttributeNames: {
         '#notifiedAt': 'notifiedAt',
+        '#announcedTo': ANNOUNCED_TO,
         '#lease': LEASE,
         '#error': 'archiveError',
         '#pending': ATTR.archivePending,
@@ -208,6 +225,7 @@ function claimedPrediction(predictionId: string, item: Record<string, AttributeV
     ...(bucket && key ? { payloadLocation: { bucket, key } } : {}),
     attempt: Number(item.archiveAttempts?.N ?? '1'),
     archiveStatus: (item[ATTR.archiveStatus]?.S as ArchiveStatus | undefined) ?? 'pending',
+    announcedTo: item[ANNOUNCED_TO]?.SS ?? [],
     leaseUntil,
   };
 }

@@ -29,6 +29,8 @@ export interface ArchiverWiring {
   readonly bucketName: string;
   readonly archivePrefix: string;
   readonly completionTopicArn: string;
+  /** Name or ARN of the bus completion events go to; none when the construct has no `eventBus`. */
+  readonly eventBusName?: string;
   readonly queueUrl: string;
   readonly allowedOutputHosts?: readonly string[];
   readonly maxFileBytes?: number;
@@ -42,6 +44,7 @@ export const ARCHIVER_ENV: { readonly [K in keyof ArchiverWiring]-?: string } = 
   bucketName: 'BUCKET_NAME',
   archivePrefix: 'ARCHIVE_PREFIX',
   completionTopicArn: 'COMPLETION_TOPIC_ARN',
+  eventBusName: 'EVENT_BUS_NAME',
   queueUrl: 'ARCHIVE_QUEUE_URL',
   allowedOutputHosts: 'ALLOWED_OUTPUT_HOSTS',
   maxFileBytes: 'MAX_FILE_BYTES',

@@ -4,8 +4,9 @@
  *
  * Every field copied from the payload (signed, but arbitrary) is bounded and made well-formed
  * here, so one prediction's odd model name, deep `error` or huge `metrics` can never make its
- * announcement fail: the message always fits SNS's limit and always serialises.
+ * announcement fail: the message always fits SNS's and EventBridge's limits and always serialises.
  */
+import { EVENT_ENVELOPE_BYTES } from './completion-event';
 import { wellFormedPrefix } from './outputs';
 import type { Prediction } from './prediction';
 
@@ -104,7 +105,7 @@ export interface CompletionNotification {
 export const s3Uri = (bucket: string, key: string): string => `s3://${bucket}/${key}`;
 export const objectLocation = (bucket: string, key: string): ObjectLocation => ({ bucket, key, s3Uri: s3Uri(bucket, key) });
 
-/** SNS's limit for one message: body and attributes (names, types and values) together. */
+/** SNS's limit for one message (body and attributes together), and EventBridge's for one entry. */
 export const MAX_MESSAGE_BYTES = 262_144;
 export const MAX_ERROR_CHARS = 8 * 1024;
 const MAX_METRICS_BYTES = 8 * 1024;
@@ -177,7 +178,9 @@ export function buildCompletionMessage(
     error: error.text,
     archive: { prediction: manifest.prediction, manifest: manifestLocation },
   };
-  const limit = MAX_MESSAGE_BYTES - attributeBytes(attributes);
+  // The same body is the SNS message and the EventBridge detail: it leaves room for whichever
+  // envelope is larger, SNS's attributes or the event's source and detail-type.
+  const limit = MAX_MESSAGE_BYTES - Math.max(attributeBytes(attributes), EVENT_ENVELOPE_BYTES);
   // A manifest read back from S3 is ours, but this must not throw whatever it holds.
   const allOutputs = (manifest.files ?? []).map(messageEntry);
   const allFailures = (manifest.failures ?? []).map(messageEntry);

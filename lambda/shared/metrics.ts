@@ -33,6 +33,10 @@ export const METRIC = {
   /** Output files not archived; also emitted with a `reason` dimension. */
   archiveFailures: 'ArchiveFailures',
   notificationsPublished: 'NotificationsPublished',
+  /** Completion events EventBridge took (one per finished prediction, with `eventBus`). */
+  completionEventsPut: 'CompletionEventsPut',
+  /** PutEvents calls or entries that failed, retried ones included; also by `reason` (the error code). */
+  completionEventPutFailures: 'CompletionEventPutFailures',
   /** Predictions the reconciler listed from Replicate's API and looked up. */
   reconcilerPredictionsExamined: 'ReconcilerPredictionsExamined',
   /** Finished predictions whose terminal webhook never arrived, recorded by the reconciler; also by `reason` (the status). */

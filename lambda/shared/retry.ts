@@ -16,6 +16,8 @@ const TRANSIENT = new Set([
   'TransactionConflictException',
   'InternalServerError',
   'InternalError',
+  // What PutEvents reports for an entry it could not take now (in a 200 answer).
+  'InternalFailure',
   'ServiceUnavailable',
   'SlowDown',
   'ECONNREFUSED',
