@@ -10,6 +10,8 @@
  *   REPLICATE_API_TOKEN        a real Replicate API token: the reconciler reads the real API
  *                              (default: a Replicate API stand-in with a generated token)
  *   REPLICATE_API_BASE_URL     another Replicate API base URL for that token (say a stand-in of your own)
+ *   EVENT_RULE_STATUSES        terminal statuses the local EventBridge rule delivers to its queue (default: all)
+ *   EVENT_RULE_MODELS          models (owner/name) it delivers (default: all)
  *
  * Prints the endpoints in words, then one line `ready {json}` for scripts. SIGINT or SIGTERM stops
  * everything and the process exits on its own (`npm start` execs this process, so npm passes a
@@ -18,6 +20,7 @@
 import { createServer } from 'node:net';
 import { constants } from 'node:os';
 import { listVariable } from '../lambda/shared/env';
+import { TERMINAL_STATUSES } from '../lambda/shared/prediction';
 import type { LocalPipeline, ReadyInfo } from './pipeline';
 import { DEFAULT_FILES_HOST, DEFAULT_FILES_PORT } from './sender/output-server';
 
@@ -40,6 +43,7 @@ function describe(info: ReadyInfo, generatedSecret: boolean, extraOutputHosts: r
     `  SNS               ${info.endpoints.sns}   completions ${info.completionTopicArn}`,
     `  SQS               ${info.endpoints.sqs}`,
     `  Secrets Manager   ${info.endpoints.secretsmanager}   secret ${info.signingSecretId}`,
+    `  EventBridge       ${info.endpoints.eventbridge}   bus ${info.eventBusName}; its rule's queue ${info.eventQueueUrl}`,
     `  output hosts      ${info.allowedOutputHosts.join(', ')}`,
     ...(info.replicateApi
       ? [
@@ -96,6 +100,16 @@ async function main(): Promise<void> {
   if (baseUrl && !token) throw new Error('REPLICATE_API_BASE_URL needs REPLICATE_API_TOKEN');
   // A token alone means Replicate's real API; without one, the stand-in with a token of its own.
   const api = token ? { baseUrl: baseUrl ?? 'https://api.replicate.com', token } : undefined;
+  const eventRule = {
+    statuses: listVariable(process.env, 'EVENT_RULE_STATUSES', []),
+    models: listVariable(process.env, 'EVENT_RULE_MODELS', []),
+  };
+  const notAnnounced = eventRule.statuses.filter((status) => !(TERMINAL_STATUSES as readonly string[]).includes(status));
+  if (notAnnounced.length > 0) {
+    throw new Error(
+      `EVENT_RULE_STATUSES takes terminal statuses (${TERMINAL_STATUSES.join(', ')}), got ${notAnnounced.join(', ')}`,
+    );
+  }
 
   let pipeline: LocalPipeline | undefined;
   let stopping = false;
@@ -136,7 +150,14 @@ async function main(): Promise<void> {
   // at the top that silences the SDK's notice.
   const { startLocalPipeline } = require('./pipeline') as typeof import('./pipeline');
   try {
-    pipeline = await startLocalPipeline({ port, host, secret, extraOutputHosts, reconciler: { api, intervalSeconds } });
+    pipeline = await startLocalPipeline({
+      port,
+      host,
+      secret,
+      extraOutputHosts,
+      reconciler: { api, intervalSeconds },
+      eventRule,
+    });
   } catch (error) {
     // Taken meanwhile: the pipeline has stopped what it had started.
     const code = (error as NodeJS.ErrnoException).code;

@@ -20,6 +20,9 @@ import { verifierEnvironment } from '../lambda/verifier/settings';
 import { ARCHIVE_QUEUE_DEFAULTS, ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
 import { DEFAULT_ALLOWED_HOSTS } from '../lambda/shared/allowed-hosts';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
+import { completionEventPattern, type CompletionEventSelection } from '../lambda/shared/completion-event';
+import type { CompletionMessage } from '../lambda/shared/completion-message';
+import { startEventBridge, type EventBridgeStandIn } from './standins/eventbridge';
 import { startHttpAdapter, type HttpAdapter } from './http-adapter';
 import { startNotificationPrinter, type NotificationPrinter } from './notification-printer';
 import { startDynamoDbLocal, type DynamoDbLocal } from './standins/dynamodb-local';
@@ -59,6 +62,14 @@ export interface LocalOptions {
   readonly onNotification?: (line: string) => void;
   /** The reconciler against Replicate's API (or its stand-in), on an interval. */
   readonly reconciler?: LocalReconcilerOptions;
+  /**
+   * Which completion events the local rule sends to its queue (`onCompletionEvent`'s statuses and
+   * models, the same pattern). The archiver puts every event on the local bus regardless.
+   * @default every completion event
+   */
+  readonly eventRule?: CompletionEventSelection;
+  /** One line per event put on the local bus (default: console.log). */
+  readonly onEvent?: (line: string) => void;
   readonly onError?: (error: unknown) => void;
 }
 
@@ -107,6 +118,7 @@ export interface ServiceEndpoints {
   readonly sns: string;
   readonly sqs: string;
   readonly secretsmanager: string;
+  readonly eventbridge: string;
 }
 
 /** What local mode prints as `ready {json}`: everything needed to inspect it with any SDK. */
@@ -121,6 +133,9 @@ export interface ReadyInfo {
   readonly completionTopicArn: string;
   readonly alarmTopicArn: string;
   readonly notificationQueueUrl: string;
+  /** The bus the archiver puts completion events on, and the queue its local rule delivers them to. */
+  readonly eventBusName: string;
+  readonly eventQueueUrl: string;
   readonly archiveQueueUrl: string;
   readonly archiveDeadLetterQueueUrl: string;
   readonly failureQueueUrl: string;
@@ -148,7 +163,14 @@ const NAMES = {
   bucket: 'replicate-webhooks-archive',
   secret: 'replicate-webhooks/signing-secret',
   tokenSecret: 'replicate-webhooks/replicate-api-token',
+  eventBus: 'replicate-webhooks-events',
 };
+const EVENT_RULE_NAME = 'replicate-webhooks-completion-events';
+
+function describeEvent(detailType: string, detail: Partial<CompletionMessage>, rules: readonly string[]): string {
+  const delivered = rules.length > 0 ? `rule ${rules.join(', ')} → its queue` : 'no rule matched';
+  return `⚡ event "${detailType}" ${detail.predictionId ?? '?'}${detail.model ? ` (${detail.model})` : ''}: ${delivered}`;
+}
 
 type Verifier = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 type Archiver = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
@@ -172,6 +194,13 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
     stops.push(() => dynamoDb.stop());
     const secrets: SecretsManagerStandIn = await startSecretsManager({ region, port: options.secretsManagerPort ?? 0 });
     stops.push(() => secrets.stop());
+    const onEvent = options.onEvent ?? console.log;
+    const eventBridge: EventBridgeStandIn = await startEventBridge({
+      region,
+      onPut: ({ event }, rules) =>
+        onEvent(describeEvent(event['detail-type'], event.detail as Partial<CompletionMessage>, rules)),
+    });
+    stops.push(() => eventBridge.stop());
 
     const endpoints: ServiceEndpoints = {
       dynamodb: dynamoDb.endpoint,
@@ -179,6 +208,7 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
       sns: `http://127.0.0.1:${fauxqs.port}`,
       sqs: `http://sqs.${region}.localhost:${fauxqs.port}`,
       secretsmanager: secrets.endpoint,
+      eventbridge: eventBridge.endpoint,
     };
     // The runner's own clients (setup, failure queue, printer) always talk to the stand-ins directly.
     const direct = { region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
@@ -225,6 +255,16 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
       new GetQueueAttributesCommand({ QueueUrl: notificationQueueUrl, AttributeNames: ['QueueArn'] }),
     );
     await sns.send(new SubscribeCommand({ TopicArn: completionTopicArn, Protocol: 'sqs', Endpoint: Attributes!.QueueArn }));
+    // A rule with the construct's pattern and an SQS target, as `onCompletionEvent` would make.
+    const eventQueueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: EVENT_RULE_NAME }))).QueueUrl!;
+    eventBridge.addRule({
+      name: EVENT_RULE_NAME,
+      eventBusName: NAMES.eventBus,
+      pattern: completionEventPattern(options.eventRule),
+      target: async (event) => {
+        await sqs.send(new SendMessageCommand({ QueueUrl: eventQueueUrl, MessageBody: JSON.stringify(event) }));
+      },
+    });
 
     const secret = options.secret ?? `whsec_${randomBytes(24).toString('base64')}`;
     secrets.putSecret(NAMES.secret, secret);
@@ -259,6 +299,7 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
       AWS_ENDPOINT_URL_SNS: handlerEndpoints.sns,
       AWS_ENDPOINT_URL_SQS: handlerEndpoints.sqs,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: handlerEndpoints.secretsmanager,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: handlerEndpoints.eventbridge,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?? 'true',
       ...verifierEnvironment({
         tableName: NAMES.table,
@@ -271,6 +312,7 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
         bucketName: NAMES.bucket,
         archivePrefix: '',
         completionTopicArn,
+        eventBusName: NAMES.eventBus,
         queueUrl: archiveQueueUrl,
         allowedOutputHosts,
         maxReceiveCount: queue.maxReceiveCount,
@@ -383,6 +425,8 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
         completionTopicArn,
         alarmTopicArn,
         notificationQueueUrl,
+        eventBusName: NAMES.eventBus,
+        eventQueueUrl,
         archiveQueueUrl,
         archiveDeadLetterQueueUrl,
         failureQueueUrl,

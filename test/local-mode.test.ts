@@ -6,7 +6,7 @@
 import { DynamoDBClient, GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
@@ -60,6 +60,9 @@ beforeAll(async () => {
     RECONCILE_INTERVAL_SECONDS: String(RECONCILE_INTERVAL_SECONDS),
     REPLICATE_API_TOKEN: '',
     REPLICATE_API_BASE_URL: '',
+    // Canceled predictions are put on the bus but not delivered: the rule's pattern decides.
+    EVENT_RULE_STATUSES: 'succeeded,failed',
+    EVENT_RULE_MODELS: '',
   });
   const client = { region: ready.region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
   dynamodb = new DynamoDBClient({ ...client, endpoint: ready.endpoints.dynamodb });
@@ -105,7 +108,10 @@ test('the ready line announces every endpoint and name', () => {
       sns: expect.stringMatching(/^http:/),
       sqs: expect.stringMatching(/^http:/),
       secretsmanager: expect.stringMatching(/^http:/),
+      eventbridge: expect.stringMatching(/^http:/),
     },
+    eventBusName: expect.any(String),
+    eventQueueUrl: expect.stringMatching(/^http:/),
     tableName: expect.any(String),
     bucketName: expect.any(String),
     completionTopicArn: expect.stringMatching(/^arn:aws:sns:/),
@@ -197,6 +203,30 @@ test('every scenario through the sender: states, archived bytes, manifests, exac
   expect(ids).toHaveLength(5);
   for (const id of Object.keys(predictions)) expect(ids).toContain(id);
   expect(output).toMatch(/✔ \w+ succeeded/); // local mode printed them too
+
+  // Every prediction was put on the bus once; the local rule delivered those its pattern selects.
+  const canceled = Object.entries(predictions).find(([, p]) => p.status === 'canceled')![0];
+  const delivered: Array<{ source: string; 'detail-type': string; detail: { predictionId: string; status: string } }> = [];
+  await waitFor(async () => {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: ready.eventQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+    );
+    delivered.push(...Messages.map((message) => JSON.parse(message.Body!)));
+    return delivered.length >= 4 ? true : undefined;
+  });
+  const { Messages: extra = [] } = await sqs.send(
+    new ReceiveMessageCommand({ QueueUrl: ready.eventQueueUrl, WaitTimeSeconds: 1 }),
+  );
+  expect(extra).toEqual([]);
+  expect(delivered.map((event) => event.detail.predictionId).sort()).toEqual(ids.filter((id) => id !== canceled).sort());
+  for (const event of delivered) {
+    expect(event.source).toBe('replicate-webhooks');
+    expect(event['detail-type']).toBe(
+      event.detail.status === 'failed' ? 'Replicate Prediction Failed' : 'Replicate Prediction Succeeded',
+    );
+  }
+  expect(output).toContain(`⚡ event "Replicate Prediction Canceled" ${canceled}`);
+  expect(output).toMatch(new RegExp(`⚡ event "Replicate Prediction Canceled" ${canceled}.*: no rule matched`));
 }, 120_000);
 
 test('the reconciler records what no webhook delivered: archived byte-exact, announced once, a late webhook is after_terminal', async () => {

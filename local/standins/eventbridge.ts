@@ -64,20 +64,28 @@ interface RequestEntry {
   Time?: unknown;
 }
 
-export async function startEventBridge(options: { region?: string; port?: number } = {}): Promise<EventBridgeStandIn> {
+export interface EventBridgeOptions {
+  readonly region?: string;
+  readonly port?: number;
+  /** Called for every event taken, with the names of the rules it matched. */
+  readonly onPut?: (put: PutEvent, matchedRules: readonly string[]) => void;
+}
+
+export async function startEventBridge(options: EventBridgeOptions = {}): Promise<EventBridgeStandIn> {
   const region = options.region ?? 'us-east-1';
   const events: PutEvent[] = [];
   const rules: StandInRule[] = [];
   const state = { calls: 0, available: true, failEntries: 0, failCode: 'InternalFailure' };
 
-  const deliver = (bus: string, event: DeliveredEvent) => {
-    for (const rule of rules) {
-      if (rule.eventBusName !== bus || !matchesPattern(event, rule.pattern)) continue;
+  const deliver = (bus: string, event: DeliveredEvent): string[] => {
+    const matched = rules.filter((rule) => rule.eventBusName === bus && matchesPattern(event, rule.pattern));
+    for (const rule of matched) {
       // EventBridge delivers asynchronously and retries; a local target's failure is only reported.
       Promise.resolve()
         .then(() => rule.target(event))
         .catch((error: unknown) => console.error(`event rule ${rule.name}: target failed: ${(error as Error)?.message}`));
     }
+    return matched.map((rule) => rule.name);
   };
 
   const takeEntry = (entry: RequestEntry): Record<string, string> => {
@@ -109,8 +117,9 @@ export async function startEventBridge(options: { region?: string; port?: number
       resources: Array.isArray(entry.Resources) ? entry.Resources.map(String) : [],
       detail: detail as Record<string, unknown>,
     };
-    events.push({ eventBusName: bus, event, entryBytes: entrySize(entry) });
-    deliver(bus, event);
+    const put: PutEvent = { eventBusName: bus, event, entryBytes: entrySize(entry) };
+    events.push(put);
+    options.onPut?.(put, deliver(bus, event));
     return { EventId: event.id };
   };
 

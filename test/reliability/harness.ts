@@ -75,6 +75,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       reconciler: options.reconciler ?? { intervalSeconds: 0 },
       handlerEnvironment: { POWERTOOLS_LOG_LEVEL: 'CRITICAL', ...options.handlerEnvironment },
       onNotification: () => undefined,
+      onEvent: () => undefined,
       onError: () => undefined,
       routeHandlerTraffic: async (endpoints) => {
         const port = (url: string) => new URL(url).port;
