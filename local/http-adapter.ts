@@ -6,6 +6,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { toHttpApiEvent } from './api-gateway';
+import type { Inspector, WebhookAnswer, WebhookRequest } from './inspector/server';
 
 export type HttpApiHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -24,6 +25,8 @@ export async function startHttpAdapter(options: {
   readonly port: number;
   readonly host?: string;
   readonly onError?: (error: unknown) => void;
+  /** Serves the inspector's page beside the webhook, and tells it of every delivery. */
+  readonly inspector?: Pick<Inspector, 'serve' | 'observe' | 'attach'>;
 }): Promise<HttpAdapter> {
   const routeKey = `POST ${options.path}`;
   const server: Server = createServer((request, response) => {
@@ -37,6 +40,7 @@ export async function startHttpAdapter(options: {
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://localhost');
     if (request.method !== 'POST' || url.pathname !== options.path) {
+      if (options.inspector && (await options.inspector.serve(request, response, url))) return;
       request.resume();
       return send(response, 404, { message: 'Not Found' });
     }
@@ -50,23 +54,46 @@ export async function startHttpAdapter(options: {
     if (size > MAX_PAYLOAD_BYTES) return send(response, 413, { message: 'Request Entity Too Large' });
     const headers: Array<[string, string]> = [];
     for (let i = 0; i < request.rawHeaders.length; i += 2) headers.push([request.rawHeaders[i], request.rawHeaders[i + 1]]);
+    const sourceIp = request.socket.remoteAddress?.replace(/^::ffff:/, '');
+    const answer = await deliver({ headers, body: Buffer.concat(chunks) }, url.search.slice(1), sourceIp);
+    response.writeHead(answer.status, { ...answer.headers, 'content-length': String(answer.body.length) });
+    response.end(answer.body);
+  }
+
+  /** One webhook through API Gateway's event and the verifier; the inspector sees it, replays included. */
+  async function deliver(
+    webhook: WebhookRequest,
+    rawQueryString: string,
+    sourceIp: string | undefined,
+    replay?: Parameters<Inspector['observe']>[4],
+  ): Promise<WebhookAnswer & { headers: Record<string, string> }> {
+    const receivedAt = new Date();
+    const started = performance.now();
     const event = toHttpApiEvent({
       method: 'POST',
-      path: url.pathname,
-      rawQueryString: url.search.slice(1),
-      headers,
-      body: Buffer.concat(chunks),
-      sourceIp: request.socket.remoteAddress?.replace(/^::ffff:/, ''),
+      path: options.path,
+      rawQueryString,
+      headers: webhook.headers,
+      body: webhook.body,
+      sourceIp,
       routeKey,
     });
     const result = await options.handler(event);
-    const body = result.body ?? '';
-    response.writeHead(result.statusCode ?? 200, {
-      ...stringHeaders(result.headers),
-      'content-length': String(result.isBase64Encoded ? Buffer.from(body, 'base64').length : Buffer.byteLength(body)),
-    });
-    response.end(result.isBase64Encoded ? Buffer.from(body, 'base64') : body);
+    const text = result.body ?? '';
+    const answer = {
+      status: result.statusCode ?? 200,
+      headers: stringHeaders(result.headers),
+      body: result.isBase64Encoded ? Buffer.from(text, 'base64') : Buffer.from(text),
+    };
+    try {
+      options.inspector?.observe(webhook, answer, receivedAt, Math.round(performance.now() - started), replay);
+    } catch (error) {
+      // The inspector only watches: its trouble never changes what the sender is answered.
+      options.onError?.(error);
+    }
+    return answer;
   }
+  options.inspector?.attach((webhook, replay) => deliver(webhook, '', '127.0.0.1', replay));
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

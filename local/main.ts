@@ -12,6 +12,7 @@
  *   REPLICATE_API_BASE_URL     another Replicate API base URL for that token (say a stand-in of your own)
  *   EVENT_RULE_STATUSES        terminal statuses the local EventBridge rule delivers to its queue (default: all)
  *   EVENT_RULE_MODELS          models (owner/name) it delivers (default: all)
+ *   INSPECTOR                  off: no inspector page (default: on, at GET / on the webhook's port)
  *
  * Prints the endpoints in words, then one line `ready {json}` for scripts. SIGINT or SIGTERM stops
  * everything and the process exits on its own (`npm start` execs this process, so npm passes a
@@ -37,6 +38,9 @@ function describe(info: ReadyInfo, generatedSecret: boolean, extraOutputHosts: r
     '',
     'Replicate webhooks, local mode',
     `  webhook URL       POST ${info.webhookUrl}`,
+    ...(info.inspectorUrl
+      ? [`  inspector         ${info.inspectorUrl}   (open in a browser: deliveries live, detail, replay)`]
+      : []),
     `  signing secret    ${info.secret}${generatedSecret ? '   (generated; set REPLICATE_WEBHOOK_SECRET to choose it)' : ''}`,
     `  DynamoDB          ${info.endpoints.dynamodb}   table ${info.tableName}`,
     `  S3                ${info.endpoints.s3}   bucket ${info.bucketName} (path-style)`,
@@ -100,6 +104,7 @@ async function main(): Promise<void> {
   if (baseUrl && !token) throw new Error('REPLICATE_API_BASE_URL needs REPLICATE_API_TOKEN');
   // A token alone means Replicate's real API; without one, the stand-in with a token of its own.
   const api = token ? { baseUrl: baseUrl ?? 'https://api.replicate.com', token } : undefined;
+  const inspector = process.env.INSPECTOR?.trim() === 'off' ? false : {};
   const eventRule = {
     statuses: listVariable(process.env, 'EVENT_RULE_STATUSES', []),
     models: listVariable(process.env, 'EVENT_RULE_MODELS', []),
@@ -157,6 +162,7 @@ async function main(): Promise<void> {
       extraOutputHosts,
       reconciler: { api, intervalSeconds },
       eventRule,
+      inspector,
     });
   } catch (error) {
     // Taken meanwhile: the pipeline has stopped what it had started.

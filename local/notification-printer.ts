@@ -28,6 +28,7 @@ export function startNotificationPrinter(
   queueUrl: string,
   print: (text: string) => void,
   onError: (error: unknown) => void,
+  onMessage?: (message: CompletionMessage) => void,
 ): NotificationPrinter {
   const controller = new AbortController();
   const loop = (async () => {
@@ -39,7 +40,9 @@ export function startNotificationPrinter(
         );
         for (const message of Messages) {
           const envelope = JSON.parse(message.Body ?? '{}') as { Message?: string };
-          print(describeNotification(JSON.parse(envelope.Message ?? '{}') as CompletionMessage));
+          const completion = JSON.parse(envelope.Message ?? '{}') as CompletionMessage;
+          print(describeNotification(completion));
+          onMessage?.(completion);
           await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
         }
       } catch (error) {

@@ -23,6 +23,9 @@ import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { completionEventPattern, type CompletionEventSelection } from '../lambda/shared/completion-event';
 import type { CompletionMessage } from '../lambda/shared/completion-message';
 import { startEventBridge, type EventBridgeStandIn } from './standins/eventbridge';
+import { createInspector, type Inspector } from './inspector/server';
+import type { RecorderLimits } from './inspector/recorder';
+import { VERIFIER_DEFAULTS } from '../lambda/verifier/settings';
 import { startHttpAdapter, type HttpAdapter } from './http-adapter';
 import { startNotificationPrinter, type NotificationPrinter } from './notification-printer';
 import { startDynamoDbLocal, type DynamoDbLocal } from './standins/dynamodb-local';
@@ -70,6 +73,11 @@ export interface LocalOptions {
   readonly eventRule?: CompletionEventSelection;
   /** One line per event put on the local bus (default: console.log). */
   readonly onEvent?: (line: string) => void;
+  /**
+   * The inspector page on the webhook's port (`GET /`): deliveries live, their detail, replay.
+   * Holds the last deliveries in memory within these limits. @default off
+   */
+  readonly inspector?: RecorderLimits | false;
   readonly onError?: (error: unknown) => void;
 }
 
@@ -146,6 +154,8 @@ export interface ReadyInfo {
   /** Seconds between reconciler runs; absent when it is off. */
   readonly reconcileIntervalSeconds?: number;
   readonly tokenSecretId?: string;
+  /** The inspector page, when it is on. */
+  readonly inspectorUrl?: string;
 }
 
 export interface LocalPipeline {
@@ -354,19 +364,35 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
       onError,
     });
     stops.push(() => archiveConsumer.stop());
+    const host = options.host ?? '127.0.0.1';
+    const inspector: Inspector | undefined = options.inspector
+      ? createInspector({
+          ...options.inspector,
+          signingSecret: secret,
+          toleranceSeconds: Number(process.env.TIMESTAMP_TOLERANCE_SECONDS || VERIFIER_DEFAULTS.timestampToleranceSeconds),
+          dynamodb,
+          s3,
+          tableName: NAMES.table,
+          bucketName: NAMES.bucket,
+          archivePrefix: '',
+          listenHost: host,
+        })
+      : undefined;
     const printer: NotificationPrinter = startNotificationPrinter(
       sqs,
       notificationQueueUrl,
       options.onNotification ?? console.log,
       onError,
+      inspector ? (message) => inspector.recordCompletion(message) : undefined,
     );
     stops.push(() => printer.stop());
     const http: HttpAdapter = await startHttpAdapter({
       handler: (event) => verifier(event, lambdaContext('verifier', VERIFIER_TIMEOUT_MS, 256)),
       path: '/webhook',
       port: options.port,
-      host: options.host,
+      host,
       onError,
+      inspector,
     });
     stops.push(() => http.stop());
 
@@ -433,6 +459,7 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
         signingSecretId: NAMES.secret,
         allowedOutputHosts,
         ...(replicateApi ? { replicateApi, reconcileIntervalSeconds, tokenSecretId: NAMES.tokenSecret } : {}),
+        ...(inspector ? { inspectorUrl: `http://localhost:${http.port}/` } : {}),
       },
       replicateApiStandIn,
       stop,

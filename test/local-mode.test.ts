@@ -7,10 +7,9 @@ import { DynamoDBClient, GetItemCommand, ScanCommand } from '@aws-sdk/client-dyn
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import type { ArchiveManifest } from '../lambda/shared/completion-message';
 import { signWebhook } from '../lambda/shared/signature';
 import { predictionItemKey } from '../lambda/shared/state';
@@ -21,11 +20,12 @@ import { registerPrediction } from '../local/sender/register';
 import { sendDelivery } from '../local/sender/send';
 import { startOutputServer, type OutputServer } from '../local/sender/output-server';
 import { freePort } from '../local/standins/dynamodb-local';
+import { startLocalMode } from './support/local-mode';
 import { subscribeQueue, type ReceivedNotification, type Subscriber } from './support/notifications';
 
 let child: ChildProcess;
 let ready: ReadyInfo;
-let output = '';
+let output: () => string;
 let filesPort: number;
 let dynamodb: DynamoDBClient;
 let s3: S3Client;
@@ -34,26 +34,9 @@ let sqs: SQSClient;
 let subscriber: Subscriber;
 const RECONCILE_INTERVAL_SECONDS = 3;
 
-function startLocalMode(env: Record<string, string>): Promise<ReadyInfo> {
-  child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'local', 'main.ts')], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const line = output.split('\n').find((candidate) => candidate.startsWith('ready '));
-      if (line) resolve(JSON.parse(line.slice('ready '.length)) as ReadyInfo);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('exit', (code) => reject(new Error(`local mode exited with ${code} before it was ready:\n${output}`)));
-  });
-}
-
 beforeAll(async () => {
   filesPort = await freePort();
-  ready = await startLocalMode({
+  const started = await startLocalMode({
     PORT: '0',
     ALLOWED_OUTPUT_HOSTS: `127.0.0.1:${filesPort}`,
     REPLICATE_WEBHOOK_SECRET: '',
@@ -64,6 +47,9 @@ beforeAll(async () => {
     EVENT_RULE_STATUSES: 'succeeded,failed',
     EVENT_RULE_MODELS: '',
   });
+  child = started.child;
+  ready = started.ready;
+  output = started.output;
   const client = { region: ready.region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
   dynamodb = new DynamoDBClient({ ...client, endpoint: ready.endpoints.dynamodb });
   s3 = new S3Client({ ...client, endpoint: ready.endpoints.s3, forcePathStyle: true });
@@ -93,7 +79,7 @@ async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 20_00
   for (;;) {
     const value = await probe();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out; local mode printed:\n${output}`);
+    if (Date.now() > deadline) throw new Error(`timed out; local mode printed:\n${output()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
@@ -123,8 +109,8 @@ test('the ready line announces every endpoint and name', () => {
     },
     reconcileIntervalSeconds: RECONCILE_INTERVAL_SECONDS,
   });
-  expect(output).toContain('webhook URL');
-  expect(output).toContain('(generated; set REPLICATE_WEBHOOK_SECRET to choose it)');
+  expect(output()).toContain('webhook URL');
+  expect(output()).toContain('(generated; set REPLICATE_WEBHOOK_SECRET to choose it)');
 });
 
 test('every scenario through the sender: states, archived bytes, manifests, exactly one notification each', async () => {
@@ -202,7 +188,7 @@ test('every scenario through the sender: states, archived bytes, manifests, exac
   expect(new Set(ids).size).toBe(ids.length); // exactly one each
   expect(ids).toHaveLength(5);
   for (const id of Object.keys(predictions)) expect(ids).toContain(id);
-  expect(output).toMatch(/✔ \w+ succeeded/); // local mode printed them too
+  expect(output()).toMatch(/✔ \w+ succeeded/); // local mode printed them too
 
   // Every prediction was put on the bus once; the local rule delivered those its pattern selects.
   const canceled = Object.entries(predictions).find(([, p]) => p.status === 'canceled')![0];
@@ -225,8 +211,8 @@ test('every scenario through the sender: states, archived bytes, manifests, exac
       event.detail.status === 'failed' ? 'Replicate Prediction Failed' : 'Replicate Prediction Succeeded',
     );
   }
-  expect(output).toContain(`⚡ event "Replicate Prediction Canceled" ${canceled}`);
-  expect(output).toMatch(new RegExp(`⚡ event "Replicate Prediction Canceled" ${canceled}.*: no rule matched`));
+  expect(output()).toContain(`⚡ event "Replicate Prediction Canceled" ${canceled}`);
+  expect(output()).toMatch(new RegExp(`⚡ event "Replicate Prediction Canceled" ${canceled}.*: no rule matched`));
 }, 120_000);
 
 test('the reconciler records what no webhook delivered: archived byte-exact, announced once, a late webhook is after_terminal', async () => {
@@ -285,11 +271,11 @@ test('the reconciler records what no webhook delivered: archived byte-exact, ann
   }
   expect(Date.now() - started).toBeLessThan(budgetMs);
   expect(
-    output.match(
+    output().match(
       new RegExp(`↻ ${dropped.predictionId} failed: its terminal webhook never arrived; recorded from Replicate's API`, 'g'),
     ),
   ).toHaveLength(1);
-  expect(output.match(new RegExp(`↻ ${silent} canceled: `, 'g'))).toHaveLength(1);
+  expect(output().match(new RegExp(`↻ ${silent} canceled: `, 'g'))).toHaveLength(1);
 
   // The terminal webhook arrives after all: recorded already, nothing more to do.
   const late = await sendDelivery(ready.webhookUrl, ready.secret, terminal);
@@ -302,7 +288,7 @@ test('the reconciler records what no webhook delivered: archived byte-exact, ann
   expect(notifications.filter((id) => id === dropped.predictionId)).toHaveLength(1);
   expect(notifications.filter((id) => id === silent)).toHaveLength(1);
   expect(await predictionItem(foreign.predictionId)).toBeUndefined();
-  expect(output.match(/↻ /g)).toHaveLength(2);
+  expect(output().match(/↻ /g)).toHaveLength(2);
 }, 90_000);
 
 test('forged and stale requests are rejected over HTTP and leave nothing behind', async () => {
@@ -339,7 +325,7 @@ test('SIGTERM stops everything and the process exits on its own', async () => {
   child.kill('SIGTERM');
   const code = await Promise.race([exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 20_000).unref())]);
   expect(code).toBe(0);
-  expect(output).toContain('stopped');
+  expect(output()).toContain('stopped');
   // DynamoDB Local (a JVM child) went with it.
   const port = Number(new URL(ready.endpoints.dynamodb).port);
   await expect(

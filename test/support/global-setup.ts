@@ -10,7 +10,8 @@ export default async function globalSetup(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   // Handlers print embedded-metric JSON to stdout; the tests that check it turn it back on.
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-  globalThis.dynamoDbLocal = await startDynamoDbLocal();
+  // Seconds on an idle machine; a minute or more on two busy cores.
+  globalThis.dynamoDbLocal = await startDynamoDbLocal({ startTimeoutMs: 180_000 });
   // Workers are started after this and inherit the variable.
   process.env.TEST_DYNAMODB_ENDPOINT = globalThis.dynamoDbLocal.endpoint;
 }
