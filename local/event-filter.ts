@@ -1,6 +1,6 @@
 /**
- * Lambda event filtering (the EventBridge pattern language, as implemented by aws/event-ruler)
- * for the subset this project uses. Anything outside that subset throws instead of guessing, so
+ * Lambda event filtering and EventBridge rules (the pattern language, as implemented by
+ * aws/event-ruler) for the subset this project and its examples use. Anything outside that subset throws instead of guessing, so
  * a pattern change that the local poller cannot honour fails in tests rather than letting every
  * record through.
  *
@@ -13,7 +13,15 @@ export type FilterPattern = Record<string, unknown>;
 
 type Leaf = string | number | boolean | null;
 
-const SUPPORTED_OPERATORS = ['exists', 'prefix', 'anything-but'];
+const SUPPORTED_OPERATORS = ['exists', 'prefix', 'anything-but', 'numeric'];
+
+const COMPARISONS: Readonly<Record<string, (value: number, bound: number) => boolean>> = {
+  '<': (value, bound) => value < bound,
+  '<=': (value, bound) => value <= bound,
+  '=': (value, bound) => value === bound,
+  '>=': (value, bound) => value >= bound,
+  '>': (value, bound) => value > bound,
+};
 
 /** OR across patterns; no patterns at all means no filtering, as on an event source mapping without FilterCriteria. */
 export function matchesAny(event: unknown, patterns: readonly FilterPattern[]): boolean {
@@ -61,6 +69,8 @@ function matchesCondition(leaves: readonly Leaf[], condition: unknown, key: stri
     case 'prefix':
       if (typeof operand !== 'string') throw new Error(`unsupported "prefix" for "${key}": ${JSON.stringify(operand)}`);
       return leaves.some((leaf) => typeof leaf === 'string' && leaf.startsWith(operand));
+    case 'numeric':
+      return matchesNumeric(leaves, operand, key);
     default: {
       const excluded = Array.isArray(operand) ? operand : [operand];
       if (!excluded.every((item) => typeof item === 'string' || typeof item === 'number')) {
@@ -70,6 +80,23 @@ function matchesCondition(leaves: readonly Leaf[], condition: unknown, key: stri
       return leaves.some((leaf) => !excluded.includes(leaf as string | number));
     }
   }
+}
+
+/** `numeric: ['>', 0, '<=', 5]`: every comparison holds for one numeric leaf (strings never match). */
+function matchesNumeric(leaves: readonly Leaf[], operand: unknown, key: string): boolean {
+  const pairs: Array<[(value: number, bound: number) => boolean, number]> = [];
+  if (Array.isArray(operand) && operand.length > 0 && operand.length % 2 === 0) {
+    for (let index = 0; index < operand.length; index += 2) {
+      const compare = COMPARISONS[String(operand[index])];
+      const bound = operand[index + 1];
+      if (!compare || typeof bound !== 'number') break;
+      pairs.push([compare, bound]);
+    }
+  }
+  if (pairs.length === 0 || pairs.length * 2 !== (operand as unknown[]).length) {
+    throw new Error(`unsupported "numeric" for "${key}": ${JSON.stringify(operand)}`);
+  }
+  return leaves.some((leaf) => typeof leaf === 'number' && pairs.every(([compare, bound]) => compare(leaf, bound)));
 }
 
 function leavesOf(value: unknown): Leaf[] {

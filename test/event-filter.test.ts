@@ -68,15 +68,28 @@ describe('matchesPattern', () => {
     expect(matchesPattern(record, { missing: [{ 'anything-but': ['x'] }] })).toBe(false);
   });
 
+  test('numeric compares numbers only, every comparison of a range together', () => {
+    const at = (predictTime: unknown) => ({ detail: { metrics: { predict_time: predictTime } } });
+    const longerThan = (seconds: number) => ({ detail: { metrics: { predict_time: [{ numeric: ['>', seconds] }] } } });
+    expect(matchesPattern(at(301.5), longerThan(300))).toBe(true);
+    expect(matchesPattern(at(300), longerThan(300))).toBe(false);
+    expect(matchesPattern(at('301'), longerThan(300))).toBe(false);
+    expect(matchesPattern({ detail: {} }, longerThan(300))).toBe(false);
+    const range = { n: [{ numeric: ['>=', 10, '<', 20] }] };
+    expect([9, 10, 19.9, 20].map((n) => matchesPattern({ n }, range))).toEqual([false, true, true, false]);
+    expect(matchesPattern({ n: 5 }, { n: [{ numeric: ['=', 5] }] })).toBe(true);
+    expect(matchesPattern({ n: 5 }, { n: [{ numeric: ['<=', 4] }] })).toBe(false);
+  });
+
   test('operators and values OR together within a field', () => {
     expect(matchesPattern(record, { eventName: ['INSERT', { prefix: 'MOD' }] })).toBe(true);
     expect(matchesPattern(record, { dynamodb: { OldImage: { gone: { S: ['x', { exists: false }] } } } })).toBe(true);
   });
 
   test('unsupported operators and malformed patterns throw, even when another condition already matched', () => {
-    expect(() => matchesPattern(record, { dynamodb: { SizeBytes: [{ numeric: ['>', 1] }] } })).toThrow(
-      /unsupported filter operator/,
-    );
+    expect(() => matchesPattern(record, { dynamodb: { SizeBytes: [{ numeric: ['>', '1'] }] } })).toThrow(/numeric/);
+    expect(() => matchesPattern(record, { dynamodb: { SizeBytes: [{ numeric: ['>', 1, '<'] }] } })).toThrow(/numeric/);
+    expect(() => matchesPattern(record, { dynamodb: { SizeBytes: [{ numeric: ['!=', 1] }] } })).toThrow(/numeric/);
     expect(() => matchesPattern(record, { eventName: ['MODIFY', { suffix: 'FY' }] })).toThrow(/unsupported filter operator/);
     expect(() => matchesPattern(record, { eventName: ['INSERT'], other: [{ 'equals-ignore-case': 'x' }] })).toThrow(
       /unsupported/,
