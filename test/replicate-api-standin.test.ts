@@ -229,6 +229,51 @@ describe('POST predictions', () => {
     expect((await call(`${endpoint}/v1/predictions`)).json!.results).toEqual([]);
   });
 
+  test('creating needs the token like every route: 401 and nothing created', async () => {
+    const { endpoint } = await start();
+    for (const token of [null, `${TOKEN}x`]) {
+      for (const path of ['/v1/predictions', '/v1/models/black-forest-labs/flux-schnell/predictions']) {
+        const answer = await call(`${endpoint}${path}`, {
+          method: 'POST',
+          token,
+          body: JSON.stringify({ version: 'abc', input: { prompt: 'x' } }),
+        });
+        expect(answer.status).toBe(401);
+        expect(answer.json?.title).toBe('Unauthenticated');
+      }
+    }
+    expect((await call(`${endpoint}/v1/predictions`)).json!.results).toEqual([]);
+  });
+
+  test("the created prediction's urls lead to it, and it moves on like any other", async () => {
+    const { endpoint, putPrediction } = await start();
+    const created = (
+      await call(`${endpoint}/v1/models/black-forest-labs/flux-schnell/predictions`, {
+        method: 'POST',
+        body: JSON.stringify({ input: { prompt: 'a lighthouse' }, webhook: 'https://example.com/webhook' }),
+      })
+    ).json!;
+    const id = created.id as string;
+    expect(created).toMatchObject({
+      logs: '',
+      data_removed: false,
+      created_at: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+Z$/),
+      urls: {
+        get: `${endpoint}/v1/predictions/${id}`,
+        cancel: `${endpoint}/v1/predictions/${id}/cancel`,
+        web: expect.stringContaining(id),
+      },
+    });
+    // No events filter asked for, none stored: Replicate sends every event then.
+    expect(created).not.toHaveProperty('webhook_events_filter');
+    expect((await call(created.urls.get)).json).toEqual(created);
+    putPrediction({ ...created, status: 'succeeded', output: ['https://replicate.delivery/x/out-0.webp'] });
+    expect((await call(created.urls.get)).json).toMatchObject({ status: 'succeeded', webhook: 'https://example.com/webhook' });
+    const answer = await call(`${endpoint}/v1/models/black-forest-labs/flux-schnell/predictions`);
+    expect(answer.status).toBe(405);
+    expect(answer.headers.get('allow')).toBe('POST');
+  });
+
   test('a method a route does not have is a 405', async () => {
     const { endpoint } = await start();
     const answer = await call(`${endpoint}/v1/predictions/abc`, { method: 'DELETE' });
