@@ -5,9 +5,8 @@
  * limit, a detail that must be a JSON object, and partial failures answered with a 200.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { matchesPattern, type FilterPattern } from '../event-filter';
+import { jsonError, serveJsonProtocol } from './json-protocol';
 
 /** An event as EventBridge hands it to rule targets. */
 export interface DeliveredEvent {
@@ -123,42 +122,34 @@ export async function startEventBridge(options: EventBridgeOptions = {}): Promis
     return { EventId: event.id };
   };
 
-  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const reply = (status: number, body: Record<string, unknown>) => {
-        response.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
-        response.end(JSON.stringify(body));
-      };
-      const fail = (status: number, type: string, message: string) => reply(status, { __type: type, message });
+  const server = await serveJsonProtocol({
+    targetPrefix: 'AWSEvents',
+    invalidBodyType: 'SerializationException',
+    port: options.port,
+    handle: (action, input) => {
       state.calls++;
-      if (!state.available) return fail(500, 'InternalException', 'stand-in switched off');
-      const action = String(request.headers['x-amz-target'] ?? '').replace(/^AWSEvents\./, '');
-      if (action !== 'PutEvents') return fail(400, 'UnknownOperationException', `${action} is not supported by this stand-in`);
-      let input: { Entries?: unknown };
-      try {
-        input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { Entries?: unknown };
-      } catch {
-        return fail(400, 'SerializationException', 'body is not JSON');
-      }
+      if (!state.available) return jsonError(500, 'InternalException', 'stand-in switched off');
+      if (action !== 'PutEvents')
+        return jsonError(400, 'UnknownOperationException', `${action} is not supported by this stand-in`);
       const entries = Array.isArray(input.Entries) ? (input.Entries as RequestEntry[]) : [];
       if (entries.length < 1 || entries.length > 10) {
-        return fail(400, 'ValidationException', 'Entries must hold between 1 and 10 entries');
+        return jsonError(400, 'ValidationException', 'Entries must hold between 1 and 10 entries');
       }
       const total = entries.reduce((sum, entry) => sum + entrySize(entry), 0);
       if (total > MAX_ENTRY_BYTES) {
-        return fail(400, 'ValidationException', `Total size of the entries in the request is over the limit (${total} bytes).`);
+        return jsonError(
+          400,
+          'ValidationException',
+          `Total size of the entries in the request is over the limit (${total} bytes).`,
+        );
       }
       const results = entries.map(takeEntry);
-      reply(200, { FailedEntryCount: results.filter((result) => result.ErrorCode).length, Entries: results });
-    });
+      return { status: 200, body: { FailedEntryCount: results.filter((result) => result.ErrorCode).length, Entries: results } };
+    },
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
 
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: server.endpoint,
     events,
     get calls() {
       return state.calls;
@@ -178,7 +169,7 @@ export async function startEventBridge(options: EventBridgeOptions = {}): Promis
       matchesPattern({}, rule.pattern);
       rules.push(rule);
     },
-    stop: () => new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve()))),
+    stop: () => server.stop(),
   };
 }
 

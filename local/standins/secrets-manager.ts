@@ -3,8 +3,7 @@
  * which is all the verifier and the people inspecting local mode need. No such emulator exists
  * as a package, so this small one serves both local mode and the tests.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { jsonError, serveJsonProtocol, type JsonAnswer } from './json-protocol';
 
 export interface SecretsManagerStandIn {
   readonly endpoint: string;
@@ -32,29 +31,19 @@ export async function startSecretsManager(options: { region?: string; port?: num
 
   const state = { getCalls: 0, available: true };
 
-  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const reply = (status: number, body: Record<string, unknown>) => {
-        response.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
-        response.end(JSON.stringify(body));
-      };
-      const fail = (status: number, type: string, message: string) => reply(status, { __type: type, message });
-      if (!state.available) return fail(500, 'InternalServiceError', 'stand-in switched off');
-      const action = String(request.headers['x-amz-target'] ?? '').replace(/^secretsmanager\./, '');
-      let input: Record<string, unknown>;
-      try {
-        input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
-      } catch {
-        return fail(400, 'InvalidRequestException', 'body is not JSON');
-      }
+  const server = await serveJsonProtocol({
+    targetPrefix: 'secretsmanager',
+    invalidBodyType: 'InvalidRequestException',
+    port: options.port,
+    handle: (action, input) => {
+      if (!state.available) return jsonError(500, 'InternalServiceError', 'stand-in switched off');
+      const reply = (body: Record<string, unknown>): JsonAnswer => ({ status: 200, body });
       const secret = find(input.SecretId);
       switch (action) {
         case 'GetSecretValue':
-          if (!secret) return fail(400, 'ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
+          if (!secret) return jsonError(400, 'ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
           state.getCalls++;
-          return reply(200, {
+          return reply({
             ARN: secret.arn,
             Name: String(input.SecretId),
             SecretString: secret.value,
@@ -63,21 +52,20 @@ export async function startSecretsManager(options: { region?: string; port?: num
             CreatedDate: Date.now() / 1000,
           });
         case 'PutSecretValue':
-          if (!secret) return fail(400, 'ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
-          if (typeof input.SecretString !== 'string') return fail(400, 'InvalidParameterException', 'SecretString is required');
+          if (!secret) return jsonError(400, 'ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
+          if (typeof input.SecretString !== 'string')
+            return jsonError(400, 'InvalidParameterException', 'SecretString is required');
           secret.value = input.SecretString;
           secret.version++;
-          return reply(200, { ARN: secret.arn, Name: input.SecretId, VersionId: `v${secret.version}` });
+          return reply({ ARN: secret.arn, Name: input.SecretId, VersionId: `v${secret.version}` });
         default:
-          return fail(400, 'UnknownOperationException', `${action} is not supported by this stand-in`);
+          return jsonError(400, 'UnknownOperationException', `${action} is not supported by this stand-in`);
       }
-    });
+    },
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
 
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: server.endpoint,
     putSecret(name, value) {
       const existing = secrets.get(name);
       if (existing) {
@@ -96,10 +84,6 @@ export async function startSecretsManager(options: { region?: string; port?: num
     set available(value: boolean) {
       state.available = value;
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    stop: () => server.stop(),
   };
 }

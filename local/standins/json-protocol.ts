@@ -1,0 +1,57 @@
+/**
+ * The AWS JSON 1.1 protocol as the stand-ins speak it: one POST per call, the operation in
+ * `X-Amz-Target` (`<prefix>.<Operation>`), a JSON body in and out, errors as `{ __type, message }`.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type JsonAnswer = { readonly status: number; readonly body: Record<string, unknown> };
+
+export const jsonError = (status: number, type: string, message: string): JsonAnswer => ({
+  status,
+  body: { __type: type, message },
+});
+
+export interface JsonProtocolServer {
+  readonly endpoint: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Serves `handle(operation, input)` on loopback. A body that is not JSON is refused with the
+ * `invalidBodyType` error before `handle` sees it.
+ */
+export async function serveJsonProtocol(options: {
+  readonly targetPrefix: string;
+  readonly invalidBodyType: string;
+  readonly port?: number;
+  readonly handle: (operation: string, input: Record<string, unknown>) => JsonAnswer;
+}): Promise<JsonProtocolServer> {
+  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const operation = String(request.headers['x-amz-target'] ?? '').replace(`${options.targetPrefix}.`, '');
+      let answer: JsonAnswer;
+      try {
+        const input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
+        answer = options.handle(operation, input);
+      } catch (error) {
+        if (!(error instanceof SyntaxError)) throw error;
+        answer = jsonError(400, options.invalidBodyType, 'body is not JSON');
+      }
+      response.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.1' });
+      response.end(JSON.stringify(answer.body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
