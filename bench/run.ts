@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- section ...]`: prints figures as ratios against baselines measured in the
  * same run, and writes them to build/bench-results.json. Sections: verify, handler, bundle, archive,
- * scale (a simulation; `key=value` arguments or SCALE_* variables set its options, see bench/scale-model.ts).
+ * units (billed requests per webhook and per archival), scale (a simulation; `key=value` arguments or SCALE_* variables set its options, see bench/scale-model.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { benchBundleCost, reportBundleCost } from './bundle-cost';
 import { benchHandlerLatency, reportHandlerLatency } from './handler-latency';
 import { benchScaleModel, reportScaleModel, scaleOptionsFrom } from './scale-model';
 import { benchVerifyCost, reportVerifyCost } from './verify-cost';
+import { benchWriteUnits, reportWriteUnits } from './write-units';
 
 // Node 20 is supported here until January 2027; the SDK's reminder would drown the figures.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -31,6 +32,7 @@ const SECTIONS: Record<string, () => Promise<{ result: unknown; report: string }
   bundle: section(() => benchBundleCost(), reportBundleCost),
   archive: section(() => benchArchiveThroughput(), reportArchiveThroughput),
   scale: section(async () => benchScaleModel(scaleOptionsFrom(options, process.env)), reportScaleModel),
+  units: section(() => benchWriteUnits(), reportWriteUnits),
 };
 
 async function main(): Promise<void> {

@@ -4,8 +4,9 @@
  * The settings that drive cost (memory, architecture, billing mode, retention, the archive path's
  * batches and retries, how many keys, alarms and dashboards) are read from the synthesized
  * template, and the handlers' settings through the handlers' own config readers, so the estimate
- * follows the props and the construct's defaults; traffic is a list of stated assumptions; prices
- * are us-east-1 list prices. The output has no dates or locale-dependent formatting, so the README
+ * follows the props and the construct's defaults; the requests and write units of each webhook and
+ * archival are measured (`npm run bench -- units` writes docs/measured-units.json); traffic is a
+ * list of stated assumptions; prices are us-east-1 list prices. The output has no dates or locale-dependent formatting, so the README
  * can quote it and a test can compare the two.
  */
 import { App, Stack } from 'aws-cdk-lib';
@@ -17,6 +18,7 @@ import { readReconcilerConfig } from '../lambda/reconciler/config';
 import { RECONCILER_ENV } from '../lambda/reconciler/settings';
 import { METRIC } from '../lambda/shared/metrics';
 import { readVerifierConfig } from '../lambda/verifier/config';
+import MEASURED from '../docs/measured-units.json';
 
 // ── Prices: us-east-1 list prices as of 2026, free tiers left out ──────────────────────────────
 
@@ -37,8 +39,6 @@ export const DYNAMODB_PER_MILLION_WRU = 0.625;
  * consistent (a query of an index).
  */
 export const DYNAMODB_PER_MILLION_RRU = 0.125;
-/** https://aws.amazon.com/dynamodb/pricing/on-demand/ (TransactWriteItems): 2 WRU per KB of each item. */
-export const DYNAMODB_TRANSACTION_WRU_PER_KB = 2;
 /**
  * https://aws.amazon.com/dynamodb/pricing/on-demand/ (reading data from DynamoDB Streams): $0.02 per
  * 100,000 streams read request units, one per GetRecords call. Only GetRecords by Lambda triggers and
@@ -92,18 +92,10 @@ export const CLOUDWATCH_LOGS_STORAGE_PER_GB_MONTH = 0.03;
 export const WEBHOOKS = 1_000_000;
 /** start, 4 logs/output, completed */
 export const WEBHOOKS_PER_PREDICTION = 6;
-export const DEDUP_MARKER_KB = 1;
-export const INTERMEDIATE_ITEM_KB = 1;
-export const TERMINAL_ITEM_KB = 4;
 export const VERIFIER_SECONDS = 0.03;
 export const OUTPUT_FILES_PER_PREDICTION = 3;
 export const OUTPUT_FILE_MB = 2;
-/** prediction.json and manifest.json */
-export const ARCHIVE_JSON_FILES = 2;
 export const ARCHIVER_SECONDS_PER_PREDICTION = 1;
-/** claim (returning the item: ReturnValues costs no read units), archived, notified */
-export const ARCHIVER_UPDATES_PER_PREDICTION = 3;
-export const SNS_PUBLISHES_PER_PREDICTION = 1;
 /** Upper bound: SNS may reuse a data key across publishes. */
 export const KMS_REQUESTS_PER_PUBLISH = 1;
 /**
@@ -433,12 +425,19 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
     row(id, 'perMillionWebhooks', service, item, arithmetic, cost);
 
   const predictions = WEBHOOKS / WEBHOOKS_PER_PREDICTION;
-  const intermediate = WEBHOOKS - predictions;
+  // Each prediction: one start, one terminal, the rest intermediate.
+  const intermediates = WEBHOOKS - 2 * predictions;
+  const { webhooks: measuredWebhooks } = MEASURED;
   // A terminal payload above the inline limit goes to S3 and the item keeps only a pointer.
-  const spilled = TERMINAL_ITEM_KB * 1024 > settings.maxInlinePayloadBytes;
-  const terminalItemKb = spilled ? INTERMEDIATE_ITEM_KB : TERMINAL_ITEM_KB;
+  const spilled = measuredWebhooks.terminalInline.bodyBytes > settings.maxInlinePayloadBytes;
+  const terminal = spilled ? measuredWebhooks.terminalSpilled : measuredWebhooks.terminalInline;
+  const archival = spilled ? MEASURED.archival.spilled : MEASURED.archival.inline;
+  const terminalItemKb = terminal.itemBytes / 1024;
+  const intermediateItemKb = measuredWebhooks.intermediate.itemBytes / 1024;
   // The stream record that becomes terminal carries the item before (intermediate) and after.
-  const pipeChunksPerPrediction = Math.ceil((terminalItemKb + INTERMEDIATE_ITEM_KB) / PIPES_CHUNK_KB);
+  const pipeChunksPerPrediction = Math.ceil((terminalItemKb + intermediateItemKb) / PIPES_CHUNK_KB);
+  // The archiver's own documents (prediction.json, manifest.json): its PUTs beyond one per (small) output file.
+  const documentPuts = archival.s3Puts - archival.outputFiles;
   const outputPutsPerFile = putRequestsPerFile(OUTPUT_FILE_MB * MIB, settings.archivePartSizeBytes);
   const idlePollers =
     settings.archiveEventSource.maxConcurrency === undefined ? IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY : IDLE_QUEUE_POLLERS;
@@ -466,19 +465,23 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
     `${count(WEBHOOKS)} × ${num(VERIFIER_SECONDS, 3)} s × ${num(verifierGb, 3)} GB = ${num(verifierGbSeconds)} GB-s × ${price(verifierGbSecondPrice)}`,
     verifierGbSeconds * verifierGbSecondPrice,
   );
+  const startWru = measuredWebhooks.start.wru;
+  // Logs and output are not kept in the item: an intermediate webhook with large logs costs the same.
+  const intermediateWru = Math.max(measuredWebhooks.intermediate.wru, measuredWebhooks.intermediateLargeLogs.wru);
+  const progressWru = predictions * startWru + intermediates * intermediateWru;
   perWebhook(
-    'verifier-transactions-intermediate',
+    'verifier-writes-progress',
     'DynamoDB',
-    'transactions of intermediate webhooks',
-    `${count(intermediate)} × (${DEDUP_MARKER_KB} KB marker + ${INTERMEDIATE_ITEM_KB} KB item) × ${DYNAMODB_TRANSACTION_WRU_PER_KB} WRU/KB × ${price(DYNAMODB_PER_MILLION_WRU)}/M`,
-    (intermediate * (DEDUP_MARKER_KB + INTERMEDIATE_ITEM_KB) * DYNAMODB_TRANSACTION_WRU_PER_KB * DYNAMODB_PER_MILLION_WRU) / 1e6,
+    'UpdateItem of start and intermediate webhooks (measured)',
+    `${count(predictions)} × ${startWru} WRU + ${count(intermediates)} × ${intermediateWru} WRU = ${count(progressWru)} WRU × ${price(DYNAMODB_PER_MILLION_WRU)}/M`,
+    (progressWru * DYNAMODB_PER_MILLION_WRU) / 1e6,
   );
   perWebhook(
-    'verifier-transactions-terminal',
+    'verifier-writes-terminal',
     'DynamoDB',
-    'transactions of terminal webhooks',
-    `${count(predictions)} × (${DEDUP_MARKER_KB} KB marker + ${terminalItemKb} KB item) × ${DYNAMODB_TRANSACTION_WRU_PER_KB} WRU/KB × ${price(DYNAMODB_PER_MILLION_WRU)}/M`,
-    (predictions * (DEDUP_MARKER_KB + terminalItemKb) * DYNAMODB_TRANSACTION_WRU_PER_KB * DYNAMODB_PER_MILLION_WRU) / 1e6,
+    `UpdateItem of terminal webhooks (measured: the payload ${spilled ? 'spilled' : 'inline'}, the archive-pending index included)`,
+    `${count(predictions)} × ${terminal.wru} WRU × ${price(DYNAMODB_PER_MILLION_WRU)}/M`,
+    (predictions * terminal.wru * DYNAMODB_PER_MILLION_WRU) / 1e6,
   );
   if (spilled) {
     perWebhook(
@@ -540,16 +543,16 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
   perWebhook(
     'archiver-updates',
     'DynamoDB',
-    `archiver UpdateItem ×${ARCHIVER_UPDATES_PER_PREDICTION} on the ${terminalItemKb} KB item`,
-    `${count(predictions)} × ${ARCHIVER_UPDATES_PER_PREDICTION} × ${terminalItemKb} WRU × ${price(DYNAMODB_PER_MILLION_WRU)}/M`,
-    (predictions * ARCHIVER_UPDATES_PER_PREDICTION * terminalItemKb * DYNAMODB_PER_MILLION_WRU) / 1e6,
+    `archiver UpdateItem ×${archival.dynamodbWrites} on the ${num(terminalItemKb, 1)} KB item (measured, the index included)`,
+    `${count(predictions)} × ${archival.wru} WRU × ${price(DYNAMODB_PER_MILLION_WRU)}/M`,
+    (predictions * archival.wru * DYNAMODB_PER_MILLION_WRU) / 1e6,
   );
   const outputPuts = OUTPUT_FILES_PER_PREDICTION * outputPutsPerFile;
-  const puts = outputPuts + ARCHIVE_JSON_FILES;
+  const puts = outputPuts + documentPuts;
   perWebhook(
     'archiver-puts',
     'S3',
-    `PUTs: ${OUTPUT_FILES_PER_PREDICTION} outputs (${outputPutsPerFile} each) + prediction.json + manifest.json`,
+    `PUTs: ${OUTPUT_FILES_PER_PREDICTION} outputs (${outputPutsPerFile} each) + ${documentPuts} documents (measured: prediction.json, manifest.json)`,
     `${count(predictions)} × ${puts} PUT × ${price(S3_PER_THOUSAND_PUTS)}/1,000`,
     (predictions * puts * S3_PER_THOUSAND_PUTS) / 1000,
   );
@@ -575,25 +578,25 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
     perWebhook(
       'archiver-spill-gets',
       'S3',
-      'GET of spilled terminal payloads',
-      `${count(predictions)} × 1 GET × ${price(S3_PER_THOUSAND_GETS)}/1,000`,
-      (predictions * S3_PER_THOUSAND_GETS) / 1000,
+      'GET of spilled terminal payloads (measured)',
+      `${count(predictions)} × ${archival.s3Gets} GET × ${price(S3_PER_THOUSAND_GETS)}/1,000`,
+      (predictions * archival.s3Gets * S3_PER_THOUSAND_GETS) / 1000,
     );
   }
   perWebhook(
     'completion-publishes',
     'SNS',
-    'completion messages (under 64 KB)',
-    `${count(predictions)} × ${SNS_PUBLISHES_PER_PREDICTION} × ${price(SNS_PER_MILLION_PUBLISHES)}/M`,
-    (predictions * SNS_PUBLISHES_PER_PREDICTION * SNS_PER_MILLION_PUBLISHES) / 1e6,
+    'completion messages (under 64 KB; measured: 1 publish)',
+    `${count(predictions)} × ${archival.snsPublishes} × ${price(SNS_PER_MILLION_PUBLISHES)}/M`,
+    (predictions * archival.snsPublishes * SNS_PER_MILLION_PUBLISHES) / 1e6,
   );
   if (settings.encryptedCompletionTopic) {
     perWebhook(
       'completion-kms',
       'KMS',
       'data keys for the encrypted completion topic',
-      `${count(predictions)} × ${KMS_REQUESTS_PER_PUBLISH} × ${price(KMS_PER_10K_REQUESTS)}/10,000`,
-      (predictions * KMS_REQUESTS_PER_PUBLISH * KMS_PER_10K_REQUESTS) / 10_000,
+      `${count(predictions)} × ${archival.snsPublishes * KMS_REQUESTS_PER_PUBLISH} × ${price(KMS_PER_10K_REQUESTS)}/10,000`,
+      (predictions * archival.snsPublishes * KMS_REQUESTS_PER_PUBLISH * KMS_PER_10K_REQUESTS) / 10_000,
     );
   }
   const { reconciler } = settings;
@@ -797,6 +800,7 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
       predictions,
       spilled,
       terminalItemKb,
+      intermediateItemKb,
       pipeChunksPerPrediction,
       outputPutsPerFile,
       idlePollers,
@@ -804,6 +808,21 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
       lookupsPerPrediction,
     }),
   };
+}
+
+/** The measured figures the estimate prices, in words. */
+function measuredAssumption(spilled: boolean): string {
+  const { webhooks, archival } = MEASURED;
+  const kib = (bytes: number) => `${num(bytes / 1024, 1)} KiB`;
+  const inline = archival.inline;
+  return (
+    `Measured (\`${MEASURED.command}\`: local mode's handlers on DynamoDB Local, asked for consumed capacity; docs/measured-units.json): ` +
+    `a start or intermediate webhook is one UpdateItem of ${webhooks.intermediate.wru} WRU, with ${kib(webhooks.intermediateLargeLogs.bodyBytes)} of logs too (the item keeps progress only: ${kib(webhooks.intermediate.itemBytes)}); ` +
+    `a terminal one ${webhooks.terminalInline.wru} WRU with a ${kib(webhooks.terminalInline.bodyBytes)} payload inline (item ${kib(webhooks.terminalInline.itemBytes)}), ${webhooks.terminalSpilled.wru} WRU spilled to S3 (1 PUT); ` +
+    `an archival ${inline.dynamodbWrites} UpdateItem of ${inline.wru} WRU (${archival.spilled.wru} with the payload spilled, plus ${archival.spilled.s3Gets} GET), ${inline.s3Puts - inline.outputFiles} document PUTs besides the outputs, ${inline.snsPublishes} SNS publish; the archive-pending index's writes included. ` +
+    `The terminal payload is ${spilled ? 'above the inline limit: spilled' : 'inline'}. ` +
+    `Refused webhooks (duplicate, stale, after the terminal one) are left out: each costs a write unit per KB of the item it would change (${webhooks.stale.wru} before the terminal one, ${webhooks.afterTerminal.wru} after)`
+  );
 }
 
 function reconcilerAssumptions(
@@ -832,6 +851,7 @@ interface Derived {
   readonly predictions: number;
   readonly spilled: boolean;
   readonly terminalItemKb: number;
+  readonly intermediateItemKb: number;
   readonly pipeChunksPerPrediction: number;
   readonly outputPutsPerFile: number;
   readonly idlePollers: number;
@@ -868,13 +888,13 @@ function renderMarkdown({ settings, rows, total, fixed, storage }: Omit<CostEsti
     '**Assumptions**',
     '',
     `- ${WEBHOOKS_PER_PREDICTION} webhooks per prediction (start, 4 logs/output, completed): ${count(WEBHOOKS)} webhooks = ${count(derived.predictions)} predictions`,
-    `- Items: ${DEDUP_MARKER_KB} KB dedup marker, ${INTERMEDIATE_ITEM_KB} KB prediction item after an intermediate webhook, ${TERMINAL_ITEM_KB} KB after the terminal one (${derived.spilled ? 'above the inline limit: spilled to S3' : 'inline'})`,
+    `- ${measuredAssumption(derived.spilled)}`,
     `- Verifier: ${num(VERIFIER_SECONDS * 1000, 0)} ms average warm duration`,
-    `- Pipe, per prediction: one record passes the filter (the ${derived.terminalItemKb} KB and ${INTERMEDIATE_ITEM_KB} KB images: ${derived.pipeChunksPerPrediction} chunk of ${PIPES_CHUNK_KB} KB) and is sent with ${QUEUE_SENDS_PER_PREDICTION} SendMessageBatch, an upper bound: at this rate a batch seldom holds two finished predictions (1/10 with full batches)`,
+    `- Pipe, per prediction: one record passes the filter (the ${num(derived.terminalItemKb, 1)} KB and ${num(derived.intermediateItemKb, 1)} KB images: ${derived.pipeChunksPerPrediction} chunk of ${PIPES_CHUNK_KB} KB) and is sent with ${QUEUE_SENDS_PER_PREDICTION} SendMessageBatch, an upper bound: at this rate a batch seldom holds two finished predictions (1/10 with full batches)`,
     `- Archive queue, per prediction: ${QUEUE_RECEIVES_PER_PREDICTION} ReceiveMessage and ${QUEUE_DELETES_PER_PREDICTION} DeleteMessageBatch (one prediction per batch at this rate); ${num(ARCHIVE_RETRY_RATE * 100)}% of predictions retried once (${QUEUE_REQUESTS_PER_RETRY} requests: ChangeMessageVisibility, ReceiveMessage); messages under 64 KB`,
     `- Idle archive queue: ${derived.idlePollers} pollers long-polling ${LONG_POLL_SECONDS} s (Lambda keeps ${IDLE_QUEUE_POLLERS} when a maximum concurrency is set, else may drop to ${IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY})`,
     `- Stream: ${STREAM_SHARDS} shards, each read by the Pipe ${STREAM_POLLS_PER_SHARD_PER_SECOND} times a second (Lambda's rate, assumed for Pipes); billed as streams read requests, an upper bound: DynamoDB's pricing makes only Lambda triggers' and global tables' reads free`,
-    `- Archiver, per prediction: ${OUTPUT_FILES_PER_PREDICTION} output files of ${OUTPUT_FILE_MB} MB (${puts}), ${num(ARCHIVER_SECONDS_PER_PREDICTION)} s of duration, ${ARCHIVER_UPDATES_PER_PREDICTION} UpdateItem (claim, returning the item at no read cost; archived; notified), ${SNS_PUBLISHES_PER_PREDICTION} SNS publish (${KMS_REQUESTS_PER_PUBLISH} KMS request, an upper bound)`,
+    `- Archiver, per prediction: ${OUTPUT_FILES_PER_PREDICTION} output files of ${OUTPUT_FILE_MB} MB (${puts}), ${num(ARCHIVER_SECONDS_PER_PREDICTION)} s of duration, ${KMS_REQUESTS_PER_PUBLISH} KMS request per SNS publish (an upper bound)`,
     ...(settings.archiveVersioning
       ? [
           `- Versioned archive: a retried archival (${num(ARCHIVE_RETRY_RATE * 100)}% of predictions) rewrites every file, an upper bound (none once the manifest is written), and the overwritten copies stay as noncurrent versions ${settings.archiveVersioning.noncurrentDays === undefined ? 'forever' : `for ${settings.archiveVersioning.noncurrentDays} days`}; nothing else overwrites`,

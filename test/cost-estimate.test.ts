@@ -12,8 +12,9 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { readArchiverConfig } from '../lambda/archiver/config';
-import { ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
+import { AlarmName, ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
 import { estimate, reconcilerAddition, type CostEstimate } from '../scripts/cost-estimate';
+import MEASURED from '../docs/measured-units.json';
 
 const ROOT = join(__dirname, '..');
 
@@ -312,6 +313,28 @@ describe('cost estimate', () => {
     expect(addition).toBe(reconciler.trim());
   }, 120_000);
 
+  test('the write units and requests are the measured ones (docs/measured-units.json, from `npm run bench -- units`)', () => {
+    const { webhooks, archival } = MEASURED;
+    const predictions = '166,667';
+    expect(arithmeticOf(defaults, 'verifier-writes-progress')).toMatch(
+      new RegExp(`^${predictions} × ${webhooks.start.wru} WRU \\+ 666,667 × ${webhooks.intermediate.wru} WRU = `),
+    );
+    expect(arithmeticOf(defaults, 'verifier-writes-terminal')).toMatch(
+      new RegExp(`^${predictions} × ${webhooks.terminalInline.wru} WRU × `),
+    );
+    expect(arithmeticOf(defaults, 'archiver-updates')).toMatch(new RegExp(`^${predictions} × ${archival.inline.wru} WRU × `));
+    // Each output file one PUT (2 MB, under the part size), plus the documents the measured archival wrote.
+    expect(arithmeticOf(defaults, 'archiver-puts')).toMatch(
+      new RegExp(`^${predictions} × ${3 + archival.inline.s3Puts - archival.inline.outputFiles} PUT × `),
+    );
+    expect(arithmeticOf(defaults, 'completion-publishes')).toMatch(
+      new RegExp(`^${predictions} × ${archival.inline.snsPublishes} × `),
+    );
+    // An intermediate webhook costs one write unit, whatever its logs: what the measurement found.
+    expect(webhooks.intermediateLargeLogs.bodyBytes).toBeGreaterThan(100_000);
+    expect(webhooks.intermediateLargeLogs.wru).toBe(1);
+  });
+
   test('compute lines scale with the memory in the template', () => {
     const bigger = estimate(synthesize({ verifier: { memorySize: 512 }, archiver: { memorySize: 1024 } }));
     expect(costOf(bigger, 'verifier-compute')).toBeCloseTo(2 * costOf(defaults, 'verifier-compute')!, 2);
@@ -325,7 +348,7 @@ describe('cost estimate', () => {
     expect(quiet.rows.map((row) => row.id)).not.toContain('alarms');
     expect(quiet.rows.map((row) => row.id)).not.toContain('dashboards');
     expect(quiet.fixed).toBeLessThan(defaults.fixed);
-    expect(costOf(estimate(synthesize({ alarms: { disable: ['throttles'] } })), 'alarms')).toBeCloseTo(
+    expect(costOf(estimate(synthesize({ alarms: { disable: [AlarmName.THROTTLES] } })), 'alarms')).toBeCloseTo(
       costOf(defaults, 'alarms')! - 0.2,
       2,
     );
@@ -349,7 +372,8 @@ describe('cost estimate', () => {
   test('terminal payloads above the inline limit move from the table to S3', () => {
     const spilling = estimate(synthesize({ maxInlinePayloadSize: Size.kibibytes(2) }));
     const ids = spilling.rows.map((row) => row.id);
-    expect(costOf(spilling, 'verifier-transactions-terminal')).toBeLessThan(costOf(defaults, 'verifier-transactions-terminal')!);
+    expect(costOf(spilling, 'verifier-writes-terminal')).toBeLessThan(costOf(defaults, 'verifier-writes-terminal')!);
+    expect(costOf(spilling, 'archiver-updates')).toBeLessThan(costOf(defaults, 'archiver-updates')!);
     expect(ids).toEqual(expect.arrayContaining(['verifier-spill-puts', 'archiver-spill-gets']));
     expect(defaults.rows.map((row) => row.id)).not.toContain('verifier-spill-puts');
   });

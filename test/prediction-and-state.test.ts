@@ -9,7 +9,7 @@ import {
   parseRecordablePrediction,
   type PredictionStatus,
 } from '../lambda/shared/prediction';
-import { decideTransition, summarizeProgress } from '../lambda/shared/state';
+import { decideTransition, summarizeProgress, type IncomingProgress, type StoredProgress } from '../lambda/shared/state';
 import { normalizePrefix, spilledPayloadKey } from '../lambda/shared/archive-layout';
 import { readRawBody } from '../lambda/verifier/http';
 
@@ -159,26 +159,61 @@ describe('parseRecordablePrediction: only what can be stored', () => {
 
 describe('decideTransition', () => {
   const statusArb = fc.constantFrom<PredictionStatus>(...PREDICTION_STATUSES);
+  // Small ranges, so that ties (same second, same progress) come up often.
+  const progressArb = fc.record({
+    status: statusArb,
+    timestampSeconds: fc.nat(3),
+    webhookId: fc.constantFrom('msg_a', 'msg_b', 'msg_c'),
+    logsBytes: fc.nat(2),
+    outputCount: fc.nat(2),
+  });
+  const stored = (incoming: IncomingProgress): StoredProgress => ({
+    statusRank: STATUS_RANK[incoming.status],
+    lastWebhookAt: incoming.timestampSeconds,
+    lastWebhookId: incoming.webhookId,
+    logsBytes: incoming.logsBytes,
+    outputCount: incoming.outputCount,
+  });
 
   test('a new prediction is always applied', () => {
     fc.assert(
-      fc.property(statusArb, fc.nat(), (status, timestampSeconds) => {
-        expect(decideTransition(undefined, { status, timestampSeconds })).toBe('apply');
+      fc.property(progressArb, (incoming) => {
+        expect(decideTransition(undefined, incoming)).toBe('apply');
       }),
     );
   });
 
-  test('terminal is frozen; ranks never go backwards; same rank only moves forward in time', () => {
+  test('terminal is frozen; ranks never go backwards; same rank only moves forward in time, then in progress', () => {
     fc.assert(
-      fc.property(statusArb, fc.nat(100), statusArb, fc.nat(100), (storedStatus, storedAt, status, at) => {
-        const decision = decideTransition(
-          { statusRank: STATUS_RANK[storedStatus], lastWebhookAt: storedAt },
-          { status, timestampSeconds: at },
-        );
-        if (STATUS_RANK[storedStatus] === 3) expect(decision).toBe('after_terminal');
-        else if (STATUS_RANK[status] > STATUS_RANK[storedStatus]) expect(decision).toBe('apply');
-        else if (STATUS_RANK[status] < STATUS_RANK[storedStatus]) expect(decision).toBe('stale');
-        else expect(decision).toBe(at >= storedAt ? 'apply' : 'stale');
+      fc.property(progressArb, progressArb, (before, incoming) => {
+        const decision = decideTransition(stored(before), incoming);
+        const key = (p: IncomingProgress) => [STATUS_RANK[p.status], p.timestampSeconds, p.logsBytes, p.outputCount];
+        const [a, b] = [key(before), key(incoming)];
+        const index = a.findIndex((value, i) => value !== b[i]);
+        const ahead = index >= 0 && b[index] > a[index];
+        if (before.webhookId === incoming.webhookId) expect(decision).toBe('duplicate');
+        else if (STATUS_RANK[before.status] === 3) expect(decision).toBe('after_terminal');
+        else expect(decision).toBe(ahead ? 'apply' : 'stale');
+      }),
+    );
+  });
+
+  test('whatever the order of deliveries, no webhook is applied twice and the record never moves back', () => {
+    fc.assert(
+      fc.property(fc.array(progressArb, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 20 }), (sent, picks) => {
+        // Distinct webhooks (one id each), then redeliveries of any of them, in any order.
+        const webhooks = sent.map((webhook, index) => ({ ...webhook, webhookId: `msg_${index}` }));
+        const deliveries = [...webhooks, ...picks.map((pick) => webhooks[pick % webhooks.length])];
+        let record: StoredProgress | undefined;
+        const applied = new Set<string>();
+        for (const delivery of deliveries) {
+          const decision = decideTransition(record, delivery);
+          if (decision !== 'apply') continue;
+          expect(applied.has(delivery.webhookId)).toBe(false);
+          applied.add(delivery.webhookId);
+          if (record) expect(STATUS_RANK[delivery.status]).toBeGreaterThanOrEqual(record.statusRank);
+          record = stored(delivery);
+        }
       }),
     );
   });

@@ -186,16 +186,54 @@ describe('outcomes', () => {
     expect((await predictionItem(id))?.terminalStatus).toEqual({ S: 'canceled' });
   });
 
-  test('the dedup marker expires; the prediction record does not', async () => {
+  test('a webhook writes the prediction record alone: no dedup marker beside it, nothing that expires', async () => {
     const id = newPredictionId();
     const webhookId = newWebhookId();
     await deliver(prediction(id, 'starting'), { webhookId });
-    const { Item: marker } = await dynamodb.send(
-      new GetItemCommand({ TableName: tableName, Key: { pk: { S: webhookMarkerKey(webhookId) } } }),
-    );
-    const expiresAt = Number(marker?.expiresAt?.N);
-    expect(expiresAt - Date.now() / 1000).toBeGreaterThan(6 * 24 * 3600);
-    expect((await predictionItem(id))?.expiresAt).toBeUndefined();
+    expect(await webhookMarker(webhookId)).toBeUndefined();
+    const item = await predictionItem(id);
+    expect(item?.lastWebhookId).toEqual({ S: webhookId });
+    expect(item?.expiresAt).toBeUndefined();
+  });
+
+  test('an earlier webhook delivered again, after a later one was recorded, is stale and changes nothing', async () => {
+    const id = newPredictionId();
+    const now = Math.floor(Date.now() / 1000);
+    const first = { webhookId: newWebhookId(), timestamp: now - 2 };
+    await deliver(prediction(id, 'processing', { logs: 'a' }), first);
+    await deliver(prediction(id, 'processing', { logs: 'ab' }), { timestamp: now - 1 });
+    const before = await predictionItem(id);
+    expect(await deliver(prediction(id, 'processing', { logs: 'a' }), first)).toMatchObject({ body: { outcome: 'stale' } });
+    expect(await predictionItem(id)).toEqual(before);
+  });
+
+  test('within the same second, the webhook with more progress wins, and the same one never twice', async () => {
+    const id = newPredictionId();
+    const now = Math.floor(Date.now() / 1000);
+    const less = { webhookId: newWebhookId(), timestamp: now };
+    await deliver(prediction(id, 'processing', { logs: 'a' }), less);
+    expect(await deliver(prediction(id, 'processing', { logs: 'ab' }), { timestamp: now })).toMatchObject({
+      body: { outcome: 'accepted' },
+    });
+    const before = await predictionItem(id);
+    expect(await deliver(prediction(id, 'processing', { logs: 'a' }), less)).toMatchObject({ body: { outcome: 'stale' } });
+    expect(await deliver(prediction(id, 'processing', { logs: 'ab' }), { timestamp: now })).toMatchObject({
+      body: { outcome: 'stale' },
+    });
+    expect(await predictionItem(id)).toEqual(before);
+    expect(before?.webhookCount).toEqual({ N: '2' });
+  });
+
+  test('the latest webhook redelivered with a new signature and timestamp is still a duplicate', async () => {
+    const id = newPredictionId();
+    const now = Math.floor(Date.now() / 1000);
+    const webhookId = newWebhookId();
+    await deliver(prediction(id, 'processing', { logs: 'a' }), { webhookId, timestamp: now - 10 });
+    const before = await predictionItem(id);
+    expect(await deliver(prediction(id, 'processing', { logs: 'a' }), { webhookId, timestamp: now })).toMatchObject({
+      body: { outcome: 'duplicate' },
+    });
+    expect(await predictionItem(id)).toEqual(before);
   });
 
   test('a base64-encoded body is verified and recorded on its decoded bytes', async () => {
@@ -226,23 +264,27 @@ describe('out-of-order and duplicated deliveries', () => {
         async (order) => {
           const id = newPredictionId();
           const webhooks = lifecycle(id);
-          // "duplicate" means: this webhook-id was recorded before. A refused (stale or
-          // after-terminal) webhook leaves no marker, so its repeat is refused again instead.
-          const recorded = new Set<number>();
-          let rank = 0;
+          // "duplicate" means: the webhook the record was last changed by. Any other webhook
+          // not ahead of the record (rank, then timestamp: distinct here) is stale.
           const ranks = [1, 2, 2, 3];
+          const ahead = (index: number, than: number) =>
+            ranks[index] > ranks[than] || (ranks[index] === ranks[than] && webhooks[index].timestamp > webhooks[than].timestamp);
+          let last: number | undefined;
+          const accepted = new Set<number>();
           let acceptedTerminal = 0;
           for (const index of order) {
             const webhook = webhooks[index];
             const { status, body } = await deliver(webhook.body, { webhookId: webhook.id, timestamp: webhook.timestamp });
             expect(status).toBe(200);
-            if (recorded.has(index)) expect(body.outcome).toBe('duplicate');
-            else if (rank === 3) expect(body.outcome).toBe('after_terminal');
-            else if (ranks[index] < rank) expect(body.outcome).toBe('stale');
+            if (last === undefined) expect(body.outcome).toBe('accepted');
+            else if (last === index) expect(body.outcome).toBe('duplicate');
+            else if (ranks[last] === 3) expect(body.outcome).toBe('after_terminal');
+            else expect(body.outcome).toBe(ahead(index, last) ? 'accepted' : 'stale');
             if (body.outcome === 'accepted') {
-              rank = Math.max(rank, ranks[index]);
+              expect(accepted.has(index)).toBe(false);
+              accepted.add(index);
+              last = index;
               if (index === 3) acceptedTerminal++;
-              recorded.add(index);
             }
           }
           expect(acceptedTerminal).toBe(1);
@@ -329,7 +371,7 @@ describe('what can never be stored is refused with a 4xx before anything is writ
   const big = 'x'.repeat(400 * 1024);
 
   test.each(['model', 'version', 'created_at', 'started_at', 'completed_at'])(
-    'a terminal payload with a 400 KB `%s` → 400 field_too_large; no item, no marker, nothing spilled',
+    'a terminal payload with a 400 KB `%s` → 400 field_too_large; no item, nothing spilled',
     async (field) => {
       const id = newPredictionId();
       const webhookId = newWebhookId();
@@ -338,7 +380,6 @@ describe('what can never be stored is refused with a 4xx before anything is writ
         body: { error: 'field_too_large' },
       });
       expect(await predictionItem(id)).toBeUndefined();
-      expect(await webhookMarker(webhookId)).toBeUndefined();
       expect(await spilledPayloads(id)).toBe(0);
     },
   );
@@ -416,7 +457,6 @@ describe('bodies that are not UTF-8', () => {
     const event = signedEvent(notUtf8(id, padding), { secret, webhookId, base64: true });
     expect(await send(event)).toEqual({ status: 400, body: { error: 'invalid_utf8' } });
     expect(await predictionItem(id)).toBeUndefined();
-    expect(await webhookMarker(webhookId)).toBeUndefined();
     expect(await spilledPayloads(id)).toBe(0);
   });
 

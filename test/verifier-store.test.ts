@@ -1,16 +1,19 @@
 /**
- * The verifier's store on its own, against DynamoDB Local: which failures are worth a retry
+ * The verifier's store on its own, against DynamoDB Local: its one write applies exactly the
+ * state rule, costs one write unit for an intermediate webhook, which failures are worth a retry
  * (5xx) and which can never succeed, and where a terminal payload goes.
  */
-import { CreateTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import fc from 'fast-check';
 import { S3Client } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
-import type { Prediction } from '../lambda/shared/prediction';
-import { MAX_INLINE_PAYLOAD_BYTES, predictionItemKey } from '../lambda/shared/state';
+import { STATUS_RANK, type Prediction, type PredictionStatus } from '../lambda/shared/prediction';
+import { MAX_INLINE_PAYLOAD_BYTES, decideTransition, predictionItemKey, type StoredProgress } from '../lambda/shared/state';
 import {
   RecordTooLargeError,
   StoreUnavailableError,
   WebhookStore,
+  buildUpdate,
   placePayload,
   validationFailure,
   type StoreSettings,
@@ -40,7 +43,6 @@ const settings = (overrides: Partial<StoreSettings> = {}): StoreSettings => ({
   bucketName: 'unused',
   archivePrefix: '',
   maxInlinePayloadBytes: 16 * 1024,
-  dedupTtlSeconds: 3600,
   ...overrides,
 });
 
@@ -105,53 +107,114 @@ describe('a write DynamoDB refuses as invalid is not retried as an outage', () =
     expect(error).toMatchObject({ name: 'ValidationException' });
   });
 
-  // DynamoDB reports a too-large item inside a transaction as a cancellation reason, which
-  // DynamoDB Local does not reproduce (it raises ValidationException): the shape, from the API reference.
   test.each([
-    [
-      'a ValidationError cancellation about size',
-      'item_too_large',
-      {
-        name: 'TransactionCanceledException',
-        CancellationReasons: [
-          { Code: 'None' },
-          { Code: 'ValidationError', Message: 'Item size to update has exceeded the maximum allowed size' },
-        ],
-      },
-    ],
     [
       'ValidationException about size',
       'item_too_large',
       { name: 'ValidationException', message: 'Item size has exceeded the maximum allowed size' },
     ],
     [
-      'another ValidationError cancellation',
-      'invalid',
-      {
-        name: 'TransactionCanceledException',
-        CancellationReasons: [
-          { Code: 'None' },
-          { Code: 'ValidationError', Message: 'One or more parameter values were invalid' },
-        ],
-      },
-    ],
-    [
       'another ValidationException',
       'invalid',
       { name: 'ValidationException', message: 'The provided key element does not match the schema' },
     ],
-    [
-      'a lost race',
-      undefined,
-      { name: 'TransactionCanceledException', CancellationReasons: [{ Code: 'None' }, { Code: 'TransactionConflict' }] },
-    ],
-    [
-      'a duplicate',
-      undefined,
-      { name: 'TransactionCanceledException', CancellationReasons: [{ Code: 'ConditionalCheckFailed' }, { Code: 'None' }] },
-    ],
+    ['a refused condition', undefined, { name: 'ConditionalCheckFailedException', message: 'The conditional request failed' }],
     ['an outage', undefined, { name: 'TimeoutError', message: 'socket hang up' }],
   ])('%s → %s', (_name, expected, error) => {
     expect(validationFailure(error)).toBe(expected);
+  });
+});
+
+describe('the one write', () => {
+  const statuses: PredictionStatus[] = ['starting', 'processing', 'processing', 'succeeded'];
+
+  test('its condition and the state rule agree, whatever is delivered in whatever order', async () => {
+    const delivery = fc.record({
+      status: fc.constantFrom(...statuses),
+      // Few values, so that ties (same rank, second and progress) are common.
+      timestampSeconds: fc.integer({ min: 1_700_000_000, max: 1_700_000_001 }),
+      logs: fc.constantFrom('', 'a'),
+      outputs: fc.nat(1),
+    });
+    // A redelivery, signed again: at its first timestamp, or later.
+    const redelivery = fc.record({ pick: fc.nat(), later: fc.nat(1) });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(delivery, { minLength: 1, maxLength: 4 }),
+        fc.array(redelivery, { maxLength: 4 }),
+        async (sent, again) => {
+          const predictionId = `p${randomUUID().replace(/-/g, '')}`;
+          const records = sent.map((webhook, index): WebhookRecord => ({
+            webhookId: `msg_${index}`,
+            timestampSeconds: webhook.timestampSeconds,
+            prediction: {
+              id: predictionId,
+              status: webhook.status,
+              logs: webhook.logs,
+              output: Array.from({ length: webhook.outputs }, (_, i) => `https://replicate.delivery/${i}`),
+              error: null,
+            },
+            body: '{}',
+            bodyBytes: 2,
+            receivedAt: new Date(),
+          }));
+          const store = new WebhookStore(dynamodb, s3, settings());
+          let stored: StoredProgress | undefined;
+          const redelivered = again.map(({ pick, later }) => {
+            const first = records[pick % records.length];
+            return { ...first, timestampSeconds: first.timestampSeconds + later };
+          });
+          for (const record of [...records, ...redelivered]) {
+            const progress = {
+              logsBytes: record.prediction.logs!.length,
+              outputCount: (record.prediction.output as string[]).length,
+            };
+            const expected = decideTransition(stored, { ...record, status: record.prediction.status, ...progress });
+            const outcome = await store.record(record);
+            expect(outcome).toBe(expected === 'apply' ? 'accepted' : expected);
+            if (outcome === 'accepted') {
+              stored = {
+                statusRank: STATUS_RANK[record.prediction.status],
+                lastWebhookAt: record.timestampSeconds,
+                lastWebhookId: record.webhookId,
+                ...progress,
+              };
+            }
+          }
+          const { Item } = await dynamodb.send(
+            new GetItemCommand({
+              TableName: tableName,
+              Key: { pk: { S: predictionItemKey(predictionId) } },
+              ConsistentRead: true,
+            }),
+          );
+          expect(Item?.lastWebhookId?.S).toBe(stored?.lastWebhookId);
+          expect(Number(Item?.lastWebhookAt?.N)).toBe(stored?.lastWebhookAt);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  test('an intermediate webhook costs one write unit, whatever the size of its logs and output', async () => {
+    const costs: number[] = [];
+    const record = webhookRecord({ status: 'starting' });
+    for (const [index, update] of [
+      { status: 'starting' as const },
+      { status: 'processing' as const, logs: 'x'.repeat(100 * 1024), output: ['https://replicate.delivery/a'] },
+      { status: 'processing' as const, logs: 'y'.repeat(400 * 1024), output: Array.from({ length: 5000 }, (_, i) => `tok${i}`) },
+    ].entries()) {
+      const next: WebhookRecord = {
+        ...record,
+        webhookId: `msg_${index}`,
+        timestampSeconds: record.timestampSeconds + index,
+        prediction: { ...record.prediction, ...update },
+        bodyBytes: 1_000_000,
+      };
+      const input = buildUpdate(next, placePayload(next, settings()), settings());
+      const result = await dynamodb.send(new UpdateItemCommand({ ...input, ReturnConsumedCapacity: 'TOTAL' }));
+      costs.push(result.ConsumedCapacity?.CapacityUnits ?? NaN);
+    }
+    expect(costs).toEqual([1, 1, 1]);
   });
 });

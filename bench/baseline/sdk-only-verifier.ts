@@ -2,10 +2,10 @@
  * Baseline for the bundle benchmark: only the AWS SDK clients and commands the verifier uses,
  * constructed the same way, with none of our code.
  */
-import { DynamoDBClient, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 
 export const clients = [new DynamoDBClient({}), new S3Client({}), new SecretsManagerClient({})];
-export const commands = [TransactWriteItemsCommand, PutObjectCommand, GetSecretValueCommand];
+export const commands = [UpdateItemCommand, PutObjectCommand, GetSecretValueCommand];
 export const handler = async (): Promise<number> => clients.length + commands.length;

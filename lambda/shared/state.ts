@@ -1,14 +1,13 @@
 /**
- * The state model of one table: prediction records and webhook dedup markers, and the rule
- * that decides whether a webhook may change a prediction. Pure: the DynamoDB condition below
- * is plain text, and `decideTransition` states the same rule in code so it can be tested alone
- * and used to explain a refused write.
+ * The state model of one table: one record per prediction, and the rule that decides whether a
+ * webhook may change it. Pure: the DynamoDB condition below is plain text, and `decideTransition`
+ * states the same rule in code so it can be tested alone and used to explain a refused write.
  */
 import { STATUS_RANK, TERMINAL_RANK, type Prediction, type PredictionStatus } from './prediction';
 
 /** Partition key attribute of every item. */
 export const PARTITION_KEY = 'pk';
-/** TTL attribute: dedup markers expire, prediction records are kept. */
+/** TTL attribute: the dedup markers earlier versions wrote expire through it; prediction records are kept. */
 export const TTL_ATTRIBUTE = 'expiresAt';
 
 /**
@@ -22,11 +21,12 @@ export const MAX_INLINE_PAYLOAD_BYTES = 256 * 1024;
 export const STORE_DEFAULTS = {
   /** Terminal payloads up to this stay in the item; larger ones go to S3 first. */
   maxInlinePayloadBytes: 16 * 1024,
-  /** How long a webhook id is remembered (Replicate retries for about a minute). */
+  /** How long earlier versions kept a webhook id's dedup marker; none is written now. */
   dedupTtlSeconds: 7 * 24 * 3600,
 } as const;
 
 export const predictionItemKey = (predictionId: string): string => `prediction#${predictionId}`;
+/** Key of the dedup markers earlier versions wrote beside each webhook (expiring; none is written now). */
 export const webhookMarkerKey = (webhookId: string): string => `webhook#${webhookId}`;
 
 /** Attribute names of a prediction record (shared by the verifier, archiver and tests). */
@@ -80,36 +80,63 @@ export type WriteOutcome = 'accepted' | 'duplicate' | 'stale' | 'after_terminal'
 export interface StoredProgress {
   readonly statusRank: number;
   readonly lastWebhookAt: number;
+  readonly lastWebhookId: string;
+  readonly logsBytes: number;
+  readonly outputCount: number;
 }
 
 export interface IncomingProgress {
   readonly status: PredictionStatus;
   readonly timestampSeconds: number;
+  readonly webhookId: string;
+  readonly logsBytes: number;
+  readonly outputCount: number;
 }
 
 /**
- * The rule: a new prediction is recorded; a terminal record is frozen; a lower rank never
- * overwrites a higher one; within the same rank an older webhook does not overwrite a newer one.
+ * The rule. A new prediction is recorded. The webhook last recorded, seen again, is a duplicate.
+ * A terminal record is frozen. Otherwise the record only moves forward, in the order (status
+ * rank, webhook timestamp, log bytes, output count), strictly: a lower rank never overwrites a
+ * higher one, an older webhook of the same rank never overwrites a newer one, and within the same
+ * second the one with more progress wins. Since the order is strict and the record only moves up
+ * it, any webhook recorded before, delivered again, is refused: the latest as a duplicate, an
+ * earlier one as stale. (A redelivery signed with a later timestamp than its first delivery
+ * would pass as newer; Replicate retries only terminal webhooks, and those are frozen.)
  */
 export function decideTransition(
   stored: StoredProgress | undefined,
   incoming: IncomingProgress,
-): 'apply' | 'stale' | 'after_terminal' {
+): 'apply' | 'duplicate' | 'stale' | 'after_terminal' {
   if (stored === undefined) return 'apply';
+  if (stored.lastWebhookId === incoming.webhookId) return 'duplicate';
   if (stored.statusRank >= TERMINAL_RANK) return 'after_terminal';
-  const rank = STATUS_RANK[incoming.status];
-  if (stored.statusRank < rank) return 'apply';
-  if (stored.statusRank === rank && stored.lastWebhookAt <= incoming.timestampSeconds) return 'apply';
-  return 'stale';
+  return compareProgress(stored, {
+    ...incoming,
+    statusRank: STATUS_RANK[incoming.status],
+    lastWebhookAt: incoming.timestampSeconds,
+  }) < 0
+    ? 'apply'
+    : 'stale';
+}
+
+type Ordered = Pick<StoredProgress, 'statusRank' | 'lastWebhookAt' | 'logsBytes' | 'outputCount'>;
+
+/** Negative when `a` comes before `b` in the record's order. */
+function compareProgress(a: Ordered, b: Ordered): number {
+  return (
+    a.statusRank - b.statusRank || a.lastWebhookAt - b.lastWebhookAt || a.logsBytes - b.logsBytes || a.outputCount - b.outputCount
+  );
 }
 
 /**
- * `decideTransition` as a DynamoDB condition. Names are `#` + attribute name; values are
- * `:statusRank` and `:lastWebhookAt` (the incoming webhook's) and `:terminalRank`.
+ * `decideTransition` as a DynamoDB condition (true: apply). Names are `#` + attribute name;
+ * values are `:` + attribute name (the incoming webhook's) and `:terminalRank`.
  */
 export const TRANSITION_CONDITION =
-  'attribute_not_exists(#pk) OR (#statusRank < :terminalRank AND ' +
-  '(#statusRank < :statusRank OR (#statusRank = :statusRank AND #lastWebhookAt <= :lastWebhookAt)))';
+  'attribute_not_exists(#pk) OR (#lastWebhookId <> :lastWebhookId AND #statusRank < :terminalRank AND ' +
+  '(#statusRank < :statusRank OR (#statusRank = :statusRank AND ' +
+  '(#lastWebhookAt < :lastWebhookAt OR (#lastWebhookAt = :lastWebhookAt AND ' +
+  '(#logsBytes < :logsBytes OR (#logsBytes = :logsBytes AND #outputCount < :outputCount)))))))';
 
 /** Progress recorded for every webhook; the payload itself is kept only for the terminal one. */
 export interface ProgressSummary {

@@ -1,17 +1,18 @@
 /**
- * Persistence for one webhook: ONE DynamoDB transaction that writes the dedup marker and the
- * prediction's state change together, so neither can exist without the other. Losing a race
- * costs no second read: the refused item comes back with the cancellation (ALL_OLD).
+ * Persistence for one webhook: ONE conditional UpdateItem on the prediction's item. The
+ * condition is the state rule (lambda/shared/state.ts): it refuses a regression, anything after
+ * the terminal state, and every duplicate, since a webhook seen again is never ahead of what the
+ * item records. A single write is atomic by itself, so there is nothing to keep in step with it,
+ * and losing a race costs no second read: the refused item comes back with the refusal (ALL_OLD).
  */
 import {
-  TransactWriteItemsCommand,
+  UpdateItemCommand,
   type AttributeValue,
   type DynamoDBClient,
-  type TransactWriteItemsCommandInput,
+  type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { spilledPayloadKey } from '../shared/archive-layout';
-import { backoffDelay } from '../shared/retry';
 import { STATUS_RANK, TERMINAL_RANK, isTerminalStatus, type Prediction } from '../shared/prediction';
 import {
   ARCHIVE_PENDING_INDEX,
@@ -19,11 +20,9 @@ import {
   MAX_INLINE_PAYLOAD_BYTES,
   PARTITION_KEY,
   TRANSITION_CONDITION,
-  TTL_ATTRIBUTE,
   decideTransition,
   predictionItemKey,
   summarizeProgress,
-  webhookMarkerKey,
   type WriteOutcome,
 } from '../shared/state';
 
@@ -43,9 +42,11 @@ export interface StoreSettings {
   readonly bucketName: string;
   readonly archivePrefix: string;
   readonly maxInlinePayloadBytes: number;
-  readonly dedupTtlSeconds: number;
-  /** Attempts when a concurrent transaction on the same items wins. */
-  readonly conflictAttempts?: number;
+  /**
+   * Unused: no dedup marker is written any more (the item's own ordering refuses duplicates).
+   * Still accepted, so that existing settings keep type-checking.
+   */
+  readonly dedupTtlSeconds?: number;
 }
 
 /** Where the terminal payload goes: into the item, or into S3 first when too large. */
@@ -81,12 +82,6 @@ export class RecordTooLargeError extends Error {
   }
 }
 
-interface CancellationReason {
-  readonly Code?: string;
-  readonly Message?: string;
-  readonly Item?: Record<string, AttributeValue>;
-}
-
 const s = (value: string): AttributeValue => ({ S: value });
 const n = (value: number): AttributeValue => ({ N: String(value) });
 
@@ -104,27 +99,19 @@ export class WebhookStore {
   async record(record: WebhookRecord): Promise<WriteOutcome> {
     const placement = placePayload(record, this.settings);
     if (placement.kind === 'spill') await this.spill(placement.key, record.body);
-    const input = buildTransaction(record, placement, this.settings);
-    const attempts = this.settings.conflictAttempts ?? 4;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.dynamodb.send(new TransactWriteItemsCommand(input));
-        return 'accepted';
-      } catch (error) {
-        const invalid = validationFailure(error);
-        if (invalid === 'item_too_large') throw new RecordTooLargeError(error);
-        // Any other validation error is ours (an expression, the table's wiring): retrying the
-        // same write cannot help, and it is no outage either. It surfaces as an internal error.
-        if (invalid === 'invalid') throw error;
-        const reasons = cancellationReasons(error);
-        if (!reasons) throw new StoreUnavailableError('state_store', error);
-        if (reasons[0]?.Code === 'ConditionalCheckFailed') return 'duplicate';
-        if (reasons[1]?.Code === 'ConditionalCheckFailed') return refusedOutcome(reasons[1].Item, record);
-        // TransactionConflict: another write on these items is in flight; it usually settles
-        // within milliseconds, and the retry then sees its result.
-        if (attempt >= attempts) throw new StoreUnavailableError('state_store', error);
-        await sleep(Math.max(5, backoffDelay(attempt, 10, 200)));
-      }
+    try {
+      await this.dynamodb.send(new UpdateItemCommand(buildUpdate(record, placement, this.settings)));
+      return 'accepted';
+    } catch (error) {
+      // By name, not instanceof: a bundle may carry more than one copy of the SDK's classes.
+      const refused = error as { name?: string; Item?: Record<string, AttributeValue> } | undefined;
+      if (refused?.name === 'ConditionalCheckFailedException') return refusedOutcome(refused.Item, record);
+      const invalid = validationFailure(error);
+      if (invalid === 'item_too_large') throw new RecordTooLargeError(error);
+      // Any other validation error is ours (an expression, the table's wiring): retrying the
+      // same write cannot help, and it is no outage either. It surfaces as an internal error.
+      if (invalid === 'invalid') throw error;
+      throw new StoreUnavailableError('state_store', error);
     }
   }
 
@@ -139,12 +126,8 @@ export class WebhookStore {
   }
 }
 
-/** The one transaction: the dedup marker Put and the conditional prediction Update. */
-export function buildTransaction(
-  record: WebhookRecord,
-  placement: PayloadPlacement,
-  settings: StoreSettings,
-): TransactWriteItemsCommandInput {
+/** The one write: the prediction's state change, conditional on the state rule. */
+export function buildUpdate(record: WebhookRecord, placement: PayloadPlacement, settings: StoreSettings): UpdateItemCommandInput {
   const { prediction, webhookId, timestampSeconds, receivedAt } = record;
   const now = receivedAt.toISOString();
   const progress = summarizeProgress(prediction);
@@ -186,35 +169,14 @@ export function buildTransaction(
   update.name(PARTITION_KEY);
   update.value('terminalRank', n(TERMINAL_RANK));
 
-  const receivedSeconds = Math.floor(receivedAt.getTime() / 1000);
   return {
-    TransactItems: [
-      {
-        Put: {
-          TableName: settings.tableName,
-          Item: {
-            [PARTITION_KEY]: s(webhookMarkerKey(webhookId)),
-            [ATTR.predictionId]: s(prediction.id),
-            [ATTR.status]: s(prediction.status),
-            receivedAt: s(now),
-            [TTL_ATTRIBUTE]: n(receivedSeconds + settings.dedupTtlSeconds),
-          },
-          ConditionExpression: 'attribute_not_exists(#pk)',
-          ExpressionAttributeNames: { '#pk': PARTITION_KEY },
-        },
-      },
-      {
-        Update: {
-          TableName: settings.tableName,
-          Key: { [PARTITION_KEY]: s(predictionItemKey(prediction.id)) },
-          UpdateExpression: update.expression(),
-          ConditionExpression: TRANSITION_CONDITION,
-          ExpressionAttributeNames: update.names,
-          ExpressionAttributeValues: update.values,
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        },
-      },
-    ],
+    TableName: settings.tableName,
+    Key: { [PARTITION_KEY]: s(predictionItemKey(prediction.id)) },
+    UpdateExpression: update.expression(),
+    ConditionExpression: TRANSITION_CONDITION,
+    ExpressionAttributeNames: update.names,
+    ExpressionAttributeValues: update.values,
+    ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
   };
 }
 
@@ -253,42 +215,31 @@ class UpdateBuilder {
   }
 }
 
-function cancellationReasons(error: unknown): CancellationReason[] | undefined {
-  // By name, not instanceof: a bundle may carry more than one copy of the SDK's classes.
-  const candidate = error as { name?: string; CancellationReasons?: CancellationReason[] } | undefined;
-  if (candidate?.name !== 'TransactionCanceledException' || !Array.isArray(candidate.CancellationReasons)) return undefined;
-  return candidate.CancellationReasons;
-}
-
 /**
- * Whether DynamoDB refused the write as invalid: the request (`ValidationException`, as DynamoDB
- * Local reports an item over the size limit) or one action of the transaction (a `ValidationError`
- * cancellation reason, as DynamoDB reports it).
+ * Whether DynamoDB refused the write as invalid (`ValidationException`): the item would be over
+ * the size limit, or anything else about the request is wrong.
  */
 export function validationFailure(error: unknown): 'item_too_large' | 'invalid' | undefined {
-  const candidate = error as { name?: string; message?: string; CancellationReasons?: CancellationReason[] } | undefined;
-  let messages: Array<string | undefined> = [];
-  if (candidate?.name === 'ValidationException') messages = [candidate.message];
-  else if (candidate?.name === 'TransactionCanceledException' && Array.isArray(candidate.CancellationReasons)) {
-    messages = candidate.CancellationReasons.filter((reason) => reason.Code === 'ValidationError').map(
-      (reason) => reason.Message,
-    );
-  }
-  if (messages.length === 0) return undefined;
+  const candidate = error as { name?: string; message?: string } | undefined;
+  if (candidate?.name !== 'ValidationException') return undefined;
   // "Item size has exceeded the maximum allowed size", "Item size to update has exceeded …".
-  return messages.some((message) => /\bsize\b.*\bexceed/i.test(message ?? '')) ? 'item_too_large' : 'invalid';
+  return /\bsize\b.*\bexceed/i.test(candidate.message ?? '') ? 'item_too_large' : 'invalid';
 }
 
 function refusedOutcome(item: Record<string, AttributeValue> | undefined, record: WebhookRecord): WriteOutcome {
-  const statusRank = Number(item?.[ATTR.statusRank]?.N ?? 0);
-  const lastWebhookAt = Number(item?.[ATTR.lastWebhookAt]?.N ?? 0);
+  const number = (attribute: string) => Number(item?.[attribute]?.N ?? 0);
+  const progress = summarizeProgress(record.prediction);
   const decision = decideTransition(
-    { statusRank, lastWebhookAt },
-    { status: record.prediction.status, timestampSeconds: record.timestampSeconds },
+    {
+      statusRank: number(ATTR.statusRank),
+      lastWebhookAt: number(ATTR.lastWebhookAt),
+      lastWebhookId: item?.[ATTR.lastWebhookId]?.S ?? '',
+      logsBytes: number(ATTR.logsBytes),
+      outputCount: number(ATTR.outputCount),
+    },
+    { status: record.prediction.status, timestampSeconds: record.timestampSeconds, webhookId: record.webhookId, ...progress },
   );
-  // 'apply' cannot come back for a refused write unless the item changed again in between;
-  // the write did not happen, so the honest answer is that this webhook was superseded.
-  return decision === 'after_terminal' ? 'after_terminal' : 'stale';
+  // 'apply' cannot come back for a refused write, whose ALL_OLD is the item the condition saw,
+  // unless the rule and the condition disagree; the write did not happen, so it was superseded.
+  return decision === 'apply' ? 'stale' : decision;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -60,7 +60,8 @@ export async function startDynamoDbLocal(options: { port?: number; startTimeoutM
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   try {
-    await waitUntilServing(endpoint, child, options.startTimeoutMs ?? 30_000);
+    // A JVM on a busy 2-core machine can take over a minute; a missing Java fails at once instead.
+    await waitUntilServing(endpoint, child, options.startTimeoutMs ?? 120_000);
   } catch (error) {
     await stopChild(child);
     throw new Error(`DynamoDB Local did not start (is Java 17+ installed?): ${(error as Error).message}\n${output}`);

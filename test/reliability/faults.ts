@@ -22,6 +22,7 @@ import { startStreamToQueuePipe } from '../../local/pipe';
 import { startSqsPoller, type SqsPoller } from '../../local/sqs-poller';
 import { subscribeQueue } from '../support/notifications';
 import { startTcpProxy } from '../support/tcp-proxy';
+import { STATUS_RANK, type PredictionStatus } from '../../lambda/shared/prediction';
 import { check, createArchiveQueue, pool, queueDepth, type Harness } from './harness';
 import { planPrediction, type PredictionPlan } from './lifecycles';
 
@@ -29,18 +30,28 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Answer {
   readonly webhookId: string;
+  readonly predictionId: string;
+  readonly statusRank: number;
+  readonly timestamp: number;
   readonly status: number;
   readonly outcome?: string;
   readonly sentAt: number;
   readonly answeredAt: number;
 }
 
+const sentWebhook = (plan: PredictionPlan, webhook: PredictionPlan['webhooks'][number]) => ({
+  webhookId: webhook.webhookId,
+  predictionId: plan.id,
+  statusRank: STATUS_RANK[webhook.status as PredictionStatus],
+  timestamp: webhook.timestamp,
+});
+
 async function send(harness: Harness, plan: PredictionPlan, answers: Answer[], retryLater: PredictionPlan['webhooks'][number][]) {
   for (const webhook of plan.webhooks) {
     const sentAt = Date.now();
     const result = await sendDelivery(harness.info.webhookUrl, harness.info.secret, webhook, { timestamp: webhook.timestamp });
     const outcome = (JSON.parse(result.body) as { outcome?: string }).outcome;
-    answers.push({ webhookId: webhook.webhookId, status: result.status, outcome, sentAt, answeredAt: Date.now() });
+    answers.push({ ...sentWebhook(plan, webhook), status: result.status, outcome, sentAt, answeredAt: Date.now() });
     // Replicate retries what was not acknowledged; so do we, once the outage is over.
     if (result.status >= 500) retryLater.push(webhook);
   }
@@ -126,7 +137,10 @@ export async function runDynamoDbCut(harness: Harness, seed: number): Promise<Dy
         retriesSucceeded++;
         const outcome = (JSON.parse(result.body) as { outcome?: string }).outcome;
         answers.push({
-          webhookId: webhook.webhookId,
+          ...sentWebhook(
+            plans.find((plan) => plan.webhooks.includes(webhook))!,
+            webhook,
+          ),
           status: result.status,
           outcome,
           sentAt: Date.now(),
@@ -158,7 +172,7 @@ export async function runDynamoDbCut(harness: Harness, seed: number): Promise<Dy
   );
   let acceptedWithoutRecord = 0;
   for (const answer of answers.filter((candidate) => candidate.outcome === 'accepted' || candidate.outcome === 'duplicate')) {
-    if (!(await harness.markerExists(answer.webhookId))) acceptedWithoutRecord++;
+    if (!(await harness.recordCovers(answer.predictionId, answer.statusRank, answer.timestamp))) acceptedWithoutRecord++;
   }
   check(acceptedWithoutRecord === 0, `${acceptedWithoutRecord} webhooks acknowledged but not recorded`, violations);
   await verifyArchived(harness, plans, violations, 'dynamodb cut');

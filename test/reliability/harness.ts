@@ -11,7 +11,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-s
 import { createHash } from 'node:crypto';
 import type { ArchiveManifest, CompletionMessage } from '../../lambda/shared/completion-message';
 import { manifestKey } from '../../lambda/shared/archive-layout';
-import { predictionItemKey } from '../../lambda/shared/state';
+import { ATTR, predictionItemKey } from '../../lambda/shared/state';
 import {
   startLocalPipeline,
   type ArchiveQueueOptions,
@@ -43,7 +43,11 @@ export interface Harness {
   readonly received: Map<string, ReceivedNotification[]>;
   collectNotifications(waitMs?: number): Promise<void>;
   predictionItem(id: string): Promise<Record<string, AttributeValue> | undefined>;
-  markerExists(webhookId: string): Promise<boolean>;
+  /**
+   * Whether the prediction's record is at least as far along as this webhook (its status rank,
+   * then its timestamp): an acknowledged webhook is durable when nothing behind it is recorded.
+   */
+  recordCovers(predictionId: string, statusRank: number, timestampSeconds: number): Promise<boolean>;
   manifest(id: string): Promise<ArchiveManifest>;
   objectSha256(key: string): Promise<string>;
   /** Waits until `count` predictions have been announced (notifiedAt set), or throws after `timeoutMs`. */
@@ -132,11 +136,17 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       );
       return Item;
     },
-    async markerExists(webhookId) {
+    async recordCovers(predictionId, statusRank, timestampSeconds) {
       const { Item } = await dynamodb.send(
-        new GetItemCommand({ TableName: info.tableName, Key: { pk: { S: `webhook#${webhookId}` } }, ConsistentRead: true }),
+        new GetItemCommand({
+          TableName: info.tableName,
+          Key: { pk: { S: predictionItemKey(predictionId) } },
+          ConsistentRead: true,
+        }),
       );
-      return Item !== undefined;
+      const recordedRank = Number(Item?.[ATTR.statusRank]?.N ?? -1);
+      const recordedAt = Number(Item?.[ATTR.lastWebhookAt]?.N ?? -1);
+      return recordedRank > statusRank || (recordedRank === statusRank && recordedAt >= timestampSeconds);
     },
     async manifest(id) {
       const object = await s3.send(new GetObjectCommand({ Bucket: info.bucketName, Key: manifestKey('', id) }));

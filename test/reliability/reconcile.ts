@@ -10,6 +10,7 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { ReconcileReport } from '../../lambda/reconciler/index';
 import { predictionDocumentKey } from '../../lambda/shared/archive-layout';
+import { ATTR } from '../../lambda/shared/state';
 import { isTerminalStatus } from '../../lambda/shared/prediction';
 import { sendDelivery } from '../../local/sender/send';
 import { seededRandom } from '../../local/sender/scenarios';
@@ -193,7 +194,8 @@ export async function runReconcile(options: { predictions: number; seed: number 
         if (exact) filesByteExact++;
         else violations.push(`reconcile: ${file.url} of ${plan.id} (${fate}) not archived byte-exact`);
       }
-      if (await harness.markerExists(`reconciled_${plan.id}`)) recoveredIds.add(plan.id);
+      // The reconciler records a prediction as the webhook `reconciled_<id>`; nothing can follow a terminal record.
+      if (item?.[ATTR.lastWebhookId]?.S === `reconciled_${plan.id}`) recoveredIds.add(plan.id);
       if (fate !== 'delivered') {
         check(recoveredIds.has(plan.id), `reconcile: ${plan.id} (${fate}) was not recovered by the reconciler`, violations);
         const announcedAt = Date.parse(item?.notifiedAt?.S ?? '');
