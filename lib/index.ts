@@ -2,6 +2,8 @@ export * from './replicate-webhooks';
 export * from './props';
 export { ReconciliationScope } from '../lambda/shared/reconcile';
 export * from './control-tower';
+export { COMPLETION_EVENT_SOURCE, completionEventDetailType } from '../lambda/shared/completion-event';
+// TypeScript only: the types of the completion message, left out of the jsii assembly.
 export type {
   ArchiveFailure,
   ArchiveManifest,
@@ -11,4 +13,4 @@ export type {
   CompletionNotification,
   ObjectLocation,
   TruncatedField,
-} from '../lambda/shared/completion-message';
+} from './message-types';

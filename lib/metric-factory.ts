@@ -18,6 +18,8 @@ export interface MetricSources {
   readonly archiveDeadLetterQueue: sqs.IQueue;
   readonly archiveFailureQueue: sqs.IQueue;
   readonly reconciler?: lambda.IFunction;
+  /** Whether the archiver puts completion events on a bus. */
+  readonly putsCompletionEvents: boolean;
 }
 
 export type HandlerMetricOptions = cloudwatch.MetricOptions & { readonly reason?: string };
@@ -114,6 +116,11 @@ export class WebhooksMetricFactory {
       label: 'Reconciler failures',
       period,
     });
+  }
+
+  /** PutEvents calls or entries that failed (retried ones included); undefined without an event bus. */
+  completionEventPutFailures(options: HandlerMetricOptions = {}): cloudwatch.Metric | undefined {
+    return this.sources.putsCompletionEvents ? this.handlerMetric(METRIC.completionEventPutFailures, options) : undefined;
   }
 
   /** Convenience names for the handler metrics the alarms and dashboard use. */

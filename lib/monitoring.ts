@@ -91,6 +91,17 @@ export function createAlarms(
             threshold: 1,
           }
         : undefined,
+    completionEventFailures: () => {
+      const metric = metrics.completionEventPutFailures(fiveMinutes);
+      return metric
+        ? {
+            alarmDescription:
+              'EventBridge refused or failed completion events (throttled, down, or the archiver may no longer put events on the bus); they are retried, and the prediction is announced on the topic once only.',
+            metric,
+            threshold: 1,
+          }
+        : undefined;
+    },
     reconcilerFailures: () => {
       const metric = metrics.reconcilerFailures();
       return metric
@@ -195,6 +206,9 @@ export function createDashboard(
         metric(METRIC.filesArchived, 'files archived'),
         metric(METRIC.archiveFailures, 'files failed'),
         metric(METRIC.notificationsPublished, 'notifications'),
+        ...(metrics.completionEventPutFailures()
+          ? [metric(METRIC.completionEventsPut, 'events put'), metric(METRIC.completionEventPutFailures, 'event put failures')]
+          : []),
       ],
       right: [metric(METRIC.bytesArchived, 'bytes archived')],
     }),

@@ -1,5 +1,7 @@
 import type { Duration, RemovalPolicy, Size } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as events from 'aws-cdk-lib/aws-events';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -35,11 +37,16 @@ export interface VerifierOptions {
   readonly timeout?: Duration;
   /**
    * Reserved concurrency: caps how many verifiers run at once (so a flood cannot starve the
-   * account's other functions) and guarantees that many. `'none'` uses the unreserved pool, for
-   * accounts whose concurrency quota leaves no room to reserve (Lambda keeps 100 unreserved).
+   * account's other functions) and guarantees that many. Not with `reserveConcurrency: false`.
    * @default 25
    */
-  readonly reservedConcurrentExecutions?: number | 'none';
+  readonly reservedConcurrentExecutions?: number;
+  /**
+   * Whether to reserve concurrency for the verifier. `false` uses the unreserved pool, for
+   * accounts whose concurrency quota leaves no room to reserve (Lambda keeps 100 unreserved).
+   * @default true
+   */
+  readonly reserveConcurrency?: boolean;
 }
 
 /** Settings of the archiver Lambda and its queue that a user may tune. */
@@ -118,20 +125,38 @@ export interface ReconciliationOptions {
   readonly manageSigningKey?: boolean;
 }
 
-/** The alarms the construct can create, each sent to the alarm topic. */
-export type AlarmName =
-  | 'verifierErrors'
-  | 'api5xx'
-  | 'rejectedSignatures'
-  | 'archiverErrors'
-  | 'archiveFailureQueue'
-  | 'archiveDeadLetters'
-  | 'archiveFileFailures'
-  | 'archiveBacklogAge'
-  | 'throttles'
-  | 'missedWebhooks'
-  | 'reconcilerFailures';
+/**
+ * The alarms the construct can create, each sent to the alarm topic. The value is the alarm's key
+ * in `ReplicateWebhooks.alarms` and, capitalised, the start of its construct id.
+ */
+export enum AlarmName {
+  /** The verifier crashed or timed out. */
+  VERIFIER_ERRORS = 'verifierErrors',
+  /** The webhook API answered 5xx (`AlarmOptions.api5xxPerFiveMinutes`). */
+  API_5XX = 'api5xx',
+  /** Many requests failed the signature check (`AlarmOptions.rejectedSignaturesPerFiveMinutes`). */
+  REJECTED_SIGNATURES = 'rejectedSignatures',
+  /** The archiver crashed or timed out. */
+  ARCHIVER_ERRORS = 'archiverErrors',
+  /** The archive Pipe could not queue stream records (the archive failure queue is not empty). */
+  ARCHIVE_FAILURE_QUEUE = 'archiveFailureQueue',
+  /** Predictions failed every archival try (the archive dead-letter queue is not empty). */
+  ARCHIVE_DEAD_LETTERS = 'archiveDeadLetters',
+  /** Output files could not be archived. */
+  ARCHIVE_FILE_FAILURES = 'archiveFileFailures',
+  /** Finished predictions waited too long in the archive queue (`AlarmOptions.maxArchiveBacklogAge`). */
+  ARCHIVE_BACKLOG_AGE = 'archiveBacklogAge',
+  /** The verifier or the archiver was throttled. */
+  THROTTLES = 'throttles',
+  /** The reconciler recorded predictions whose webhooks never arrived (with `replicateApiToken`). */
+  MISSED_WEBHOOKS = 'missedWebhooks',
+  /** The reconciler failed, or Replicate's API refused it (with `replicateApiToken`). */
+  RECONCILER_FAILURES = 'reconcilerFailures',
+  /** EventBridge refused or failed completion events (with `eventBus`). */
+  COMPLETION_EVENT_FAILURES = 'completionEventFailures',
+}
 
+/** Which alarms the construct creates, and their thresholds. */
 export interface AlarmOptions {
   /**
    * Whether to create alarms at all.
@@ -142,7 +167,7 @@ export interface AlarmOptions {
    * Alarms to leave out.
    * @default - none: all are created
    */
-  readonly disable?: readonly AlarmName[];
+  readonly disable?: AlarmName[];
   /**
    * `rejectedSignatures` fires when more requests than this fail the signature check in 5 minutes.
    * @default 20
@@ -168,15 +193,15 @@ export interface ArchiveLifecycle {
    * Storage class transitions of everything under `predictions/`.
    * @default - none: objects stay in S3 Standard
    */
-  readonly transitions?: readonly s3.Transition[];
+  readonly transitions?: s3.Transition[];
   /**
    * Delete archived predictions this long after they were written.
    * @default - never
    */
   readonly expiration?: Duration;
   /**
-   * Delete spilled terminal payloads (`webhook-payloads/`) this long after they were written;
-   * the archiver has copied each into its prediction.json by then.
+   * Delete spilled terminal payloads (`webhook-payloads/`) this long after they were written.
+   * The archiver has copied each into its prediction.json by then.
    * @default Duration.days(30)
    */
   readonly spilledPayloadExpiration?: Duration;
@@ -195,14 +220,82 @@ export interface CompletionFilter {
    * Only these terminal statuses (`succeeded`, `failed`, `canceled`, `aborted`).
    * @default - all
    */
-  readonly statuses?: readonly string[];
+  readonly statuses?: string[];
   /**
    * Only these models (`owner/name`, as in the prediction's `model`).
    * @default - all
    */
-  readonly models?: readonly string[];
+  readonly models?: string[];
 }
 
+/** CloudWatch metric options, plus the handlers' `reason` dimension. */
+export interface HandlerMetricOptions extends cloudwatch.MetricOptions {
+  /**
+   * Only the count for this reason (rejections, failures and archive failures carry one, e.g.
+   * `bad_signature` or `http_error`).
+   * @default - all reasons together
+   */
+  readonly reason?: string;
+}
+
+/**
+ * Props of the state table, merged over the construct's defaults. The key schema, stream and
+ * TTL attribute are the construct's (its records depend on them), so they are not among these.
+ */
+export interface StateTableProps extends dynamodb.TableOptionsV2 {
+  /**
+   * Name of the table.
+   * @default - generated by CloudFormation
+   */
+  readonly tableName?: string;
+  /**
+   * Billing mode and capacity.
+   * @default Billing.onDemand()
+   */
+  readonly billing?: dynamodb.Billing;
+  /**
+   * Encryption of the table.
+   * @default - the `encryptionKey` prop's key if given, else an AWS managed key
+   */
+  readonly encryption?: dynamodb.TableEncryptionV2;
+  /**
+   * What happens to the table when the stack is deleted.
+   * @default - the `removalPolicy` prop
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Replica tables in other regions (a global table).
+   * @default - no replicas
+   */
+  readonly replicas?: dynamodb.ReplicaTableProps[];
+  /**
+   * Replication mode of the table's settings across replicas.
+   * @default - as `TableV2`
+   */
+  readonly globalTableSettingsReplicationMode?: dynamodb.GlobalTableSettingsReplicationMode;
+  /**
+   * Witness region of a multi-region strongly consistent global table.
+   * @default - none
+   */
+  readonly witnessRegion?: string;
+  /**
+   * Consistency of a global table.
+   * @default - as `TableV2`
+   */
+  readonly multiRegionConsistency?: dynamodb.MultiRegionConsistency;
+  /**
+   * More global secondary indexes, besides the construct's own.
+   * @default - only the construct's index
+   */
+  readonly globalSecondaryIndexes?: dynamodb.GlobalSecondaryIndexPropsV2[];
+  /**
+   * Warm throughput of the table.
+   * @default - none
+   */
+  readonly warmThroughput?: dynamodb.WarmThroughput;
+}
+
+/** Props of `ReplicateWebhooks`: all optional, every resource has secure defaults. */
 export interface ReplicateWebhooksProps {
   /**
    * An existing secret holding the Replicate signing key (`whsec_…`, or the JSON that
@@ -236,7 +329,7 @@ export interface ReplicateWebhooksProps {
    * are the construct's and cannot be changed.
    * @default - the defaults above
    */
-  readonly tableProps?: Partial<dynamodb.TablePropsV2>;
+  readonly tableProps?: StateTableProps;
   /**
    * Path of the webhook route (method POST).
    * @default '/webhook'
@@ -253,19 +346,21 @@ export interface ReplicateWebhooksProps {
    */
   readonly timestampTolerance?: Duration;
   /**
-   * Largest accepted request body; larger ones get 413. Lambda's own request limit is 6 MB.
+   * Largest accepted request body. Larger ones get 413; Lambda's own request limit is 6 MB.
    * @default Size.mebibytes(6)
    */
   readonly maxBodySize?: Size;
   /**
-   * Terminal payloads up to this size are kept in the table item; larger ones are written to
+   * Terminal payloads up to this size are kept in the table item. Larger ones are written to
    * the bucket first and the item points at them (DynamoDB bills writes per KB).
    * @default Size.kibibytes(16)
    */
   readonly maxInlinePayloadSize?: Size;
   /**
-   * How long a webhook-id is remembered for deduplication (Replicate retries for about a minute).
+   * How long a webhook-id was remembered for deduplication. Webhooks are now deduplicated on the
+   * prediction's own record, which is kept; this setting has no effect.
    * @default Duration.days(7)
+   * @deprecated No effect since deduplication moved onto the prediction's record; remove it.
    */
   readonly dedupRetention?: Duration;
   /**
@@ -290,6 +385,14 @@ export interface ReplicateWebhooksProps {
    */
   readonly completionTopicProps?: sns.TopicProps;
   /**
+   * An EventBridge bus to put completion events on, besides the completion topic: one event per
+   * finished prediction (`source` `replicate-webhooks`, a `detail-type` per status, the completion
+   * message as `detail`). Match them with `onCompletionEvent`. The archiver may put events on
+   * this bus only.
+   * @default - no events: completion messages go to the topic alone
+   */
+  readonly eventBus?: events.IEventBus;
+  /**
    * An existing topic for operator alarms. Give this or `alarmTopicProps`, not both.
    * @default - a new topic, encrypted with the construct's KMS key, SSL only
    */
@@ -304,9 +407,9 @@ export interface ReplicateWebhooksProps {
    * `host:port` pins a port. Anything else is refused and listed as a failure.
    * @default ['replicate.delivery', '*.replicate.delivery']
    */
-  readonly allowedOutputHosts?: readonly string[];
+  readonly allowedOutputHosts?: string[];
   /**
-   * Largest output file archived; larger ones are listed as failures (`too_large`).
+   * Largest output file archived. Larger ones are listed as failures (`too_large`).
    * @default Size.gibibytes(5)
    */
   readonly maxOutputFileSize?: Size;
@@ -383,4 +486,19 @@ export interface ReplicateWebhooksProps {
    * @default 'ReplicateWebhooks'
    */
   readonly metricsNamespace?: string;
+}
+
+/** A rule for completion events (`onCompletionEvent`): the CDK's `onEvent` options, plus which predictions. */
+export interface CompletionEventOptions extends events.OnEventOptions {
+  /**
+   * Only these terminal statuses (`succeeded`, `failed`, `canceled`, `aborted`), matched on the
+   * event's `detail-type`.
+   * @default - all
+   */
+  readonly statuses?: string[];
+  /**
+   * Only these models (`owner/name`, as in the prediction's `model`), matched on `detail.model`.
+   * @default - all
+   */
+  readonly models?: string[];
 }

@@ -43,7 +43,16 @@ import {
 import { WebhooksMetricFactory } from './metric-factory';
 import { validateProps } from './validation';
 import { createAlarms, createDashboard } from './monitoring';
-import type { AlarmName, CompletionFilter, ReplicateWebhooksProps } from './props';
+import type {
+  AlarmName,
+  CompletionEventOptions,
+  CompletionFilter,
+  HandlerMetricOptions,
+  ReplicateWebhooksProps,
+  StateTableProps,
+} from './props';
+import { completionEventPattern } from '../lambda/shared/completion-event';
+import { TERMINAL_STATUSES } from '../lambda/shared/prediction';
 
 const DEFAULT_THROTTLE = { rateLimit: 100, burstLimit: 200 };
 
@@ -88,14 +97,16 @@ export class ReplicateWebhooks extends Construct {
   public readonly archiveFailureQueue: sqs.Queue;
   /** One message per finished prediction (created unless `existingCompletionTopic` was given). */
   public readonly completionTopic: sns.ITopic;
+  /** The bus completion events are put on. Only with the `eventBus` prop. */
+  public readonly completionEventBus?: events.IEventBus;
   /** Operator alarms (created unless `existingAlarmTopic` was given). */
   public readonly alarmTopic: sns.ITopic;
-  /** The KMS key of the topics the construct created: `encryptionKey` if given, else one it created; undefined when both topics were given. */
+  /** The KMS key of the topics the construct created (`encryptionKey` if given, else one it created). Undefined when both topics were given. */
   public readonly topicKey?: kms.IKey;
   /** The customer managed key given as `encryptionKey`, if any. */
   public readonly encryptionKey?: kms.IKey;
-  /** The alarms created, by name (see `AlarmOptions`). */
-  public readonly alarms: Partial<Record<AlarmName, cloudwatch.Alarm>>;
+  /** The alarms created, keyed by `AlarmName` value (e.g. `verifierErrors`); see also `alarm(name)`. */
+  public readonly alarms: { [name: string]: cloudwatch.Alarm };
   /** The CloudWatch dashboard of the flow, unless `dashboard: false`. */
   public readonly dashboard?: cloudwatch.Dashboard;
   /** The CloudWatch namespace of the handlers' metrics. */
@@ -107,6 +118,11 @@ export class ReplicateWebhooks extends Construct {
   private readonly tracing: boolean;
   private readonly removalPolicy: RemovalPolicy;
 
+  /**
+   * @param scope the construct to define it in
+   * @param id its id within `scope`
+   * @param props all optional: every resource has secure defaults
+   */
   constructor(scope: Construct, id: string, props: ReplicateWebhooksProps = {}) {
     super(scope, id);
     checkExistingOrProps('existingSigningSecret', props.existingSigningSecret, 'signingSecretProps', props.signingSecretProps);
@@ -151,6 +167,7 @@ export class ReplicateWebhooks extends Construct {
     this.completionTopic =
       props.existingCompletionTopic ??
       this.createTopic('CompletionTopic', 'Replicate predictions finished and archived', props.completionTopicProps);
+    this.completionEventBus = props.eventBus;
     this.alarmTopic =
       props.existingAlarmTopic ?? this.createTopic('AlarmTopic', 'Replicate webhooks operator alarms', props.alarmTopicProps);
     const archiverTimeout = props.archiver?.timeout ?? Duration.minutes(10);
@@ -187,6 +204,7 @@ export class ReplicateWebhooks extends Construct {
       archiveDeadLetterQueue: this.archiveDeadLetterQueue,
       archiveFailureQueue: this.archiveFailureQueue,
       reconciler: this.reconciler,
+      putsCompletionEvents: this.completionEventBus !== undefined,
     });
     const monitored = { metrics: this.metrics, alarmTopic: this.alarmTopic };
     this.alarms = createAlarms(this, monitored, props.alarms ?? {});
@@ -196,7 +214,7 @@ export class ReplicateWebhooks extends Construct {
   }
 
   /** A metric the handlers emit (`METRIC` names), optionally for one `reason` (rejections and archive failures). */
-  public metric(metricName: string, options: cloudwatch.MetricOptions & { reason?: string } = {}): cloudwatch.Metric {
+  public metric(metricName: string, options: HandlerMetricOptions = {}): cloudwatch.Metric {
     return this.metrics.handlerMetric(metricName, options);
   }
 
@@ -210,13 +228,13 @@ export class ReplicateWebhooks extends Construct {
     return this.metric(METRIC.accepted, options);
   }
 
-  /** Webhooks answered 4xx; with `reason`, only those (e.g. `bad_signature`). */
-  public metricWebhooksRejected(options?: cloudwatch.MetricOptions & { reason?: string }): cloudwatch.Metric {
+  /** Webhooks answered 4xx. With `reason`, only those (e.g. `bad_signature`). */
+  public metricWebhooksRejected(options?: HandlerMetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.rejected, options);
   }
 
-  /** Webhooks answered 5xx (not recorded; Replicate retries the terminal one). */
-  public metricWebhooksFailed(options?: cloudwatch.MetricOptions & { reason?: string }): cloudwatch.Metric {
+  /** Webhooks answered 5xx: not recorded, and Replicate retries the terminal one. */
+  public metricWebhooksFailed(options?: HandlerMetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.failed, options);
   }
 
@@ -230,8 +248,8 @@ export class ReplicateWebhooks extends Construct {
     return this.metric(METRIC.bytesArchived, options);
   }
 
-  /** Output files that could not be archived; with `reason`, only those (e.g. `http_error`). */
-  public metricArchiveFailures(options?: cloudwatch.MetricOptions & { reason?: string }): cloudwatch.Metric {
+  /** Output files that could not be archived. With `reason`, only those (e.g. `http_error`). */
+  public metricArchiveFailures(options?: HandlerMetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.archiveFailures, options);
   }
 
@@ -251,8 +269,18 @@ export class ReplicateWebhooks extends Construct {
   }
 
   /** Predictions whose last try failed (`reason`: the error's name, or `files_failed_transiently`). */
-  public metricArchivalsFailed(options?: cloudwatch.MetricOptions & { reason?: string }): cloudwatch.Metric {
+  public metricArchivalsFailed(options?: HandlerMetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.archivalsFailed, options);
+  }
+
+  /** Completion events EventBridge took (with the `eventBus` prop): one per finished prediction. */
+  public metricCompletionEventsPut(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(METRIC.completionEventsPut, options);
+  }
+
+  /** PutEvents calls or entries that failed, retried ones included (`reason`: the error code). */
+  public metricCompletionEventPutFailures(options?: HandlerMetricOptions): cloudwatch.Metric {
+    return this.metric(METRIC.completionEventPutFailures, options);
   }
 
   /**
@@ -269,6 +297,46 @@ export class ReplicateWebhooks extends Construct {
         return Object.keys(policy).length === 0 ? config : { ...config, filterPolicy: { ...config.filterPolicy, ...policy } };
       },
     });
+  }
+
+  /**
+   * A rule on the event bus (the `eventBus` prop) matching completion events, optionally only
+   * for some statuses (on `detail-type`) or models (on `detail.model`), like `onCompletion` for
+   * the topic. Extra `eventPattern` fields narrow it further.
+   */
+  public onCompletionEvent(id: string, options: CompletionEventOptions = {}): events.Rule {
+    if (!this.completionEventBus) {
+      throw new Error('ReplicateWebhooks: onCompletionEvent needs the eventBus prop, the bus completion events are put on.');
+    }
+    const { statuses, models, target, eventPattern, ...ruleOptions } = options;
+    for (const status of statuses ?? []) {
+      if (!(TERMINAL_STATUSES as readonly string[]).includes(status)) {
+        throw new Error(
+          `ReplicateWebhooks: onCompletionEvent statuses holds "${status}"; only terminal statuses are announced: ${TERMINAL_STATUSES.join(', ')}.`,
+        );
+      }
+    }
+    const ours = completionEventPattern({ statuses, models });
+    const rule = new events.Rule(this, id, {
+      ...ruleOptions,
+      eventBus: this.completionEventBus,
+      eventPattern: {
+        ...eventPattern,
+        source: ours.source as string[],
+        detailType: ours['detail-type'] as string[],
+        ...(ours.detail || eventPattern?.detail ? { detail: { ...eventPattern?.detail, ...(ours.detail as object) } } : {}),
+      },
+    });
+    if (target) rule.addTarget(target);
+    return rule;
+  }
+
+  /**
+   * One of the alarms created, or undefined when it was not (disabled, or its resource does not exist here).
+   * @param name which alarm
+   */
+  public alarm(name: AlarmName): cloudwatch.Alarm | undefined {
+    return this.alarms[name];
   }
 
   /** Lets the grantee read the archive: every prediction.json, manifest.json and output file. */
@@ -344,7 +412,7 @@ export class ReplicateWebhooks extends Construct {
     return bucket;
   }
 
-  private createTable(tableProps: Partial<dynamodb.TablePropsV2> | undefined): dynamodb.TableV2 {
+  private createTable(tableProps: StateTableProps | undefined): dynamodb.TableV2 {
     return new dynamodb.TableV2(
       this,
       'StateTable',
@@ -385,7 +453,7 @@ export class ReplicateWebhooks extends Construct {
       memorySize: options.memorySize ?? 256,
       timeout: options.timeout ?? Duration.seconds(10),
       reservedConcurrentExecutions:
-        options.reservedConcurrentExecutions === 'none' ? undefined : (options.reservedConcurrentExecutions ?? 25),
+        options.reserveConcurrency === false ? undefined : (options.reservedConcurrentExecutions ?? 25),
       environment: verifierEnvironment({
         tableName: this.table.tableName,
         signingSecretId: this.signingSecret.secretArn,
@@ -586,6 +654,8 @@ export class ReplicateWebhooks extends Construct {
         bucketName: this.bucket.bucketName,
         archivePrefix: this.archivePrefix,
         completionTopicArn: this.completionTopic.topicArn,
+        // The ARN, so that a bus in another account works as well as one in this one.
+        eventBusName: this.completionEventBus?.eventBusArn,
         queueUrl: this.archiveQueue.queueUrl,
         allowedOutputHosts: props.allowedOutputHosts ?? ARCHIVER_DEFAULTS.allowedOutputHosts,
         maxFileBytes: props.maxOutputFileSize?.toBytes() ?? ARCHIVER_DEFAULTS.maxFileBytes,
@@ -609,6 +679,7 @@ export class ReplicateWebhooks extends Construct {
     this.grantGetObjects(archiver, `${this.archivePrefix}${PREDICTIONS_FOLDER}*`);
     this.grantGetObjects(archiver, `${this.archivePrefix}${SPILL_FOLDER}*`);
     this.completionTopic.grantPublish(archiver);
+    this.completionEventBus?.grantPutEventsTo(archiver);
     acknowledgeArchiver(archiver, {
       folderObjectArns: [PREDICTIONS_FOLDER, SPILL_FOLDER].map((folder) =>
         this.bucket.arnForObjects(`${this.archivePrefix}${folder}*`),

@@ -73,13 +73,9 @@ export function validateProps(scope: IConstruct, props: ReplicateWebhooksProps):
     );
   }
   if (props.dedupRetention) {
-    range(
-      'dedupRetention',
-      props.dedupRetention.toSeconds(),
-      600,
-      Number.MAX_SAFE_INTEGER,
-      'seconds',
-      'at least 10 minutes: Replicate retries a webhook for about a minute, and duplicates can arrive later',
+    warn(
+      'dedupRetentionIgnored',
+      'dedupRetention has no effect: webhooks are deduplicated on the prediction record, which is kept. Remove the prop.',
     );
   }
   if (props.signingKeyCacheTtl) {
@@ -185,14 +181,21 @@ export function validateProps(scope: IConstruct, props: ReplicateWebhooksProps):
       'between 1 and 30 seconds: API Gateway gives up on the request after 30',
     );
   }
-  if (typeof verifier.reservedConcurrentExecutions === 'number') {
+  if (verifier.reservedConcurrentExecutions !== undefined) {
+    if (verifier.reserveConcurrency === false) {
+      throw new InvalidPropError(
+        'verifier.reservedConcurrentExecutions',
+        String(verifier.reservedConcurrentExecutions),
+        'give it or reserveConcurrency: false (no reservation), not both',
+      );
+    }
     range(
       'verifier.reservedConcurrentExecutions',
       verifier.reservedConcurrentExecutions,
       1,
       10_000,
       '',
-      "at least 1 ('none' for no reservation; 0 would stop the verifier)",
+      'at least 1 (reserveConcurrency: false for no reservation; 0 would stop the verifier)',
     );
   }
 

@@ -16,19 +16,23 @@ import {
 } from '@aws-sdk/client-sqs';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ArchiveProgressStore } from '../lambda/archiver/progress';
 import { ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
+import { COMPLETION_EVENT_SOURCE } from '../lambda/shared/completion-event';
 import type { ArchiveManifest } from '../lambda/shared/completion-message';
 import { parsePrediction } from '../lambda/shared/prediction';
 import { predictionItemKey } from '../lambda/shared/state';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { WebhookStore } from '../lambda/store/webhook-store';
 import { ReplicateWebhooks } from '../lib';
+import { matchesPattern } from '../local/event-filter';
 import { startStreamToQueuePipe, type StreamBatchFailure, type StreamToQueuePipe } from '../local/pipe';
+import { startEventBridge, type EventBridgeStandIn } from '../local/standins/eventbridge';
 import { startSqsPoller, type SqsPoller } from '../local/sqs-poller';
 import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from './support/aws';
 import { startFauxqs, type Fauxqs } from './support/fauxqs';
@@ -797,6 +801,142 @@ describe('subscriptions', () => {
       );
       expect((await filtered.receiveAll()).map((n) => n.message.predictionId)).toEqual([wanted]);
     } finally {
+      await pipeline.stop();
+    }
+  });
+});
+
+describe('completion events on EventBridge', () => {
+  let eventBridge: EventBridgeStandIn;
+  const busArn = 'arn:aws:events:us-east-1:000000000000:event-bus/completions';
+  beforeAll(async () => {
+    eventBridge = await startEventBridge();
+  });
+  afterAll(async () => {
+    await eventBridge.stop();
+    delete process.env.EVENT_BUS_NAME;
+    delete process.env.AWS_ENDPOINT_URL_EVENTBRIDGE;
+  });
+  const withBus = (env: Record<string, string> = {}, options: Parameters<typeof startPipeline>[1] = {}) =>
+    startPipeline({ EVENT_BUS_NAME: busArn, AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.endpoint, ...env }, options);
+  const eventsFor = (...ids: string[]) => eventBridge.events.filter((put) => ids.includes(String(put.event.detail.predictionId)));
+
+  test('one event per finished prediction: source, a detail-type per status, the SNS message as detail; the rules onCompletionEvent builds match exactly the right ones', async () => {
+    const pipeline = await withBus();
+    try {
+      const ids = { image: newId(), llm: newId(), failed: newId(), canceled: newId() };
+      await pipeline.record(
+        prediction(ids.image, 'succeeded-images', { output: [] }),
+        prediction(ids.llm, 'succeeded-llm-tokens'),
+        prediction(ids.failed, 'failed'),
+        prediction(ids.canceled, 'canceled'),
+      );
+      await pipeline.drain();
+
+      const put = eventsFor(...Object.values(ids));
+      expect(put).toHaveLength(4);
+      const notifications = await pipeline.subscriber.receiveAll();
+      for (const { eventBusName, event } of put) {
+        expect(eventBusName).toBe('completions');
+        expect(event.source).toBe(COMPLETION_EVENT_SOURCE);
+        const notification = notifications.find((n) => n.message.predictionId === event.detail.predictionId)!;
+        expect(event.detail).toEqual(notification.message);
+      }
+      expect(put.map((p) => [p.event.detail.predictionId, p.event['detail-type']]).sort()).toEqual(
+        [
+          [ids.image, 'Replicate Prediction Succeeded'],
+          [ids.llm, 'Replicate Prediction Succeeded'],
+          [ids.failed, 'Replicate Prediction Failed'],
+          [ids.canceled, 'Replicate Prediction Canceled'],
+        ].sort(),
+      );
+
+      // The patterns as synthesized, evaluated against the events that were actually put.
+      const stack = new Stack(new App(), 'Rules');
+      const hooks = new ReplicateWebhooks(stack, 'Hooks', { eventBus: events.EventBus.fromEventBusArn(stack, 'Bus', busArn) });
+      const rules = {
+        fluxSucceeded: hooks.onCompletionEvent('FluxSucceeded', {
+          statuses: ['succeeded'],
+          models: ['black-forest-labs/flux-schnell'],
+        }),
+        failedOrCanceled: hooks.onCompletionEvent('FailedOrCanceled', { statuses: ['failed', 'canceled'] }),
+        everything: hooks.onCompletionEvent('Everything'),
+      };
+      const template = Template.fromStack(stack).toJSON() as {
+        Resources: Record<string, { Properties: { EventPattern: Record<string, unknown> } }>;
+      };
+      const matched = (rule: events.Rule) => {
+        const pattern = template.Resources[stack.getLogicalId(rule.node.defaultChild as events.CfnRule)]!.Properties.EventPattern;
+        return put
+          .filter((p) => matchesPattern(p.event, pattern))
+          .map((p) => p.event.detail.predictionId)
+          .sort();
+      };
+      expect(matched(rules.fluxSucceeded)).toEqual([ids.image]);
+      expect(matched(rules.failedOrCanceled)).toEqual([ids.failed, ids.canceled].sort());
+      expect(matched(rules.everything)).toEqual(Object.values(ids).sort());
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  test('entries refused in a 200 answer are retried, never ignored: one event, one SNS message', async () => {
+    const pipeline = await withBus({ RETRY_BASE_DELAY_MS: '20' });
+    try {
+      const id = newId();
+      eventBridge.failNextEntries(2, 'ThrottlingException');
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [] }));
+      await pipeline.drain();
+      expect(eventsFor(id)).toHaveLength(1);
+      expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id]);
+      expect(await item(pipeline.tableName, id)).toMatchObject({
+        archiveAttempts: { N: '1' },
+        notifiedAt: { S: expect.any(String) },
+      });
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  test('an event the bus will not take sends the prediction back to the queue; the retry puts the event and does not announce on SNS again', async () => {
+    const pipeline = await withBus({ RETRY_QUEUE_BASE_DELAY_SECONDS: '1' }, { maxReceiveCount: 5 });
+    try {
+      const id = newId();
+      // Not transient: no retry within the invocation, so the first try ends with SNS done and the event not.
+      eventBridge.failNextEntries(1, 'AccessDeniedException');
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [] }));
+      await pipeline.drain();
+      expect(eventsFor(id)).toHaveLength(1);
+      expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id]);
+      const recorded = await item(pipeline.tableName, id);
+      expect(recorded).toMatchObject({ archiveAttempts: { N: '2' }, notifiedAt: { S: expect.any(String) } });
+      expect(recorded?.announcedTo).toBeUndefined();
+      expect(await pipeline.deadLetters()).toEqual([]);
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  test('EventBridge down: waited out within the invocation, then one event and one SNS message', async () => {
+    const pipeline = await withBus({ RETRY_BASE_DELAY_MS: '50' });
+    try {
+      const id = newId();
+      eventBridge.available = false;
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [] }));
+      const callsBefore = eventBridge.calls;
+      const deadline = Date.now() + 10_000;
+      while (eventBridge.calls < callsBefore + 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect((await item(pipeline.tableName, id))?.notifiedAt).toBeUndefined();
+      eventBridge.available = true;
+      await pipeline.drain();
+      expect(eventsFor(id)).toHaveLength(1);
+      expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id]);
+      expect(await item(pipeline.tableName, id)).toMatchObject({
+        archiveAttempts: { N: '1' },
+        notifiedAt: { S: expect.any(String) },
+      });
+    } finally {
+      eventBridge.available = true;
       await pipeline.stop();
     }
   });

@@ -17,7 +17,7 @@ import { readVerifierConfig } from '../lambda/verifier/config';
 import { VERIFIER_DEFAULTS } from '../lambda/verifier/settings';
 import { ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
-import { ReconciliationScope, ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
+import { AlarmName, ReconciliationScope, ReplicateWebhooks, type ReplicateWebhooksProps, type StateTableProps } from '../lib';
 import { HANDLER_RUNTIME, handlerAssetPath } from '../lib/handler-code';
 import { TEMPLATE_RULES_AS_ERRORS } from './support/cdk';
 
@@ -475,9 +475,14 @@ describe('monitoring', () => {
 
   test('alarms can be tuned, turned off one by one, or all', () => {
     const tuned = synth({
-      alarms: { disable: ['archiveBacklogAge', 'archiveFileFailures'], rejectedSignaturesPerFiveMinutes: 100 },
+      alarms: {
+        disable: [AlarmName.ARCHIVE_BACKLOG_AGE, AlarmName.ARCHIVE_FILE_FAILURES],
+        rejectedSignaturesPerFiveMinutes: 100,
+      },
     });
     tuned.template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+    expect(tuned.hooks.alarm(AlarmName.ARCHIVE_BACKLOG_AGE)).toBeUndefined();
+    expect(tuned.hooks.alarm(AlarmName.VERIFIER_ERRORS)).toBe(tuned.hooks.alarms.verifierErrors);
     tuned.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'WebhooksRejected', Threshold: 101 });
     const none = synth({ alarms: { enabled: false }, dashboard: false });
     none.template.resourceCountIs('AWS::CloudWatch::Alarm', 0);
@@ -581,9 +586,7 @@ describe('secure, explicit defaults', () => {
       Handler: 'index.handler',
       ReservedConcurrentExecutions: 25,
     });
-    const functions = synth({ verifier: { reservedConcurrentExecutions: 'none' } }).template.findResources(
-      'AWS::Lambda::Function',
-    );
+    const functions = synth({ verifier: { reserveConcurrency: false } }).template.findResources('AWS::Lambda::Function');
     expect(JSON.stringify(functions)).not.toContain('ReservedConcurrentExecutions');
   });
 
@@ -776,7 +779,9 @@ describe('props', () => {
   });
 
   test("table props are merged, but the key schema, stream and TTL stay the construct's", () => {
-    const { template } = synth({ tableProps: { deletionProtection: true, timeToLiveAttribute: 'other' } });
+    // The key schema, stream and TTL are not StateTableProps; JavaScript callers may pass them all the same.
+    const tableProps = { deletionProtection: true, timeToLiveAttribute: 'other' } as StateTableProps;
+    const { template } = synth({ tableProps });
     template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
       Replicas: [Match.objectLike({ DeletionProtectionEnabled: true })],
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },

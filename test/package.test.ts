@@ -31,8 +31,9 @@ const MANIFEST = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as
   peerDependencies: Record<string, string>;
 };
 
-// npm pack runs `prepare`: bundling both handlers and compiling the library take ~15 s here.
-const PACK_TIMEOUT = 150_000;
+// npm pack runs `prepare`: bundling the handlers and compiling the library with jsii take ~40 s
+// here alone, and several times that next to other workers.
+const PACK_TIMEOUT = 300_000;
 const STEP_TIMEOUT = 60_000;
 // aws-cdk-lib's built-in CloudFormation validation (WebAssembly, in process) runs on every
 // app.synth(), as it would for a real consumer: ~12 s alone, much longer next to other workers.
@@ -84,6 +85,8 @@ describe('the tarball', () => {
         'assets/archiver/index.js',
         'bin/replicate-webhooks.cjs',
         'dist/local/sender/cli.js',
+        // The jsii assembly: what jsii-pacmak and Construct Hub read for the other languages.
+        '.jsii',
         MANIFEST.main,
         MANIFEST.types,
         ...Object.values(MANIFEST.bin).map((path) => posix.normalize(path)),
@@ -260,8 +263,16 @@ describe('a consumer project with only the tarball and the peer dependencies', (
   test('lives outside the repository and cannot reach esbuild', () => {
     expect(relative(REPO, consumer).startsWith('..')).toBe(true);
     // The same lookup finds what the consumer does have, so its failure for esbuild means something.
-    expect(require.resolve(MANIFEST.name, { paths: [consumer] })).toBe(join(installed(), MANIFEST.main));
-    expect(() => require.resolve('esbuild', { paths: [consumer] })).toThrow(/Cannot (find|resolve) module '?esbuild/);
+    // Resolved by a Node process in the consumer, as its app would be (jest maps the package name to lib/ for the examples).
+    const resolve = (name: string) =>
+      execFileSync(process.execPath, ['-e', `process.stdout.write(require.resolve(${JSON.stringify(name)}))`], {
+        cwd: consumer,
+        env,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    expect(resolve(MANIFEST.name)).toBe(join(installed(), MANIFEST.main));
+    expect(() => resolve('esbuild')).toThrow(/Cannot (find|resolve) module '?esbuild/);
     for (const directory of env.PATH!.split(delimiter)) {
       expect(readdirSync(directory)).toEqual(['node']);
     }
