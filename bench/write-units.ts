@@ -179,6 +179,8 @@ export interface MeasuredUnits {
     'inline' | 'spilled',
     {
       readonly wru: number;
+      /** Read units: the payload's own item, read once. */
+      readonly rru: number;
       readonly outputFiles: number;
       readonly dynamodbWrites: number;
       readonly s3Puts: number;
@@ -208,6 +210,7 @@ export function measuredUnits({ webhooks, archival, archivalSpilled }: WriteUnit
     names.reduce((total, name) => total + (operations[name] ?? 0), 0);
   const of = (cost: WriteUnitsResult['archival']) => ({
     wru: cost.wru,
+    rru: cost.rru,
     outputFiles: cost.outputFiles,
     dynamodbWrites: sum(cost.dynamodb, ['UpdateItem', 'PutItem', 'TransactWriteItems', 'DeleteItem']),
     s3Puts: sum(cost.s3, ['PutObject', 'UploadPart', 'CreateMultipartUpload', 'CompleteMultipartUpload']),

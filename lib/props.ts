@@ -351,8 +351,8 @@ export interface ReplicateWebhooksProps {
    */
   readonly maxBodySize?: Size;
   /**
-   * Terminal payloads up to this size are kept in the table item. Larger ones are written to
-   * the bucket first and the item points at them (DynamoDB bills writes per KB).
+   * Terminal payloads up to this size are kept in the table, in an item of their own. Larger ones
+   * are written to the bucket, and the prediction's item points at them (DynamoDB bills writes per KB).
    * @default Size.kibibytes(16)
    */
   readonly maxInlinePayloadSize?: Size;

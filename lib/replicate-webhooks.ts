@@ -671,7 +671,8 @@ export class ReplicateWebhooks extends Construct {
         reportBatchItemFailures: true,
       }),
     );
-    this.grantTableItems(archiver, 'dynamodb:UpdateItem');
+    // GetItem: a terminal payload kept in an item of its own.
+    this.grantTableItems(archiver, 'dynamodb:UpdateItem', 'dynamodb:GetItem');
     // Stream records and item updates of a table under a customer managed key need it too.
     this.encryptionKey?.grantEncryptDecrypt(archiver);
     this.bucket.grantPut(archiver, `${this.archivePrefix}${PREDICTIONS_FOLDER}*`);

@@ -30,7 +30,7 @@ export const LAMBDA_ARM_PER_GB_SECOND = 0.0000133334;
 export const LAMBDA_PER_MILLION_REQUESTS = 0.2;
 /**
  * https://aws.amazon.com/dynamodb/pricing/on-demand/ (write request units): $0.625 per million.
- * Reads are not priced: the flow makes none (conditions and ReturnValues cost no read units).
+ * Reads are priced separately (DYNAMODB_PER_MILLION_RRU): conditions and ReturnValues cost no read units.
  */
 export const DYNAMODB_PER_MILLION_WRU = 0.625;
 /**
@@ -479,7 +479,7 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
   perWebhook(
     'verifier-writes-terminal',
     'DynamoDB',
-    `UpdateItem of terminal webhooks (measured: the payload ${spilled ? 'spilled' : 'inline'}, the archive-pending index included)`,
+    `${spilled ? 'UpdateItem' : 'PutItem of the payload and UpdateItem of the record'} for terminal webhooks (measured: the payload ${spilled ? 'spilled' : 'in an item of its own'}, the archive-pending index included)`,
     `${count(predictions)} × ${terminal.wru} WRU × ${price(DYNAMODB_PER_MILLION_WRU)}/M`,
     (predictions * terminal.wru * DYNAMODB_PER_MILLION_WRU) / 1e6,
   );
@@ -547,6 +547,15 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
     `${count(predictions)} × ${archival.wru} WRU × ${price(DYNAMODB_PER_MILLION_WRU)}/M`,
     (predictions * archival.wru * DYNAMODB_PER_MILLION_WRU) / 1e6,
   );
+  if (archival.rru > 0) {
+    perWebhook(
+      'archiver-payload-read',
+      'DynamoDB',
+      'archiver GetItem of the payload item (measured, strongly consistent)',
+      `${count(predictions)} × ${num(archival.rru)} RRU × ${price(DYNAMODB_PER_MILLION_RRU)}/M`,
+      (predictions * archival.rru * DYNAMODB_PER_MILLION_RRU) / 1e6,
+    );
+  }
   const outputPuts = OUTPUT_FILES_PER_PREDICTION * outputPutsPerFile;
   const puts = outputPuts + documentPuts;
   perWebhook(
@@ -818,8 +827,8 @@ function measuredAssumption(spilled: boolean): string {
   return (
     `Measured (\`${MEASURED.command}\`: local mode's handlers on DynamoDB Local, asked for consumed capacity; docs/measured-units.json): ` +
     `a start or intermediate webhook is one UpdateItem of ${webhooks.intermediate.wru} WRU, with ${kib(webhooks.intermediateLargeLogs.bodyBytes)} of logs too (the item keeps progress only: ${kib(webhooks.intermediate.itemBytes)}); ` +
-    `a terminal one ${webhooks.terminalInline.wru} WRU with a ${kib(webhooks.terminalInline.bodyBytes)} payload inline (item ${kib(webhooks.terminalInline.itemBytes)}), ${webhooks.terminalSpilled.wru} WRU spilled to S3 (1 PUT); ` +
-    `an archival ${inline.dynamodbWrites} UpdateItem of ${inline.wru} WRU (${archival.spilled.wru} with the payload spilled, plus ${archival.spilled.s3Gets} GET), ${inline.s3Puts - inline.outputFiles} document PUTs besides the outputs, ${inline.snsPublishes} SNS publish; the archive-pending index's writes included. ` +
+    `a terminal one ${webhooks.terminalInline.wru} WRU with a ${kib(webhooks.terminalInline.bodyBytes)} payload in an item of its own (the record stays ${kib(webhooks.terminalInline.itemBytes)}), ${webhooks.terminalSpilled.wru} WRU spilled to S3 (1 PUT); ` +
+    `an archival ${inline.dynamodbWrites} UpdateItem of ${inline.wru} WRU and ${num(inline.rru)} read unit for the payload (${archival.spilled.wru} WRU with the payload spilled, plus ${archival.spilled.s3Gets} GET), ${inline.s3Puts - inline.outputFiles} document PUTs besides the outputs, ${inline.snsPublishes} SNS publish; the archive-pending index's writes included. ` +
     `The terminal payload is ${spilled ? 'above the inline limit: spilled' : 'inline'}. ` +
     `Refused webhooks (duplicate, stale, after the terminal one) are left out: each costs a write unit per KB of the item it would change (${webhooks.stale.wru} before the terminal one, ${webhooks.afterTerminal.wru} after)`
   );

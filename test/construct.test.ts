@@ -184,7 +184,7 @@ describe('resources and their key settings', () => {
     expect(JSON.stringify(statements)).not.toMatch(/s3:GetObject|s3:DeleteObject|dynamodb:DeleteItem|dynamodb:Scan/);
   });
 
-  test('IAM: the archiver may consume only its queue, update only this table, write only its bucket folder, publish only to its topic', () => {
+  test('IAM: the archiver may consume only its queue, update and read only this table, write only its bucket folder, publish only to its topic', () => {
     const queue = { 'Fn::GetAtt': [logicalId(hooks.archiveQueue), 'Arn'] };
     expect(statementsOf(hooks.archiver)).toEqual([
       {
@@ -198,7 +198,12 @@ describe('resources and their key settings', () => {
         ],
         Resource: queue,
       },
-      { Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: { 'Fn::GetAtt': [logicalId(hooks.table), 'Arn'] } },
+      // GetItem: the terminal payload's own item.
+      {
+        Effect: 'Allow',
+        Action: ['dynamodb:UpdateItem', 'dynamodb:GetItem'],
+        Resource: { 'Fn::GetAtt': [logicalId(hooks.table), 'Arn'] },
+      },
       { Effect: 'Allow', Action: putActions, Resource: objects('/predictions/*') },
       { Effect: 'Allow', Action: 's3:GetObject', Resource: objects('/predictions/*') },
       { Effect: 'Allow', Action: 's3:GetObject', Resource: objects('/webhook-payloads/*') },

@@ -16,7 +16,7 @@ import { predictionItemKey } from '../lambda/shared/state';
 import { WebhookStore } from '../lambda/store/webhook-store';
 import { startReplicateApi, type ReplicateApiStandIn } from '../local/standins/replicate-api';
 import { startSecretsManager, type SecretsManagerStandIn } from '../local/standins/secrets-manager';
-import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from './support/aws';
+import { createTestTable, dynamoDbEndpoint, storedPayload, useStandInEnvironment } from './support/aws';
 import { startFauxqs, type Fauxqs } from './support/fauxqs';
 import { fixture } from './support/webhooks';
 
@@ -159,7 +159,10 @@ test('a finished prediction whose terminal webhook never came is recorded once, 
   const item = await setup.item(missed.id);
   expect(item?.terminalStatus?.S).toBe('succeeded');
   expect(item?.archivePending?.S).toBe('pending');
-  expect(JSON.parse(item!.payload!.S!)).toMatchObject({ id: missed.id, status: 'succeeded' });
+  expect(JSON.parse((await storedPayload(dynamodb, setup.tableName, item))!)).toMatchObject({
+    id: missed.id,
+    status: 'succeeded',
+  });
 
   const again = await setup.reconcile();
   expect(again.recovered).toEqual([]);

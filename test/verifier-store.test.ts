@@ -61,15 +61,19 @@ function webhookRecord(prediction: Partial<Prediction> = {}, bodyBytes = 100): W
 describe('where a terminal payload goes', () => {
   const terminal = (bodyBytes: number) => webhookRecord({ status: 'succeeded' }, bodyBytes);
 
-  test('up to the configured size into the item, above it to S3; intermediate payloads nowhere', () => {
-    expect(placePayload(terminal(16 * 1024), settings())).toEqual({ kind: 'inline' });
+  test('up to the configured size into an item of its own, above it to S3; intermediate payloads nowhere', () => {
+    const record = terminal(16 * 1024);
+    expect(placePayload(record, settings())).toEqual({
+      kind: 'inline',
+      key: `payload#${record.prediction.id}#${record.webhookId}`,
+    });
     expect(placePayload(terminal(16 * 1024 + 1), settings()).kind).toBe('spill');
     expect(placePayload(webhookRecord({}, 5_000_000), settings())).toEqual({ kind: 'none' });
   });
 
   test('never into the item above the ceiling an item can hold, whatever is configured', () => {
     const generous = settings({ maxInlinePayloadBytes: 6 * 1024 * 1024 });
-    expect(placePayload(terminal(MAX_INLINE_PAYLOAD_BYTES), generous)).toEqual({ kind: 'inline' });
+    expect(placePayload(terminal(MAX_INLINE_PAYLOAD_BYTES), generous).kind).toBe('inline');
     expect(placePayload(terminal(MAX_INLINE_PAYLOAD_BYTES + 1), generous).kind).toBe('spill');
     expect(MAX_INLINE_PAYLOAD_BYTES).toBeLessThan(400 * 1000 - 16 * 1024);
   });

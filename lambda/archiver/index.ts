@@ -129,6 +129,7 @@ async function settle(message: SQSRecord, deadline: number, leaseUntil: number, 
       return 'done';
     }
     claimed = claim.prediction;
+    claimed = await io(() => progress.withPayload(claimed!));
     await archiveAndAnnounce(claimed, isFinalAttempt, io, deadline, files);
     return 'done';
   } catch (error) {

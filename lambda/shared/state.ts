@@ -1,6 +1,6 @@
 /**
- * The state model of one table: one record per prediction, and the rule that decides whether a
- * webhook may change it. Pure: the DynamoDB condition below is plain text, and `decideTransition`
+ * The state model of one table: one record per prediction (and, beside it, the terminal payload
+ * in an item of its own), and the rule that decides whether a webhook may change the record. Pure: the DynamoDB condition below is plain text, and `decideTransition`
  * states the same rule in code so it can be tested alone and used to explain a refused write.
  */
 import { STATUS_RANK, TERMINAL_RANK, type Prediction, type PredictionStatus } from './prediction';
@@ -26,6 +26,22 @@ export const STORE_DEFAULTS = {
 } as const;
 
 export const predictionItemKey = (predictionId: string): string => `prediction#${predictionId}`;
+/**
+ * Key of the item holding a terminal payload small enough for the table. It is apart from the
+ * prediction's record, which the archiver updates three times: each update is billed on the
+ * record's size, and this keeps it under 1 KB. The webhook id is part of the key, so that two
+ * different terminal webhooks racing cannot swap payloads.
+ */
+export const payloadItemKey = (predictionId: string, webhookId: string): string => `payload#${predictionId}#${webhookId}`;
+
+/**
+ * How long a payload item is kept (through the TTL attribute): the default of spilled payloads'
+ * expiry in S3. The archive's prediction.json is the durable copy; this one outlives the queue's
+ * retries and a redrive from the dead-letter queue (kept 14 days), and one written for a webhook
+ * that was then refused (a duplicate) goes away by itself.
+ */
+export const PAYLOAD_ITEM_RETENTION_SECONDS = 30 * 24 * 3600;
+
 /** Key of the dedup markers earlier versions wrote beside each webhook (expiring; none is written now). */
 export const webhookMarkerKey = (webhookId: string): string => `webhook#${webhookId}`;
 
@@ -49,8 +65,10 @@ export const ATTR = {
   outputCount: 'outputCount',
   logsBytes: 'logsBytes',
   payloadBytes: 'payloadBytes',
-  /** The terminal payload, verbatim, when it fits in the item. */
+  /** The terminal payload, verbatim, in its payload item (and in prediction records of earlier versions). */
   payload: 'payload',
+  /** The key of the payload item, when the terminal payload is in the table. */
+  payloadItem: 'payloadItem',
   /** Where the terminal payload is when it was too large for the item. */
   payloadBucket: 'payloadBucket',
   payloadKey: 'payloadKey',

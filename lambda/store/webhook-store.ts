@@ -4,11 +4,15 @@
  * the terminal state, and every duplicate, since a webhook seen again is never ahead of what the
  * item records. A single write is atomic by itself, so there is nothing to keep in step with it,
  * and losing a race costs no second read: the refused item comes back with the refusal (ALL_OLD).
+ * A terminal payload is written first, on its own (into an item of its own, or to S3 when large),
+ * so that the record only ever points at a payload already stored.
  */
 import {
+  PutItemCommand,
   UpdateItemCommand,
   type AttributeValue,
   type DynamoDBClient,
+  type PutItemCommandInput,
   type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -19,8 +23,11 @@ import {
   ATTR,
   MAX_INLINE_PAYLOAD_BYTES,
   PARTITION_KEY,
+  PAYLOAD_ITEM_RETENTION_SECONDS,
   TRANSITION_CONDITION,
+  TTL_ATTRIBUTE,
   decideTransition,
+  payloadItemKey,
   predictionItemKey,
   summarizeProgress,
   type WriteOutcome,
@@ -49,13 +56,17 @@ export interface StoreSettings {
   readonly dedupTtlSeconds?: number;
 }
 
-/** Where the terminal payload goes: into the item, or into S3 first when too large. */
+/** Where the terminal payload goes: into a payload item of the table, or into S3 when too large. */
 export type PayloadPlacement =
-  { readonly kind: 'none' } | { readonly kind: 'inline' } | { readonly kind: 'spill'; readonly key: string };
+  | { readonly kind: 'none' }
+  | { readonly kind: 'inline'; readonly key: string }
+  | { readonly kind: 'spill'; readonly key: string };
 
 export function placePayload(record: WebhookRecord, settings: StoreSettings): PayloadPlacement {
   if (!isTerminalStatus(record.prediction.status)) return { kind: 'none' };
-  if (record.bodyBytes <= Math.min(settings.maxInlinePayloadBytes, MAX_INLINE_PAYLOAD_BYTES)) return { kind: 'inline' };
+  if (record.bodyBytes <= Math.min(settings.maxInlinePayloadBytes, MAX_INLINE_PAYLOAD_BYTES)) {
+    return { kind: 'inline', key: payloadItemKey(record.prediction.id, record.webhookId) };
+  }
   return { kind: 'spill', key: spilledPayloadKey(settings.archivePrefix, record.prediction.id, record.webhookId) };
 }
 
@@ -100,6 +111,9 @@ export class WebhookStore {
     const placement = placePayload(record, this.settings);
     if (placement.kind === 'spill') await this.spill(placement.key, record.body);
     try {
+      // Written whatever the record's write then decides: a refused webhook's expires unread.
+      if (placement.kind === 'inline')
+        await this.dynamodb.send(new PutItemCommand(buildPayloadItem(record, placement.key, this.settings)));
       await this.dynamodb.send(new UpdateItemCommand(buildUpdate(record, placement, this.settings)));
       return 'accepted';
     } catch (error) {
@@ -158,8 +172,7 @@ export function buildUpdate(record: WebhookRecord, placement: PayloadPlacement, 
     update.set(ATTR.archiveStatus, s('pending'));
     update.set(ATTR.archivePending, s(ARCHIVE_PENDING_INDEX.pendingValue));
     if (placement.kind === 'inline') {
-      // Lossless: the verifier records only bodies that are valid UTF-8.
-      update.set(ATTR.payload, s(typeof record.body === 'string' ? record.body : record.body.toString('utf8')));
+      update.set(ATTR.payloadItem, s(placement.key));
     } else {
       update.set(ATTR.payloadBucket, s(settings.bucketName));
       update.set(ATTR.payloadKey, s(placement.key));
@@ -177,6 +190,20 @@ export function buildUpdate(record: WebhookRecord, placement: PayloadPlacement, 
     ExpressionAttributeNames: update.names,
     ExpressionAttributeValues: update.values,
     ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+  };
+}
+
+/** The terminal payload's own item: the payload verbatim, expiring once the archive has it. */
+export function buildPayloadItem(record: WebhookRecord, key: string, settings: StoreSettings): PutItemCommandInput {
+  const expiresAt = Math.floor(record.receivedAt.getTime() / 1000) + PAYLOAD_ITEM_RETENTION_SECONDS;
+  return {
+    TableName: settings.tableName,
+    Item: {
+      [PARTITION_KEY]: s(key),
+      // Lossless: the verifier records only bodies that are valid UTF-8.
+      [ATTR.payload]: s(typeof record.body === 'string' ? record.body : record.body.toString('utf8')),
+      [TTL_ATTRIBUTE]: n(expiresAt),
+    },
   };
 }
 

@@ -2,7 +2,7 @@
  * Points the default AWS SDK configuration at the stand-ins through the standard
  * environment variables, exactly as a handler would see them. No handler code changes.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { randomUUID } from 'node:crypto';
 import { createStateTable } from '../../local/state-table';
 
@@ -43,4 +43,17 @@ export async function createTestTable(): Promise<{ tableName: string; streamArn:
   const { streamArn } = await createStateTable(client, tableName);
   client.destroy();
   return { tableName, streamArn };
+}
+
+/** The terminal payload a prediction's record points at: its own item's `payload` (or, from earlier versions, the record's). */
+export async function storedPayload(
+  client: DynamoDBClient,
+  tableName: string,
+  record: Readonly<Record<string, Pick<AttributeValue, 'S'>>> | undefined,
+): Promise<string | undefined> {
+  if (record?.payload?.S !== undefined) return record.payload.S;
+  const key = record?.payloadItem?.S;
+  if (key === undefined) return undefined;
+  const { Item } = await client.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: key } }, ConsistentRead: true }));
+  return Item?.payload?.S;
 }
