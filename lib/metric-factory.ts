@@ -8,6 +8,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { METRIC, REASON_DIMENSION, SERVICE_NAME } from '../lambda/shared/metrics';
+import type { HandlerMetricOptions } from './props';
 
 export interface MetricSources {
   readonly namespace: string;
@@ -21,8 +22,6 @@ export interface MetricSources {
   /** Whether the archiver puts completion events on a bus. */
   readonly putsCompletionEvents: boolean;
 }
-
-export type HandlerMetricOptions = cloudwatch.MetricOptions & { readonly reason?: string };
 
 export class WebhooksMetricFactory {
   constructor(private readonly sources: MetricSources) {}

@@ -11,7 +11,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { METRIC } from '../lambda/shared/metrics';
 import type { WebhooksMetricFactory } from './metric-factory';
-import type { AlarmName, AlarmOptions } from './props';
+import type { AlarmName, AlarmOptions, HandlerMetricOptions } from './props';
 
 export interface Monitored {
   readonly metrics: WebhooksMetricFactory;
@@ -139,7 +139,7 @@ export function createDashboard(
   resources: { readonly httpApi: apigwv2.HttpApi; readonly verifier: lambda.IFunction; readonly archiver: lambda.IFunction },
   alarms: readonly cloudwatch.IAlarm[],
 ): cloudwatch.Dashboard {
-  const metric = (name: string, label: string, extra: cloudwatch.MetricOptions & { reason?: string } = {}) =>
+  const metric = (name: string, label: string, extra: HandlerMetricOptions = {}) =>
     metrics.handlerMetric(name, { label, ...extra });
   const rejectedByReason = metrics.handlerMetricByReason(METRIC.rejected, 'rejected');
   const dashboard = new cloudwatch.Dashboard(scope, 'Dashboard', { defaultInterval: Duration.hours(6) });

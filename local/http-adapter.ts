@@ -55,20 +55,26 @@ export async function startHttpAdapter(options: {
     const headers: Array<[string, string]> = [];
     for (let i = 0; i < request.rawHeaders.length; i += 2) headers.push([request.rawHeaders[i], request.rawHeaders[i + 1]]);
     const sourceIp = request.socket.remoteAddress?.replace(/^::ffff:/, '');
-    const answer = await deliver({ headers, body: Buffer.concat(chunks) }, url.search.slice(1), sourceIp);
+    const webhook = { headers, body: Buffer.concat(chunks) };
+    const receivedAt = new Date();
+    const started = performance.now();
+    const answer = await deliver(webhook, url.search.slice(1), sourceIp);
+    try {
+      options.inspector?.observe(webhook, answer, receivedAt, Math.round(performance.now() - started));
+    } catch (error) {
+      // The inspector only watches: its trouble never changes what the sender is answered.
+      options.onError?.(error);
+    }
     response.writeHead(answer.status, { ...answer.headers, 'content-length': String(answer.body.length) });
     response.end(answer.body);
   }
 
-  /** One webhook through API Gateway's event and the verifier; the inspector sees it, replays included. */
+  /** One webhook through API Gateway's event and the verifier (the inspector's replays too). */
   async function deliver(
     webhook: WebhookRequest,
     rawQueryString: string,
     sourceIp: string | undefined,
-    replay?: Parameters<Inspector['observe']>[4],
   ): Promise<WebhookAnswer & { headers: Record<string, string> }> {
-    const receivedAt = new Date();
-    const started = performance.now();
     const event = toHttpApiEvent({
       method: 'POST',
       path: options.path,
@@ -85,15 +91,9 @@ export async function startHttpAdapter(options: {
       headers: stringHeaders(result.headers),
       body: result.isBase64Encoded ? Buffer.from(text, 'base64') : Buffer.from(text),
     };
-    try {
-      options.inspector?.observe(webhook, answer, receivedAt, Math.round(performance.now() - started), replay);
-    } catch (error) {
-      // The inspector only watches: its trouble never changes what the sender is answered.
-      options.onError?.(error);
-    }
     return answer;
   }
-  options.inspector?.attach((webhook, replay) => deliver(webhook, '', '127.0.0.1', replay));
+  options.inspector?.attach((webhook) => deliver(webhook, '', '127.0.0.1'));
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -25,7 +25,7 @@ import type { CompletionMessage } from '../lambda/shared/completion-message';
 import { startEventBridge, type EventBridgeStandIn } from './standins/eventbridge';
 import { createInspector, type Inspector } from './inspector/server';
 import type { RecorderLimits } from './inspector/recorder';
-import { VERIFIER_DEFAULTS } from '../lambda/verifier/settings';
+import { readVerifierConfig } from '../lambda/verifier/config';
 import { startHttpAdapter, type HttpAdapter } from './http-adapter';
 import { startNotificationPrinter, type NotificationPrinter } from './notification-printer';
 import { startDynamoDbLocal, type DynamoDbLocal } from './standins/dynamodb-local';
@@ -369,7 +369,8 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
       ? createInspector({
           ...options.inspector,
           signingSecret: secret,
-          toleranceSeconds: Number(process.env.TIMESTAMP_TOLERANCE_SECONDS || VERIFIER_DEFAULTS.timestampToleranceSeconds),
+          // What the verifier itself reads from the environment set above.
+          toleranceSeconds: readVerifierConfig().timestampToleranceSeconds,
           dynamodb,
           s3,
           tableName: NAMES.table,

@@ -62,7 +62,7 @@ test('a model with a lone surrogate and control characters, a huge version and m
     at('predictions/hostile1/manifest.json'),
   );
 
-  await new CompletionAnnouncer(sns, topicArn).announce('topic', { status: 'succeeded', ...notification });
+  await new CompletionAnnouncer(sns, topicArn).announce('topic', notification);
 
   const [received, ...more] = await subscriber.receiveAll(1_000);
   expect(more).toEqual([]);

@@ -5,13 +5,7 @@
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { completionEventEntry } from '../shared/completion-event';
-import type { CompletionAttributes } from '../shared/completion-message';
-
-export interface Completion {
-  readonly status: string;
-  readonly body: string;
-  readonly attributes: CompletionAttributes;
-}
+import type { CompletionNotification } from '../shared/completion-message';
 
 /** Where an announcement goes. Recorded on the item once done, so a retry skips it. */
 export type Channel = 'topic' | 'eventBus';
@@ -41,12 +35,12 @@ export class CompletionAnnouncer {
     this.channels = eventBus ? ['topic', 'eventBus'] : ['topic'];
   }
 
-  async announce(channel: Channel, completion: Completion): Promise<void> {
+  async announce(channel: Channel, completion: CompletionNotification): Promise<void> {
     if (channel === 'topic') await this.publish(completion);
     else await this.putEvent(completion);
   }
 
-  private async publish({ body, attributes }: Completion): Promise<void> {
+  private async publish({ body, attributes }: CompletionNotification): Promise<void> {
     await this.sns.send(
       new PublishCommand({
         TopicArn: this.topicArn,
@@ -60,10 +54,10 @@ export class CompletionAnnouncer {
     );
   }
 
-  private async putEvent({ status, body }: Completion): Promise<void> {
+  private async putEvent({ message, body }: CompletionNotification): Promise<void> {
     if (!this.eventBus) throw new Error('no event bus is configured');
     const response = await this.eventBus.client.send(
-      new PutEventsCommand({ Entries: [completionEventEntry(status, body, this.eventBus.name)] }),
+      new PutEventsCommand({ Entries: [completionEventEntry(message.status, body, this.eventBus.name)] }),
     );
     // PutEvents answers 200 even when it took none of the entries: the count says so.
     if ((response.FailedEntryCount ?? 0) > 0) {

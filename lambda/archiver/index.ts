@@ -24,12 +24,13 @@ import {
   type ArchiveFailure,
   type ArchiveManifest,
   type ArchivedFile,
+  type CompletionNotification,
 } from '../shared/completion-message';
 import { METRIC } from '../shared/metrics';
 import { discoverOutputs } from '../shared/outputs';
 import { parsePrediction, type Prediction } from '../shared/prediction';
 import { createTelemetry, MetricUnit } from '../telemetry';
-import { CompletionAnnouncer, type Channel, type Completion } from './announcer';
+import { CompletionAnnouncer, type Channel } from './announcer';
 import { archiveOutputs } from './archive-outputs';
 import { ConcurrencyLimit } from '../shared/concurrency-limit';
 import { readArchiverConfig } from './config';
@@ -205,11 +206,7 @@ async function archiveAndAnnounce(
       : await archive(claimed, prediction, isFinalAttempt, io, deadline, files);
   }
 
-  await announce(
-    claimed,
-    { status: prediction.status, ...buildCompletionMessage(prediction, manifest, documents.manifestLocation(predictionId)) },
-    io,
-  );
+  await announce(claimed, buildCompletionMessage(prediction, manifest, documents.manifestLocation(predictionId)), io);
   await io(() => progress.markNotified(predictionId, new Date()));
   logger.info('prediction archived and announced', {
     predictionId,
@@ -225,7 +222,7 @@ async function archiveAndAnnounce(
  * retries, the ones that succeeded are remembered before the prediction goes back to the queue,
  * so its next try does not announce there again.
  */
-async function announce(claimed: ClaimedPrediction, completion: Completion, io: Io): Promise<void> {
+async function announce(claimed: ClaimedPrediction, completion: CompletionNotification, io: Io): Promise<void> {
   const { predictionId } = claimed;
   const pending = announcer.channels.filter((channel) => !claimed.announcedTo.includes(channel));
   const results = await Promise.allSettled(pending.map((channel) => io(() => announceOn(channel, completion))));
@@ -236,7 +233,7 @@ async function announce(claimed: ClaimedPrediction, completion: Completion, io: 
   throw failure.reason;
 }
 
-async function announceOn(channel: Channel, completion: Completion): Promise<void> {
+async function announceOn(channel: Channel, completion: CompletionNotification): Promise<void> {
   try {
     await announcer.announce(channel, completion);
   } catch (error) {

@@ -15,7 +15,14 @@ import { signWebhook } from '../../lambda/shared/signature';
 import { predictionItemKey } from '../../lambda/shared/state';
 import { diagnoseSignature } from './diagnose';
 import { INSPECTOR_PAGE } from './page';
-import { DeliveryRecorder, summarize, type Delivery, type RecorderLimits, type ReplayMode } from './recorder';
+import {
+  DeliveryRecorder,
+  summarize,
+  type Delivery,
+  type DeliverySummary,
+  type RecorderLimits,
+  type ReplayMode,
+} from './recorder';
 
 export interface WebhookRequest {
   readonly headers: ReadonlyArray<readonly [string, string]>;
@@ -44,11 +51,17 @@ export interface Inspector {
   /** Answers the inspector's routes; false for anything else. */
   serve(request: IncomingMessage, response: ServerResponse, url: URL): Promise<boolean>;
   /** Called by the HTTP adapter for every webhook it handled. */
-  observe(request: WebhookRequest, answer: WebhookAnswer, receivedAt: Date, latencyMs: number, replay?: Delivery['replay']): void;
+  observe(
+    request: WebhookRequest,
+    answer: WebhookAnswer,
+    receivedAt: Date,
+    latencyMs: number,
+    replay?: Delivery['replay'],
+  ): DeliverySummary;
   /** The completion message of a finished prediction, as the completion topic carried it. */
   recordCompletion(message: CompletionMessage): void;
-  /** How replays reach the verifier: through the adapter, as a delivery would. */
-  attach(deliver: (request: WebhookRequest, replay: Delivery['replay']) => Promise<WebhookAnswer>): void;
+  /** How replays reach the verifier: through the adapter, as a delivery would (the inspector records them itself). */
+  attach(deliver: (request: WebhookRequest) => Promise<WebhookAnswer>): void;
   readonly recorder: DeliveryRecorder;
 }
 
@@ -60,7 +73,7 @@ export function createInspector(options: InspectorOptions): Inspector {
   const recorder = new DeliveryRecorder(options);
   const completions = new Map<string, CompletionMessage>();
   const maxCompletions = options.maxDeliveries ?? 200;
-  let deliver: ((request: WebhookRequest, replay: Delivery['replay']) => Promise<WebhookAnswer>) | undefined;
+  let deliver: ((request: WebhookRequest) => Promise<WebhookAnswer>) | undefined;
 
   const hostAllowed = (request: IncomingMessage): boolean => {
     if (!LOOPBACK_LISTEN.has(options.listenHost)) return true;
@@ -109,10 +122,15 @@ export function createInspector(options: InspectorOptions): Inspector {
         sendJson(response, 404, { error: 'no such delivery (only the most recent are kept)' });
         return true;
       }
-      await deliver(replayRequest(original, mode), { of: original.seq, mode });
-      // The replay was recorded as the newest delivery by observe().
-      const latest = recorder.list().at(-1)!;
-      sendJson(response, 200, latest);
+      const replayed = replayRequest(original, mode);
+      const receivedAt = new Date();
+      const started = performance.now();
+      const answer = await deliver(replayed);
+      sendJson(
+        response,
+        200,
+        observe(replayed, answer, receivedAt, Math.round(performance.now() - started), { of: original.seq, mode }),
+      );
       return true;
     }
     if (request.method === 'GET' && path === '/_inspector/files') {
@@ -214,34 +232,43 @@ export function createInspector(options: InspectorOptions): Inspector {
     }
   }
 
+  function observe(
+    request: WebhookRequest,
+    answer: WebhookAnswer,
+    receivedAt: Date,
+    latencyMs: number,
+    replay?: Delivery['replay'],
+  ): DeliverySummary {
+    const headers = Object.fromEntries(request.headers.map(([name, value]) => [name.toLowerCase(), value]));
+    let parsed: Record<string, unknown> | undefined;
+    try {
+      parsed = JSON.parse(answer.body.toString('utf8')) as Record<string, unknown>;
+    } catch {
+      parsed = undefined;
+    }
+    const recorded = recorder.add({
+      receivedAt: receivedAt.toISOString(),
+      headers: request.headers,
+      body: request.body,
+      status: answer.status,
+      ...(parsed ? { answer: parsed } : {}),
+      latencyMs,
+      signature: diagnoseSignature(
+        headers,
+        request.body,
+        options.signingSecret,
+        Math.floor(receivedAt.getTime() / 1000),
+        options.toleranceSeconds,
+      ),
+      ...(replay ? { replay } : {}),
+    });
+    return summarize(recorded);
+  }
+
   return {
     recorder,
     serve,
-    observe(request, answer, receivedAt, latencyMs, replay) {
-      const headers = Object.fromEntries(request.headers.map(([name, value]) => [name.toLowerCase(), value]));
-      let parsed: Record<string, unknown> | undefined;
-      try {
-        parsed = JSON.parse(answer.body.toString('utf8')) as Record<string, unknown>;
-      } catch {
-        parsed = undefined;
-      }
-      recorder.add({
-        receivedAt: receivedAt.toISOString(),
-        headers: request.headers,
-        body: request.body,
-        status: answer.status,
-        ...(parsed ? { answer: parsed } : {}),
-        latencyMs,
-        signature: diagnoseSignature(
-          headers,
-          request.body,
-          options.signingSecret,
-          Math.floor(receivedAt.getTime() / 1000),
-          options.toleranceSeconds,
-        ),
-        ...(replay ? { replay } : {}),
-      });
-    },
+    observe,
     recordCompletion(message) {
       completions.delete(message.predictionId);
       completions.set(message.predictionId, message);
