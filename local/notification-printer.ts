@@ -9,6 +9,10 @@ export interface NotificationPrinter {
   stop(): Promise<void>;
 }
 
+// A model name or an output URL comes from the payload: no escape sequence of it reaches the terminal.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+export const printable = (text: string): string => text.replace(CONTROL, '\ufffd');
+
 export function describeNotification(message: CompletionMessage): string {
   const lines = [
     `✔ ${message.predictionId} ${message.status}${message.model ? ` (${message.model})` : ''}: ` +
@@ -20,7 +24,7 @@ export function describeNotification(message: CompletionMessage): string {
       (failure) => `    ✘ ${failure.source}: ${failure.reason}${failure.status ? ` ${failure.status}` : ''}`,
     ),
   ];
-  return lines.join('\n');
+  return lines.map(printable).join('\n');
 }
 
 export function startNotificationPrinter(

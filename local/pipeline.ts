@@ -27,7 +27,7 @@ import { createInspector, type Inspector } from './inspector/server';
 import type { RecorderLimits } from './inspector/recorder';
 import { readVerifierConfig } from '../lambda/verifier/config';
 import { startHttpAdapter, type HttpAdapter } from './http-adapter';
-import { startNotificationPrinter, type NotificationPrinter } from './notification-printer';
+import { printable, startNotificationPrinter, type NotificationPrinter } from './notification-printer';
 import { startDynamoDbLocal, type DynamoDbLocal } from './standins/dynamodb-local';
 import { startReplicateApi, type ReplicateApiStandIn } from './standins/replicate-api';
 import { startSecretsManager, type SecretsManagerStandIn } from './standins/secrets-manager';
@@ -179,7 +179,9 @@ const EVENT_RULE_NAME = 'replicate-webhooks-completion-events';
 
 function describeEvent(detailType: string, detail: Partial<CompletionMessage>, rules: readonly string[]): string {
   const delivered = rules.length > 0 ? `rule ${rules.join(', ')} → its queue` : 'no rule matched';
-  return `⚡ event "${detailType}" ${detail.predictionId ?? '?'}${detail.model ? ` (${detail.model})` : ''}: ${delivered}`;
+  return printable(
+    `⚡ event "${detailType}" ${detail.predictionId ?? '?'}${detail.model ? ` (${detail.model})` : ''}: ${delivered}`,
+  );
 }
 
 type Verifier = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
