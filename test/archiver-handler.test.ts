@@ -699,7 +699,7 @@ describe('failures and retries', () => {
     }
   });
 
-  test('an interrupted download: the retry rewrites the same keys, nothing extra, one notification', async () => {
+  test('an interrupted download: the retry fetches only what failed, under the same keys, nothing extra, one notification', async () => {
     const pipeline = await startPipeline({ FETCH_ATTEMPTS: '1' });
     try {
       const id = newId();
@@ -717,8 +717,61 @@ describe('failures and retries', () => {
         ].sort(),
       );
       expect(sha256((await getObject(`${folder}outputs/0-steady.png`)).bytes)).toBe(steady.sha256);
+      // The first try stored the steady file and said so when it gave the prediction back.
+      expect(files.hits.get(`/${id}/steady.png`)).toBe(1);
+      expect(files.hits.get(`/${id}/late.png`)).toBe(2);
+      const manifest = await readJson<ArchiveManifest>(`${folder}manifest.json`);
+      expect(manifest.files.map((file) => [file.key, file.bytes, file.sha256, file.source])).toEqual([
+        [`${folder}outputs/0-steady.png`, 7 * MiB, steady.sha256, steady.url],
+        [`${folder}outputs/1-late.png`, 2000, expect.any(String), flaky],
+      ]);
+      expect(manifest.failures).toEqual([]);
       expect(await pipeline.subscriber.receiveAll()).toHaveLength(1);
       expect(pipeline.failures).toEqual([]);
+      // Done: the list is not kept (the record stays small).
+      expect((await item(pipeline.tableName, id))?.archivedSoFar).toBeUndefined();
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  test('a prediction too slow for one invocation gets further on each try instead of starting over', async () => {
+    const pipeline = await startPipeline();
+    try {
+      const id = newId();
+      const quick = files.serveRandom(`/${id}/quick.png`, 3000, 'image/png');
+      const slowPath = `/${id}/slow.png`;
+      const slow = files.serve(slowPath, { trickle: true });
+      await pipeline.stop();
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [quick.url, slow] }));
+      const message = JSON.stringify({ predictionId: id });
+
+      // The first try runs out of time on the slow file (the budget leaves 5 s): the quick one is stored.
+      const first = sqsEvent([message], 1);
+      expect(await pipeline.archiver(first, contextWith(25_000))).toEqual({
+        batchItemFailures: [{ itemIdentifier: first.Records[0].messageId }],
+      });
+      expect(await pipeline.subscriber.receiveAll()).toEqual([]);
+      expect((await item(pipeline.tableName, id))?.archivedSoFar?.S).toContain('outputs/0-quick.png');
+
+      // The slow file is served at last; the retry fetches only it.
+      const slowBytes = randomBytes(4000);
+      files.serve(slowPath, { bytes: slowBytes, contentType: 'image/png' });
+      files.closeConnections();
+      expect(await pipeline.archiver(sqsEvent([message], 2), contextWith(60_000))).toEqual({ batchItemFailures: [] });
+
+      expect(files.hits.get(`/${id}/quick.png`)).toBe(1);
+      const folder = `${pipeline.prefix}predictions/${id}/`;
+      const manifest = await readJson<ArchiveManifest>(`${folder}manifest.json`);
+      expect(manifest.failures).toEqual([]);
+      expect(manifest.files.map((file) => [file.key, file.bytes, file.sha256, file.contentType])).toEqual([
+        [`${folder}outputs/0-quick.png`, 3000, quick.sha256, 'image/png'],
+        [`${folder}outputs/1-slow.png`, 4000, sha256(slowBytes), 'image/png'],
+      ]);
+      expect(sha256((await getObject(`${folder}outputs/0-quick.png`)).bytes)).toBe(quick.sha256);
+      expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id]);
+      expect(await item(pipeline.tableName, id)).toMatchObject({ archiveStatus: { S: 'archived' }, archiveAttempts: { N: '2' } });
+      expect((await item(pipeline.tableName, id))?.archivedSoFar).toBeUndefined();
     } finally {
       await pipeline.stop();
     }

@@ -25,6 +25,7 @@ import { ConcurrencyLimit } from '../shared/concurrency-limit';
 import type { ArchiverConfig } from './config';
 import { backoffDelay, isTransientInfrastructureError } from '../shared/retry';
 import { openOutput, OutputFetchError, type FetchFailureReason } from './safe-fetch';
+import type { StoredOutput } from './progress';
 import { streamToS3 } from './upload';
 
 export type OutputArchiveSettings = Pick<
@@ -65,11 +66,19 @@ export async function archiveOutputs(
   deadline: number,
   /** Shared by the predictions of one invocation, so files in flight stay within its memory. */
   files: ConcurrencyLimit = new ConcurrencyLimit(settings.fileConcurrency),
+  /** Outputs an earlier try of this prediction stored, by key: listed as they are, not fetched again. */
+  storedBefore: ReadonlyMap<string, StoredOutput> = new Map(),
 ): Promise<FileResult[]> {
   const results: FileResult[] = new Array(outputs.length);
   const pending: DiscoveredFile[] = [];
   for (const output of outputs) {
-    if (output.kind === 'skipped') results[output.index] = skippedFailure(output);
+    if (output.kind === 'skipped') {
+      results[output.index] = skippedFailure(output);
+      continue;
+    }
+    const key = outputKey(settings.archivePrefix, predictionId, output.index, output.fileName);
+    const stored = storedBefore.get(key);
+    if (stored && stored.bucket === settings.bucketName) results[output.index] = storedResult(output, key, stored);
     else pending.push(output);
   }
   if (pending.length === 0) return results;
@@ -111,9 +120,7 @@ async function archiveOne(
   signal: AbortSignal,
 ): Promise<FileResult> {
   const key = outputKey(settings.archivePrefix, predictionId, output.index, output.fileName);
-  const decoded = output.kind === 'data' ? parseDataUri(output.source) : undefined;
-  // Never the whole data URI: it may be megabytes, and the manifest and message list sources.
-  const source = decoded ? `data:${decoded.contentType} (${decoded.bytes.length} bytes)` : output.source;
+  const { decoded, source } = describeSource(output);
   if (output.kind === 'data' && !decoded) return failed(output, 'data: (malformed)', 'invalid_data_uri', false);
 
   const upload = (body: Readable, contentType: string) =>
@@ -190,6 +197,30 @@ function failed(
       reason,
       transient,
       ...(status !== undefined ? { status } : {}),
+    },
+  };
+}
+
+function describeSource(output: DiscoveredFile): { decoded?: ReturnType<typeof parseDataUri>; source: string } {
+  const decoded = output.kind === 'data' ? parseDataUri(output.source) : undefined;
+  // Never the whole data URI: it may be megabytes, and the manifest and message list sources.
+  return { decoded, source: decoded ? `data:${decoded.contentType} (${decoded.bytes.length} bytes)` : output.source };
+}
+
+/** Keys are deterministic and a finished prediction's outputs never change: the stored copy is this output's. */
+function storedResult(output: DiscoveredFile, key: string, stored: StoredOutput): FileResult {
+  return {
+    ok: true,
+    file: {
+      source: describeSource(output).source,
+      paths: output.paths,
+      ...(output.omittedPaths ? { omittedPaths: output.omittedPaths } : {}),
+      bucket: stored.bucket,
+      key,
+      s3Uri: s3Uri(stored.bucket, key),
+      contentType: stored.contentType,
+      bytes: stored.bytes,
+      sha256: stored.sha256,
     },
   };
 }

@@ -35,7 +35,7 @@ import { archiveOutputs } from './archive-outputs';
 import { ConcurrencyLimit } from '../shared/concurrency-limit';
 import { readArchiverConfig } from './config';
 import { ArchiveDocuments } from './documents';
-import { ArchiveProgressStore, type ClaimedPrediction } from './progress';
+import { ArchiveProgressStore, type ClaimedPrediction, type StoredOutput } from './progress';
 import { requeueDelaySeconds, retryTransient } from '../shared/retry';
 
 const config = readArchiverConfig();
@@ -60,7 +60,11 @@ const SAFETY_MARGIN_MS = 20_000;
 
 /** Some files failed transiently and tries remain: the prediction goes back to the queue. */
 class RetryLater extends Error {
-  constructor(readonly failures: readonly ArchiveFailure[]) {
+  constructor(
+    readonly failures: readonly ArchiveFailure[],
+    /** Stored by this try: the retry lists them instead of fetching them again. */
+    readonly stored: ReadonlyMap<string, StoredOutput>,
+  ) {
     super(`${failures.length} output(s) failed transiently; retrying through the queue`);
     this.name = 'RetryLater';
   }
@@ -151,7 +155,9 @@ async function settle(message: SQSRecord, deadline: number, leaseUntil: number, 
         attempt: receiveCount,
         ...(error instanceof RetryLater ? { failures: error.failures } : { error: error as Error }),
       });
-      if (claimed) await progress.release(predictionId, claimed.leaseUntil).catch(() => undefined);
+      // Without a new list, what an earlier try remembered stays on the record.
+      const stored = error instanceof RetryLater ? error.stored : undefined;
+      if (claimed) await progress.release(predictionId, claimed.leaseUntil, stored).catch(() => undefined);
     }
     await requeue(message, receiveCount);
     return 'retry';
@@ -257,7 +263,15 @@ async function archive(
   const { predictionId } = claimed;
   const predictionLocation = await io(() => documents.writePrediction(claimed));
 
-  const results = await archiveOutputs(s3, predictionId, discoverOutputs(prediction.output), config, deadline, fileLimit);
+  const results = await archiveOutputs(
+    s3,
+    predictionId,
+    discoverOutputs(prediction.output),
+    config,
+    deadline,
+    fileLimit,
+    claimed.archivedSoFar,
+  );
   const files: ArchivedFile[] = [];
   const failures: ArchiveFailure[] = [];
   for (const result of results) {
@@ -265,7 +279,10 @@ async function archive(
     else failures.push(result.failure);
   }
   const transientFailures = failures.filter((failure) => failure.transient);
-  if (transientFailures.length > 0 && !isFinalAttempt) throw new RetryLater(transientFailures);
+  if (transientFailures.length > 0 && !isFinalAttempt) {
+    const stored = new Map(files.map((file): [string, StoredOutput] => [file.key, file]));
+    throw new RetryLater(transientFailures, stored);
+  }
 
   const manifest: ArchiveManifest = {
     predictionId,

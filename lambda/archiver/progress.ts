@@ -34,6 +34,16 @@ export interface ClaimedPrediction {
   readonly announcedTo: readonly string[];
   /** Epoch milliseconds until which this invocation holds the prediction. */
   readonly leaseUntil: number;
+  /** Outputs an earlier try stored before it gave the prediction back, by S3 key. */
+  readonly archivedSoFar: ReadonlyMap<string, StoredOutput>;
+}
+
+/** What a retry needs to list an output an earlier try already stored, without fetching it again. */
+export interface StoredOutput {
+  readonly bucket: string;
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly contentType: string;
 }
 
 export type Claim =
@@ -47,6 +57,13 @@ export type Claim =
 
 const LEASE = 'archiveLeaseUntil';
 const ANNOUNCED_TO = 'announcedTo';
+const ARCHIVED_SO_FAR = 'archivedSoFar';
+/**
+ * Bounds what a try leaves for the next one (about a hundred outputs): the record is read and
+ * written again by every later step, and write units grow with its size. Past this, the outputs
+ * not remembered are fetched again, as before.
+ */
+export const ARCHIVED_SO_FAR_MAX_BYTES = 32 * 1024;
 
 export class ArchiveProgressStore {
   constructor(
@@ -106,13 +123,18 @@ export class ArchiveProgressStore {
     return { ...prediction, payload };
   }
 
-  /** Gives the prediction back before a retry, if this invocation still holds it. */
-  async release(predictionId: string, leaseUntil: number): Promise<void> {
+  /**
+   * Gives the prediction back before a retry, if this invocation still holds it, with the outputs
+   * it stored: the retry lists those as archived instead of fetching them again, so a prediction
+   * too big for one invocation gets further on each try, and no stored file is overwritten.
+   */
+  async release(predictionId: string, leaseUntil: number, stored: ReadonlyMap<string, StoredOutput> = new Map()): Promise<void> {
+    const remembered = encodeArchivedSoFar(stored);
     await this.update(predictionId, {
-      UpdateExpression: 'REMOVE #lease',
+      UpdateExpression: remembered ? 'SET #soFar = :soFar REMOVE #lease' : 'REMOVE #lease',
       ConditionExpression: 'attribute_exists(#pk) AND #lease = :mine',
-      ExpressionAttributeNames: { '#lease': LEASE },
-      ExpressionAttributeValues: { ':mine': { N: String(leaseUntil) } },
+      ExpressionAttributeNames: { '#lease': LEASE, ...(remembered ? { '#soFar': ARCHIVED_SO_FAR } : {}) },
+      ExpressionAttributeValues: { ':mine': { N: String(leaseUntil) }, ...(remembered ? { ':soFar': { S: remembered } } : {}) },
     });
   }
 
@@ -125,9 +147,10 @@ export class ArchiveProgressStore {
   ): Promise<void> {
     await this.update(predictionId, {
       UpdateExpression:
-        'SET #status = :status, #archivedAt = :now, #manifest = :manifest, #files = :files, #failures = :failures REMOVE #error',
+        'SET #status = :status, #archivedAt = :now, #manifest = :manifest, #files = :files, #failures = :failures REMOVE #error, #soFar',
       ConditionExpression: 'attribute_exists(#pk)',
       ExpressionAttributeNames: {
+        '#soFar': ARCHIVED_SO_FAR,
         '#status': ATTR.archiveStatus,
         '#archivedAt': 'archivedAt',
         '#manifest': 'archiveManifestKey',
@@ -161,9 +184,10 @@ export class ArchiveProgressStore {
   /** Announced: nothing more will happen to this prediction, so the lease, any earlier error and its place in the archive-pending index go. */
   async markNotified(predictionId: string, now: Date): Promise<void> {
     await this.update(predictionId, {
-      UpdateExpression: 'SET #notifiedAt = :now REMOVE #lease, #error, #pending, #announcedTo',
+      UpdateExpression: 'SET #notifiedAt = :now REMOVE #lease, #error, #pending, #announcedTo, #soFar',
       ConditionExpression: 'attribute_exists(#pk)',
       ExpressionAttributeNames: {
+        '#soFar': ARCHIVED_SO_FAR,
         '#notifiedAt': 'notifiedAt',
         '#announcedTo': ANNOUNCED_TO,
         '#lease': LEASE,
@@ -253,5 +277,41 @@ function claimedPrediction(predictionId: string, item: Record<string, AttributeV
     archiveStatus: (item[ATTR.archiveStatus]?.S as ArchiveStatus | undefined) ?? 'pending',
     announcedTo: item[ANNOUNCED_TO]?.SS ?? [],
     leaseUntil,
+    archivedSoFar: decodeArchivedSoFar(item[ARCHIVED_SO_FAR]?.S),
   };
+}
+
+/** `{"<key>": [bucket, bytes, sha256, contentType]}`, as many entries as fit; undefined when none. */
+export function encodeArchivedSoFar(stored: ReadonlyMap<string, StoredOutput>): string | undefined {
+  const entries: string[] = [];
+  let size = 2;
+  for (const [key, file] of stored) {
+    const entry = `${JSON.stringify(key)}:${JSON.stringify([file.bucket, file.bytes, file.sha256, file.contentType])}`;
+    const bytes = Buffer.byteLength(entry) + 1;
+    if (size + bytes > ARCHIVED_SO_FAR_MAX_BYTES) break;
+    entries.push(entry);
+    size += bytes;
+  }
+  return entries.length > 0 ? `{${entries.join(',')}}` : undefined;
+}
+
+/** Our own attribute, read defensively: an entry of the wrong shape is fetched again instead. */
+export function decodeArchivedSoFar(text: string | undefined): ReadonlyMap<string, StoredOutput> {
+  const stored = new Map<string, StoredOutput>();
+  if (text === undefined) return stored;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return stored;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return stored;
+  for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
+    if (!Array.isArray(value) || value.length !== 4) continue;
+    const [bucket, bytes, sha256, contentType] = value as unknown[];
+    if (typeof bucket !== 'string' || typeof sha256 !== 'string' || typeof contentType !== 'string') continue;
+    if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) continue;
+    stored.set(key, { bucket, bytes, sha256, contentType });
+  }
+  return stored;
 }
