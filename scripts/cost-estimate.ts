@@ -96,8 +96,14 @@ export const VERIFIER_SECONDS = 0.03;
 export const OUTPUT_FILES_PER_PREDICTION = 3;
 export const OUTPUT_FILE_MB = 2;
 export const ARCHIVER_SECONDS_PER_PREDICTION = 1;
-/** Upper bound: SNS may reuse a data key across publishes. */
-export const KMS_REQUESTS_PER_PUBLISH = 1;
+/**
+ * https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html: SNS reuses a data key for up
+ * to 5 minutes and makes 2 KMS requests per reuse period per publishing principal (here the
+ * archiver's role), whatever the number of publishes: R = B / D × 2P per topic.
+ */
+export const SNS_DATA_KEY_REUSE_SECONDS = 300;
+export const SNS_KMS_REQUESTS_PER_REUSE_PERIOD = 2;
+export const COMPLETION_TOPIC_PUBLISHERS = 1;
 /**
  * SendMessageBatch calls per prediction. Up to 10 messages share one call, but at this traffic
  * (a finished prediction every few seconds) a Pipe batch seldom holds two: 1 is the upper bound,
@@ -565,18 +571,20 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
     `${count(predictions)} × ${puts} PUT × ${price(S3_PER_THOUSAND_PUTS)}/1,000`,
     (predictions * puts * S3_PER_THOUSAND_PUTS) / 1000,
   );
-  // Keys are deterministic: a retried archival overwrites, and versioning keeps what it overwrote.
+  // Keys are deterministic: a retried archival overwrites prediction.json, and versioning keeps
+  // what it overwrote. Outputs an earlier try stored are listed, not fetched and written again.
   if (settings.archiveVersioning) {
-    const overwrittenGb = (predictions * ARCHIVE_RETRY_RATE * OUTPUT_FILES_PER_PREDICTION * OUTPUT_FILE_MB) / MB_PER_GB;
-    const overwritten = `${count(predictions)} × ${num(ARCHIVE_RETRY_RATE * 100)}% × ${OUTPUT_FILES_PER_PREDICTION} × ${OUTPUT_FILE_MB} MB ÷ ${count(MB_PER_GB)} MB/GB = ${num(overwrittenGb)} GB`;
+    const payloadKb = measuredWebhooks.terminalInline.bodyBytes / 1024;
+    const overwrittenGb = (predictions * ARCHIVE_RETRY_RATE * payloadKb) / (1024 * 1024);
+    const overwritten = `${count(predictions)} × ${num(ARCHIVE_RETRY_RATE * 100)}% × ${num(payloadKb)} KB ÷ ${count(1024 * 1024)} KB/GB = ${num(overwrittenGb, 3)} GB`;
     const days = settings.archiveVersioning.noncurrentDays;
     const months = days === undefined ? 1 : days / DAYS_PER_MONTH;
     perWebhook(
       'archive-noncurrent-versions',
       'S3',
       days === undefined
-        ? 'noncurrent versions: files retried archivals overwrote, kept forever (each month)'
-        : `noncurrent versions: files retried archivals overwrote, kept ${days} days`,
+        ? 'noncurrent versions: prediction.json overwritten by retried archivals, kept forever (each month)'
+        : `noncurrent versions: prediction.json overwritten by retried archivals, kept ${days} days`,
       days === undefined
         ? `${overwritten} × ${price(S3_STANDARD_PER_GB_MONTH)}/GB-month`
         : `${overwritten} × ${num(months)} months × ${price(S3_STANDARD_PER_GB_MONTH)}/GB-month`,
@@ -599,15 +607,6 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
     `${count(predictions)} × ${archival.snsPublishes} × ${price(SNS_PER_MILLION_PUBLISHES)}/M`,
     (predictions * archival.snsPublishes * SNS_PER_MILLION_PUBLISHES) / 1e6,
   );
-  if (settings.encryptedCompletionTopic) {
-    perWebhook(
-      'completion-kms',
-      'KMS',
-      'data keys for the encrypted completion topic',
-      `${count(predictions)} × ${archival.snsPublishes * KMS_REQUESTS_PER_PUBLISH} × ${price(KMS_PER_10K_REQUESTS)}/10,000`,
-      (predictions * archival.snsPublishes * KMS_REQUESTS_PER_PUBLISH * KMS_PER_10K_REQUESTS) / 10_000,
-    );
-  }
   const { reconciler } = settings;
   // Each run looks up every prediction of the lookback: each prediction lookback ÷ interval times.
   const lookupsPerPrediction = reconciler ? Math.ceil(reconciler.lookbackSeconds / reconciler.intervalSeconds) : 0;
@@ -706,6 +705,18 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
       `customer managed key${settings.kmsKeys > 1 ? 's' : ''}`,
       `${settings.kmsKeys} × ${price(KMS_KEY_PER_MONTH)}`,
       settings.kmsKeys * KMS_KEY_PER_MONTH,
+    );
+  }
+  if (settings.encryptedCompletionTopic) {
+    // Per SNS's formula, not per publish: an upper bound, reached when the archiver publishes at least every 5 minutes.
+    const requests =
+      (SECONDS_PER_MONTH / SNS_DATA_KEY_REUSE_SECONDS) * SNS_KMS_REQUESTS_PER_REUSE_PERIOD * COMPLETION_TOPIC_PUBLISHERS;
+    fixed(
+      'completion-kms',
+      'KMS',
+      `data keys for the encrypted completion topic (SNS reuses one for ${SNS_DATA_KEY_REUSE_SECONDS / 60} minutes per publisher: ${SNS_KMS_REQUESTS_PER_REUSE_PERIOD} requests each time)`,
+      `${count(SECONDS_PER_MONTH)} s ÷ ${SNS_DATA_KEY_REUSE_SECONDS} s × ${SNS_KMS_REQUESTS_PER_REUSE_PERIOD} × ${COMPLETION_TOPIC_PUBLISHERS} publisher = ${count(requests)} × ${price(KMS_PER_10K_REQUESTS)}/10,000`,
+      (requests * KMS_PER_10K_REQUESTS) / 10_000,
     );
   }
   if (settings.secrets > 0) {
@@ -903,10 +914,10 @@ function renderMarkdown({ settings, rows, total, fixed, storage }: Omit<CostEsti
     `- Archive queue, per prediction: ${QUEUE_RECEIVES_PER_PREDICTION} ReceiveMessage and ${QUEUE_DELETES_PER_PREDICTION} DeleteMessageBatch (one prediction per batch at this rate); ${num(ARCHIVE_RETRY_RATE * 100)}% of predictions retried once (${QUEUE_REQUESTS_PER_RETRY} requests: ChangeMessageVisibility, ReceiveMessage); messages under 64 KB`,
     `- Idle archive queue: ${derived.idlePollers} pollers long-polling ${LONG_POLL_SECONDS} s (Lambda keeps ${IDLE_QUEUE_POLLERS} when a maximum concurrency is set, else may drop to ${IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY})`,
     `- Stream: ${STREAM_SHARDS} shards, each read by the Pipe ${STREAM_POLLS_PER_SHARD_PER_SECOND} times a second (Lambda's rate, assumed for Pipes); billed as streams read requests, an upper bound: DynamoDB's pricing makes only Lambda triggers' and global tables' reads free`,
-    `- Archiver, per prediction: ${OUTPUT_FILES_PER_PREDICTION} output files of ${OUTPUT_FILE_MB} MB (${puts}), ${num(ARCHIVER_SECONDS_PER_PREDICTION)} s of duration, ${KMS_REQUESTS_PER_PUBLISH} KMS request per SNS publish (an upper bound)`,
+    `- Archiver, per prediction: ${OUTPUT_FILES_PER_PREDICTION} output files of ${OUTPUT_FILE_MB} MB (${puts}), ${num(ARCHIVER_SECONDS_PER_PREDICTION)} s of duration`,
     ...(settings.archiveVersioning
       ? [
-          `- Versioned archive: a retried archival (${num(ARCHIVE_RETRY_RATE * 100)}% of predictions) rewrites every file, an upper bound (none once the manifest is written), and the overwritten copies stay as noncurrent versions ${settings.archiveVersioning.noncurrentDays === undefined ? 'forever' : `for ${settings.archiveVersioning.noncurrentDays} days`}; nothing else overwrites`,
+          `- Versioned archive: a retried archival (${num(ARCHIVE_RETRY_RATE * 100)}% of predictions) rewrites prediction.json (none once the manifest is written); the outputs an earlier try stored are not written again (unless S3 itself failed that try); the overwritten copies stay as noncurrent versions ${settings.archiveVersioning.noncurrentDays === undefined ? 'forever' : `for ${settings.archiveVersioning.noncurrentDays} days`}; nothing else overwrites`,
         ]
       : []),
     `- ${WARM_VERIFIERS} warm verifiers, each rereading the signing key when its cache expires`,
