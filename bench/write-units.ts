@@ -38,6 +38,8 @@ export interface StepCost {
   readonly dynamodb: Record<string, number>;
   readonly s3: Record<string, number>;
   readonly sns: Record<string, number>;
+  /** Bytes the handlers wrote to their logs (Powertools' lines and embedded metrics), as Lambda would ship them. */
+  readonly logBytes: number;
 }
 
 export interface WebhookKindCost extends StepCost {
@@ -95,7 +97,7 @@ export interface ItemSizes {
 }
 
 /** The cost of a run of exchanges: DynamoDB's, then the fauxqs services' by operation. */
-export function costOf(dynamodb: readonly Exchange[], fauxqs: readonly Exchange[], sizes?: ItemSizes): StepCost {
+export function costOf(dynamodb: readonly Exchange[], fauxqs: readonly Exchange[], sizes?: ItemSizes, logBytes = 0): StepCost {
   let wru = 0;
   let indexWru = 0;
   let reportedUnits = 0;
@@ -151,7 +153,37 @@ export function costOf(dynamodb: readonly Exchange[], fauxqs: readonly Exchange[
       count(sns, action ?? exchange.target);
     }
   }
-  return { wru, indexWru, reportedUnits, rru, dynamodb: operations, s3, sns };
+  return { wru, indexWru, reportedUnits, rru, dynamodb: operations, s3, sns, logBytes };
+}
+
+/**
+ * Counts (and keeps off the terminal) what the handlers log: one JSON object per line, a
+ * Powertools log line (`level`) or an embedded-metrics document (`_aws`). Everything else passes.
+ */
+export interface LogTap {
+  readonly bytes: number;
+  stop(): void;
+}
+
+export function tapHandlerLogs(stream: NodeJS.WriteStream = process.stdout): LogTap {
+  const write = stream.write.bind(stream);
+  let bytes = 0;
+  stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    if (/^\{[\s\S]*("level"|"_aws")[\s\S]*\}\n?$/.test(text)) {
+      bytes += Buffer.byteLength(text.replace(/\n$/, ''));
+      const callback = rest.find((arg) => typeof arg === 'function') as (() => void) | undefined;
+      callback?.();
+      return true;
+    }
+    return (write as (...args: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof stream.write;
+  return {
+    get bytes() {
+      return bytes;
+    },
+    stop: () => void (stream.write = write),
+  };
 }
 
 function s3Operation(exchange: Exchange): string {
@@ -173,7 +205,14 @@ export interface MeasuredUnits {
   readonly command: string;
   readonly webhooks: Record<
     string,
-    { readonly wru: number; readonly bodyBytes: number; readonly itemBytes: number; readonly answer: string }
+    {
+      readonly wru: number;
+      readonly bodyBytes: number;
+      readonly itemBytes: number;
+      readonly answer: string;
+      /** What the verifier logged for it: its log line and its embedded metrics. */
+      readonly logBytes: number;
+    }
   >;
   readonly archival: Record<
     'inline' | 'spilled',
@@ -186,6 +225,8 @@ export interface MeasuredUnits {
       readonly s3Puts: number;
       readonly s3Gets: number;
       readonly snsPublishes: number;
+      /** What the archiver logged for it. */
+      readonly logBytes: number;
     }
   >;
 }
@@ -216,13 +257,20 @@ export function measuredUnits({ webhooks, archival, archivalSpilled }: WriteUnit
     s3Puts: sum(cost.s3, ['PutObject', 'UploadPart', 'CreateMultipartUpload', 'CompleteMultipartUpload']),
     s3Gets: sum(cost.s3, ['GetObject', 'HeadObject']),
     snsPublishes: sum(cost.sns, ['Publish']),
+    logBytes: cost.logBytes,
   });
   return {
     command: 'npm run bench -- units',
     webhooks: Object.fromEntries(
       webhooks.map((webhook) => [
         KINDS[webhook.kind] ?? webhook.kind,
-        { wru: webhook.wru, bodyBytes: webhook.bodyBytes, itemBytes: webhook.itemBytes, answer: webhook.outcome },
+        {
+          wru: webhook.wru,
+          bodyBytes: webhook.bodyBytes,
+          itemBytes: webhook.itemBytes,
+          answer: webhook.outcome,
+          logBytes: webhook.logBytes,
+        },
       ]),
     ),
     archival: { inline: of(archival), spilled: of(archivalSpilled) },
@@ -234,6 +282,7 @@ export async function benchWriteUnits(): Promise<WriteUnitsResult> {
   let fauxqsProxy: CountingProxy | undefined;
   let files: OutputServer | undefined;
   let pipeline: LocalPipeline | undefined;
+  let logs: LogTap | undefined;
   try {
     files = await startOutputServer({ port: 0 });
     const filesHost = new URL(files.origin).host;
@@ -241,7 +290,8 @@ export async function benchWriteUnits(): Promise<WriteUnitsResult> {
       port: await freePort(),
       extraOutputHosts: [filesHost],
       reconciler: { intervalSeconds: 0 },
-      handlerEnvironment: { POWERTOOLS_LOG_LEVEL: 'CRITICAL' },
+      // As deployed: Powertools' default level, and metrics on (they are log lines too).
+      handlerEnvironment: { POWERTOOLS_LOG_LEVEL: 'INFO', POWERTOOLS_METRICS_DISABLED: 'false' },
       onNotification: () => undefined,
       onEvent: () => undefined,
       onError: () => undefined,
@@ -264,9 +314,10 @@ export async function benchWriteUnits(): Promise<WriteUnitsResult> {
     });
     const ddb = dynamodbProxy!;
     const fq = fauxqsProxy!;
-    const mark = () => ({ dynamodb: ddb.exchanges.length, fauxqs: fq.exchanges.length });
-    const since = (from: { dynamodb: number; fauxqs: number }, sizes?: ItemSizes) =>
-      costOf(ddb.exchanges.slice(from.dynamodb), fq.exchanges.slice(from.fauxqs), sizes);
+    const tap = (logs = tapHandlerLogs());
+    const mark = () => ({ dynamodb: ddb.exchanges.length, fauxqs: fq.exchanges.length, logs: tap.bytes });
+    const since = (from: ReturnType<typeof mark>, sizes?: ItemSizes) =>
+      costOf(ddb.exchanges.slice(from.dynamodb), fq.exchanges.slice(from.fauxqs), sizes, tap.bytes - from.logs);
 
     const webhooks: WebhookKindCost[] = [];
     const itemBytes = async (predictionId: string) => {
@@ -372,6 +423,7 @@ export async function benchWriteUnits(): Promise<WriteUnitsResult> {
     writeFileSync(MEASURED_UNITS_FILE, `${JSON.stringify(measuredUnits(result), null, 2)}\n`);
     return result;
   } finally {
+    logs?.stop();
     await pipeline?.stop();
     await dynamodbProxy?.stop();
     await fauxqsProxy?.stop();
@@ -380,7 +432,7 @@ export async function benchWriteUnits(): Promise<WriteUnitsResult> {
 }
 
 export function reportWriteUnits({ webhooks, archival, archivalSpilled }: WriteUnitsResult): string {
-  const rows = [['webhook', 'body', 'item after', 'answer', 'WRU', '(Local)', 'DynamoDB requests', 'S3']];
+  const rows = [['webhook', 'body', 'item after', 'answer', 'WRU', '(Local)', 'DynamoDB requests', 'S3', 'log bytes']];
   for (const webhook of webhooks) {
     rows.push([
       webhook.kind,
@@ -391,9 +443,10 @@ export function reportWriteUnits({ webhooks, archival, archivalSpilled }: WriteU
       String(webhook.reportedUnits),
       render(webhook.dynamodb),
       render(webhook.s3),
+      String(webhook.logBytes),
     ]);
   }
-  const archivalRows = [['archival', 'WRU', 'of which index', 'RRU', 'DynamoDB requests', 'S3', 'SNS']];
+  const archivalRows = [['archival', 'WRU', 'of which index', 'RRU', 'DynamoDB requests', 'S3', 'SNS', 'log bytes']];
   for (const [name, cost] of [
     ['inline payload', archival],
     ['spilled payload', archivalSpilled],
@@ -406,6 +459,7 @@ export function reportWriteUnits({ webhooks, archival, archivalSpilled }: WriteU
       render(cost.dynamodb),
       render(cost.s3),
       render(cost.sns),
+      String(cost.logBytes),
     ]);
   }
   return [

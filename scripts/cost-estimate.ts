@@ -130,7 +130,29 @@ export const STREAM_SHARDS = 4;
 /** Lambda's documented rate for DynamoDB streams (4 GetRecords a second per shard), assumed for Pipes. */
 export const STREAM_POLLS_PER_SHARD_PER_SECOND = 4;
 export const WARM_VERIFIERS = 10;
-export const LOG_KB_PER_WEBHOOK = 1;
+/**
+ * Lambda's own records per invocation in the JSON log format (start, runtimeDone, report), with
+ * typical values: an upper bound, as Lambda may write fewer. Counted beside what the handlers log
+ * (measured) and the API's access log line (its format, from the template, with ACCESS_LOG_SAMPLE).
+ */
+const SAMPLE_REQUEST_ID = '6f7f0961-7a1b-4d3e-9a2c-0b8d5a4e3c21';
+export const LAMBDA_SYSTEM_RECORDS: readonly string[] = [
+  `{"time":"2026-11-30T13:53:15.123Z","type":"platform.start","record":{"requestId":"${SAMPLE_REQUEST_ID}","version":"$LATEST"}}`,
+  `{"time":"2026-11-30T13:53:15.161Z","type":"platform.runtimeDone","record":{"requestId":"${SAMPLE_REQUEST_ID}","status":"success","metrics":{"durationMs":37.52,"producedBytes":51}}}`,
+  `{"time":"2026-11-30T13:53:15.162Z","type":"platform.report","record":{"requestId":"${SAMPLE_REQUEST_ID}","metrics":{"durationMs":37.52,"billedDurationMs":38,"memorySizeMB":256,"maxMemoryUsedMB":92},"status":"success"}}`,
+];
+/** Typical values of the access log's variables (an HTTP API's request id is 16 characters). */
+export const ACCESS_LOG_SAMPLE: Readonly<Record<string, string>> = {
+  'context.requestId': 'Jc6pDiLsIAMEV1A=',
+  'context.identity.sourceIp': '34.201.120.27',
+  'context.requestTime': '30/Nov/2026:13:53:15 +0000',
+  'context.status': '200',
+  'context.responseLength': '51',
+  'context.responseLatency': '41',
+  'context.integrationStatus': '200',
+  'context.integrationLatency': '38',
+  'context.integrationErrorMessage': '-',
+};
 /** Series with a `reason` dimension seen in a month (e.g. bad_signature, timestamp_out_of_tolerance, http_error). */
 export const REASON_METRIC_SERIES = 3;
 /** Control Tower's CT.CLOUDWATCH.PR.2: log groups kept at least a year (the README's strict props). */
@@ -198,6 +220,8 @@ export interface TemplateSettings {
   readonly maxInlinePayloadBytes: number;
   /** Whether the completion topic is encrypted with a KMS key. */
   readonly encryptedCompletionTopic: boolean;
+  /** The API's access log line for one request, rendered with ACCESS_LOG_SAMPLE; '' without access logs. */
+  readonly accessLogLine: string;
   /**
    * The archive bucket's versioning, when the template creates the bucket and versions it:
    * how many days an overwritten copy is kept (undefined: forever).
@@ -281,6 +305,15 @@ function functionSettings(fn: CfnResource): FunctionSettings {
   };
 }
 
+function renderAccessLog(format: string, routeKey: string): string {
+  const values: Record<string, string> = { ...ACCESS_LOG_SAMPLE, 'context.routeKey': routeKey };
+  return format.replace(/\$(context\.[A-Za-z.]+)/g, (_, name: string) => {
+    const value = values[name];
+    if (value === undefined) throw new Error(`cost estimate: no sample value for the access log's $${name}`);
+    return value;
+  });
+}
+
 export function readSettings(input: Template | CfnTemplate): TemplateSettings {
   const template: CfnTemplate = input instanceof Template ? (input.toJSON() as CfnTemplate) : input;
   // The verifier is whatever the API integrates with; the archiver is what the archive queue invokes.
@@ -311,7 +344,11 @@ export function readSettings(input: Template | CfnTemplate): TemplateSettings {
   // A bucket passed in (a name, or a bucket of another stack) is not this estimate's to read.
   const bucket = template.Resources?.[target(archiver.Properties?.Environment?.Variables?.BUCKET_NAME) ?? ''];
   const streamParameters = pipe.Properties?.SourceParameters?.DynamoDBStreamParameters ?? {};
+  const [, route] = single(template, 'AWS::ApiGatewayV2::Route');
+  const accessLogFormat: string | undefined = single(template, 'AWS::ApiGatewayV2::Stage')[1].Properties?.AccessLogSettings
+    ?.Format;
   return {
+    accessLogLine: accessLogFormat === undefined ? '' : renderAccessLog(accessLogFormat, route.Properties?.RouteKey),
     apiProtocol: single(template, 'AWS::ApiGatewayV2::Api')[1].Properties?.ProtocolType,
     verifier: functionSettings(verifier),
     archiver: functionSettings(archiver),
@@ -440,6 +477,21 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
   const archival = spilled ? MEASURED.archival.spilled : MEASURED.archival.inline;
   const terminalItemKb = terminal.itemBytes / 1024;
   const intermediateItemKb = measuredWebhooks.intermediate.itemBytes / 1024;
+  // Per invocation: what the handler logged (measured), Lambda's records, and for the verifier the access log line.
+  const systemLogBytes = LAMBDA_SYSTEM_RECORDS.reduce((sum, line) => sum + Buffer.byteLength(line), 0);
+  const verifierLoggedBytes =
+    (measuredWebhooks.start.logBytes +
+      (WEBHOOKS_PER_PREDICTION - 2) * measuredWebhooks.intermediate.logBytes +
+      terminal.logBytes) /
+    WEBHOOKS_PER_PREDICTION;
+  const logBytes = {
+    verifierLoggedBytes,
+    systemLogBytes,
+    accessLogBytes: Buffer.byteLength(settings.accessLogLine),
+    verifierLogBytes: verifierLoggedBytes + systemLogBytes + Buffer.byteLength(settings.accessLogLine),
+    archiverLoggedBytes: archival.logBytes,
+    archiverLogBytes: archival.logBytes + systemLogBytes,
+  };
   // The stream record that becomes terminal carries the item before (intermediate) and after.
   const pipeChunksPerPrediction = Math.ceil((terminalItemKb + intermediateItemKb) / PIPES_CHUNK_KB);
   // The archiver's own documents (prediction.json, manifest.json): its PUTs beyond one per (small) output file.
@@ -620,13 +672,14 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
       (lookups * RECONCILER_RRU_PER_LOOKUP * DYNAMODB_PER_MILLION_RRU) / 1e6,
     );
   }
-  const logKb = WEBHOOKS * LOG_KB_PER_WEBHOOK;
+  const { verifierLogBytes, archiverLogBytes } = logBytes;
+  const logKb = (WEBHOOKS * verifierLogBytes + predictions * archiverLogBytes) / 1024;
   const logGb = logKb / KB_PER_GB;
   perWebhook(
     'logs-ingestion',
     'CloudWatch Logs',
-    'ingestion',
-    `${count(WEBHOOKS)} × ${LOG_KB_PER_WEBHOOK} KB ÷ ${count(KB_PER_GB)} KB/GB = ${num(logGb)} GB × ${price(CLOUDWATCH_LOGS_INGESTION_PER_GB)}/GB`,
+    'ingestion: access log and verifier per webhook, archiver per prediction',
+    `(${count(WEBHOOKS)} × ${count(verifierLogBytes)} B + ${count(predictions)} × ${count(archiverLogBytes)} B) ÷ 1,024 ÷ ${count(KB_PER_GB)} KB/GB = ${num(logGb)} GB × ${price(CLOUDWATCH_LOGS_INGESTION_PER_GB)}/GB`,
     logGb * CLOUDWATCH_LOGS_INGESTION_PER_GB,
   );
   if (settings.logRetentionDays === undefined) {
@@ -826,6 +879,7 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
       idlePollers,
       yearOfLogs,
       lookupsPerPrediction,
+      logBytes,
     }),
   };
 }
@@ -878,6 +932,12 @@ interface Derived {
   /** Log storage per million webhooks with a year's retention, when the template keeps logs less. */
   readonly yearOfLogs?: number;
   readonly lookupsPerPrediction: number;
+  readonly logBytes: {
+    readonly verifierLoggedBytes: number;
+    readonly systemLogBytes: number;
+    readonly accessLogBytes: number;
+    readonly archiverLoggedBytes: number;
+  };
 }
 
 function renderMarkdown({ settings, rows, total, fixed, storage }: Omit<CostEstimate, 'markdown'>, derived: Derived): string {
@@ -924,7 +984,7 @@ function renderMarkdown({ settings, rows, total, fixed, storage }: Omit<CostEsti
     ...(settings.reconciler
       ? [`- ${reconcilerAssumptions(settings.reconciler, derived.predictions, derived.lookupsPerPrediction)}`]
       : []),
-    `- ~${LOG_KB_PER_WEBHOOK} KB of logs per webhook (API access log and both functions)`,
+    `- Logs (message bytes): per webhook, ${count(derived.logBytes.verifierLoggedBytes)} B from the verifier (measured: its log line and embedded metrics, averaged over the webhook kinds), ${count(derived.logBytes.accessLogBytes)} B of access log (the template's format with typical values) and ${count(derived.logBytes.systemLogBytes)} B of Lambda's start, runtimeDone and report records (typical values, an upper bound); per prediction, ${count(derived.logBytes.archiverLoggedBytes)} B from the archiver (measured) and Lambda's records again`,
     `- A month is ${HOURS_PER_MONTH} hours; 1 GB = 1,024 MB; free tiers left out`,
     '',
     '**Per million webhooks**',

@@ -13,7 +13,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { readArchiverConfig } from '../lambda/archiver/config';
 import { AlarmName, ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
-import { estimate, reconcilerAddition, type CostEstimate } from '../scripts/cost-estimate';
+import { estimate, LAMBDA_SYSTEM_RECORDS, reconcilerAddition, type CostEstimate } from '../scripts/cost-estimate';
 import MEASURED from '../docs/measured-units.json';
 
 const ROOT = join(__dirname, '..');
@@ -333,6 +333,33 @@ describe('cost estimate', () => {
     // An intermediate webhook costs one write unit, whatever its logs: what the measurement found.
     expect(webhooks.intermediateLargeLogs.bodyBytes).toBeGreaterThan(100_000);
     expect(webhooks.intermediateLargeLogs.wru).toBe(1);
+  });
+
+  test('log volume: what the handlers logged in the measurement, plus Lambda’s records and the access log line the template formats', () => {
+    const { webhooks, archival } = MEASURED;
+    const system = LAMBDA_SYSTEM_RECORDS.reduce((sum, line) => sum + Buffer.byteLength(line), 0);
+    for (const line of LAMBDA_SYSTEM_RECORDS) expect(() => JSON.parse(line)).not.toThrow();
+    const verifierLogged = (webhooks.start.logBytes + 4 * webhooks.intermediate.logBytes + webhooks.terminalInline.logBytes) / 6;
+    const accessLog = defaults.settings.accessLogLine;
+    // Every variable of the template's format got a value, and the line is the JSON the format describes.
+    expect(accessLog).not.toContain('$context');
+    expect(JSON.parse(accessLog)).toMatchObject({ status: '200', routeKey: expect.stringMatching(/^POST \//) });
+    const perWebhook = Math.round(verifierLogged + system + Buffer.byteLength(accessLog));
+    expect(arithmeticOf(defaults, 'logs-ingestion')).toMatch(
+      new RegExp(
+        `^\\(1,000,000 × ${perWebhook.toLocaleString('en-US')} B \\+ 166,667 × ${(archival.inline.logBytes + system).toLocaleString('en-US')} B\\)`,
+      ),
+    );
+    // A handler that logs nothing was not measured.
+    expect(webhooks.intermediate.logBytes).toBeGreaterThan(300);
+    expect(archival.inline.logBytes).toBeGreaterThan(300);
+  });
+
+  test('a format variable it has no sample for is refused, not priced as empty', () => {
+    const template = synthesize({}).toJSON() as { Resources: Record<string, { Type: string; Properties: any }> };
+    const stage = Object.values(template.Resources).find((resource) => resource.Type === 'AWS::ApiGatewayV2::Stage')!;
+    stage.Properties.AccessLogSettings.Format = '{"agent":"$context.identity.userAgent"}';
+    expect(() => estimate(template)).toThrow(/no sample value for the access log's \$context.identity.userAgent/);
   });
 
   test('compute lines scale with the memory in the template', () => {
