@@ -59,6 +59,9 @@ export interface WriteUnitsResult {
 }
 
 const KB = 1024;
+/** `<stack>-<logical id>-<suffix>`, as CloudFormation names a function, at its 64-character maximum. */
+const DEPLOYED_NAME = (logicalId: string) =>
+  `ReplicateWebhooksStack-${logicalId}4C5A1F7E-A1b2C3d4E5f6G7h8`.padEnd(64, 'x').slice(0, 64);
 
 /** DynamoDB's item size: attribute names and values in UTF-8, numbers by significant digits. */
 export function itemSize(item: Record<string, AttributeValue>): number {
@@ -292,6 +295,8 @@ export async function benchWriteUnits(): Promise<WriteUnitsResult> {
       reconciler: { intervalSeconds: 0 },
       // As deployed: Powertools' default level, and metrics on (they are log lines too).
       handlerEnvironment: { POWERTOOLS_LOG_LEVEL: 'INFO', POWERTOOLS_METRICS_DISABLED: 'false' },
+      // Each log line carries the function's name and ARN: CloudFormation's longest (64 characters), an upper bound.
+      functionNames: { verifier: DEPLOYED_NAME('HooksVerifier'), archiver: DEPLOYED_NAME('HooksArchiver') },
       onNotification: () => undefined,
       onEvent: () => undefined,
       onError: () => undefined,

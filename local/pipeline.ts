@@ -54,6 +54,11 @@ export interface LocalOptions {
   readonly allowPrivateAddresses?: boolean;
   /** Extra or overriding handler environment variables (fetch timeouts, limits, log level). */
   readonly handlerEnvironment?: Readonly<Record<string, string>>;
+  /**
+   * The function names the handlers see in their Lambda context (and log, with the ARN). Default:
+   * `verifier`, `archiver`, `reconciler`; a deployed stack's are CloudFormation's, up to 64 characters.
+   */
+  readonly functionNames?: Readonly<Partial<Record<'verifier' | 'archiver' | 'reconciler', string>>>;
   /** The archive queue and its event source; defaults as the construct's, with retries seconds apart. */
   readonly archiveQueue?: ArchiveQueueOptions;
   /**
@@ -190,6 +195,10 @@ type Reconciler = (event: unknown, context: Context) => Promise<ReconcileReport>
 
 export async function startLocalPipeline(options: LocalOptions): Promise<LocalPipeline> {
   const region = options.region ?? 'us-east-1';
+  const nameOf = (handler: 'verifier' | 'archiver' | 'reconciler') => ({
+    name: options.functionNames?.[handler] ?? handler,
+    region,
+  });
   const onError = options.onError ?? ((error: unknown) => console.error(error));
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
@@ -359,7 +368,7 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
     const archiveConsumer: SqsPoller = startSqsPoller({
       queueUrl: archiveQueueUrl,
       // As Lambda does: the context tells the handler how much of its timeout is left.
-      handler: (event) => archiver(event, lambdaContext('archiver', queue.functionTimeoutSeconds * 1000, 512)),
+      handler: (event) => archiver(event, lambdaContext(nameOf('archiver'), queue.functionTimeoutSeconds * 1000, 512)),
       batchSize: queue.batchSize,
       maxConcurrency: queue.maxConcurrency,
       region,
@@ -390,7 +399,7 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
     );
     stops.push(() => printer.stop());
     const http: HttpAdapter = await startHttpAdapter({
-      handler: (event) => verifier(event, lambdaContext('verifier', VERIFIER_TIMEOUT_MS, 256)),
+      handler: (event) => verifier(event, lambdaContext(nameOf('verifier'), VERIFIER_TIMEOUT_MS, 256)),
       path: '/webhook',
       port: options.port,
       host,
@@ -426,7 +435,7 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
         intervalMs,
         async () => {
           const startedAt = Date.now();
-          const report = await reconciler({}, lambdaContext('reconciler', timeoutSeconds * 1000, 256));
+          const report = await reconciler({}, lambdaContext(nameOf('reconciler'), timeoutSeconds * 1000, 256));
           options.reconciler?.onReport?.(report, { startedAt, endedAt: Date.now() });
           for (const { predictionId, status } of report.recovered) {
             onRecovered(`↻ ${predictionId} ${status}: its terminal webhook never arrived; recorded from Replicate's API`);
@@ -474,13 +483,17 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
 }
 
 /** The part of Lambda's context the handlers read: the time left, counted from the invocation's start. */
-function lambdaContext(functionName: string, timeoutMs: number, memoryMb: number): Context {
+function lambdaContext(
+  { name: functionName, region }: { name: string; region: string },
+  timeoutMs: number,
+  memoryMb: number,
+): Context {
   const deadline = Date.now() + timeoutMs;
   return {
     callbackWaitsForEmptyEventLoop: true,
     functionName,
     functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
+    invokedFunctionArn: `arn:aws:lambda:${region}:000000000000:function:${functionName}`,
     memoryLimitInMB: String(memoryMb),
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${functionName}`,

@@ -984,7 +984,7 @@ function renderMarkdown({ settings, rows, total, fixed, storage }: Omit<CostEsti
     ...(settings.reconciler
       ? [`- ${reconcilerAssumptions(settings.reconciler, derived.predictions, derived.lookupsPerPrediction)}`]
       : []),
-    `- Logs (message bytes): per webhook, ${count(derived.logBytes.verifierLoggedBytes)} B from the verifier (measured: its log line and embedded metrics, averaged over the webhook kinds), ${count(derived.logBytes.accessLogBytes)} B of access log (the template's format with typical values) and ${count(derived.logBytes.systemLogBytes)} B of Lambda's start, runtimeDone and report records (typical values, an upper bound); per prediction, ${count(derived.logBytes.archiverLoggedBytes)} B from the archiver (measured) and Lambda's records again`,
+    `- Logs (message bytes): per webhook, ${count(derived.logBytes.verifierLoggedBytes)} B from the verifier (measured: its log line and embedded metrics, averaged over the webhook kinds, with 64-character function names, CloudFormation's longest), ${count(derived.logBytes.accessLogBytes)} B of access log (the template's format with typical values) and ${count(derived.logBytes.systemLogBytes)} B of Lambda's start, runtimeDone and report records (typical values, an upper bound); per prediction, ${count(derived.logBytes.archiverLoggedBytes)} B from the archiver (measured) and Lambda's records again`,
     `- A month is ${HOURS_PER_MONTH} hours; 1 GB = 1,024 MB; free tiers left out`,
     '',
     '**Per million webhooks**',

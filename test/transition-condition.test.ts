@@ -5,7 +5,7 @@
  * decides every generated case both ways. DynamoDB Local checks the real write in
  * webhook-store.test.ts; this runs without it, so mutation testing can judge the condition too.
  */
-import { PREDICTION_STATUSES, STATUS_RANK, TERMINAL_RANK, type PredictionStatus } from '../lambda/shared/prediction';
+import { PREDICTION_STATUSES, STATUS_RANK, TERMINAL_RANK } from '../lambda/shared/prediction';
 import { decideTransition, TRANSITION_CONDITION, type IncomingProgress, type StoredProgress } from '../lambda/shared/state';
 
 type Value = string | number | undefined;
