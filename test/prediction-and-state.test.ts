@@ -10,6 +10,7 @@ import {
   type PredictionStatus,
 } from '../lambda/shared/prediction';
 import { decideTransition, summarizeProgress, type IncomingProgress, type StoredProgress } from '../lambda/shared/state';
+import { storedProgressOf } from './support/progress';
 import { normalizePrefix, spilledPayloadKey } from '../lambda/shared/archive-layout';
 import { readRawBody } from '../lambda/verifier/http';
 
@@ -167,13 +168,7 @@ describe('decideTransition', () => {
     logsBytes: fc.nat(2),
     outputCount: fc.nat(2),
   });
-  const stored = (incoming: IncomingProgress): StoredProgress => ({
-    statusRank: STATUS_RANK[incoming.status],
-    lastWebhookAt: incoming.timestampSeconds,
-    lastWebhookId: incoming.webhookId,
-    logsBytes: incoming.logsBytes,
-    outputCount: incoming.outputCount,
-  });
+  const stored = storedProgressOf;
 
   test('a new prediction is always applied', () => {
     fc.assert(

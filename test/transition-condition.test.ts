@@ -5,8 +5,9 @@
  * decides every generated case both ways. DynamoDB Local checks the real write in
  * webhook-store.test.ts; this runs without it, so mutation testing can judge the condition too.
  */
-import { PREDICTION_STATUSES, STATUS_RANK, TERMINAL_RANK } from '../lambda/shared/prediction';
-import { decideTransition, TRANSITION_CONDITION, type IncomingProgress, type StoredProgress } from '../lambda/shared/state';
+import { PREDICTION_STATUSES, TERMINAL_RANK } from '../lambda/shared/prediction';
+import { decideTransition, TRANSITION_CONDITION, type IncomingProgress } from '../lambda/shared/state';
+import { storedProgressOf } from './support/progress';
 
 type Value = string | number | undefined;
 
@@ -93,25 +94,12 @@ const ALL: IncomingProgress[] = PREDICTION_STATUSES.flatMap((status) =>
   ),
 );
 
-const asRecord = (progress: IncomingProgress): Record<string, Value> => ({
-  pk: 'prediction#p',
-  statusRank: STATUS_RANK[progress.status],
-  lastWebhookAt: progress.timestampSeconds,
-  lastWebhookId: progress.webhookId,
-  logsBytes: progress.logsBytes,
-  outputCount: progress.outputCount,
+const asRecord = (progress: IncomingProgress): Record<string, Value> => ({ pk: 'prediction#p', ...storedProgressOf(progress) });
+const asValues = (progress: IncomingProgress): Record<string, Value> => ({
+  ...storedProgressOf(progress),
+  terminalRank: TERMINAL_RANK,
 });
-const asValues = (progress: IncomingProgress): Record<string, Value> => {
-  const { pk: _pk, ...values } = asRecord(progress);
-  return { ...values, terminalRank: TERMINAL_RANK };
-};
-const asStored = (progress: IncomingProgress): StoredProgress => ({
-  statusRank: STATUS_RANK[progress.status],
-  lastWebhookAt: progress.timestampSeconds,
-  lastWebhookId: progress.webhookId,
-  logsBytes: progress.logsBytes,
-  outputCount: progress.outputCount,
-});
+const asStored = storedProgressOf;
 
 describe('TRANSITION_CONDITION', () => {
   test('is true exactly when decideTransition applies the webhook, for every pair of records', () => {
