@@ -34,6 +34,20 @@ test('one detail-type per terminal status, in words a rule reads well', () => {
   ]);
 });
 
+test('the source and the detail-types are the documented ones users write their rules against', () => {
+  expect(COMPLETION_EVENT_SOURCE).toBe('replicate-webhooks');
+  // A status Replicate might add later still gets an event a rule on the source alone matches.
+  expect(completionEventDetailType('expired')).toBe('Replicate Prediction Finished');
+});
+
+test('the envelope room covers the widest source and detail-type an event can have, and no more', () => {
+  const widths = ['succeeded', 'failed', 'canceled', 'aborted', 'expired'].map(
+    (status) => Buffer.byteLength(COMPLETION_EVENT_SOURCE) + Buffer.byteLength(completionEventDetailType(status)),
+  );
+  for (const width of widths) expect(width).toBeLessThanOrEqual(EVENT_ENVELOPE_BYTES);
+  expect(Math.max(...widths)).toBe(EVENT_ENVELOPE_BYTES);
+});
+
 describe('rule patterns', () => {
   const all = ['succeeded', 'failed', 'canceled', 'aborted'].flatMap((status) =>
     ['black-forest-labs/flux-schnell', 'meta/meta-llama-3-8b-instruct', undefined].map((model) => event(status, model)),
