@@ -7,6 +7,8 @@ import {
   contentTypeForFileName,
   discoverOutputs,
   MAX_DEPTH,
+  MAX_FILES,
+  MAX_LISTED_SKIPPED,
   normalizeMediaType,
   parseDataUri,
   sanitizeFileName,
@@ -269,5 +271,135 @@ describe('content types', () => {
     expect(normalizeMediaType(of(201))).toBeUndefined();
     expect(normalizeMediaType('\timage/png\t')).toBe('image/png');
     expect(normalizeMediaType('text/plain \t; charset=utf-8')).toBe('text/plain \t; charset=utf-8');
+  });
+});
+
+describe('a deep sighting past the listing limit, of a source also found shallow', () => {
+  const url = (name: string | number) => `https://replicate.delivery/${name}.png`;
+  const deep = Array.from({ length: MAX_LISTED_SKIPPED + 2 }, (_, i) => url(`d${i}`));
+
+  test('is archived and not counted among the too-deep outputs', () => {
+    // Deep first: d0…d99 are listed, d100 and d101 only counted; d100 is then found shallow.
+    const found = discoverOutputs({ deep: inObjects(deep, MAX_DEPTH), shallow: deep[MAX_LISTED_SKIPPED] });
+    expect(found[0]).toMatchObject({ kind: 'url', source: deep[MAX_LISTED_SKIPPED], paths: ['.shallow'] });
+    expect(found.filter((entry) => entry.kind === 'skipped' && entry.count === undefined)).toHaveLength(MAX_LISTED_SKIPPED);
+    expect(found[found.length - 1]).toEqual({
+      index: 1 + MAX_LISTED_SKIPPED,
+      kind: 'skipped',
+      reason: 'too_deep',
+      source: `(1 more outputs nested deeper than ${MAX_DEPTH} levels)`,
+      paths: [],
+      count: 1,
+    });
+  });
+
+  test('past the file limit too, is counted once, as too many outputs, not as too deep', () => {
+    const shallow = Array.from({ length: MAX_FILES + MAX_LISTED_SKIPPED }, (_, i) => url(i));
+    // The first deep source comes back shallow past every listing: counted among too_many_outputs only.
+    const found = discoverOutputs({ deep: inObjects([deep[0]], MAX_DEPTH), shallow: [...shallow, deep[0]] });
+    const skipped = found.filter((entry) => entry.kind === 'skipped');
+    expect(skipped.filter((entry) => entry.reason === 'too_deep')).toEqual([]);
+    expect(skipped[skipped.length - 1]).toMatchObject({ reason: 'too_many_outputs', count: 1 });
+  });
+
+  test('listed past the file limit, takes the deep paths along', () => {
+    const shallow = Array.from({ length: MAX_FILES }, (_, i) => url(i));
+    const found = discoverOutputs({ deep: inObjects([deep[0]], MAX_DEPTH), shallow: [...shallow, deep[0]] });
+    expect(found.filter((entry) => entry.kind === 'skipped')).toEqual([
+      {
+        index: MAX_FILES,
+        kind: 'skipped',
+        reason: 'too_many_outputs',
+        source: deep[0],
+        paths: [`.shallow[${MAX_FILES}]`, `.deep${'.a'.repeat(MAX_DEPTH - 1)}…`],
+      },
+    ]);
+  });
+});
+
+describe('values that are neither text nor containers', () => {
+  const url = 'https://replicate.delivery/after-null.png';
+
+  test('null, numbers and booleans are passed over, shallow or too deep', () => {
+    expect(files([null, 1, true, { x: null }, url]).map((file) => file.source)).toEqual([url]);
+    const deep = discoverOutputs(inObjects([null, 2, false, url], MAX_DEPTH));
+    expect(deep.map((entry) => [entry.kind, entry.source])).toEqual([['skipped', url]]);
+  });
+
+  test('a key of any name, `undefined` included, is a key like another', () => {
+    expect(files({ undefined: url })[0]!.paths).toEqual(['.undefined']);
+    expect(files({ a: 1, undefined: url, b: 2 })[0]!.paths).toEqual(['.undefined']);
+  });
+});
+
+describe('a source seen many times', () => {
+  test('keeps its first hundred paths and counts the rest', () => {
+    const url = 'https://replicate.delivery/often.png';
+    const [file, ...rest] = discoverOutputs(new Array(102).fill(url));
+    expect(rest).toEqual([]);
+    expect(file!.paths).toEqual(Array.from({ length: 100 }, (_, i) => `[${i}]`));
+    expect(file).toMatchObject({ omittedPaths: 2 });
+    const [exactly] = discoverOutputs(new Array(100).fill(url));
+    expect(exactly!.paths).toHaveLength(100);
+    expect(exactly).not.toHaveProperty('omittedPaths');
+  });
+});
+
+describe('where `data:` counts', () => {
+  test('only at the start: a URL with `data:` in its path is a URL', () => {
+    const url = 'https://replicate.delivery/x/data:image,png';
+    expect(files([url])).toEqual([expect.objectContaining({ kind: 'url', source: url })]);
+  });
+
+  test('parseDataUri reads only a string that starts with `data:`', () => {
+    expect(parseDataUri('xdata:text/plain,hi')).toBeUndefined();
+    expect(parseDataUri('see data:text/plain,hi')).toBeUndefined();
+  });
+
+  test('`base64` alone, without its semicolon, is a (bad) media type, and the data is not decoded', () => {
+    expect(parseDataUri('data:base64,aGk=')).toEqual({ contentType: 'application/octet-stream', bytes: Buffer.from('aGk=') });
+  });
+});
+
+describe('paths and names at their exact limits', () => {
+  const key = 'k'.repeat(100);
+  const url = 'https://replicate.delivery/p.png';
+
+  test('a quoted key of exactly 100 characters is shown whole', () => {
+    const quoted = 'k-'.repeat(50);
+    expect(files({ [quoted]: url })[0]!.paths).toEqual([`["${quoted}"]`]);
+  });
+
+  test('a path of exactly 1,000 characters is not cut', () => {
+    // 9 levels of `.k…k` are 909 characters; `.` and a 90-character key make 1,000.
+    const last = 'z'.repeat(90);
+    const path = `${`.${key}`.repeat(9)}.${last}`;
+    expect(path).toHaveLength(1_000);
+    expect(files(inObjects({ [last]: url }, 9, key))[0]!.paths).toEqual([path]);
+  });
+
+  test('a path cut before a surrogate pair ends with one ellipsis, and what is below it shares it', () => {
+    // The 10th key, quoted, puts the high half of an emoji at index 998: the cut drops the pair.
+    const emojiKey = `${'a'.repeat(87)}😀b`;
+    const above = `${`.${key}`.repeat(9)}["${'a'.repeat(87)}`;
+    expect(above).toHaveLength(998);
+    const [file] = files(inObjects({ [emojiKey]: [url] }, 9, key));
+    expect(file!.paths).toEqual([`${above}…`]);
+  });
+
+  test('text that fits is left alone, even when it ends with half a surrogate pair', () => {
+    expect(wellFormedPrefix('a\ud800', 2)).toBe('a\ud800');
+    expect(wellFormedPrefix('\ud83d', 1)).toBe('\ud83d');
+  });
+
+  test('a name over 1,000 characters is judged by its first and last 500: its middle never reaches the key', () => {
+    const marks = '\u0301'.repeat(500); // combining accents: cleaned away
+    expect(sanitizeFileName(`${marks}MIDDLE${marks}end.png`)).toBe('end.png');
+    expect(sanitizeFileName(`${'a'.repeat(500)}MIDDLE${'b'.repeat(500)}`)).toBe('a'.repeat(100));
+  });
+
+  test('blanks around a media type are trimmed, however many', () => {
+    expect(normalizeMediaType('  \timage/png')).toBe('image/png');
+    expect(normalizeMediaType('image/png \t ')).toBe('image/png');
   });
 });

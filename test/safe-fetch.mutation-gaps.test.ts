@@ -1,8 +1,10 @@
 /**
  * The fetch guard where the main suite could not tell outcomes apart (found by mutation testing,
  * docs/mutation.md): https end to end, which timeout fired (by its `detail`), what a network error
- * carries (`cause`), backpressure towards a slow reader, and that a finished fetch leaves no timer.
+ * carries (`cause`), backpressure towards a slow reader, and that a finished fetch leaves no timer
+ * and no listener on the caller's signal behind.
  */
+import { getEventListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -181,6 +183,87 @@ describe('a finished fetch leaves no timer running', () => {
       output.body.destroy();
     });
     expect(left).toBeLessThanOrEqual(0);
+  });
+});
+
+describe("a finished fetch leaves nothing attached to the caller's signal", () => {
+  // One signal for a whole invocation, shared by every fetch: each must take its listener away,
+  // or a batch of outputs piles them up (and Node warns past ten).
+  const listenersLeftBy = async (fetchOnce: (signal: AbortSignal) => Promise<void>) => {
+    const controller = new AbortController();
+    for (let i = 0; i < 3; i++) await fetchOnce(controller.signal);
+    return getEventListeners(controller.signal, 'abort').length;
+  };
+
+  test('after bodies read to their end', async () => {
+    const { port, origin } = await serve((_request, response) => response.end('done'));
+    const left = await listenersLeftBy(async (signal) => {
+      const output = await openOutput(`${origin}/x`, policyFor(port), signal);
+      expect((await readAll(output.body)).toString()).toBe('done');
+    });
+    expect(left).toBe(0);
+  });
+
+  test('after refusals, before and after the headers', async () => {
+    const { port, origin } = await serve((_request, response) => response.writeHead(404).end());
+    const left = await listenersLeftBy(async (signal) => {
+      await fetchError(openOutput(`${origin}/x`, policyFor(port), signal));
+      await fetchError(openOutput(`${origin}:1/x`, policyFor(port), signal));
+    });
+    expect(left).toBe(0);
+  });
+
+  test('after bodies the reader gave up on, or that failed mid-way', async () => {
+    const { port, origin } = await serve((request, response) => {
+      if (request.url === '/big') return void response.write('x'.repeat(150));
+      response.writeHead(200, { 'content-length': 100 });
+      if (request.url === '/cut') response.write('partial', () => request.socket.destroy());
+      else response.write('partial');
+    });
+    const left = await listenersLeftBy(async (signal) => {
+      const given = await openOutput(`${origin}/x`, policyFor(port), signal);
+      given.body.destroy();
+      const tooLarge = await openOutput(`${origin}/big`, policyFor(port, { maxBytes: 100 }), signal);
+      await expect(readAll(tooLarge.body)).rejects.toMatchObject({ reason: 'too_large' });
+      const cut = await openOutput(`${origin}/cut`, policyFor(port), signal);
+      await expect(readAll(cut.body)).rejects.toMatchObject({ reason: 'network_error', transient: true });
+    });
+    expect(left).toBe(0);
+  });
+});
+
+describe('a body given up from inside its data handler, or cut by the server', () => {
+  test('a reader that destroys the body from its data handler leaves no idle timer behind', async () => {
+    const { port, origin } = await serve((_request, response) => {
+      response.writeHead(200, { 'content-length': 100 });
+      response.write('first');
+    });
+    const fetchOnce = async () => {
+      const output = await openOutput(`${origin}/x`, policyFor(port, { idleTimeoutMs: 60_000, totalTimeoutMs: 60_000 }));
+      await new Promise<void>((resolve) =>
+        output.body.on('data', () => {
+          output.body.destroy();
+          resolve();
+        }),
+      );
+    };
+    await fetchOnce();
+    const before = await activeTimers();
+    for (let i = 0; i < 3; i++) await fetchOnce();
+    // Left behind, each would be one more timer: three fetches, three timers.
+    expect((await activeTimers()) - before).toBeLessThan(2);
+  });
+
+  test('a connection reset mid-body is told by its code, as the socket reported it', async () => {
+    const { port, origin } = await serve((_request, response) => {
+      response.writeHead(200, { 'content-length': 1_000 });
+      response.write(Buffer.alloc(500), () => setTimeout(() => response.socket?.destroy(), 20));
+    });
+    const output = await openOutput(`${origin}/x`, policyFor(port));
+    const error = await fetchError(readAll(output.body));
+    expect(error).toMatchObject({ reason: 'network_error', transient: true });
+    expect(error.message).toBe(`Fetching ${origin}/x failed: network_error (ECONNRESET)`);
+    expect(error.cause).toMatchObject({ code: 'ECONNRESET' });
   });
 });
 
