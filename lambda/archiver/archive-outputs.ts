@@ -78,8 +78,11 @@ export async function archiveOutputs(
     }
     const key = outputKey(settings.archivePrefix, predictionId, output.index, output.fileName);
     const stored = storedBefore.get(key);
-    if (stored && stored.bucket === settings.bucketName) results[output.index] = storedResult(output, key, stored);
-    else pending.push(output);
+    if (stored && stored.bucket === settings.bucketName) {
+      results[output.index] = archivedResult(output, describeSource(output).source, stored, key);
+    } else {
+      pending.push(output);
+    }
   }
   if (pending.length === 0) return results;
 
@@ -136,19 +139,8 @@ async function archiveOne(
       queueSize: settings.uploadQueueSize,
       signal,
     });
-  const archived = (uploaded: { bytes: number; sha256: string }, contentType: string): FileResult => ({
-    ok: true,
-    file: {
-      source,
-      paths: output.paths,
-      ...(output.omittedPaths ? { omittedPaths: output.omittedPaths } : {}),
-      bucket: settings.bucketName,
-      key,
-      s3Uri: s3Uri(settings.bucketName, key),
-      contentType,
-      ...uploaded,
-    },
-  });
+  const archived = (uploaded: { bytes: number; sha256: string }, contentType: string): FileResult =>
+    archivedResult(output, source, { bucket: settings.bucketName, contentType, ...uploaded }, key);
 
   let fetchAttempt = 1;
   let writeFailures = 0;
@@ -207,12 +199,12 @@ function describeSource(output: DiscoveredFile): { decoded?: ReturnType<typeof p
   return { decoded, source: decoded ? `data:${decoded.contentType} (${decoded.bytes.length} bytes)` : output.source };
 }
 
-/** Keys are deterministic and a finished prediction's outputs never change: the stored copy is this output's. */
-function storedResult(output: DiscoveredFile, key: string, stored: StoredOutput): FileResult {
+/** An output stored at `key`: by this try, or (keys being deterministic and a finished prediction's outputs fixed) by an earlier one. */
+function archivedResult(output: DiscoveredFile, source: string, stored: StoredOutput, key: string): FileResult {
   return {
     ok: true,
     file: {
-      source: describeSource(output).source,
+      source,
       paths: output.paths,
       ...(output.omittedPaths ? { omittedPaths: output.omittedPaths } : {}),
       bucket: stored.bucket,
