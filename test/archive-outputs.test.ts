@@ -13,6 +13,7 @@ import { discoverOutputs, MAX_DEPTH } from '../lambda/shared/outputs';
 import { useStandInEnvironment } from './support/aws';
 import { startFauxqs, type Fauxqs } from './support/fauxqs';
 import { sha256 } from './support/file-server';
+import { trackTimers } from './support/timers';
 
 const bucket = 'archive-outputs-test';
 let fauxqs: Fauxqs;
@@ -78,8 +79,6 @@ const settingsFor = (hosts: readonly string[], overrides: Partial<OutputArchiveS
 
 const failures = (results: readonly FileResult[]) => results.flatMap((result) => (result.ok ? [] : [result.failure]));
 const files = (results: readonly FileResult[]) => results.flatMap((result) => (result.ok ? [result.file] : []));
-
-const activeTimers = () => process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
 
 /** Resolves with archiveOutputs' results, or with 'still running' once `ms` has passed. */
 function within<T>(promise: Promise<T>, ms: number): Promise<T | 'still running'> {
@@ -149,22 +148,26 @@ describe('the deadline', () => {
       }),
     );
     const outputs = discoverOutputs([`${server.origin}/good.png`, `${server.origin}/stalls.png`, `${server.origin}/silent.png`]);
-    const timersBefore = activeTimers();
-    const started = Date.now();
-    const deadline = started + 1_500;
-    const results = await within(archiveOutputs(s3, 'p-deadline', outputs, settingsFor([server.host]), deadline), 5_000);
-    expect(results).not.toBe('still running');
-    expect(Date.now()).toBeLessThan(deadline + 500);
-    const finished = results as FileResult[];
-    expect(files(finished).map((file) => [file.source, file.sha256])).toEqual([[`${server.origin}/good.png`, sha256(good)]]);
-    expect(failures(finished)).toEqual([
-      { source: `${server.origin}/stalls.png`, paths: ['[1]'], reason: 'deadline', transient: true },
-      { source: `${server.origin}/silent.png`, paths: ['[2]'], reason: 'deadline', transient: true },
-    ]);
-    // Nothing left running: the stalled downloads were closed, not abandoned.
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(server.open()).toBe(0);
-    expect(activeTimers()).toBeLessThanOrEqual(timersBefore);
+    const timers = trackTimers();
+    try {
+      const started = Date.now();
+      const deadline = started + 1_500;
+      const results = await within(archiveOutputs(s3, 'p-deadline', outputs, settingsFor([server.host]), deadline), 5_000);
+      expect(results).not.toBe('still running');
+      expect(Date.now()).toBeLessThan(deadline + 500);
+      const finished = results as FileResult[];
+      expect(files(finished).map((file) => [file.source, file.sha256])).toEqual([[`${server.origin}/good.png`, sha256(good)]]);
+      expect(failures(finished)).toEqual([
+        { source: `${server.origin}/stalls.png`, paths: ['[1]'], reason: 'deadline', transient: true },
+        { source: `${server.origin}/silent.png`, paths: ['[2]'], reason: 'deadline', transient: true },
+      ]);
+      // Nothing left running: the stalled downloads were closed, not abandoned.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(server.open()).toBe(0);
+      expect(timers.pending()).toBe(0);
+    } finally {
+      timers.restore();
+    }
   });
 
   test('files not started by the deadline are reported without being fetched', async () => {

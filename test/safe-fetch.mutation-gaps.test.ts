@@ -14,6 +14,7 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { guardedLookup, openOutput, OutputFetchError, type FetchPolicy, type ResolveAll } from '../lambda/archiver/safe-fetch';
 import { parseAllowedHosts } from '../lambda/shared/allowed-hosts';
+import { trackTimers } from './support/timers';
 
 type Handler = (request: http.IncomingMessage, response: http.ServerResponse) => void;
 
@@ -67,11 +68,17 @@ async function readAll(body: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Timers alive in this process, once those of earlier work had time to end. */
-const activeTimers = async () => {
-  await sleep(50);
-  return process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
-};
+/** Timers the fetch guard started during `work` and left due to fire. */
+async function timersLeftBy(work: () => Promise<void>): Promise<number> {
+  const timers = trackTimers();
+  try {
+    await work();
+    await sleep(50); // whatever ends on the next turns of the event loop, ends
+    return timers.pending();
+  } finally {
+    timers.restore();
+  }
+}
 
 describe('https', () => {
   const tls = join(__dirname, 'fixtures', 'tls');
@@ -147,22 +154,13 @@ describe('which timeout fired, told by its detail', () => {
 });
 
 describe('a finished fetch leaves no timer running', () => {
-  // Each fetch runs once before counting, so the server's and the sockets' own timers are there
-  // both times; timers that end meanwhile can only lower the count, never raise it.
-  const timersLeftBy = async (fetchOnce: () => Promise<void>) => {
-    await fetchOnce();
-    const before = await activeTimers();
-    await fetchOnce();
-    return (await activeTimers()) - before;
-  };
-
   test('after a body read to its end', async () => {
     const { port, origin } = await serve((_request, response) => response.end('done'));
     const left = await timersLeftBy(async () => {
       const output = await openOutput(`${origin}/x`, policyFor(port, { totalTimeoutMs: 60_000 }));
       expect((await readAll(output.body)).toString()).toBe('done');
     });
-    expect(left).toBeLessThanOrEqual(0);
+    expect(left).toBe(0);
   });
 
   test('after a refusal', async () => {
@@ -170,7 +168,7 @@ describe('a finished fetch leaves no timer running', () => {
     const left = await timersLeftBy(async () => {
       await fetchError(openOutput(`${origin}/x`, policyFor(port, { totalTimeoutMs: 60_000 })));
     });
-    expect(left).toBeLessThanOrEqual(0);
+    expect(left).toBe(0);
   });
 
   test('after the reader gave up on the body', async () => {
@@ -182,7 +180,7 @@ describe('a finished fetch leaves no timer running', () => {
       const output = await openOutput(`${origin}/x`, policyFor(port, { totalTimeoutMs: 60_000 }));
       output.body.destroy();
     });
-    expect(left).toBeLessThanOrEqual(0);
+    expect(left).toBe(0);
   });
 });
 
@@ -247,11 +245,7 @@ describe('a body given up from inside its data handler, or cut by the server', (
         }),
       );
     };
-    await fetchOnce();
-    const before = await activeTimers();
-    for (let i = 0; i < 3; i++) await fetchOnce();
-    // Left behind, each would be one more timer: three fetches, three timers.
-    expect((await activeTimers()) - before).toBeLessThan(2);
+    expect(await timersLeftBy(fetchOnce)).toBe(0);
   });
 
   test('a connection reset mid-body is told by its code, as the socket reported it', async () => {
