@@ -256,7 +256,8 @@ describe('retries', () => {
       .getWebhookSigningSecret({ deadline: Date.now() + 300 })
       .catch((error: unknown) => error);
     expect(failure).toMatchObject({ name: 'ReplicateApiError', status: 500, retryable: true });
-    expect(Date.now() - started).toBeLessThan(400);
+    // Ignoring the deadline would mean a thousand tries; the slack is for a busy machine.
+    expect(Date.now() - started).toBeLessThan(1_500);
     expect(standIn.requests.length).toBeGreaterThan(1);
   });
 
