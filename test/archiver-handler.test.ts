@@ -552,7 +552,7 @@ describe('one prediction never costs another', () => {
       await pipeline.stop();
       await pipeline.record(prediction(id, 'succeeded-images', { output: [files.serveRandom(`/${id}/a.png`, 100).url] }));
       // An invocation that claimed it and died without releasing: its lease runs 2 more seconds.
-      await new ArchiveProgressStore(dynamodb, pipeline.tableName).claim(id, new Date(), 2_000);
+      await new ArchiveProgressStore(dynamodb, pipeline.tableName).claim(id, new Date(), 2_000, 'an invocation that died');
       const early = sqsEvent([JSON.stringify({ predictionId: id })]);
       expect(await pipeline.archiver(early)).toEqual({ batchItemFailures: [{ itemIdentifier: early.Records[0].messageId }] });
       expect(await pipeline.subscriber.receiveAll(200)).toEqual([]);
@@ -821,6 +821,53 @@ describe('outages', () => {
       process.env.AWS_ENDPOINT_URL_S3 = saved.s3;
       process.env.AWS_ENDPOINT_URL_SNS = saved.sns;
       delete process.env.AWS_MAX_ATTEMPTS;
+    }
+  });
+});
+
+describe('a lost answer', () => {
+  test("a claim applied but whose answer was lost is still this invocation's: archived at once, announced once", async () => {
+    const proxy = await startTcpProxy(dynamoDbEndpoint());
+    const pipeline = await startPipeline();
+    try {
+      await pipeline.stop();
+      const id = newId();
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [files.serveRandom(`/${id}/a.png`, 100).url] }));
+      // A cold start that reaches DynamoDB through the proxy (the test's own client does not).
+      process.env.AWS_ENDPOINT_URL_DYNAMODB = proxy.endpoint;
+      const archiver = loadArchiver();
+      // The archiver's first write is its claim: DynamoDB applies it, the reply never arrives, and
+      // the retried claim meets the lease the first one took.
+      proxy.loseReplies(1);
+      const message = sqsEvent([JSON.stringify({ predictionId: id })]);
+      expect(await archiver(message, contextWith(60_000))).toEqual({ batchItemFailures: [] });
+      expect(proxy.lostReplies).toBe(1);
+      expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id]);
+      const recorded = await item(pipeline.tableName, id);
+      expect(recorded).toMatchObject({ archiveStatus: { S: 'archived' }, notifiedAt: { S: expect.any(String) } });
+      expect(recorded?.archiveLeaseUntil).toBeUndefined();
+      expect(recorded?.archiveLeaseHolder).toBeUndefined();
+    } finally {
+      process.env.AWS_ENDPOINT_URL_DYNAMODB = dynamoDbEndpoint();
+      await pipeline.stop();
+      await proxy.stop();
+    }
+  });
+
+  test('two copies of one message in one batch: one archives, the other waits for its lease', async () => {
+    const pipeline = await startPipeline();
+    try {
+      await pipeline.stop();
+      const id = newId();
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [files.serveRandom(`/${id}/a.png`, 100).url] }));
+      const body = JSON.stringify({ predictionId: id });
+      const batch = sqsEvent([body, body]);
+      const { batchItemFailures } = await pipeline.archiver(batch, contextWith(60_000));
+      expect(batchItemFailures).toHaveLength(1);
+      expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id]);
+      expect(files.hits.get(`/${id}/a.png`)).toBe(1);
+    } finally {
+      await pipeline.stop();
     }
   });
 });

@@ -12,6 +12,7 @@
  * Not Powertools' batch utility: it would not let one record's lease and retry time differ from
  * another's. Not its idempotency utility: the `notifiedAt` guard and the lease are the item's own.
  */
+import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -119,8 +120,10 @@ async function settle(message: SQSRecord, deadline: number, leaseUntil: number, 
     });
 
   let claimed: ClaimedPrediction | undefined;
+  // One per message, not per invocation: two copies of a message in one batch must not both hold it.
+  const holder = randomUUID();
   try {
-    const claim = await io(() => progress.claim(predictionId, new Date(), leaseUntil - Date.now()));
+    const claim = await io(() => progress.claim(predictionId, new Date(), leaseUntil - Date.now(), holder));
     if (claim.kind === 'held_elsewhere') {
       // Usually a duplicate delivery, but possibly this prediction's own message back early
       // (a lease its holder could not release): try again once the lease has run out, never drop.
@@ -157,7 +160,7 @@ async function settle(message: SQSRecord, deadline: number, leaseUntil: number, 
       });
       // Without a new list, what an earlier try remembered stays on the record.
       const stored = error instanceof RetryLater ? error.stored : undefined;
-      if (claimed) await progress.release(predictionId, claimed.leaseUntil, stored).catch(() => undefined);
+      if (claimed) await progress.release(predictionId, claimed.holder, stored).catch(() => undefined);
     }
     await requeue(message, receiveCount);
     return 'retry';

@@ -4,7 +4,9 @@
  *
  * A queue delivers at least once, so two invocations may hold the same prediction at once. The
  * claim is a lease: only one invocation archives and announces a prediction at a time, and a
- * lease left by a crashed invocation expires by the time its message is visible again.
+ * lease left by a crashed invocation expires by the time its message is visible again. The lease
+ * names its holder, so a claim retried after its answer was lost (the write applied, the
+ * connection cut) finds its own lease instead of taking it for another's and waiting it out.
  */
 import {
   GetItemCommand,
@@ -34,6 +36,8 @@ export interface ClaimedPrediction {
   readonly announcedTo: readonly string[];
   /** Epoch milliseconds until which this invocation holds the prediction. */
   readonly leaseUntil: number;
+  /** Who holds the lease: one handling of one queue message. */
+  readonly holder: string;
   /** Outputs an earlier try stored before it gave the prediction back, by S3 key. */
   readonly archivedSoFar: ReadonlyMap<string, StoredOutput>;
 }
@@ -56,6 +60,7 @@ export type Claim =
   | { readonly kind: 'not_found' };
 
 const LEASE = 'archiveLeaseUntil';
+const HOLDER = 'archiveLeaseHolder';
 const ANNOUNCED_TO = 'announcedTo';
 const ARCHIVED_SO_FAR = 'archivedSoFar';
 /**
@@ -71,18 +76,24 @@ export class ArchiveProgressStore {
     private readonly tableName: string,
   ) {}
 
-  /** Takes the prediction for `leaseMs`, counting the attempt; says why not when it cannot. */
-  async claim(predictionId: string, now: Date, leaseMs: number): Promise<Claim> {
+  /**
+   * Takes the prediction for `leaseMs` on behalf of `holder`, counting the attempt; says why not
+   * when it cannot. The same holder may claim again (a retry after a lost answer): one handling
+   * of a message is never kept from its own prediction.
+   */
+  async claim(predictionId: string, now: Date, leaseMs: number, holder: string): Promise<Claim> {
     const leaseUntil = now.getTime() + leaseMs;
     const result = await this.update(predictionId, {
-      UpdateExpression: 'ADD #attempts :one SET #startedAt = if_not_exists(#startedAt, :now), #lease = :leaseUntil',
+      UpdateExpression:
+        'ADD #attempts :one SET #startedAt = if_not_exists(#startedAt, :now), #lease = :leaseUntil, #holder = :holder',
       ConditionExpression:
         'attribute_exists(#pk) AND attribute_exists(#terminal) AND attribute_not_exists(#notifiedAt) AND ' +
-        '(attribute_not_exists(#lease) OR #lease < :nowMs)',
+        '(attribute_not_exists(#lease) OR #lease < :nowMs OR #holder = :holder)',
       ExpressionAttributeNames: {
         '#attempts': 'archiveAttempts',
         '#startedAt': 'archiveStartedAt',
         '#lease': LEASE,
+        '#holder': HOLDER,
         '#terminal': ATTR.terminalStatus,
         '#notifiedAt': 'notifiedAt',
       },
@@ -91,11 +102,12 @@ export class ArchiveProgressStore {
         ':now': { S: now.toISOString() },
         ':nowMs': { N: String(now.getTime()) },
         ':leaseUntil': { N: String(leaseUntil) },
+        ':holder': { S: holder },
       },
       ReturnValues: 'ALL_NEW',
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
-    if (result.ok) return { kind: 'claimed', prediction: claimedPrediction(predictionId, result.item, leaseUntil) };
+    if (result.ok) return { kind: 'claimed', prediction: claimedPrediction(predictionId, result.item, leaseUntil, holder) };
     const old = result.item;
     if (!old || old[ATTR.terminalStatus] === undefined) return { kind: 'not_found' };
     if (old.notifiedAt !== undefined) return { kind: 'announced' };
@@ -128,13 +140,13 @@ export class ArchiveProgressStore {
    * it stored: the retry lists those as archived instead of fetching them again, so a prediction
    * too big for one invocation gets further on each try, and no stored file is overwritten.
    */
-  async release(predictionId: string, leaseUntil: number, stored: ReadonlyMap<string, StoredOutput> = new Map()): Promise<void> {
+  async release(predictionId: string, holder: string, stored: ReadonlyMap<string, StoredOutput> = new Map()): Promise<void> {
     const remembered = encodeArchivedSoFar(stored);
     await this.update(predictionId, {
-      UpdateExpression: remembered ? 'SET #soFar = :soFar REMOVE #lease' : 'REMOVE #lease',
-      ConditionExpression: 'attribute_exists(#pk) AND #lease = :mine',
-      ExpressionAttributeNames: { '#lease': LEASE, ...(remembered ? { '#soFar': ARCHIVED_SO_FAR } : {}) },
-      ExpressionAttributeValues: { ':mine': { N: String(leaseUntil) }, ...(remembered ? { ':soFar': { S: remembered } } : {}) },
+      UpdateExpression: remembered ? 'SET #soFar = :soFar REMOVE #lease, #holder' : 'REMOVE #lease, #holder',
+      ConditionExpression: 'attribute_exists(#pk) AND #holder = :me',
+      ExpressionAttributeNames: { '#lease': LEASE, '#holder': HOLDER, ...(remembered ? { '#soFar': ARCHIVED_SO_FAR } : {}) },
+      ExpressionAttributeValues: { ':me': { S: holder }, ...(remembered ? { ':soFar': { S: remembered } } : {}) },
     });
   }
 
@@ -184,13 +196,14 @@ export class ArchiveProgressStore {
   /** Announced: nothing more will happen to this prediction, so the lease, any earlier error and its place in the archive-pending index go. */
   async markNotified(predictionId: string, now: Date): Promise<void> {
     await this.update(predictionId, {
-      UpdateExpression: 'SET #notifiedAt = :now REMOVE #lease, #error, #pending, #announcedTo, #soFar',
+      UpdateExpression: 'SET #notifiedAt = :now REMOVE #lease, #holder, #error, #pending, #announcedTo, #soFar',
       ConditionExpression: 'attribute_exists(#pk)',
       ExpressionAttributeNames: {
         '#soFar': ARCHIVED_SO_FAR,
         '#notifiedAt': 'notifiedAt',
         '#announcedTo': ANNOUNCED_TO,
         '#lease': LEASE,
+        '#holder': HOLDER,
         '#error': 'archiveError',
         '#pending': ATTR.archivePending,
       },
@@ -210,10 +223,11 @@ export class ArchiveProgressStore {
       '#failedAt': 'archiveFailedAt',
       '#notifiedAt': 'notifiedAt',
       '#lease': LEASE,
+      '#holder': HOLDER,
     };
     const values = { ':reason': { S: reason.slice(0, 256) }, ':now': { S: now.toISOString() } };
     const notArchived = await this.update(predictionId, {
-      UpdateExpression: 'SET #status = :failed, #error = :reason, #failedAt = :now REMOVE #lease',
+      UpdateExpression: 'SET #status = :failed, #error = :reason, #failedAt = :now REMOVE #lease, #holder',
       ConditionExpression:
         'attribute_exists(#pk) AND attribute_not_exists(#notifiedAt) AND NOT #status IN (:archived, :archivedWithFailures)',
       ExpressionAttributeNames: names,
@@ -226,13 +240,14 @@ export class ArchiveProgressStore {
     });
     if (notArchived.ok) return;
     await this.update(predictionId, {
-      UpdateExpression: 'SET #error = :reason, #failedAt = :now REMOVE #lease',
+      UpdateExpression: 'SET #error = :reason, #failedAt = :now REMOVE #lease, #holder',
       ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(#notifiedAt)',
       ExpressionAttributeNames: {
         '#error': names['#error'],
         '#failedAt': names['#failedAt'],
         '#notifiedAt': names['#notifiedAt'],
         '#lease': LEASE,
+        '#holder': HOLDER,
       },
       ExpressionAttributeValues: values,
     });
@@ -262,7 +277,12 @@ export class ArchiveProgressStore {
   }
 }
 
-function claimedPrediction(predictionId: string, item: Record<string, AttributeValue>, leaseUntil: number): ClaimedPrediction {
+function claimedPrediction(
+  predictionId: string,
+  item: Record<string, AttributeValue>,
+  leaseUntil: number,
+  holder: string,
+): ClaimedPrediction {
   const payload = item[ATTR.payload]?.S;
   const bucket = item[ATTR.payloadBucket]?.S;
   const key = item[ATTR.payloadKey]?.S;
@@ -277,6 +297,7 @@ function claimedPrediction(predictionId: string, item: Record<string, AttributeV
     archiveStatus: (item[ATTR.archiveStatus]?.S as ArchiveStatus | undefined) ?? 'pending',
     announcedTo: item[ANNOUNCED_TO]?.SS ?? [],
     leaseUntil,
+    holder,
     archivedSoFar: decodeArchivedSoFar(item[ARCHIVED_SO_FAR]?.S),
   };
 }

@@ -1,6 +1,8 @@
 /**
  * A switchable TCP proxy in front of a stand-in: the simplest honest outage. While down, open
- * connections are cut and new ones are refused at once, as when a service is unreachable.
+ * connections are cut and new ones are refused at once, as when a service is unreachable. It can
+ * also lose answers: the request reaches the service and is applied, the connection is cut before
+ * the reply gets back.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
@@ -13,6 +15,10 @@ export interface TcpProxy {
   readonly isUp: boolean;
   /** Connections refused or cut while down: the failures this proxy injected. */
   readonly refused: number;
+  /** Cuts the connection instead of relaying each of the next `count` replies (0: relays all again). */
+  loseReplies(count: number): void;
+  /** Replies lost so far. */
+  readonly lostReplies: number;
   stop(): Promise<void>;
 }
 
@@ -21,6 +27,8 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let isUp = true;
   let refused = 0;
+  let toLose = 0;
+  let lostReplies = 0;
   const server: Server = createServer((client) => {
     if (!isUp) {
       refused++;
@@ -36,7 +44,21 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
         upstream.destroy();
       });
     }
-    client.pipe(upstream).pipe(client);
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => {
+      if (toLose > 0) {
+        toLose--;
+        lostReplies++;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      if (!client.write(chunk)) {
+        upstream.pause();
+        client.once('drain', () => upstream.resume());
+      }
+    });
+    upstream.on('end', () => client.end());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
@@ -57,6 +79,12 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
     },
     get refused() {
       return refused;
+    },
+    loseReplies(count) {
+      toLose = count;
+    },
+    get lostReplies() {
+      return lostReplies;
     },
     stop: () =>
       new Promise<void>((resolve) => {
