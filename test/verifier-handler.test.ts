@@ -506,6 +506,25 @@ describe('our own failures answer 5xx, so Replicate retries', () => {
     expect(await send(event)).toMatchObject({ status: 200, body: { outcome: 'duplicate' } });
   });
 
+  test.each([
+    ['an intermediate webhook', 'processing', 1],
+    // The payload's own item is written first; the record's write is the second.
+    ['a terminal webhook', 'succeeded', 2],
+  ] as const)('%s whose write was applied but whose reply was lost is answered 200: it is recorded', async (_, status, nth) => {
+    const id = newPredictionId();
+    const webhookId = newWebhookId();
+    const lostBefore = dynamodbProxy.lostReplies;
+    dynamodbProxy.loseReplies(1, nth);
+    try {
+      // The SDK's retry meets the write already applied, by this very webhook.
+      expect(await deliver(prediction(id, status), { webhookId })).toMatchObject({ status: 200, body: { outcome: 'duplicate' } });
+      expect(dynamodbProxy.lostReplies - lostBefore).toBe(1);
+    } finally {
+      dynamodbProxy.loseReplies(0);
+    }
+    expect(await predictionItem(id)).toMatchObject({ status: { S: status }, lastWebhookId: { S: webhookId } });
+  });
+
   test('the spill bucket unavailable → 503 and nothing recorded', async () => {
     const broken = coldStart({ BUCKET_NAME: 'no-such-bucket', MAX_INLINE_PAYLOAD_BYTES: '10' });
     const id = newPredictionId();

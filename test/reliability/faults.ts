@@ -63,10 +63,16 @@ async function verifyArchived(
   violations: string[],
   label: string,
 ): Promise<number> {
-  await harness.waitForNotified(
-    plans.map((plan) => plan.id),
-    5 * 60_000,
-  );
+  try {
+    await harness.waitForNotified(
+      plans.map((plan) => plan.id),
+      5 * 60_000,
+    );
+  } catch (error) {
+    // Reported with whatever else broke, instead of hiding it.
+    violations.push(`${label}: ${(error as Error).message}`);
+    return 0;
+  }
   await harness.collectNotifications(1500);
   let notifications = 0;
   for (const plan of plans) {
@@ -101,13 +107,19 @@ export interface DynamoDbCutResult {
   readonly answered5xxDuringOutage: number;
   readonly answered2xxDuringOutage: number;
   readonly connectionsRefused: number;
+  /** Replies DynamoDB sent after applying a request, cut on their way back once the outage was over. */
+  readonly repliesLost: number;
   readonly retried: number;
   readonly retriesSucceeded: number;
   readonly acceptedWithoutRecord: number;
   readonly violations: string[];
 }
 
-/** DynamoDB unreachable for a few seconds while webhooks arrive. */
+/** Replies lost after the outage (the write applied, the caller never told): one in every few. */
+const REPLIES_TO_LOSE = 20;
+const LOSE_ONE_REPLY_IN = 4;
+
+/** DynamoDB unreachable for a few seconds while webhooks arrive, then some of its replies lost. */
 export async function runDynamoDbCut(harness: Harness, seed: number): Promise<DynamoDbCutResult> {
   const random = seededRandom(seed);
   const plans = Array.from({ length: 60 }, () =>
@@ -117,6 +129,7 @@ export async function runDynamoDbCut(harness: Harness, seed: number): Promise<Dy
   const retryLater: PredictionPlan['webhooks'][number][] = [];
   const proxy = harness.proxies.dynamodb;
   const refusedBefore = proxy.refused;
+  const lostBefore = proxy.lostReplies;
   let outage = { from: 0, to: 0 };
   const cut = (async () => {
     await sleep(400);
@@ -125,6 +138,9 @@ export async function runDynamoDbCut(harness: Harness, seed: number): Promise<Dy
     await sleep(3000);
     proxy.up();
     outage = { ...outage, to: Date.now() };
+    // Every caller retries these and meets its own write: the verifier must answer 2xx, the
+    // archiver must find its own claim, the pipe must read on from where it was.
+    proxy.loseReplies(REPLIES_TO_LOSE, LOSE_ONE_REPLY_IN);
   })();
   await pool(plans, 12, (plan) => send(harness, plan, answers, retryLater));
   await cut;
@@ -175,7 +191,17 @@ export async function runDynamoDbCut(harness: Harness, seed: number): Promise<Dy
     if (!(await harness.recordCovers(answer.predictionId, answer.statusRank, answer.timestamp))) acceptedWithoutRecord++;
   }
   check(acceptedWithoutRecord === 0, `${acceptedWithoutRecord} webhooks acknowledged but not recorded`, violations);
+  for (const plan of plans) {
+    if (await harness.recordCovers(plan.id, STATUS_RANK[plan.terminalStatus as PredictionStatus], 0)) continue;
+    const answered = answers
+      .filter((answer) => answer.predictionId === plan.id)
+      .map((answer) => `${answer.webhookId} rank ${answer.statusRank} → ${answer.status} ${answer.outcome ?? ''}`.trim());
+    violations.push(`dynamodb cut: ${plan.id} never recorded as finished; its answers: ${answered.join(', ')}`);
+  }
   await verifyArchived(harness, plans, violations, 'dynamodb cut');
+  proxy.loseReplies(0);
+  const repliesLost = proxy.lostReplies - lostBefore;
+  check(repliesLost > 0, 'no DynamoDB reply was lost after the outage: that part was not exercised', violations);
   return {
     predictions: plans.length,
     webhooks: answers.length,
@@ -183,6 +209,7 @@ export async function runDynamoDbCut(harness: Harness, seed: number): Promise<Dy
     answered5xxDuringOutage: inside.filter((answer) => answer.status >= 500).length,
     answered2xxDuringOutage,
     connectionsRefused: Math.round(proxy.refused - refusedBefore),
+    repliesLost,
     retried: retryLater.length,
     retriesSucceeded,
     acceptedWithoutRecord,

@@ -77,7 +77,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       allowPrivateAddresses: options.allowPrivateAddresses,
       archiveQueue: options.archiveQueue,
       reconciler: options.reconciler ?? { intervalSeconds: 0 },
-      handlerEnvironment: { POWERTOOLS_LOG_LEVEL: 'CRITICAL', ...options.handlerEnvironment },
+      // RELIABILITY_LOG_LEVEL=WARN shows what the handlers saw when a part fails.
+      handlerEnvironment: {
+        POWERTOOLS_LOG_LEVEL: process.env.RELIABILITY_LOG_LEVEL ?? 'CRITICAL',
+        ...options.handlerEnvironment,
+      },
       onNotification: () => undefined,
       onEvent: () => undefined,
       onError: () => undefined,
@@ -111,6 +115,28 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const subscriber = await subscribeQueue(sns, sqs, info.completionTopicArn);
   const notifications = new Map<string, CompletionMessage[]>();
   const received = new Map<string, ReceivedNotification[]>();
+
+  /** Where each prediction stopped, and what the queues hold: the first thing to read when one is lost. */
+  const whereStopped = async (ids: readonly string[]): Promise<string> => {
+    const records = await Promise.all(
+      ids.slice(0, 10).map(async (id) => {
+        const item = await harness.predictionItem(id);
+        if (item === undefined) return `${id}: no record`;
+        const fields = [ATTR.status, ATTR.statusRank, ATTR.terminalAt, ATTR.archiveStatus, ATTR.archivePending, 'notifiedAt'];
+        return `${id}: ${fields.map((field) => `${field}=${item[field]?.S ?? item[field]?.N ?? '-'}`).join(' ')}`;
+      }),
+    );
+    const depths = await Promise.all(
+      (
+        [
+          ['archive queue', info.archiveQueueUrl],
+          ['its dead-letter queue', info.archiveDeadLetterQueueUrl],
+          ["the pipe's failure queue", info.failureQueueUrl],
+        ] as const
+      ).map(async ([name, url]) => `${name} ${await queueDepth(sqs, url).catch(() => '?')}`),
+    );
+    return `${records.join('; ')}; ${depths.join(', ')}`;
+  };
 
   const harness: Harness = {
     info,
@@ -163,7 +189,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       const deadline = Date.now() + timeoutMs;
       while (pending.size > 0) {
         if (Date.now() > deadline)
-          throw new Error(`${pending.size} of ${ids.length} predictions not announced within ${timeoutMs} ms`);
+          throw new Error(
+            `${pending.size} of ${ids.length} predictions not announced within ${timeoutMs} ms; ${await whereStopped([...pending])}`,
+          );
         let startKey: Record<string, AttributeValue> | undefined;
         do {
           const page = await dynamodb.send(

@@ -62,6 +62,10 @@ async function main(): Promise<void> {
       if (sections.includes('faults')) {
         log('faults: DynamoDB cut while webhooks arrive');
         const dynamodbCut = await runDynamoDbCut(harness, SEED + 1);
+        log(
+          `faults: ${dynamodbCut.answered5xxDuringOutage} answered 5xx while cut, ${dynamodbCut.retriesSucceeded}/${dynamodbCut.retried} retries accepted, ` +
+            `${dynamodbCut.repliesLost} replies lost after the outage`,
+        );
         log('faults: S3, SNS and Secrets Manager cut during archival');
         const archivalOutages = await runArchivalOutages(harness, SEED + 2);
         log('faults: archiver killed between upload and notification');

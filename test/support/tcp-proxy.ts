@@ -15,8 +15,11 @@ export interface TcpProxy {
   readonly isUp: boolean;
   /** Connections refused or cut while down: the failures this proxy injected. */
   readonly refused: number;
-  /** Cuts the connection instead of relaying each of the next `count` replies (0: relays all again). */
-  loseReplies(count: number): void;
+  /**
+   * Cuts the connection instead of relaying `count` of the replies to come, one in every `every`
+   * (spread out, so that no caller meets a lasting outage); 0 relays all again.
+   */
+  loseReplies(count: number, every?: number): void;
   /** Replies lost so far. */
   readonly lostReplies: number;
   stop(): Promise<void>;
@@ -28,6 +31,8 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
   let isUp = true;
   let refused = 0;
   let toLose = 0;
+  let lossEvery = 1;
+  let sinceLoss = 0;
   let lostReplies = 0;
   const server: Server = createServer((client) => {
     if (!isUp) {
@@ -46,7 +51,8 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
     }
     client.pipe(upstream);
     upstream.on('data', (chunk: Buffer) => {
-      if (toLose > 0) {
+      if (toLose > 0 && ++sinceLoss >= lossEvery) {
+        sinceLoss = 0;
         toLose--;
         lostReplies++;
         client.destroy();
@@ -80,8 +86,10 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
     get refused() {
       return refused;
     },
-    loseReplies(count) {
+    loseReplies(count, every = 1) {
       toLose = count;
+      lossEvery = every;
+      sinceLoss = 0;
     },
     get lostReplies() {
       return lostReplies;
