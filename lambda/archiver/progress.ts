@@ -34,8 +34,6 @@ export interface ClaimedPrediction {
   readonly archiveStatus: ArchiveStatus;
   /** Channels an earlier try already announced it on (when another channel failed). */
   readonly announcedTo: readonly string[];
-  /** Epoch milliseconds until which this invocation holds the prediction. */
-  readonly leaseUntil: number;
   /** Who holds the lease: one handling of one queue message. */
   readonly holder: string;
   /** Outputs an earlier try stored before it gave the prediction back, by S3 key. */
@@ -107,7 +105,7 @@ export class ArchiveProgressStore {
       ReturnValues: 'ALL_NEW',
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
-    if (result.ok) return { kind: 'claimed', prediction: claimedPrediction(predictionId, result.item, leaseUntil, holder) };
+    if (result.ok) return { kind: 'claimed', prediction: claimedPrediction(predictionId, result.item, holder) };
     const old = result.item;
     if (!old || old[ATTR.terminalStatus] === undefined) return { kind: 'not_found' };
     if (old.notifiedAt !== undefined) return { kind: 'announced' };
@@ -277,12 +275,7 @@ export class ArchiveProgressStore {
   }
 }
 
-function claimedPrediction(
-  predictionId: string,
-  item: Record<string, AttributeValue>,
-  leaseUntil: number,
-  holder: string,
-): ClaimedPrediction {
+function claimedPrediction(predictionId: string, item: Record<string, AttributeValue>, holder: string): ClaimedPrediction {
   const payload = item[ATTR.payload]?.S;
   const bucket = item[ATTR.payloadBucket]?.S;
   const key = item[ATTR.payloadKey]?.S;
@@ -296,7 +289,6 @@ function claimedPrediction(
     attempt: Number(item.archiveAttempts?.N ?? '1'),
     archiveStatus: (item[ATTR.archiveStatus]?.S as ArchiveStatus | undefined) ?? 'pending',
     announcedTo: item[ANNOUNCED_TO]?.SS ?? [],
-    leaseUntil,
     holder,
     archivedSoFar: decodeArchivedSoFar(item[ARCHIVED_SO_FAR]?.S),
   };
