@@ -173,6 +173,12 @@ async function archiveOne(
   }
 }
 
+/** Where in the prediction's output an entry was found, as the manifest and the message list it. */
+const whereFound = (output: DiscoveredFile | SkippedOutputs): { paths: readonly string[]; omittedPaths?: number } => ({
+  paths: output.paths,
+  ...(output.omittedPaths ? { omittedPaths: output.omittedPaths } : {}),
+});
+
 function failed(
   output: DiscoveredFile,
   source: string,
@@ -184,8 +190,7 @@ function failed(
     ok: false,
     failure: {
       source,
-      paths: output.paths,
-      ...(output.omittedPaths ? { omittedPaths: output.omittedPaths } : {}),
+      ...whereFound(output),
       reason,
       transient,
       ...(status !== undefined ? { status } : {}),
@@ -205,8 +210,7 @@ function archivedResult(output: DiscoveredFile, source: string, stored: StoredOu
     ok: true,
     file: {
       source,
-      paths: output.paths,
-      ...(output.omittedPaths ? { omittedPaths: output.omittedPaths } : {}),
+      ...whereFound(output),
       bucket: stored.bucket,
       key,
       s3Uri: s3Uri(stored.bucket, key),
@@ -223,8 +227,7 @@ function skippedFailure(output: SkippedOutputs): FileResult {
     ok: false,
     failure: {
       source: output.source,
-      paths: output.paths,
-      ...(output.omittedPaths ? { omittedPaths: output.omittedPaths } : {}),
+      ...whereFound(output),
       reason: output.reason,
       transient: false,
       ...(output.count !== undefined ? { count: output.count } : {}),
