@@ -273,11 +273,13 @@ describe('retries', () => {
     const client = new ReplicateApiClient({
       baseUrl: `http://127.0.0.1:${port}`,
       token: TOKEN,
-      baseDelayMs: 10,
-      maxDelayMs: 20,
+      // One retry, 600 ms after the first try, then the deadline: the last try has 400 ms to be
+      // refused, so a busy machine cannot turn its failure into the per-request timeout's.
+      baseDelayMs: 600,
+      maxDelayMs: 600,
       onRetry: (retry) => retries.push(retry),
     });
-    const failure = await client.getWebhookSigningSecret({ deadline: Date.now() + 200 }).catch((error: unknown) => error);
+    const failure = await client.getWebhookSigningSecret({ deadline: Date.now() + 1_000 }).catch((error: unknown) => error);
     expect(failure).toMatchObject({
       name: 'ReplicateApiError',
       retryable: true,
