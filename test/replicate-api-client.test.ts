@@ -109,13 +109,14 @@ describe('listPredictions', () => {
     putTen(standIn);
     const listing = clientFor(standIn).listPredictions({
       since: new Date(minutesAgo(60)),
-      deadline: Date.now() + 150,
+      // Room for the first page on a busy machine; the caller then outlasts the deadline.
+      deadline: Date.now() + 1_000,
       maxPages: 10,
     });
     const ids: string[] = [];
     for await (const prediction of listing) {
       ids.push(prediction.id);
-      if (ids.length === 1) await new Promise((resolve) => setTimeout(resolve, 200));
+      if (ids.length === 1) await new Promise((resolve) => setTimeout(resolve, 1_100));
     }
     expect(ids).toEqual(['p1', 'p2', 'p3']);
     expect(listing.outcome).toMatchObject({ stoppedBy: 'deadline', stoppedEarly: true, pages: 1 });
@@ -252,8 +253,9 @@ describe('retries', () => {
     const standIn = await start();
     standIn.faults.fail({ status: 500, requests: 1_000 });
     const started = Date.now();
-    const failure = await clientFor(standIn)
-      .getWebhookSigningSecret({ deadline: Date.now() + 300 })
+    // Tries at 0 and 600 ms, then the deadline: the last try has 400 ms to get its 500 back.
+    const failure = await clientFor(standIn, { baseDelayMs: 600, maxDelayMs: 600 })
+      .getWebhookSigningSecret({ deadline: Date.now() + 1_000 })
       .catch((error: unknown) => error);
     expect(failure).toMatchObject({ name: 'ReplicateApiError', status: 500, retryable: true });
     // Ignoring the deadline would mean a thousand tries; the slack is for a busy machine.
