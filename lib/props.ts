@@ -107,7 +107,10 @@ export interface ReconciliationOptions {
    */
   readonly interval?: Duration;
   /**
-   * How far back each run lists predictions: everything whose outputs Replicate still keeps, with margin.
+   * How far back each run lists predictions again, to see which have finished: everything whose
+   * outputs Replicate still keeps, with margin. Older predictions are not lost: open records are
+   * followed by id whatever their age, and a listing that could not finish (or a reconciler that
+   * was away) carries on from where the last complete one ended.
    * @default Duration.minutes(75)
    */
   readonly lookback?: Duration;
@@ -116,6 +119,20 @@ export interface ReconciliationOptions {
    * @default ReconciliationScope.WEBHOOK_URL
    */
   readonly scope?: ReconciliationScope;
+  /**
+   * More webhook URLs whose predictions are this deployment's, besides `webhookUrl`: a custom
+   * domain, a proxy in front of the API, or the URL of an API this one replaced. Compared without
+   * a trailing slash or a default port. Only with `ReconciliationScope.WEBHOOK_URL`.
+   * @default - none
+   */
+  readonly webhookUrls?: string[];
+  /**
+   * Archival tries (claims of the prediction, a crash included) after which a finished prediction
+   * that is still not announced is marked failed (`archiveStatus: failed`, alarmed) and left for a
+   * person instead of being queued again by the reconciler. A redrive on purpose still archives it.
+   * @default 15
+   */
+  readonly maxArchiveAttempts?: number;
   /**
    * Whether it puts the account's signing key (`GET /v1/webhooks/default/secret`) into the
    * signing secret when the secret has none, or when Replicate's key changed (the previous key

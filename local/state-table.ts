@@ -1,6 +1,6 @@
 /** Creates the state table in DynamoDB Local with the same shape the construct deploys. */
 import { CreateTableCommand, DescribeTableCommand, UpdateTimeToLiveCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ARCHIVE_PENDING_INDEX, PARTITION_KEY, TTL_ATTRIBUTE } from '../lambda/shared/state';
+import { ARCHIVE_PENDING_INDEX, FOLLOW_INDEX, PARTITION_KEY, TTL_ATTRIBUTE } from '../lambda/shared/state';
 
 export async function createStateTable(dynamodb: DynamoDBClient, tableName: string): Promise<{ streamArn: string }> {
   await dynamodb.send(
@@ -10,6 +10,8 @@ export async function createStateTable(dynamodb: DynamoDBClient, tableName: stri
         { AttributeName: PARTITION_KEY, AttributeType: 'S' },
         { AttributeName: ARCHIVE_PENDING_INDEX.partitionKey, AttributeType: 'S' },
         { AttributeName: ARCHIVE_PENDING_INDEX.sortKey, AttributeType: 'S' },
+        { AttributeName: FOLLOW_INDEX.partitionKey, AttributeType: 'S' },
+        { AttributeName: FOLLOW_INDEX.sortKey, AttributeType: 'S' },
       ],
       KeySchema: [{ AttributeName: PARTITION_KEY, KeyType: 'HASH' }],
       GlobalSecondaryIndexes: [
@@ -20,6 +22,14 @@ export async function createStateTable(dynamodb: DynamoDBClient, tableName: stri
             { AttributeName: ARCHIVE_PENDING_INDEX.sortKey, KeyType: 'RANGE' },
           ],
           Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...ARCHIVE_PENDING_INDEX.projected] },
+        },
+        {
+          IndexName: FOLLOW_INDEX.indexName,
+          KeySchema: [
+            { AttributeName: FOLLOW_INDEX.partitionKey, KeyType: 'HASH' },
+            { AttributeName: FOLLOW_INDEX.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
         },
       ],
       BillingMode: 'PAY_PER_REQUEST',

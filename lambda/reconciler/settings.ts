@@ -12,8 +12,8 @@ export const RECONCILER_DEFAULTS = {
   stuckAfterSeconds: RECONCILIATION_DEFAULTS.stuckAfterSeconds,
   rotationGraceSeconds: RECONCILIATION_DEFAULTS.rotationGraceSeconds,
   maxPagesPerRun: RECONCILIATION_DEFAULTS.maxPagesPerRun,
-  /** Redrives of one stuck prediction per run are capped by its tries so far: a hopeless one stops. */
-  maxArchiveAttempts: 15,
+  intervalSeconds: RECONCILIATION_DEFAULTS.intervalSeconds,
+  maxArchiveAttempts: RECONCILIATION_DEFAULTS.maxArchiveAttempts,
 } as const;
 
 export interface ReconcilerWiring {
@@ -25,6 +25,8 @@ export interface ReconcilerWiring {
   readonly archiveQueueUrl: string;
   /** This deployment's webhook URL, for the default scope. */
   readonly webhookUrl: string;
+  /** More URLs whose predictions are this deployment's (a custom domain, a proxy, an earlier URL). */
+  readonly webhookUrls?: readonly string[];
   /** Whether to put Replicate's signing key into the signing secret (bootstrap and rotation). */
   readonly manageSigningKey: boolean;
   readonly apiBaseUrl?: string;
@@ -33,6 +35,10 @@ export interface ReconcilerWiring {
   readonly stuckAfterSeconds?: number;
   readonly rotationGraceSeconds?: number;
   readonly maxPagesPerRun?: number;
+  /** Seconds between runs (the schedule's rate). */
+  readonly intervalSeconds?: number;
+  /** Archival tries (claims) after which a stuck prediction is marked failed instead of queued again. */
+  readonly maxArchiveAttempts?: number;
   readonly maxInlinePayloadBytes?: number;
   readonly dedupTtlSeconds?: number;
 }
@@ -45,6 +51,7 @@ export const RECONCILER_ENV: { readonly [K in keyof ReconcilerWiring]-?: string 
   tokenSecretId: 'REPLICATE_API_TOKEN_SECRET_ID',
   archiveQueueUrl: 'ARCHIVE_QUEUE_URL',
   webhookUrl: 'WEBHOOK_URL',
+  webhookUrls: 'WEBHOOK_URLS',
   manageSigningKey: 'MANAGE_SIGNING_KEY',
   apiBaseUrl: 'REPLICATE_API_BASE_URL',
   scope: 'RECONCILIATION_SCOPE',
@@ -52,6 +59,8 @@ export const RECONCILER_ENV: { readonly [K in keyof ReconcilerWiring]-?: string 
   stuckAfterSeconds: 'STUCK_AFTER_SECONDS',
   rotationGraceSeconds: 'ROTATION_GRACE_SECONDS',
   maxPagesPerRun: 'MAX_PAGES_PER_RUN',
+  intervalSeconds: 'RECONCILE_INTERVAL_SECONDS',
+  maxArchiveAttempts: 'MAX_ARCHIVE_ATTEMPTS',
   maxInlinePayloadBytes: 'MAX_INLINE_PAYLOAD_BYTES',
   dedupTtlSeconds: 'DEDUP_TTL_SECONDS',
 };

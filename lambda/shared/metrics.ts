@@ -47,6 +47,22 @@ export const METRIC = {
   replicateApiErrors: 'ReplicateApiErrors',
   /** The signing secret was written from Replicate's key; also by `reason` (bootstrap, rotation, grace_over). */
   signingKeyUpdated: 'SigningKeyUpdated',
+  /**
+   * Seconds since the point before which the reconciler has listed every prediction (its watermark):
+   * a few minutes when healthy; it grows while the listing cannot finish or the reconciler is away.
+   */
+  reconcilerListingLag: 'ReconcilerListingLag',
+  /** Seconds the oldest finished prediction still waiting to be announced has waited (the archive-pending index). */
+  oldestPendingArchivalAge: 'OldestPendingArchivalAge',
+  /**
+   * Listed items, fetches and recordings the reconciler could not handle, each on its own (the
+   * others go on; the prediction is tried again in later runs); also by `reason`.
+   */
+  reconcileItemFailures: 'ReconcileItemFailures',
+  /** Predictions of other applications (another webhook URL), counted once each and never fetched again. */
+  predictionsOutOfScope: 'PredictionsOutOfScope',
+  /** Open records older than the lookback, checked by id at Replicate (long jobs). */
+  openRecordsFollowed: 'OpenRecordsFollowed',
 } as const;
 
 export const REASON_DIMENSION = 'reason';

@@ -26,6 +26,11 @@ export const RECONCILIATION_DEFAULTS = {
   /** After a rotation, the previous signing key stays accepted this long (deliveries in flight, retries). */
   rotationGraceSeconds: 24 * 3600,
   maxPagesPerRun: 100,
+  /**
+   * Archival tries (claims, a crash included) after which a stuck prediction is marked failed and
+   * left for a person instead of being queued again: three rounds of the queue's five tries.
+   */
+  maxArchiveAttempts: 15,
 } as const;
 
 /** What the list endpoint says of a prediction (the fields the decision needs). */

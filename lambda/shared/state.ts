@@ -75,6 +75,10 @@ export const ATTR = {
   archiveStatus: 'archiveStatus',
   /** Set while a finished prediction waits to be announced: the sparse archive-pending index's key. */
   archivePending: 'archivePending',
+  /** Set while a record is not terminal (and on the reconciler's retries): the sparse follow index's key. */
+  follow: 'follow',
+  /** When the reconciler is next due to look the prediction up by id: the follow index's sort key. */
+  followAt: 'followAt',
 } as const;
 
 /**
@@ -88,9 +92,37 @@ export const ARCHIVE_PENDING_INDEX = {
   sortKey: ATTR.terminalAt,
   /** The one partition value: predictions waiting at once are few, so one partition holds them. */
   pendingValue: 'pending',
+  /**
+   * Where a prediction moves when its archival was given up (its last try failed, or it passed
+   * the attempt cap): out of the reconciler's way, findable by a person, redrivable on purpose.
+   */
+  failedValue: 'failed',
   /** Written once, when a last try failed: such a prediction waits in the dead-letter queue, for a person. */
   projected: ['archiveFailedAt', 'predictionId'],
 } as const;
+
+/**
+ * A sparse index of what the reconciler follows by id, whatever its age, oldest due first (never a
+ * scan). `open`: a record that is not terminal (the verifier sets it on every non-terminal
+ * webhook and removes it with the terminal one), so a long job whose terminal webhook is lost is
+ * still found. `retry`: a prediction the reconciler could not recover (a failing fetch, a store
+ * outage), in an item of its own, tried again in later runs. Keys only: the records' updates
+ * never touch the index unless they add or remove it.
+ */
+export const FOLLOW_INDEX = {
+  indexName: 'follow',
+  partitionKey: ATTR.follow,
+  sortKey: ATTR.followAt,
+  openValue: 'open',
+  retryValue: 'retry',
+} as const;
+
+/** The reconciler's retry of one prediction it could not recover (a `retry` entry of the follow index). */
+export const recoveryRetryKey = (predictionId: string): string => `recover#${predictionId}`;
+/** A prediction of another application (out of scope), remembered so that it is not fetched again. */
+export const outOfScopeKey = (predictionId: string): string => `foreign#${predictionId}`;
+/** The reconciler's own state: how far its listing of Replicate's predictions is complete, and its redrive cursor. */
+export const RECONCILER_STATE_KEY = 'reconciler#state';
 
 export type WriteOutcome = 'accepted' | 'duplicate' | 'stale' | 'after_terminal';
 
