@@ -426,6 +426,7 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
           apiBaseUrl: replicateApi.endpoint,
           lookbackSeconds: options.reconciler?.lookbackSeconds ?? RECONCILER_DEFAULTS.lookbackSeconds,
           stuckAfterSeconds: options.reconciler?.stuckAfterSeconds ?? LOCAL_STUCK_AFTER_SECONDS,
+          intervalSeconds: reconcileIntervalSeconds,
         }),
         options.handlerEnvironment,
       );

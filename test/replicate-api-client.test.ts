@@ -56,6 +56,7 @@ describe('listPredictions', () => {
     expect(listing.outcome).toEqual({
       stoppedBy: 'since',
       stoppedEarly: false,
+      malformed: [],
       pages: 3,
       predictions: 7,
       oldestCreatedAt: minutesAgo(7),
@@ -88,6 +89,7 @@ describe('listPredictions', () => {
     expect(first.outcome).toEqual({
       stoppedBy: 'max_pages',
       stoppedEarly: true,
+      malformed: [],
       pages: 2,
       predictions: 6,
       oldestCreatedAt: minutesAgo(6),
@@ -148,16 +150,6 @@ describe('listPredictions', () => {
     ['results that are not an array', '{"results": "nope", "next": null}', /`results` is not an array/],
     ['a next that is not a string', '{"results": [], "next": 42}', /`next` is neither a string nor null/],
     ['a next that is not a URL', '{"results": [], "next": "/v1/predictions?cursor=abc"}', /not an absolute URL/],
-    [
-      'an item without created_at',
-      '{"results": [{"id": "abc", "status": "succeeded"}], "next": null}',
-      /results\[0\]: `created_at` is not a date-time/,
-    ],
-    [
-      'an item with a hostile id',
-      '{"results": [{"id": "../etc", "status": "succeeded", "created_at": "2025-06-01T12:00:00Z"}], "next": null}',
-      /results\[0\]: `id` is not a prediction id/,
-    ],
   ])('%s is a clear, non-retryable error', async (_case, body, message) => {
     const standIn = await start();
     standIn.faults.respond({ status: 200, body });
@@ -167,6 +159,47 @@ describe('listPredictions', () => {
     expect((failure as Error).message).toMatch(message);
     expect((failure as ReplicateApiError).retryable).toBe(false);
     expect(standIn.requests).toHaveLength(1);
+  });
+
+  test('malformed items are skipped and reported one by one; the good ones around them are listed', async () => {
+    const standIn = await start({ pageSize: 3 });
+    putTen(standIn);
+    const items: Array<[unknown, string]> = [
+      [{ status: 'succeeded', created_at: minutesAgo(1.5) }, 'invalid_id'],
+      [{ id: '../etc', status: 'succeeded', created_at: minutesAgo(2.5) }, 'invalid_id'],
+      [{ id: 'p11', status: 42, created_at: minutesAgo(3.5) }, 'invalid_status'],
+      [{ id: 'p12', status: 'succeeded' }, 'invalid_created_at'],
+      [{ id: 'p13', status: 'succeeded', created_at: minutesAgo(5.5), webhook: 7 }, 'invalid_webhook'],
+      ['not an object', 'not_an_object'],
+    ];
+    items.forEach(([item], index) => standIn.putListItem(item, minutesAgo(index + 1.5)));
+    const seen: string[] = [];
+    const listing = clientFor(standIn).listPredictions({
+      since: new Date(minutesAgo(60)),
+      deadline: inFiveSeconds(),
+      maxPages: 10,
+      onMalformed: (item) => seen.push(item.reason),
+    });
+    expect(await collect(listing)).toEqual(['p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'p8', 'p9', 'p10']);
+    expect(listing.outcome).toMatchObject({ stoppedBy: 'end', stoppedEarly: false, predictions: 10 });
+    expect(listing.outcome!.malformed.map((item) => item.reason)).toEqual(items.map(([, reason]) => reason));
+    expect(seen).toEqual(items.map(([, reason]) => reason));
+    // Only a usable id is passed on, to be fetched whole.
+    expect(listing.outcome!.malformed.map((item) => item.id)).toEqual([undefined, undefined, 'p11', 'p12', 'p13', undefined]);
+    expect(listing.outcome!.malformed[0]).toMatchObject({ page: 1, index: 1 });
+  });
+
+  test('predictions newer than `until` are not this listing’s, even where created_before is ignored', async () => {
+    const standIn = await start({ pageSize: 3, honourCreatedFilters: false });
+    putTen(standIn);
+    const listing = clientFor(standIn).listPredictions({
+      since: new Date(minutesAgo(8)),
+      until: new Date(minutesAgo(4)),
+      deadline: inFiveSeconds(),
+      maxPages: 10,
+    });
+    // `until` is exclusive, as `created_before` is.
+    expect(await collect(listing)).toEqual(['p5', 'p6', 'p7', 'p8']);
   });
 
   test('a response body over the cap is refused', async () => {

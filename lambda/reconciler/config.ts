@@ -1,6 +1,6 @@
 /** The reconciler's wiring, read once from environment variables set by the construct (see settings.ts). */
 import { normalizePrefix } from '../shared/archive-layout';
-import { booleanVariable, integerVariable, requiredVariable } from '../shared/env';
+import { booleanVariable, integerVariable, listVariable, requiredVariable } from '../shared/env';
 import { ReconciliationScope } from '../shared/reconcile';
 import { STORE_DEFAULTS } from '../shared/state';
 import { RECONCILER_DEFAULTS as DEFAULTS, RECONCILER_ENV as ENV } from './settings';
@@ -13,6 +13,8 @@ export interface ReconcilerConfig {
   readonly tokenSecretId: string;
   readonly archiveQueueUrl: string;
   readonly webhookUrl: string;
+  /** More URLs counted as this deployment's. */
+  readonly webhookUrls: readonly string[];
   readonly manageSigningKey: boolean;
   readonly apiBaseUrl: string;
   readonly scope: ReconciliationScope;
@@ -20,6 +22,8 @@ export interface ReconcilerConfig {
   readonly stuckAfterSeconds: number;
   readonly rotationGraceSeconds: number;
   readonly maxPagesPerRun: number;
+  readonly intervalSeconds: number;
+  readonly maxArchiveAttempts: number;
   readonly maxInlinePayloadBytes: number;
   readonly dedupTtlSeconds: number;
 }
@@ -37,6 +41,7 @@ export function readReconcilerConfig(env: NodeJS.ProcessEnv = process.env): Reco
     tokenSecretId: requiredVariable(env, ENV.tokenSecretId),
     archiveQueueUrl: requiredVariable(env, ENV.archiveQueueUrl),
     webhookUrl: requiredVariable(env, ENV.webhookUrl),
+    webhookUrls: listVariable(env, ENV.webhookUrls, []),
     manageSigningKey: booleanVariable(env, ENV.manageSigningKey, false),
     apiBaseUrl: env[ENV.apiBaseUrl] || DEFAULTS.apiBaseUrl,
     scope: scope as ReconciliationScope,
@@ -44,6 +49,8 @@ export function readReconcilerConfig(env: NodeJS.ProcessEnv = process.env): Reco
     stuckAfterSeconds: integerVariable(env, ENV.stuckAfterSeconds, DEFAULTS.stuckAfterSeconds),
     rotationGraceSeconds: integerVariable(env, ENV.rotationGraceSeconds, DEFAULTS.rotationGraceSeconds),
     maxPagesPerRun: Math.max(1, integerVariable(env, ENV.maxPagesPerRun, DEFAULTS.maxPagesPerRun)),
+    intervalSeconds: Math.max(1, integerVariable(env, ENV.intervalSeconds, DEFAULTS.intervalSeconds)),
+    maxArchiveAttempts: Math.max(1, integerVariable(env, ENV.maxArchiveAttempts, DEFAULTS.maxArchiveAttempts)),
     maxInlinePayloadBytes: integerVariable(env, ENV.maxInlinePayloadBytes, STORE_DEFAULTS.maxInlinePayloadBytes),
     dedupTtlSeconds: integerVariable(env, ENV.dedupTtlSeconds, STORE_DEFAULTS.dedupTtlSeconds),
   };

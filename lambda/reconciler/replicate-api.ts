@@ -73,6 +73,23 @@ export interface ListOptions {
   /** Epoch milliseconds; no page is requested after it. */
   readonly deadline: number;
   readonly maxPages: number;
+  /** Told of each malformed item as it is skipped (also listed in the outcome). */
+  readonly onMalformed?: (item: MalformedListItem) => void;
+}
+
+/**
+ * A list item that is not a prediction the reconciler can decide on (no id, a status that is not
+ * a string, no creation time). It is skipped, never the end of the listing: one bad item must
+ * not stop the recovery of the others. With a usable `id`, the whole prediction can still be
+ * fetched and decided on.
+ */
+export interface MalformedListItem {
+  /** The page (1 for the first) and the item's position in its `results`. */
+  readonly page: number;
+  readonly index: number;
+  readonly reason: MalformedReason;
+  /** The item's id, when it has the shape of one. */
+  readonly id?: string;
 }
 
 export type ListingStop =
@@ -92,6 +109,8 @@ export interface ListingOutcome {
   readonly pages: number;
   /** Predictions yielded (those created at or after `since`). */
   readonly predictions: number;
+  /** Items skipped as malformed, in the order met (their ids, where usable, can be fetched whole). */
+  readonly malformed: readonly MalformedListItem[];
   /**
    * `created_at` of the oldest prediction yielded. A run that stopped early can pass it as
    * `until` next time to carry on where this one stopped.
@@ -204,17 +223,20 @@ export class ReplicateApiClient {
         first.searchParams.set('created_after', options.since.toISOString());
         if (options.until) first.searchParams.set('created_before', options.until.toISOString());
 
+        const until = options.until?.getTime() ?? Number.POSITIVE_INFINITY;
         let pageUrl: URL | undefined = first;
         const visited = new Set<string>();
         let pages = 0;
         let predictions = 0;
         let oldestCreatedAt: string | undefined;
+        const malformed: MalformedListItem[] = [];
         const finish = (stoppedBy: ListingStop) => {
           outcome = {
             stoppedBy,
             stoppedEarly: stoppedBy === 'max_pages' || stoppedBy === 'deadline',
             pages,
             predictions,
+            malformed,
             ...(oldestCreatedAt !== undefined ? { oldestCreatedAt } : {}),
           };
         };
@@ -227,12 +249,22 @@ export class ReplicateApiClient {
           const page = parsePage(json);
           pages++;
           let reachedSince = false;
-          for (const prediction of page.results) {
-            if (Date.parse(prediction.created_at) < since) {
+          for (const [index, item] of page.results.entries()) {
+            if (!item.ok) {
+              const { id } = item;
+              malformed.push({ page: pages, index, reason: item.reason, ...(id !== undefined ? { id } : {}) });
+              options.onMalformed?.(malformed[malformed.length - 1]);
+              continue;
+            }
+            const prediction = item.prediction;
+            const createdAt = Date.parse(prediction.created_at);
+            if (createdAt < since) {
               // Not `break`: the order is Replicate's promise, not ours to rely on within a page.
               reachedSince = true;
               continue;
             }
+            // Where `created_before` is not honoured, newer predictions come first: not this listing's.
+            if (createdAt >= until) continue;
             predictions++;
             if (oldestCreatedAt === undefined || Date.parse(prediction.created_at) < Date.parse(oldestCreatedAt)) {
               oldestCreatedAt = prediction.created_at;
@@ -451,11 +483,16 @@ async function errorDetail(response: Response): Promise<string> {
   }
 }
 
+type ListItem =
+  | { readonly ok: true; readonly prediction: ReplicatePrediction }
+  | { readonly ok: false; readonly reason: MalformedReason; readonly id?: string };
+
 interface Page {
   readonly next: string | null;
-  readonly results: readonly ReplicatePrediction[];
+  readonly results: readonly ListItem[];
 }
 
+/** A page whose shape is wrong fails as a whole; an item whose shape is wrong is one malformed item. */
 function parsePage(json: unknown): Page {
   const malformed = (what: string) =>
     new ReplicateApiError(`Replicate API: malformed prediction list: ${what}`, { retryable: false });
@@ -463,19 +500,39 @@ function parsePage(json: unknown): Page {
   if (!Array.isArray(json.results)) throw malformed('`results` is not an array');
   const next = json.next ?? null;
   if (next !== null && typeof next !== 'string') throw malformed('`next` is neither a string nor null');
-  return { next, results: json.results.map((item, index) => parsePrediction(item, `results[${index}]`)) };
+  return {
+    next,
+    results: json.results.map((item): ListItem => {
+      const reason = malformedReason(item);
+      if (!reason) return { ok: true, prediction: item as ReplicatePrediction };
+      const id = isObject(item) && typeof item.id === 'string' && isPredictionId(item.id) ? item.id : undefined;
+      return { ok: false, reason, ...(id !== undefined ? { id } : {}) };
+    }),
+  };
+}
+
+/** Why an object is not a prediction the reconciler can decide on: a short code, for logs and metrics. */
+export type MalformedReason = 'not_an_object' | 'invalid_id' | 'invalid_status' | 'invalid_created_at' | 'invalid_webhook';
+
+const MALFORMED_DETAIL: Readonly<Record<MalformedReason, string>> = {
+  not_an_object: 'not a JSON object',
+  invalid_id: '`id` is not a prediction id',
+  invalid_status: '`status` is not a string',
+  invalid_created_at: '`created_at` is not a date-time',
+  invalid_webhook: '`webhook` is neither a string nor null',
+};
+
+function malformedReason(value: unknown): MalformedReason | undefined {
+  if (!isObject(value)) return 'not_an_object';
+  if (typeof value.id !== 'string' || !isPredictionId(value.id)) return 'invalid_id';
+  if (typeof value.status !== 'string') return 'invalid_status';
+  if (typeof value.created_at !== 'string' || Number.isNaN(Date.parse(value.created_at))) return 'invalid_created_at';
+  if (value.webhook !== undefined && value.webhook !== null && typeof value.webhook !== 'string') return 'invalid_webhook';
+  return undefined;
 }
 
 function parsePrediction(value: unknown, where: string): ReplicatePrediction {
-  const malformed = (what: string) => new ReplicateApiError(`Replicate API: malformed ${where}: ${what}`, { retryable: false });
-  if (!isObject(value)) throw malformed('not a JSON object');
-  if (typeof value.id !== 'string' || !isPredictionId(value.id)) throw malformed('`id` is not a prediction id');
-  if (typeof value.status !== 'string') throw malformed('`status` is not a string');
-  if (typeof value.created_at !== 'string' || Number.isNaN(Date.parse(value.created_at))) {
-    throw malformed('`created_at` is not a date-time');
-  }
-  if (value.webhook !== undefined && value.webhook !== null && typeof value.webhook !== 'string') {
-    throw malformed('`webhook` is neither a string nor null');
-  }
+  const reason = malformedReason(value);
+  if (reason) throw new ReplicateApiError(`Replicate API: malformed ${where}: ${MALFORMED_DETAIL[reason]}`, { retryable: false });
   return value as ReplicatePrediction;
 }

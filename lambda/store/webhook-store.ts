@@ -21,6 +21,7 @@ import { STATUS_RANK, TERMINAL_RANK, isTerminalStatus, type Prediction } from '.
 import {
   ARCHIVE_PENDING_INDEX,
   ATTR,
+  FOLLOW_INDEX,
   MAX_INLINE_PAYLOAD_BYTES,
   PARTITION_KEY,
   PAYLOAD_ITEM_RETENTION_SECONDS,
@@ -166,7 +167,13 @@ export function buildUpdate(record: WebhookRecord, placement: PayloadPlacement, 
   ] as const) {
     if (value !== undefined) update.set(attribute, s(value));
   }
-  if (placement.kind !== 'none') {
+  if (placement.kind === 'none') {
+    // Open until the terminal webhook: the reconciler follows it by id, however long it runs.
+    update.set(ATTR.follow, s(FOLLOW_INDEX.openValue));
+    update.setIfMissing(ATTR.followAt, s(followFrom(prediction.createdAt, receivedAt)));
+  } else {
+    update.remove(ATTR.follow);
+    update.remove(ATTR.followAt);
     update.set(ATTR.terminalStatus, s(prediction.status));
     update.set(ATTR.terminalAt, s(now));
     update.set(ATTR.archiveStatus, s('pending'));
@@ -193,6 +200,12 @@ export function buildUpdate(record: WebhookRecord, placement: PayloadPlacement, 
   };
 }
 
+/** When an open record is first due to be followed: when the prediction was created (as a sortable ISO time). */
+function followFrom(createdAt: string | undefined, receivedAt: Date): string {
+  const created = Date.parse(createdAt ?? '');
+  return new Date(Number.isNaN(created) ? receivedAt.getTime() : created).toISOString();
+}
+
 /** The terminal payload's own item: the payload verbatim, expiring once the archive has it. */
 export function buildPayloadItem(record: WebhookRecord, key: string, settings: StoreSettings): PutItemCommandInput {
   const expiresAt = Math.floor(record.receivedAt.getTime() / 1000) + PAYLOAD_ITEM_RETENTION_SECONDS;
@@ -213,6 +226,7 @@ class UpdateBuilder {
   readonly values: Record<string, AttributeValue> = {};
   private readonly sets: string[] = [];
   private readonly adds: string[] = [];
+  private readonly removes: string[] = [];
 
   name(attribute: string): string {
     this.names[`#${attribute}`] = attribute;
@@ -237,8 +251,16 @@ class UpdateBuilder {
     this.adds.push(`${this.name(attribute)} ${this.value(`${attribute}Increment`, value)}`);
   }
 
+  remove(attribute: string): void {
+    this.removes.push(this.name(attribute));
+  }
+
   expression(): string {
-    return `SET ${this.sets.join(', ')}${this.adds.length > 0 ? ` ADD ${this.adds.join(', ')}` : ''}`;
+    return (
+      `SET ${this.sets.join(', ')}` +
+      (this.adds.length > 0 ? ` ADD ${this.adds.join(', ')}` : '') +
+      (this.removes.length > 0 ? ` REMOVE ${this.removes.join(', ')}` : '')
+    );
   }
 }
 

@@ -81,8 +81,8 @@ export interface ThrottleFault {
 
 export interface FailureFault {
   readonly status?: 500 | 502 | 503 | 504;
-  /** How many requests fail. */
-  readonly requests: number;
+  /** How many requests fail. @default every one, until `clear()` (a prediction that can never be fetched) */
+  readonly requests?: number;
   readonly path?: string;
 }
 
@@ -112,6 +112,17 @@ export interface ReplicateApiStandIn {
   readonly endpoint: string;
   /** Adds a prediction or replaces it whole (same `id`): missing required fields get defaults. */
   putPrediction(prediction: Record<string, unknown>): StandInPrediction;
+  /**
+   * Removes a prediction's data as Replicate does about an hour after it was created: `output`,
+   * `input` and `logs` emptied, `data_removed: true`. Answers with what is left.
+   */
+  removeData(id: string): StandInPrediction;
+  /**
+   * Puts an item in the list pages verbatim, at the position of `createdAt` in the newest-first
+   * order: a malformed item (no `id`, a status that is not a string) as a broken upstream might
+   * list. It is listed only; fetching it by id finds whatever `putPrediction` stored under that id.
+   */
+  putListItem(item: unknown, createdAt: string): void;
   /** Replaces the account's webhook signing secret, as a rotation at Replicate would. */
   setSecret(key: string): void;
   readonly faults: ReplicateApiFaults;
@@ -224,6 +235,8 @@ export async function startReplicateApi(options: ReplicateApiStandInOptions): Pr
 
   const predictions = new Map<string, StandInPrediction>();
   const positions = new Map<string, Position>();
+  // Raw list items, under position ids no prediction id can take.
+  const rawItems = new Map<string, unknown>();
   const faults: Fault[] = [];
   const requests: RecordedRequest[] = [];
   let secret = options.secret ?? newSecret();
@@ -345,7 +358,9 @@ export async function startReplicateApi(options: ReplicateApiStandInOptions): Pr
     return json(200, {
       next: hasOlder ? link({ position: last, reverse: false }) : null,
       previous: hasNewer ? link({ position: first, reverse: true }) : null,
-      results: page.map((position) => listItem(predictions.get(position.id)!)),
+      results: page.map((position) =>
+        rawItems.has(position.id) ? rawItems.get(position.id) : listItem(predictions.get(position.id)!),
+      ),
     });
   };
 
@@ -495,6 +510,18 @@ export async function startReplicateApi(options: ReplicateApiStandInOptions): Pr
   return {
     endpoint,
     putPrediction: (prediction) => store(withDefaults(prediction)),
+    removeData(id) {
+      const prediction = predictions.get(id);
+      if (!prediction) throw new Error(`removeData: no prediction ${id}`);
+      return store({ ...prediction, input: {}, output: null, logs: null, data_removed: true });
+    },
+    putListItem(item, createdAt) {
+      const time = parseDateTime(createdAt);
+      if (!time) throw new Error(`putListItem: createdAt must be an ISO 8601 date-time, got ${JSON.stringify(createdAt)}`);
+      const key = `~raw~${rawItems.size}`;
+      rawItems.set(key, item);
+      positions.set(key, { ...time, id: key });
+    },
     setSecret(key) {
       secret = key;
     },
@@ -514,7 +541,7 @@ export async function startReplicateApi(options: ReplicateApiStandInOptions): Pr
       fail(fault) {
         faults.push({
           kind: 'fail',
-          remaining: count(fault.requests, 'fail.requests')!,
+          remaining: count(fault.requests, 'fail.requests') ?? Number.POSITIVE_INFINITY,
           status: fault.status ?? 500,
           path: fault.path,
         });
