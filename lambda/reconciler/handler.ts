@@ -579,7 +579,11 @@ class ReconcileRun {
     const { archivals, sqs } = this.dependencies;
     const { logger, metrics, countReason } = this.telemetry;
     const now = new Date(this.now);
-    const page = await archivals.stuck(new Date(this.now - this.config.stuckAfterSeconds * 1000), this.limits.stuckPerRun, cursor);
+    const page = await archivals.stuck(
+      new Date(this.now - this.config.stuckAfterSeconds * 1000),
+      this.limits.stuckPerRun,
+      cursor,
+    );
     const tries = await archivals.tries(page.predictionIds, this.deadline);
     const toQueue: string[] = [];
     const gaveUp: string[] = [];
