@@ -98,6 +98,8 @@ export interface LocalReconcilerOptions {
   readonly stuckAfterSeconds?: number;
   /** @default the construct's (75 minutes) */
   readonly lookbackSeconds?: number;
+  /** More webhook URLs whose predictions count as this deployment's (`reconciliation.webhookUrls`). @default none */
+  readonly webhookUrls?: readonly string[];
   /** The reconciler's timeout, as its Lambda context reports it. @default the interval, at least 30 s */
   readonly functionTimeoutSeconds?: number;
   /** One line per prediction the reconciler recorded (default: console.log). */
@@ -421,6 +423,7 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
           tokenSecretId: NAMES.tokenSecret,
           archiveQueueUrl,
           webhookUrl: http.url,
+          webhookUrls: options.reconciler?.webhookUrls,
           // The stand-in's key is local mode's; a real account's key would replace the secret given.
           manageSigningKey: replicateApi.standIn,
           apiBaseUrl: replicateApi.endpoint,

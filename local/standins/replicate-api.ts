@@ -125,6 +125,8 @@ export interface ReplicateApiStandIn {
   putListItem(item: unknown, createdAt: string): void;
   /** Replaces the account's webhook signing secret, as a rotation at Replicate would. */
   setSecret(key: string): void;
+  /** Replaces the API token it accepts: the old one is then refused with 401, as a revoked token is. */
+  setToken(token: string): void;
   readonly faults: ReplicateApiFaults;
   /** Every request answered, oldest first. Never the token. */
   readonly requests: readonly RecordedRequest[];
@@ -231,7 +233,8 @@ export async function startReplicateApi(options: ReplicateApiStandInOptions): Pr
   const listOmits = new Set(options.listOmits ?? ['logs']);
   const honourCreatedFilters = options.honourCreatedFilters ?? true;
   // Compared as digests, so the comparison takes the same time whatever the guess.
-  const tokenDigest = createHash('sha256').update(`Bearer ${options.token}`).digest();
+  const digestOf = (token: string) => createHash('sha256').update(`Bearer ${token}`).digest();
+  let tokenDigest = digestOf(options.token);
 
   const predictions = new Map<string, StandInPrediction>();
   const positions = new Map<string, Position>();
@@ -524,6 +527,10 @@ export async function startReplicateApi(options: ReplicateApiStandInOptions): Pr
     },
     setSecret(key) {
       secret = key;
+    },
+    setToken(token) {
+      if (!token) throw new Error('setToken: a token is required');
+      tokenDigest = digestOf(token);
     },
     faults: {
       throttle(fault) {

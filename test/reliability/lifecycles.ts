@@ -27,6 +27,8 @@ export interface PlanOptions {
   readonly lateRate: number;
   /** The prediction's `webhook` field (absent when not given). */
   readonly webhookUrl?: string;
+  /** When it was created. @default a minute ago */
+  readonly createdAt?: Date;
 }
 
 export function planPrediction(random: () => number, files: FileServer, options: PlanOptions): PredictionPlan {
@@ -38,7 +40,7 @@ export function planPrediction(random: () => number, files: FileServer, options:
     const { url, bytes } = files.serveRandom(`/${id}/out-${index}.png`, 1024 + Math.floor(random() * 63 * 1024), 'image/png');
     return { url, sha256: sha256(bytes), bytes: bytes.length };
   });
-  const createdAt = new Date(Date.now() - 60_000);
+  const createdAt = options.createdAt ?? new Date(Date.now() - 60_000);
   const base = {
     id,
     model: 'black-forest-labs/flux-schnell',

@@ -4,7 +4,7 @@
  * against local mode (loopback only), writes what it measured to docs/reliability.json, and
  * exits non-zero if any invariant broke.
  * Sections: load, faults, hostile-requests, hostile-outputs, poisoned, slow-neighbour,
- * hostile-fields, reconcile. PREDICTIONS and HOSTILE_REQUESTS scale the first and third (defaults 1000 and
+ * hostile-fields, reconcile, edges. PREDICTIONS and HOSTILE_REQUESTS scale the first and third (defaults 1000 and
  * 10000).
  */
 import { writeFileSync } from 'node:fs';
@@ -18,6 +18,7 @@ import { runHostileFields } from './hostile-fields';
 import { runLoad } from './load';
 import { runPoisonedBatch } from './poisoned-batch';
 import { runReconcile } from './reconcile';
+import { runReconcilerEdges } from './edges';
 import { runSlowNeighbour } from './slow-neighbour';
 
 const SEED = 20261127;
@@ -30,6 +31,7 @@ const SECTIONS = [
   'slow-neighbour',
   'hostile-fields',
   'reconcile',
+  'edges',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 
@@ -132,6 +134,20 @@ async function main(): Promise<void> {
         `${reconcile.announcedExactlyOnce}/${reconcile.predictions} announced once, ${reconcile.predictionJsonByteExact} prediction.json and ${reconcile.filesByteExact}/${reconcile.files} files byte-exact; ` +
         `API knew it → announced p99 ${reconcile.recoveredLatencyMs.p99} ms, max ${reconcile.recoveredLatencyMs.max} ms (bound ${reconcile.boundMs} ms); ` +
         `${reconcile.outOfScopeUntouched}/${reconcile.outOfScope} out of scope untouched`,
+    );
+  }
+
+  if (sections.includes('edges')) {
+    log('edges: long jobs, a reconciler away, a poisoned listing, removed data, another webhook URL, lost publish replies');
+    const edges = await runReconcilerEdges({ seed: SEED + 10 });
+    results.edges = edges;
+    violations.push(...edges.violations);
+    const cases = Object.entries(edges.cases)
+      .map(([name, entry]) => `${name} ${entry.recovered || entry.announcedOnce}/${entry.predictions}`)
+      .join(', ');
+    log(
+      `edges: ${cases}; listing lag ${edges.maxListingLagSeconds} s while away; API knew it → announced p99 ${edges.recoveredLatencyMs.p99} ms; ` +
+        `${edges.lostReplies.lost} publish replies lost → ${edges.lostReplies.announcedTwice} announced twice; item failures ${JSON.stringify(edges.itemFailuresByReason)}`,
     );
   }
 
