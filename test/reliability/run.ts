@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { runArchivalOutages, runArchiverCrash, runDynamoDbCut } from './faults';
+import { runCrashPastCap } from './crash-cap';
 import { startHarness } from './harness';
 import { runHostileOutputs } from './hostile-outputs';
 import { runHostileRequests } from './hostile-requests';
@@ -72,8 +73,20 @@ async function main(): Promise<void> {
         const archivalOutages = await runArchivalOutages(harness, SEED + 2);
         log('faults: archiver killed between upload and notification');
         const archiverCrash = await runArchiverCrash(harness, SEED + 3);
-        results.faults = { dynamodbCut, archivalOutages, archiverCrash };
-        violations.push(...dynamodbCut.violations, ...archivalOutages.violations, ...archiverCrash.violations);
+        log('faults: an archival that crashes every time, past the attempt cap');
+        const crashPastCap = await runCrashPastCap(harness, SEED + 11);
+        log(
+          `faults: ${crashPastCap.crashes} crashes, queued again ${crashPastCap.redriven} time(s) by the reconciler, given up in run ${crashPastCap.gaveUpInRun ?? '-'} ` +
+            `(${crashPastCap.record.archiveError ?? 'not given up'}), ${crashPastCap.runsAfterGivingUp} runs after without queueing it; ` +
+            `${crashPastCap.good.announcedOnce}/${crashPastCap.good.predictions} good announced once`,
+        );
+        results.faults = { dynamodbCut, archivalOutages, archiverCrash, crashPastCap };
+        violations.push(
+          ...dynamodbCut.violations,
+          ...archivalOutages.violations,
+          ...archiverCrash.violations,
+          ...crashPastCap.violations,
+        );
       }
       if (sections.includes('hostile-requests')) {
         log(`hostile requests: ${hostileCount}`);
