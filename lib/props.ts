@@ -122,7 +122,8 @@ export interface ReconciliationOptions {
   /**
    * More webhook URLs whose predictions are this deployment's, besides `webhookUrl`: a custom
    * domain, a proxy in front of the API, or the URL of an API this one replaced. Compared without
-   * a trailing slash or a default port. Only with `ReconciliationScope.WEBHOOK_URL`.
+   * a trailing slash or a default port. Only with `ReconciliationScope.WEBHOOK_URL`; at most 20
+   * absolute https URLs (http only for a loopback host), without commas.
    * @default - none
    */
   readonly webhookUrls?: string[];
@@ -130,6 +131,8 @@ export interface ReconciliationOptions {
    * Archival tries (claims of the prediction, a crash included) after which a finished prediction
    * that is still not announced is marked failed (`archiveStatus: failed`, alarmed) and left for a
    * person instead of being queued again by the reconciler. A redrive on purpose still archives it.
+   * An integer from 1 to 1,000; below the queue's tries of one round (`archiver.retryAttempts` + 1)
+   * gets a warning.
    * @default 15
    */
   readonly maxArchiveAttempts?: number;

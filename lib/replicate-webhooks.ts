@@ -24,7 +24,7 @@ import { ARCHIVER_DEFAULTS, archiverEnvironment } from '../lambda/archiver/setti
 import { VERIFIER_DEFAULTS, verifierEnvironment } from '../lambda/verifier/settings';
 import { RECONCILER_DEFAULTS, reconcilerEnvironment } from '../lambda/reconciler/settings';
 import { RECONCILIATION_DEFAULTS } from '../lambda/shared/reconcile';
-import { ARCHIVE_PENDING_INDEX, PARTITION_KEY, STORE_DEFAULTS, TTL_ATTRIBUTE } from '../lambda/shared/state';
+import { ARCHIVE_PENDING_INDEX, FOLLOW_INDEX, PARTITION_KEY, STORE_DEFAULTS, TTL_ATTRIBUTE } from '../lambda/shared/state';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { checkExistingOrProps, consolidateProps } from './consolidate';
 import { HANDLER_ARCHITECTURE, HANDLER_RUNTIME, handlerCode, type HandlerName } from './handler-code';
@@ -438,6 +438,12 @@ export class ReplicateWebhooks extends Construct {
               projectionType: dynamodb.ProjectionType.INCLUDE,
               nonKeyAttributes: [...ARCHIVE_PENDING_INDEX.projected],
             },
+            {
+              indexName: FOLLOW_INDEX.indexName,
+              partitionKey: { name: FOLLOW_INDEX.partitionKey, type: dynamodb.AttributeType.STRING },
+              sortKey: { name: FOLLOW_INDEX.sortKey, type: dynamodb.AttributeType.STRING },
+              projectionType: dynamodb.ProjectionType.KEYS_ONLY,
+            },
           ],
           dynamoStream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
           timeToLiveAttribute: TTL_ATTRIBUTE,
@@ -713,10 +719,14 @@ export class ReplicateWebhooks extends Construct {
         tokenSecretId: token.secretArn,
         archiveQueueUrl: this.archiveQueue.queueUrl,
         webhookUrl: this.webhookUrl,
+        // Absent rather than empty: the reconciler reads an empty list and no list alike.
+        webhookUrls: options.webhookUrls?.length ? options.webhookUrls : undefined,
         manageSigningKey,
         apiBaseUrl: props.replicateApiBaseUrl ?? RECONCILER_DEFAULTS.apiBaseUrl,
         scope: options.scope ?? RECONCILER_DEFAULTS.scope,
         lookbackSeconds: options.lookback?.toSeconds() ?? RECONCILER_DEFAULTS.lookbackSeconds,
+        intervalSeconds: interval.toSeconds(),
+        maxArchiveAttempts: options.maxArchiveAttempts ?? RECONCILER_DEFAULTS.maxArchiveAttempts,
         maxInlinePayloadBytes: props.maxInlinePayloadSize?.toBytes() ?? STORE_DEFAULTS.maxInlinePayloadBytes,
         dedupTtlSeconds: props.dedupRetention?.toSeconds() ?? STORE_DEFAULTS.dedupTtlSeconds,
       }),
@@ -731,12 +741,23 @@ export class ReplicateWebhooks extends Construct {
       });
       this.signingSecret.encryptionKey?.grantEncrypt(reconciler);
     }
-    // The verifier's write (the same store), batched lookups, and the archive-pending index.
-    this.grantTableItems(reconciler, 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    // The verifier's write (the same store), batched lookups, its own state item and its retry
+    // items (read, written, deleted once recovered), and the two sparse indexes it walks: named,
+    // not `index/*`, so an index a user adds stays out of its reach.
+    this.grantTableItems(
+      reconciler,
+      'dynamodb:BatchGetItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+    );
     iam.Grant.addToPrincipal({
       grantee: reconciler,
       actions: ['dynamodb:Query'],
-      resourceArns: [`${this.table.tableArn}/index/${ARCHIVE_PENDING_INDEX.indexName}`],
+      resourceArns: [ARCHIVE_PENDING_INDEX.indexName, FOLLOW_INDEX.indexName].map(
+        (indexName) => `${this.table.tableArn}/index/${indexName}`,
+      ),
     });
     this.encryptionKey?.grantEncryptDecrypt(reconciler);
     this.bucket.grantPut(reconciler, `${this.archivePrefix}${SPILL_FOLDER}*`);

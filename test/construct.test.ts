@@ -81,7 +81,7 @@ describe('resources and their key settings', () => {
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
   });
 
-  test('the state table: on-demand, PITR, encrypted, TTL, NEW_AND_OLD_IMAGES stream, the archive-pending index, retained', () => {
+  test('the state table: on-demand, PITR, encrypted, TTL, NEW_AND_OLD_IMAGES stream, the archive-pending and follow indexes, retained', () => {
     template.hasResource('AWS::DynamoDB::GlobalTable', {
       DeletionPolicy: 'Retain',
       UpdateReplacePolicy: 'Retain',
@@ -92,9 +92,11 @@ describe('resources and their key settings', () => {
           { AttributeName: 'pk', AttributeType: 'S' },
           { AttributeName: 'archivePending', AttributeType: 'S' },
           { AttributeName: 'terminalAt', AttributeType: 'S' },
+          { AttributeName: 'follow', AttributeType: 'S' },
+          { AttributeName: 'followAt', AttributeType: 'S' },
         ],
-        // Sparse: only finished predictions not announced yet carry its key.
         GlobalSecondaryIndexes: [
+          // Sparse: only finished predictions not announced yet carry its key.
           {
             IndexName: 'archive-pending',
             KeySchema: [
@@ -102,6 +104,15 @@ describe('resources and their key settings', () => {
               { AttributeName: 'terminalAt', KeyType: 'RANGE' },
             ],
             Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['archiveFailedAt', 'predictionId'] },
+          },
+          // Sparse: open records and the reconciler's retries, keys only.
+          {
+            IndexName: 'follow',
+            KeySchema: [
+              { AttributeName: 'follow', KeyType: 'HASH' },
+              { AttributeName: 'followAt', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'KEYS_ONLY' },
           },
         ],
         StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
@@ -936,6 +947,9 @@ describe('the reconciler', () => {
           RECONCILIATION_SCOPE: 'account',
           LOOKBACK_SECONDS: '5400',
           MANAGE_SIGNING_KEY: 'true',
+          // The schedule's rate, so that the reconciler knows how often it runs.
+          RECONCILE_INTERVAL_SECONDS: '600',
+          MAX_ARCHIVE_ATTEMPTS: '15',
         }),
       },
     });
@@ -945,7 +959,28 @@ describe('the reconciler', () => {
     });
   });
 
-  test("least privilege: reads the token, writes only the signing secret's value, the store's actions, the index, the spill folder and the queue", () => {
+  test('more webhook URLs and the attempt cap reach it; no URLs, no variable', () => {
+    const environmentOf = (props: ReplicateWebhooksProps) => {
+      const { hooks, stack, template } = withToken(props);
+      const id = stack.getLogicalId(hooks.reconciler!.node.defaultChild as never);
+      return template.findResources('AWS::Lambda::Function')[id].Properties.Environment.Variables as Record<string, unknown>;
+    };
+    const tuned = environmentOf({
+      reconciliation: {
+        webhookUrls: ['https://hooks.example.com/replicate', 'https://old-api.example.com/webhook'],
+        maxArchiveAttempts: 40,
+      },
+    });
+    expect(tuned).toMatchObject({
+      WEBHOOK_URLS: 'https://hooks.example.com/replicate,https://old-api.example.com/webhook',
+      MAX_ARCHIVE_ATTEMPTS: '40',
+      RECONCILE_INTERVAL_SECONDS: '300',
+    });
+    expect(environmentOf({})).not.toHaveProperty('WEBHOOK_URLS');
+    expect(environmentOf({ reconciliation: { webhookUrls: [] } })).not.toHaveProperty('WEBHOOK_URLS');
+  });
+
+  test("least privilege: reads the token, writes only the signing secret's value, the store's actions, its two indexes, the spill folder and the queue", () => {
     const { template, hooks, stack } = withToken();
     const roleId = stack.getLogicalId(hooks.reconciler!.role!.node.defaultChild as never);
     const statements = Object.values(template.findResources('AWS::IAM::Policy'))
@@ -955,6 +990,8 @@ describe('the reconciler', () => {
     expect(actions).toEqual(
       [
         'dynamodb:BatchGetItem',
+        'dynamodb:DeleteItem',
+        'dynamodb:GetItem',
         'dynamodb:PutItem',
         'dynamodb:Query',
         'dynamodb:UpdateItem',
@@ -974,8 +1011,15 @@ describe('the reconciler', () => {
         'sqs:SendMessage',
       ].sort(),
     );
+    const tableArn = { 'Fn::GetAtt': [stack.getLogicalId(hooks.table.node.defaultChild as never), 'Arn'] };
+    const items = statements.find((statement) => [statement.Action].flat().includes('dynamodb:GetItem'))!;
+    expect(items.Resource).toEqual(tableArn);
+    // The two sparse indexes by name: not `index/*`, which would reach an index a user adds.
     const query = statements.find((statement) => statement.Action === 'dynamodb:Query')!;
-    expect(JSON.stringify(query.Resource)).toContain('/index/archive-pending');
+    expect(query.Resource).toEqual([
+      { 'Fn::Join': ['', [tableArn, '/index/archive-pending']] },
+      { 'Fn::Join': ['', [tableArn, '/index/follow']] },
+    ]);
     const noKeyManagement = withToken({ reconciliation: { manageSigningKey: false } });
     expect(JSON.stringify(noKeyManagement.template.findResources('AWS::IAM::Policy'))).not.toContain('PutSecretValue');
   });

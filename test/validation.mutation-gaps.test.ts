@@ -4,7 +4,7 @@
  * Found needed by mutation testing (docs/mutation.md): each bound and each message, exactly.
  */
 import { App, Duration, Lazy, Size, Stack, Token } from 'aws-cdk-lib';
-import type { ReplicateWebhooksProps } from '../lib';
+import { ReconciliationScope, type ReplicateWebhooksProps } from '../lib';
 import { InvalidPropError, validateProps } from '../lib/validation';
 
 const scopeFor = () => new Stack(new App(), 'Validation');
@@ -212,6 +212,15 @@ describe('each range, at its edges', () => {
       'alarms.maxArchiveBacklogAge is 59 seconds; it must be between 1 minute and 1 hour: outputs expire about an hour after a prediction starts.',
       'alarms.maxArchiveBacklogAge is 3601 seconds',
     ],
+    [
+      'reconciliation.maxArchiveAttempts',
+      { reconciliation: { maxArchiveAttempts: 1 } },
+      { reconciliation: { maxArchiveAttempts: 1000 } },
+      { reconciliation: { maxArchiveAttempts: 0 } },
+      { reconciliation: { maxArchiveAttempts: 1001 } },
+      'reconciliation.maxArchiveAttempts is 0; it must be an integer between 1 and 1,000.',
+      'reconciliation.maxArchiveAttempts is 1001',
+    ],
   ])('%s', (_prop, lowest, highest, below, above, belowMessage, aboveMessage) => {
     accepts(lowest);
     accepts(highest);
@@ -233,10 +242,23 @@ describe('each range, at its edges', () => {
     );
   });
 
+  test('a count that is not whole is refused', () => {
+    refuses(
+      { reconciliation: { maxArchiveAttempts: 2.5 } },
+      'ReplicateWebhooks: reconciliation.maxArchiveAttempts is 2.5; it must be an integer between 1 and 1,000.',
+    );
+    refuses(
+      { reconciliation: { maxArchiveAttempts: Number.NaN } },
+      'ReplicateWebhooks: reconciliation.maxArchiveAttempts is NaN; it must be an integer between 1 and 1,000.',
+    );
+  });
+
   test('values only known at deploy time are left to the service', () => {
     accepts({ throttle: { rateLimit: Token.asNumber({ Ref: 'Rate' }) } });
     accepts({ archivePrefix: Lazy.string({ produce: () => '../../anything' }) });
     accepts({ allowedOutputHosts: [Lazy.string({ produce: () => '*' })] });
+    accepts({ reconciliation: { maxArchiveAttempts: Token.asNumber({ Ref: 'Attempts' }) } });
+    accepts({ reconciliation: { webhookUrls: [`https://${Token.asString({ Ref: 'Domain' })}/webhook`] } });
   });
 
   test('a reservation together with reserveConcurrency: false is refused', () => {
@@ -246,6 +268,72 @@ describe('each range, at its edges', () => {
     );
     accepts({ verifier: { reservedConcurrentExecutions: 5, reserveConcurrency: true } });
     accepts({ verifier: { reserveConcurrency: false } });
+  });
+});
+
+describe('reconciliation.webhookUrls', () => {
+  const refusal = (url: string) =>
+    `ReplicateWebhooks: reconciliation.webhookUrls is ${JSON.stringify(url)}; an entry must be an absolute https URL (http only for localhost, 127.0.0.1 or [::1]), as given to Replicate as \`webhook\`.`;
+
+  test.each([
+    'https://hooks.example.com/replicate',
+    'https://hooks.example.com:8443/webhook/',
+    'http://localhost:3000/webhook',
+    'http://127.0.0.1:3000/webhook',
+    'http://127.1.2.3/webhook',
+    'http://[::1]:3000/webhook',
+    'HTTP://LOCALHOST/webhook',
+  ])('%j is accepted', (url) => accepts({ reconciliation: { webhookUrls: [url] } }));
+
+  test.each([
+    '',
+    '/webhook',
+    'hooks.example.com/webhook',
+    'http://hooks.example.com/webhook',
+    'http://localhost.example.com/webhook',
+    'http://127.0.0.1.example.com/webhook',
+    'http://10.0.0.1/webhook',
+    'ftp://hooks.example.com/webhook',
+    'https://',
+  ])('%j is refused', (url) => refuses({ reconciliation: { webhookUrls: [url] } }, refusal(url)));
+
+  test('an entry with a comma is refused: the list travels comma-separated', () => {
+    refuses(
+      { reconciliation: { webhookUrls: ['https://a.example.com/webhook,https://b.example.com/webhook'] } },
+      'ReplicateWebhooks: reconciliation.webhookUrls is "https://a.example.com/webhook,https://b.example.com/webhook"; an entry must hold no comma: the list reaches the reconciler comma-separated.',
+    );
+  });
+
+  test('at most 20 URLs', () => {
+    const urls = (count: number) => Array.from({ length: count }, (_, index) => `https://h${index}.example.com/webhook`);
+    accepts({ reconciliation: { webhookUrls: urls(20) } });
+    refuses(
+      { reconciliation: { webhookUrls: urls(21) } },
+      'ReplicateWebhooks: reconciliation.webhookUrls is 21 URLs; it must hold at most 20.',
+    );
+  });
+
+  test('at most 2,048 characters together, commas included: one environment variable of a 4 KB budget', () => {
+    // 20 URLs of 101 characters and 19 commas: 2,039; one more character each is 2,059.
+    const urls = (length: number) =>
+      Array.from({ length: 20 }, (_, index) => {
+        const head = `https://h${String(index).padStart(2, '0')}.example.com/`;
+        return head + 'p'.repeat(length - head.length);
+      });
+    accepts({ reconciliation: { webhookUrls: urls(101) } });
+    refuses(
+      { reconciliation: { webhookUrls: urls(102) } },
+      'ReplicateWebhooks: reconciliation.webhookUrls is 2059 characters long; it must be at most 2048 characters together: the list travels in one environment variable, and Lambda allows 4 KB for all of them.',
+    );
+  });
+
+  test('only with the webhook-URL scope', () => {
+    refuses(
+      { reconciliation: { webhookUrls: ['https://hooks.example.com/webhook'], scope: ReconciliationScope.ACCOUNT } },
+      'ReplicateWebhooks: reconciliation.webhookUrls is 1 URL(s) with scope account; give it only with ReconciliationScope.WEBHOOK_URL: the other scopes do not look at webhook URLs.',
+    );
+    accepts({ reconciliation: { webhookUrls: [], scope: ReconciliationScope.ACCOUNT } });
+    accepts({ reconciliation: { webhookUrls: ['https://hooks.example.com/webhook'], scope: ReconciliationScope.WEBHOOK_URL } });
   });
 });
 
@@ -350,5 +438,14 @@ describe('warnings', () => {
     ]);
     expect(warningsOf({ archiver: { fileConcurrency: 38, memorySize: 1_012 } })).toEqual([]);
     expect(warningsOf({ archiver: { fileConcurrency: 38, memorySize: 1_011 } })).toHaveLength(1);
+  });
+
+  test("an attempt cap below the queue's tries of one round: against the default 5 tries, and given retries", () => {
+    expect(warningsOf({ reconciliation: { maxArchiveAttempts: 5 } })).toEqual([]);
+    expect(warningsOf({ reconciliation: { maxArchiveAttempts: 4 } })).toEqual([
+      "reconciliation.maxArchiveAttempts 4 is below the archive queue's 5 tries per round (archiver.retryAttempts + 1): the reconciler marks a stuck prediction failed before it has had one full round, and never sends it to the queue again. [ack: replicate-webhooks:reconciliation.maxArchiveAttempts]",
+    ]);
+    expect(warningsOf({ reconciliation: { maxArchiveAttempts: 1 }, archiver: { retryAttempts: 0 } })).toEqual([]);
+    expect(warningsOf({ reconciliation: { maxArchiveAttempts: 9 }, archiver: { retryAttempts: 9 } })).toHaveLength(1);
   });
 });

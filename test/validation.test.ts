@@ -1,7 +1,7 @@
 /** Misconfiguration fails at synth: each bad value → the exact error or warning; each boundary → clean. */
 import { App, Duration, Size, Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
-import { ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
+import { ReconciliationScope, ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
 import { TEMPLATE_RULES_AS_ERRORS } from './support/cdk';
 
 function synth(props: ReplicateWebhooksProps) {
@@ -96,6 +96,21 @@ describe('values outside what the services accept are refused, naming the prop, 
     ],
     ['a path without a slash', { webhookPath: 'webhook' }, /webhookPath is "webhook"; it must start with \//],
     [
+      'a webhook URL over plain http to another machine',
+      { reconciliation: { webhookUrls: ['http://hooks.example.com/webhook'] } },
+      /reconciliation.webhookUrls is "http:\/\/hooks\.example\.com\/webhook"; an entry must be an absolute https URL/,
+    ],
+    [
+      'more webhook URLs with the account scope, which ignores them',
+      { reconciliation: { webhookUrls: ['https://hooks.example.com/webhook'], scope: ReconciliationScope.ACCOUNT } },
+      /reconciliation.webhookUrls is 1 URL\(s\) with scope account; give it only with ReconciliationScope.WEBHOOK_URL/,
+    ],
+    [
+      'no archival try at all',
+      { reconciliation: { maxArchiveAttempts: 0 } },
+      /reconciliation.maxArchiveAttempts is 0; it must be an integer between 1 and 1,000/,
+    ],
+    [
       'a backlog alarm after outputs expired',
       { alarms: { maxArchiveBacklogAge: Duration.hours(2) } },
       /alarms.maxArchiveBacklogAge is 7200 seconds/,
@@ -112,6 +127,11 @@ describe('legal values that are almost certainly mistakes get a warning', () => 
     ['a plain-http output host', { allowedOutputHosts: ['http://files.internal:8080'] }, /fetched over plain http/],
     ['a tight replay window', { timestampTolerance: Duration.seconds(20) }, /timestampTolerance is 20 s/],
     ['a setting that no longer does anything', { dedupRetention: Duration.days(7) }, /dedupRetention has no effect/],
+    [
+      'an attempt cap the queue reaches in its first round',
+      { reconciliation: { maxArchiveAttempts: 3 } },
+      /reconciliation.maxArchiveAttempts 3 is below the archive queue's 5 tries per round/,
+    ],
     [
       'more files at once than memory',
       { archiver: { fileConcurrency: 32 } },
@@ -144,6 +164,13 @@ test('every boundary value synthesizes cleanly', () => {
     { archivePrefix: 'team-a/replicate' },
     { alarms: { maxArchiveBacklogAge: Duration.minutes(1) } },
     { allowedOutputHosts: ['replicate.delivery', '*.replicate.delivery', 'files.example.com:8443'] },
+    {
+      reconciliation: {
+        maxArchiveAttempts: 5,
+        webhookUrls: ['https://hooks.example.com/webhook', 'http://localhost:3000/webhook'],
+      },
+    },
+    { reconciliation: { maxArchiveAttempts: 1000 } },
   ];
   for (const props of boundaries) {
     expect(() => synth(props)).not.toThrow();
