@@ -9,16 +9,21 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { ReconciliationScope } from '../lambda/shared/reconcile';
 
-/** API Gateway throttling of the webhook route. */
+/**
+ * API Gateway throttling of the webhook route. Requests above it are answered 429, and Replicate
+ * retries only the terminal webhook, for about a minute: keep it well above real traffic (about 4
+ * webhooks a second per prediction while it streams output and logs). It caps what a flood costs;
+ * the verifier's reserved concurrency and DynamoDB are the real limits.
+ */
 export interface WebhookThrottle {
   /**
    * Steady-state requests per second.
-   * @default 100
+   * @default 1000
    */
   readonly rateLimit?: number;
   /**
    * Burst of requests above the steady rate.
-   * @default 200
+   * @default 2000
    */
   readonly burstLimit?: number;
 }
@@ -357,7 +362,7 @@ export interface ReplicateWebhooksProps {
   readonly webhookPath?: string;
   /**
    * API Gateway throttling of the webhook route.
-   * @default { rateLimit: 100, burstLimit: 200 }
+   * @default { rateLimit: 1000, burstLimit: 2000 }
    */
   readonly throttle?: WebhookThrottle;
   /**

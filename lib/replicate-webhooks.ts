@@ -21,7 +21,7 @@ import { PREDICTIONS_FOLDER, SPILL_FOLDER, normalizePrefix } from '../lambda/sha
 import { ARCHIVE_QUEUE_DEFAULTS, ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
 import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../lambda/shared/metrics';
 import { ARCHIVER_DEFAULTS, archiverEnvironment } from '../lambda/archiver/settings';
-import { VERIFIER_DEFAULTS, verifierEnvironment } from '../lambda/verifier/settings';
+import { VERIFIER_DEFAULTS, WEBHOOK_THROTTLE_DEFAULTS, verifierEnvironment } from '../lambda/verifier/settings';
 import { RECONCILER_DEFAULTS, reconcilerEnvironment } from '../lambda/reconciler/settings';
 import { RECONCILIATION_DEFAULTS } from '../lambda/shared/reconcile';
 import { ARCHIVE_PENDING_INDEX, FOLLOW_INDEX, PARTITION_KEY, STORE_DEFAULTS, TTL_ATTRIBUTE } from '../lambda/shared/state';
@@ -53,8 +53,6 @@ import type {
 } from './props';
 import { completionEventPattern } from '../lambda/shared/completion-event';
 import { TERMINAL_STATUSES } from '../lambda/shared/prediction';
-
-const DEFAULT_THROTTLE = { rateLimit: 100, burstLimit: 200 };
 
 /**
  * Receives Replicate webhooks: an HTTP API in front of a verifier Lambda that checks the
@@ -492,7 +490,10 @@ export class ReplicateWebhooks extends Construct {
       httpApi,
       stageName: '$default',
       autoDeploy: true,
-      throttle: { ...DEFAULT_THROTTLE, ...props.throttle },
+      throttle: {
+        rateLimit: props.throttle?.rateLimit ?? WEBHOOK_THROTTLE_DEFAULTS.rateLimit,
+        burstLimit: props.throttle?.burstLimit ?? WEBHOOK_THROTTLE_DEFAULTS.burstLimit,
+      },
       accessLogSettings: {
         destination: new apigwv2.LogGroupLogDestination(accessLogs),
         format: apigateway.AccessLogFormat.custom(

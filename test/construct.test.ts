@@ -48,7 +48,7 @@ describe('resources and their key settings', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: '$default',
       AutoDeploy: true,
-      DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 },
+      DefaultRouteSettings: { ThrottlingRateLimit: 1000, ThrottlingBurstLimit: 2000 },
       AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('\\$context.requestId') },
     });
     const url = JSON.stringify(stack.resolve(hooks.webhookUrl));
@@ -770,7 +770,7 @@ describe('props', () => {
     });
     template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /hooks/replicate' });
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
-      DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 200 },
+      DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 2000 },
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
       MemorySize: 512,
@@ -779,6 +779,12 @@ describe('props', () => {
     });
     expect(hooks.archivePrefix).toBe('team-a/');
     expect(JSON.stringify(stack.resolve(hooks.webhookUrl))).toContain('/hooks/replicate');
+  });
+
+  test('a throttle limit left undefined keeps its default', () => {
+    synth({ throttle: { rateLimit: undefined, burstLimit: 50 } }).template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      DefaultRouteSettings: { ThrottlingRateLimit: 1000, ThrottlingBurstLimit: 50 },
+    });
   });
 
   test('an existing secret and bucket are used, not created, and granted narrowly', () => {
