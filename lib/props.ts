@@ -159,6 +159,12 @@ export enum AlarmName {
   VERIFIER_ERRORS = 'verifierErrors',
   /** The webhook API answered 5xx (`AlarmOptions.api5xxPerFiveMinutes`). */
   API_5XX = 'api5xx',
+  /**
+   * More than `AlarmOptions.api4xxPercent` of the webhook API's requests in 5 minutes were answered
+   * 4xx, and at least 10 were: forged or misaddressed traffic, a signing key that no longer
+   * matches Replicate's, bodies that cannot be recorded, or the throttle answering 429.
+   */
+  API_4XX = 'api4xx',
   /** Many requests failed the signature check (`AlarmOptions.rejectedSignaturesPerFiveMinutes`). */
   REJECTED_SIGNATURES = 'rejectedSignatures',
   /** The archiver crashed or timed out. */
@@ -167,6 +173,11 @@ export enum AlarmName {
   ARCHIVE_FAILURE_QUEUE = 'archiveFailureQueue',
   /** Predictions failed every archival try (the archive dead-letter queue is not empty). */
   ARCHIVE_DEAD_LETTERS = 'archiveDeadLetters',
+  /**
+   * An archival was given up in the last 15 minutes (`ArchivalsFailed`): its last try failed, or
+   * it passed `ReconciliationOptions.maxArchiveAttempts`. The item says `archiveStatus: failed`.
+   */
+  ARCHIVALS_FAILED = 'archivalsFailed',
   /** Output files could not be archived. */
   ARCHIVE_FILE_FAILURES = 'archiveFileFailures',
   /** Finished predictions waited too long in the archive queue (`AlarmOptions.maxArchiveBacklogAge`). */
@@ -177,6 +188,23 @@ export enum AlarmName {
   MISSED_WEBHOOKS = 'missedWebhooks',
   /** The reconciler failed, or Replicate's API refused it (with `replicateApiToken`). */
   RECONCILER_FAILURES = 'reconcilerFailures',
+  /**
+   * The reconciler sent finished predictions to the archive queue again in the last 15 minutes
+   * (`ArchivalsRedriven`): the path from the table's stream through the Pipe and the queue is not
+   * delivering them (with `replicateApiToken`).
+   */
+  ARCHIVALS_REDRIVEN = 'archivalsRedriven',
+  /**
+   * A finished prediction has waited `AlarmOptions.maxPendingArchivalAge` or longer to be archived
+   * and announced (`OldestPendingArchivalAge`, measured by the reconciler; with `replicateApiToken`).
+   */
+  PENDING_ARCHIVAL_AGE = 'pendingArchivalAge',
+  /**
+   * The reconciler's listing of Replicate's predictions has not been complete for
+   * `AlarmOptions.maxListingLag` (`ReconcilerListingLag`), or no run has reported it for 15 minutes
+   * or three intervals, whichever is longer: missing data counts as breaching (with `replicateApiToken`).
+   */
+  RECONCILER_LISTING_LAG = 'reconcilerListingLag',
   /** EventBridge refused or failed completion events (with `eventBus`). */
   COMPLETION_EVENT_FAILURES = 'completionEventFailures',
 }
@@ -210,6 +238,26 @@ export interface AlarmOptions {
    * @default Duration.minutes(10)
    */
   readonly maxArchiveBacklogAge?: Duration;
+  /**
+   * `api4xx` fires when more than this percentage of the API's requests in 5 minutes were
+   * answered 4xx, and at least 10 were (0–99).
+   * @default 5
+   */
+  readonly api4xxPercent?: number;
+  /**
+   * `pendingArchivalAge` (with the reconciler) fires when the oldest finished prediction not yet
+   * archived and announced has waited this long (1 minute – 1 day). The reconciler sends one stuck
+   * for 15 minutes to the archive queue again, so a longer wait means that did not help either.
+   * @default Duration.minutes(30)
+   */
+  readonly maxPendingArchivalAge?: Duration;
+  /**
+   * `reconcilerListingLag` (with the reconciler) fires when its listing of Replicate's predictions
+   * has not been complete for this long (1 minute – 1 day): a healthy reconciler's lag stays
+   * within about one interval (a warning when this is less than two).
+   * @default Duration.minutes(30)
+   */
+  readonly maxListingLag?: Duration;
 }
 
 /** Lifecycle of the archive (applies to a bucket the construct creates). */

@@ -204,7 +204,11 @@ export class ReplicateWebhooks extends Construct {
       reconciler: this.reconciler,
       putsCompletionEvents: this.completionEventBus !== undefined,
     });
-    const monitored = { metrics: this.metrics, alarmTopic: this.alarmTopic };
+    const monitored = {
+      metrics: this.metrics,
+      alarmTopic: this.alarmTopic,
+      reconcilerInterval: this.reconciler ? reconcilerInterval(props) : undefined,
+    };
     this.alarms = createAlarms(this, monitored, props.alarms ?? {});
     if (props.dashboard !== false) {
       this.dashboard = createDashboard(this, monitored, this, Object.values(this.alarms));
@@ -266,9 +270,36 @@ export class ReplicateWebhooks extends Construct {
     return this.metrics.archiveDeadLetters(options);
   }
 
-  /** Predictions whose last try failed (`reason`: the error's name, or `files_failed_transiently`). */
+  /**
+   * Predictions whose archival was given up: the last try failed (`reason`: the error's name, or
+   * `files_failed_transiently`), or the reconciler found it past `maxArchiveAttempts`.
+   */
   public metricArchivalsFailed(options?: HandlerMetricOptions): cloudwatch.Metric {
-    return this.metric(METRIC.archivalsFailed, options);
+    return this.metrics.archivalsFailed(options);
+  }
+
+  /**
+   * Finished predictions the reconciler sent to the archive queue again because they were not
+   * announced long after finishing (with the reconciler): any means the Pipe or queue path is not delivering.
+   */
+  public metricArchivalsRedriven(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metrics.archivalsRedriven(options);
+  }
+
+  /**
+   * How far behind the reconciler's complete listing of Replicate's predictions is (seconds,
+   * maximum; with the reconciler, one value a run): a few minutes when healthy.
+   */
+  public metricReconcilerListingLag(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metrics.reconcilerListingLag(options);
+  }
+
+  /**
+   * How long the oldest finished prediction not yet archived and announced has waited (seconds,
+   * maximum; with the reconciler, which measures it on each run).
+   */
+  public metricOldestPendingArchivalAge(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metrics.oldestPendingArchivalAge(options);
   }
 
   /** Completion events EventBridge took (with the `eventBus` prop): one per finished prediction. */
@@ -703,7 +734,7 @@ export class ReplicateWebhooks extends Construct {
    */
   private createReconciler(props: ReplicateWebhooksProps, token: secretsmanager.ISecret): lambda.Function {
     const options = props.reconciliation ?? {};
-    const interval = options.interval ?? Duration.seconds(RECONCILIATION_DEFAULTS.intervalSeconds);
+    const interval = reconcilerInterval(props);
     const manageSigningKey = options.manageSigningKey ?? true;
     const reconciler = this.createFunction('Reconciler', 'reconciler', {
       description: 'Records Replicate predictions whose webhooks never arrived, through the Replicate API',
@@ -820,4 +851,9 @@ export class ReplicateWebhooks extends Construct {
     });
     return fn;
   }
+}
+
+/** How often the reconciler runs: the schedule's rate. */
+function reconcilerInterval(props: ReplicateWebhooksProps): Duration {
+  return props.reconciliation?.interval ?? Duration.seconds(RECONCILIATION_DEFAULTS.intervalSeconds);
 }

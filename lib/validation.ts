@@ -8,9 +8,10 @@ import { Annotations, Duration, Size, Token } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { ARCHIVE_QUEUE_DEFAULTS } from '../lambda/shared/archive-queue';
 import { parseAllowedHosts } from '../lambda/shared/allowed-hosts';
-import { ReconciliationScope } from '../lambda/shared/reconcile';
+import { RECONCILIATION_DEFAULTS, ReconciliationScope } from '../lambda/shared/reconcile';
 import { MAX_INLINE_PAYLOAD_BYTES } from '../lambda/shared/state';
-import type { ReplicateWebhooksProps } from './props';
+import { ALARM_DEFAULTS } from './monitoring';
+import { AlarmName, type ReplicateWebhooksProps } from './props';
 
 /** A prop outside its accepted range: the message names the prop, the value and the range. */
 export class InvalidPropError extends Error {
@@ -291,6 +292,42 @@ export function validateProps(scope: IConstruct, props: ReplicateWebhooksProps):
       'seconds',
       'between 1 minute and 1 hour: outputs expire about an hour after a prediction starts',
     );
+  }
+  if (alarms.api4xxPercent !== undefined)
+    range(
+      'alarms.api4xxPercent',
+      alarms.api4xxPercent,
+      0,
+      99,
+      'percent',
+      'between 0 and 99: the alarm fires above it, and no more than every request can be answered 4xx',
+    );
+  if (alarms.maxPendingArchivalAge)
+    range(
+      'alarms.maxPendingArchivalAge',
+      alarms.maxPendingArchivalAge.toSeconds(),
+      60,
+      24 * 3600,
+      'seconds',
+      'between 1 minute and 1 day',
+    );
+  if (alarms.maxListingLag)
+    range('alarms.maxListingLag', alarms.maxListingLag.toSeconds(), 60, 24 * 3600, 'seconds', 'between 1 minute and 1 day');
+  const listingLagAlarm =
+    props.replicateApiToken !== undefined &&
+    reconciliation.enabled !== false &&
+    alarms.enabled !== false &&
+    !alarms.disable?.includes(AlarmName.RECONCILER_LISTING_LAG);
+  if (listingLagAlarm) {
+    // Between two runs the lag grows by an interval; a threshold under two fires on a healthy reconciler.
+    const lag = (alarms.maxListingLag ?? ALARM_DEFAULTS.maxListingLag).toSeconds();
+    const interval = (reconciliation.interval ?? Duration.seconds(RECONCILIATION_DEFAULTS.intervalSeconds)).toSeconds();
+    if (!Token.isUnresolved(lag) && !Token.isUnresolved(interval) && lag < 2 * interval) {
+      warn(
+        'alarms.maxListingLag',
+        `alarms.maxListingLag is ${lag} s, less than two reconcile intervals (${2 * interval} s): the reconcilerListingLag alarm can fire while the reconciler is healthy. Raise maxListingLag to at least ${2 * interval} s.`,
+      );
+    }
   }
 }
 

@@ -415,11 +415,13 @@ describe('monitoring', () => {
   const logicalId = (construct: IConstruct) => stack.getLogicalId(construct.node.defaultChild as never);
   const alarmTopic = () => [{ Ref: logicalId(hooks.alarmTopic as sns.Topic) }];
 
-  test('nine alarms, each notifying the alarm topic when it fires and when it clears', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 9);
+  test('eleven alarms, each notifying the alarm topic when it fires and when it clears', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
     template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: alarmTopic(), OKActions: alarmTopic() });
     expect(Object.keys(hooks.alarms).sort()).toEqual([
+      'api4xx',
       'api5xx',
+      'archivalsFailed',
       'archiveBacklogAge',
       'archiveDeadLetters',
       'archiveFailureQueue',
@@ -463,6 +465,17 @@ describe('monitoring', () => {
     ],
     ['archive file failures', { Namespace: 'ReplicateWebhooks', MetricName: 'ArchiveFailures', Period: 900 }],
     [
+      'an archival given up',
+      {
+        Namespace: 'ReplicateWebhooks',
+        MetricName: 'ArchivalsFailed',
+        Dimensions: [{ Name: 'service', Value: 'replicate-webhooks' }],
+        Statistic: 'Sum',
+        Period: 900,
+        Threshold: 1,
+      },
+    ],
+    [
       'archive backlog age',
       {
         Namespace: 'AWS/SQS',
@@ -477,6 +490,44 @@ describe('monitoring', () => {
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       TreatMissingData: 'notBreaching',
       ...properties,
+    });
+  });
+
+  test('more than 5% of the requests answered 4xx, and at least 10 of them', () => {
+    const alarm = Object.values(template.findResources('AWS::CloudWatch::Alarm')).find((resource) =>
+      JSON.stringify(resource.Properties.Metrics ?? []).includes('clientErrors'),
+    )!;
+    const apiId = { Name: 'ApiId', Value: { Ref: logicalId(hooks.httpApi) } };
+    expect(alarm.Properties).toMatchObject({
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 5,
+      EvaluationPeriods: 1,
+      TreatMissingData: 'notBreaching',
+      Metrics: [
+        { Expression: 'IF(clientErrors >= 10, 100 * clientErrors / requests, 0)', ReturnData: true },
+        {
+          Id: 'clientErrors',
+          MetricStat: {
+            Metric: { Namespace: 'AWS/ApiGateway', MetricName: '4xx', Dimensions: [apiId] },
+            Period: 300,
+            Stat: 'Sum',
+          },
+          ReturnData: false,
+        },
+        {
+          Id: 'requests',
+          MetricStat: {
+            Metric: { Namespace: 'AWS/ApiGateway', MetricName: 'Count', Dimensions: [apiId] },
+            Period: 300,
+            Stat: 'Sum',
+          },
+          ReturnData: false,
+        },
+      ],
+    });
+    synth({ alarms: { api4xxPercent: 20 } }).template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Threshold: 20,
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: Match.stringLikeRegexp('clientErrors') })]),
     });
   });
 
@@ -496,7 +547,7 @@ describe('monitoring', () => {
         rejectedSignaturesPerFiveMinutes: 100,
       },
     });
-    tuned.template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+    tuned.template.resourceCountIs('AWS::CloudWatch::Alarm', 9);
     expect(tuned.hooks.alarm(AlarmName.ARCHIVE_BACKLOG_AGE)).toBeUndefined();
     expect(tuned.hooks.alarm(AlarmName.VERIFIER_ERRORS)).toBe(tuned.hooks.alarms.verifierErrors);
     tuned.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'WebhooksRejected', Threshold: 101 });
@@ -538,6 +589,23 @@ describe('monitoring', () => {
     });
     expect(hooks.metricArchiveDeadLetters().metricName).toBe('ApproximateNumberOfMessagesVisible');
     expect(hooks.metricArchivalsFailed({ reason: 'TimeoutError' }).dimensions).toMatchObject({ reason: 'TimeoutError' });
+    expect(stack.resolve(hooks.metricArchivalsRedriven())).toMatchObject({
+      namespace: 'ReplicateWebhooks',
+      metricName: 'ArchivalsRedriven',
+      statistic: 'Sum',
+      dimensions: { service: 'replicate-webhooks' },
+    });
+    for (const [method, metricName] of [
+      [hooks.metricReconcilerListingLag(), 'ReconcilerListingLag'],
+      [hooks.metricOldestPendingArchivalAge(), 'OldestPendingArchivalAge'],
+    ] as const) {
+      expect(stack.resolve(method)).toMatchObject({
+        namespace: 'ReplicateWebhooks',
+        metricName,
+        statistic: 'Maximum',
+        dimensions: { service: 'replicate-webhooks' },
+      });
+    }
     const custom = synth({ metricsNamespace: 'Team/Replicate' });
     expect(custom.hooks.metricWebhooksReceived().namespace).toBe('Team/Replicate');
     custom.template.hasResourceProperties('AWS::Lambda::Function', {
@@ -1030,14 +1098,87 @@ describe('the reconciler', () => {
     expect(JSON.stringify(noKeyManagement.template.findResources('AWS::IAM::Policy'))).not.toContain('PutSecretValue');
   });
 
-  test('two more alarms, to the alarm topic: missed webhooks and reconciler failures', () => {
+  test('five more alarms, to the alarm topic: missed webhooks, reconciler failures, redrives, pending archivals and the listing lag', () => {
     const { template, hooks } = withToken();
-    expect(Object.keys(hooks.alarms)).toEqual(expect.arrayContaining(['missedWebhooks', 'reconcilerFailures']));
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
+    expect(Object.keys(hooks.alarms)).toEqual(
+      expect.arrayContaining([
+        'missedWebhooks',
+        'reconcilerFailures',
+        'archivalsRedriven',
+        'pendingArchivalAge',
+        'reconcilerListingLag',
+      ]),
+    );
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 16);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'PredictionsRecovered', Threshold: 1 });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Metrics: Match.arrayWith([Match.objectLike({ Expression: 'errors + apiErrors' })]),
     });
+    const handlerMetric = { Namespace: 'ReplicateWebhooks', Dimensions: [{ Name: 'service', Value: 'replicate-webhooks' }] };
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      ...handlerMetric,
+      MetricName: 'ArchivalsRedriven',
+      Statistic: 'Sum',
+      Period: 900,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      ...handlerMetric,
+      MetricName: 'OldestPendingArchivalAge',
+      Statistic: 'Maximum',
+      Period: 900,
+      Threshold: 1800,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    // Emitted on every run: no data means no run finished, which is an alarm of its own.
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      ...handlerMetric,
+      MetricName: 'ReconcilerListingLag',
+      Statistic: 'Maximum',
+      Period: 900,
+      EvaluationPeriods: 1,
+      Threshold: 1800,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'breaching',
+    });
+  });
+
+  test("the reconciler's alarms span three runs when that is longer than 15 minutes, and take their thresholds", () => {
+    const { template } = withToken({
+      reconciliation: { interval: Duration.minutes(10) },
+      alarms: { maxListingLag: Duration.hours(1), maxPendingArchivalAge: Duration.minutes(45) },
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ReconcilerListingLag',
+      Period: 1800,
+      Threshold: 3600,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'OldestPendingArchivalAge',
+      Period: 1800,
+      Threshold: 2700,
+    });
+    const daily = withToken({ reconciliation: { interval: Duration.hours(12) }, alarms: { maxListingLag: Duration.days(1) } });
+    // CloudWatch's longest period: a day.
+    daily.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ReconcilerListingLag', Period: 86_400 });
+  });
+
+  test('its dashboard lines: recoveries, redrives, item failures, the listing lag and the oldest pending archival', () => {
+    const body = JSON.stringify(withToken().template.findResources('AWS::CloudWatch::Dashboard'));
+    for (const metric of [
+      'PredictionsRecovered',
+      'ArchivalsRedriven',
+      'ReconcileItemFailures',
+      'OpenRecordsFollowed',
+      'ReconcilerListingLag',
+      'OldestPendingArchivalAge',
+    ]) {
+      expect(body).toContain(metric);
+    }
+    expect(JSON.stringify(synth().template.findResources('AWS::CloudWatch::Dashboard'))).not.toContain('ReconcilerListingLag');
   });
 
   test('disabled, it is not created even with a token', () => {

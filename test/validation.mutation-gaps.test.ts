@@ -4,7 +4,7 @@
  * Found needed by mutation testing (docs/mutation.md): each bound and each message, exactly.
  */
 import { App, Duration, Lazy, Size, Stack, Token } from 'aws-cdk-lib';
-import { ReconciliationScope, type ReplicateWebhooksProps } from '../lib';
+import { AlarmName, ReconciliationScope, type ReplicateWebhooksProps } from '../lib';
 import { InvalidPropError, validateProps } from '../lib/validation';
 
 const scopeFor = () => new Stack(new App(), 'Validation');
@@ -211,6 +211,33 @@ describe('each range, at its edges', () => {
       { alarms: { maxArchiveBacklogAge: Duration.seconds(3601) } },
       'alarms.maxArchiveBacklogAge is 59 seconds; it must be between 1 minute and 1 hour: outputs expire about an hour after a prediction starts.',
       'alarms.maxArchiveBacklogAge is 3601 seconds',
+    ],
+    [
+      'alarms.api4xxPercent',
+      { alarms: { api4xxPercent: 0 } },
+      { alarms: { api4xxPercent: 99 } },
+      { alarms: { api4xxPercent: -1 } },
+      { alarms: { api4xxPercent: 99.5 } },
+      'alarms.api4xxPercent is -1 percent; it must be between 0 and 99: the alarm fires above it, and no more than every request can be answered 4xx.',
+      'alarms.api4xxPercent is 99.5 percent',
+    ],
+    [
+      'alarms.maxPendingArchivalAge',
+      { alarms: { maxPendingArchivalAge: Duration.seconds(60) } },
+      { alarms: { maxPendingArchivalAge: Duration.days(1) } },
+      { alarms: { maxPendingArchivalAge: Duration.seconds(59) } },
+      { alarms: { maxPendingArchivalAge: Duration.seconds(86_401) } },
+      'alarms.maxPendingArchivalAge is 59 seconds; it must be between 1 minute and 1 day.',
+      'alarms.maxPendingArchivalAge is 86401 seconds',
+    ],
+    [
+      'alarms.maxListingLag',
+      { alarms: { maxListingLag: Duration.seconds(60) } },
+      { alarms: { maxListingLag: Duration.days(1) } },
+      { alarms: { maxListingLag: Duration.seconds(59) } },
+      { alarms: { maxListingLag: Duration.seconds(86_401) } },
+      'alarms.maxListingLag is 59 seconds; it must be between 1 minute and 1 day.',
+      'alarms.maxListingLag is 86401 seconds',
     ],
     [
       'reconciliation.maxArchiveAttempts',
@@ -438,6 +465,28 @@ describe('warnings', () => {
     ]);
     expect(warningsOf({ archiver: { fileConcurrency: 38, memorySize: 1_012 } })).toEqual([]);
     expect(warningsOf({ archiver: { fileConcurrency: 38, memorySize: 1_011 } })).toHaveLength(1);
+  });
+
+  describe('a listing-lag threshold under two reconcile intervals', () => {
+    const token = () => ({ replicateApiToken: {} as never });
+    const warning = (lag: number, twice: number) =>
+      `alarms.maxListingLag is ${lag} s, less than two reconcile intervals (${twice} s): the reconcilerListingLag alarm can fire while the reconciler is healthy. Raise maxListingLag to at least ${twice} s. [ack: replicate-webhooks:alarms.maxListingLag]`;
+
+    test('given, or the default 30 minutes against a longer interval', () => {
+      expect(warningsOf({ ...token(), alarms: { maxListingLag: Duration.minutes(10) } })).toEqual([]);
+      expect(warningsOf({ ...token(), alarms: { maxListingLag: Duration.seconds(599) } })).toEqual([warning(599, 600)]);
+      expect(warningsOf({ ...token(), reconciliation: { interval: Duration.minutes(15) } })).toEqual([]);
+      expect(warningsOf({ ...token(), reconciliation: { interval: Duration.minutes(16) } })).toEqual([warning(1800, 1920)]);
+    });
+
+    test('only where that alarm exists: a reconciler, alarms on, that one not disabled', () => {
+      const short = { alarms: { maxListingLag: Duration.minutes(1) } };
+      expect(warningsOf(short)).toEqual([]);
+      expect(warningsOf({ ...token(), ...short, reconciliation: { enabled: false } })).toEqual([]);
+      expect(warningsOf({ ...token(), alarms: { ...short.alarms, enabled: false } })).toEqual([]);
+      expect(warningsOf({ ...token(), alarms: { ...short.alarms, disable: [AlarmName.RECONCILER_LISTING_LAG] } })).toEqual([]);
+      expect(warningsOf({ ...token(), alarms: { ...short.alarms, disable: [AlarmName.API_4XX] } })).toHaveLength(1);
+    });
   });
 
   test("an attempt cap below the queue's tries of one round: against the default 5 tries, and given retries", () => {

@@ -111,6 +111,21 @@ describe('values outside what the services accept are refused, naming the prop, 
       /reconciliation.maxArchiveAttempts is 0; it must be an integer between 1 and 1,000/,
     ],
     [
+      'a 4xx share no API can reach',
+      { alarms: { api4xxPercent: 100 } },
+      /alarms.api4xxPercent is 100 percent; it must be between 0 and 99/,
+    ],
+    [
+      'a pending-archival alarm after a week',
+      { alarms: { maxPendingArchivalAge: Duration.days(7) } },
+      /alarms.maxPendingArchivalAge is 604800 seconds; it must be between 1 minute and 1 day/,
+    ],
+    [
+      'a listing-lag alarm of no time',
+      { alarms: { maxListingLag: Duration.seconds(0) } },
+      /alarms.maxListingLag is 0 seconds; it must be between 1 minute and 1 day/,
+    ],
+    [
       'a backlog alarm after outputs expired',
       { alarms: { maxArchiveBacklogAge: Duration.hours(2) } },
       /alarms.maxArchiveBacklogAge is 7200 seconds/,
@@ -171,6 +186,8 @@ test('every boundary value synthesizes cleanly', () => {
       },
     },
     { reconciliation: { maxArchiveAttempts: 1000 } },
+    { alarms: { api4xxPercent: 0, maxPendingArchivalAge: Duration.minutes(1), maxListingLag: Duration.days(1) } },
+    { alarms: { api4xxPercent: 99, maxPendingArchivalAge: Duration.days(1), maxListingLag: Duration.minutes(1) } },
   ];
   for (const props of boundaries) {
     expect(() => synth(props)).not.toThrow();
