@@ -495,7 +495,8 @@ export interface ReplicateWebhooksProps {
    * A secret holding a Replicate API token (the plain token, or JSON `{"token": "r8_..."}`).
    * With it, a scheduled reconciler records predictions whose webhooks never arrived, through
    * Replicate's API, and keeps the signing key in step with Replicate's.
-   * @default - no reconciler: the archive relies on Replicate's deliveries alone
+   * @default - no reconciler: the archive relies on Replicate's deliveries alone, and synth warns
+   * (`replicate-webhooks:noReconciler`)
    */
   readonly replicateApiToken?: secretsmanager.ISecret;
   /**

@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -133,6 +133,14 @@ export class ReplicateWebhooks extends Construct {
     );
     checkExistingOrProps('existingAlarmTopic', props.existingAlarmTopic, 'alarmTopicProps', props.alarmTopicProps);
     validateProps(this, props);
+    if (!props.replicateApiToken) {
+      Annotations.of(this).addWarningV2(
+        'replicate-webhooks:noReconciler',
+        "No replicateApiToken: nothing can be recovered when Replicate's deliveries fail (it retries only the terminal webhook, for about a minute). " +
+          'Give a secret holding a Replicate API token as replicateApiToken to turn the reconciler on. ' +
+          'For high volumes, create predictions with webhook_events_filter: ["completed"], so that the one webhook that matters has the most room.',
+      );
+    }
     const webhookPath = props.webhookPath ?? '/webhook';
     this.archivePrefix = normalizePrefix(props.archivePrefix);
     this.logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;

@@ -1,20 +1,26 @@
 /** Misconfiguration fails at synth: each bad value → the exact error or warning; each boundary → clean. */
-import { App, Duration, Size, Stack } from 'aws-cdk-lib';
+import { App, Annotations as CoreAnnotations, Duration, Size, Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { ReconciliationScope, ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
 import { TEMPLATE_RULES_AS_ERRORS } from './support/cdk';
 
-function synth(props: ReplicateWebhooksProps) {
+function synth(props: ReplicateWebhooksProps | ((stack: Stack) => ReplicateWebhooksProps)) {
   const app = new App({ context: TEMPLATE_RULES_AS_ERRORS });
   const stack = new Stack(app, 'Validation', { env: { account: '111111111111', region: 'eu-west-1' } });
-  new ReplicateWebhooks(stack, 'Hooks', props);
+  new ReplicateWebhooks(stack, 'Hooks', typeof props === 'function' ? props(stack) : props);
   return Annotations.fromStack(stack);
 }
 
-const warningsOf = (props: ReplicateWebhooksProps) =>
+const allWarningsOf = (props: ReplicateWebhooksProps | ((stack: Stack) => ReplicateWebhooksProps)) =>
   synth(props)
     .findWarning('*', Match.stringLikeRegexp('.*'))
     .map((warning) => String(warning.entry.data));
+
+const NO_RECONCILER = 'replicate-webhooks:noReconciler';
+/** The warnings about the props' values: every synth without a token also says there is no reconciler (tested below). */
+const warningsOf = (props: ReplicateWebhooksProps) =>
+  allWarningsOf(props).filter((warning) => !warning.includes(`[ack: ${NO_RECONCILER}]`));
 
 describe('values outside what the services accept are refused, naming the prop, the value and the range', () => {
   test.each<[string, ReplicateWebhooksProps, RegExp]>([
@@ -156,9 +162,21 @@ describe('legal values that are almost certainly mistakes get a warning', () => 
     expect(warningsOf(props).some((warning) => message.test(warning))).toBe(true);
   });
 
-  test('the defaults synthesize without a warning of ours', () => {
-    expect(warningsOf({}).filter((warning) => warning.includes('replicate-webhooks:'))).toEqual([]);
-    expect(warningsOf({})).toEqual([]);
+  test('the defaults synthesize with one warning: without a token, nothing Replicate failed to deliver is recovered', () => {
+    expect(allWarningsOf({})).toEqual([
+      `No replicateApiToken: nothing can be recovered when Replicate's deliveries fail (it retries only the terminal webhook, for about a minute). Give a secret holding a Replicate API token as replicateApiToken to turn the reconciler on. For high volumes, create predictions with webhook_events_filter: ["completed"], so that the one webhook that matters has the most room. [ack: ${NO_RECONCILER}]`,
+    ]);
+  });
+
+  test('with a token, no warning at all', () => {
+    expect(allWarningsOf((stack) => ({ replicateApiToken: new secretsmanager.Secret(stack, 'Token') }))).toEqual([]);
+  });
+
+  test('an app that means to go without a reconciler acknowledges the warning by its id', () => {
+    const stack = new Stack(new App({ context: TEMPLATE_RULES_AS_ERRORS }), 'Acknowledged');
+    const hooks = new ReplicateWebhooks(stack, 'Hooks');
+    CoreAnnotations.of(hooks).acknowledgeWarning(NO_RECONCILER, 'A demo: predictions are watched by hand.');
+    expect(Annotations.fromStack(stack).findWarning('*', Match.anyValue())).toEqual([]);
   });
 });
 
