@@ -84,6 +84,22 @@ export class WebhooksMetricFactory {
     return this.sources.httpApi.metricServerError({ statistic: 'Sum', ...options });
   }
 
+  /**
+   * The percentage of the API's requests answered 4xx, counted only from `minimum4xx` answers on
+   * (below that it reads 0): a few refusals among a handful of requests are not a trend.
+   */
+  api4xxPercent(period: Duration = Duration.minutes(5), minimum4xx = 10): cloudwatch.MathExpression {
+    return new cloudwatch.MathExpression({
+      expression: `IF(clientErrors >= ${minimum4xx}, 100 * clientErrors / requests, 0)`,
+      usingMetrics: {
+        clientErrors: this.sources.httpApi.metricClientError({ statistic: 'Sum', period }),
+        requests: this.sources.httpApi.metricCount({ statistic: 'Sum', period }),
+      },
+      label: '4xx (% of requests)',
+      period,
+    });
+  }
+
   /** Throttles of either function, as one series. */
   throttles(period: Duration = Duration.minutes(5)): cloudwatch.MathExpression {
     return new cloudwatch.MathExpression({
@@ -100,6 +116,26 @@ export class WebhooksMetricFactory {
   /** Finished predictions the reconciler recorded because no terminal webhook had arrived. */
   predictionsRecovered(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
     return this.handlerMetric(METRIC.predictionsRecovered, options);
+  }
+
+  /** Predictions whose archival was given up: the last try failed, or the attempt cap was passed. */
+  archivalsFailed(options: HandlerMetricOptions = {}): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.archivalsFailed, options);
+  }
+
+  /** Finished predictions the reconciler sent to the archive queue again, not announced long after. */
+  archivalsRedriven(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.archivalsRedriven, options);
+  }
+
+  /** How far behind the reconciler's complete listing of Replicate's predictions is (seconds, maximum); one value a run. */
+  reconcilerListingLag(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.reconcilerListingLag, { statistic: 'Maximum', ...options });
+  }
+
+  /** How long the oldest finished prediction not yet announced has waited (seconds, maximum), as the reconciler finds it. */
+  oldestPendingArchivalAge(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.oldestPendingArchivalAge, { statistic: 'Maximum', ...options });
   }
 
   /** Reconciler runs that crashed, plus calls to Replicate's API that failed after their retries; undefined without a reconciler. */

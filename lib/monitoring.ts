@@ -16,18 +16,39 @@ import type { AlarmName, AlarmOptions, HandlerMetricOptions } from './props';
 export interface Monitored {
   readonly metrics: WebhooksMetricFactory;
   readonly alarmTopic: sns.ITopic;
+  /** How often the reconciler runs, when there is one. */
+  readonly reconcilerInterval?: Duration;
+}
+
+/** Thresholds of the alarms whose `AlarmOptions` are not given. */
+export const ALARM_DEFAULTS = {
+  api4xxPercent: 5,
+  maxPendingArchivalAge: Duration.minutes(30),
+  maxListingLag: Duration.minutes(30),
+} as const;
+
+/** The alarms' window over the reconciler's own metrics: at least 15 minutes, and at least three runs. */
+export function reconcilerAlarmPeriod(interval: Duration): Duration {
+  // A CloudWatch alarm's period is at most a day.
+  return Duration.seconds(Math.min(24 * 3600, Math.max(15 * 60, 3 * interval.toSeconds())));
 }
 
 export function createAlarms(
   scope: Construct,
-  { metrics, alarmTopic }: Monitored,
+  { metrics, alarmTopic, reconcilerInterval }: Monitored,
   options: AlarmOptions,
 ): Partial<Record<AlarmName, cloudwatch.Alarm>> {
   if (options.enabled === false) return {};
   const disabled = new Set(options.disable ?? []);
   const fiveMinutes = { period: Duration.minutes(5) };
-  type Definition = Pick<cloudwatch.AlarmProps, 'alarmDescription' | 'metric' | 'threshold'>;
+  const fifteenMinutes = { period: Duration.minutes(15) };
+  type Definition = Pick<
+    cloudwatch.AlarmProps,
+    'alarmDescription' | 'metric' | 'threshold' | 'comparisonOperator' | 'treatMissingData'
+  >;
   const withReconciler = metrics.reconcilerFailures() !== undefined;
+  const reconcilerRuns = { period: reconcilerAlarmPeriod(reconcilerInterval ?? Duration.minutes(5)) };
+  const api4xxPercent = options.api4xxPercent ?? ALARM_DEFAULTS.api4xxPercent;
   // An alarm whose metric does not exist here (no reconciler) is not created.
   const definitions: Record<AlarmName, () => Definition | undefined> = {
     verifierErrors: () => ({
@@ -41,6 +62,12 @@ export function createAlarms(
         'The webhook API answered 5xx: webhooks were not recorded (DynamoDB, S3 or Secrets Manager failing, or the signing key not set).',
       metric: metrics.api5xx(fiveMinutes),
       threshold: options.api5xxPerFiveMinutes ?? 1,
+    }),
+    api4xx: () => ({
+      alarmDescription: `More than ${api4xxPercent}% of the webhook API's requests in 5 minutes were answered 4xx (at least 10 of them): forged or misaddressed traffic, a signing key that no longer matches Replicate's, bodies that cannot be recorded, or the throttle answering 429 (see the access logs' status).`,
+      metric: metrics.api4xxPercent(Duration.minutes(5)),
+      threshold: api4xxPercent,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
     }),
     rejectedSignatures: () => ({
       alarmDescription:
@@ -63,6 +90,12 @@ export function createAlarms(
       alarmDescription:
         'Predictions failed every archival try and wait in the archive dead-letter queue: fix the cause, then redrive the queue.',
       metric: metrics.archiveDeadLetters({ period: Duration.minutes(1) }),
+      threshold: 1,
+    }),
+    archivalsFailed: () => ({
+      alarmDescription:
+        'An archival was given up: its last try failed, or it passed maxArchiveAttempts. Its item says archiveStatus: failed, and why; fix the cause, then redrive it.',
+      metric: metrics.archivalsFailed(fifteenMinutes),
       threshold: 1,
     }),
     archiveFileFailures: () => ({
@@ -89,6 +122,35 @@ export function createAlarms(
               'The reconciler recorded finished predictions whose terminal webhook never arrived: the webhook path is broken (wrong URL or signing key, endpoint down) or Replicate failed to deliver.',
             metric: metrics.predictionsRecovered({ period: Duration.minutes(15) }),
             threshold: 1,
+          }
+        : undefined,
+    archivalsRedriven: () =>
+      withReconciler
+        ? {
+            alarmDescription:
+              'The reconciler sent finished predictions to the archive queue again: they were not announced long after finishing, so the table stream, the Pipe or the archive queue is not delivering them (see the archive failure queue).',
+            metric: metrics.archivalsRedriven(fifteenMinutes),
+            threshold: 1,
+          }
+        : undefined,
+    pendingArchivalAge: () =>
+      withReconciler
+        ? {
+            alarmDescription:
+              'A finished prediction has waited long to be archived and announced, even after the reconciler sent it to the archive queue again; its outputs expire about an hour after it started.',
+            metric: metrics.oldestPendingArchivalAge(reconcilerRuns),
+            threshold: (options.maxPendingArchivalAge ?? ALARM_DEFAULTS.maxPendingArchivalAge).toSeconds(),
+          }
+        : undefined,
+    reconcilerListingLag: () =>
+      withReconciler
+        ? {
+            alarmDescription:
+              "The reconciler's listing of Replicate's predictions has not been complete for long, or no run has finished (missing data counts): missed webhooks are not being recovered.",
+            metric: metrics.reconcilerListingLag(reconcilerRuns),
+            threshold: (options.maxListingLag ?? ALARM_DEFAULTS.maxListingLag).toSeconds(),
+            // It is emitted on every run: no data means no run finished.
+            treatMissingData: cloudwatch.TreatMissingData.BREACHING,
           }
         : undefined,
     completionEventFailures: () => {
@@ -231,13 +293,23 @@ export function createDashboard(
     dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Reconciler',
-        width: 24,
+        width: 12,
         left: [
           metric(METRIC.predictionsRecovered, 'recovered (missed webhooks)'),
-          metric(METRIC.archivalsRedriven, 'archivals redriven'),
+          metrics.archivalsRedriven({ label: 'archivals redriven' }),
           metric(METRIC.reconcilerPredictionsExamined, 'predictions examined'),
+          metric(METRIC.openRecordsFollowed, 'open records followed'),
+          metric(METRIC.reconcileItemFailures, 'item failures'),
         ],
         right: [reconcilerFailures],
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Reconciler lag (s)',
+        width: 12,
+        left: [
+          metrics.reconcilerListingLag({ label: 'listing lag' }),
+          metrics.oldestPendingArchivalAge({ label: 'oldest pending archival' }),
+        ],
       }),
     );
   }

@@ -9,16 +9,21 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { ReconciliationScope } from '../lambda/shared/reconcile';
 
-/** API Gateway throttling of the webhook route. */
+/**
+ * API Gateway throttling of the webhook route. Requests above it are answered 429, and Replicate
+ * retries only the terminal webhook, for about a minute: keep it well above real traffic (about 4
+ * webhooks a second per prediction while it streams output and logs). It caps what a flood costs;
+ * the verifier's reserved concurrency and DynamoDB are the real limits.
+ */
 export interface WebhookThrottle {
   /**
    * Steady-state requests per second.
-   * @default 100
+   * @default 1000
    */
   readonly rateLimit?: number;
   /**
    * Burst of requests above the steady rate.
-   * @default 200
+   * @default 2000
    */
   readonly burstLimit?: number;
 }
@@ -122,7 +127,8 @@ export interface ReconciliationOptions {
   /**
    * More webhook URLs whose predictions are this deployment's, besides `webhookUrl`: a custom
    * domain, a proxy in front of the API, or the URL of an API this one replaced. Compared without
-   * a trailing slash or a default port. Only with `ReconciliationScope.WEBHOOK_URL`.
+   * a trailing slash or a default port. Only with `ReconciliationScope.WEBHOOK_URL`; at most 20
+   * absolute https URLs (http only for a loopback host), without commas.
    * @default - none
    */
   readonly webhookUrls?: string[];
@@ -130,6 +136,8 @@ export interface ReconciliationOptions {
    * Archival tries (claims of the prediction, a crash included) after which a finished prediction
    * that is still not announced is marked failed (`archiveStatus: failed`, alarmed) and left for a
    * person instead of being queued again by the reconciler. A redrive on purpose still archives it.
+   * An integer from 1 to 1,000; below the queue's tries of one round (`archiver.retryAttempts` + 1)
+   * gets a warning.
    * @default 15
    */
   readonly maxArchiveAttempts?: number;
@@ -151,6 +159,12 @@ export enum AlarmName {
   VERIFIER_ERRORS = 'verifierErrors',
   /** The webhook API answered 5xx (`AlarmOptions.api5xxPerFiveMinutes`). */
   API_5XX = 'api5xx',
+  /**
+   * More than `AlarmOptions.api4xxPercent` of the webhook API's requests in 5 minutes were answered
+   * 4xx, and at least 10 were: forged or misaddressed traffic, a signing key that no longer
+   * matches Replicate's, bodies that cannot be recorded, or the throttle answering 429.
+   */
+  API_4XX = 'api4xx',
   /** Many requests failed the signature check (`AlarmOptions.rejectedSignaturesPerFiveMinutes`). */
   REJECTED_SIGNATURES = 'rejectedSignatures',
   /** The archiver crashed or timed out. */
@@ -159,6 +173,11 @@ export enum AlarmName {
   ARCHIVE_FAILURE_QUEUE = 'archiveFailureQueue',
   /** Predictions failed every archival try (the archive dead-letter queue is not empty). */
   ARCHIVE_DEAD_LETTERS = 'archiveDeadLetters',
+  /**
+   * An archival was given up in the last 15 minutes (`ArchivalsFailed`): its last try failed, or
+   * it passed `ReconciliationOptions.maxArchiveAttempts`. The item says `archiveStatus: failed`.
+   */
+  ARCHIVALS_FAILED = 'archivalsFailed',
   /** Output files could not be archived. */
   ARCHIVE_FILE_FAILURES = 'archiveFileFailures',
   /** Finished predictions waited too long in the archive queue (`AlarmOptions.maxArchiveBacklogAge`). */
@@ -169,6 +188,23 @@ export enum AlarmName {
   MISSED_WEBHOOKS = 'missedWebhooks',
   /** The reconciler failed, or Replicate's API refused it (with `replicateApiToken`). */
   RECONCILER_FAILURES = 'reconcilerFailures',
+  /**
+   * The reconciler sent finished predictions to the archive queue again in the last 15 minutes
+   * (`ArchivalsRedriven`): the path from the table's stream through the Pipe and the queue is not
+   * delivering them (with `replicateApiToken`).
+   */
+  ARCHIVALS_REDRIVEN = 'archivalsRedriven',
+  /**
+   * A finished prediction has waited `AlarmOptions.maxPendingArchivalAge` or longer to be archived
+   * and announced (`OldestPendingArchivalAge`, measured by the reconciler; with `replicateApiToken`).
+   */
+  PENDING_ARCHIVAL_AGE = 'pendingArchivalAge',
+  /**
+   * The reconciler's listing of Replicate's predictions has not been complete for
+   * `AlarmOptions.maxListingLag` (`ReconcilerListingLag`), or no run has reported it for 15 minutes
+   * or three intervals, whichever is longer: missing data counts as breaching (with `replicateApiToken`).
+   */
+  RECONCILER_LISTING_LAG = 'reconcilerListingLag',
   /** EventBridge refused or failed completion events (with `eventBus`). */
   COMPLETION_EVENT_FAILURES = 'completionEventFailures',
 }
@@ -202,6 +238,26 @@ export interface AlarmOptions {
    * @default Duration.minutes(10)
    */
   readonly maxArchiveBacklogAge?: Duration;
+  /**
+   * `api4xx` fires when more than this percentage of the API's requests in 5 minutes were
+   * answered 4xx, and at least 10 were (0–99).
+   * @default 5
+   */
+  readonly api4xxPercent?: number;
+  /**
+   * `pendingArchivalAge` (with the reconciler) fires when the oldest finished prediction not yet
+   * archived and announced has waited this long (1 minute – 1 day). The reconciler sends one stuck
+   * for 15 minutes to the archive queue again, so a longer wait means that did not help either.
+   * @default Duration.minutes(30)
+   */
+  readonly maxPendingArchivalAge?: Duration;
+  /**
+   * `reconcilerListingLag` (with the reconciler) fires when its listing of Replicate's predictions
+   * has not been complete for this long (1 minute – 1 day): a healthy reconciler's lag stays
+   * within about one interval (a warning when this is less than two).
+   * @default Duration.minutes(30)
+   */
+  readonly maxListingLag?: Duration;
 }
 
 /** Lifecycle of the archive (applies to a bucket the construct creates). */
@@ -354,7 +410,7 @@ export interface ReplicateWebhooksProps {
   readonly webhookPath?: string;
   /**
    * API Gateway throttling of the webhook route.
-   * @default { rateLimit: 100, burstLimit: 200 }
+   * @default { rateLimit: 1000, burstLimit: 2000 }
    */
   readonly throttle?: WebhookThrottle;
   /**
@@ -439,7 +495,8 @@ export interface ReplicateWebhooksProps {
    * A secret holding a Replicate API token (the plain token, or JSON `{"token": "r8_..."}`).
    * With it, a scheduled reconciler records predictions whose webhooks never arrived, through
    * Replicate's API, and keeps the signing key in step with Replicate's.
-   * @default - no reconciler: the archive relies on Replicate's deliveries alone
+   * @default - no reconciler: the archive relies on Replicate's deliveries alone, and synth warns
+   * (`replicate-webhooks:noReconciler`)
    */
   readonly replicateApiToken?: secretsmanager.ISecret;
   /**

@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -21,10 +21,10 @@ import { PREDICTIONS_FOLDER, SPILL_FOLDER, normalizePrefix } from '../lambda/sha
 import { ARCHIVE_QUEUE_DEFAULTS, ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
 import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../lambda/shared/metrics';
 import { ARCHIVER_DEFAULTS, archiverEnvironment } from '../lambda/archiver/settings';
-import { VERIFIER_DEFAULTS, verifierEnvironment } from '../lambda/verifier/settings';
+import { VERIFIER_DEFAULTS, WEBHOOK_THROTTLE_DEFAULTS, verifierEnvironment } from '../lambda/verifier/settings';
 import { RECONCILER_DEFAULTS, reconcilerEnvironment } from '../lambda/reconciler/settings';
 import { RECONCILIATION_DEFAULTS } from '../lambda/shared/reconcile';
-import { ARCHIVE_PENDING_INDEX, PARTITION_KEY, STORE_DEFAULTS, TTL_ATTRIBUTE } from '../lambda/shared/state';
+import { ARCHIVE_PENDING_INDEX, FOLLOW_INDEX, PARTITION_KEY, STORE_DEFAULTS, TTL_ATTRIBUTE } from '../lambda/shared/state';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { checkExistingOrProps, consolidateProps } from './consolidate';
 import { HANDLER_ARCHITECTURE, HANDLER_RUNTIME, handlerCode, type HandlerName } from './handler-code';
@@ -53,8 +53,6 @@ import type {
 } from './props';
 import { completionEventPattern } from '../lambda/shared/completion-event';
 import { TERMINAL_STATUSES } from '../lambda/shared/prediction';
-
-const DEFAULT_THROTTLE = { rateLimit: 100, burstLimit: 200 };
 
 /**
  * Receives Replicate webhooks: an HTTP API in front of a verifier Lambda that checks the
@@ -135,6 +133,14 @@ export class ReplicateWebhooks extends Construct {
     );
     checkExistingOrProps('existingAlarmTopic', props.existingAlarmTopic, 'alarmTopicProps', props.alarmTopicProps);
     validateProps(this, props);
+    if (!props.replicateApiToken) {
+      Annotations.of(this).addWarningV2(
+        'replicate-webhooks:noReconciler',
+        "No replicateApiToken: nothing can be recovered when Replicate's deliveries fail (it retries only the terminal webhook, for about a minute). " +
+          'Give a secret holding a Replicate API token as replicateApiToken to turn the reconciler on. ' +
+          'For high volumes, create predictions with webhook_events_filter: ["completed"], so that the one webhook that matters has the most room.',
+      );
+    }
     const webhookPath = props.webhookPath ?? '/webhook';
     this.archivePrefix = normalizePrefix(props.archivePrefix);
     this.logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
@@ -206,7 +212,11 @@ export class ReplicateWebhooks extends Construct {
       reconciler: this.reconciler,
       putsCompletionEvents: this.completionEventBus !== undefined,
     });
-    const monitored = { metrics: this.metrics, alarmTopic: this.alarmTopic };
+    const monitored = {
+      metrics: this.metrics,
+      alarmTopic: this.alarmTopic,
+      reconcilerInterval: this.reconciler ? reconcilerInterval(props) : undefined,
+    };
     this.alarms = createAlarms(this, monitored, props.alarms ?? {});
     if (props.dashboard !== false) {
       this.dashboard = createDashboard(this, monitored, this, Object.values(this.alarms));
@@ -268,9 +278,36 @@ export class ReplicateWebhooks extends Construct {
     return this.metrics.archiveDeadLetters(options);
   }
 
-  /** Predictions whose last try failed (`reason`: the error's name, or `files_failed_transiently`). */
+  /**
+   * Predictions whose archival was given up: the last try failed (`reason`: the error's name, or
+   * `files_failed_transiently`), or the reconciler found it past `maxArchiveAttempts`.
+   */
   public metricArchivalsFailed(options?: HandlerMetricOptions): cloudwatch.Metric {
-    return this.metric(METRIC.archivalsFailed, options);
+    return this.metrics.archivalsFailed(options);
+  }
+
+  /**
+   * Finished predictions the reconciler sent to the archive queue again because they were not
+   * announced long after finishing (with the reconciler): any means the Pipe or queue path is not delivering.
+   */
+  public metricArchivalsRedriven(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metrics.archivalsRedriven(options);
+  }
+
+  /**
+   * How far behind the reconciler's complete listing of Replicate's predictions is (seconds,
+   * maximum; with the reconciler, one value a run): a few minutes when healthy.
+   */
+  public metricReconcilerListingLag(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metrics.reconcilerListingLag(options);
+  }
+
+  /**
+   * How long the oldest finished prediction not yet archived and announced has waited (seconds,
+   * maximum; with the reconciler, which measures it on each run).
+   */
+  public metricOldestPendingArchivalAge(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metrics.oldestPendingArchivalAge(options);
   }
 
   /** Completion events EventBridge took (with the `eventBus` prop): one per finished prediction. */
@@ -438,6 +475,12 @@ export class ReplicateWebhooks extends Construct {
               projectionType: dynamodb.ProjectionType.INCLUDE,
               nonKeyAttributes: [...ARCHIVE_PENDING_INDEX.projected],
             },
+            {
+              indexName: FOLLOW_INDEX.indexName,
+              partitionKey: { name: FOLLOW_INDEX.partitionKey, type: dynamodb.AttributeType.STRING },
+              sortKey: { name: FOLLOW_INDEX.sortKey, type: dynamodb.AttributeType.STRING },
+              projectionType: dynamodb.ProjectionType.KEYS_ONLY,
+            },
           ],
           dynamoStream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
           timeToLiveAttribute: TTL_ATTRIBUTE,
@@ -486,7 +529,10 @@ export class ReplicateWebhooks extends Construct {
       httpApi,
       stageName: '$default',
       autoDeploy: true,
-      throttle: { ...DEFAULT_THROTTLE, ...props.throttle },
+      throttle: {
+        rateLimit: props.throttle?.rateLimit ?? WEBHOOK_THROTTLE_DEFAULTS.rateLimit,
+        burstLimit: props.throttle?.burstLimit ?? WEBHOOK_THROTTLE_DEFAULTS.burstLimit,
+      },
       accessLogSettings: {
         destination: new apigwv2.LogGroupLogDestination(accessLogs),
         format: apigateway.AccessLogFormat.custom(
@@ -696,7 +742,7 @@ export class ReplicateWebhooks extends Construct {
    */
   private createReconciler(props: ReplicateWebhooksProps, token: secretsmanager.ISecret): lambda.Function {
     const options = props.reconciliation ?? {};
-    const interval = options.interval ?? Duration.seconds(RECONCILIATION_DEFAULTS.intervalSeconds);
+    const interval = reconcilerInterval(props);
     const manageSigningKey = options.manageSigningKey ?? true;
     const reconciler = this.createFunction('Reconciler', 'reconciler', {
       description: 'Records Replicate predictions whose webhooks never arrived, through the Replicate API',
@@ -713,10 +759,14 @@ export class ReplicateWebhooks extends Construct {
         tokenSecretId: token.secretArn,
         archiveQueueUrl: this.archiveQueue.queueUrl,
         webhookUrl: this.webhookUrl,
+        // Absent rather than empty: the reconciler reads an empty list and no list alike.
+        webhookUrls: options.webhookUrls?.length ? options.webhookUrls : undefined,
         manageSigningKey,
         apiBaseUrl: props.replicateApiBaseUrl ?? RECONCILER_DEFAULTS.apiBaseUrl,
         scope: options.scope ?? RECONCILER_DEFAULTS.scope,
         lookbackSeconds: options.lookback?.toSeconds() ?? RECONCILER_DEFAULTS.lookbackSeconds,
+        intervalSeconds: interval.toSeconds(),
+        maxArchiveAttempts: options.maxArchiveAttempts ?? RECONCILER_DEFAULTS.maxArchiveAttempts,
         maxInlinePayloadBytes: props.maxInlinePayloadSize?.toBytes() ?? STORE_DEFAULTS.maxInlinePayloadBytes,
         dedupTtlSeconds: props.dedupRetention?.toSeconds() ?? STORE_DEFAULTS.dedupTtlSeconds,
       }),
@@ -731,12 +781,23 @@ export class ReplicateWebhooks extends Construct {
       });
       this.signingSecret.encryptionKey?.grantEncrypt(reconciler);
     }
-    // The verifier's write (the same store), batched lookups, and the archive-pending index.
-    this.grantTableItems(reconciler, 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    // The verifier's write (the same store), batched lookups, its own state item and its retry
+    // items (read, written, deleted once recovered), and the two sparse indexes it walks: named,
+    // not `index/*`, so an index a user adds stays out of its reach.
+    this.grantTableItems(
+      reconciler,
+      'dynamodb:BatchGetItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+    );
     iam.Grant.addToPrincipal({
       grantee: reconciler,
       actions: ['dynamodb:Query'],
-      resourceArns: [`${this.table.tableArn}/index/${ARCHIVE_PENDING_INDEX.indexName}`],
+      resourceArns: [ARCHIVE_PENDING_INDEX.indexName, FOLLOW_INDEX.indexName].map(
+        (indexName) => `${this.table.tableArn}/index/${indexName}`,
+      ),
     });
     this.encryptionKey?.grantEncryptDecrypt(reconciler);
     this.bucket.grantPut(reconciler, `${this.archivePrefix}${SPILL_FOLDER}*`);
@@ -798,4 +859,9 @@ export class ReplicateWebhooks extends Construct {
     });
     return fn;
   }
+}
+
+/** How often the reconciler runs: the schedule's rate. */
+function reconcilerInterval(props: ReplicateWebhooksProps): Duration {
+  return props.reconciliation?.interval ?? Duration.seconds(RECONCILIATION_DEFAULTS.intervalSeconds);
 }

@@ -6,9 +6,12 @@
  */
 import { Annotations, Duration, Size, Token } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
+import { ARCHIVE_QUEUE_DEFAULTS } from '../lambda/shared/archive-queue';
 import { parseAllowedHosts } from '../lambda/shared/allowed-hosts';
+import { RECONCILIATION_DEFAULTS, ReconciliationScope } from '../lambda/shared/reconcile';
 import { MAX_INLINE_PAYLOAD_BYTES } from '../lambda/shared/state';
-import type { ReplicateWebhooksProps } from './props';
+import { ALARM_DEFAULTS } from './monitoring';
+import { AlarmName, type ReplicateWebhooksProps } from './props';
 
 /** A prop outside its accepted range: the message names the prop, the value and the range. */
 export class InvalidPropError extends Error {
@@ -32,6 +35,15 @@ const MEMORY_PER_FILE_MB = 24;
 const ARCHIVER_BASE_MEMORY_MB = 100;
 /** The spill key (`<prefix>webhook-payloads/<id>/<webhook-id>.json`) must stay under S3's 1,024 bytes. */
 const MAX_PREFIX_BYTES = 100;
+/** Each URL is compared with every listed prediction's webhook: a short list, not a registry. */
+const MAX_WEBHOOK_URLS = 20;
+/**
+ * The URLs reach the reconciler in one environment variable, and Lambda allows 4 KB for all of a
+ * function's variables together: the rest of its wiring (names, ARNs, URLs) takes about 1 KB.
+ */
+const MAX_WEBHOOK_URLS_CHARACTERS = 2048;
+/** Plain http is for a proxy on the same machine (tests, local mode), never across a network. */
+const LOOPBACK_HOST = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
 
 export function validateProps(scope: IConstruct, props: ReplicateWebhooksProps): void {
   const warn = (id: string, message: string) => Annotations.of(scope).addWarningV2(`replicate-webhooks:${id}`, message);
@@ -244,6 +256,21 @@ export function validateProps(scope: IConstruct, props: ReplicateWebhooksProps):
     }
   }
 
+  const reconciliation = props.reconciliation ?? {};
+  if (reconciliation.webhookUrls !== undefined) validateWebhookUrls(reconciliation.webhookUrls, reconciliation.scope);
+  if (reconciliation.maxArchiveAttempts !== undefined) {
+    const attempts = reconciliation.maxArchiveAttempts;
+    integerRange('reconciliation.maxArchiveAttempts', attempts, 1, 1000, 'between 1 and 1,000');
+    // The queue's tries of one round: the first and the archiver's retries.
+    const triesPerRound = (archiver.retryAttempts ?? ARCHIVE_QUEUE_DEFAULTS.maxReceiveCount - 1) + 1;
+    if (attempts < triesPerRound) {
+      warn(
+        'reconciliation.maxArchiveAttempts',
+        `reconciliation.maxArchiveAttempts ${attempts} is below the archive queue's ${triesPerRound} tries per round (archiver.retryAttempts + 1): the reconciler marks a stuck prediction failed before it has had one full round, and never sends it to the queue again.`,
+      );
+    }
+  }
+
   const alarms = props.alarms ?? {};
   if (alarms.rejectedSignaturesPerFiveMinutes !== undefined)
     range(
@@ -266,12 +293,102 @@ export function validateProps(scope: IConstruct, props: ReplicateWebhooksProps):
       'between 1 minute and 1 hour: outputs expire about an hour after a prediction starts',
     );
   }
+  if (alarms.api4xxPercent !== undefined)
+    range(
+      'alarms.api4xxPercent',
+      alarms.api4xxPercent,
+      0,
+      99,
+      'percent',
+      'between 0 and 99: the alarm fires above it, and no more than every request can be answered 4xx',
+    );
+  if (alarms.maxPendingArchivalAge)
+    range(
+      'alarms.maxPendingArchivalAge',
+      alarms.maxPendingArchivalAge.toSeconds(),
+      60,
+      24 * 3600,
+      'seconds',
+      'between 1 minute and 1 day',
+    );
+  if (alarms.maxListingLag)
+    range('alarms.maxListingLag', alarms.maxListingLag.toSeconds(), 60, 24 * 3600, 'seconds', 'between 1 minute and 1 day');
+  const listingLagAlarm =
+    props.replicateApiToken !== undefined &&
+    reconciliation.enabled !== false &&
+    alarms.enabled !== false &&
+    !alarms.disable?.includes(AlarmName.RECONCILER_LISTING_LAG);
+  if (listingLagAlarm) {
+    // Between two runs the lag grows by an interval; a threshold under two fires on a healthy reconciler.
+    const lag = (alarms.maxListingLag ?? ALARM_DEFAULTS.maxListingLag).toSeconds();
+    const interval = (reconciliation.interval ?? Duration.seconds(RECONCILIATION_DEFAULTS.intervalSeconds)).toSeconds();
+    if (!Token.isUnresolved(lag) && !Token.isUnresolved(interval) && lag < 2 * interval) {
+      warn(
+        'alarms.maxListingLag',
+        `alarms.maxListingLag is ${lag} s, less than two reconcile intervals (${2 * interval} s): the reconcilerListingLag alarm can fire while the reconciler is healthy. Raise maxListingLag to at least ${2 * interval} s.`,
+      );
+    }
+  }
 }
 
 function range(prop: string, value: number, min: number, max: number, unit: string, accepted: string): void {
   if (Token.isUnresolved(value)) return;
   if (!Number.isFinite(value) || value < min || value > max) {
     throw new InvalidPropError(prop, `${value}${unit ? ` ${unit}` : ''}`, `it must be ${accepted}`);
+  }
+}
+
+/** `range`, for a count: a fraction is refused too. */
+function integerRange(prop: string, value: number, min: number, max: number, accepted: string): void {
+  if (Token.isUnresolved(value)) return;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidPropError(prop, String(value), `it must be an integer ${accepted}`);
+  }
+}
+
+function validateWebhookUrls(urls: readonly string[], scope: ReconciliationScope | undefined): void {
+  const prop = 'reconciliation.webhookUrls';
+  if (urls.length > 0 && scope !== undefined && scope !== ReconciliationScope.WEBHOOK_URL) {
+    throw new InvalidPropError(
+      prop,
+      `${urls.length} URL(s) with scope ${scope}`,
+      'give it only with ReconciliationScope.WEBHOOK_URL: the other scopes do not look at webhook URLs',
+    );
+  }
+  if (urls.length > MAX_WEBHOOK_URLS) {
+    throw new InvalidPropError(prop, `${urls.length} URLs`, `it must hold at most ${MAX_WEBHOOK_URLS}`);
+  }
+  const literal = urls.filter((url) => !Token.isUnresolved(url));
+  for (const url of literal) {
+    if (url.includes(',')) {
+      throw new InvalidPropError(
+        prop,
+        JSON.stringify(url),
+        'an entry must hold no comma: the list reaches the reconciler comma-separated',
+      );
+    }
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = undefined;
+    }
+    const secure = parsed?.protocol === 'https:' || (parsed?.protocol === 'http:' && LOOPBACK_HOST.test(parsed.hostname));
+    if (!parsed || !secure) {
+      throw new InvalidPropError(
+        prop,
+        JSON.stringify(url),
+        'an entry must be an absolute https URL (http only for localhost, 127.0.0.1 or [::1]), as given to Replicate as `webhook`',
+      );
+    }
+  }
+  const characters = literal.join(',').length;
+  if (characters > MAX_WEBHOOK_URLS_CHARACTERS) {
+    throw new InvalidPropError(
+      prop,
+      `${characters} characters long`,
+      `it must be at most ${MAX_WEBHOOK_URLS_CHARACTERS} characters together: the list travels in one environment variable, and Lambda allows 4 KB for all of them`,
+    );
   }
 }
 

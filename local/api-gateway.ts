@@ -1,9 +1,56 @@
 /**
  * Builds API Gateway HTTP API payload-2.0 events the way AWS does, so the verifier runs
- * unchanged behind a plain Node HTTP server (local mode) and in tests.
+ * unchanged behind a plain Node HTTP server (local mode) and in tests; and throttles as a stage does.
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { randomUUID } from 'node:crypto';
+import { WEBHOOK_THROTTLE_DEFAULTS } from '../lambda/verifier/settings';
+
+/** A stage's throttle: `burstLimit` requests at once, refilled at `rateLimit` a second. */
+export interface ThrottleLimits {
+  readonly rateLimit: number;
+  readonly burstLimit: number;
+}
+
+/** Local mode's throttle option: the construct's defaults, some of them replaced, or `false` for none. */
+export function throttleLimits(option: Partial<ThrottleLimits> | false | undefined): ThrottleLimits | undefined {
+  if (option === false) return undefined;
+  return {
+    rateLimit: option?.rateLimit ?? WEBHOOK_THROTTLE_DEFAULTS.rateLimit,
+    burstLimit: option?.burstLimit ?? WEBHOOK_THROTTLE_DEFAULTS.burstLimit,
+  };
+}
+
+/**
+ * API Gateway's throttling algorithm, a token bucket: it holds up to `burstLimit` tokens and starts
+ * full, gains `rateLimit` a second, and each request takes one; a request that finds none is
+ * answered 429 without reaching the integration.
+ */
+export class TokenBucket {
+  private tokens: number;
+  private refilledAt: number;
+
+  constructor(
+    private readonly limits: ThrottleLimits,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.tokens = limits.burstLimit;
+    this.refilledAt = now();
+  }
+
+  /** Takes a token for one request; false when there is none. */
+  take(): boolean {
+    const now = this.now();
+    this.tokens = Math.min(this.limits.burstLimit, this.tokens + ((now - this.refilledAt) / 1000) * this.limits.rateLimit);
+    this.refilledAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+/** What an HTTP API answers a throttled request. */
+export const TOO_MANY_REQUESTS = { statusCode: 429, body: { message: 'Too Many Requests' } } as const;
 
 export interface RawHttpRequest {
   readonly method: string;

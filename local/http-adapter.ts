@@ -5,7 +5,7 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { toHttpApiEvent } from './api-gateway';
+import { TOO_MANY_REQUESTS, TokenBucket, toHttpApiEvent, type ThrottleLimits } from './api-gateway';
 import type { Inspector, WebhookAnswer, WebhookRequest } from './inspector/server';
 
 export type HttpApiHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -27,8 +27,11 @@ export async function startHttpAdapter(options: {
   readonly onError?: (error: unknown) => void;
   /** Serves the inspector's page beside the webhook, and tells it of every delivery. */
   readonly inspector?: Pick<Inspector, 'serve' | 'observe' | 'attach'>;
+  /** The stage's throttle of the webhook route, as API Gateway applies it. @default none */
+  readonly throttle?: ThrottleLimits;
 }): Promise<HttpAdapter> {
   const routeKey = `POST ${options.path}`;
+  const bucket = options.throttle ? new TokenBucket(options.throttle) : undefined;
   const server: Server = createServer((request, response) => {
     handle(request, response).catch((error: unknown) => {
       options.onError?.(error);
@@ -44,6 +47,8 @@ export async function startHttpAdapter(options: {
       request.resume();
       return send(response, 404, { message: 'Not Found' });
     }
+    // API Gateway throttles a request as it arrives, before reading it or invoking anything.
+    const throttled = bucket ? !bucket.take() : false;
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of request as AsyncIterable<Buffer>) {
@@ -51,14 +56,14 @@ export async function startHttpAdapter(options: {
       // Past the limit, keep reading (and dropping) so the client can finish sending and read the answer.
       if (size <= MAX_PAYLOAD_BYTES) chunks.push(chunk);
     }
-    if (size > MAX_PAYLOAD_BYTES) return send(response, 413, { message: 'Request Entity Too Large' });
+    if (size > MAX_PAYLOAD_BYTES && !throttled) return send(response, 413, { message: 'Request Entity Too Large' });
     const headers: Array<[string, string]> = [];
     for (let i = 0; i < request.rawHeaders.length; i += 2) headers.push([request.rawHeaders[i], request.rawHeaders[i + 1]]);
     const sourceIp = request.socket.remoteAddress?.replace(/^::ffff:/, '');
     const webhook = { headers, body: Buffer.concat(chunks) };
     const receivedAt = new Date();
     const started = performance.now();
-    const answer = await deliver(webhook, url.search.slice(1), sourceIp);
+    const answer = throttled ? tooManyRequests() : await deliver(webhook, url.search.slice(1), sourceIp);
     try {
       options.inspector?.observe(webhook, answer, receivedAt, Math.round(performance.now() - started));
     } catch (error) {
@@ -108,6 +113,14 @@ export async function startHttpAdapter(options: {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+  };
+}
+
+function tooManyRequests(): WebhookAnswer & { headers: Record<string, string> } {
+  return {
+    status: TOO_MANY_REQUESTS.statusCode,
+    headers: { 'content-type': 'application/json' },
+    body: Buffer.from(JSON.stringify(TOO_MANY_REQUESTS.body)),
   };
 }
 

@@ -26,6 +26,7 @@ import { startEventBridge, type EventBridgeStandIn } from './standins/eventbridg
 import { createInspector, type Inspector } from './inspector/server';
 import type { RecorderLimits } from './inspector/recorder';
 import { readVerifierConfig } from '../lambda/verifier/config';
+import { throttleLimits, type ThrottleLimits } from './api-gateway';
 import { startHttpAdapter, type HttpAdapter } from './http-adapter';
 import { printable, startNotificationPrinter, type NotificationPrinter } from './notification-printer';
 import { startDynamoDbLocal, type DynamoDbLocal } from './standins/dynamodb-local';
@@ -52,6 +53,12 @@ export interface LocalOptions {
    * @default true when `extraOutputHosts` are given (they are loopback file servers), else false
    */
   readonly allowPrivateAddresses?: boolean;
+  /**
+   * API Gateway's throttle of the webhook route, enforced as the stage does (429 before the
+   * verifier), or `false` for none.
+   * @default the construct's: 1,000 requests a second, bursts of 2,000
+   */
+  readonly throttle?: Partial<ThrottleLimits> | false;
   /** Extra or overriding handler environment variables (fetch timeouts, limits, log level). */
   readonly handlerEnvironment?: Readonly<Record<string, string>>;
   /**
@@ -407,6 +414,7 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
       host,
       onError,
       inspector,
+      throttle: throttleLimits(options.throttle),
     });
     stops.push(() => http.stop());
 

@@ -1033,7 +1033,7 @@ export function reconcilerAddition(base: CostEstimate, withReconciler: CostEstim
             id: 'reconciler-alarms',
             section: 'fixedMonthly',
             service: 'CloudWatch',
-            item: `${addedAlarms} more alarms (missed webhooks, reconciler failures) reading ${addedMetrics} metrics`,
+            item: `${addedAlarms} more alarms, the reconciler's own, reading ${addedMetrics} metrics`,
             arithmetic: `${addedMetrics} × ${price(CLOUDWATCH_ALARM_METRIC_PER_MONTH)} = ${usd(cents(addedMetrics * CLOUDWATCH_ALARM_METRIC_PER_MONTH))}`,
             cost: cents(addedMetrics * CLOUDWATCH_ALARM_METRIC_PER_MONTH),
           },

@@ -48,7 +48,7 @@ describe('resources and their key settings', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: '$default',
       AutoDeploy: true,
-      DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 },
+      DefaultRouteSettings: { ThrottlingRateLimit: 1000, ThrottlingBurstLimit: 2000 },
       AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('\\$context.requestId') },
     });
     const url = JSON.stringify(stack.resolve(hooks.webhookUrl));
@@ -81,7 +81,7 @@ describe('resources and their key settings', () => {
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
   });
 
-  test('the state table: on-demand, PITR, encrypted, TTL, NEW_AND_OLD_IMAGES stream, the archive-pending index, retained', () => {
+  test('the state table: on-demand, PITR, encrypted, TTL, NEW_AND_OLD_IMAGES stream, the archive-pending and follow indexes, retained', () => {
     template.hasResource('AWS::DynamoDB::GlobalTable', {
       DeletionPolicy: 'Retain',
       UpdateReplacePolicy: 'Retain',
@@ -92,9 +92,11 @@ describe('resources and their key settings', () => {
           { AttributeName: 'pk', AttributeType: 'S' },
           { AttributeName: 'archivePending', AttributeType: 'S' },
           { AttributeName: 'terminalAt', AttributeType: 'S' },
+          { AttributeName: 'follow', AttributeType: 'S' },
+          { AttributeName: 'followAt', AttributeType: 'S' },
         ],
-        // Sparse: only finished predictions not announced yet carry its key.
         GlobalSecondaryIndexes: [
+          // Sparse: only finished predictions not announced yet carry its key.
           {
             IndexName: 'archive-pending',
             KeySchema: [
@@ -102,6 +104,15 @@ describe('resources and their key settings', () => {
               { AttributeName: 'terminalAt', KeyType: 'RANGE' },
             ],
             Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['archiveFailedAt', 'predictionId'] },
+          },
+          // Sparse: open records and the reconciler's retries, keys only.
+          {
+            IndexName: 'follow',
+            KeySchema: [
+              { AttributeName: 'follow', KeyType: 'HASH' },
+              { AttributeName: 'followAt', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'KEYS_ONLY' },
           },
         ],
         StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
@@ -404,11 +415,13 @@ describe('monitoring', () => {
   const logicalId = (construct: IConstruct) => stack.getLogicalId(construct.node.defaultChild as never);
   const alarmTopic = () => [{ Ref: logicalId(hooks.alarmTopic as sns.Topic) }];
 
-  test('nine alarms, each notifying the alarm topic when it fires and when it clears', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 9);
+  test('eleven alarms, each notifying the alarm topic when it fires and when it clears', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
     template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: alarmTopic(), OKActions: alarmTopic() });
     expect(Object.keys(hooks.alarms).sort()).toEqual([
+      'api4xx',
       'api5xx',
+      'archivalsFailed',
       'archiveBacklogAge',
       'archiveDeadLetters',
       'archiveFailureQueue',
@@ -452,6 +465,17 @@ describe('monitoring', () => {
     ],
     ['archive file failures', { Namespace: 'ReplicateWebhooks', MetricName: 'ArchiveFailures', Period: 900 }],
     [
+      'an archival given up',
+      {
+        Namespace: 'ReplicateWebhooks',
+        MetricName: 'ArchivalsFailed',
+        Dimensions: [{ Name: 'service', Value: 'replicate-webhooks' }],
+        Statistic: 'Sum',
+        Period: 900,
+        Threshold: 1,
+      },
+    ],
+    [
       'archive backlog age',
       {
         Namespace: 'AWS/SQS',
@@ -466,6 +490,44 @@ describe('monitoring', () => {
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       TreatMissingData: 'notBreaching',
       ...properties,
+    });
+  });
+
+  test('more than 5% of the requests answered 4xx, and at least 10 of them', () => {
+    const alarm = Object.values(template.findResources('AWS::CloudWatch::Alarm')).find((resource) =>
+      JSON.stringify(resource.Properties.Metrics ?? []).includes('clientErrors'),
+    )!;
+    const apiId = { Name: 'ApiId', Value: { Ref: logicalId(hooks.httpApi) } };
+    expect(alarm.Properties).toMatchObject({
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 5,
+      EvaluationPeriods: 1,
+      TreatMissingData: 'notBreaching',
+      Metrics: [
+        { Expression: 'IF(clientErrors >= 10, 100 * clientErrors / requests, 0)', ReturnData: true },
+        {
+          Id: 'clientErrors',
+          MetricStat: {
+            Metric: { Namespace: 'AWS/ApiGateway', MetricName: '4xx', Dimensions: [apiId] },
+            Period: 300,
+            Stat: 'Sum',
+          },
+          ReturnData: false,
+        },
+        {
+          Id: 'requests',
+          MetricStat: {
+            Metric: { Namespace: 'AWS/ApiGateway', MetricName: 'Count', Dimensions: [apiId] },
+            Period: 300,
+            Stat: 'Sum',
+          },
+          ReturnData: false,
+        },
+      ],
+    });
+    synth({ alarms: { api4xxPercent: 20 } }).template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Threshold: 20,
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: Match.stringLikeRegexp('clientErrors') })]),
     });
   });
 
@@ -485,7 +547,7 @@ describe('monitoring', () => {
         rejectedSignaturesPerFiveMinutes: 100,
       },
     });
-    tuned.template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+    tuned.template.resourceCountIs('AWS::CloudWatch::Alarm', 9);
     expect(tuned.hooks.alarm(AlarmName.ARCHIVE_BACKLOG_AGE)).toBeUndefined();
     expect(tuned.hooks.alarm(AlarmName.VERIFIER_ERRORS)).toBe(tuned.hooks.alarms.verifierErrors);
     tuned.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'WebhooksRejected', Threshold: 101 });
@@ -527,6 +589,23 @@ describe('monitoring', () => {
     });
     expect(hooks.metricArchiveDeadLetters().metricName).toBe('ApproximateNumberOfMessagesVisible');
     expect(hooks.metricArchivalsFailed({ reason: 'TimeoutError' }).dimensions).toMatchObject({ reason: 'TimeoutError' });
+    expect(stack.resolve(hooks.metricArchivalsRedriven())).toMatchObject({
+      namespace: 'ReplicateWebhooks',
+      metricName: 'ArchivalsRedriven',
+      statistic: 'Sum',
+      dimensions: { service: 'replicate-webhooks' },
+    });
+    for (const [method, metricName] of [
+      [hooks.metricReconcilerListingLag(), 'ReconcilerListingLag'],
+      [hooks.metricOldestPendingArchivalAge(), 'OldestPendingArchivalAge'],
+    ] as const) {
+      expect(stack.resolve(method)).toMatchObject({
+        namespace: 'ReplicateWebhooks',
+        metricName,
+        statistic: 'Maximum',
+        dimensions: { service: 'replicate-webhooks' },
+      });
+    }
     const custom = synth({ metricsNamespace: 'Team/Replicate' });
     expect(custom.hooks.metricWebhooksReceived().namespace).toBe('Team/Replicate');
     custom.template.hasResourceProperties('AWS::Lambda::Function', {
@@ -759,7 +838,7 @@ describe('props', () => {
     });
     template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /hooks/replicate' });
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
-      DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 200 },
+      DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 2000 },
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
       MemorySize: 512,
@@ -768,6 +847,12 @@ describe('props', () => {
     });
     expect(hooks.archivePrefix).toBe('team-a/');
     expect(JSON.stringify(stack.resolve(hooks.webhookUrl))).toContain('/hooks/replicate');
+  });
+
+  test('a throttle limit left undefined keeps its default', () => {
+    synth({ throttle: { rateLimit: undefined, burstLimit: 50 } }).template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      DefaultRouteSettings: { ThrottlingRateLimit: 1000, ThrottlingBurstLimit: 50 },
+    });
   });
 
   test('an existing secret and bucket are used, not created, and granted narrowly', () => {
@@ -936,6 +1021,9 @@ describe('the reconciler', () => {
           RECONCILIATION_SCOPE: 'account',
           LOOKBACK_SECONDS: '5400',
           MANAGE_SIGNING_KEY: 'true',
+          // The schedule's rate, so that the reconciler knows how often it runs.
+          RECONCILE_INTERVAL_SECONDS: '600',
+          MAX_ARCHIVE_ATTEMPTS: '15',
         }),
       },
     });
@@ -945,7 +1033,28 @@ describe('the reconciler', () => {
     });
   });
 
-  test("least privilege: reads the token, writes only the signing secret's value, the store's actions, the index, the spill folder and the queue", () => {
+  test('more webhook URLs and the attempt cap reach it; no URLs, no variable', () => {
+    const environmentOf = (props: ReplicateWebhooksProps) => {
+      const { hooks, stack, template } = withToken(props);
+      const id = stack.getLogicalId(hooks.reconciler!.node.defaultChild as never);
+      return template.findResources('AWS::Lambda::Function')[id].Properties.Environment.Variables as Record<string, unknown>;
+    };
+    const tuned = environmentOf({
+      reconciliation: {
+        webhookUrls: ['https://hooks.example.com/replicate', 'https://old-api.example.com/webhook'],
+        maxArchiveAttempts: 40,
+      },
+    });
+    expect(tuned).toMatchObject({
+      WEBHOOK_URLS: 'https://hooks.example.com/replicate,https://old-api.example.com/webhook',
+      MAX_ARCHIVE_ATTEMPTS: '40',
+      RECONCILE_INTERVAL_SECONDS: '300',
+    });
+    expect(environmentOf({})).not.toHaveProperty('WEBHOOK_URLS');
+    expect(environmentOf({ reconciliation: { webhookUrls: [] } })).not.toHaveProperty('WEBHOOK_URLS');
+  });
+
+  test("least privilege: reads the token, writes only the signing secret's value, the store's actions, its two indexes, the spill folder and the queue", () => {
     const { template, hooks, stack } = withToken();
     const roleId = stack.getLogicalId(hooks.reconciler!.role!.node.defaultChild as never);
     const statements = Object.values(template.findResources('AWS::IAM::Policy'))
@@ -955,6 +1064,8 @@ describe('the reconciler', () => {
     expect(actions).toEqual(
       [
         'dynamodb:BatchGetItem',
+        'dynamodb:DeleteItem',
+        'dynamodb:GetItem',
         'dynamodb:PutItem',
         'dynamodb:Query',
         'dynamodb:UpdateItem',
@@ -974,20 +1085,100 @@ describe('the reconciler', () => {
         'sqs:SendMessage',
       ].sort(),
     );
+    const tableArn = { 'Fn::GetAtt': [stack.getLogicalId(hooks.table.node.defaultChild as never), 'Arn'] };
+    const items = statements.find((statement) => [statement.Action].flat().includes('dynamodb:GetItem'))!;
+    expect(items.Resource).toEqual(tableArn);
+    // The two sparse indexes by name: not `index/*`, which would reach an index a user adds.
     const query = statements.find((statement) => statement.Action === 'dynamodb:Query')!;
-    expect(JSON.stringify(query.Resource)).toContain('/index/archive-pending');
+    expect(query.Resource).toEqual([
+      { 'Fn::Join': ['', [tableArn, '/index/archive-pending']] },
+      { 'Fn::Join': ['', [tableArn, '/index/follow']] },
+    ]);
     const noKeyManagement = withToken({ reconciliation: { manageSigningKey: false } });
     expect(JSON.stringify(noKeyManagement.template.findResources('AWS::IAM::Policy'))).not.toContain('PutSecretValue');
   });
 
-  test('two more alarms, to the alarm topic: missed webhooks and reconciler failures', () => {
+  test('five more alarms, to the alarm topic: missed webhooks, reconciler failures, redrives, pending archivals and the listing lag', () => {
     const { template, hooks } = withToken();
-    expect(Object.keys(hooks.alarms)).toEqual(expect.arrayContaining(['missedWebhooks', 'reconcilerFailures']));
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
+    expect(Object.keys(hooks.alarms)).toEqual(
+      expect.arrayContaining([
+        'missedWebhooks',
+        'reconcilerFailures',
+        'archivalsRedriven',
+        'pendingArchivalAge',
+        'reconcilerListingLag',
+      ]),
+    );
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 16);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'PredictionsRecovered', Threshold: 1 });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Metrics: Match.arrayWith([Match.objectLike({ Expression: 'errors + apiErrors' })]),
     });
+    const handlerMetric = { Namespace: 'ReplicateWebhooks', Dimensions: [{ Name: 'service', Value: 'replicate-webhooks' }] };
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      ...handlerMetric,
+      MetricName: 'ArchivalsRedriven',
+      Statistic: 'Sum',
+      Period: 900,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      ...handlerMetric,
+      MetricName: 'OldestPendingArchivalAge',
+      Statistic: 'Maximum',
+      Period: 900,
+      Threshold: 1800,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    // Emitted on every run: no data means no run finished, which is an alarm of its own.
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      ...handlerMetric,
+      MetricName: 'ReconcilerListingLag',
+      Statistic: 'Maximum',
+      Period: 900,
+      EvaluationPeriods: 1,
+      Threshold: 1800,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'breaching',
+    });
+  });
+
+  test("the reconciler's alarms span three runs when that is longer than 15 minutes, and take their thresholds", () => {
+    const { template } = withToken({
+      reconciliation: { interval: Duration.minutes(10) },
+      alarms: { maxListingLag: Duration.hours(1), maxPendingArchivalAge: Duration.minutes(45) },
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ReconcilerListingLag',
+      Period: 1800,
+      Threshold: 3600,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'OldestPendingArchivalAge',
+      Period: 1800,
+      Threshold: 2700,
+    });
+    const daily = withToken({ reconciliation: { interval: Duration.hours(12) }, alarms: { maxListingLag: Duration.days(1) } });
+    // CloudWatch's longest period: a day.
+    daily.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ReconcilerListingLag', Period: 86_400 });
+  });
+
+  test('its dashboard lines: recoveries, redrives, item failures, the listing lag and the oldest pending archival', () => {
+    const body = JSON.stringify(withToken().template.findResources('AWS::CloudWatch::Dashboard'));
+    for (const metric of [
+      'PredictionsRecovered',
+      'ArchivalsRedriven',
+      'ReconcileItemFailures',
+      'OpenRecordsFollowed',
+      'ReconcilerListingLag',
+      'OldestPendingArchivalAge',
+    ]) {
+      expect(body).toContain(metric);
+    }
+    expect(JSON.stringify(synth().template.findResources('AWS::CloudWatch::Dashboard'))).not.toContain('ReconcilerListingLag');
   });
 
   test('disabled, it is not created even with a token', () => {

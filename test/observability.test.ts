@@ -2,7 +2,12 @@
  * What the handlers print: structured JSON logs (ids and outcomes, never the signing key, the
  * payload's logs or its inputs) and CloudWatch embedded-metric-format metrics.
  */
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { METRIC, METRICS_NAMESPACE, REASON_DIMENSION, SERVICE_NAME } from '../lambda/shared/metrics';
+import { ReplicateWebhooks } from '../lib';
 import { startSecretsManager, type SecretsManagerStandIn } from '../local/standins/secrets-manager';
 import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from './support/aws';
 import { startFauxqs, type Fauxqs } from './support/fauxqs';
@@ -142,4 +147,33 @@ test('nothing printed ever contains the signing key, the payload logs or its inp
   expect(output).not.toContain(keyMaterial);
   expect(output).not.toContain(LOGS_MARKER);
   expect(output).not.toContain(INPUT_MARKER);
+});
+
+test('every handler metric an alarm reads is one the handlers print, with the dimensions they print it with', () => {
+  const stack = new Stack(new App(), 'Alarms');
+  new ReplicateWebhooks(stack, 'Hooks', { replicateApiToken: new secretsmanager.Secret(stack, 'Token') });
+  type MetricReference = { Namespace: string; MetricName: string; Dimensions?: Array<{ Name: string; Value: unknown }> };
+  const read = Object.values(Template.fromStack(stack).findResources('AWS::CloudWatch::Alarm'))
+    .flatMap(({ Properties: alarm }) => [
+      ...(alarm.MetricName ? [alarm as MetricReference] : []),
+      ...((alarm.Metrics ?? []) as Array<{ MetricStat?: { Metric: MetricReference } }>).flatMap((query) =>
+        query.MetricStat ? [query.MetricStat.Metric] : [],
+      ),
+    ])
+    .filter((metric) => metric.Namespace === METRICS_NAMESPACE);
+  expect(read.map((metric) => metric.MetricName)).toEqual(
+    expect.arrayContaining([
+      METRIC.archivalsFailed,
+      METRIC.archivalsRedriven,
+      METRIC.reconcilerListingLag,
+      METRIC.oldestPendingArchivalAge,
+    ]),
+  );
+  for (const metric of read) {
+    expect(Object.values(METRIC)).toContain(metric.MetricName);
+    // Powertools prints `service` on every metric; a count by reason is its own dimension set, with `reason` too.
+    const names = (metric.Dimensions ?? []).map((dimension) => dimension.Name).sort();
+    expect([['service'], [REASON_DIMENSION, 'service'].sort()]).toContainEqual(names);
+    expect(metric.Dimensions).toContainEqual({ Name: 'service', Value: SERVICE_NAME });
+  }
 });

@@ -15,13 +15,21 @@ test('cdk.json sets every currently recommended feature flag, and template valid
   expect(cdkJson.context['@aws-cdk/core:validateAgainstDefaultRules']).toBe(true);
 });
 
-test('the ready stack synthesizes with that context: no error, no warning, the outputs an operator needs', () => {
+test('the ready stack synthesizes with that context: no error, the one warning that no token means no reconciler, the outputs an operator needs', () => {
   const app = readyApp({ context: cdkJson.context });
+  // The synth prints its warnings, as `cdk deploy` shows them to the operator.
+  const printed = jest.spyOn(console, 'error').mockImplementation(() => undefined);
   const assembly = app.synth();
+  expect(printed.mock.calls.flat().join('\n')).toContain('replicate-webhooks:noReconciler');
   const stack = app.node.children.find((child) => child instanceof ReplicateWebhooksStack) as ReplicateWebhooksStack;
+  // Reading the annotations synthesizes again, and prints again.
   const annotations = Annotations.fromStack(stack);
+  printed.mockRestore();
   expect(annotations.findError('*', Match.anyValue())).toEqual([]);
-  expect(annotations.findWarning('*', Match.anyValue())).toEqual([]);
+  // Left for the operator to read: without a token, missed deliveries stay missed.
+  expect(annotations.findWarning('*', Match.anyValue()).map((warning) => String(warning.entry.data))).toEqual([
+    expect.stringMatching(/^No replicateApiToken: .* \[ack: replicate-webhooks:noReconciler\]$/),
+  ]);
   const outputs = Object.keys(assembly.getStackByName(stack.stackName).template.Outputs);
   expect(outputs).toEqual(
     expect.arrayContaining([

@@ -4,7 +4,7 @@
  * Found needed by mutation testing (docs/mutation.md): each bound and each message, exactly.
  */
 import { App, Duration, Lazy, Size, Stack, Token } from 'aws-cdk-lib';
-import type { ReplicateWebhooksProps } from '../lib';
+import { AlarmName, ReconciliationScope, type ReplicateWebhooksProps } from '../lib';
 import { InvalidPropError, validateProps } from '../lib/validation';
 
 const scopeFor = () => new Stack(new App(), 'Validation');
@@ -212,6 +212,42 @@ describe('each range, at its edges', () => {
       'alarms.maxArchiveBacklogAge is 59 seconds; it must be between 1 minute and 1 hour: outputs expire about an hour after a prediction starts.',
       'alarms.maxArchiveBacklogAge is 3601 seconds',
     ],
+    [
+      'alarms.api4xxPercent',
+      { alarms: { api4xxPercent: 0 } },
+      { alarms: { api4xxPercent: 99 } },
+      { alarms: { api4xxPercent: -1 } },
+      { alarms: { api4xxPercent: 99.5 } },
+      'alarms.api4xxPercent is -1 percent; it must be between 0 and 99: the alarm fires above it, and no more than every request can be answered 4xx.',
+      'alarms.api4xxPercent is 99.5 percent',
+    ],
+    [
+      'alarms.maxPendingArchivalAge',
+      { alarms: { maxPendingArchivalAge: Duration.seconds(60) } },
+      { alarms: { maxPendingArchivalAge: Duration.days(1) } },
+      { alarms: { maxPendingArchivalAge: Duration.seconds(59) } },
+      { alarms: { maxPendingArchivalAge: Duration.seconds(86_401) } },
+      'alarms.maxPendingArchivalAge is 59 seconds; it must be between 1 minute and 1 day.',
+      'alarms.maxPendingArchivalAge is 86401 seconds',
+    ],
+    [
+      'alarms.maxListingLag',
+      { alarms: { maxListingLag: Duration.seconds(60) } },
+      { alarms: { maxListingLag: Duration.days(1) } },
+      { alarms: { maxListingLag: Duration.seconds(59) } },
+      { alarms: { maxListingLag: Duration.seconds(86_401) } },
+      'alarms.maxListingLag is 59 seconds; it must be between 1 minute and 1 day.',
+      'alarms.maxListingLag is 86401 seconds',
+    ],
+    [
+      'reconciliation.maxArchiveAttempts',
+      { reconciliation: { maxArchiveAttempts: 1 } },
+      { reconciliation: { maxArchiveAttempts: 1000 } },
+      { reconciliation: { maxArchiveAttempts: 0 } },
+      { reconciliation: { maxArchiveAttempts: 1001 } },
+      'reconciliation.maxArchiveAttempts is 0; it must be an integer between 1 and 1,000.',
+      'reconciliation.maxArchiveAttempts is 1001',
+    ],
   ])('%s', (_prop, lowest, highest, below, above, belowMessage, aboveMessage) => {
     accepts(lowest);
     accepts(highest);
@@ -233,10 +269,23 @@ describe('each range, at its edges', () => {
     );
   });
 
+  test('a count that is not whole is refused', () => {
+    refuses(
+      { reconciliation: { maxArchiveAttempts: 2.5 } },
+      'ReplicateWebhooks: reconciliation.maxArchiveAttempts is 2.5; it must be an integer between 1 and 1,000.',
+    );
+    refuses(
+      { reconciliation: { maxArchiveAttempts: Number.NaN } },
+      'ReplicateWebhooks: reconciliation.maxArchiveAttempts is NaN; it must be an integer between 1 and 1,000.',
+    );
+  });
+
   test('values only known at deploy time are left to the service', () => {
     accepts({ throttle: { rateLimit: Token.asNumber({ Ref: 'Rate' }) } });
     accepts({ archivePrefix: Lazy.string({ produce: () => '../../anything' }) });
     accepts({ allowedOutputHosts: [Lazy.string({ produce: () => '*' })] });
+    accepts({ reconciliation: { maxArchiveAttempts: Token.asNumber({ Ref: 'Attempts' }) } });
+    accepts({ reconciliation: { webhookUrls: [`https://${Token.asString({ Ref: 'Domain' })}/webhook`] } });
   });
 
   test('a reservation together with reserveConcurrency: false is refused', () => {
@@ -246,6 +295,72 @@ describe('each range, at its edges', () => {
     );
     accepts({ verifier: { reservedConcurrentExecutions: 5, reserveConcurrency: true } });
     accepts({ verifier: { reserveConcurrency: false } });
+  });
+});
+
+describe('reconciliation.webhookUrls', () => {
+  const refusal = (url: string) =>
+    `ReplicateWebhooks: reconciliation.webhookUrls is ${JSON.stringify(url)}; an entry must be an absolute https URL (http only for localhost, 127.0.0.1 or [::1]), as given to Replicate as \`webhook\`.`;
+
+  test.each([
+    'https://hooks.example.com/replicate',
+    'https://hooks.example.com:8443/webhook/',
+    'http://localhost:3000/webhook',
+    'http://127.0.0.1:3000/webhook',
+    'http://127.1.2.3/webhook',
+    'http://[::1]:3000/webhook',
+    'HTTP://LOCALHOST/webhook',
+  ])('%j is accepted', (url) => accepts({ reconciliation: { webhookUrls: [url] } }));
+
+  test.each([
+    '',
+    '/webhook',
+    'hooks.example.com/webhook',
+    'http://hooks.example.com/webhook',
+    'http://localhost.example.com/webhook',
+    'http://127.0.0.1.example.com/webhook',
+    'http://10.0.0.1/webhook',
+    'ftp://hooks.example.com/webhook',
+    'https://',
+  ])('%j is refused', (url) => refuses({ reconciliation: { webhookUrls: [url] } }, refusal(url)));
+
+  test('an entry with a comma is refused: the list travels comma-separated', () => {
+    refuses(
+      { reconciliation: { webhookUrls: ['https://a.example.com/webhook,https://b.example.com/webhook'] } },
+      'ReplicateWebhooks: reconciliation.webhookUrls is "https://a.example.com/webhook,https://b.example.com/webhook"; an entry must hold no comma: the list reaches the reconciler comma-separated.',
+    );
+  });
+
+  test('at most 20 URLs', () => {
+    const urls = (count: number) => Array.from({ length: count }, (_, index) => `https://h${index}.example.com/webhook`);
+    accepts({ reconciliation: { webhookUrls: urls(20) } });
+    refuses(
+      { reconciliation: { webhookUrls: urls(21) } },
+      'ReplicateWebhooks: reconciliation.webhookUrls is 21 URLs; it must hold at most 20.',
+    );
+  });
+
+  test('at most 2,048 characters together, commas included: one environment variable of a 4 KB budget', () => {
+    // 20 URLs of 101 characters and 19 commas: 2,039; one more character each is 2,059.
+    const urls = (length: number) =>
+      Array.from({ length: 20 }, (_, index) => {
+        const head = `https://h${String(index).padStart(2, '0')}.example.com/`;
+        return head + 'p'.repeat(length - head.length);
+      });
+    accepts({ reconciliation: { webhookUrls: urls(101) } });
+    refuses(
+      { reconciliation: { webhookUrls: urls(102) } },
+      'ReplicateWebhooks: reconciliation.webhookUrls is 2059 characters long; it must be at most 2048 characters together: the list travels in one environment variable, and Lambda allows 4 KB for all of them.',
+    );
+  });
+
+  test('only with the webhook-URL scope', () => {
+    refuses(
+      { reconciliation: { webhookUrls: ['https://hooks.example.com/webhook'], scope: ReconciliationScope.ACCOUNT } },
+      'ReplicateWebhooks: reconciliation.webhookUrls is 1 URL(s) with scope account; give it only with ReconciliationScope.WEBHOOK_URL: the other scopes do not look at webhook URLs.',
+    );
+    accepts({ reconciliation: { webhookUrls: [], scope: ReconciliationScope.ACCOUNT } });
+    accepts({ reconciliation: { webhookUrls: ['https://hooks.example.com/webhook'], scope: ReconciliationScope.WEBHOOK_URL } });
   });
 });
 
@@ -350,5 +465,36 @@ describe('warnings', () => {
     ]);
     expect(warningsOf({ archiver: { fileConcurrency: 38, memorySize: 1_012 } })).toEqual([]);
     expect(warningsOf({ archiver: { fileConcurrency: 38, memorySize: 1_011 } })).toHaveLength(1);
+  });
+
+  describe('a listing-lag threshold under two reconcile intervals', () => {
+    const token = () => ({ replicateApiToken: {} as never });
+    const warning = (lag: number, twice: number) =>
+      `alarms.maxListingLag is ${lag} s, less than two reconcile intervals (${twice} s): the reconcilerListingLag alarm can fire while the reconciler is healthy. Raise maxListingLag to at least ${twice} s. [ack: replicate-webhooks:alarms.maxListingLag]`;
+
+    test('given, or the default 30 minutes against a longer interval', () => {
+      expect(warningsOf({ ...token(), alarms: { maxListingLag: Duration.minutes(10) } })).toEqual([]);
+      expect(warningsOf({ ...token(), alarms: { maxListingLag: Duration.seconds(599) } })).toEqual([warning(599, 600)]);
+      expect(warningsOf({ ...token(), reconciliation: { interval: Duration.minutes(15) } })).toEqual([]);
+      expect(warningsOf({ ...token(), reconciliation: { interval: Duration.minutes(16) } })).toEqual([warning(1800, 1920)]);
+    });
+
+    test('only where that alarm exists: a reconciler, alarms on, that one not disabled', () => {
+      const short = { alarms: { maxListingLag: Duration.minutes(1) } };
+      expect(warningsOf(short)).toEqual([]);
+      expect(warningsOf({ ...token(), ...short, reconciliation: { enabled: false } })).toEqual([]);
+      expect(warningsOf({ ...token(), alarms: { ...short.alarms, enabled: false } })).toEqual([]);
+      expect(warningsOf({ ...token(), alarms: { ...short.alarms, disable: [AlarmName.RECONCILER_LISTING_LAG] } })).toEqual([]);
+      expect(warningsOf({ ...token(), alarms: { ...short.alarms, disable: [AlarmName.API_4XX] } })).toHaveLength(1);
+    });
+  });
+
+  test("an attempt cap below the queue's tries of one round: against the default 5 tries, and given retries", () => {
+    expect(warningsOf({ reconciliation: { maxArchiveAttempts: 5 } })).toEqual([]);
+    expect(warningsOf({ reconciliation: { maxArchiveAttempts: 4 } })).toEqual([
+      "reconciliation.maxArchiveAttempts 4 is below the archive queue's 5 tries per round (archiver.retryAttempts + 1): the reconciler marks a stuck prediction failed before it has had one full round, and never sends it to the queue again. [ack: replicate-webhooks:reconciliation.maxArchiveAttempts]",
+    ]);
+    expect(warningsOf({ reconciliation: { maxArchiveAttempts: 1 }, archiver: { retryAttempts: 0 } })).toEqual([]);
+    expect(warningsOf({ reconciliation: { maxArchiveAttempts: 9 }, archiver: { retryAttempts: 9 } })).toHaveLength(1);
   });
 });

@@ -1,20 +1,26 @@
 /** Misconfiguration fails at synth: each bad value → the exact error or warning; each boundary → clean. */
-import { App, Duration, Size, Stack } from 'aws-cdk-lib';
+import { App, Annotations as CoreAnnotations, Duration, Size, Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
-import { ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { ReconciliationScope, ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
 import { TEMPLATE_RULES_AS_ERRORS } from './support/cdk';
 
-function synth(props: ReplicateWebhooksProps) {
+function synth(props: ReplicateWebhooksProps | ((stack: Stack) => ReplicateWebhooksProps)) {
   const app = new App({ context: TEMPLATE_RULES_AS_ERRORS });
   const stack = new Stack(app, 'Validation', { env: { account: '111111111111', region: 'eu-west-1' } });
-  new ReplicateWebhooks(stack, 'Hooks', props);
+  new ReplicateWebhooks(stack, 'Hooks', typeof props === 'function' ? props(stack) : props);
   return Annotations.fromStack(stack);
 }
 
-const warningsOf = (props: ReplicateWebhooksProps) =>
+const allWarningsOf = (props: ReplicateWebhooksProps | ((stack: Stack) => ReplicateWebhooksProps)) =>
   synth(props)
     .findWarning('*', Match.stringLikeRegexp('.*'))
     .map((warning) => String(warning.entry.data));
+
+const NO_RECONCILER = 'replicate-webhooks:noReconciler';
+/** The warnings about the props' values: every synth without a token also says there is no reconciler (tested below). */
+const warningsOf = (props: ReplicateWebhooksProps) =>
+  allWarningsOf(props).filter((warning) => !warning.includes(`[ack: ${NO_RECONCILER}]`));
 
 describe('values outside what the services accept are refused, naming the prop, the value and the range', () => {
   test.each<[string, ReplicateWebhooksProps, RegExp]>([
@@ -96,6 +102,36 @@ describe('values outside what the services accept are refused, naming the prop, 
     ],
     ['a path without a slash', { webhookPath: 'webhook' }, /webhookPath is "webhook"; it must start with \//],
     [
+      'a webhook URL over plain http to another machine',
+      { reconciliation: { webhookUrls: ['http://hooks.example.com/webhook'] } },
+      /reconciliation.webhookUrls is "http:\/\/hooks\.example\.com\/webhook"; an entry must be an absolute https URL/,
+    ],
+    [
+      'more webhook URLs with the account scope, which ignores them',
+      { reconciliation: { webhookUrls: ['https://hooks.example.com/webhook'], scope: ReconciliationScope.ACCOUNT } },
+      /reconciliation.webhookUrls is 1 URL\(s\) with scope account; give it only with ReconciliationScope.WEBHOOK_URL/,
+    ],
+    [
+      'no archival try at all',
+      { reconciliation: { maxArchiveAttempts: 0 } },
+      /reconciliation.maxArchiveAttempts is 0; it must be an integer between 1 and 1,000/,
+    ],
+    [
+      'a 4xx share no API can reach',
+      { alarms: { api4xxPercent: 100 } },
+      /alarms.api4xxPercent is 100 percent; it must be between 0 and 99/,
+    ],
+    [
+      'a pending-archival alarm after a week',
+      { alarms: { maxPendingArchivalAge: Duration.days(7) } },
+      /alarms.maxPendingArchivalAge is 604800 seconds; it must be between 1 minute and 1 day/,
+    ],
+    [
+      'a listing-lag alarm of no time',
+      { alarms: { maxListingLag: Duration.seconds(0) } },
+      /alarms.maxListingLag is 0 seconds; it must be between 1 minute and 1 day/,
+    ],
+    [
       'a backlog alarm after outputs expired',
       { alarms: { maxArchiveBacklogAge: Duration.hours(2) } },
       /alarms.maxArchiveBacklogAge is 7200 seconds/,
@@ -113,6 +149,11 @@ describe('legal values that are almost certainly mistakes get a warning', () => 
     ['a tight replay window', { timestampTolerance: Duration.seconds(20) }, /timestampTolerance is 20 s/],
     ['a setting that no longer does anything', { dedupRetention: Duration.days(7) }, /dedupRetention has no effect/],
     [
+      'an attempt cap the queue reaches in its first round',
+      { reconciliation: { maxArchiveAttempts: 3 } },
+      /reconciliation.maxArchiveAttempts 3 is below the archive queue's 5 tries per round/,
+    ],
+    [
       'more files at once than memory',
       { archiver: { fileConcurrency: 32 } },
       /may need about 868 MB, more than archiver.memorySize 512/,
@@ -121,9 +162,21 @@ describe('legal values that are almost certainly mistakes get a warning', () => 
     expect(warningsOf(props).some((warning) => message.test(warning))).toBe(true);
   });
 
-  test('the defaults synthesize without a warning of ours', () => {
-    expect(warningsOf({}).filter((warning) => warning.includes('replicate-webhooks:'))).toEqual([]);
-    expect(warningsOf({})).toEqual([]);
+  test('the defaults synthesize with one warning: without a token, nothing Replicate failed to deliver is recovered', () => {
+    expect(allWarningsOf({})).toEqual([
+      `No replicateApiToken: nothing can be recovered when Replicate's deliveries fail (it retries only the terminal webhook, for about a minute). Give a secret holding a Replicate API token as replicateApiToken to turn the reconciler on. For high volumes, create predictions with webhook_events_filter: ["completed"], so that the one webhook that matters has the most room. [ack: ${NO_RECONCILER}]`,
+    ]);
+  });
+
+  test('with a token, no warning at all', () => {
+    expect(allWarningsOf((stack) => ({ replicateApiToken: new secretsmanager.Secret(stack, 'Token') }))).toEqual([]);
+  });
+
+  test('an app that means to go without a reconciler acknowledges the warning by its id', () => {
+    const stack = new Stack(new App({ context: TEMPLATE_RULES_AS_ERRORS }), 'Acknowledged');
+    const hooks = new ReplicateWebhooks(stack, 'Hooks');
+    CoreAnnotations.of(hooks).acknowledgeWarning(NO_RECONCILER, 'A demo: predictions are watched by hand.');
+    expect(Annotations.fromStack(stack).findWarning('*', Match.anyValue())).toEqual([]);
   });
 });
 
@@ -144,6 +197,15 @@ test('every boundary value synthesizes cleanly', () => {
     { archivePrefix: 'team-a/replicate' },
     { alarms: { maxArchiveBacklogAge: Duration.minutes(1) } },
     { allowedOutputHosts: ['replicate.delivery', '*.replicate.delivery', 'files.example.com:8443'] },
+    {
+      reconciliation: {
+        maxArchiveAttempts: 5,
+        webhookUrls: ['https://hooks.example.com/webhook', 'http://localhost:3000/webhook'],
+      },
+    },
+    { reconciliation: { maxArchiveAttempts: 1000 } },
+    { alarms: { api4xxPercent: 0, maxPendingArchivalAge: Duration.minutes(1), maxListingLag: Duration.days(1) } },
+    { alarms: { api4xxPercent: 99, maxPendingArchivalAge: Duration.days(1), maxListingLag: Duration.minutes(1) } },
   ];
   for (const props of boundaries) {
     expect(() => synth(props)).not.toThrow();

@@ -17,6 +17,22 @@ export const VERIFIER_DEFAULTS = {
   keyRefreshIntervalSeconds: 30,
 } as const;
 
+/**
+ * API Gateway's throttle of the webhook route (the stage's default route settings), defined here
+ * so that local mode enforces the same numbers. A prediction sends `start`, then `output` and
+ * `logs` at most every 500 ms each while it runs, then `completed`: about 4 webhooks a second
+ * while it streams. Only the terminal one is retried, for about a minute, so a 429 that lasts can
+ * lose a record; the limit must sit well above any real traffic. The real limits are the
+ * verifier's reserved concurrency (25: some 800 webhooks a second at 30 ms each) and DynamoDB
+ * on-demand (a new table takes about 4,000 writes a second); this one caps what a flood costs.
+ */
+export const WEBHOOK_THROTTLE_DEFAULTS = {
+  /** Steady requests per second: some 250 predictions streaming at once. */
+  rateLimit: 1000,
+  /** Requests above the steady rate in a burst (API Gateway's token bucket size). */
+  burstLimit: 2000,
+} as const;
+
 /** What the construct (or local mode) tells the verifier. */
 export interface VerifierWiring {
   readonly tableName: string;

@@ -16,6 +16,7 @@ import {
   startLocalPipeline,
   type ArchiveQueueOptions,
   type LocalPipeline,
+  type LocalOptions,
   type LocalReconcilerOptions,
   type ReadyInfo,
 } from '../../local/pipeline';
@@ -64,6 +65,12 @@ export interface HarnessOptions {
   readonly archiveQueue?: ArchiveQueueOptions;
   /** The reconciler against the Replicate API stand-in. @default off: the other parts measure the pipeline without it */
   readonly reconciler?: LocalReconcilerOptions;
+  /**
+   * API Gateway's throttle in front of the verifier. @default off: the parts measure the verifier
+   * and what is behind it (the hostile part alone sends a thousand requests a second); the
+   * throttle's own part turns it on.
+   */
+  readonly throttle?: LocalOptions['throttle'];
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -77,6 +84,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       allowPrivateAddresses: options.allowPrivateAddresses,
       archiveQueue: options.archiveQueue,
       reconciler: options.reconciler ?? { intervalSeconds: 0 },
+      throttle: options.throttle ?? false,
       // RELIABILITY_LOG_LEVEL=WARN shows what the handlers saw when a part fails.
       handlerEnvironment: {
         POWERTOOLS_LOG_LEVEL: process.env.RELIABILITY_LOG_LEVEL ?? 'CRITICAL',
