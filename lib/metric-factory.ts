@@ -138,15 +138,20 @@ export class WebhooksMetricFactory {
     return this.handlerMetric(METRIC.oldestPendingArchivalAge, { statistic: 'Maximum', ...options });
   }
 
-  /** Reconciler runs that crashed, plus calls to Replicate's API that failed after their retries; undefined without a reconciler. */
+  /**
+   * Reconciler runs that crashed, calls to Replicate's API that failed after their retries, and
+   * predictions it gave up recovering after a day; undefined without a reconciler.
+   */
   reconcilerFailures(period: Duration = Duration.minutes(15)): cloudwatch.MathExpression | undefined {
     const reconciler = this.sources.reconciler;
     if (!reconciler) return undefined;
     return new cloudwatch.MathExpression({
-      expression: 'errors + apiErrors',
+      expression: 'errors + apiErrors + givenUp',
       usingMetrics: {
         errors: reconciler.metricErrors({ period }),
         apiErrors: this.handlerMetric(METRIC.replicateApiErrors, { period }),
+        // A prediction it tried to recover for a day and could not: lost unless a person acts.
+        givenUp: this.handlerMetric(METRIC.reconcileItemFailures, { period, reason: 'gave_up' }),
       },
       label: 'Reconciler failures',
       period,

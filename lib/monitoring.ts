@@ -169,7 +169,7 @@ export function createAlarms(
       return metric
         ? {
             alarmDescription:
-              "The reconciler failed, or Replicate's API refused it (an invalid token is not retried): missed webhooks are not being recovered.",
+              "The reconciler failed, Replicate's API refused it (an invalid token is not retried), or it gave up recovering a prediction after a day: missed webhooks are not being recovered.",
             metric,
             threshold: 1,
           }

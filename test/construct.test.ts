@@ -1111,8 +1111,20 @@ describe('the reconciler', () => {
     );
     template.resourceCountIs('AWS::CloudWatch::Alarm', 16);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'PredictionsRecovered', Threshold: 1 });
+    // Crashed runs, API calls that failed after their retries, and predictions given up after a day.
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Metrics: Match.arrayWith([Match.objectLike({ Expression: 'errors + apiErrors' })]),
+      Metrics: Match.arrayWith([
+        Match.objectLike({ Expression: 'errors + apiErrors + givenUp' }),
+        Match.objectLike({
+          Id: 'givenUp',
+          MetricStat: Match.objectLike({
+            Metric: Match.objectLike({
+              MetricName: 'ReconcileItemFailures',
+              Dimensions: Match.arrayWith([{ Name: 'reason', Value: 'gave_up' }]),
+            }),
+          }),
+        }),
+      ]),
     });
     const handlerMetric = { Namespace: 'ReplicateWebhooks', Dimensions: [{ Name: 'service', Value: 'replicate-webhooks' }] };
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
