@@ -29,6 +29,8 @@ export interface PlanOptions {
   readonly webhookUrl?: string;
   /** When it was created. @default a minute ago */
   readonly createdAt?: Date;
+  /** Logs webhooks between start and completed. @default 2–4 */
+  readonly steps?: number;
 }
 
 export function planPrediction(random: () => number, files: FileServer, options: PlanOptions): PredictionPlan {
@@ -55,7 +57,7 @@ export function planPrediction(random: () => number, files: FileServer, options:
       cancel: `https://api.replicate.com/v1/predictions/${id}/cancel`,
     },
   };
-  const steps = 2 + Math.floor(random() * 3);
+  const steps = options.steps ?? 2 + Math.floor(random() * 3);
   const bodies: Array<{ status: string; event: Delivery['event']; body: Record<string, unknown> }> = [
     {
       status: 'starting',

@@ -4,7 +4,7 @@
  * against local mode (loopback only), writes what it measured to docs/reliability.json, and
  * exits non-zero if any invariant broke.
  * Sections: load, faults, hostile-requests, hostile-outputs, poisoned, slow-neighbour,
- * hostile-fields, reconcile, edges. PREDICTIONS and HOSTILE_REQUESTS scale the first and third (defaults 1000 and
+ * hostile-fields, reconcile, edges, throttle. PREDICTIONS and HOSTILE_REQUESTS scale the first and third (defaults 1000 and
  * 10000).
  */
 import { writeFileSync } from 'node:fs';
@@ -20,6 +20,7 @@ import { runLoad } from './load';
 import { runPoisonedBatch } from './poisoned-batch';
 import { runReconcile } from './reconcile';
 import { runReconcilerEdges } from './edges';
+import { runThrottledBurst } from './throttle';
 import { runSlowNeighbour } from './slow-neighbour';
 
 const SEED = 20261127;
@@ -33,6 +34,7 @@ const SECTIONS = [
   'hostile-fields',
   'reconcile',
   'edges',
+  'throttle',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 
@@ -161,6 +163,19 @@ async function main(): Promise<void> {
     log(
       `edges: ${cases}; listing lag ${edges.maxListingLagSeconds} s while away; API knew it → announced p99 ${edges.recoveredLatencyMs.p99} ms; ` +
         `${edges.lostReplies.lost} publish replies lost → ${edges.lostReplies.announcedTwice} announced twice; item failures ${JSON.stringify(edges.itemFailuresByReason)}`,
+    );
+  }
+
+  if (sections.includes('throttle')) {
+    log("throttle: fifty predictions at once, every event type, at the construct's limits and at the earlier ones");
+    const throttle = await runThrottledBurst(SEED + 12);
+    results.throttle = throttle;
+    violations.push(...throttle.violations);
+    const line = (name: string, outcome: typeof throttle.shipped) =>
+      `${name} (${outcome.limits.rateLimit}/s, burst ${outcome.limits.burstLimit}): ${outcome.answered429}/${outcome.webhooks} answered 429 ` +
+      `(${outcome.terminalAnswered429} terminal, ${outcome.terminalLost} lost after retries), ${outcome.announced}/${outcome.predictions} announced`;
+    log(
+      `throttle: ${throttle.shipped.sentPerSecond} webhooks/s; ${line('shipped', throttle.shipped)}; ${line('earlier', throttle.earlier)}`,
     );
   }
 
