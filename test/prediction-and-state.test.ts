@@ -170,6 +170,19 @@ describe('decideTransition', () => {
   });
   const stored = storedProgressOf;
 
+  test('the same webhook id with another body is a conflict; with the same body, or a record that kept no digest, a duplicate', () => {
+    const record = { ...stored({ status: 'processing', timestampSeconds: 1, webhookId: 'msg_a', logsBytes: 1, outputCount: 0 }) };
+    const again = { status: 'succeeded' as const, timestampSeconds: 2, webhookId: 'msg_a', logsBytes: 5, outputCount: 1 };
+    expect(decideTransition({ ...record, lastWebhookSha256: 'aa' }, { ...again, bodySha256: 'bb' })).toBe('conflict');
+    expect(decideTransition({ ...record, lastWebhookSha256: 'aa' }, { ...again, bodySha256: 'aa' })).toBe('duplicate');
+    expect(decideTransition(record, { ...again, bodySha256: 'bb' })).toBe('duplicate');
+    expect(decideTransition({ ...record, lastWebhookSha256: 'aa' }, again)).toBe('duplicate');
+    // Another id is judged on its progress, whatever its digest.
+    expect(decideTransition({ ...record, lastWebhookSha256: 'aa' }, { ...again, webhookId: 'msg_b', bodySha256: 'bb' })).toBe(
+      'apply',
+    );
+  });
+
   test('a new prediction is always applied', () => {
     fc.assert(
       fc.property(progressArb, (incoming) => {
@@ -233,7 +246,7 @@ test('archive prefixes and spill keys', () => {
   expect(normalizePrefix(undefined)).toBe('');
   expect(normalizePrefix('/')).toBe('');
   expect(normalizePrefix('/a/b//')).toBe('a/b/');
-  expect(spilledPayloadKey('p/', 'abc', 'msg/1 2')).toBe('p/webhook-payloads/abc/msg%2F1%202.json');
+  expect(spilledPayloadKey('p/', 'abc', 'msg/1 2', 'ab12')).toBe('p/webhook-payloads/abc/msg%2F1%202.ab12.json');
 });
 
 describe('readRawBody', () => {

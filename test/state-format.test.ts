@@ -11,6 +11,9 @@ import {
   STORE_DEFAULTS,
   TTL_ATTRIBUTE,
   payloadItemKey,
+  recoveryRetryKey,
+  outOfScopeKey,
+  RECONCILER_STATE_KEY,
   predictionItemKey,
   webhookMarkerKey,
 } from '../lambda/shared/state';
@@ -22,7 +25,7 @@ test('item keys and attribute names are the ones earlier versions wrote', () => 
   expect(PARTITION_KEY).toBe('pk');
   expect(TTL_ATTRIBUTE).toBe('expiresAt');
   expect(predictionItemKey('ufawqhfynnddngldkgtslldrkq')).toBe('prediction#ufawqhfynnddngldkgtslldrkq');
-  expect(payloadItemKey('ufaw', 'msg_2Lq')).toBe('payload#ufaw#msg_2Lq');
+  expect(payloadItemKey('ufaw', 'msg_2Lq', 'ab12')).toBe('payload#ufaw#msg_2Lq#ab12');
   expect(webhookMarkerKey('msg_2Lq')).toBe('webhook#msg_2Lq');
   expect(ARCHIVE_PENDING_INDEX).toMatchObject({
     indexName: 'archive-pending',
@@ -31,16 +34,18 @@ test('item keys and attribute names are the ones earlier versions wrote', () => 
   });
 });
 
-test('the three kinds of item never share a key', () => {
+test('the kinds of item never share a key', () => {
   // Replicate's prediction ids are lowercase alphanumerics; webhook ids are `msg_` and base62.
-  const predictions = ['a', 'b', 'ab', 'payloada', 'webhooka'];
+  const predictions = ['a', 'b', 'ab', 'payloada', 'webhooka', 'recovera', 'foreigna'];
   const webhooks = ['msg_a', 'msg_b', 'msg_ab'];
   const keys = predictions.flatMap((id) => [
     predictionItemKey(id),
     webhookMarkerKey(id),
-    ...webhooks.map((webhook) => payloadItemKey(id, webhook)),
+    recoveryRetryKey(id),
+    outOfScopeKey(id),
+    ...webhooks.flatMap((webhook) => [payloadItemKey(id, webhook, 'ab12'), payloadItemKey(id, webhook, 'cd34')]),
   ]);
-  expect(new Set(keys).size).toBe(keys.length);
+  expect(new Set([...keys, RECONCILER_STATE_KEY]).size).toBe(keys.length + 1);
 });
 
 test('the largest inline payload fits an item with room to spare, and is above the default', () => {

@@ -6,6 +6,7 @@ import { DynamoDBClient, GetItemCommand, type AttributeValue } from '@aws-sdk/cl
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import fc from 'fast-check';
+import { createHash } from 'node:crypto';
 import { startSecretsManager, type SecretsManagerStandIn } from '../local/standins/secrets-manager';
 import { predictionItemKey, webhookMarkerKey } from '../lambda/shared/state';
 import { createTestTable, dynamoDbEndpoint, storedPayload, useStandInEnvironment } from './support/aws';
@@ -135,9 +136,32 @@ describe('outcomes', () => {
     const webhookId = newWebhookId();
     await deliver(prediction(id, 'processing'), { webhookId });
     const before = await predictionItem(id);
-    const again = await deliver(prediction(id, 'processing', { logs: 'different' }), { webhookId });
+    const again = await deliver(prediction(id, 'processing'), { webhookId });
     expect(again).toMatchObject({ status: 200, body: { outcome: 'duplicate' } });
     expect(await predictionItem(id)).toEqual(before);
+  });
+
+  test('a webhook-id sent again with another body is a conflict: 409, nothing changed, nothing swapped', async () => {
+    const id = newPredictionId();
+    const webhookId = newWebhookId();
+    await deliver(prediction(id, 'processing'), { webhookId });
+    const before = await predictionItem(id);
+    const other = await deliver(prediction(id, 'processing', { logs: 'different' }), { webhookId });
+    expect(other).toMatchObject({ status: 409, body: { error: 'webhook_id_conflict' } });
+    expect(await predictionItem(id)).toEqual(before);
+
+    // The terminal one too: the record and the payload it points at stay the first body's.
+    const terminalId = newWebhookId();
+    const succeeded = prediction(id, 'succeeded', { output: ['https://replicate.delivery/a.png'] });
+    expect(await deliver(succeeded, { webhookId: terminalId })).toMatchObject({ status: 200, body: { outcome: 'accepted' } });
+    const failed = prediction(id, 'failed', { output: ['https://replicate.delivery/b.png'] });
+    expect(await deliver(failed, { webhookId: terminalId })).toMatchObject({
+      status: 409,
+      body: { error: 'webhook_id_conflict' },
+    });
+    const record = await predictionItem(id);
+    expect(record?.status?.S).toBe('succeeded');
+    expect(JSON.parse((await storedPayload(dynamodb, tableName, record))!)).toMatchObject({ status: 'succeeded' });
   });
 
   test('a status regression is stale and changes nothing', async () => {
@@ -484,7 +508,8 @@ describe('large payloads', () => {
     const item = await predictionItem(id);
     expect(item?.payload).toBeUndefined();
     expect(item?.payloadBucket).toEqual({ S: bucketName });
-    expect(item?.payloadKey?.S).toBe(`archive/webhook-payloads/${id}/${webhookId}.json`);
+    const digest = createHash('sha256').update(body).digest('hex');
+    expect(item?.payloadKey?.S).toBe(`archive/webhook-payloads/${id}/${webhookId}.${digest}.json`);
     expect(item?.payloadBytes).toEqual({ N: String(body.length) });
     const stored = await s3.send(new GetObjectCommand({ Bucket: bucketName, Key: item!.payloadKey!.S! }));
     expect(Buffer.from(await stored.Body!.transformToByteArray()).equals(body)).toBe(true);

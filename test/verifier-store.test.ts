@@ -5,7 +5,7 @@
  */
 import { CreateTableCommand, DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
-import { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { STATUS_RANK, type Prediction, type PredictionStatus } from '../lambda/shared/prediction';
 import {
@@ -19,6 +19,7 @@ import {
   RecordTooLargeError,
   StoreUnavailableError,
   WebhookStore,
+  bodySha256,
   buildUpdate,
   placePayload,
   validationFailure,
@@ -26,6 +27,7 @@ import {
   type WebhookRecord,
 } from '../lambda/store/webhook-store';
 import { createTestTable, dynamoDbEndpoint } from './support/aws';
+import { startFauxqs, type Fauxqs } from './support/fauxqs';
 
 const local = { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
 let dynamodb: DynamoDBClient;
@@ -71,7 +73,7 @@ describe('where a terminal payload goes', () => {
     const record = terminal(16 * 1024);
     expect(placePayload(record, settings())).toEqual({
       kind: 'inline',
-      key: `payload#${record.prediction.id}#${record.webhookId}`,
+      key: `payload#${record.prediction.id}#${record.webhookId}#${bodySha256(record.body)}`,
     });
     expect(placePayload(terminal(16 * 1024 + 1), settings()).kind).toBe('spill');
     expect(placePayload(webhookRecord({}, 5_000_000), settings())).toEqual({ kind: 'none' });
@@ -230,5 +232,94 @@ describe('the one write', () => {
     // The open record enters the follow index once; later webhooks leave its keys as they are.
     expect(indexCosts).toEqual([1, 0, 0]);
     expect(costs).toEqual([2, 1, 1]);
+  });
+});
+
+describe('one webhook id, another body: a conflict that changes nothing', () => {
+  let fauxqs: Fauxqs;
+  let spillS3: S3Client;
+  const bucket = 'store-conflict-test';
+  beforeAll(async () => {
+    fauxqs = await startFauxqs();
+    fauxqs.createBucket(bucket);
+    spillS3 = new S3Client({ endpoint: fauxqs.s3Endpoint, ...local });
+  });
+  afterAll(async () => {
+    spillS3.destroy();
+    await fauxqs.stop();
+  });
+
+  const store = (maxInlinePayloadBytes = 16 * 1024) =>
+    new WebhookStore(dynamodb, spillS3, settings({ bucketName: bucket, maxInlinePayloadBytes }));
+  /** The same webhook id, twice, with bodies that differ: a success with output A, a failure with output B. */
+  function twoBodies(padding = 0) {
+    const id = `p${randomUUID().replace(/-/g, '')}`;
+    const webhookId = `msg_${randomUUID()}`;
+    const record = (status: 'succeeded' | 'failed', output: string): WebhookRecord => {
+      const body = JSON.stringify({ id, status, output: [output], logs: 'x'.repeat(padding) });
+      return {
+        webhookId,
+        timestampSeconds: 1_800_000_000,
+        prediction: { id, status, output: [output], error: null },
+        body,
+        bodyBytes: Buffer.byteLength(body),
+        receivedAt: new Date(),
+      };
+    };
+    return {
+      id,
+      first: record('succeeded', 'https://replicate.delivery/a.png'),
+      second: record('failed', 'https://replicate.delivery/b.png'),
+    };
+  }
+  const item = async (key: string) =>
+    (await dynamodb.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: key } }, ConsistentRead: true }))).Item;
+  /** The payload the record points at, wherever it is. */
+  async function storedPayload(id: string): Promise<string | undefined> {
+    const record = await item(predictionItemKey(id));
+    if (record?.payloadItem?.S) return (await item(record.payloadItem.S))?.payload?.S;
+    const object = await spillS3.send(new GetObjectCommand({ Bucket: record!.payloadBucket!.S!, Key: record!.payloadKey!.S! }));
+    return object.Body!.transformToString();
+  }
+
+  test.each([
+    ['in its own item', 0, 16 * 1024],
+    ['spilled to S3', 20 * 1024, 16 * 1024],
+  ])(
+    'terminal, %s: the second body is refused, and the record and its payload stay the first',
+    async (_where, padding, inline) => {
+      const { id, first, second } = twoBodies(padding);
+      expect(await store(inline).record(first)).toBe('accepted');
+      expect(await store(inline).record(second)).toBe('conflict');
+      expect(await store(inline).record(first)).toBe('duplicate');
+      expect((await item(predictionItemKey(id)))?.status?.S).toBe('succeeded');
+      expect(await storedPayload(id)).toBe(first.body);
+    },
+  );
+
+  test('sent at once, one body wins, the other is a conflict, and the record and payload agree', async () => {
+    for (let round = 0; round < 10; round++) {
+      const { id, first, second } = twoBodies(round % 2 === 0 ? 0 : 20 * 1024);
+      const outcomes = await Promise.all([store().record(first), store().record(second)]);
+      expect([...outcomes].sort()).toEqual(['accepted', 'conflict']);
+      const winner = outcomes[0] === 'accepted' ? first : second;
+      expect((await item(predictionItemKey(id)))?.status?.S).toBe(winner.prediction.status);
+      expect(await storedPayload(id)).toBe(winner.body);
+    }
+  });
+
+  test('an intermediate webhook too; a record from before digests were kept cannot tell, and says duplicate', async () => {
+    const running = webhookRecord({ status: 'processing', logs: 'a' });
+    expect(await store().record({ ...running, body: '{"logs":"a"}' })).toBe('accepted');
+    expect(await store().record({ ...running, body: '{"logs":"b"}' })).toBe('conflict');
+    expect(await store().record({ ...running, body: '{"logs":"a"}' })).toBe('duplicate');
+    await dynamodb.send(
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: { pk: { S: predictionItemKey(running.prediction.id) } },
+        UpdateExpression: 'REMOVE lastWebhookSha256',
+      }),
+    );
+    expect(await store().record({ ...running, body: '{"logs":"b"}' })).toBe('duplicate');
   });
 });

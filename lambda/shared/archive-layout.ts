@@ -14,9 +14,10 @@ export function normalizePrefix(prefix: string | undefined): string {
   return trimmed.length === 0 ? '' : `${trimmed}/`;
 }
 
-export function spilledPayloadKey(prefix: string, predictionId: string, webhookId: string): string {
-  // A webhook id may hold any printable character, `/` included.
-  return `${prefix}${SPILL_FOLDER}${predictionId}/${encodeURIComponent(webhookId)}.json`;
+export function spilledPayloadKey(prefix: string, predictionId: string, webhookId: string, bodySha256: string): string {
+  // A webhook id may hold any printable character, `/` included. The body's digest keeps one id
+  // sent again with another body from overwriting the payload a record points at.
+  return `${prefix}${SPILL_FOLDER}${predictionId}/${encodeURIComponent(webhookId)}.${bodySha256}.json`;
 }
 
 export const predictionFolder = (prefix: string, predictionId: string): string =>

@@ -29,10 +29,12 @@ export const predictionItemKey = (predictionId: string): string => `prediction#$
 /**
  * Key of the item holding a terminal payload small enough for the table. It is apart from the
  * prediction's record, which the archiver updates three times: each update is billed on the
- * record's size, and this keeps it under 1 KB. The webhook id is part of the key, so that two
- * different terminal webhooks racing cannot swap payloads.
+ * record's size, and this keeps it under 1 KB. The webhook id and the body's SHA-256 are part of
+ * the key: two terminal webhooks racing, or one webhook id sent again with another body, each
+ * write their own item and can never swap the payload the record points at.
  */
-export const payloadItemKey = (predictionId: string, webhookId: string): string => `payload#${predictionId}#${webhookId}`;
+export const payloadItemKey = (predictionId: string, webhookId: string, bodySha256: string): string =>
+  `payload#${predictionId}#${webhookId}#${bodySha256}`;
 
 /**
  * How long a payload item is kept (through the TTL attribute): the default of spilled payloads'
@@ -52,6 +54,8 @@ export const ATTR = {
   statusRank: 'statusRank',
   terminalStatus: 'terminalStatus',
   lastWebhookId: 'lastWebhookId',
+  /** SHA-256 (hex) of the body of the webhook the record was last changed by: the same id with another body is a conflict. */
+  lastWebhookSha256: 'lastWebhookSha256',
   lastWebhookAt: 'lastWebhookAt',
   webhookCount: 'webhookCount',
   firstReceivedAt: 'firstReceivedAt',
@@ -124,13 +128,19 @@ export const outOfScopeKey = (predictionId: string): string => `foreign#${predic
 /** The reconciler's own state: how far its listing of Replicate's predictions is complete, and its redrive cursor. */
 export const RECONCILER_STATE_KEY = 'reconciler#state';
 
-export type WriteOutcome = 'accepted' | 'duplicate' | 'stale' | 'after_terminal';
+/**
+ * What a webhook did to the record. `conflict`: the webhook id the record was last changed by,
+ * with another body; nothing changed, and it is refused (a webhook id names one message).
+ */
+export type WriteOutcome = 'accepted' | 'duplicate' | 'conflict' | 'stale' | 'after_terminal';
 
 /** What the stored record says, as far as the transition rule cares. */
 export interface StoredProgress {
   readonly statusRank: number;
   readonly lastWebhookAt: number;
   readonly lastWebhookId: string;
+  /** Absent on records written before it was kept: a redelivery then counts as a duplicate. */
+  readonly lastWebhookSha256?: string;
   readonly logsBytes: number;
   readonly outputCount: number;
 }
@@ -139,6 +149,7 @@ export interface IncomingProgress {
   readonly status: PredictionStatus;
   readonly timestampSeconds: number;
   readonly webhookId: string;
+  readonly bodySha256?: string;
   readonly logsBytes: number;
   readonly outputCount: number;
 }
@@ -156,9 +167,12 @@ export interface IncomingProgress {
 export function decideTransition(
   stored: StoredProgress | undefined,
   incoming: IncomingProgress,
-): 'apply' | 'duplicate' | 'stale' | 'after_terminal' {
+): 'apply' | 'duplicate' | 'conflict' | 'stale' | 'after_terminal' {
   if (stored === undefined) return 'apply';
-  if (stored.lastWebhookId === incoming.webhookId) return 'duplicate';
+  if (stored.lastWebhookId === incoming.webhookId) {
+    const known = stored.lastWebhookSha256 !== undefined && incoming.bodySha256 !== undefined;
+    return known && stored.lastWebhookSha256 !== incoming.bodySha256 ? 'conflict' : 'duplicate';
+  }
   if (stored.statusRank >= TERMINAL_RANK) return 'after_terminal';
   return compareProgress(stored, {
     ...incoming,

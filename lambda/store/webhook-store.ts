@@ -16,6 +16,7 @@ import {
   type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
 import { spilledPayloadKey } from '../shared/archive-layout';
 import { STATUS_RANK, TERMINAL_RANK, isTerminalStatus, type Prediction } from '../shared/prediction';
 import {
@@ -38,7 +39,7 @@ export interface WebhookRecord {
   readonly webhookId: string;
   readonly timestampSeconds: number;
   readonly prediction: Prediction;
-  /** The verified body, verbatim. Stored whole only for a terminal webhook. */
+  /** The verified body, verbatim. Stored whole only for a terminal webhook; its digest always. */
   readonly body: string | Buffer;
   /** Its size in bytes. */
   readonly bodyBytes: number;
@@ -63,12 +64,21 @@ export type PayloadPlacement =
   | { readonly kind: 'inline'; readonly key: string }
   | { readonly kind: 'spill'; readonly key: string };
 
-export function placePayload(record: WebhookRecord, settings: StoreSettings): PayloadPlacement {
+export function placePayload(
+  record: WebhookRecord,
+  settings: StoreSettings,
+  digest: string = bodySha256(record.body),
+): PayloadPlacement {
   if (!isTerminalStatus(record.prediction.status)) return { kind: 'none' };
   if (record.bodyBytes <= Math.min(settings.maxInlinePayloadBytes, MAX_INLINE_PAYLOAD_BYTES)) {
-    return { kind: 'inline', key: payloadItemKey(record.prediction.id, record.webhookId) };
+    return { kind: 'inline', key: payloadItemKey(record.prediction.id, record.webhookId, digest) };
   }
-  return { kind: 'spill', key: spilledPayloadKey(settings.archivePrefix, record.prediction.id, record.webhookId) };
+  return { kind: 'spill', key: spilledPayloadKey(settings.archivePrefix, record.prediction.id, record.webhookId, digest) };
+}
+
+/** SHA-256 of the body as received (hex). */
+export function bodySha256(body: string | Buffer): string {
+  return createHash('sha256').update(body).digest('hex');
 }
 
 /** A dependency failed; the webhook was not recorded and must be retried (answer 5xx). */
@@ -109,18 +119,19 @@ export class WebhookStore {
    * failed (retry), RecordTooLargeError when the record can never fit in an item (do not).
    */
   async record(record: WebhookRecord): Promise<WriteOutcome> {
-    const placement = placePayload(record, this.settings);
+    const digest = bodySha256(record.body);
+    const placement = placePayload(record, this.settings, digest);
     if (placement.kind === 'spill') await this.spill(placement.key, record.body);
     try {
       // Written whatever the record's write then decides: a refused webhook's expires unread.
       if (placement.kind === 'inline')
         await this.dynamodb.send(new PutItemCommand(buildPayloadItem(record, placement.key, this.settings)));
-      await this.dynamodb.send(new UpdateItemCommand(buildUpdate(record, placement, this.settings)));
+      await this.dynamodb.send(new UpdateItemCommand(buildUpdate(record, placement, this.settings, digest)));
       return 'accepted';
     } catch (error) {
       // By name, not instanceof: a bundle may carry more than one copy of the SDK's classes.
       const refused = error as { name?: string; Item?: Record<string, AttributeValue> } | undefined;
-      if (refused?.name === 'ConditionalCheckFailedException') return refusedOutcome(refused.Item, record);
+      if (refused?.name === 'ConditionalCheckFailedException') return refusedOutcome(refused.Item, record, digest);
       const invalid = validationFailure(error);
       if (invalid === 'item_too_large') throw new RecordTooLargeError(error);
       // Any other validation error is ours (an expression, the table's wiring): retrying the
@@ -142,7 +153,12 @@ export class WebhookStore {
 }
 
 /** The one write: the prediction's state change, conditional on the state rule. */
-export function buildUpdate(record: WebhookRecord, placement: PayloadPlacement, settings: StoreSettings): UpdateItemCommandInput {
+export function buildUpdate(
+  record: WebhookRecord,
+  placement: PayloadPlacement,
+  settings: StoreSettings,
+  digest: string = bodySha256(record.body),
+): UpdateItemCommandInput {
   const { prediction, webhookId, timestampSeconds, receivedAt } = record;
   const now = receivedAt.toISOString();
   const progress = summarizeProgress(prediction);
@@ -152,6 +168,7 @@ export function buildUpdate(record: WebhookRecord, placement: PayloadPlacement, 
   update.set(ATTR.status, s(prediction.status));
   update.set(ATTR.statusRank, n(STATUS_RANK[prediction.status]));
   update.set(ATTR.lastWebhookId, s(webhookId));
+  update.set(ATTR.lastWebhookSha256, s(digest));
   update.set(ATTR.lastWebhookAt, n(timestampSeconds));
   update.set(ATTR.updatedAt, s(now));
   update.setIfMissing(ATTR.firstReceivedAt, s(now));
@@ -275,7 +292,7 @@ export function validationFailure(error: unknown): 'item_too_large' | 'invalid' 
   return /\bsize\b.*\bexceed/i.test(candidate.message ?? '') ? 'item_too_large' : 'invalid';
 }
 
-function refusedOutcome(item: Record<string, AttributeValue> | undefined, record: WebhookRecord): WriteOutcome {
+function refusedOutcome(item: Record<string, AttributeValue> | undefined, record: WebhookRecord, digest: string): WriteOutcome {
   const number = (attribute: string) => Number(item?.[attribute]?.N ?? 0);
   const progress = summarizeProgress(record.prediction);
   const decision = decideTransition(
@@ -283,10 +300,17 @@ function refusedOutcome(item: Record<string, AttributeValue> | undefined, record
       statusRank: number(ATTR.statusRank),
       lastWebhookAt: number(ATTR.lastWebhookAt),
       lastWebhookId: item?.[ATTR.lastWebhookId]?.S ?? '',
+      ...(item?.[ATTR.lastWebhookSha256]?.S !== undefined ? { lastWebhookSha256: item[ATTR.lastWebhookSha256].S } : {}),
       logsBytes: number(ATTR.logsBytes),
       outputCount: number(ATTR.outputCount),
     },
-    { status: record.prediction.status, timestampSeconds: record.timestampSeconds, webhookId: record.webhookId, ...progress },
+    {
+      status: record.prediction.status,
+      timestampSeconds: record.timestampSeconds,
+      webhookId: record.webhookId,
+      bodySha256: digest,
+      ...progress,
+    },
   );
   // 'apply' cannot come back for a refused write, whose ALL_OLD is the item the condition saw,
   // unless the rule and the condition disagree; the write did not happen, so it was superseded.

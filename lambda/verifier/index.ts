@@ -39,7 +39,7 @@ const signingKeys = new SigningKeyCache(
   },
 );
 
-const OUTCOME_METRIC: Readonly<Record<WriteOutcome, string>> = {
+const OUTCOME_METRIC: Readonly<Record<Exclude<WriteOutcome, 'conflict'>, string>> = {
   accepted: METRIC.accepted,
   duplicate: METRIC.duplicate,
   stale: METRIC.stale,
@@ -107,6 +107,8 @@ async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStr
       bodyBytes: raw.size,
       receivedAt: new Date(),
     });
+    // A webhook id names one message: another body under it changes nothing and is refused, not acknowledged.
+    if (outcome === 'conflict') return reject(409, 'webhook_id_conflict', { webhookId, predictionId: prediction.id });
     logger.info('webhook recorded', { outcome, webhookId, predictionId: prediction.id, status: prediction.status });
     metrics.addMetric(OUTCOME_METRIC[outcome], MetricUnit.Count, 1);
     return answer(200, { outcome, predictionId: prediction.id, webhookId });
