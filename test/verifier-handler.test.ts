@@ -508,7 +508,7 @@ describe('large payloads', () => {
     const item = await predictionItem(id);
     expect(item?.payload).toBeUndefined();
     expect(item?.payloadBucket).toEqual({ S: bucketName });
-    const digest = createHash('sha256').update(body).digest('hex');
+    const digest = createHash('sha256').update(body).digest('base64url');
     expect(item?.payloadKey?.S).toBe(`archive/webhook-payloads/${id}/${webhookId}.${digest}.json`);
     expect(item?.payloadBytes).toEqual({ N: String(body.length) });
     const stored = await s3.send(new GetObjectCommand({ Bucket: bucketName, Key: item!.payloadKey!.S! }));

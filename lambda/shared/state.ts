@@ -54,7 +54,7 @@ export const ATTR = {
   statusRank: 'statusRank',
   terminalStatus: 'terminalStatus',
   lastWebhookId: 'lastWebhookId',
-  /** SHA-256 (hex) of the body of the webhook the record was last changed by: the same id with another body is a conflict. */
+  /** SHA-256 (base64url) of the body of the webhook the record was last changed by: the same id with another body is a conflict. */
   lastWebhookSha256: 'lastWebhookSha256',
   lastWebhookAt: 'lastWebhookAt',
   webhookCount: 'webhookCount',

@@ -76,9 +76,9 @@ export function placePayload(
   return { kind: 'spill', key: spilledPayloadKey(settings.archivePrefix, record.prediction.id, record.webhookId, digest) };
 }
 
-/** SHA-256 of the body as received (hex). */
+/** SHA-256 of the body as received (base64url: 43 characters, safe in keys). */
 export function bodySha256(body: string | Buffer): string {
-  return createHash('sha256').update(body).digest('hex');
+  return createHash('sha256').update(body).digest('base64url');
 }
 
 /** A dependency failed; the webhook was not recorded and must be retried (answer 5xx). */
