@@ -3,7 +3,7 @@
  * fault, bad-input, hostile-output, poisoned-batch, slow-neighbour, hostile-field and reconcile sections
  * against local mode (loopback only), writes what it measured to docs/reliability.json, and
  * exits non-zero if any invariant broke.
- * Sections: load, faults, hostile-requests, hostile-outputs, poisoned, slow-neighbour,
+ * Sections: load, faults, reused-ids, hostile-requests, hostile-outputs, poisoned, slow-neighbour,
  * hostile-fields, reconcile, edges, throttle. PREDICTIONS and HOSTILE_REQUESTS scale the first and third (defaults 1000 and
  * 10000).
  */
@@ -21,12 +21,14 @@ import { runPoisonedBatch } from './poisoned-batch';
 import { runReconcile } from './reconcile';
 import { runReconcilerEdges } from './edges';
 import { runThrottledBurst } from './throttle';
+import { runReusedIds } from './reused-ids';
 import { runSlowNeighbour } from './slow-neighbour';
 
 const SEED = 20261127;
 const SECTIONS = [
   'load',
   'faults',
+  'reused-ids',
   'hostile-requests',
   'hostile-outputs',
   'poisoned',
@@ -51,7 +53,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
 
-  if (sections.includes('load') || sections.includes('faults') || sections.includes('hostile-requests')) {
+  if (['load', 'faults', 'reused-ids', 'hostile-requests'].some((name) => sections.includes(name as Section))) {
     // A short key cache, so the Secrets Manager outage meets real refetches.
     const harness = await startHarness({ handlerEnvironment: { KEY_CACHE_TTL_SECONDS: '2', KEY_REFRESH_INTERVAL_SECONDS: '1' } });
     try {
@@ -88,6 +90,16 @@ async function main(): Promise<void> {
           ...archivalOutages.violations,
           ...archiverCrash.violations,
           ...crashPastCap.violations,
+        );
+      }
+      if (sections.includes('reused-ids')) {
+        log('reused ids: webhook ids signed again over other bodies, at once and later, among good predictions');
+        const reused = await runReusedIds(harness, SEED + 13);
+        results.reusedIds = reused;
+        violations.push(...reused.violations);
+        log(
+          `reused ids: ${reused.conflicts} second bodies answered 409; ${reused.announcedExactlyOnce}/${reused.predictions} announced once, ` +
+            `${reused.consistent}/${reused.predictions} with record, payload, prediction.json and announcement in agreement`,
         );
       }
       if (sections.includes('hostile-requests')) {
