@@ -4,7 +4,7 @@
  * SQS event source; fauxqs for S3 and SNS (read back through an SQS subscription), and a
  * loopback file server standing in for replicate.delivery.
  */
-import { DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import {
@@ -26,7 +26,7 @@ import { ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
 import { COMPLETION_EVENT_SOURCE } from '../lambda/shared/completion-event';
 import type { ArchiveManifest } from '../lambda/shared/completion-message';
 import { parsePrediction } from '../lambda/shared/prediction';
-import { predictionItemKey } from '../lambda/shared/state';
+import { ARCHIVE_PENDING_INDEX, predictionItemKey } from '../lambda/shared/state';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { WebhookStore } from '../lambda/store/webhook-store';
 import { ReplicateWebhooks } from '../lib';
@@ -262,6 +262,19 @@ async function item(tableName: string, predictionId: string) {
   );
   return Item;
 }
+/** The predictions in one partition of the archive-pending index (`pending`: what the reconciler redrives; `failed`: given up). */
+async function inArchivePendingPartition(tableName: string, partition: string): Promise<string[]> {
+  const { Items = [] } = await dynamodb.send(
+    new QueryCommand({
+      TableName: tableName,
+      IndexName: ARCHIVE_PENDING_INDEX.indexName,
+      KeyConditionExpression: '#partition = :partition',
+      ExpressionAttributeNames: { '#partition': ARCHIVE_PENDING_INDEX.partitionKey },
+      ExpressionAttributeValues: { ':partition': { S: partition } },
+    }),
+  );
+  return Items.map((found) => found.predictionId!.S!).sort();
+}
 
 describe('archiving finished predictions', () => {
   let pipeline: Pipeline;
@@ -477,8 +490,12 @@ describe('one prediction never costs another', () => {
         archiveStatus: { S: 'failed' },
         archiveError: { S: 'NoSuchKey' },
         archiveAttempts: { N: '3' },
+        archivePending: { S: 'failed' },
       });
       expect((await item(pipeline.tableName, poisoned))?.notifiedAt).toBeUndefined();
+      // Given up: out of the partition the reconciler redrives, into the one a person looks in.
+      expect(await inArchivePendingPartition(pipeline.tableName, ARCHIVE_PENDING_INDEX.pendingValue)).toEqual([]);
+      expect(await inArchivePendingPartition(pipeline.tableName, ARCHIVE_PENDING_INDEX.failedValue)).toEqual([poisoned]);
       expect((await pipeline.deadLetters()).map((body) => JSON.parse(body))).toEqual([{ predictionId: poisoned }]);
       expect(pipeline.failures).toEqual([]);
     } finally {
@@ -592,6 +609,7 @@ describe('one prediction never costs another', () => {
       expect(await item(pipeline.tableName, id)).toMatchObject({
         archiveStatus: { S: 'archived' },
         archiveError: { S: 'NotFoundException' },
+        archivePending: { S: 'failed' },
       });
 
       // The topic exists now; an operator moves the message back (here: sends it again).
@@ -604,6 +622,7 @@ describe('one prediction never costs another', () => {
       const redriven = await item(pipeline.tableName, id);
       expect(redriven?.notifiedAt).toBeDefined();
       expect(redriven?.archiveError).toBeUndefined();
+      expect(redriven?.archivePending).toBeUndefined();
     } finally {
       await pipeline.stop();
     }
