@@ -240,6 +240,26 @@ function sqsEvent(bodies: string[], receiveCount = 1): SQSEvent {
   };
 }
 
+/** What is printed to stdout and stderr until `stop`: the handlers' JSON log lines and embedded metrics. */
+function captureOutput(): { stop(): void; jsonLines(): Array<Record<string, unknown>> } {
+  const output: string[] = [];
+  const spies = [process.stdout, process.stderr].map((stream) =>
+    jest.spyOn(stream, 'write').mockImplementation(((chunk: string | Uint8Array) => {
+      output.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
+      return true;
+    }) as never),
+  );
+  return {
+    stop: () => spies.forEach((spy) => spy.mockRestore()),
+    jsonLines: () =>
+      output
+        .join('')
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
+}
+
 const newId = () => `p${randomBytes(12).toString('hex')}`;
 const prediction = (id: string, name: string, overrides: Record<string, unknown> = {}) => ({
   ...fixture(name),
@@ -387,6 +407,61 @@ describe('archiving finished predictions', () => {
     expect(notifications.map((n) => n.message.predictionId).sort()).toEqual([dataId, nestedId, tokensId].sort());
     const dataMessage = notifications.find((n) => n.message.predictionId === dataId)!.message;
     expect(dataMessage.outputs[0].source).toBe('data:text/plain (12 bytes)');
+  });
+
+  test('a prediction whose data Replicate removed is archived with a data_removed failure, never as a clean archive of nothing', async () => {
+    const pipeline = await startPipeline({ POWERTOOLS_METRICS_DISABLED: 'false' });
+    const printed = captureOutput();
+    try {
+      await pipeline.stop();
+      const [removed, removedWithOutput] = [newId(), newId()];
+      const left = files.serveRandom(`/${removedWithOutput}/left.png`, 1000, 'image/png');
+      const terminal = JSON.stringify(prediction(removed, 'succeeded-images', { output: null, data_removed: true }));
+      await pipeline.record(
+        terminal,
+        prediction(removedWithOutput, 'succeeded-images', { output: [left.url], data_removed: true }),
+      );
+      const bodies = [removed, removedWithOutput].map((id) => JSON.stringify({ predictionId: id }));
+      expect(await pipeline.archiver(sqsEvent(bodies), contextWith(60_000))).toEqual({ batchItemFailures: [] });
+      printed.stop();
+
+      const removedFailure = { source: '(output removed by Replicate)', paths: [], reason: 'data_removed', transient: false };
+      const folder = `${pipeline.prefix}predictions/${removed}/`;
+      expect((await getObject(`${folder}prediction.json`)).bytes.toString('utf8')).toBe(terminal);
+      const manifest = await readJson<ArchiveManifest>(`${folder}manifest.json`);
+      expect(manifest).toMatchObject({ files: [], failures: [removedFailure] });
+      // Outputs the payload still lists are archived all the same, beside the failure.
+      const withOutput = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${removedWithOutput}/manifest.json`);
+      expect(withOutput.files.map((file) => file.sha256)).toEqual([left.sha256]);
+      expect(withOutput.failures).toEqual([removedFailure]);
+
+      const notifications = await pipeline.subscriber.receiveAll();
+      expect(notifications.map((n) => [n.message.predictionId, n.message.failures]).sort()).toEqual(
+        [
+          [removed, [removedFailure]],
+          [removedWithOutput, [removedFailure]],
+        ].sort(),
+      );
+      expect(await item(pipeline.tableName, removed)).toMatchObject({
+        archiveStatus: { S: 'archived_with_failures' },
+        archivedFiles: { N: '0' },
+        archiveFailures: { N: '1' },
+        notifiedAt: { S: expect.any(String) },
+      });
+      expect((await item(pipeline.tableName, removedWithOutput))?.archiveStatus).toEqual({ S: 'archived_with_failures' });
+      // Counted where the archiveFileFailures alarm looks: the total (one value per archival,
+      // which Powertools may print as an array), and the series by reason.
+      const counted = printed.jsonLines().filter((line) => line.ArchiveFailures !== undefined);
+      const total = counted.filter((line) => line.reason === undefined).flatMap((line) => [line.ArchiveFailures].flat());
+      expect(total).toEqual([1, 1]);
+      expect(counted.filter((line) => line.reason !== undefined).map((line) => line.reason)).toEqual([
+        'data_removed',
+        'data_removed',
+      ]);
+    } finally {
+      printed.stop();
+      process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+    }
   });
 
   test('failed, canceled and aborted predictions are announced too', async () => {

@@ -22,6 +22,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { MAX_VISIBILITY_TIMEOUT_SECONDS, parseArchiveRequest } from '../shared/archive-queue';
 import {
   buildCompletionMessage,
+  removedDataFailures,
   type ArchiveFailure,
   type ArchiveManifest,
   type ArchivedFile,
@@ -276,7 +277,8 @@ async function archive(
     claimed.archivedSoFar,
   );
   const files: ArchivedFile[] = [];
-  const failures: ArchiveFailure[] = [];
+  // Outputs still listed beside `data_removed` were attempted all the same, above.
+  const failures: ArchiveFailure[] = removedDataFailures(prediction);
   for (const result of results) {
     if (result.ok) files.push(result.file);
     else failures.push(result.failure);
