@@ -409,6 +409,35 @@ describe('archiving finished predictions', () => {
     expect(dataMessage.outputs[0].source).toBe('data:text/plain (12 bytes)');
   });
 
+  test('data: URIs that do not decode are listed as failures beside the outputs that were archived, and counted', async () => {
+    const id = newId();
+    const good = files.serveRandom(`/${id}/good.png`, 2000, 'image/png');
+    const output = {
+      inline: 'data:text/plain;base64,aGVsbG8=',
+      url: good.url,
+      badBase64: 'data:image/png;base64,!!!',
+      badPercent: 'data:text/plain,%E0%A4%A',
+    };
+    await pipeline.record(prediction(id, 'succeeded-nested-output', { output }));
+    await pipeline.drain();
+    const manifest = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${id}/manifest.json`);
+    expect(manifest.files.map((file) => file.paths)).toEqual([['.inline'], ['.url']]);
+    const invalid = (path: string) => ({
+      source: 'data: (malformed)',
+      paths: [path],
+      reason: 'invalid_data_uri',
+      transient: false,
+    });
+    expect(manifest.failures).toEqual([invalid('.badBase64'), invalid('.badPercent')]);
+    const [notification] = await pipeline.subscriber.receiveAll();
+    expect(notification.message.failures).toEqual(manifest.failures);
+    expect(await item(pipeline.tableName, id)).toMatchObject({
+      archiveStatus: { S: 'archived_with_failures' },
+      archivedFiles: { N: '2' },
+      archiveFailures: { N: '2' },
+    });
+  });
+
   test('a prediction whose data Replicate removed is archived with a data_removed failure, never as a clean archive of nothing', async () => {
     const pipeline = await startPipeline({ POWERTOOLS_METRICS_DISABLED: 'false' });
     const printed = captureOutput();
