@@ -20,7 +20,11 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { ArchiveProgressStore } from '../lambda/archiver/progress';
 import { ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
 import { COMPLETION_EVENT_SOURCE } from '../lambda/shared/completion-event';
@@ -258,6 +262,19 @@ function captureOutput(): { stop(): void; jsonLines(): Array<Record<string, unkn
         .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line) as Record<string, unknown>),
   };
+}
+
+/** Runs the shipped archiver bundle once, in a process of its own (bench/processes/archive-once.cjs). */
+const ARCHIVE_ONCE = join(__dirname, '..', 'bench', 'processes', 'archive-once.cjs');
+
+/** The first value `read` gives that is not undefined, polled until `timeoutMs`. */
+async function waitFor<T>(read: () => Promise<T | undefined>, timeoutMs: number): Promise<T | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (value !== undefined || Date.now() >= deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }
 
 const newId = () => `p${randomBytes(12).toString('hex')}`;
@@ -1137,6 +1154,81 @@ describe('completion events on EventBridge', () => {
       expect(await pipeline.deadLetters()).toEqual([]);
     } finally {
       await pipeline.stop();
+    }
+  });
+
+  test('a crash after SNS took the announcement, with the event still being put: the retry puts the event and does not publish on SNS again', async () => {
+    // The bus never answers: the put is still out when the archiver, in a process of its own
+    // (the shipped bundle, `npm run build:handlers`), is killed.
+    const held = new Set<Socket>();
+    const silentBus = createTcpServer((socket) => void held.add(socket));
+    silentBus.listen(0, '127.0.0.1');
+    await once(silentBus, 'listening');
+    const pipeline = await withBus();
+    try {
+      await pipeline.stop();
+      const id = newId();
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [] }));
+      const message = JSON.stringify({ predictionId: id });
+      const child = spawn(process.execPath, [ARCHIVE_ONCE, JSON.stringify(sqsEvent([message]))], {
+        env: {
+          ...process.env,
+          AWS_ENDPOINT_URL_EVENTBRIDGE: `http://127.0.0.1:${(silentBus.address() as AddressInfo).port}`,
+          // Its lease runs out 3 s after it started, as a crashed invocation's does at its timeout.
+          ARCHIVER_TIMEOUT_MS: '3000',
+        },
+        stdio: 'ignore',
+      });
+      const exited = once(child, 'exit');
+      const recorded = await waitFor(async () => (await item(pipeline.tableName, id))?.announcedTo?.SS, 15_000);
+      // SNS has it and it is on the record, while the event is still out: this is where it dies.
+      expect(recorded).toEqual(['topic']);
+      expect(await waitFor(async () => (held.size > 0 ? held.size : undefined), 5_000)).toBeGreaterThan(0);
+      expect(child.exitCode).toBeNull();
+      child.kill('SIGKILL');
+      await exited;
+      expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id]);
+      expect(eventsFor(id)).toHaveLength(0);
+
+      // The queue hands the message out again once the dead invocation's lease has run out.
+      const leaseUntil = Number((await item(pipeline.tableName, id))?.archiveLeaseUntil?.N);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, leaseUntil - Date.now() + 50)));
+      expect(await pipeline.archiver(sqsEvent([message], 2), contextWith(60_000))).toEqual({ batchItemFailures: [] });
+      expect(eventsFor(id)).toHaveLength(1);
+      expect(await pipeline.subscriber.receiveAll()).toEqual([]);
+      const announced = await item(pipeline.tableName, id);
+      expect(announced).toMatchObject({ archiveAttempts: { N: '2' }, notifiedAt: { S: expect.any(String) } });
+      expect(announced?.announcedTo).toBeUndefined();
+    } finally {
+      for (const socket of held) socket.destroy();
+      silentBus.close();
+      await pipeline.stop();
+    }
+  });
+
+  test('an SNS reply lost after SNS took the message: announced and archived, the event put once, SNS publishing what it is in doubt about again', async () => {
+    const snsProxy = await startTcpProxy(fauxqs.endpoint);
+    const saved = process.env.AWS_ENDPOINT_URL_SNS;
+    const pipeline = await withBus({ AWS_ENDPOINT_URL_SNS: snsProxy.endpoint, RETRY_BASE_DELAY_MS: '20' });
+    try {
+      const id = newId();
+      snsProxy.loseReplies(1);
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [] }));
+      await pipeline.drain();
+      expect(snsProxy.lostReplies).toBe(1);
+      expect(eventsFor(id)).toHaveLength(1);
+      // The lost reply's publish was applied, and the retry (the only way to know SNS has it)
+      // publishes again: subscribers dedupe on predictionId, as the delivery is at least once.
+      expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id, id]);
+      expect(await item(pipeline.tableName, id)).toMatchObject({
+        archiveStatus: { S: 'archived' },
+        archiveAttempts: { N: '1' },
+        notifiedAt: { S: expect.any(String) },
+      });
+    } finally {
+      await pipeline.stop();
+      await snsProxy.stop();
+      process.env.AWS_ENDPOINT_URL_SNS = saved;
     }
   });
 

@@ -32,7 +32,7 @@ export interface ClaimedPrediction {
   /** Claims so far, this one included. */
   readonly attempt: number;
   readonly archiveStatus: ArchiveStatus;
-  /** Channels an earlier try already announced it on (when another channel failed). */
+  /** Channels an earlier try already announced it on (each recorded as it succeeded, while another was still out). */
   readonly announcedTo: readonly string[];
   /** Who holds the lease: one handling of one queue message. */
   readonly holder: string;
@@ -179,8 +179,9 @@ export class ArchiveProgressStore {
   }
 
   /**
-   * Some channels announced the prediction and another failed: remembered, so that the retry
-   * announces on the others only and no subscriber hears of it twice.
+   * These channels announced the prediction while another is still out or has failed: remembered
+   * at once, so that a retry (after a failure, a crash or a lost reply) announces on the others
+   * only, and these channels' subscribers do not hear of it twice.
    */
   async markAnnounced(predictionId: string, channels: readonly string[]): Promise<void> {
     await this.update(predictionId, {
