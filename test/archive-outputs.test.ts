@@ -92,6 +92,7 @@ describe('data: URIs whose media type cannot be a header', () => {
     ['a control character', 'image/png\u0001'],
     ['non-Latin-1 text', 'image/png✓'],
     ['kilobytes of it', `image/${'x'.repeat(9_000)}`],
+    ['CR/LF and a header after it', 'image/png\r\nX-Evil: 1'],
   ])('%s: archived as application/octet-stream, not a failing upload', async (_case, mediaType) => {
     const bytes = randomBytes(64);
     const outputs = discoverOutputs([`data:${mediaType};base64,${bytes.toString('base64')}`]);
@@ -107,6 +108,37 @@ describe('data: URIs whose media type cannot be a header', () => {
     expect(archived!.key).toBe(`${settings.archivePrefix}predictions/p-data/outputs/0-output-0.bin`);
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: archived!.key }));
     expect(head.ContentType).toBe('application/octet-stream');
+  });
+});
+
+describe('data: URIs that do not decode', () => {
+  test('are listed as invalid_data_uri, not transient, never dropped; the good outputs beside them are archived', async () => {
+    const good = randomBytes(32);
+    const output = {
+      good: `data:application/octet-stream;base64,${good.toString('base64')}`,
+      badBase64: 'data:image/png;base64,!!!',
+      remainderOfOne: 'data:image/png;base64,AAAAA',
+      badPercent: 'data:text/plain,%E0%A4%A',
+      controlsAndBadBase64: 'data:image/png\r\n;base64,A===',
+    };
+    const results = await archiveOutputs(s3, 'p-invalid-data', discoverOutputs(output), settingsFor([]), Date.now() + 10_000);
+    expect(files(results).map((file) => [file.paths, file.sha256])).toEqual([[['.good'], sha256(good)]]);
+    expect(failures(results)).toEqual(
+      ['.badBase64', '.remainderOfOne', '.badPercent', '.controlsAndBadBase64'].map((path) => ({
+        source: 'data: (malformed)',
+        paths: [path],
+        reason: 'invalid_data_uri',
+        transient: false,
+      })),
+    );
+  });
+
+  test('are listed even when the deadline has already passed: there is nothing to fetch', async () => {
+    const outputs = discoverOutputs(['data:image/png;base64,!!!']);
+    const results = await archiveOutputs(s3, 'p-invalid-late', outputs, settingsFor([]), Date.now() - 1);
+    expect(failures(results)).toEqual([
+      { source: 'data: (malformed)', paths: ['[0]'], reason: 'invalid_data_uri', transient: false },
+    ]);
   });
 });
 

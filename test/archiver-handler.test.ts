@@ -4,7 +4,7 @@
  * SQS event source; fauxqs for S3 and SNS (read back through an SQS subscription), and a
  * loopback file server standing in for replicate.delivery.
  */
-import { DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import {
@@ -20,13 +20,17 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { ArchiveProgressStore } from '../lambda/archiver/progress';
 import { ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
 import { COMPLETION_EVENT_SOURCE } from '../lambda/shared/completion-event';
 import type { ArchiveManifest } from '../lambda/shared/completion-message';
 import { parsePrediction } from '../lambda/shared/prediction';
-import { predictionItemKey } from '../lambda/shared/state';
+import { ARCHIVE_PENDING_INDEX, predictionItemKey } from '../lambda/shared/state';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { WebhookStore } from '../lambda/store/webhook-store';
 import { ReplicateWebhooks } from '../lib';
@@ -240,6 +244,39 @@ function sqsEvent(bodies: string[], receiveCount = 1): SQSEvent {
   };
 }
 
+/** What is printed to stdout and stderr until `stop`: the handlers' JSON log lines and embedded metrics. */
+function captureOutput(): { stop(): void; jsonLines(): Array<Record<string, unknown>> } {
+  const output: string[] = [];
+  const spies = [process.stdout, process.stderr].map((stream) =>
+    jest.spyOn(stream, 'write').mockImplementation(((chunk: string | Uint8Array) => {
+      output.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
+      return true;
+    }) as never),
+  );
+  return {
+    stop: () => spies.forEach((spy) => spy.mockRestore()),
+    jsonLines: () =>
+      output
+        .join('')
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
+}
+
+/** Runs the shipped archiver bundle once, in a process of its own (bench/processes/archive-once.cjs). */
+const ARCHIVE_ONCE = join(__dirname, '..', 'bench', 'processes', 'archive-once.cjs');
+
+/** The first value `read` gives that is not undefined, polled until `timeoutMs`. */
+async function waitFor<T>(read: () => Promise<T | undefined>, timeoutMs: number): Promise<T | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (value !== undefined || Date.now() >= deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
 const newId = () => `p${randomBytes(12).toString('hex')}`;
 const prediction = (id: string, name: string, overrides: Record<string, unknown> = {}) => ({
   ...fixture(name),
@@ -261,6 +298,19 @@ async function item(tableName: string, predictionId: string) {
     new GetItemCommand({ TableName: tableName, Key: { pk: { S: predictionItemKey(predictionId) } }, ConsistentRead: true }),
   );
   return Item;
+}
+/** The predictions in one partition of the archive-pending index (`pending`: what the reconciler redrives; `failed`: given up). */
+async function inArchivePendingPartition(tableName: string, partition: string): Promise<string[]> {
+  const { Items = [] } = await dynamodb.send(
+    new QueryCommand({
+      TableName: tableName,
+      IndexName: ARCHIVE_PENDING_INDEX.indexName,
+      KeyConditionExpression: '#partition = :partition',
+      ExpressionAttributeNames: { '#partition': ARCHIVE_PENDING_INDEX.partitionKey },
+      ExpressionAttributeValues: { ':partition': { S: partition } },
+    }),
+  );
+  return Items.map((found) => found.predictionId!.S!).sort();
 }
 
 describe('archiving finished predictions', () => {
@@ -376,6 +426,90 @@ describe('archiving finished predictions', () => {
     expect(dataMessage.outputs[0].source).toBe('data:text/plain (12 bytes)');
   });
 
+  test('data: URIs that do not decode are listed as failures beside the outputs that were archived, and counted', async () => {
+    const id = newId();
+    const good = files.serveRandom(`/${id}/good.png`, 2000, 'image/png');
+    const output = {
+      inline: 'data:text/plain;base64,aGVsbG8=',
+      url: good.url,
+      badBase64: 'data:image/png;base64,!!!',
+      badPercent: 'data:text/plain,%E0%A4%A',
+    };
+    await pipeline.record(prediction(id, 'succeeded-nested-output', { output }));
+    await pipeline.drain();
+    const manifest = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${id}/manifest.json`);
+    expect(manifest.files.map((file) => file.paths)).toEqual([['.inline'], ['.url']]);
+    const invalid = (path: string) => ({
+      source: 'data: (malformed)',
+      paths: [path],
+      reason: 'invalid_data_uri',
+      transient: false,
+    });
+    expect(manifest.failures).toEqual([invalid('.badBase64'), invalid('.badPercent')]);
+    const [notification] = await pipeline.subscriber.receiveAll();
+    expect(notification.message.failures).toEqual(manifest.failures);
+    expect(await item(pipeline.tableName, id)).toMatchObject({
+      archiveStatus: { S: 'archived_with_failures' },
+      archivedFiles: { N: '2' },
+      archiveFailures: { N: '2' },
+    });
+  });
+
+  test('a prediction whose data Replicate removed is archived with a data_removed failure, never as a clean archive of nothing', async () => {
+    const pipeline = await startPipeline({ POWERTOOLS_METRICS_DISABLED: 'false' });
+    const printed = captureOutput();
+    try {
+      await pipeline.stop();
+      const [removed, removedWithOutput] = [newId(), newId()];
+      const left = files.serveRandom(`/${removedWithOutput}/left.png`, 1000, 'image/png');
+      const terminal = JSON.stringify(prediction(removed, 'succeeded-images', { output: null, data_removed: true }));
+      await pipeline.record(
+        terminal,
+        prediction(removedWithOutput, 'succeeded-images', { output: [left.url], data_removed: true }),
+      );
+      const bodies = [removed, removedWithOutput].map((id) => JSON.stringify({ predictionId: id }));
+      expect(await pipeline.archiver(sqsEvent(bodies), contextWith(60_000))).toEqual({ batchItemFailures: [] });
+      printed.stop();
+
+      const removedFailure = { source: '(output removed by Replicate)', paths: [], reason: 'data_removed', transient: false };
+      const folder = `${pipeline.prefix}predictions/${removed}/`;
+      expect((await getObject(`${folder}prediction.json`)).bytes.toString('utf8')).toBe(terminal);
+      const manifest = await readJson<ArchiveManifest>(`${folder}manifest.json`);
+      expect(manifest).toMatchObject({ files: [], failures: [removedFailure] });
+      // Outputs the payload still lists are archived all the same, beside the failure.
+      const withOutput = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${removedWithOutput}/manifest.json`);
+      expect(withOutput.files.map((file) => file.sha256)).toEqual([left.sha256]);
+      expect(withOutput.failures).toEqual([removedFailure]);
+
+      const notifications = await pipeline.subscriber.receiveAll();
+      expect(notifications.map((n) => [n.message.predictionId, n.message.failures]).sort()).toEqual(
+        [
+          [removed, [removedFailure]],
+          [removedWithOutput, [removedFailure]],
+        ].sort(),
+      );
+      expect(await item(pipeline.tableName, removed)).toMatchObject({
+        archiveStatus: { S: 'archived_with_failures' },
+        archivedFiles: { N: '0' },
+        archiveFailures: { N: '1' },
+        notifiedAt: { S: expect.any(String) },
+      });
+      expect((await item(pipeline.tableName, removedWithOutput))?.archiveStatus).toEqual({ S: 'archived_with_failures' });
+      // Counted where the archiveFileFailures alarm looks: the total (one value per archival,
+      // which Powertools may print as an array), and the series by reason.
+      const counted = printed.jsonLines().filter((line) => line.ArchiveFailures !== undefined);
+      const total = counted.filter((line) => line.reason === undefined).flatMap((line) => [line.ArchiveFailures].flat());
+      expect(total).toEqual([1, 1]);
+      expect(counted.filter((line) => line.reason !== undefined).map((line) => line.reason)).toEqual([
+        'data_removed',
+        'data_removed',
+      ]);
+    } finally {
+      printed.stop();
+      process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+    }
+  });
+
   test('failed, canceled and aborted predictions are announced too', async () => {
     const ids = { failed: newId(), canceled: newId(), aborted: newId() };
     for (const [status, id] of Object.entries(ids)) await pipeline.record(prediction(id, 'starting'), prediction(id, status));
@@ -477,8 +611,12 @@ describe('one prediction never costs another', () => {
         archiveStatus: { S: 'failed' },
         archiveError: { S: 'NoSuchKey' },
         archiveAttempts: { N: '3' },
+        archivePending: { S: 'failed' },
       });
       expect((await item(pipeline.tableName, poisoned))?.notifiedAt).toBeUndefined();
+      // Given up: out of the partition the reconciler redrives, into the one a person looks in.
+      expect(await inArchivePendingPartition(pipeline.tableName, ARCHIVE_PENDING_INDEX.pendingValue)).toEqual([]);
+      expect(await inArchivePendingPartition(pipeline.tableName, ARCHIVE_PENDING_INDEX.failedValue)).toEqual([poisoned]);
       expect((await pipeline.deadLetters()).map((body) => JSON.parse(body))).toEqual([{ predictionId: poisoned }]);
       expect(pipeline.failures).toEqual([]);
     } finally {
@@ -592,6 +730,7 @@ describe('one prediction never costs another', () => {
       expect(await item(pipeline.tableName, id)).toMatchObject({
         archiveStatus: { S: 'archived' },
         archiveError: { S: 'NotFoundException' },
+        archivePending: { S: 'failed' },
       });
 
       // The topic exists now; an operator moves the message back (here: sends it again).
@@ -604,6 +743,7 @@ describe('one prediction never costs another', () => {
       const redriven = await item(pipeline.tableName, id);
       expect(redriven?.notifiedAt).toBeDefined();
       expect(redriven?.archiveError).toBeUndefined();
+      expect(redriven?.archivePending).toBeUndefined();
     } finally {
       await pipeline.stop();
     }
@@ -1014,6 +1154,81 @@ describe('completion events on EventBridge', () => {
       expect(await pipeline.deadLetters()).toEqual([]);
     } finally {
       await pipeline.stop();
+    }
+  });
+
+  test('a crash after SNS took the announcement, with the event still being put: the retry puts the event and does not publish on SNS again', async () => {
+    // The bus never answers: the put is still out when the archiver, in a process of its own
+    // (the shipped bundle, `npm run build:handlers`), is killed.
+    const held = new Set<Socket>();
+    const silentBus = createTcpServer((socket) => void held.add(socket));
+    silentBus.listen(0, '127.0.0.1');
+    await once(silentBus, 'listening');
+    const pipeline = await withBus();
+    try {
+      await pipeline.stop();
+      const id = newId();
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [] }));
+      const message = JSON.stringify({ predictionId: id });
+      const child = spawn(process.execPath, [ARCHIVE_ONCE, JSON.stringify(sqsEvent([message]))], {
+        env: {
+          ...process.env,
+          AWS_ENDPOINT_URL_EVENTBRIDGE: `http://127.0.0.1:${(silentBus.address() as AddressInfo).port}`,
+          // Its lease runs out 3 s after it started, as a crashed invocation's does at its timeout.
+          ARCHIVER_TIMEOUT_MS: '3000',
+        },
+        stdio: 'ignore',
+      });
+      const exited = once(child, 'exit');
+      const recorded = await waitFor(async () => (await item(pipeline.tableName, id))?.announcedTo?.SS, 15_000);
+      // SNS has it and it is on the record, while the event is still out: this is where it dies.
+      expect(recorded).toEqual(['topic']);
+      expect(await waitFor(async () => (held.size > 0 ? held.size : undefined), 5_000)).toBeGreaterThan(0);
+      expect(child.exitCode).toBeNull();
+      child.kill('SIGKILL');
+      await exited;
+      expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id]);
+      expect(eventsFor(id)).toHaveLength(0);
+
+      // The queue hands the message out again once the dead invocation's lease has run out.
+      const leaseUntil = Number((await item(pipeline.tableName, id))?.archiveLeaseUntil?.N);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, leaseUntil - Date.now() + 50)));
+      expect(await pipeline.archiver(sqsEvent([message], 2), contextWith(60_000))).toEqual({ batchItemFailures: [] });
+      expect(eventsFor(id)).toHaveLength(1);
+      expect(await pipeline.subscriber.receiveAll()).toEqual([]);
+      const announced = await item(pipeline.tableName, id);
+      expect(announced).toMatchObject({ archiveAttempts: { N: '2' }, notifiedAt: { S: expect.any(String) } });
+      expect(announced?.announcedTo).toBeUndefined();
+    } finally {
+      for (const socket of held) socket.destroy();
+      silentBus.close();
+      await pipeline.stop();
+    }
+  });
+
+  test('an SNS reply lost after SNS took the message: announced and archived, the event put once, SNS publishing what it is in doubt about again', async () => {
+    const snsProxy = await startTcpProxy(fauxqs.endpoint);
+    const saved = process.env.AWS_ENDPOINT_URL_SNS;
+    const pipeline = await withBus({ AWS_ENDPOINT_URL_SNS: snsProxy.endpoint, RETRY_BASE_DELAY_MS: '20' });
+    try {
+      const id = newId();
+      snsProxy.loseReplies(1);
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [] }));
+      await pipeline.drain();
+      expect(snsProxy.lostReplies).toBe(1);
+      expect(eventsFor(id)).toHaveLength(1);
+      // The lost reply's publish was applied, and the retry (the only way to know SNS has it)
+      // publishes again: subscribers dedupe on predictionId, as the delivery is at least once.
+      expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id, id]);
+      expect(await item(pipeline.tableName, id)).toMatchObject({
+        archiveStatus: { S: 'archived' },
+        archiveAttempts: { N: '1' },
+        notifiedAt: { S: expect.any(String) },
+      });
+    } finally {
+      await pipeline.stop();
+      await snsProxy.stop();
+      process.env.AWS_ENDPOINT_URL_SNS = saved;
     }
   });
 

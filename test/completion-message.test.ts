@@ -6,6 +6,7 @@ import {
   MAX_ERROR_CHARS,
   MAX_MESSAGE_BYTES,
   objectLocation,
+  removedDataFailures,
   type ArchivedFile,
   type ArchiveFailure,
   type ArchiveManifest,
@@ -126,6 +127,18 @@ describe('an ordinary prediction', () => {
     );
     expect(message.error).toBe('CUDA out of memory. Tried to allocate 2.00 GiB');
     expect(message).not.toHaveProperty('truncated');
+  });
+});
+
+describe('a prediction whose data Replicate removed', () => {
+  test('has one failure of its own, data_removed: no source URL, no paths, not transient', () => {
+    expect(removedDataFailures(prediction({ dataRemoved: true }))).toEqual([
+      { source: '(output removed by Replicate)', paths: [], reason: 'data_removed', transient: false },
+    ]);
+  });
+
+  test('one whose data is there has none', () => {
+    expect(removedDataFailures(prediction())).toEqual([]);
   });
 });
 

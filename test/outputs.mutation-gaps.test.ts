@@ -48,16 +48,12 @@ describe('the depth limit holds through objects as through arrays', () => {
     ]);
   });
 
-  test('a data URI too deep is reported by type and size; one that is not a file is ignored', () => {
+  test('a data URI too deep is reported by type and size, one that does not decode as malformed; text is ignored', () => {
     const found = discoverOutputs(inObjects(['data:text/plain,hi', 'data:text/plain,%E0%A4%A', 'plain'], MAX_DEPTH + 1));
+    const path = `${'.a'.repeat(MAX_DEPTH)}…`;
     expect(found).toEqual([
-      {
-        index: 0,
-        kind: 'skipped',
-        reason: 'too_deep',
-        source: 'data:text/plain (2 bytes)',
-        paths: [`${'.a'.repeat(MAX_DEPTH)}…`],
-      },
+      { index: 0, kind: 'skipped', reason: 'too_deep', source: 'data:text/plain (2 bytes)', paths: [path] },
+      { index: 1, kind: 'skipped', reason: 'too_deep', source: 'data: (malformed)', paths: [path] },
     ]);
   });
 
@@ -98,6 +94,12 @@ describe('data URIs in every spelling RFC 2397 allows', () => {
     ['base64 whose length leaves a remainder of 1', 'data:image/png;base64,AAAAA'],
     ['base64 with padding in the middle', 'data:image/png;base64,AA==AA'],
     ['three padding characters', 'data:image/png;base64,A==='],
+  ])('%s does not decode, and is still found as a data URI', (_name, uri) => {
+    expect(parseDataUri(uri)).toBeUndefined();
+    expect(files([uri])).toEqual([expect.objectContaining({ kind: 'data', source: uri })]);
+  });
+
+  test.each([
     ['no comma at all', 'data:image/png;base64'],
     ['not a data URI', 'datum:image/png,AA'],
   ])('%s is not a file', (_name, uri) => {
@@ -349,6 +351,11 @@ describe('where `data:` counts', () => {
   test('only at the start: a URL with `data:` in its path is a URL', () => {
     const url = 'https://replicate.delivery/x/data:image,png';
     expect(files([url])).toEqual([expect.objectContaining({ kind: 'url', source: url })]);
+  });
+
+  test('a media type broken by a line break is found whatever the case of `data:` and its type', () => {
+    const uri = 'DATA:IMAGE/PNG\r\n;base64,AAAA';
+    expect(files([uri])).toEqual([expect.objectContaining({ kind: 'data', source: uri })]);
   });
 
   test('parseDataUri reads only a string that starts with `data:`', () => {

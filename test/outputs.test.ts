@@ -259,13 +259,36 @@ describe('data URIs', () => {
     expect(parseDataUri(uri)).toEqual({ contentType, bytes });
   });
 
-  test.each(['data:image/png;base64,!!!', 'data:image/png;base64', 'data:text/plain,%E0%A4%A'])(
-    'malformed %s is not a file',
+  test.each(['data:image/png;base64,!!!', 'data:text/plain,%E0%A4%A'])(
+    'malformed %s does not decode, and is still found: the archiver lists it as a failure, never drops it',
     (uri) => {
       expect(parseDataUri(uri)).toBeUndefined();
-      expect(discoverOutputs([uri])).toEqual([]);
+      expect(discoverOutputs([uri])).toEqual([{ index: 0, kind: 'data', source: uri, paths: ['[0]'], fileName: 'output-0.bin' }]);
     },
   );
+
+  test('without a comma it is not a data URI at all, but text (a token such as `data:` alone)', () => {
+    expect(parseDataUri('data:image/png;base64')).toBeUndefined();
+    expect(discoverOutputs(['data:image/png;base64', 'data:'])).toEqual([]);
+  });
+
+  test.each([
+    ['CR/LF', 'data:image/png\r\n;base64,AAAA'],
+    ['a header injected after CR/LF', 'data:image/png\r\nX-Evil: 1;base64,AAAA'],
+    ['a vertical tab', 'data:image/png\v;base64,AAAA'],
+    ['a line separator', 'data:image/\u2028png;base64,AAAA'],
+  ])('a media type broken by %s is a data URI, found like one whose type has other control characters', (_name, uri) => {
+    expect(discoverOutputs([uri])).toEqual([{ index: 0, kind: 'data', source: uri, paths: ['[0]'], fileName: 'output-0.bin' }]);
+    expect(parseDataUri(uri)).toEqual({ contentType: 'application/octet-stream', bytes: Buffer.from('AAAA', 'base64') });
+  });
+
+  test.each([
+    ['a space after the colon', 'data: 1, 2, 3'],
+    ['a line break but no media type', 'Data:\nname, age'],
+    ['a space in the media type', 'data:text/plain; charset=utf-8,hi'],
+  ])('prose that starts with `data:` (%s) stays text', (_name, text) => {
+    expect(discoverOutputs([text])).toEqual([]);
+  });
 
   test('data URI file names follow the content type', () => {
     expect(filesOf(['data:image/webp;base64,AAAA', 'data:foo/bar;base64,AAAA']).map((f) => f.fileName)).toEqual([

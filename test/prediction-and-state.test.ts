@@ -53,6 +53,16 @@ describe('parsePrediction', () => {
     );
   });
 
+  test('a prediction whose data Replicate removed says so; one whose data is there does not', () => {
+    const removed = parsePrediction('{"id":"abc","status":"succeeded","output":null,"data_removed":true}');
+    expect(removed).toMatchObject({ ok: true, prediction: { dataRemoved: true, output: null } });
+    const kept = parsePrediction(
+      '{"id":"abc","status":"succeeded","output":["https://replicate.delivery/a.png"],"data_removed":false}',
+    );
+    expect(kept.ok).toBe(true);
+    if (kept.ok) expect(kept.prediction).not.toHaveProperty('dataRemoved');
+  });
+
   test('wrongly typed optional fields are dropped, not trusted', () => {
     const parsed = parsePrediction(Buffer.from('{"id":"abc","status":"succeeded","model":7,"metrics":[1],"logs":{}}'));
     expect(parsed).toEqual({

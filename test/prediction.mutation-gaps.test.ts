@@ -72,6 +72,19 @@ describe('a prediction is read field by field', () => {
     if (parsed.ok) expect(parsed.prediction.metrics).toBeUndefined();
   });
 
+  test.each([
+    ['absent', {}],
+    ['false', { data_removed: false }],
+    ['the text "true"', { data_removed: 'true' }],
+    ['1', { data_removed: 1 }],
+    ['null', { data_removed: null }],
+    ['an object', { data_removed: { removed: true } }],
+  ])('data_removed %s is not taken as removed', (_name, fields) => {
+    const parsed = parse(fields);
+    expect(parsed.ok).toBe(true);
+    if (parsed.ok) expect(parsed.prediction).not.toHaveProperty('dataRemoved');
+  });
+
   test('a body of bytes inside a larger buffer is read from its own bytes only', () => {
     const whole = Buffer.from(`xxxx{"id":"abc","status":"starting"}yyyy`);
     const view = whole.subarray(4, whole.length - 4);

@@ -1,9 +1,9 @@
 /**
- * Copies every discovered output into the archive, a few at a time. A refused, missing or
- * skipped file becomes a recorded failure; a transient one is retried here (the queue's retries
- * come back later) and, if it persists, reported so the prediction is retried. A file still in
- * flight at the deadline is stopped and reported (`deadline`, transient), so the caller gets
- * every file accounted for in time. S3 failing transiently past the deadline is ours and fails
+ * Copies every discovered output into the archive, a few at a time. A refused, missing,
+ * undecodable (`data:`) or skipped file becomes a recorded failure; a transient one is retried
+ * here (the queue's retries come back later) and, if it persists, reported so the prediction is
+ * retried. A file still in flight at the deadline is stopped and reported (`deadline`,
+ * transient), so the caller gets every file accounted for in time. S3 failing transiently past the deadline is ours and fails
  * the whole prediction; S3 refusing one file for good (its name or type came from the payload)
  * is that file's failure.
  */
@@ -50,7 +50,7 @@ export type ArchiveStepFailureReason =
   | 'deadline'
   /** S3 refused this one object for good (e.g. a header it would not take): permanent. */
   | 'write_rejected'
-  /** A data: URI that does not decode (discovery only passes decodable ones). */
+  /** A data: URI that does not decode (bad base64 or percent-encoding): permanent. */
   | 'invalid_data_uri';
 
 /**
@@ -124,6 +124,7 @@ async function archiveOne(
 ): Promise<FileResult> {
   const key = outputKey(settings.archivePrefix, predictionId, output.index, output.fileName);
   const { decoded, source } = describeSource(output);
+  // Before the deadline's check: nothing to fetch or retry, so it is this verdict whenever it runs.
   if (output.kind === 'data' && !decoded) return failed(output, 'data: (malformed)', 'invalid_data_uri', false);
 
   const upload = (body: Readable, contentType: string) =>

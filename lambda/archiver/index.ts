@@ -22,6 +22,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { MAX_VISIBILITY_TIMEOUT_SECONDS, parseArchiveRequest } from '../shared/archive-queue';
 import {
   buildCompletionMessage,
+  removedDataFailures,
   type ArchiveFailure,
   type ArchiveManifest,
   type ArchivedFile,
@@ -227,18 +228,32 @@ async function archiveAndAnnounce(
 }
 
 /**
- * Announces on every channel not yet announced on, side by side. When one fails after its
- * retries, the ones that succeeded are remembered before the prediction goes back to the queue,
- * so its next try does not announce there again.
+ * Announces on every channel not yet announced on, side by side. While another channel is still
+ * out, one that succeeds is recorded at once, so that a crash or a lost reply before the other
+ * finishes re-announces only the channel in doubt on the retry; the last one to succeed is
+ * recorded by `markNotified`, which follows (no extra write, and none with the topic alone).
+ * When a channel fails after its retries, the ones that succeeded are on the record before the
+ * prediction goes back to the queue.
  */
 async function announce(claimed: ClaimedPrediction, completion: CompletionNotification, io: Io): Promise<void> {
   const { predictionId } = claimed;
   const pending = announcer.channels.filter((channel) => !claimed.announcedTo.includes(channel));
-  const results = await Promise.allSettled(pending.map((channel) => io(() => announceOn(channel, completion))));
+  const announced: Channel[] = [];
+  const recorded: Channel[] = [];
+  const results = await Promise.allSettled(
+    pending.map(async (channel) => {
+      await io(() => announceOn(channel, completion));
+      announced.push(channel);
+      if (announced.length === pending.length) return;
+      await io(() => progress.markAnnounced(predictionId, [channel]));
+      recorded.push(channel);
+    }),
+  );
   const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (!failure) return;
-  const announced = pending.filter((_, index) => results[index]!.status === 'fulfilled');
-  if (announced.length > 0) await io(() => progress.markAnnounced(predictionId, announced));
+  // A channel failed, or recording one did: what has announced is on the record before the retry.
+  const unrecorded = announced.filter((channel) => !recorded.includes(channel));
+  if (unrecorded.length > 0) await io(() => progress.markAnnounced(predictionId, unrecorded));
   throw failure.reason;
 }
 
@@ -276,7 +291,8 @@ async function archive(
     claimed.archivedSoFar,
   );
   const files: ArchivedFile[] = [];
-  const failures: ArchiveFailure[] = [];
+  // Outputs still listed beside `data_removed` were attempted all the same, above.
+  const failures: ArchiveFailure[] = removedDataFailures(prediction);
   for (const result of results) {
     if (result.ok) files.push(result.file);
     else failures.push(result.failure);

@@ -15,7 +15,7 @@ import {
   type DynamoDBClient,
   type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
-import { ATTR, PARTITION_KEY, predictionItemKey } from '../shared/state';
+import { ARCHIVE_PENDING_INDEX, ATTR, PARTITION_KEY, predictionItemKey } from '../shared/state';
 
 export type ArchiveStatus = 'pending' | 'archived' | 'archived_with_failures' | 'failed';
 
@@ -32,7 +32,7 @@ export interface ClaimedPrediction {
   /** Claims so far, this one included. */
   readonly attempt: number;
   readonly archiveStatus: ArchiveStatus;
-  /** Channels an earlier try already announced it on (when another channel failed). */
+  /** Channels an earlier try already announced it on (each recorded as it succeeded, while another was still out). */
   readonly announcedTo: readonly string[];
   /** Who holds the lease: one handling of one queue message. */
   readonly holder: string;
@@ -179,8 +179,9 @@ export class ArchiveProgressStore {
   }
 
   /**
-   * Some channels announced the prediction and another failed: remembered, so that the retry
-   * announces on the others only and no subscriber hears of it twice.
+   * These channels announced the prediction while another is still out or has failed: remembered
+   * at once, so that a retry (after a failure, a crash or a lost reply) announces on the others
+   * only, and these channels' subscribers do not hear of it twice.
    */
   async markAnnounced(predictionId: string, channels: readonly string[]): Promise<void> {
     await this.update(predictionId, {
@@ -191,7 +192,7 @@ export class ArchiveProgressStore {
     });
   }
 
-  /** Announced: nothing more will happen to this prediction, so the lease, any earlier error and its place in the archive-pending index go. */
+  /** Announced: nothing more will happen to this prediction, so the lease, any earlier error and its place in the archive-pending index (`pending` or `failed`) go. */
   async markNotified(predictionId: string, now: Date): Promise<void> {
     await this.update(predictionId, {
       UpdateExpression: 'SET #notifiedAt = :now REMOVE #lease, #holder, #error, #pending, #announcedTo, #soFar',
@@ -213,6 +214,9 @@ export class ArchiveProgressStore {
    * The last try failed: the record says so (findable, and cleared by a later success after a
    * redrive), and the lease goes so that the redriven message finds the prediction free. An
    * archival already recorded (the announcement failed) keeps its status; only the error is added.
+   * Either way it leaves the archive-pending index's `pending` partition for its `failed` one: it
+   * waits in the dead-letter queue for a person, who finds it there, and the reconciler, which
+   * redrives what is stuck in `pending`, no longer sends it back to the queue.
    */
   async markFailed(predictionId: string, reason: string, now: Date): Promise<void> {
     const names = {
@@ -220,12 +224,17 @@ export class ArchiveProgressStore {
       '#error': 'archiveError',
       '#failedAt': 'archiveFailedAt',
       '#notifiedAt': 'notifiedAt',
+      '#pending': ATTR.archivePending,
       '#lease': LEASE,
       '#holder': HOLDER,
     };
-    const values = { ':reason': { S: reason.slice(0, 256) }, ':now': { S: now.toISOString() } };
+    const values = {
+      ':reason': { S: reason.slice(0, 256) },
+      ':now': { S: now.toISOString() },
+      ':givenUp': { S: ARCHIVE_PENDING_INDEX.failedValue },
+    };
     const notArchived = await this.update(predictionId, {
-      UpdateExpression: 'SET #status = :failed, #error = :reason, #failedAt = :now REMOVE #lease, #holder',
+      UpdateExpression: 'SET #status = :failed, #error = :reason, #failedAt = :now, #pending = :givenUp REMOVE #lease, #holder',
       ConditionExpression:
         'attribute_exists(#pk) AND attribute_not_exists(#notifiedAt) AND NOT #status IN (:archived, :archivedWithFailures)',
       ExpressionAttributeNames: names,
@@ -238,12 +247,13 @@ export class ArchiveProgressStore {
     });
     if (notArchived.ok) return;
     await this.update(predictionId, {
-      UpdateExpression: 'SET #error = :reason, #failedAt = :now REMOVE #lease, #holder',
+      UpdateExpression: 'SET #error = :reason, #failedAt = :now, #pending = :givenUp REMOVE #lease, #holder',
       ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(#notifiedAt)',
       ExpressionAttributeNames: {
         '#error': names['#error'],
         '#failedAt': names['#failedAt'],
         '#notifiedAt': names['#notifiedAt'],
+        '#pending': names['#pending'],
         '#lease': LEASE,
         '#holder': HOLDER,
       },

@@ -36,7 +36,7 @@ export interface ArchiveFailure {
   /**
    * e.g. `host_not_allowed`, `http_error`, `timeout`, `too_large`, `blocked_address`, `deadline`,
    * `write_rejected`; for outputs found but not archived, `too_many_outputs`, `too_deep`,
-   * `discovery_limit`.
+   * `discovery_limit`; for the prediction as a whole, `data_removed` (see `removedDataFailures`).
    */
   readonly reason: string;
   /** Whether retrying later might have succeeded (the archiver retried until its last attempt). */
@@ -100,6 +100,21 @@ export interface CompletionNotification {
   /** `message` as JSON. */
   readonly body: string;
   readonly attributes: CompletionAttributes;
+}
+
+/** What a `data_removed` entry says in place of a source: there is no URL left to name. */
+export const DATA_REMOVED_SOURCE = '(output removed by Replicate)';
+
+/**
+ * What the payload itself says is lost, listed before the files' own failures: a prediction
+ * whose data Replicate removed (`data_removed`) had its output files deleted with it, so it is
+ * archived with one failure, never as a clean archive of nothing. The entry keeps the shape
+ * subscribers parse: no source URL (`source` says what it stands for, as a summary entry's
+ * does), `paths` empty, and not transient (no retry brings the data back).
+ */
+export function removedDataFailures(prediction: Pick<Prediction, 'dataRemoved'>): ArchiveFailure[] {
+  if (prediction.dataRemoved !== true) return [];
+  return [{ source: DATA_REMOVED_SOURCE, paths: [], reason: 'data_removed', transient: false }];
 }
 
 export const s3Uri = (bucket: string, key: string): string => `s3://${bucket}/${key}`;

@@ -3,13 +3,15 @@
  * string that is wholly a URL (`scheme://…`, no whitespace) or a `data:` URI. Anything else is
  * text (streamed language-model tokens, captions) and stays in prediction.json only.
  * Pure: no I/O. Whether a URL may be fetched is the fetcher's decision, so a hostile URL is
- * still discovered, refused there, and listed as a failure.
+ * still discovered, refused there, and listed as a failure; likewise a `data:` URI that does not
+ * decode is still discovered, and listed as a failure (`invalid_data_uri`) where it is archived.
  */
 
 /** An output file to archive. */
 export interface DiscoveredFile {
   /** Position in discovery order; the archive key starts with it, so keys are deterministic. */
   readonly index: number;
+  /** `data`: a `data:` URI, whether or not it decodes (`parseDataUri` says). */
   readonly kind: 'url' | 'data';
   /** The URL or the whole `data:` URI. */
   readonly source: string;
@@ -60,6 +62,11 @@ const MAX_KEY_CHARS = 100;
 
 const URL_LIKE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/\S+$/;
 const DATA_URI = /^data:[^,\s]*,/i;
+const TOKEN = "[A-Za-z0-9!#$%&'*+.^_`|~-]+";
+// A `type/…` broken by a control character or a line break (CR/LF injected into the media type)
+// is a hostile data: URI, not text: found, so it is settled like any other, never dropped. Prose
+// that merely starts with `data:` (a space after it, no `type/`) stays text.
+const DATA_URI_WITH_CONTROLS = new RegExp(`^data:${TOKEN}/[^,]*[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029][^,]*,`, 'i');
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 
 type CountedReason = Exclude<SkipReason, 'discovery_limit'>;
@@ -243,7 +250,8 @@ export function wellFormedPrefix(text: string, length: number): string {
 }
 
 function classify(value: string): 'url' | 'data' | undefined {
-  if (DATA_URI.test(value)) return parseDataUri(value) ? 'data' : undefined;
+  // Whether it decodes is settled where it is archived: one that does not is a failure, not text.
+  if (DATA_URI.test(value) || DATA_URI_WITH_CONTROLS.test(value)) return 'data';
   if (!URL_LIKE.test(value)) return undefined;
   try {
     new URL(value);
@@ -316,7 +324,6 @@ export function parseDataUri(uri: string): DecodedDataUri | undefined {
   }
 }
 
-const TOKEN = "[A-Za-z0-9!#$%&'*+.^_`|~-]+";
 // `type/subtype`, then optional parameters in printable ASCII: what every HTTP stack and S3 accept.
 const MEDIA_TYPE = new RegExp(`^${TOKEN}/${TOKEN}(?:[ \\t]*;[\\x20-\\x7e]*)?$`);
 const MAX_MEDIA_TYPE_CHARS = 200;

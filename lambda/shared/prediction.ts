@@ -43,6 +43,12 @@ export interface Prediction {
   readonly error: unknown;
   readonly logs?: string;
   readonly metrics?: Readonly<Record<string, unknown>>;
+  /**
+   * True when the payload says `"data_removed": true`: Replicate removed the prediction's data
+   * (its `output` is then null), so whatever files it had can no longer be archived. Absent
+   * otherwise, `false` or anything but `true` included.
+   */
+  readonly dataRemoved?: true;
 }
 
 export type PredictionRejection =
@@ -102,6 +108,7 @@ export function parsePrediction(body: string | Uint8Array): ParseResult {
         typeof metrics === 'object' && metrics !== null && !Array.isArray(metrics)
           ? (metrics as Record<string, unknown>)
           : undefined,
+      ...(fields.data_removed === true ? { dataRemoved: true as const } : {}),
     },
   };
 }
