@@ -683,6 +683,55 @@ describe('one prediction never costs another', () => {
     }
   });
 
+  test('a short lease, renewed while the archival works: another delivery waits about a lease, not the function timeout', async () => {
+    const pipeline = await startPipeline({ LEASE_SECONDS: '1' });
+    try {
+      const id = newId();
+      await pipeline.stop();
+      // The origin takes 3 s to answer: the archival outlives its one-second lease three times.
+      const url = files.serve(`/${id}/slow.png`, { bytes: Buffer.from('slow but sure'), delayMs: 3_000 });
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [url] }));
+      const body = JSON.stringify({ predictionId: id });
+      const working = pipeline.archiver(sqsEvent([body]), contextWith(25_000));
+      const leases: number[] = [];
+      for (let beat = 0; beat < 5; beat++) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        leases.push(Number((await item(pipeline.tableName, id))?.archiveLeaseUntil?.N ?? 0));
+      }
+      // Held a second at a time (not the 25 s the invocation may run), and renewed while it works.
+      expect(Math.max(...leases) - Date.now()).toBeLessThanOrEqual(1_500);
+      expect(new Set(leases.filter(Boolean)).size).toBeGreaterThan(1);
+      // Another delivery meanwhile is handed back for after the lease: it never archives it too.
+      const again = sqsEvent([body]);
+      expect(await pipeline.archiver(again, contextWith(25_000))).toEqual({
+        batchItemFailures: [{ itemIdentifier: again.Records[0].messageId }],
+      });
+      expect(await working).toEqual({ batchItemFailures: [] });
+      expect(await pipeline.archiver(sqsEvent([body], 2), contextWith(25_000))).toEqual({ batchItemFailures: [] });
+      expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([id]);
+      expect(files.hits.get(`/${id}/slow.png`)).toBe(1);
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  test('a given-up prediction redriven on purpose is back in the pending partition while it is tried, so a crash is seen again', async () => {
+    const pipeline = await startPipeline();
+    try {
+      const id = newId();
+      await pipeline.stop();
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [] }));
+      const progress = new ArchiveProgressStore(dynamodb, pipeline.tableName);
+      await progress.markFailed(id, 'attempts_exhausted', new Date());
+      expect((await item(pipeline.tableName, id))?.archivePending?.S).toBe('failed');
+      // The redriven try claims it, then dies without a word.
+      expect((await progress.claim(id, new Date(), 1_000, 'a try that will crash')).kind).toBe('claimed');
+      expect((await item(pipeline.tableName, id))?.archivePending?.S).toBe('pending');
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
   test('a lease left behind (its holder could not release it) delays the prediction, never drops it', async () => {
     const pipeline = await startPipeline();
     try {

@@ -32,6 +32,7 @@ export interface ArchiverConfig {
   readonly retryBaseDelaySeconds: number;
   /** How long one prediction waits out an outage of S3, SNS or DynamoDB before the queue retries it. */
   readonly outageWindowMs: number;
+  readonly leaseMs: number;
   /** First wait of that retry loop (doubling, with jitter, up to 20 s). */
   readonly retryBaseDelayMs: number;
 }
@@ -64,6 +65,7 @@ export function readArchiverConfig(env: NodeJS.ProcessEnv = process.env): Archiv
     maxReceiveCount: Math.max(1, integerVariable(env, ENV.maxReceiveCount, DEFAULTS.maxReceiveCount)),
     retryBaseDelaySeconds: integerVariable(env, ENV.retryQueueBaseDelaySeconds, DEFAULTS.retryQueueBaseDelaySeconds),
     outageWindowMs: integerVariable(env, 'OUTAGE_WINDOW_SECONDS', DEFAULTS.outageWindowSeconds) * 1000,
+    leaseMs: Math.max(1, integerVariable(env, 'LEASE_SECONDS', DEFAULTS.leaseSeconds)) * 1000,
     retryBaseDelayMs: integerVariable(env, 'RETRY_BASE_DELAY_MS', 500),
   };
 }

@@ -17,7 +17,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { ChangeMessageVisibilityCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityBatchCommand, ChangeMessageVisibilityCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { MAX_VISIBILITY_TIMEOUT_SECONDS, parseArchiveRequest } from '../shared/archive-queue';
 import {
@@ -59,6 +59,8 @@ const announcer = new CompletionAnnouncer(
 // Without a Lambda context, give a batch the same budget as the default timeout.
 const DEFAULT_BUDGET_MS = 10 * 60 * 1000;
 const SAFETY_MARGIN_MS = 20_000;
+/** Seconds a message in work stays invisible beyond its lease, renewed with it: a crash hands it back within about this. */
+const HOLD_MARGIN_SECONDS = 30;
 
 /** Some files failed transiently and tries remain: the prediction goes back to the queue. */
 class RetryLater extends Error {
@@ -81,14 +83,20 @@ export const handler = async (event: SQSEvent, context?: Context): Promise<SQSBa
   if (context) logger.addContext(context);
   const budgetMs = context?.getRemainingTimeInMillis() ?? DEFAULT_BUDGET_MS;
   const deadline = Date.now() + budgetMs - SAFETY_MARGIN_MS;
-  // Held until this invocation must have ended, so a crash frees the prediction by the time
-  // its message is visible again (the queue's visibility timeout exceeds the function's).
-  const leaseUntil = Date.now() + budgetMs;
+  // Never longer than the invocation can live, so a crash frees the prediction by the time its
+  // message is visible again.
+  const lease = {
+    ms: Math.min(config.leaseMs, budgetMs),
+    holdSeconds: Math.min(Math.ceil(config.leaseMs / 1000) + HOLD_MARGIN_SECONDS, Math.ceil(budgetMs / 1000) + 2),
+  };
   metrics.captureColdStartMetric();
   metrics.addMetric(METRIC.archiverRecords, MetricUnit.Count, event.Records.length);
   const files = new ConcurrencyLimit(config.fileConcurrency);
+  // The queue keeps a message in work invisible for the function's timeout and more; held for
+  // about a minute at a time instead, a crashed invocation's messages come back within it.
+  await holdMessages(event.Records, lease.holdSeconds);
   try {
-    const settled = await Promise.all(event.Records.map((message) => settle(message, deadline, leaseUntil, files)));
+    const settled = await Promise.all(event.Records.map((message) => settle(message, deadline, lease, files)));
     return {
       batchItemFailures: event.Records.filter((_, index) => settled[index] === 'retry').map((message) => ({
         itemIdentifier: message.messageId,
@@ -100,7 +108,12 @@ export const handler = async (event: SQSEvent, context?: Context): Promise<SQSBa
   }
 };
 
-async function settle(message: SQSRecord, deadline: number, leaseUntil: number, files: ConcurrencyLimit): Promise<Settled> {
+async function settle(
+  message: SQSRecord,
+  deadline: number,
+  lease: { readonly ms: number; readonly holdSeconds: number },
+  files: ConcurrencyLimit,
+): Promise<Settled> {
   const receiveCount = Math.max(1, Number(message.attributes.ApproximateReceiveCount) || 1);
   const isFinalAttempt = receiveCount >= config.maxReceiveCount;
   const predictionId = parseArchiveRequest(message.body);
@@ -123,8 +136,9 @@ async function settle(message: SQSRecord, deadline: number, leaseUntil: number, 
   let claimed: ClaimedPrediction | undefined;
   // One per message, not per invocation: two copies of a message in one batch must not both hold it.
   const holder = randomUUID();
+  let heartbeat: (() => void) | undefined;
   try {
-    const claim = await io(() => progress.claim(predictionId, new Date(), leaseUntil - Date.now(), holder));
+    const claim = await io(() => progress.claim(predictionId, new Date(), lease.ms, holder));
     if (claim.kind === 'held_elsewhere') {
       // Usually a duplicate delivery, but possibly this prediction's own message back early
       // (a lease its holder could not release): try again once the lease has run out, never drop.
@@ -137,6 +151,7 @@ async function settle(message: SQSRecord, deadline: number, leaseUntil: number, 
       logger.debug('nothing to do for this message', { predictionId, reason: claim.kind });
       return 'done';
     }
+    heartbeat = startHeartbeat(message, predictionId, holder, lease);
     claimed = claim.prediction;
     claimed = await io(() => progress.withPayload(claimed!));
     await archiveAndAnnounce(claimed, isFinalAttempt, io, deadline, files);
@@ -163,8 +178,67 @@ async function settle(message: SQSRecord, deadline: number, leaseUntil: number, 
       const stored = error instanceof RetryLater ? error.stored : undefined;
       if (claimed) await progress.release(predictionId, claimed.holder, stored).catch(() => undefined);
     }
+    heartbeat?.();
+    heartbeat = undefined;
     await requeue(message, receiveCount);
     return 'retry';
+  } finally {
+    heartbeat?.();
+  }
+}
+
+/**
+ * Renews the lease and the message's invisibility while the prediction is worked on; stops by
+ * itself when the lease is no longer this holder's. Returns the function that stops it.
+ */
+function startHeartbeat(
+  message: SQSRecord,
+  predictionId: string,
+  holder: string,
+  lease: { readonly ms: number; readonly holdSeconds: number },
+): () => void {
+  let beating = false;
+  let stopped = false;
+  const timer = setInterval(
+    () => {
+      if (beating || stopped) return;
+      beating = true;
+      void (async () => {
+        const held = await progress.renew(predictionId, holder, new Date(), lease.ms).catch((error: unknown) => {
+          // A failed renewal is tried again at the next beat; the lease still has two beats left.
+          logger.warn('could not renew the lease', { predictionId, error: (error as Error)?.name });
+          return true;
+        });
+        if (!held) return clearInterval(timer);
+        // Not after the message was settled: its retry delay, or its deletion, has the last word.
+        if (!stopped) await setVisibility(message, lease.holdSeconds);
+      })().finally(() => (beating = false));
+    },
+    Math.max(100, Math.floor(lease.ms / 3)),
+  );
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
+}
+
+/** One call for the whole batch: each message held for about a minute; the heartbeat renews those in work. */
+async function holdMessages(messages: readonly SQSRecord[], seconds: number): Promise<void> {
+  if (messages.length === 0) return;
+  try {
+    await sqs.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: config.queueUrl,
+        Entries: messages.map((message, index) => ({
+          Id: String(index),
+          ReceiptHandle: message.receiptHandle,
+          VisibilityTimeout: seconds,
+        })),
+      }),
+    );
+  } catch (error) {
+    // The queue's own visibility timeout holds them instead: a crash is then seen later, not lost.
+    logger.warn('could not hold the batch for a minute', { error: (error as Error)?.name });
   }
 }
 

@@ -83,7 +83,8 @@ export class ArchiveProgressStore {
     const leaseUntil = now.getTime() + leaseMs;
     const result = await this.update(predictionId, {
       UpdateExpression:
-        'ADD #attempts :one SET #startedAt = if_not_exists(#startedAt, :now), #lease = :leaseUntil, #holder = :holder',
+        // Back in the pending partition: a prediction given up and redriven on purpose must be seen again if this try dies too.
+        'ADD #attempts :one SET #startedAt = if_not_exists(#startedAt, :now), #lease = :leaseUntil, #holder = :holder, #pending = :pending',
       ConditionExpression:
         'attribute_exists(#pk) AND attribute_exists(#terminal) AND attribute_not_exists(#notifiedAt) AND ' +
         '(attribute_not_exists(#lease) OR #lease < :nowMs OR #holder = :holder)',
@@ -94,8 +95,10 @@ export class ArchiveProgressStore {
         '#holder': HOLDER,
         '#terminal': ATTR.terminalStatus,
         '#notifiedAt': 'notifiedAt',
+        '#pending': ATTR.archivePending,
       },
       ExpressionAttributeValues: {
+        ':pending': { S: ARCHIVE_PENDING_INDEX.pendingValue },
         ':one': { N: '1' },
         ':now': { S: now.toISOString() },
         ':nowMs': { N: String(now.getTime()) },
@@ -110,6 +113,20 @@ export class ArchiveProgressStore {
     if (!old || old[ATTR.terminalStatus] === undefined) return { kind: 'not_found' };
     if (old.notifiedAt !== undefined) return { kind: 'announced' };
     return { kind: 'held_elsewhere', leaseUntil: Number(old[LEASE]?.N ?? '0') };
+  }
+
+  /**
+   * Renews the lease while this holder still has it (the invocation is alive and working):
+   * false when it has not (announced meanwhile, or taken over after its lease ran out).
+   */
+  async renew(predictionId: string, holder: string, now: Date, leaseMs: number): Promise<boolean> {
+    const result = await this.update(predictionId, {
+      UpdateExpression: 'SET #lease = :leaseUntil',
+      ConditionExpression: 'attribute_exists(#pk) AND #holder = :holder AND attribute_not_exists(#notifiedAt)',
+      ExpressionAttributeNames: { '#lease': LEASE, '#holder': HOLDER, '#notifiedAt': 'notifiedAt' },
+      ExpressionAttributeValues: { ':leaseUntil': { N: String(now.getTime() + leaseMs) }, ':holder': { S: holder } },
+    });
+    return result.ok;
   }
 
   /**

@@ -21,6 +21,12 @@ export const ARCHIVER_DEFAULTS = {
   // The queue retries later with backoff; holding an invocation through a long outage only
   // ties up concurrency.
   outageWindowSeconds: 120,
+  /**
+   * A prediction is held this long at a time, renewed a third of the way through while its
+   * invocation works on it: another delivery of it, or its retry after a crash, waits about this
+   * long, not the function's timeout.
+   */
+  leaseSeconds: 60,
 } as const;
 
 /** What the construct (or local mode) tells the archiver. */

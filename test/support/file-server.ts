@@ -21,6 +21,8 @@ export interface ServedFile {
   readonly alwaysFail?: boolean;
   /** Announce this many bytes in content-length, send `bytes`, then close the connection. */
   readonly declaredBytes?: number;
+  /** Wait this long before answering (a slow origin). */
+  readonly delayMs?: number;
 }
 
 export interface FileServer {
@@ -50,6 +52,14 @@ export async function startFileServer(): Promise<FileServer> {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
       return;
     }
+    if (file.delayMs) {
+      const timer = setTimeout(() => answer(file, response), file.delayMs);
+      response.on('close', () => clearTimeout(timer));
+      return;
+    }
+    answer(file, response);
+  });
+  function answer(file: ServedFile & { failed: number }, response: ServerResponse): void {
     if (file.alwaysFail || file.failed < (file.failFirst ?? 0)) {
       file.failed++;
       response.writeHead(503, { 'content-type': 'text/plain' }).end('try later');
@@ -80,7 +90,7 @@ export async function startFileServer(): Promise<FileServer> {
       ...(file.contentType ? { 'content-type': file.contentType } : {}),
     });
     response.end(bytes);
-  });
+  }
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
