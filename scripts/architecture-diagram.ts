@@ -9,6 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ARCHIVE_QUEUE_DEFAULTS } from '../lambda/shared/archive-queue';
+import { WEBHOOK_THROTTLE_DEFAULTS } from '../lambda/verifier/settings';
 
 type Category = 'external' | 'network' | 'compute' | 'database' | 'storage' | 'integration' | 'security' | 'management';
 
@@ -45,7 +46,10 @@ export const DIAGRAM_NODES: readonly DiagramNode[] = [
   {
     id: 'api',
     label: 'API Gateway HTTP API',
-    details: ['throttled (default 100 rps,', 'burst 200) · access logs'],
+    details: [
+      `throttled (default ${WEBHOOK_THROTTLE_DEFAULTS.rateLimit.toLocaleString('en-US')} rps,`,
+      `burst ${WEBHOOK_THROTTLE_DEFAULTS.burstLimit.toLocaleString('en-US')}) · access logs`,
+    ],
     category: 'network',
     column: 1,
     row: 1,
