@@ -293,6 +293,8 @@ export async function benchWriteUnits(): Promise<WriteUnitsResult> {
       port: await freePort(),
       extraOutputHosts: [filesHost],
       reconciler: { intervalSeconds: 0 },
+      // The default construct announces on its topic only (an event bus adds a write per archival).
+      eventBus: false,
       // As deployed: Powertools' default level, and metrics on (they are log lines too).
       handlerEnvironment: { POWERTOOLS_LOG_LEVEL: 'INFO', POWERTOOLS_METRICS_DISABLED: 'false' },
       // Each log line carries the function's name and ARN: CloudFormation's longest (64 characters), an upper bound.

@@ -13,7 +13,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { archiverEnvironment } from '../lambda/archiver/settings';
+import { ARCHIVER_ENV, archiverEnvironment } from '../lambda/archiver/settings';
 import type { ReconcileReport } from '../lambda/reconciler/index';
 import { RECONCILER_DEFAULTS, reconcilerEnvironment } from '../lambda/reconciler/settings';
 import { verifierEnvironment } from '../lambda/verifier/settings';
@@ -85,6 +85,11 @@ export interface LocalOptions {
   readonly eventRule?: CompletionEventSelection;
   /** One line per event put on the local bus (default: console.log). */
   readonly onEvent?: (line: string) => void;
+  /**
+   * Whether the archiver also announces on the local event bus, as with the construct's `eventBus`
+   * prop. @default true (local mode shows both channels); false is the construct's default
+   */
+  readonly eventBus?: boolean;
   /**
    * The inspector page on the webhook's port (`GET /`): deliveries live, their detail, replay.
    * Holds the last deliveries in memory within these limits. @default off
@@ -342,7 +347,7 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
         bucketName: NAMES.bucket,
         archivePrefix: '',
         completionTopicArn,
-        eventBusName: NAMES.eventBus,
+        eventBusName: options.eventBus === false ? undefined : NAMES.eventBus,
         queueUrl: archiveQueueUrl,
         allowedOutputHosts,
         maxReceiveCount: queue.maxReceiveCount,
@@ -356,6 +361,8 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
       POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
       ...options.handlerEnvironment,
     });
+    // Unset rather than left from an earlier pipeline of this process.
+    if (options.eventBus === false) delete process.env[ARCHIVER_ENV.eventBusName];
     const verifier = loadHandler<Verifier>('verifier');
     const archiver = loadHandler<Archiver>('archiver');
 

@@ -114,6 +114,8 @@ export const QUEUE_SENDS_PER_PREDICTION = 1;
 export const QUEUE_RECEIVES_PER_PREDICTION = 1;
 /** One DeleteMessageBatch per invocation; one prediction per invocation at this traffic. */
 export const QUEUE_DELETES_PER_PREDICTION = 1;
+/** The archiver holds its batch a minute and a half at a time (one ChangeMessageVisibilityBatch per invocation), so a crash hands it back soon. */
+export const QUEUE_HOLDS_PER_PREDICTION = 1;
 /** Predictions archived on a second try; each retry costs a ChangeMessageVisibility and a ReceiveMessage. */
 export const ARCHIVE_RETRY_RATE = 0.01;
 export const QUEUE_REQUESTS_PER_RETRY = 2;
@@ -571,13 +573,14 @@ export function estimate(input: Template | CfnTemplate): CostEstimate {
     QUEUE_SENDS_PER_PREDICTION +
     QUEUE_RECEIVES_PER_PREDICTION +
     QUEUE_DELETES_PER_PREDICTION +
+    QUEUE_HOLDS_PER_PREDICTION +
     ARCHIVE_RETRY_RATE * QUEUE_REQUESTS_PER_RETRY;
   const queueRequests = predictions * queueRequestsPerPrediction;
   perWebhook(
     'queue-requests',
     'SQS',
-    'archive queue: send, receive and delete per prediction; change visibility and receive per retry',
-    `${count(predictions)} × (${QUEUE_SENDS_PER_PREDICTION} send + ${QUEUE_RECEIVES_PER_PREDICTION} receive + ${QUEUE_DELETES_PER_PREDICTION} delete + ${num(ARCHIVE_RETRY_RATE * 100)}% × ${QUEUE_REQUESTS_PER_RETRY} per retry) = ${count(queueRequests)} × ${price(SQS_PER_MILLION_REQUESTS)}/M`,
+    'archive queue: send, receive, hold and delete per prediction; change visibility and receive per retry',
+    `${count(predictions)} × (${QUEUE_SENDS_PER_PREDICTION} send + ${QUEUE_RECEIVES_PER_PREDICTION} receive + ${QUEUE_HOLDS_PER_PREDICTION} hold + ${QUEUE_DELETES_PER_PREDICTION} delete + ${num(ARCHIVE_RETRY_RATE * 100)}% × ${QUEUE_REQUESTS_PER_RETRY} per retry) = ${count(queueRequests)} × ${price(SQS_PER_MILLION_REQUESTS)}/M`,
     (queueRequests * SQS_PER_MILLION_REQUESTS) / 1e6,
   );
   // Batches of several predictions only form under load; one invocation each is the upper bound.
@@ -971,7 +974,7 @@ function renderMarkdown({ settings, rows, total, fixed, storage }: Omit<CostEsti
     `- ${measuredAssumption(derived.spilled)}`,
     `- Verifier: ${num(VERIFIER_SECONDS * 1000, 0)} ms average warm duration`,
     `- Pipe, per prediction: one record passes the filter (the ${num(derived.terminalItemKb, 1)} KB and ${num(derived.intermediateItemKb, 1)} KB images: ${derived.pipeChunksPerPrediction} chunk of ${PIPES_CHUNK_KB} KB) and is sent with ${QUEUE_SENDS_PER_PREDICTION} SendMessageBatch, an upper bound: at this rate a batch seldom holds two finished predictions (1/10 with full batches)`,
-    `- Archive queue, per prediction: ${QUEUE_RECEIVES_PER_PREDICTION} ReceiveMessage and ${QUEUE_DELETES_PER_PREDICTION} DeleteMessageBatch (one prediction per batch at this rate); ${num(ARCHIVE_RETRY_RATE * 100)}% of predictions retried once (${QUEUE_REQUESTS_PER_RETRY} requests: ChangeMessageVisibility, ReceiveMessage); messages under 64 KB`,
+    `- Archive queue, per prediction: ${QUEUE_RECEIVES_PER_PREDICTION} ReceiveMessage, ${QUEUE_HOLDS_PER_PREDICTION} ChangeMessageVisibilityBatch (the archiver holds its batch a minute and a half at a time; renewals for archivals over 20 s left out) and ${QUEUE_DELETES_PER_PREDICTION} DeleteMessageBatch (one prediction per batch at this rate); ${num(ARCHIVE_RETRY_RATE * 100)}% of predictions retried once (${QUEUE_REQUESTS_PER_RETRY} requests: ChangeMessageVisibility, ReceiveMessage); messages under 64 KB`,
     `- Idle archive queue: ${derived.idlePollers} pollers long-polling ${LONG_POLL_SECONDS} s (Lambda keeps ${IDLE_QUEUE_POLLERS} when a maximum concurrency is set, else may drop to ${IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY})`,
     `- Stream: ${STREAM_SHARDS} shards, each read by the Pipe ${STREAM_POLLS_PER_SHARD_PER_SECOND} times a second (Lambda's rate, assumed for Pipes); billed as streams read requests, an upper bound: DynamoDB's pricing makes only Lambda triggers' and global tables' reads free`,
     `- Archiver, per prediction: ${OUTPUT_FILES_PER_PREDICTION} output files of ${OUTPUT_FILE_MB} MB (${puts}), ${num(ARCHIVER_SECONDS_PER_PREDICTION)} s of duration`,

@@ -102,6 +102,6 @@ describe('archive layout', () => {
     expect(predictionDocumentKey('p/', 'abc')).toBe('p/predictions/abc/prediction.json');
     expect(manifestKey('p/', 'abc')).toBe('p/predictions/abc/manifest.json');
     expect(outputKey('p/', 'abc', 2, 'x.png')).toBe('p/predictions/abc/outputs/2-x.png');
-    expect(spilledPayloadKey('p/', 'abc', 'msg/1 2', 'ab12')).toBe('p/webhook-payloads/abc/msg%2F1%202.ab12.json');
+    expect(spilledPayloadKey('p/', 'abc', 'q-_1')).toBe('p/webhook-payloads/abc/q-_1.json');
   });
 });

@@ -157,7 +157,10 @@ describe('in a browser', () => {
     );
     expect([forged.status, stale.status]).toEqual([401, 401]);
     const sent = scenario.deliveries.length + 2;
-    await page.locator('#deliveries tr').nth(sent - 1).waitFor();
+    await page
+      .locator('#deliveries tr')
+      .nth(sent - 1)
+      .waitFor();
     expect(await row('[data-verdict="accepted"]').count()).toBe(scenario.deliveries.length);
 
     // Why the forged one failed, and by how much the stale one was off.
@@ -198,7 +201,10 @@ describe('in a browser', () => {
     const asSent = await page.locator('[data-replay-verdict]').textContent();
     expect(await page.locator('#deliveries tr').count()).toBe(sent + 1);
     await page.locator('#replay-re-signed').click();
-    await page.locator('#deliveries tr').nth(sent + 1).waitFor();
+    await page
+      .locator('#deliveries tr')
+      .nth(sent + 1)
+      .waitFor();
     const reSigned = await page.locator('[data-replay-verdict]').textContent();
     for (const verdict of [asSent, reSigned]) expect(verdict).toMatch(/^200 (duplicate|after_terminal)$/);
     expect(await row(':has(td:text-matches("↺"))').count()).toBe(2);

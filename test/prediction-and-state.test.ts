@@ -256,7 +256,7 @@ test('archive prefixes and spill keys', () => {
   expect(normalizePrefix(undefined)).toBe('');
   expect(normalizePrefix('/')).toBe('');
   expect(normalizePrefix('/a/b//')).toBe('a/b/');
-  expect(spilledPayloadKey('p/', 'abc', 'msg/1 2', 'ab12')).toBe('p/webhook-payloads/abc/msg%2F1%202.ab12.json');
+  expect(spilledPayloadKey('p/', 'abc', 'q-_1')).toBe('p/webhook-payloads/abc/q-_1.json');
 });
 
 describe('readRawBody', () => {

@@ -508,8 +508,8 @@ describe('large payloads', () => {
     const item = await predictionItem(id);
     expect(item?.payload).toBeUndefined();
     expect(item?.payloadBucket).toEqual({ S: bucketName });
-    const digest = createHash('sha256').update(body).digest('base64url');
-    expect(item?.payloadKey?.S).toBe(`archive/webhook-payloads/${id}/${webhookId}.${digest}.json`);
+    const digest = createHash('sha256').update(body).digest().subarray(0, 16).toString('base64url');
+    expect(item?.payloadKey?.S).toBe(`archive/webhook-payloads/${id}/${digest}.json`);
     expect(item?.payloadBytes).toEqual({ N: String(body.length) });
     const stored = await s3.send(new GetObjectCommand({ Bucket: bucketName, Key: item!.payloadKey!.S! }));
     expect(Buffer.from(await stored.Body!.transformToByteArray()).equals(body)).toBe(true);

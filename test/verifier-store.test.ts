@@ -73,7 +73,7 @@ describe('where a terminal payload goes', () => {
     const record = terminal(16 * 1024);
     expect(placePayload(record, settings())).toEqual({
       kind: 'inline',
-      key: `payload#${record.prediction.id}#${record.webhookId}#${bodySha256(record.body)}`,
+      key: `payload#${record.prediction.id}#${bodySha256(record.body)}`,
     });
     expect(placePayload(terminal(16 * 1024 + 1), settings()).kind).toBe('spill');
     expect(placePayload(webhookRecord({}, 5_000_000), settings())).toEqual({ kind: 'none' });
@@ -308,6 +308,31 @@ describe('one webhook id, another body: a conflict that changes nothing', () => 
     }
   });
 
+  test('a terminal record from before digests were kept (its payload named by webhook id) cannot tell, and says duplicate', async () => {
+    const { id, first, second } = twoBodies();
+    expect(await store().record(first)).toBe('accepted');
+    // As earlier versions left it: the payload item named by the webhook id, no digest anywhere.
+    const oldKey = `payload#${id}#${first.webhookId}`;
+    await dynamodb.send(
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: { pk: { S: predictionItemKey(id) } },
+        UpdateExpression: 'SET payloadItem = :old',
+        ExpressionAttributeValues: { ':old': { S: oldKey } },
+      }),
+    );
+    expect(await store().record(second)).toBe('duplicate');
+    expect((await item(predictionItemKey(id)))?.payloadItem?.S).toBe(oldKey);
+  });
+
+  test('a terminal record keeps its digest in its payload location only', async () => {
+    const { id, first } = twoBodies();
+    expect(await store().record(first)).toBe('accepted');
+    const record = await item(predictionItemKey(id));
+    expect(record?.bodyDigest).toBeUndefined();
+    expect(record?.payloadItem?.S).toBe(`payload#${id}#${bodySha256(first.body)}`);
+  });
+
   test('an intermediate webhook too; a record from before digests were kept cannot tell, and says duplicate', async () => {
     const running = webhookRecord({ status: 'processing', logs: 'a' });
     expect(await store().record({ ...running, body: '{"logs":"a"}' })).toBe('accepted');
@@ -317,7 +342,7 @@ describe('one webhook id, another body: a conflict that changes nothing', () => 
       new UpdateItemCommand({
         TableName: tableName,
         Key: { pk: { S: predictionItemKey(running.prediction.id) } },
-        UpdateExpression: 'REMOVE lastWebhookSha256',
+        UpdateExpression: 'REMOVE bodyDigest',
       }),
     );
     expect(await store().record({ ...running, body: '{"logs":"b"}' })).toBe('duplicate');

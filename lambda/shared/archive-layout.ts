@@ -14,10 +14,13 @@ export function normalizePrefix(prefix: string | undefined): string {
   return trimmed.length === 0 ? '' : `${trimmed}/`;
 }
 
-export function spilledPayloadKey(prefix: string, predictionId: string, webhookId: string, bodySha256: string): string {
-  // A webhook id may hold any printable character, `/` included. The body's digest keeps one id
-  // sent again with another body from overwriting the payload a record points at.
-  return `${prefix}${SPILL_FOLDER}${predictionId}/${encodeURIComponent(webhookId)}.${bodySha256}.json`;
+/**
+ * Where a terminal payload too large for the table goes: named by the body's digest, so another
+ * body (the same webhook id sent again with it, or a racing terminal webhook) can never overwrite
+ * the payload a record points at, and the key stays short on the record.
+ */
+export function spilledPayloadKey(prefix: string, predictionId: string, bodyDigest: string): string {
+  return `${prefix}${SPILL_FOLDER}${predictionId}/${bodyDigest}.json`;
 }
 
 export const predictionFolder = (prefix: string, predictionId: string): string =>

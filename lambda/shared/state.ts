@@ -29,12 +29,11 @@ export const predictionItemKey = (predictionId: string): string => `prediction#$
 /**
  * Key of the item holding a terminal payload small enough for the table. It is apart from the
  * prediction's record, which the archiver updates three times: each update is billed on the
- * record's size, and this keeps it under 1 KB. The webhook id and the body's SHA-256 are part of
- * the key: two terminal webhooks racing, or one webhook id sent again with another body, each
- * write their own item and can never swap the payload the record points at.
+ * record's size, and this keeps it under 1 KB. It is named by the body's digest: two terminal
+ * webhooks racing, or one webhook id sent again with another body, each write their own item and
+ * can never swap the payload the record points at (the same body twice writes the same item).
  */
-export const payloadItemKey = (predictionId: string, webhookId: string, bodySha256: string): string =>
-  `payload#${predictionId}#${webhookId}#${bodySha256}`;
+export const payloadItemKey = (predictionId: string, bodyDigest: string): string => `payload#${predictionId}#${bodyDigest}`;
 
 /**
  * How long a payload item is kept (through the TTL attribute): the default of spilled payloads'
@@ -54,8 +53,8 @@ export const ATTR = {
   statusRank: 'statusRank',
   terminalStatus: 'terminalStatus',
   lastWebhookId: 'lastWebhookId',
-  /** SHA-256 (base64url) of the body of the webhook the record was last changed by: the same id with another body is a conflict. */
-  lastWebhookSha256: 'lastWebhookSha256',
+  /** Digest (SHA-256, first 128 bits) of the body of the webhook the record was last changed by: the same id with another body is a conflict. */
+  lastWebhookSha256: 'bodyDigest',
   lastWebhookAt: 'lastWebhookAt',
   webhookCount: 'webhookCount',
   firstReceivedAt: 'firstReceivedAt',

@@ -71,14 +71,18 @@ export function placePayload(
 ): PayloadPlacement {
   if (!isTerminalStatus(record.prediction.status)) return { kind: 'none' };
   if (record.bodyBytes <= Math.min(settings.maxInlinePayloadBytes, MAX_INLINE_PAYLOAD_BYTES)) {
-    return { kind: 'inline', key: payloadItemKey(record.prediction.id, record.webhookId, digest) };
+    return { kind: 'inline', key: payloadItemKey(record.prediction.id, digest) };
   }
-  return { kind: 'spill', key: spilledPayloadKey(settings.archivePrefix, record.prediction.id, record.webhookId, digest) };
+  return { kind: 'spill', key: spilledPayloadKey(settings.archivePrefix, record.prediction.id, digest) };
 }
 
-/** SHA-256 of the body as received (base64url: 43 characters, safe in keys). */
+/**
+ * The body's digest: the first 128 bits of its SHA-256, base64url (22 characters, safe in keys).
+ * Short because it sits on the record the archiver writes three times, billed per KB; 128 bits
+ * leave no practical way to make a second body that passes for the first.
+ */
 export function bodySha256(body: string | Buffer): string {
-  return createHash('sha256').update(body).digest('base64url');
+  return createHash('sha256').update(body).digest().subarray(0, 16).toString('base64url');
 }
 
 /** A dependency failed; the webhook was not recorded and must be retried (answer 5xx). */
@@ -168,7 +172,9 @@ export function buildUpdate(
   update.set(ATTR.status, s(prediction.status));
   update.set(ATTR.statusRank, n(STATUS_RANK[prediction.status]));
   update.set(ATTR.lastWebhookId, s(webhookId));
-  update.set(ATTR.lastWebhookSha256, s(digest));
+  // A terminal record names its body's digest in its payload's location (storedDigest): not twice.
+  if (placement.kind === 'none') update.set(ATTR.lastWebhookSha256, s(digest));
+  else update.remove(ATTR.lastWebhookSha256);
   update.set(ATTR.lastWebhookAt, n(timestampSeconds));
   update.set(ATTR.updatedAt, s(now));
   update.setIfMissing(ATTR.firstReceivedAt, s(now));
@@ -292,6 +298,24 @@ export function validationFailure(error: unknown): 'item_too_large' | 'invalid' 
   return /\bsize\b.*\bexceed/i.test(candidate.message ?? '') ? 'item_too_large' : 'invalid';
 }
 
+/**
+ * The digest of the body the record was last changed by: kept as an attribute while the record is
+ * open, and named by the terminal payload's location once it is terminal. Payloads of records
+ * written before digests were kept are named by their webhook id instead: no digest can be told.
+ */
+export function storedDigest(item: Record<string, AttributeValue> | undefined): string | undefined {
+  const kept = item?.[ATTR.lastWebhookSha256]?.S;
+  if (kept !== undefined) return kept;
+  const webhookId = item?.[ATTR.lastWebhookId]?.S;
+  const payloadItem = item?.[ATTR.payloadItem]?.S;
+  const itemPrefix = payloadItemKey(item?.[ATTR.predictionId]?.S ?? '', '');
+  const named = payloadItem?.startsWith(itemPrefix)
+    ? payloadItem.slice(itemPrefix.length)
+    : /\/([^/]+)\.json$/.exec(item?.[ATTR.payloadKey]?.S ?? '')?.[1];
+  if (named === undefined || webhookId === undefined) return undefined;
+  return named === webhookId || named === encodeURIComponent(webhookId) ? undefined : named;
+}
+
 function refusedOutcome(item: Record<string, AttributeValue> | undefined, record: WebhookRecord, digest: string): WriteOutcome {
   const number = (attribute: string) => Number(item?.[attribute]?.N ?? 0);
   const progress = summarizeProgress(record.prediction);
@@ -300,7 +324,7 @@ function refusedOutcome(item: Record<string, AttributeValue> | undefined, record
       statusRank: number(ATTR.statusRank),
       lastWebhookAt: number(ATTR.lastWebhookAt),
       lastWebhookId: item?.[ATTR.lastWebhookId]?.S ?? '',
-      ...(item?.[ATTR.lastWebhookSha256]?.S !== undefined ? { lastWebhookSha256: item[ATTR.lastWebhookSha256].S } : {}),
+      ...(storedDigest(item) !== undefined ? { lastWebhookSha256: storedDigest(item) } : {}),
       logsBytes: number(ATTR.logsBytes),
       outputCount: number(ATTR.outputCount),
     },
