@@ -127,8 +127,9 @@ export interface ReconciliationOptions {
    */
   readonly scope?: ReconciliationScope;
   /**
-   * More webhook URLs whose predictions are this deployment's, besides `webhookUrl`: a custom
-   * domain, a proxy in front of the API, or the URL of an API this one replaced. Compared without
+   * More webhook URLs whose predictions are this deployment's, besides `webhookUrl` (and, with
+   * `domain`, the API's own URL): a domain made outside the construct, a proxy in front of the
+   * API, or the URL of an API this one replaced. Compared without
    * a trailing slash or a default port. Only with `ReconciliationScope.WEBHOOK_URL`; at most 20
    * absolute https URLs (http only for a loopback host), without commas.
    * @default - none
