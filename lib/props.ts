@@ -1,9 +1,11 @@
 import type { Duration, RemovalPolicy, Size } from 'aws-cdk-lib';
+import type * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as events from 'aws-cdk-lib/aws-events';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as route53 from 'aws-cdk-lib/aws-route53';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -125,8 +127,9 @@ export interface ReconciliationOptions {
    */
   readonly scope?: ReconciliationScope;
   /**
-   * More webhook URLs whose predictions are this deployment's, besides `webhookUrl`: a custom
-   * domain, a proxy in front of the API, or the URL of an API this one replaced. Compared without
+   * More webhook URLs whose predictions are this deployment's, besides `webhookUrl` (and, with
+   * `domain`, the API's own URL): a domain made outside the construct, a proxy in front of the
+   * API, or the URL of an API this one replaced. Compared without
    * a trailing slash or a default port. Only with `ReconciliationScope.WEBHOOK_URL`; at most 20
    * absolute https URLs (http only for a loopback host), without commas.
    * @default - none
@@ -368,6 +371,38 @@ export interface StateTableProps extends dynamodb.TableOptionsV2 {
   readonly warmThroughput?: dynamodb.WarmThroughput;
 }
 
+/**
+ * A custom domain for the webhook API. Every prediction keeps the webhook URL it was created
+ * with, so a URL on your own domain outlives the API behind it: a redeploy, a replaced API, or a
+ * move to another account or region only moves the domain's mapping.
+ */
+export interface WebhookDomainOptions {
+  /**
+   * The host name Replicate calls, e.g. `hooks.example.com`: labels of letters, digits and
+   * hyphens, at least two, no wildcard. `webhookUrl` becomes `https://{domainName}{webhookPath}`.
+   */
+  readonly domainName: string;
+  /**
+   * An ACM certificate for `domainName`, in the stack's region (the domain's endpoint is
+   * regional). ACM certificates are free.
+   */
+  readonly certificate: acm.ICertificate;
+  /**
+   * A Route 53 public hosted zone holding `domainName`, given with its name (e.g.
+   * `HostedZone.fromHostedZoneAttributes`, `fromLookup`, or one defined in the app). With it, the
+   * construct creates the A and AAAA alias records to the domain's regional endpoint.
+   * @default - no records: point `domainName` at `customDomain.regionalDomainName` in your DNS
+   */
+  readonly hostedZone?: route53.IHostedZone;
+  /**
+   * Turns off the API's own `https://{api-id}.execute-api.{region}.amazonaws.com` endpoint, so
+   * that only the domain answers. Predictions created with that URL get no more webhooks (the
+   * reconciler still counts them as this deployment's): turn it off only once they have finished.
+   * @default false
+   */
+  readonly disableExecuteApiEndpoint?: boolean;
+}
+
 /** Props of `ReplicateWebhooks`: all optional, every resource has secure defaults. */
 export interface ReplicateWebhooksProps {
   /**
@@ -408,6 +443,14 @@ export interface ReplicateWebhooksProps {
    * @default '/webhook'
    */
   readonly webhookPath?: string;
+  /**
+   * A custom domain for the webhook API (an API Gateway domain name, TLS 1.2, mapped to the
+   * `$default` stage; the Route 53 alias records with `hostedZone`). `webhookUrl` becomes
+   * `https://{domainName}{webhookPath}`, and the reconciler counts predictions created with the
+   * domain's URL and with the API's execute-api URL (`executeApiWebhookUrl`) as this deployment's.
+   * @default - none: `webhookUrl` is the API's execute-api URL, which changes when the API is replaced
+   */
+  readonly domain?: WebhookDomainOptions;
   /**
    * API Gateway throttling of the webhook route.
    * @default { rateLimit: 1000, burstLimit: 2000 }

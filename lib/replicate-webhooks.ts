@@ -12,6 +12,8 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as pipes from 'aws-cdk-lib/aws-pipes';
+import * as route53 from 'aws-cdk-lib/aws-route53';
+import * as route53Targets from 'aws-cdk-lib/aws-route53-targets';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -50,6 +52,7 @@ import type {
   HandlerMetricOptions,
   ReplicateWebhooksProps,
   StateTableProps,
+  WebhookDomainOptions,
 } from './props';
 import { completionEventPattern } from '../lambda/shared/completion-event';
 import { TERMINAL_STATUSES } from '../lambda/shared/prediction';
@@ -62,8 +65,22 @@ import { TERMINAL_STATUSES } from '../lambda/shared/prediction';
  * announces each finished prediction on an SNS topic.
  */
 export class ReplicateWebhooks extends Construct {
-  /** The URL to give Replicate as `webhook`. */
+  /**
+   * The URL to give Replicate as `webhook`: `https://{domainName}{webhookPath}` with the `domain`
+   * prop, else the same as `executeApiWebhookUrl`.
+   */
   public readonly webhookUrl: string;
+  /**
+   * The webhook URL on the API's own endpoint, `https://{api-id}.execute-api.{region}.amazonaws.com{webhookPath}`.
+   * It changes when the API is replaced; with `domain.disableExecuteApiEndpoint` it no longer
+   * answers. The reconciler counts predictions created with it as this deployment's, always.
+   */
+  public readonly executeApiWebhookUrl: string;
+  /**
+   * The API Gateway custom domain name, mapped to `stage`: only with the `domain` prop. Its
+   * `regionalDomainName` and `regionalHostedZoneId` are what DNS records point at.
+   */
+  public readonly customDomain?: apigwv2.DomainName;
   /** The HTTP API. */
   public readonly httpApi: apigwv2.HttpApi;
   /** The API stage (`$default`) carrying the throttling and access logs. */
@@ -160,7 +177,14 @@ export class ReplicateWebhooks extends Construct {
     const api = this.createApi(webhookPath, props);
     this.httpApi = api.httpApi;
     this.stage = api.stage;
-    this.webhookUrl = `${this.httpApi.apiEndpoint}${webhookPath}`;
+    // The attribute, not `httpApi.apiEndpoint`, which refuses to answer once the endpoint is disabled.
+    this.executeApiWebhookUrl = `${(this.httpApi.node.defaultChild as apigwv2.CfnApi).attrApiEndpoint}${webhookPath}`;
+    if (props.domain) {
+      this.customDomain = this.createCustomDomain(props.domain);
+      this.webhookUrl = `https://${props.domain.domainName}${webhookPath}`;
+    } else {
+      this.webhookUrl = this.executeApiWebhookUrl;
+    }
 
     // Archival: the table's stream, filtered to predictions that became terminal, queues one
     // message per prediction; the archiver consumes the queue.
@@ -524,6 +548,7 @@ export class ReplicateWebhooks extends Construct {
     const httpApi = new apigwv2.HttpApi(this, 'HttpApi', {
       description: 'Receives Replicate webhooks',
       createDefaultStage: false,
+      disableExecuteApiEndpoint: props.domain?.disableExecuteApiEndpoint,
     });
     const stage = new apigwv2.HttpStage(this, 'DefaultStage', {
       httpApi,
@@ -567,6 +592,33 @@ export class ReplicateWebhooks extends Construct {
       }
     }
     return { httpApi, stage };
+  }
+
+  /**
+   * The API on a domain of the user's: a regional API Gateway domain name (TLS 1.2, IPv4 and
+   * IPv6) mapped to the `$default` stage, and with a hosted zone its A and AAAA alias records.
+   */
+  private createCustomDomain(options: WebhookDomainOptions): apigwv2.DomainName {
+    const domain = new apigwv2.DomainName(this, 'CustomDomain', {
+      domainName: options.domainName,
+      certificate: options.certificate,
+      endpointType: apigwv2.EndpointType.REGIONAL,
+      securityPolicy: apigwv2.SecurityPolicy.TLS_1_2,
+      // Dual-stack, so that the AAAA record answers; a domain's IP address type is its own, not the API's.
+      ipAddressType: apigwv2.IpAddressType.DUAL_STACK,
+    });
+    new apigwv2.ApiMapping(this, 'CustomDomainMapping', { api: this.httpApi, domainName: domain, stage: this.stage });
+    if (options.hostedZone) {
+      const target = route53.RecordTarget.fromAlias(
+        new route53Targets.ApiGatewayv2DomainProperties(domain.regionalDomainName, domain.regionalHostedZoneId),
+      );
+      // Fully qualified: CDK appends the zone's name to a name it does not see end with it, as
+      // `Hooks.Example.com` in the zone `example.com` (DNS names are case-insensitive; the check is not).
+      const records = { zone: options.hostedZone, recordName: `${options.domainName}.`, target };
+      new route53.ARecord(this, 'CustomDomainARecord', records);
+      new route53.AaaaRecord(this, 'CustomDomainAaaaRecord', records);
+    }
+    return domain;
   }
 
   private createTopicKey(): kms.Key {
@@ -744,6 +796,9 @@ export class ReplicateWebhooks extends Construct {
     const options = props.reconciliation ?? {};
     const interval = reconcilerInterval(props);
     const manageSigningKey = options.manageSigningKey ?? true;
+    // With a domain, predictions created before it (or by clients not moved yet) carry the
+    // execute-api URL: still this deployment's, even once that endpoint is disabled.
+    const ourUrls = [...(this.customDomain ? [this.executeApiWebhookUrl] : []), ...(options.webhookUrls ?? [])];
     const reconciler = this.createFunction('Reconciler', 'reconciler', {
       description: 'Records Replicate predictions whose webhooks never arrived, through the Replicate API',
       memorySize: 256,
@@ -760,7 +815,7 @@ export class ReplicateWebhooks extends Construct {
         archiveQueueUrl: this.archiveQueue.queueUrl,
         webhookUrl: this.webhookUrl,
         // Absent rather than empty: the reconciler reads an empty list and no list alike.
-        webhookUrls: options.webhookUrls?.length ? options.webhookUrls : undefined,
+        webhookUrls: ourUrls.length ? ourUrls : undefined,
         manageSigningKey,
         apiBaseUrl: props.replicateApiBaseUrl ?? RECONCILER_DEFAULTS.apiBaseUrl,
         scope: options.scope ?? RECONCILER_DEFAULTS.scope,

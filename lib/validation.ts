@@ -4,14 +4,14 @@
  * safety (a replay window of a year, a wildcard that opens everything); a value that is legal
  * but almost certainly a mistake gets a warning instead.
  */
-import { Annotations, Duration, Size, Token } from 'aws-cdk-lib';
+import { Annotations, Duration, Size, Stack, Token } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { ARCHIVE_QUEUE_DEFAULTS } from '../lambda/shared/archive-queue';
 import { parseAllowedHosts } from '../lambda/shared/allowed-hosts';
 import { RECONCILIATION_DEFAULTS, ReconciliationScope } from '../lambda/shared/reconcile';
 import { MAX_INLINE_PAYLOAD_BYTES } from '../lambda/shared/state';
 import { ALARM_DEFAULTS } from './monitoring';
-import { AlarmName, type ReplicateWebhooksProps } from './props';
+import { AlarmName, type ReplicateWebhooksProps, type WebhookDomainOptions } from './props';
 
 /** A prop outside its accepted range: the message names the prop, the value and the range. */
 export class InvalidPropError extends Error {
@@ -39,9 +39,16 @@ const MAX_PREFIX_BYTES = 100;
 const MAX_WEBHOOK_URLS = 20;
 /**
  * The URLs reach the reconciler in one environment variable, and Lambda allows 4 KB for all of a
- * function's variables together: the rest of its wiring (names, ARNs, URLs) takes about 1 KB.
+ * function's variables together: the rest of its wiring (names, ARNs, URLs) takes about 1 KB. With
+ * a custom domain the execute-api URL joins the list (a token here, about 70 characters and the
+ * path once deployed), within that margin.
  */
 const MAX_WEBHOOK_URLS_CHARACTERS = 2048;
+/** DNS: a name of at most 253 characters, each label 1–63 letters, digits or inner hyphens. */
+const MAX_HOST_NAME_CHARACTERS = 253;
+const HOST_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+/** `arn:<partition>:acm:<region>:<account>:certificate/<id>`: the region is what API Gateway needs to match. */
+const ACM_CERTIFICATE_ARN = /^arn:[a-z-]+:acm:([a-z0-9-]+):\d*:certificate\/./;
 /** Plain http is for a proxy on the same machine (tests, local mode), never across a network. */
 const LOOPBACK_HOST = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
 
@@ -127,6 +134,7 @@ export function validateProps(scope: IConstruct, props: ReplicateWebhooksProps):
       'it must start with / and hold only URL path characters',
     );
   }
+  if (props.domain) validateDomain(scope, props.domain);
   if (props.archivePrefix !== undefined) validatePrefix(props.archivePrefix);
   if (props.maxOutputFileSize) {
     range(
@@ -389,6 +397,68 @@ function validateWebhookUrls(urls: readonly string[], scope: ReconciliationScope
       `${characters} characters long`,
       `it must be at most ${MAX_WEBHOOK_URLS_CHARACTERS} characters together: the list travels in one environment variable, and Lambda allows 4 KB for all of them`,
     );
+  }
+}
+
+function validateDomain(scope: IConstruct, domain: WebhookDomainOptions): void {
+  const { domainName, certificate, hostedZone } = domain;
+  if (!Token.isUnresolved(domainName)) {
+    const labels = domainName.split('.');
+    // An IP address is not a host name: the last label (the top-level domain) is never all digits.
+    const hostName =
+      domainName.length <= MAX_HOST_NAME_CHARACTERS &&
+      labels.length >= 2 &&
+      labels.every((label) => HOST_LABEL.test(label)) &&
+      !/^\d+$/.test(labels[labels.length - 1]);
+    if (!hostName) {
+      throw new InvalidPropError(
+        'domain.domainName',
+        JSON.stringify(domainName),
+        'it must be a host name such as hooks.example.com: at least two labels of 1–63 letters, digits and hyphens (not first or last), 253 characters at most, no wildcard, no trailing dot',
+      );
+    }
+  }
+  // An imported certificate's ARN says its region; one defined in the app is a token, and its stack's region is CloudFormation's to check.
+  const certificateArn = certificate.certificateArn;
+  if (!Token.isUnresolved(certificateArn)) {
+    const region = ACM_CERTIFICATE_ARN.exec(certificateArn)?.[1];
+    if (!region) {
+      throw new InvalidPropError(
+        'domain.certificate',
+        JSON.stringify(certificateArn),
+        'it must be an ACM certificate (arn:<partition>:acm:<region>:<account>:certificate/<id>)',
+      );
+    }
+    const stackRegion = Stack.of(scope).region;
+    if (!Token.isUnresolved(stackRegion) && region !== stackRegion) {
+      throw new InvalidPropError(
+        'domain.certificate',
+        `in ${region} (${certificateArn})`,
+        `it must be in the stack's region, ${stackRegion}: the domain's endpoint is regional, and API Gateway uses a certificate of its own region only`,
+      );
+    }
+  }
+  if (hostedZone && !Token.isUnresolved(domainName)) {
+    let zoneName: string;
+    try {
+      zoneName = hostedZone.zoneName;
+    } catch {
+      // HostedZone.fromHostedZoneId throws on zoneName: the records cannot be named without it.
+      throw new InvalidPropError(
+        'domain.hostedZone',
+        `${hostedZone.hostedZoneId} without its name`,
+        'give the zone with its name (HostedZone.fromHostedZoneAttributes, or fromLookup), so that the records can be named',
+      );
+    }
+    const zone = zoneName.replace(/\.$/, '').toLowerCase();
+    const name = domainName.toLowerCase();
+    if (!Token.isUnresolved(zoneName) && name !== zone && !name.endsWith(`.${zone}`)) {
+      throw new InvalidPropError(
+        'domain.hostedZone',
+        `the zone ${zoneName}`,
+        `it must hold domain.domainName (${domainName}): a record for it can only be made in its own zone or a parent's`,
+      );
+    }
   }
 }
 

@@ -1,10 +1,11 @@
 /**
- * Draws docs/architecture.svg: `npx tsx scripts/architecture-diagram.ts`.
+ * Draws docs/architecture.svg, and docs/architecture-domain.svg (the same with the `domain` prop
+ * and a hosted zone): `npx tsx scripts/architecture-diagram.ts`.
  *
  * The picture is laid out by hand on a grid so it stays readable without a layout engine.
- * test/architecture-diagram.test.ts reads the committed SVG, not this model: every resource and
+ * test/architecture-diagram.test.ts reads the committed SVGs, not this model: every resource and
  * every connection the synthesized construct has must be drawn there, nothing it lacks may be,
- * and the file must be what renderDiagram() draws now.
+ * and each file must be what renderDiagram() draws now.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -184,22 +185,84 @@ export const DIAGRAM_NODES: readonly DiagramNode[] = [
   },
 ];
 
+/** Which picture: the default construct, or one with a custom domain in front of the API. */
+export interface DiagramOptions {
+  /** The `domain` prop with a hosted zone: Replicate calls the domain, which maps to the API. */
+  readonly customDomain?: boolean;
+}
+
+/** Drawn between Replicate and the API, which moves down a row with everything below it. */
+const CUSTOM_DOMAIN_NODE: DiagramNode = {
+  id: 'domain',
+  label: 'Custom domain',
+  details: ['API Gateway domain name · TLS 1.2', 'Route 53 alias records: A, AAAA'],
+  category: 'network',
+  column: 1,
+  row: 1,
+};
+
 const COLUMN_X = [40, 470, 900];
 const BOX_WIDTH = 260;
 const BOX_HEIGHT = 80;
 const FIRST_ROW_Y = 80;
 const ROW_PITCH = 150;
-const LAST_ROW = Math.max(...DIAGRAM_NODES.map((node) => node.row));
 const WIDTH = 1200;
-const HEIGHT = FIRST_ROW_Y + LAST_ROW * ROW_PITCH + BOX_HEIGHT + 40;
 
 const rowY = (row: number) => FIRST_ROW_Y + row * ROW_PITCH;
-const KMS_ROW = DIAGRAM_NODES.find((node) => node.id === 'kms')!.row;
-/** The KMS key reaches the alarm topic through the channel between the last two rows. */
-const KMS_TO_ALARM_TOPIC_Y = rowY(KMS_ROW) + BOX_HEIGHT + 35;
 
-const EDGES: readonly DiagramEdge[] = [
-  { from: 'replicate', to: 'api', label: ['POST /webhook,', 'Standard Webhooks signature'] },
+/** One picture's boxes and arrows. */
+interface Layout {
+  readonly options: DiagramOptions;
+  readonly nodes: readonly DiagramNode[];
+  readonly edges: readonly DiagramEdge[];
+  /** Rows added above the verifier's (the custom domain's). */
+  readonly rowsInserted: number;
+}
+
+function layout(options: DiagramOptions): Layout {
+  const rowsInserted = options.customDomain ? 1 : 0;
+  const nodes = options.customDomain
+    ? DIAGRAM_NODES.flatMap((node) =>
+        node.id === 'replicate' ? [node, CUSTOM_DOMAIN_NODE] : [node.row >= 1 ? { ...node, row: node.row + 1 } : node],
+      )
+    : DIAGRAM_NODES;
+  return { options, nodes, edges: edges(nodes, options), rowsInserted };
+}
+
+function edges(nodes: readonly DiagramNode[], options: DiagramOptions): DiagramEdge[] {
+  const kmsRow = nodes.find((node) => node.id === 'kms')!.row;
+  /** The KMS key reaches the alarm topic through the channel between the last two rows. */
+  const kmsToAlarmTopicY = rowY(kmsRow) + BOX_HEIGHT + 35;
+  const intake: DiagramEdge[] = options.customDomain
+    ? [
+        { from: 'replicate', to: 'domain', label: ['POST https://<domain>/webhook,', 'Standard Webhooks signature'] },
+        { from: 'domain', to: 'api', label: ['API mapping:', 'the $default stage'] },
+      ]
+    : [{ from: 'replicate', to: 'api', label: ['POST /webhook,', 'Standard Webhooks signature'] }];
+  return [
+    ...intake,
+    ...EDGES_AFTER_INTAKE,
+    {
+      from: 'kms',
+      to: 'alarmTopic',
+      label: ['encrypts'],
+      dashed: true,
+      route: {
+        points: [
+          [170, rowY(kmsRow) + BOX_HEIGHT],
+          [170, kmsToAlarmTopicY],
+          [COLUMN_X[1] + 60, kmsToAlarmTopicY],
+          [COLUMN_X[1] + 60, rowY(kmsRow + 1)],
+        ],
+        labelAt: [385, kmsToAlarmTopicY - 7],
+      },
+    },
+    { from: 'cloudwatch', to: 'alarmTopic', label: ['alarm actions'] },
+    { from: 'alarmTopic', to: 'operators', label: ['subscriptions'] },
+  ];
+}
+
+const EDGES_AFTER_INTAKE: readonly DiagramEdge[] = [
   { from: 'api', to: 'verifier', label: ['Lambda proxy, payload 2.0'] },
   { from: 'secret', to: 'verifier', label: ['signing key,', 'cached 5 min'], dashed: true },
   { from: 'verifier', to: 'table', label: ['one transaction:', 'dedup + order + terminal guard'] },
@@ -213,23 +276,6 @@ const EDGES: readonly DiagramEdge[] = [
   { from: 'archiver', to: 'completionTopic', label: ['one message per prediction'] },
   { from: 'completionTopic', to: 'subscribers', label: ['filter by status, model'] },
   { from: 'kms', to: 'completionTopic', label: ['encrypts'], dashed: true },
-  {
-    from: 'kms',
-    to: 'alarmTopic',
-    label: ['encrypts'],
-    dashed: true,
-    route: {
-      points: [
-        [170, rowY(KMS_ROW) + BOX_HEIGHT],
-        [170, KMS_TO_ALARM_TOPIC_Y],
-        [COLUMN_X[1] + 60, KMS_TO_ALARM_TOPIC_Y],
-        [COLUMN_X[1] + 60, rowY(KMS_ROW + 1)],
-      ],
-      labelAt: [385, KMS_TO_ALARM_TOPIC_Y - 7],
-    },
-  },
-  { from: 'cloudwatch', to: 'alarmTopic', label: ['alarm actions'] },
-  { from: 'alarmTopic', to: 'operators', label: ['subscriptions'] },
 ];
 
 const COLORS: Record<Category, string> = {
@@ -269,8 +315,8 @@ function escape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-function nodeById(id: string): DiagramNode {
-  const node = DIAGRAM_NODES.find((candidate) => candidate.id === id);
+function nodeById(nodes: readonly DiagramNode[], id: string): DiagramNode {
+  const node = nodes.find((candidate) => candidate.id === id);
   if (!node) throw new Error(`architecture diagram: no node "${id}"`);
   return node;
 }
@@ -296,7 +342,10 @@ function renderNode(node: DiagramNode): string[] {
   return lines;
 }
 
-function edgeGeometry(edge: DiagramEdge): { points: Array<readonly [number, number]>; label: string[] } {
+function edgeGeometry(
+  nodes: readonly DiagramNode[],
+  edge: DiagramEdge,
+): { points: Array<readonly [number, number]>; label: string[] } {
   const lineHeight = 15;
   const labelLines = (x: number, y: number, anchor: 'start' | 'middle') =>
     edge.label.map(
@@ -307,8 +356,8 @@ function edgeGeometry(edge: DiagramEdge): { points: Array<readonly [number, numb
     const [x, y] = edge.route.labelAt;
     return { points: [...edge.route.points], label: labelLines(x, y - (edge.label.length - 1) * lineHeight, 'middle') };
   }
-  const from = box(nodeById(edge.from));
-  const to = box(nodeById(edge.to));
+  const from = box(nodeById(nodes, edge.from));
+  const to = box(nodeById(nodes, edge.to));
   if (from.x === to.x) {
     const x = from.x + from.w / 2;
     const [top, bottom] = from.y < to.y ? [from.y + from.h, to.y] : [from.y, to.y + to.h];
@@ -334,8 +383,8 @@ function edgeGeometry(edge: DiagramEdge): { points: Array<readonly [number, numb
   };
 }
 
-function renderEdge(edge: DiagramEdge): string[] {
-  const { points, label } = edgeGeometry(edge);
+function renderEdge(nodes: readonly DiagramNode[], edge: DiagramEdge): string[] {
+  const { points, label } = edgeGeometry(nodes, edge);
   const path = points.map(([x, y], index) => `${index === 0 ? 'M' : 'L'}${x},${y}`).join(' ');
   return [
     `<g id="edge-${edge.from}-${edge.to}">`,
@@ -394,9 +443,10 @@ const NOTES: readonly string[] = [
   'topics or KMS key through props.',
 ];
 
-function renderNotes(): string[] {
+/** Beside the verifier's row, whatever was inserted above it. */
+function renderNotes(rowsInserted: number): string[] {
   const x = COLUMN_X[0];
-  const y = FIRST_ROW_Y + 2 * ROW_PITCH + 10;
+  const y = rowY(2 + rowsInserted) + 10;
   const lineHeight = 17;
   return [
     '<g id="notes">',
@@ -423,34 +473,44 @@ const STYLE = `
 `;
 
 /** The whole picture as SVG text; the same input always gives the same bytes. */
-export function renderDiagram(): string {
+export function renderDiagram(options: DiagramOptions = {}): string {
+  const { nodes, edges, rowsInserted } = layout(options);
+  const lastRow = Math.max(...nodes.map((node) => node.row));
+  const height = FIRST_ROW_Y + lastRow * ROW_PITCH + BOX_HEIGHT + 40;
+  const variant = options.customDomain ? ', with a custom domain' : '';
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-labelledby="title">`,
-    '<title id="title">replicate-webhooks-cdk architecture</title>',
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" role="img" aria-labelledby="title">`,
+    `<title id="title">replicate-webhooks-cdk architecture${variant}</title>`,
     `<style>${STYLE}</style>`,
     '<defs>',
     '  <marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">',
     '    <path d="M0,0 L10,5 L0,10 z" fill="#545b64"/>',
     '  </marker>',
     '</defs>',
-    `<rect width="${WIDTH}" height="${HEIGHT}" fill="#ffffff"/>`,
-    '<text x="40" y="38" class="title">replicate-webhooks-cdk</text>',
+    `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
+    `<text x="40" y="38" class="title">replicate-webhooks-cdk${variant}</text>`,
     '<text x="40" y="60" class="subtitle">Generated by scripts/architecture-diagram.ts: npx tsx scripts/architecture-diagram.ts</text>',
     ...renderLegend(),
-    ...renderNotes(),
-    ...EDGES.flatMap(renderEdge),
-    ...DIAGRAM_NODES.flatMap(renderNode),
+    ...renderNotes(rowsInserted),
+    ...edges.flatMap((edge) => renderEdge(nodes, edge)),
+    ...nodes.flatMap(renderNode),
     '</svg>',
     '',
   ].join('\n');
 }
 
 export const DIAGRAM_PATH = join(__dirname, '..', 'docs', 'architecture.svg');
+export const DOMAIN_DIAGRAM_PATH = join(__dirname, '..', 'docs', 'architecture-domain.svg');
 
 function main(): void {
   mkdirSync(join(DIAGRAM_PATH, '..'), { recursive: true });
-  writeFileSync(DIAGRAM_PATH, renderDiagram());
-  console.log(`wrote ${DIAGRAM_PATH}`);
+  for (const [path, options] of [
+    [DIAGRAM_PATH, {}],
+    [DOMAIN_DIAGRAM_PATH, { customDomain: true }],
+  ] as const) {
+    writeFileSync(path, renderDiagram(options));
+    console.log(`wrote ${path}`);
+  }
 }
 
 if (require.main === module) main();

@@ -1,5 +1,6 @@
 /**
- * docs/architecture.svg tells the truth about the construct. The picture is read back from the
+ * docs/architecture.svg tells the truth about the construct, and docs/architecture-domain.svg
+ * about the construct with a custom domain and a hosted zone. Each picture is read back from the
  * committed file (its boxes, their titles, where each arrow starts and ends), and compared with
  * what the synthesized template says: which resources exist, what role each plays, and which
  * one feeds which. The diagram's own model is never consulted, so a picture drawn from a stale
@@ -8,8 +9,10 @@
 import { readFileSync } from 'node:fs';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { ReplicateWebhooks } from '../lib';
-import { DIAGRAM_PATH, renderDiagram } from '../scripts/architecture-diagram';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import * as route53 from 'aws-cdk-lib/aws-route53';
+import { ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
+import { DIAGRAM_PATH, DOMAIN_DIAGRAM_PATH, renderDiagram, type DiagramOptions } from '../scripts/architecture-diagram';
 
 // ── The picture, read back from SVG ───────────────────────────────────────────────────────────
 
@@ -136,6 +139,7 @@ const NOT_DRAWN = new Set([
 
 /** How a reader recognises each role in the picture: by the box's title. */
 const TITLE: Record<string, RegExp> = {
+  domain: /^Custom domain$/,
   api: /HTTP API/,
   verifier: /^Verifier Lambda$/,
   archiver: /^Archiver Lambda$/,
@@ -157,8 +161,9 @@ const TITLE: Record<string, RegExp> = {
   operators: /^Operators$/,
 };
 
-const OUTSIDE_THE_STACK: ReadonlyArray<readonly [string, string]> = [
-  ['replicate', 'api'],
+/** Replicate calls the stack's entry: the custom domain when there is one, else the API. */
+const outsideTheStack = (entry: string): ReadonlyArray<readonly [string, string]> => [
+  ['replicate', entry],
   ['delivery', 'archiver'],
   ['completionTopic', 'subscribers'],
   ['alarmTopic', 'operators'],
@@ -167,6 +172,10 @@ const OUTSIDE_THE_STACK: ReadonlyArray<readonly [string, string]> = [
 interface Expected {
   /** logical id → role, for every resource the picture must show. */
   readonly roles: Map<string, string>;
+  /** What Replicate calls: `domain` or `api`. */
+  readonly entry: string;
+  readonly domain?: CfnResource;
+  readonly records: readonly CfnResource[];
   /** [from role, to role, dashed]: data flows, or (dashed) a key or secret is used. */
   readonly edges: ReadonlyArray<readonly [string, string, boolean]>;
   readonly pipe: CfnResource;
@@ -200,6 +209,26 @@ function expectedPicture(resources: Record<string, CfnResource>): Expected {
 
   const [apiId] = single('AWS::ApiGatewayV2::Api');
   role(apiId, 'api');
+
+  // A custom domain: its name, the mapping that points it at the API, and the records that point at it.
+  const domains = ofType('AWS::ApiGatewayV2::DomainName');
+  must(domains.length <= 1, `expected at most one custom domain, found ${domains.length}`);
+  for (const [domainId] of domains) role(domainId, 'domain');
+  for (const [mappingId, mapping] of ofType('AWS::ApiGatewayV2::ApiMapping')) {
+    must(target(mapping.Properties?.ApiId) === apiId, 'an API mapping maps another API');
+    must(target(mapping.Properties?.DomainName) === domains[0]?.[0], 'an API mapping of another domain');
+    role(mappingId, 'domain');
+    edges.push(['domain', 'api', false]);
+  }
+  const records = ofType('AWS::Route53::RecordSet');
+  for (const [recordId, record] of records) {
+    const alias = record.Properties?.AliasTarget?.DNSName?.['Fn::GetAtt'];
+    must(
+      alias?.[1] === 'RegionalDomainName' && roles.get(alias[0]) === 'domain',
+      'a record that is no alias to the custom domain',
+    );
+    role(recordId, 'domain');
+  }
   const verifierId = target(single('AWS::ApiGatewayV2::Integration')[1].Properties?.IntegrationUri)!;
   edges.push([role(apiId, 'api'), role(verifierId, 'verifier'), false]);
   edges.push([role(target(environment(verifierId).SIGNING_SECRET_ID), 'secret'), 'verifier', true]);
@@ -242,17 +271,42 @@ function expectedPicture(resources: Record<string, CfnResource>): Expected {
     const keyId = target(topic.Properties?.KmsMasterKeyId);
     if (keyId && resources[keyId]?.Type === 'AWS::KMS::Key') edges.push([role(keyId, 'kms'), roles.get(topicId)!, true]);
   }
-  return { roles, edges, pipe, archiveQueue, archiveEventSource };
+  return {
+    roles,
+    entry: domains.length > 0 ? 'domain' : 'api',
+    domain: domains[0]?.[1],
+    records: records.map(([, record]) => record),
+    edges,
+    pipe,
+    archiveQueue,
+    archiveEventSource,
+  };
 }
 
 // ── The checks ────────────────────────────────────────────────────────────────────────────────
 
-describe('docs/architecture.svg', () => {
+/** The domain prop with a hosted zone: everything the custom domain can create. */
+const withDomain = (stack: Stack): ReplicateWebhooksProps => ({
+  domain: {
+    domainName: 'hooks.example.com',
+    certificate: acm.Certificate.fromCertificateArn(stack, 'Certificate', 'arn:aws:acm:eu-west-1:111111111111:certificate/abc'),
+    hostedZone: route53.HostedZone.fromHostedZoneAttributes(stack, 'Zone', {
+      hostedZoneId: 'Z0123456789ABC',
+      zoneName: 'example.com',
+    }),
+  },
+});
+
+describe.each<[string, string, DiagramOptions, (stack: Stack) => ReplicateWebhooksProps]>([
+  ['docs/architecture.svg, the default construct', DIAGRAM_PATH, {}, () => ({})],
+  ['docs/architecture-domain.svg, with a custom domain and zone', DOMAIN_DIAGRAM_PATH, { customDomain: true }, withDomain],
+])('%s', (_name, path, options, props) => {
   const stack = new Stack(new App(), 'Diagram');
-  new ReplicateWebhooks(stack, 'Hooks');
+  new ReplicateWebhooks(stack, 'Hooks', props(stack));
   const resources = Template.fromStack(stack).toJSON().Resources as Record<string, CfnResource>;
   const expected = expectedPicture(resources);
-  const picture = readPicture(readFileSync(DIAGRAM_PATH, 'utf8'));
+  const picture = readPicture(readFileSync(path, 'utf8'));
+  const OUTSIDE_THE_STACK = outsideTheStack(expected.entry);
 
   const boxFor = (roleName: string): Box => {
     const matching = picture.boxes.filter((box) => TITLE[roleName].test(box.title));
@@ -334,7 +388,19 @@ describe('docs/architecture.svg', () => {
     expect(problems).toEqual([]);
   });
 
+  if (expected.domain) {
+    test('the custom domain box says what the template has: its TLS policy and the records', () => {
+      const domain = boxFor('domain');
+      const [configuration] = expected.domain!.Properties?.DomainNameConfigurations ?? [];
+      expect(configuration.SecurityPolicy).toBe('TLS_1_2');
+      expect(domain.details).toContain('TLS 1.2');
+      const types = expected.records.map((record) => record.Properties?.Type).sort();
+      expect(types).toEqual(['A', 'AAAA']);
+      expect(domain.details).toContain(`Route 53 alias records: ${types.join(', ')}`);
+    });
+  }
+
   test('the committed picture is what the script draws now (run npx tsx scripts/architecture-diagram.ts)', () => {
-    expect(readFileSync(DIAGRAM_PATH, 'utf8')).toBe(renderDiagram());
+    expect(readFileSync(path, 'utf8')).toBe(renderDiagram(options));
   });
 });

@@ -6,9 +6,11 @@
  */
 import { CfnGuardValidator } from '@cdklabs/cdk-validator-cfnguard';
 import { App, Stack, Validations } from 'aws-cdk-lib';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -171,6 +173,36 @@ describe('Control Tower proactive controls', () => {
     test('each finding is on a resource of the construct', () => {
       expect(within(findings, 'Hooks/', false)).toEqual({});
       expect(findings['ct-lambda-pr-3']).toEqual(expect.arrayContaining(['Hooks/Archiver/Resource', 'Hooks/Verifier/Resource']));
+    });
+  });
+
+  describe('a custom domain with a zone, the execute-api endpoint disabled', () => {
+    const { app, outdir } = newApp();
+    const stack = new Stack(app, 'Domain', { env: ENV });
+    new ReplicateWebhooks(stack, 'Hooks', {
+      ...strictProps(stack),
+      domain: {
+        domainName: 'hooks.example.com',
+        certificate: acm.Certificate.fromCertificateArn(
+          stack,
+          'Certificate',
+          `arn:aws:acm:${ENV.region}:${ENV.account}:certificate/abc`,
+        ),
+        hostedZone: route53.HostedZone.fromHostedZoneAttributes(stack, 'Zone', {
+          hostedZoneId: 'Z0123456789ABC',
+          zoneName: 'example.com',
+        }),
+        disableExecuteApiEndpoint: true,
+      },
+    });
+    const findings = controlTowerFindings(app, outdir, stack);
+
+    test('adds no finding: with the strict props, none but the ones that cannot apply', () => {
+      expect(controls(findings)).toEqual(NOT_APPLICABLE);
+      const onTheDomain = Object.values(findings)
+        .flat()
+        .filter((path) => path.startsWith('Hooks/CustomDomain'));
+      expect(onTheDomain).toEqual([]);
     });
   });
 

@@ -60,3 +60,65 @@ test('with a token secret named in the context, the reconciler is there, and sti
   expect(annotations.findWarning('*', Match.anyValue())).toEqual([]);
   expect(stack.node.findAll().some((child) => child.node.path.endsWith('Hooks/Reconciler'))).toBe(true);
 });
+
+describe('a custom domain from the context', () => {
+  const DOMAIN = {
+    domainName: 'hooks.example.com',
+    certificateArn: 'arn:aws:acm:eu-west-1:111111111111:certificate/0f3e8c7a',
+  };
+  const synthesize = (context: Record<string, string>) => {
+    const app = readyApp({ context: { ...cdkJson.context, replicateApiTokenSecret: 'replicate/api-token', ...context } });
+    const assembly = app.synth();
+    const stack = app.node.children.find((child) => child instanceof ReplicateWebhooksStack) as ReplicateWebhooksStack;
+    const template = assembly.getStackByName(stack.stackName).template as {
+      Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+      Outputs: Record<string, { Value: unknown }>;
+    };
+    const annotations = Annotations.fromStack(stack);
+    expect(annotations.findError('*', Match.anyValue())).toEqual([]);
+    expect(annotations.findWarning('*', Match.anyValue())).toEqual([]);
+    const ofType = (type: string) => Object.values(template.Resources).filter((resource) => resource.Type === type);
+    return { template, ofType };
+  };
+
+  test('with a zone: the domain, its records, the domain URL as WebhookUrl and the API URL beside it; cdk-nag passes', () => {
+    const { template, ofType } = synthesize({ ...DOMAIN, hostedZoneId: 'Z0123456789ABC', hostedZoneName: 'example.com' });
+    expect(ofType('AWS::ApiGatewayV2::DomainName')).toHaveLength(1);
+    expect(
+      ofType('AWS::Route53::RecordSet')
+        .map((record) => record.Properties.Type)
+        .sort(),
+    ).toEqual(['A', 'AAAA']);
+    expect(template.Outputs.WebhookUrl.Value).toBe('https://hooks.example.com/webhook');
+    expect(JSON.stringify(template.Outputs.ExecuteApiWebhookUrl.Value)).toContain('ApiEndpoint');
+    expect(template.Outputs).not.toHaveProperty('CustomDomainTarget');
+    expect(ofType('AWS::ApiGatewayV2::Api')[0].Properties.DisableExecuteApiEndpoint).toBe(false);
+  });
+
+  test('without a zone: no records, and the name to point the domain at; the endpoint disabled on request', () => {
+    const { template, ofType } = synthesize({ ...DOMAIN, disableExecuteApiEndpoint: 'true' });
+    expect(ofType('AWS::Route53::RecordSet')).toEqual([]);
+    expect(JSON.stringify(template.Outputs.CustomDomainTarget.Value)).toContain('RegionalDomainName');
+    expect(ofType('AWS::ApiGatewayV2::Api')[0].Properties.DisableExecuteApiEndpoint).toBe(true);
+  });
+
+  test.each([
+    [
+      'a domain without its certificate',
+      { domainName: DOMAIN.domainName },
+      /needs both -c domainName=<host> and -c certificateArn/,
+    ],
+    [
+      'a certificate without its domain',
+      { certificateArn: DOMAIN.certificateArn },
+      /needs both -c domainName=<host> and -c certificateArn/,
+    ],
+    [
+      'a zone id without its name',
+      { ...DOMAIN, hostedZoneId: 'Z0123456789ABC' },
+      /give -c hostedZoneId and -c hostedZoneName together/,
+    ],
+  ])('%s is refused', (_name, context, message) => {
+    expect(() => readyApp({ context: { ...cdkJson.context, ...context } })).toThrow(message);
+  });
+});

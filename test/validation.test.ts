@@ -1,6 +1,8 @@
 /** Misconfiguration fails at synth: each bad value → the exact error or warning; each boundary → clean. */
-import { App, Annotations as CoreAnnotations, Duration, Size, Stack } from 'aws-cdk-lib';
+import { App, Annotations as CoreAnnotations, Duration, Fn, Size, Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { ReconciliationScope, ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
 import { TEMPLATE_RULES_AS_ERRORS } from './support/cdk';
@@ -138,6 +140,113 @@ describe('values outside what the services accept are refused, naming the prop, 
     ],
   ])('%s', (_name, props, message) => {
     expect(() => synth(props)).toThrow(message);
+  });
+});
+
+describe('a custom domain the API cannot serve is refused, naming the prop', () => {
+  const CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:111111111111:certificate/0f3e8c7a';
+  /** The domain prop, the rest of it valid: the stack is eu-west-1's, the zone example.com. */
+  const domain =
+    (options: { domainName?: string; certificateArn?: string; zone?: (stack: Stack) => route53.IHostedZone }) =>
+    (stack: Stack): ReplicateWebhooksProps => ({
+      domain: {
+        domainName: options.domainName ?? 'hooks.example.com',
+        certificate: acm.Certificate.fromCertificateArn(stack, 'Certificate', options.certificateArn ?? CERTIFICATE_ARN),
+        hostedZone: options.zone?.(stack),
+      },
+    });
+  const zoneNamed = (zoneName: string) => (stack: Stack) =>
+    route53.HostedZone.fromHostedZoneAttributes(stack, 'Zone', { hostedZoneId: 'Z0123456789ABC', zoneName });
+
+  test.each<[string, string]>([
+    ['a wildcard', '*.example.com'],
+    ['a single label', 'localhost'],
+    ['a label starting with a hyphen', '-hooks.example.com'],
+    ['a label ending with a hyphen', 'hooks-.example.com'],
+    ['an empty label', 'hooks..example.com'],
+    ['a trailing dot', 'hooks.example.com.'],
+    ['an underscore', 'replicate_hooks.example.com'],
+    ['a label of 64 characters', `${'a'.repeat(64)}.example.com`],
+    ['254 characters', `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(62)}`],
+    ['an IP address', '203.0.113.7'],
+    ['a URL', 'https://hooks.example.com'],
+    ['nothing', ''],
+  ])('domainName: %s', (_name, domainName) => {
+    expect(() => synth(domain({ domainName }))).toThrow(
+      `ReplicateWebhooks: domain.domainName is ${JSON.stringify(domainName)}; it must be a host name such as hooks.example.com`,
+    );
+  });
+
+  test("a certificate in another region than the stack's", () => {
+    expect(() => synth(domain({ certificateArn: 'arn:aws:acm:us-east-1:111111111111:certificate/0f3e8c7a' }))).toThrow(
+      "ReplicateWebhooks: domain.certificate is in us-east-1 (arn:aws:acm:us-east-1:111111111111:certificate/0f3e8c7a); it must be in the stack's region, eu-west-1",
+    );
+  });
+
+  test.each([
+    ["a private CA's", 'arn:aws:acm-pca:eu-west-1:111111111111:certificate-authority/0f3e8c7a'],
+    ["an IAM server certificate's", 'arn:aws:iam::111111111111:server-certificate/hooks'],
+    ['one without a region', 'arn:aws:acm::111111111111:certificate/0f3e8c7a'],
+    ['not an ARN', 'hooks.example.com'],
+  ])('a certificate ARN that is not an ACM certificate: %s', (_name, certificateArn) => {
+    expect(() => synth(domain({ certificateArn }))).toThrow(
+      `ReplicateWebhooks: domain.certificate is ${JSON.stringify(certificateArn)}; it must be an ACM certificate`,
+    );
+  });
+
+  test('a zone that does not hold the domain', () => {
+    expect(() => synth(domain({ zone: zoneNamed('example.org') }))).toThrow(
+      'ReplicateWebhooks: domain.hostedZone is the zone example.org; it must hold domain.domainName (hooks.example.com)',
+    );
+    // A suffix is not a parent zone.
+    expect(() => synth(domain({ zone: zoneNamed('ample.com') }))).toThrow(/domain.hostedZone is the zone ample.com/);
+  });
+
+  test('a zone given by its id alone, which names no record', () => {
+    expect(() =>
+      synth(domain({ zone: (stack) => route53.HostedZone.fromHostedZoneId(stack, 'Zone', 'Z0123456789ABC') })),
+    ).toThrow('ReplicateWebhooks: domain.hostedZone is Z0123456789ABC without its name; give the zone with its name');
+  });
+
+  test('what cannot be known at synth is left to CloudFormation: a region-agnostic stack, tokens', () => {
+    const regionAgnostic = new Stack(new App({ context: TEMPLATE_RULES_AS_ERRORS }), 'Anywhere');
+    expect(
+      () =>
+        new ReplicateWebhooks(
+          regionAgnostic,
+          'Hooks',
+          domain({ certificateArn: 'arn:aws:acm:us-east-1:111111111111:certificate/x' })(regionAgnostic),
+        ),
+    ).not.toThrow();
+    const tokens = (stack: Stack): ReplicateWebhooksProps => ({
+      domain: {
+        domainName: Fn.importValue('WebhookDomainName'),
+        certificate: acm.Certificate.fromCertificateArn(stack, 'Certificate', Fn.importValue('WebhookCertificateArn')),
+        hostedZone: zoneNamed('example.org')(stack),
+      },
+    });
+    expect(() => synth(tokens)).not.toThrow();
+    const defined = (stack: Stack): ReplicateWebhooksProps => ({
+      domain: {
+        domainName: 'hooks.example.com',
+        certificate: new acm.Certificate(stack, 'Certificate', { domainName: 'hooks.example.com' }),
+      },
+    });
+    expect(() => synth(defined)).not.toThrow();
+  });
+
+  test('boundary names and zones synthesize cleanly', () => {
+    const valid: Array<(stack: Stack) => ReplicateWebhooksProps> = [
+      domain({ domainName: `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}` }),
+      domain({ domainName: 'a.io' }),
+      domain({ domainName: 'x-1.Hooks.Example.com', zone: zoneNamed('example.com') }),
+      domain({ domainName: 'example.com', zone: zoneNamed('example.com.') }),
+      domain({ domainName: 'hooks.eu.example.com', zone: zoneNamed('Example.COM') }),
+    ];
+    for (const props of valid) {
+      expect(() => synth(props)).not.toThrow();
+      expect(allWarningsOf(props).filter((warning) => !warning.includes(`[ack: ${NO_RECONCILER}]`))).toEqual([]);
+    }
   });
 });
 
