@@ -112,7 +112,7 @@ export function sameWebhookUrl(given: string | null | undefined, ours: string): 
  * ms): every prediction created before `completeBefore` has been examined, and so has every one
  * created in [`examinedFrom`, `examinedUntil`), the part above a gap that later runs carry on
  * into. Kept in the table, so that a run cut short, or a reconciler away for hours, resumes where
- * the listing stopped instead of from "now minus the lookback".
+ * the listing stopped, not at "now minus the lookback".
  */
 export interface ListingProgress {
   readonly completeBefore: number;
