@@ -1,13 +1,15 @@
 /**
- * `npm run bench -- scale [key=value ...]`: a discrete-event model of the two ways to feed the
- * archiver, under the same seeded workload.
+ * `npm run bench -- scale [key=value ...]`: the record of why the archiver is fed through the
+ * archive queue, and the check that the construct's defaults still sustain the target rate. A
+ * discrete-event model of the two ways to feed the archiver, under the same seeded workload:
  *
- * - stream (today): Lambda reads the table's stream. Each shard has `parallelizationFactor`
- *   FIFO slots (records hashed to a slot); a slot takes up to `oldBatchSize` waiting records and
- *   archives them one after another, and starts its next batch only when the whole batch is done.
- * - queue (proposed): a pipe forwards each finished prediction's key to SQS in `pipeLatency`;
- *   up to `maxConcurrency` invocations each take up to `newBatchSize` waiting messages, archive
- *   them concurrently, and hold their slot until the slowest one is done.
+ * - stream (the design the queue replaced): Lambda read the table's stream. Each shard has
+ *   `parallelizationFactor` FIFO slots (records hashed to a slot); a slot takes up to
+ *   `oldBatchSize` waiting records and archives them one after another, and starts its next batch
+ *   only when the whole batch is done.
+ * - queue (what ships, with the construct's defaults): a pipe forwards each finished prediction's
+ *   key to SQS in `pipeLatency`; up to `maxConcurrency` invocations each take up to `newBatchSize`
+ *   waiting messages, archive them concurrently, and hold their slot until the slowest one is done.
  *
  * No AWS, no I/O: only simulated seconds. Every draw comes from a seeded PRNG, and a prediction's
  * draws depend only on its index, so two runs differing in one parameter (rate, one injected
@@ -265,7 +267,7 @@ function materialize(input: SimulationInput): Materialized {
 // The two designs
 
 /**
- * Today's design. Slots share nothing, so each is simulated on its own as a FIFO recurrence
+ * The design the archive queue replaced. Slots share nothing, so each is simulated on its own as a FIFO recurrence
  * (batch start = max(slot free, head arrival)); no event queue is needed, and it is exact.
  */
 export function simulateStreamDesign(input: SimulationInput): SimulationRun {
@@ -390,7 +392,7 @@ class EventHeap {
   }
 }
 
-/** The proposed design: one shared queue, `maxConcurrency` invocation slots. */
+/** The design that ships: one shared queue, `maxConcurrency` invocation slots. */
 export function simulateQueueDesign(input: SimulationInput): SimulationRun {
   const { options, count, arrivedAt, latency, failureDraw } = materialize(input);
   const retryRandom = seededRandom(streamSeed(options.seed, 6));
@@ -608,11 +610,11 @@ export function sustainableRate(simulate: Simulate, input: Partial<ScaleModelOpt
   return low;
 }
 
-/** Old design's ceiling: every slot busy archiving one record after another. */
+/** The stream design's ceiling: every slot busy archiving one record after another. */
 export const predictedStreamRate = (options: ScaleModelOptions): number =>
   (options.shards * options.parallelizationFactor) / meanLatency(options);
 
-/** New design's ceiling: every slot busy with a full batch, which lasts as long as its slowest member. */
+/** The queue design's ceiling: every slot busy with a full batch, which lasts as long as its slowest member. */
 export const predictedQueueRate = (options: ScaleModelOptions, expectedMax: number): number =>
   (options.maxConcurrency * options.newBatchSize) / expectedMax;
 
@@ -677,7 +679,7 @@ export interface ScaleModelResult {
   readonly seconds: number;
 }
 
-/** A load the old design sustains, rounded down to a readable figure. */
+/** A load the stream design sustains, rounded down to a readable figure. */
 const readableLoad = (rate: number): number => {
   if (!(rate > 0)) return 0.1;
   const magnitude = 10 ** Math.floor(Math.log10(rate));
@@ -731,7 +733,7 @@ export function benchScaleModel(input: Partial<ScaleModelOptions> = {}): ScaleMo
     options.newBatchSize,
   );
 
-  // The old design is compared where it keeps up, with headroom, and also shown at the fixed load.
+  // The stream design is compared where it keeps up, with headroom, and also shown at the fixed load.
   const comparisonLoad = readableLoad(0.7 * stream.simulated);
   const loads = [...new Set([comparisonLoad, options.fixedLoad])].sort((a, b) => a - b);
   const fixedLoad = loads.flatMap((arrivalRate) => [
@@ -779,7 +781,7 @@ export function reportScaleModel(result: ScaleModelResult): string {
   const seedRange = o.seeds > 1 ? `${o.seed}–${o.seed + o.seeds - 1}` : String(o.seed);
   return [
     `Scale model (simulated: seed ${o.seed}, ${o.horizon / 60} simulated minutes per run, computed in ${result.seconds.toFixed(1)} s): ` +
-      `archiver fed by the table's stream (today) vs by a pipe into SQS (proposed)`,
+      `archiver fed by the table's stream (the design replaced) vs by a pipe into SQS (the archive queue that replaced it)`,
     `  archival latency per prediction: lognormal, median ${o.latencyMedian} s, p99 ${o.latencyP99} s (σ = ${result.latencySigma.toFixed(3)}), ` +
       `plus a ${o.stallDuration} s stall with probability ${o.stallProbability}: mean ${result.meanLatency.toFixed(2)} s; ` +
       `transient failure probability ${o.failureProbability}; Poisson arrivals`,
