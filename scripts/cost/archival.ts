@@ -39,7 +39,10 @@ import {
 } from './prices';
 import { fixedMonthly, perMillionWebhooks, row, type CostRow } from './rows';
 
-/** From the stream to the archive queue: filtering is free, only the record that made a prediction terminal passes and is billed. */
+/**
+ * From the stream to the archive queue. The Pipe's filtering is free: only the record that made a
+ * prediction terminal passes and is billed.
+ */
 function queueingPerMillionWebhooks({ predictions, pipeChunksPerPrediction }: Flow): CostRow[] {
   const queueRequestsPerPrediction =
     QUEUE_SENDS_PER_PREDICTION +

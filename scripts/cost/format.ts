@@ -1,4 +1,7 @@
-/** Figures as the estimate prints them: fixed and locale-independent, so the README can quote the output and a test compare the two. */
+/**
+ * Figures as the estimate prints them: fixed and locale-independent, so the README can quote the
+ * output and a test compare the two.
+ */
 
 const withSeparators = (whole: string) => whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 
