@@ -1,14 +1,16 @@
 /**
  * `npm run bench [-- section ...]`: prints figures as ratios against baselines measured in the
  * same run, and writes them to build/bench-results.json. Sections: verify, handler, bundle, archive,
- * units (billed requests per webhook and per archival), scale (a simulation; `key=value` arguments or SCALE_* variables set its options, see bench/scale-model.ts).
+ * units (billed requests per webhook and per archival), scale (a simulation; `key=value` arguments or SCALE_* variables set its options, see bench/scale/options.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchArchiveThroughput, reportArchiveThroughput } from './archive-throughput';
 import { benchBundleCost, reportBundleCost } from './bundle-cost';
 import { benchHandlerLatency, reportHandlerLatency } from './handler-latency';
-import { benchScaleModel, reportScaleModel, scaleOptionsFrom } from './scale-model';
+import { benchScaleModel } from './scale/experiment';
+import { scaleOptionsFrom } from './scale/options';
+import { reportScaleModel } from './scale/report';
 import { benchVerifyCost, reportVerifyCost } from './verify-cost';
 import { benchWriteUnits, reportWriteUnits } from './write-units';
 

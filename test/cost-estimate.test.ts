@@ -13,7 +13,9 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { readArchiverConfig } from '../lambda/archiver/config';
 import { AlarmName, ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
-import { estimate, LAMBDA_SYSTEM_RECORDS, reconcilerAddition, type CostEstimate } from '../scripts/cost-estimate';
+import { LAMBDA_SYSTEM_RECORDS } from '../scripts/cost/assumptions';
+import { estimate, type CostEstimate } from '../scripts/cost/estimate';
+import { reconcilerAddition } from '../scripts/cost/markdown';
 import MEASURED from '../docs/measured-units.json';
 
 const ROOT = join(__dirname, '..');

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { METRIC } from '../lambda/shared/metrics';
 import { AlarmName, ReplicateWebhooks } from '../lib';
-import { estimate } from '../scripts/cost-estimate';
+import { estimate } from '../scripts/cost/estimate';
 
 const README = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
 

@@ -1,18 +1,13 @@
 /**
- * The scale model (bench/scale-model.ts) against cases whose answer is known without it: constant
+ * The scale model (bench/scale/) against cases whose answer is known without it: constant
  * latencies give exact capacities, Little's law ties arrivals to time in system, and one slow
  * archival may hold back only its own stream slot.
  */
-import {
-  scaleOptionsFrom,
-  simulateQueueDesign,
-  simulateStreamDesign,
-  slowNeighbourDelays,
-  summarize,
-  sustainableRate,
-  type SimulationInput,
-  type SimulationRun,
-} from '../bench/scale-model';
+import { slowNeighbourDelays, summarize, sustainableRate } from '../bench/scale/measure';
+import { scaleOptionsFrom } from '../bench/scale/options';
+import { simulateQueueDesign } from '../bench/scale/queue-design';
+import { simulateStreamDesign } from '../bench/scale/stream-design';
+import type { SimulationInput, SimulationRun } from '../bench/scale/workload';
 
 /** Every archival takes exactly one second. */
 const CONSTANT_ONE_SECOND = { latencyMedian: 1, latencyP99: 1, stallProbability: 0 } as const;

@@ -1,0 +1,101 @@
+/**
+ * What a million webhooks make the deployed stack do: how many predictions, which measured figures
+ * apply to them (a terminal payload inline or spilled), and the per-prediction counts the rows
+ * price, from the template's settings and the stated assumptions.
+ */
+import {
+  IDLE_QUEUE_POLLERS,
+  IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY,
+  LAMBDA_SYSTEM_RECORDS,
+  MEASURED,
+  MIB,
+  OUTPUT_FILE_MB,
+  WEBHOOKS,
+  WEBHOOKS_PER_PREDICTION,
+} from './assumptions';
+import { PIPES_CHUNK_KB } from './prices';
+import type { TemplateSettings } from './template';
+
+type MeasuredWebhook = (typeof MEASURED.webhooks)['terminalInline'];
+type MeasuredArchival = (typeof MEASURED.archival)['inline'];
+
+/** Bytes each invocation logs: what the handler logged (measured), Lambda's records, and for the verifier the access log line. */
+export interface LogBytes {
+  readonly verifierLoggedBytes: number;
+  readonly systemLogBytes: number;
+  readonly accessLogBytes: number;
+  readonly verifierLogBytes: number;
+  readonly archiverLoggedBytes: number;
+  readonly archiverLogBytes: number;
+}
+
+export interface Flow {
+  readonly settings: TemplateSettings;
+  readonly predictions: number;
+  readonly intermediates: number;
+  /** Whether the measured terminal payload is above the template's inline limit, so goes to S3. */
+  readonly spilled: boolean;
+  readonly terminal: MeasuredWebhook;
+  readonly archival: MeasuredArchival;
+  readonly terminalItemKb: number;
+  readonly intermediateItemKb: number;
+  readonly logBytes: LogBytes;
+  readonly pipeChunksPerPrediction: number;
+  /** The archiver's own documents (prediction.json, manifest.json): its PUTs beyond one per (small) output file. */
+  readonly documentPuts: number;
+  readonly outputPutsPerFile: number;
+  readonly idlePollers: number;
+  /** How many runs of the reconciler look each prediction up; 0 without a reconciler. */
+  readonly lookupsPerPrediction: number;
+}
+
+/** PutObject for a file that fits in one part, else create + parts + complete. */
+function putRequestsPerFile(fileBytes: number, partSizeBytes: number): number {
+  const parts = Math.ceil(fileBytes / partSizeBytes);
+  return parts <= 1 ? 1 : parts + 2;
+}
+
+export function describeFlow(settings: TemplateSettings): Flow {
+  const predictions = WEBHOOKS / WEBHOOKS_PER_PREDICTION;
+  const { webhooks: measuredWebhooks } = MEASURED;
+  // A terminal payload above the inline limit goes to S3 and the item keeps only a pointer.
+  const spilled = measuredWebhooks.terminalInline.bodyBytes > settings.maxInlinePayloadBytes;
+  const terminal = spilled ? measuredWebhooks.terminalSpilled : measuredWebhooks.terminalInline;
+  const archival = spilled ? MEASURED.archival.spilled : MEASURED.archival.inline;
+  const terminalItemKb = terminal.itemBytes / 1024;
+  const intermediateItemKb = measuredWebhooks.intermediate.itemBytes / 1024;
+  const systemLogBytes = LAMBDA_SYSTEM_RECORDS.reduce((sum, line) => sum + Buffer.byteLength(line), 0);
+  const verifierLoggedBytes =
+    (measuredWebhooks.start.logBytes +
+      (WEBHOOKS_PER_PREDICTION - 2) * measuredWebhooks.intermediate.logBytes +
+      terminal.logBytes) /
+    WEBHOOKS_PER_PREDICTION;
+  const { reconciler } = settings;
+  return {
+    settings,
+    predictions,
+    // Each prediction: one start, one terminal, the rest intermediate.
+    intermediates: WEBHOOKS - 2 * predictions,
+    spilled,
+    terminal,
+    archival,
+    terminalItemKb,
+    intermediateItemKb,
+    logBytes: {
+      verifierLoggedBytes,
+      systemLogBytes,
+      accessLogBytes: Buffer.byteLength(settings.accessLogLine),
+      verifierLogBytes: verifierLoggedBytes + systemLogBytes + Buffer.byteLength(settings.accessLogLine),
+      archiverLoggedBytes: archival.logBytes,
+      archiverLogBytes: archival.logBytes + systemLogBytes,
+    },
+    // The stream record that becomes terminal carries the item before (intermediate) and after.
+    pipeChunksPerPrediction: Math.ceil((terminalItemKb + intermediateItemKb) / PIPES_CHUNK_KB),
+    documentPuts: archival.s3Puts - archival.outputFiles,
+    outputPutsPerFile: putRequestsPerFile(OUTPUT_FILE_MB * MIB, settings.archivePartSizeBytes),
+    idlePollers:
+      settings.archiveEventSource.maxConcurrency === undefined ? IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY : IDLE_QUEUE_POLLERS,
+    // Each run looks up every prediction of the lookback: each prediction lookback ÷ interval times.
+    lookupsPerPrediction: reconciler ? Math.ceil(reconciler.lookbackSeconds / reconciler.intervalSeconds) : 0,
+  };
+}
