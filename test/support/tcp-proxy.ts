@@ -18,7 +18,9 @@ export interface TcpProxy {
   readonly refused: number;
   /**
    * Cuts the connection instead of relaying `count` of the replies to come, one in every `every`
-   * (spread out, so that no caller meets a lasting outage); 0 relays all again.
+   * (spread out, so that no caller meets a lasting outage); 0 relays all again. The count runs
+   * over every connection: a caller that retries among traffic of its own rhythm can meet a cut
+   * reply on try after try, for as long as `count` lasts.
    */
   loseReplies(count: number, every?: number): void;
   /** Replies lost so far. */
