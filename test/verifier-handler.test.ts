@@ -602,7 +602,7 @@ describe('a dependency that stops answering gets a 5xx in seconds, not a hang', 
     await throughOwnProxy('AWS_ENDPOINT_URL_DYNAMODB', dynamoDbEndpoint(), async (proxy, cold) => {
       expect(await send(signedEvent(prediction(newPredictionId(), 'starting'), { secret }), cold)).toMatchObject({ status: 200 });
       proxy.partition();
-      expect(proxy.frozen).toBe(1);
+      expect(proxy.frozen).toBeGreaterThan(0);
 
       const id = newPredictionId();
       const event = signedEvent(prediction(id, 'succeeded'), { secret });
