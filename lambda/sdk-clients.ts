@@ -20,8 +20,9 @@
  *   (`socketAcquisitionWarningTimeout` only delays a warning about a full socket pool.)
  *
  * A call to a silent dependency therefore fails after about
- * `maxAttempts × (socketTimeout + the SDK's backoff, under 100 ms)`; the per-client comments
- * add that up against the deadline it must fit.
+ * `maxAttempts × (socketTimeout + the SDK's backoff, under 100 ms)`, or `connectionTimeout` in
+ * place of `socketTimeout` where nothing even connects (never more here); the per-client
+ * comments add that up against the deadline it must fit.
  *
  * One retry layer per call: where `retryTransient` retries (the archiver's single requests),
  * the SDK tries once; elsewhere the SDK's tries are the only ones. The SDK also keeps a retry
