@@ -1,13 +1,15 @@
 /**
  * `npm run bench [-- section ...]`: prints figures as ratios against baselines measured in the
  * same run, and writes them to build/bench-results.json. Sections: verify, handler, bundle, archive,
- * units (billed requests per webhook and per archival), scale (a simulation; `key=value` arguments or SCALE_* variables set its options, see bench/scale/options.ts).
+ * units (billed requests per webhook and per archival), scale (a simulation; `key=value` arguments or SCALE_* variables set its options, see bench/scale/options.ts),
+ * partition (the verifier's time to a 5xx when a dependency stops answering; PARTITION_SAMPLES, default 20).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchArchiveThroughput, reportArchiveThroughput } from './archive-throughput';
 import { benchBundleCost, reportBundleCost } from './bundle-cost';
 import { benchHandlerLatency, reportHandlerLatency } from './handler-latency';
+import { benchPartitionLatency, reportPartitionLatency } from './partition-latency';
 import { benchScaleModel } from './scale/experiment';
 import { scaleOptionsFrom } from './scale/options';
 import { reportScaleModel } from './scale/report';
@@ -35,6 +37,7 @@ const SECTIONS: Record<string, () => Promise<{ result: unknown; report: string }
   archive: section(() => benchArchiveThroughput(), reportArchiveThroughput),
   scale: section(async () => benchScaleModel(scaleOptionsFrom(options, process.env)), reportScaleModel),
   units: section(() => benchWriteUnits(), reportWriteUnits),
+  partition: section(() => benchPartitionLatency(Number(process.env.PARTITION_SAMPLES ?? 20)), reportPartitionLatency),
 };
 
 async function main(): Promise<void> {

@@ -42,7 +42,7 @@ import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from './supp
 import { startFauxqs, type Fauxqs } from './support/fauxqs';
 import { sha256, startFileServer, type FileServer } from './support/file-server';
 import { createTopic, subscribeQueue, type Subscriber } from './support/notifications';
-import { startTcpProxy } from './support/tcp-proxy';
+import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
 import { fixture } from './support/webhooks';
 
 type Archiver = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
@@ -1012,6 +1012,101 @@ describe('outages', () => {
       delete process.env.AWS_MAX_ATTEMPTS;
     }
   });
+});
+
+/**
+ * A partition: the dependency accepts connections, or has them open already, and never answers.
+ * Each try is bounded (lambda/sdk-clients.ts), so the prediction goes back to the queue once the
+ * outage window is over, well before the invocation's deadline, instead of holding the
+ * invocation until Lambda ends it. Answers are awaited until the deadline at most, so a hang
+ * fails the test instead of holding it.
+ */
+describe('a dependency that stops answering', () => {
+  // 60 s of the function's time left: its deadline is 40 s away (20 s are its safety margin).
+  const REMAINING_MS = 60_000;
+  const DEADLINE_MS = REMAINING_MS - 20_000;
+  const OUTAGE_WINDOW_SECONDS = 2;
+
+  async function timed(run: Promise<SQSBatchResponse>) {
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const answer = await Promise.race([
+      run,
+      new Promise<undefined>((resolve) => (timer = setTimeout(resolve, DEADLINE_MS, undefined))),
+    ]);
+    clearTimeout(timer);
+    return { answer, ms: Math.round(performance.now() - started) };
+  }
+
+  /** A pipeline whose archiver reaches `variable`'s service through `proxy`; the Pipe and poller are stopped, so the test invokes it. */
+  async function withArchiverThrough(
+    variable: 'AWS_ENDPOINT_URL_DYNAMODB' | 'AWS_ENDPOINT_URL_S3',
+    proxy: TcpProxy,
+    use: (pipeline: Pipeline) => Promise<void>,
+  ): Promise<void> {
+    const saved = process.env[variable];
+    const endpoint = variable === 'AWS_ENDPOINT_URL_S3' ? `http://s3.localhost:${proxy.port}` : proxy.endpoint;
+    const pipeline = await startPipeline({ [variable]: endpoint, OUTAGE_WINDOW_SECONDS: String(OUTAGE_WINDOW_SECONDS) });
+    try {
+      await pipeline.stop();
+      await use(pipeline);
+    } finally {
+      process.env[variable] = saved;
+      await pipeline.stop();
+      // Cuts whatever still waits on it, so nothing outlives the test.
+      await proxy.stop();
+    }
+  }
+
+  test('S3 partitioned: the prediction goes back to the queue after the outage window and one bounded try, released for its retry', async () => {
+    const proxy = await startTcpProxy(fauxqs.endpoint);
+    await withArchiverThrough('AWS_ENDPOINT_URL_S3', proxy, async (pipeline) => {
+      const id = newId();
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [files.serveRandom(`/${id}/a.png`, 1000).url] }));
+      proxy.partition();
+      const message = sqsEvent([JSON.stringify({ predictionId: id })]);
+      const { answer, ms } = await timed(pipeline.archiver(message, contextWith(REMAINING_MS)));
+      expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: message.Records[0]!.messageId }] });
+      // The window (2 s), one try of S3 (two of 5 s of silence), the release: about 12 s.
+      expect(ms).toBeLessThan(DEADLINE_MS / 2);
+      expect(proxy.held).toBeGreaterThan(0);
+      const recorded = await item(pipeline.tableName, id);
+      expect(recorded).toMatchObject({ archiveStatus: { S: 'pending' }, archiveAttempts: { N: '1' } });
+      expect(recorded?.archiveLeaseHolder).toBeUndefined();
+    });
+  }, 90_000);
+
+  test('DynamoDB partitioned, its keep-alive connection frozen: back to the queue within seconds; healed, the retry archives and announces it', async () => {
+    const proxy = await startTcpProxy(dynamoDbEndpoint());
+    await withArchiverThrough('AWS_ENDPOINT_URL_DYNAMODB', proxy, async (pipeline) => {
+      const warm = newId();
+      await pipeline.record(prediction(warm, 'succeeded-images', { output: [files.serveRandom(`/${warm}/a.png`, 100).url] }));
+      expect(await pipeline.archiver(sqsEvent([JSON.stringify({ predictionId: warm })]), contextWith(REMAINING_MS))).toEqual({
+        batchItemFailures: [],
+      });
+      proxy.partition();
+      expect(proxy.frozen).toBeGreaterThan(0);
+
+      const id = newId();
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [files.serveRandom(`/${id}/a.png`, 100).url] }));
+      const body = JSON.stringify({ predictionId: id });
+      const message = sqsEvent([body]);
+      const partitioned = await timed(pipeline.archiver(message, contextWith(REMAINING_MS)));
+      expect(partitioned.answer).toEqual({ batchItemFailures: [{ itemIdentifier: message.Records[0]!.messageId }] });
+      // The window (2 s) and one try of 2 s of silence: about 4 s.
+      expect(partitioned.ms).toBeLessThan(DEADLINE_MS / 4);
+
+      proxy.heal();
+      const healed = await timed(pipeline.archiver(sqsEvent([body], 2), contextWith(REMAINING_MS)));
+      expect(healed.answer).toEqual({ batchItemFailures: [] });
+      expect(proxy.sentToDeadConnections).toBe(0);
+      expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId).sort()).toEqual([warm, id].sort());
+      expect(await item(pipeline.tableName, id)).toMatchObject({
+        archiveStatus: { S: 'archived' },
+        notifiedAt: { S: expect.any(String) },
+      });
+    });
+  }, 90_000);
 });
 
 describe('a lost answer', () => {

@@ -23,11 +23,13 @@ import { parsePrediction } from '../lambda/shared/prediction';
 import { ReconciliationScope } from '../lambda/shared/reconcile';
 import { FOLLOW_INDEX, predictionItemKey, recoveryRetryKey } from '../lambda/shared/state';
 import { WebhookStore } from '../lambda/store/webhook-store';
+import { RECONCILER_CLIENTS } from '../lambda/sdk-clients';
 import { createTelemetry } from '../lambda/telemetry';
 import { startReplicateApi, type ReplicateApiStandIn } from '../local/standins/replicate-api';
 import { startSecretsManager, type SecretsManagerStandIn } from '../local/standins/secrets-manager';
 import { createTestTable, dynamoDbEndpoint, storedPayload, useStandInEnvironment } from './support/aws';
 import { startFauxqs, type Fauxqs } from './support/fauxqs';
+import { startTcpProxy } from './support/tcp-proxy';
 import { fixture } from './support/webhooks';
 
 const TOKEN = 'r8_test_token';
@@ -94,6 +96,8 @@ interface SetupOptions {
   readonly maxArchiveAttempts?: number;
   readonly maxPagesPerRun?: number;
   readonly limits?: Partial<RunLimits>;
+  /** The client the handler reaches the table with. @default the test's own */
+  readonly tableClient?: DynamoDBClient;
 }
 
 async function setUp(options: SetupOptions = {}): Promise<Setup> {
@@ -122,7 +126,8 @@ async function setUp(options: SetupOptions = {}): Promise<Setup> {
       maxPagesPerRun: options.maxPagesPerRun,
     }),
   );
-  const store = new WebhookStore(dynamodb, s3, config);
+  const table = options.tableClient ?? dynamodb;
+  const store = new WebhookStore(table, s3, config);
   let clock: number | undefined;
   const handler = createReconcilerHandler({
     config,
@@ -130,10 +135,10 @@ async function setUp(options: SetupOptions = {}): Promise<Setup> {
     secrets: secretsClient,
     sqs,
     store,
-    recorded: new RecordedPredictions(dynamodb, tableName),
-    retries: new RecoveryRetries(dynamodb, tableName),
-    archivals: new PendingArchivals(dynamodb, tableName),
-    ledger: new ReconcilerLedger(dynamodb, tableName),
+    recorded: new RecordedPredictions(table, tableName),
+    retries: new RecoveryRetries(table, tableName),
+    archivals: new PendingArchivals(table, tableName),
+    ledger: new ReconcilerLedger(table, tableName),
     // Short waits between tries: the tests' faults are a few requests long.
     replicateApi: (token, onRetry) =>
       new ReplicateApiClient({ baseUrl: config.apiBaseUrl, token, onRetry, baseDelayMs: 20, maxDelayMs: 100 }),
@@ -548,4 +553,43 @@ describe('stuck archivals: queued again in turns, given up past the attempt cap'
     for (let run = 0; run < 3; run++) runs.push((await setup.reconcile()).redriven);
     expect(runs).toEqual([ids.slice(0, 2), ids.slice(2, 4), [ids[4], ids[0]]]);
   });
+});
+
+describe('a table that stops answering', () => {
+  // A run is handed 60 s (see setUp): its deadline is 45 s away.
+  const DEADLINE_MS = 45_000;
+
+  test('DynamoDB partitioned, its connections frozen: the run ends within seconds instead of running into its deadline; healed, the next run recovers as before', async () => {
+    const proxy = await startTcpProxy(dynamoDbEndpoint());
+    // As index.ts builds it, through the proxy.
+    const table = new DynamoDBClient({ ...RECONCILER_CLIENTS.dynamodb, endpoint: proxy.endpoint });
+    try {
+      const setup = await setUp({ tableClient: table });
+      const first = atReplicate();
+      expect(recovered(await setup.reconcile())).toContain(first.id);
+      proxy.partition();
+      expect(proxy.frozen).toBeGreaterThan(0);
+
+      const started = performance.now();
+      let timer: NodeJS.Timeout | undefined;
+      const ended = await Promise.race([
+        setup.reconcile().then(
+          () => 'completed',
+          (error: Error) => `failed: ${error.name}`,
+        ),
+        new Promise<string>((resolve) => (timer = setTimeout(resolve, DEADLINE_MS, 'still running at its deadline'))),
+      ]);
+      clearTimeout(timer);
+      // Its first read of the table (the ledger) fails after two tries of 2 s of silence.
+      expect(ended).toBe('failed: TimeoutError');
+      expect(performance.now() - started).toBeLessThan(DEADLINE_MS / 3);
+
+      proxy.heal();
+      const second = atReplicate();
+      expect(recovered(await setup.reconcile())).toContain(second.id);
+    } finally {
+      table.destroy();
+      await proxy.stop();
+    }
+  }, 120_000);
 });

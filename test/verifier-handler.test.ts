@@ -56,8 +56,6 @@ beforeAll(async () => {
   dynamodbProxy = await startTcpProxy(dynamoDbEndpoint());
   ({ tableName } = await createTestTable());
   useStandInEnvironment({ dynamodb: dynamodbProxy.endpoint, s3: fauxqs.s3Endpoint, secretsmanager: secrets.endpoint });
-  // Outages should surface within a second, not after the SDK's full backoff.
-  process.env.AWS_MAX_ATTEMPTS = '2';
   secret = newSecret();
   secrets.putSecret(secretName, secret);
   dynamodb = new DynamoDBClient({ endpoint: dynamoDbEndpoint() });
@@ -579,6 +577,112 @@ describe('our own failures answer 5xx, so Replicate retries', () => {
     expect(await send(signedEvent(prediction(newPredictionId(), 'starting'), { secret }), cold)).toEqual({
       status: 503,
       body: { error: 'signing_key_unavailable' },
+    });
+  });
+});
+
+/**
+ * A partition: the dependency accepts connections, or has them open already, and never answers.
+ * The verifier must give its 5xx within PARTITION_ANSWER_MS (its settings add up to about
+ * 2.05 s), not wait out its 10 s timeout. Answers are awaited for that timeout at most, so a
+ * hang fails the test instead of holding it.
+ */
+describe('a dependency that stops answering gets a 5xx in seconds, not a hang', () => {
+  const PARTITION_ANSWER_MS = 3000;
+  const VERIFIER_TIMEOUT_MS = 10_000;
+
+  /** The handler's answer and how long it took; `answer` is undefined when none came within the verifier's timeout. */
+  async function timed(event: APIGatewayProxyEventV2, target: Handler) {
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const answer = await Promise.race([
+      send(event, target),
+      new Promise<undefined>((resolve) => (timer = setTimeout(resolve, VERIFIER_TIMEOUT_MS, undefined))),
+    ]);
+    clearTimeout(timer);
+    return { answer, ms: Math.round(performance.now() - started) };
+  }
+
+  /** A cold start whose `variable` endpoint goes through its own proxy; restored after `use`. */
+  async function throughOwnProxy(
+    variable: 'AWS_ENDPOINT_URL_DYNAMODB' | 'AWS_ENDPOINT_URL_SECRETS_MANAGER' | 'AWS_ENDPOINT_URL_S3',
+    target: string,
+    use: (proxy: TcpProxy, cold: Handler) => Promise<void>,
+    overrides: Record<string, string> = {},
+  ): Promise<void> {
+    const proxy = await startTcpProxy(target);
+    const saved = process.env[variable];
+    try {
+      // S3 keeps the bucket in the host name (virtual-hosted style): only the port changes.
+      const endpoint = variable === 'AWS_ENDPOINT_URL_S3' ? `http://s3.localhost:${proxy.port}` : proxy.endpoint;
+      await use(proxy, coldStart({ [variable]: endpoint, ...overrides }));
+    } finally {
+      process.env[variable] = saved;
+      // Cuts whatever still waits on it, so nothing outlives the test.
+      await proxy.stop();
+    }
+  }
+
+  test('DynamoDB partitioned, warm (its open keep-alive connection frozen): 503 within 3 s; healed, the next delivery is accepted at once, through a new connection', async () => {
+    await throughOwnProxy('AWS_ENDPOINT_URL_DYNAMODB', dynamoDbEndpoint(), async (proxy, cold) => {
+      expect(await send(signedEvent(prediction(newPredictionId(), 'starting'), { secret }), cold)).toMatchObject({ status: 200 });
+      proxy.partition();
+      expect(proxy.frozen).toBeGreaterThan(0);
+
+      const id = newPredictionId();
+      const event = signedEvent(prediction(id, 'succeeded'), { secret });
+      const partitioned = await timed(event, cold);
+      expect(partitioned.answer).toEqual({ status: 503, body: { error: 'state_store_unavailable' } });
+      expect(partitioned.ms).toBeLessThan(PARTITION_ANSWER_MS);
+      expect(await predictionItem(id)).toBeUndefined();
+
+      proxy.heal();
+      const healed = await timed(event, cold);
+      expect(healed.answer).toMatchObject({ status: 200, body: { outcome: 'accepted' } });
+      // The connections the partition froze or held were given up, not kept for later.
+      expect(proxy.sentToDeadConnections).toBe(0);
+      expect(healed.ms).toBeLessThan(PARTITION_ANSWER_MS);
+    });
+  });
+
+  test('a keep-alive connection that died silently while idle costs one short wait, then a new connection: accepted, not 503', async () => {
+    await throughOwnProxy('AWS_ENDPOINT_URL_DYNAMODB', dynamoDbEndpoint(), async (proxy, cold) => {
+      expect(await send(signedEvent(prediction(newPredictionId(), 'starting'), { secret }), cold)).toMatchObject({ status: 200 });
+      // A partition nobody met, over before the next webhook: its connection stays dead.
+      proxy.partition();
+      proxy.heal();
+      const next = await timed(signedEvent(prediction(newPredictionId(), 'succeeded'), { secret }), cold);
+      expect(next.answer).toMatchObject({ status: 200, body: { outcome: 'accepted' } });
+      expect(proxy.sentToDeadConnections).toBeGreaterThan(0);
+      expect(next.ms).toBeLessThan(PARTITION_ANSWER_MS);
+    });
+  });
+
+  test('Secrets Manager partitioned at a cold start: 503 signing_key_unavailable within 3 s; healed, the next delivery is accepted', async () => {
+    await throughOwnProxy('AWS_ENDPOINT_URL_SECRETS_MANAGER', secrets.endpoint, async (proxy, cold) => {
+      proxy.partition();
+      const partitioned = await timed(signedEvent(prediction(newPredictionId(), 'starting'), { secret }), cold);
+      expect(partitioned.answer).toEqual({ status: 503, body: { error: 'signing_key_unavailable' } });
+      expect(partitioned.ms).toBeLessThan(PARTITION_ANSWER_MS);
+      expect(proxy.held).toBeGreaterThan(0);
+
+      proxy.heal();
+      const healed = await timed(signedEvent(prediction(newPredictionId(), 'starting'), { secret }), cold);
+      expect(healed.answer).toMatchObject({ status: 200, body: { outcome: 'accepted' } });
+      expect(proxy.sentToDeadConnections).toBe(0);
+      expect(healed.ms).toBeLessThan(PARTITION_ANSWER_MS);
+    });
+  });
+
+  test('S3 partitioned under a 3 MB terminal payload (sent with Expect: 100-continue): 503 payload_store_unavailable within 3 s, nothing recorded', async () => {
+    await throughOwnProxy('AWS_ENDPOINT_URL_S3', fauxqs.endpoint, async (proxy, cold) => {
+      proxy.partition();
+      const id = newPredictionId();
+      const body = JSON.stringify(prediction(id, 'succeeded', { logs: '.'.repeat(3 * 1024 * 1024) }));
+      const partitioned = await timed(signedEvent(body, { secret }), cold);
+      expect(partitioned.answer).toEqual({ status: 503, body: { error: 'payload_store_unavailable' } });
+      expect(partitioned.ms).toBeLessThan(PARTITION_ANSWER_MS);
+      expect(await predictionItem(id)).toBeUndefined();
     });
   });
 });

@@ -39,21 +39,21 @@ import { readArchiverConfig } from './config';
 import { ArchiveDocuments } from './documents';
 import { ArchiveProgressStore, type ClaimedPrediction, type StoredOutput } from './progress';
 import { requeueDelaySeconds, retryTransient } from '../shared/retry';
+import { ARCHIVER_CLIENTS } from '../sdk-clients';
 
 const config = readArchiverConfig();
 const { logger, metrics, countReason } = createTelemetry();
-// One retry layer per call: single requests (DynamoDB, SNS) are retried by `retryTransient`
-// alone; S3 keeps the SDK's retries, which retry one part of a multipart upload, where ours
-// would fetch the whole file again.
-const singleTry = { maxAttempts: 1 };
-const s3 = new S3Client({});
-const sqs = new SQSClient({});
-const progress = new ArchiveProgressStore(new DynamoDBClient(singleTry), config.tableName);
+// One retry layer per call: single requests (DynamoDB, SNS, EventBridge) are retried by
+// `retryTransient` alone; S3 keeps the SDK's retries, which retry one part of a multipart upload,
+// where ours would fetch the whole file again. Timeouts and tries, with their reasons: sdk-clients.ts.
+const s3 = new S3Client(ARCHIVER_CLIENTS.s3);
+const sqs = new SQSClient(ARCHIVER_CLIENTS.sqs);
+const progress = new ArchiveProgressStore(new DynamoDBClient(ARCHIVER_CLIENTS.dynamodb), config.tableName);
 const documents = new ArchiveDocuments(s3, config.bucketName, config.archivePrefix);
 const announcer = new CompletionAnnouncer(
-  new SNSClient(singleTry),
+  new SNSClient(ARCHIVER_CLIENTS.sns),
   config.completionTopicArn,
-  config.eventBusName ? { client: new EventBridgeClient(singleTry), name: config.eventBusName } : undefined,
+  config.eventBusName ? { client: new EventBridgeClient(ARCHIVER_CLIENTS.eventBridge), name: config.eventBusName } : undefined,
 );
 
 // Without a Lambda context, give a batch the same budget as the default timeout.

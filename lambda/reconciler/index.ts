@@ -3,6 +3,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { RECONCILER_CLIENTS } from '../sdk-clients';
 import { WebhookStore } from '../store/webhook-store';
 import { createTelemetry } from '../telemetry';
 import { PendingArchivals } from './archivals';
@@ -16,14 +17,14 @@ import { RecoveryRetries } from './retries';
 export type { ReconcileReport } from './handler';
 
 const config = readReconcilerConfig();
-const dynamodb = new DynamoDBClient({});
+const dynamodb = new DynamoDBClient(RECONCILER_CLIENTS.dynamodb);
 
 export const handler = createReconcilerHandler({
   config,
   telemetry: createTelemetry(),
-  secrets: new SecretsManagerClient({}),
-  sqs: new SQSClient({}),
-  store: new WebhookStore(dynamodb, new S3Client({}), config),
+  secrets: new SecretsManagerClient(RECONCILER_CLIENTS.secretsManager),
+  sqs: new SQSClient(RECONCILER_CLIENTS.sqs),
+  store: new WebhookStore(dynamodb, new S3Client(RECONCILER_CLIENTS.s3), config),
   recorded: new RecordedPredictions(dynamodb, config.tableName),
   retries: new RecoveryRetries(dynamodb, config.tableName),
   archivals: new PendingArchivals(dynamodb, config.tableName),

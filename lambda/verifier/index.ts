@@ -11,6 +11,7 @@ import { METRIC } from '../shared/metrics';
 import { parseRecordablePrediction } from '../shared/prediction';
 import type { WriteOutcome } from '../shared/state';
 import { SigningSecretError, checkHeaders, matchesAnyKey } from '../shared/signature';
+import { VERIFIER_CLIENTS } from '../sdk-clients';
 import { createTelemetry, MetricUnit } from '../telemetry';
 import { readVerifierConfig } from './config';
 import { answer, header, readRawBody } from './http';
@@ -19,8 +20,8 @@ import { RecordTooLargeError, StoreUnavailableError, WebhookStore } from '../sto
 
 const config = readVerifierConfig();
 const { logger, metrics, countReason } = createTelemetry();
-const secrets = new SecretsManagerClient({});
-const store = new WebhookStore(new DynamoDBClient({}), new S3Client({}), config);
+const secrets = new SecretsManagerClient(VERIFIER_CLIENTS.secretsManager);
+const store = new WebhookStore(new DynamoDBClient(VERIFIER_CLIENTS.dynamodb), new S3Client(VERIFIER_CLIENTS.s3), config);
 const signingKeys = new SigningKeyCache(
   async () => {
     const secret = await secrets.send(new GetSecretValueCommand({ SecretId: config.signingSecretId }));

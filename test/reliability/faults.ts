@@ -111,6 +111,8 @@ export interface DynamoDbCutResult {
   readonly repliesLost: number;
   readonly retried: number;
   readonly retriesSucceeded: number;
+  /** How many tries each retried webhook took, by count: a webhook meeting a lost reply again and again shows here. */
+  readonly triesPerRetry: Record<number, number>;
   readonly acceptedWithoutRecord: number;
   readonly violations: string[];
 }
@@ -118,6 +120,20 @@ export interface DynamoDbCutResult {
 /** Replies lost after the outage (the write applied, the caller never told): one in every few. */
 const REPLIES_TO_LOSE = 20;
 const LOSE_ONE_REPLY_IN = 4;
+/**
+ * How a webhook answered 5xx is tried again: waits doubling from 500 ms up to 4 s, each
+ * jittered by ±50 %, for at most a minute, as Replicate retries a terminal webhook.
+ *
+ * While replies are still being lost, a try may fail however often it is made: the outage spent
+ * the verifier's SDK retry quota, so a lost reply is answered 503 instead of retried (the write
+ * was applied: the next try is answered `duplicate`), and the proxy's one-in-four count runs
+ * over every caller's traffic, so a caller can meet it on try after try. (Five tries 500 ms apart
+ * once failed the part that way, each answered 503 within 10 ms.) What must hold is that a
+ * webhook fails no more once the faults are over: its first try after them is accepted.
+ */
+const RETRY_FIRST_WAIT_MS = 500;
+const RETRY_MAX_WAIT_MS = 4000;
+const RETRY_WINDOW_MS = 60_000;
 
 /** DynamoDB unreachable for a few seconds while webhooks arrive, then some of its replies lost. */
 export async function runDynamoDbCut(harness: Harness, seed: number): Promise<DynamoDbCutResult> {
@@ -138,18 +154,29 @@ export async function runDynamoDbCut(harness: Harness, seed: number): Promise<Dy
     await sleep(3000);
     proxy.up();
     outage = { ...outage, to: Date.now() };
-    // Every caller retries these and meets its own write: the verifier must answer 2xx, the
-    // archiver must find its own claim, the pipe must read on from where it was.
+    // Every caller retries these and meets its own write: the verifier answers 2xx (or, its SDK's
+    // retries spent by the outage, 503 and then `duplicate` to the sender's retry), the archiver
+    // must find its own claim, the pipe must read on from where it was.
     proxy.loseReplies(REPLIES_TO_LOSE, LOSE_ONE_REPLY_IN);
   })();
   await pool(plans, 12, (plan) => send(harness, plan, answers, retryLater));
   await cut;
 
   let retriesSucceeded = 0;
+  // What each retry that never succeeded met, try by try: the first thing to read when one fails.
+  const stillFailing: string[] = [];
+  const triesPerRetry: Record<number, number> = {};
+  const faultsOver = () => proxy.lostReplies - lostBefore >= REPLIES_TO_LOSE;
   for (const webhook of retryLater) {
-    for (let attempt = 0; attempt < 5; attempt++) {
+    const met: string[] = [];
+    let succeeded = false;
+    const giveUpAt = Date.now() + RETRY_WINDOW_MS;
+    for (let attempt = 0; ; attempt++) {
+      const healed = faultsOver();
       const result = await sendDelivery(harness.info.webhookUrl, harness.info.secret, webhook, { timestamp: webhook.timestamp });
+      met.push(`${result.status} ${result.body} after ${result.ms} ms${healed ? ' (faults over)' : ''}`);
       if (result.status < 500) {
+        succeeded = true;
         retriesSucceeded++;
         const outcome = (JSON.parse(result.body) as { outcome?: string }).outcome;
         answers.push({
@@ -164,8 +191,11 @@ export async function runDynamoDbCut(harness: Harness, seed: number): Promise<Dy
         });
         break;
       }
-      await sleep(500);
+      if (healed || Date.now() >= giveUpAt) break;
+      await sleep(Math.min(RETRY_MAX_WAIT_MS, RETRY_FIRST_WAIT_MS * 2 ** attempt) * (0.5 + random()));
     }
+    if (!succeeded) stillFailing.push(`${webhook.webhookId}: ${met.join('; ')}`);
+    triesPerRetry[met.length] = (triesPerRetry[met.length] ?? 0) + 1;
   }
 
   const violations: string[] = [];
@@ -183,7 +213,7 @@ export async function runDynamoDbCut(harness: Harness, seed: number): Promise<Dy
   );
   check(
     retriesSucceeded === retryLater.length,
-    `${retryLater.length - retriesSucceeded} retries still failing after the outage`,
+    `${retryLater.length - retriesSucceeded} retries still failing after the outage and the lost replies (${stillFailing.join(' | ')})`,
     violations,
   );
   let acceptedWithoutRecord = 0;
@@ -212,6 +242,7 @@ export async function runDynamoDbCut(harness: Harness, seed: number): Promise<Dy
     repliesLost,
     retried: retryLater.length,
     retriesSucceeded,
+    triesPerRetry,
     acceptedWithoutRecord,
     violations,
   };
