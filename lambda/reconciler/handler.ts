@@ -403,9 +403,11 @@ class ReconcileRun {
   private async settle(candidate: Candidate, fromRetries: boolean): Promise<boolean> {
     const { predictionId } = candidate;
     const { retries } = this.dependencies;
+    // Out of time: not even saved for later (each save may wait out a silent table), so the
+    // listing does not count it as examined and the next run lists it again.
+    if (Date.now() >= this.deadline) return false;
     try {
       if (this.unauthorized) throw new ItemFailure('unauthorized');
-      if (Date.now() >= this.deadline) throw new ItemFailure('deadline');
       await this.handle(candidate);
       if (fromRetries) await retries.done(predictionId);
       return true;
