@@ -13,7 +13,12 @@ export interface Telemetry {
   readonly metrics: Metrics;
   /** One count of `name` with a `reason` dimension, emitted at once (its own dimension set). */
   readonly countReason: (name: string, reason: string) => void;
+  /** One count of `name` in all (what alarms read) and one for its `reason`. */
+  readonly countFailure: (name: string, reason: string) => void;
 }
+
+/** An error's name (how errors from the SDK or another package are told apart), or its text. */
+export const errorName = (error: unknown): string => (error as Error | undefined)?.name ?? String(error);
 
 export function createTelemetry(): Telemetry {
   const logger = new Logger({ serviceName: SERVICE_NAME, logRecordOrder: ['level', 'message'] });
@@ -23,5 +28,9 @@ export function createTelemetry(): Telemetry {
   });
   const countReason = (name: string, reason: string) =>
     void metrics.singleMetric().addDimension(REASON_DIMENSION, reason).addMetric(name, MetricUnit.Count, 1);
-  return { logger, metrics, countReason };
+  const countFailure = (name: string, reason: string) => {
+    metrics.addMetric(name, MetricUnit.Count, 1);
+    countReason(name, reason);
+  };
+  return { logger, metrics, countReason, countFailure };
 }

@@ -2,6 +2,9 @@
  * What the handlers print: structured JSON logs (ids and outcomes, never the signing key, the
  * payload's logs or its inputs) and CloudWatch embedded-metric-format metrics.
  */
+import { readVerifierConfig } from '../lambda/verifier/config';
+import { verifierDependencies } from '../lambda/verifier/dependencies';
+import { createVerifierHandler } from '../lambda/verifier/handler';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -40,9 +43,7 @@ beforeAll(async () => {
     POWERTOOLS_METRICS_DISABLED: 'false',
     POWERTOOLS_METRICS_NAMESPACE: 'TestNamespace',
   });
-  jest.isolateModules(() => {
-    handler = (require('../lambda/verifier/index') as { handler: Handler }).handler;
-  });
+  handler = createVerifierHandler(verifierDependencies(readVerifierConfig()));
   for (const stream of [process.stdout, process.stderr]) {
     jest.spyOn(stream, 'write').mockImplementation(((chunk: string | Uint8Array) => {
       captured.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());

@@ -8,6 +8,9 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
 import { startSecretsManager, type SecretsManagerStandIn } from '../local/standins/secrets-manager';
+import { readVerifierConfig } from '../lambda/verifier/config';
+import { verifierDependencies } from '../lambda/verifier/dependencies';
+import { createVerifierHandler } from '../lambda/verifier/handler';
 import { predictionItemKey, webhookMarkerKey } from '../lambda/shared/state';
 import { createTestTable, dynamoDbEndpoint, storedPayload, useStandInEnvironment } from './support/aws';
 import { startFauxqs, type Fauxqs } from './support/fauxqs';
@@ -27,9 +30,10 @@ const secretName = 'replicate-signing-secret';
 let secret: string;
 let handler: Handler;
 
-/** A cold start: a fresh module instance reading the environment it is given. */
+/** A cold start: a handler built as index.ts builds it, from this configuration. */
 function coldStart(overrides: Record<string, string> = {}): Handler {
-  Object.assign(process.env, {
+  const environment = {
+    ...process.env,
     TABLE_NAME: tableName,
     SIGNING_SECRET_ID: secretName,
     BUCKET_NAME: bucketName,
@@ -38,15 +42,15 @@ function coldStart(overrides: Record<string, string> = {}): Handler {
     MAX_BODY_BYTES: String(6 * 1024 * 1024),
     MAX_INLINE_PAYLOAD_BYTES: String(16 * 1024),
     KEY_REFRESH_INTERVAL_SECONDS: '30',
+    ...overrides,
+  };
+  // Powertools and the SDK read their own settings from the environment when they are built.
+  Object.assign(process.env, {
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     POWERTOOLS_METRICS_DISABLED: 'true',
-    ...overrides,
+    ...Object.fromEntries(Object.entries(overrides).filter(([name]) => /^(POWERTOOLS|AWS)_/.test(name))),
   });
-  let loaded: Handler | undefined;
-  jest.isolateModules(() => {
-    loaded = (require('../lambda/verifier/index') as { handler: Handler }).handler;
-  });
-  return loaded!;
+  return createVerifierHandler(verifierDependencies(readVerifierConfig(environment)));
 }
 
 beforeAll(async () => {
