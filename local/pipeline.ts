@@ -14,7 +14,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ARCHIVER_ENV, archiverEnvironment } from '../lambda/archiver/settings';
-import type { ReconcileReport } from '../lambda/reconciler/index';
+import type { ReconcileReport } from '../lambda/reconciler/handler';
 import { RECONCILER_DEFAULTS, reconcilerEnvironment } from '../lambda/reconciler/settings';
 import { verifierEnvironment } from '../lambda/verifier/settings';
 import { ARCHIVE_QUEUE_DEFAULTS, ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';

@@ -4,6 +4,9 @@
  * SQS event source; fauxqs for S3 and SNS (read back through an SQS subscription), and a
  * loopback file server standing in for replicate.delivery.
  */
+import { readArchiverConfig } from '../lambda/archiver/config';
+import { archiverDependencies } from '../lambda/archiver/dependencies';
+import { createArchiverHandler } from '../lambda/archiver/handler';
 import { DynamoDBClient, GetItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -208,12 +211,9 @@ async function startPipeline(
   };
 }
 
+/** The archiver as its entry builds it, from the environment startPipeline set. */
 function loadArchiver(): Archiver {
-  let archiver: Archiver | undefined;
-  jest.isolateModules(() => {
-    archiver = (require('../lambda/archiver/index') as { handler: Archiver }).handler;
-  });
-  return archiver!;
+  return createArchiverHandler(archiverDependencies(readArchiverConfig()));
 }
 
 /** A Lambda context with `remainingMs` of the timeout left. */

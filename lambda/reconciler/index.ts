@@ -1,33 +1,6 @@
-/** The reconciler's entry: reads its wiring, builds its clients, and hands them to the handler (handler.ts). */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { S3Client } from '@aws-sdk/client-s3';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { RECONCILER_CLIENTS } from '../sdk-clients';
-import { WebhookStore } from '../store/webhook-store';
-import { createTelemetry } from '../telemetry';
-import { PendingArchivals } from './archivals';
+/** The reconciler's entry: its wiring from the environment, its clients, the handler (handler.ts). */
 import { readReconcilerConfig } from './config';
+import { reconcilerDependencies } from './dependencies';
 import { createReconcilerHandler } from './handler';
-import { ReconcilerLedger } from './ledger';
-import { RecordedPredictions } from './recorded';
-import { ReplicateApiClient } from './replicate-api';
-import { RecoveryRetries } from './retries';
 
-export type { ReconcileReport } from './handler';
-
-const config = readReconcilerConfig();
-const dynamodb = new DynamoDBClient(RECONCILER_CLIENTS.dynamodb);
-
-export const handler = createReconcilerHandler({
-  config,
-  telemetry: createTelemetry(),
-  secrets: new SecretsManagerClient(RECONCILER_CLIENTS.secretsManager),
-  sqs: new SQSClient(RECONCILER_CLIENTS.sqs),
-  store: new WebhookStore(dynamodb, new S3Client(RECONCILER_CLIENTS.s3), config),
-  recorded: new RecordedPredictions(dynamodb, config.tableName),
-  retries: new RecoveryRetries(dynamodb, config.tableName),
-  archivals: new PendingArchivals(dynamodb, config.tableName),
-  ledger: new ReconcilerLedger(dynamodb, config.tableName),
-  replicateApi: (token, onRetry) => new ReplicateApiClient({ baseUrl: config.apiBaseUrl, token, onRetry }),
-});
+export const handler = createReconcilerHandler(reconcilerDependencies(readReconcilerConfig()));

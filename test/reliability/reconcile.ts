@@ -8,7 +8,7 @@
  * same account must stay untouched; a terminal webhook that arrives after all is after_terminal.
  */
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import type { ReconcileReport } from '../../lambda/reconciler/index';
+import type { ReconcileReport } from '../../lambda/reconciler/handler';
 import { predictionDocumentKey } from '../../lambda/shared/archive-layout';
 import { ATTR } from '../../lambda/shared/state';
 import { isTerminalStatus } from '../../lambda/shared/prediction';
