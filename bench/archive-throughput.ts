@@ -135,7 +135,6 @@ export async function benchArchiveThroughput(rounds = 2): Promise<ArchiveThrough
       bucketName: BUCKET,
       archivePrefix: '',
       maxInlinePayloadBytes: 16 * 1024,
-      dedupTtlSeconds: 3600,
     });
     const archiverEnv = {
       ...env,

@@ -473,13 +473,6 @@ export interface ReplicateWebhooksProps {
    */
   readonly maxInlinePayloadSize?: Size;
   /**
-   * How long a webhook-id was remembered for deduplication. Webhooks are now deduplicated on the
-   * prediction's own record, which is kept; this setting has no effect.
-   * @default Duration.days(7)
-   * @deprecated No effect since deduplication moved onto the prediction's record; remove it.
-   */
-  readonly dedupRetention?: Duration;
-  /**
    * How long the verifier caches the signing key before reading the secret again. A signature
    * mismatch also triggers a reread, at most every 30 seconds, so rotations apply quickly.
    * @default Duration.minutes(5)

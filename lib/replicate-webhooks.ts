@@ -529,7 +529,6 @@ export class ReplicateWebhooks extends Construct {
         timestampToleranceSeconds: props.timestampTolerance?.toSeconds() ?? VERIFIER_DEFAULTS.timestampToleranceSeconds,
         maxBodyBytes: props.maxBodySize?.toBytes() ?? VERIFIER_DEFAULTS.maxBodyBytes,
         maxInlinePayloadBytes: props.maxInlinePayloadSize?.toBytes() ?? VERIFIER_DEFAULTS.maxInlinePayloadBytes,
-        dedupTtlSeconds: props.dedupRetention?.toSeconds() ?? VERIFIER_DEFAULTS.dedupTtlSeconds,
         keyCacheTtlSeconds: props.signingKeyCacheTtl?.toSeconds() ?? VERIFIER_DEFAULTS.keyCacheTtlSeconds,
         keyRefreshIntervalSeconds: VERIFIER_DEFAULTS.keyRefreshIntervalSeconds,
       }),
@@ -823,7 +822,6 @@ export class ReplicateWebhooks extends Construct {
         intervalSeconds: interval.toSeconds(),
         maxArchiveAttempts: options.maxArchiveAttempts ?? RECONCILER_DEFAULTS.maxArchiveAttempts,
         maxInlinePayloadBytes: props.maxInlinePayloadSize?.toBytes() ?? STORE_DEFAULTS.maxInlinePayloadBytes,
-        dedupTtlSeconds: props.dedupRetention?.toSeconds() ?? STORE_DEFAULTS.dedupTtlSeconds,
       }),
     });
     token.grantRead(reconciler);

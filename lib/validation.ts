@@ -91,12 +91,6 @@ export function validateProps(scope: IConstruct, props: ReplicateWebhooksProps):
       "at most 256 KiB, so that the item stays under DynamoDB's 400 KB with the rest of the record",
     );
   }
-  if (props.dedupRetention) {
-    warn(
-      'dedupRetentionIgnored',
-      'dedupRetention has no effect: webhooks are deduplicated on the prediction record, which is kept. Remove the prop.',
-    );
-  }
   if (props.signingKeyCacheTtl) {
     const seconds = props.signingKeyCacheTtl.toSeconds();
     range('signingKeyCacheTtl', seconds, 0, 24 * 3600, 'seconds', 'at most a day');

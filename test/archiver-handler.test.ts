@@ -166,7 +166,6 @@ async function startPipeline(
     bucketName: bucket,
     archivePrefix: prefix,
     maxInlinePayloadBytes: 16 * 1024,
-    dedupTtlSeconds: 3600,
   });
   let clock = Math.floor(Date.now() / 1000) - 100;
   return {

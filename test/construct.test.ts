@@ -75,7 +75,6 @@ describe('resources and their key settings', () => {
           TIMESTAMP_TOLERANCE_SECONDS: '300',
           MAX_BODY_BYTES: String(6 * 1024 * 1024),
           MAX_INLINE_PAYLOAD_BYTES: String(16 * 1024),
-          DEDUP_TTL_SECONDS: String(7 * 24 * 3600),
           KEY_CACHE_TTL_SECONDS: '300',
         },
       },

@@ -12,7 +12,7 @@ import {
   type Message,
 } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
-import { ATTR, PARTITION_KEY, predictionItemKey, webhookMarkerKey } from '../lambda/shared/state';
+import { ATTR, PARTITION_KEY, payloadItemKey, predictionItemKey } from '../lambda/shared/state';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import {
   renderInputTemplate,
@@ -212,7 +212,7 @@ describe('startStreamToQueuePipe', () => {
       [ATTR.status]: { S: 'starting' },
     });
     await update(tableName, 'p1', { [ATTR.status]: { S: 'processing' } });
-    await put(tableName, { [PARTITION_KEY]: { S: webhookMarkerKey('w1') }, expiresAt: { N: '1900000000' } });
+    await put(tableName, { [PARTITION_KEY]: { S: payloadItemKey('p1', 'digest1') }, expiresAt: { N: '1900000000' } });
     await update(tableName, 'p1', { [ATTR.status]: { S: 'succeeded' }, [ATTR.terminalStatus]: { S: 'succeeded' } });
     await update(tableName, 'p1', { [ATTR.archiveStatus]: { S: 'archived' } });
     await putTerminal(tableName, 'p2');

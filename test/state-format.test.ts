@@ -15,7 +15,6 @@ import {
   outOfScopeKey,
   RECONCILER_STATE_KEY,
   predictionItemKey,
-  webhookMarkerKey,
 } from '../lambda/shared/state';
 
 const DAY = 24 * 3600;
@@ -26,7 +25,6 @@ test('item keys and attribute names are the ones earlier versions wrote', () => 
   expect(TTL_ATTRIBUTE).toBe('expiresAt');
   expect(predictionItemKey('ufawqhfynnddngldkgtslldrkq')).toBe('prediction#ufawqhfynnddngldkgtslldrkq');
   expect(payloadItemKey('ufaw', 'q-_1')).toBe('payload#ufaw#q-_1');
-  expect(webhookMarkerKey('msg_2Lq')).toBe('webhook#msg_2Lq');
   expect(ARCHIVE_PENDING_INDEX).toMatchObject({
     indexName: 'archive-pending',
     partitionKey: 'archivePending',
@@ -40,7 +38,6 @@ test('the kinds of item never share a key', () => {
   const webhooks = ['msg_a', 'msg_b', 'msg_ab'];
   const keys = predictions.flatMap((id) => [
     predictionItemKey(id),
-    webhookMarkerKey(id),
     recoveryRetryKey(id),
     outOfScopeKey(id),
     ...webhooks.map((digest) => payloadItemKey(id, digest)),

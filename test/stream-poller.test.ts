@@ -13,7 +13,7 @@ import type { DynamoDBRecord } from 'aws-lambda';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ATTR, PARTITION_KEY, predictionItemKey, webhookMarkerKey } from '../lambda/shared/state';
+import { ATTR, PARTITION_KEY, payloadItemKey, predictionItemKey } from '../lambda/shared/state';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { startStreamPoller, type StreamBatchFailure, type StreamPoller, type StreamPollerOptions } from '../local/stream-poller';
 import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from './support/aws';
@@ -120,7 +120,7 @@ test('BECAME_TERMINAL_PATTERNS lets through only predictions becoming terminal',
   const p2 = predictionItemKey('p2');
   await put(tableName, { [PARTITION_KEY]: { S: p1 }, [ATTR.status]: { S: 'starting' }, [ATTR.statusRank]: { N: '1' } });
   await update(tableName, p1, { [ATTR.status]: { S: 'processing' }, [ATTR.statusRank]: { N: '2' } });
-  await put(tableName, { [PARTITION_KEY]: { S: webhookMarkerKey('w1') }, expiresAt: { N: '1900000000' } });
+  await put(tableName, { [PARTITION_KEY]: { S: payloadItemKey('p1', 'digest1') }, expiresAt: { N: '1900000000' } });
   await update(tableName, p1, { [ATTR.status]: { S: 'succeeded' }, [ATTR.terminalStatus]: { S: 'succeeded' } });
   await update(tableName, p1, { [ATTR.archiveStatus]: { S: 'archived' } });
   await put(tableName, { [PARTITION_KEY]: { S: p2 }, [ATTR.status]: { S: 'failed' }, [ATTR.terminalStatus]: { S: 'failed' } });

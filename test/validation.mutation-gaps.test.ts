@@ -451,12 +451,6 @@ describe('warnings', () => {
     expect(warningsOf({ allowedOutputHosts: ['files.internal:8080'] })).toEqual([]);
   });
 
-  test('a prop that no longer does anything, by its id and text', () => {
-    expect(warningsOf({ dedupRetention: Duration.days(7) })).toEqual([
-      'dedupRetention has no effect: webhooks are deduplicated on the prediction record, which is kept. Remove the prop. [ack: replicate-webhooks:dedupRetentionIgnored]',
-    ]);
-  });
-
   test('more files at once than the memory holds: against the default 512 MB, and a given size', () => {
     // 100 MB, then 24 MB per file in flight.
     expect(warningsOf({ archiver: { fileConcurrency: 17 } })).toEqual([]);

@@ -256,7 +256,6 @@ describe('legal values that are almost certainly mistakes get a warning', () => 
     ['a key cache of 0', { signingKeyCacheTtl: Duration.seconds(0) }, /every webhook reads the secret from Secrets Manager/],
     ['a plain-http output host', { allowedOutputHosts: ['http://files.internal:8080'] }, /fetched over plain http/],
     ['a tight replay window', { timestampTolerance: Duration.seconds(20) }, /timestampTolerance is 20 s/],
-    ['a setting that no longer does anything', { dedupRetention: Duration.days(7) }, /dedupRetention has no effect/],
     [
       'an attempt cap the queue reaches in its first round',
       { reconciliation: { maxArchiveAttempts: 3 } },

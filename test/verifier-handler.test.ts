@@ -11,7 +11,7 @@ import { startSecretsManager, type SecretsManagerStandIn } from '../local/standi
 import { readVerifierConfig } from '../lambda/verifier/config';
 import { verifierDependencies } from '../lambda/verifier/dependencies';
 import { createVerifierHandler } from '../lambda/verifier/handler';
-import { predictionItemKey, webhookMarkerKey } from '../lambda/shared/state';
+import { predictionItemKey } from '../lambda/shared/state';
 import { createTestTable, dynamoDbEndpoint, storedPayload, useStandInEnvironment } from './support/aws';
 import { startFauxqs, type Fauxqs } from './support/fauxqs';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
@@ -85,13 +85,6 @@ const send = async (event: APIGatewayProxyEventV2, target: Handler = handler) =>
 };
 const deliver = (body: Record<string, unknown> | string | Buffer, options: Partial<Parameters<typeof signedEvent>[1]> = {}) =>
   send(signedEvent(body, { secret, ...options }));
-
-async function webhookMarker(webhookId: string): Promise<Record<string, AttributeValue> | undefined> {
-  const { Item } = await dynamodb.send(
-    new GetItemCommand({ TableName: tableName, Key: { pk: { S: webhookMarkerKey(webhookId) } }, ConsistentRead: true }),
-  );
-  return Item;
-}
 
 async function spilledPayloads(predictionId: string): Promise<number> {
   const listed = await s3.send(
@@ -212,11 +205,10 @@ describe('outcomes', () => {
     expect((await predictionItem(id))?.terminalStatus).toEqual({ S: 'canceled' });
   });
 
-  test('a webhook writes the prediction record alone: no dedup marker beside it, nothing that expires', async () => {
+  test('a webhook writes the prediction record alone: nothing that expires', async () => {
     const id = newPredictionId();
     const webhookId = newWebhookId();
     await deliver(prediction(id, 'starting'), { webhookId });
-    expect(await webhookMarker(webhookId)).toBeUndefined();
     const item = await predictionItem(id);
     expect(item?.lastWebhookId).toEqual({ S: webhookId });
     expect(item?.expiresAt).toBeUndefined();

@@ -25,7 +25,6 @@ export interface ReconcilerConfig {
   readonly intervalSeconds: number;
   readonly maxArchiveAttempts: number;
   readonly maxInlinePayloadBytes: number;
-  readonly dedupTtlSeconds: number;
 }
 
 export function readReconcilerConfig(env: NodeJS.ProcessEnv = process.env): ReconcilerConfig {
@@ -52,6 +51,5 @@ export function readReconcilerConfig(env: NodeJS.ProcessEnv = process.env): Reco
     intervalSeconds: Math.max(1, integerVariable(env, ENV.intervalSeconds, DEFAULTS.intervalSeconds)),
     maxArchiveAttempts: Math.max(1, integerVariable(env, ENV.maxArchiveAttempts, DEFAULTS.maxArchiveAttempts)),
     maxInlinePayloadBytes: integerVariable(env, ENV.maxInlinePayloadBytes, STORE_DEFAULTS.maxInlinePayloadBytes),
-    dedupTtlSeconds: integerVariable(env, ENV.dedupTtlSeconds, STORE_DEFAULTS.dedupTtlSeconds),
   };
 }

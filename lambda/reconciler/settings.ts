@@ -40,7 +40,6 @@ export interface ReconcilerWiring {
   /** Archival tries (claims) after which a stuck prediction is marked failed instead of queued again. */
   readonly maxArchiveAttempts?: number;
   readonly maxInlinePayloadBytes?: number;
-  readonly dedupTtlSeconds?: number;
 }
 
 export const RECONCILER_ENV: { readonly [K in keyof ReconcilerWiring]-?: string } = {
@@ -62,7 +61,6 @@ export const RECONCILER_ENV: { readonly [K in keyof ReconcilerWiring]-?: string 
   intervalSeconds: 'RECONCILE_INTERVAL_SECONDS',
   maxArchiveAttempts: 'MAX_ARCHIVE_ATTEMPTS',
   maxInlinePayloadBytes: 'MAX_INLINE_PAYLOAD_BYTES',
-  dedupTtlSeconds: 'DEDUP_TTL_SECONDS',
 };
 
 export function reconcilerEnvironment(wiring: ReconcilerWiring): Record<string, string> {

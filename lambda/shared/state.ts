@@ -7,7 +7,7 @@ import { STATUS_RANK, TERMINAL_RANK, type Prediction, type PredictionStatus } fr
 
 /** Partition key attribute of every item. */
 export const PARTITION_KEY = 'pk';
-/** TTL attribute: the dedup markers earlier versions wrote expire through it; prediction records are kept. */
+/** TTL attribute: payload items and the reconciler's own items expire through it; prediction records are kept. */
 export const TTL_ATTRIBUTE = 'expiresAt';
 
 /**
@@ -21,8 +21,6 @@ export const MAX_INLINE_PAYLOAD_BYTES = 256 * 1024;
 export const STORE_DEFAULTS = {
   /** Terminal payloads up to this stay in the item; larger ones go to S3 first. */
   maxInlinePayloadBytes: 16 * 1024,
-  /** How long earlier versions kept a webhook id's dedup marker; none is written now. */
-  dedupTtlSeconds: 7 * 24 * 3600,
 } as const;
 
 export const predictionItemKey = (predictionId: string): string => `prediction#${predictionId}`;
@@ -42,9 +40,6 @@ export const payloadItemKey = (predictionId: string, bodyDigest: string): string
  * that was then refused (a duplicate) goes away by itself.
  */
 export const PAYLOAD_ITEM_RETENTION_SECONDS = 30 * 24 * 3600;
-
-/** Key of the dedup markers earlier versions wrote beside each webhook (expiring; none is written now). */
-export const webhookMarkerKey = (webhookId: string): string => `webhook#${webhookId}`;
 
 /** Attribute names of a prediction record (shared by the verifier, archiver and tests). */
 export const ATTR = {

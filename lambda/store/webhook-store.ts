@@ -51,11 +51,6 @@ export interface StoreSettings {
   readonly bucketName: string;
   readonly archivePrefix: string;
   readonly maxInlinePayloadBytes: number;
-  /**
-   * Unused: no dedup marker is written any more (the item's own ordering refuses duplicates).
-   * Still accepted, so that existing settings keep type-checking.
-   */
-  readonly dedupTtlSeconds?: number;
 }
 
 /** Where the terminal payload goes: into a payload item of the table, or into S3 when too large. */

@@ -11,7 +11,6 @@ export interface VerifierConfig {
   readonly timestampToleranceSeconds: number;
   readonly maxBodyBytes: number;
   readonly maxInlinePayloadBytes: number;
-  readonly dedupTtlSeconds: number;
   readonly keyCacheTtlSeconds: number;
   readonly keyRefreshIntervalSeconds: number;
 }
@@ -25,7 +24,6 @@ export function readVerifierConfig(env: NodeJS.ProcessEnv = process.env): Verifi
     timestampToleranceSeconds: integerVariable(env, ENV.timestampToleranceSeconds, DEFAULTS.timestampToleranceSeconds),
     maxBodyBytes: integerVariable(env, ENV.maxBodyBytes, DEFAULTS.maxBodyBytes),
     maxInlinePayloadBytes: integerVariable(env, ENV.maxInlinePayloadBytes, DEFAULTS.maxInlinePayloadBytes),
-    dedupTtlSeconds: integerVariable(env, ENV.dedupTtlSeconds, DEFAULTS.dedupTtlSeconds),
     keyCacheTtlSeconds: integerVariable(env, ENV.keyCacheTtlSeconds, DEFAULTS.keyCacheTtlSeconds),
     keyRefreshIntervalSeconds: integerVariable(env, ENV.keyRefreshIntervalSeconds, DEFAULTS.keyRefreshIntervalSeconds),
   };

@@ -10,7 +10,6 @@ export const VERIFIER_DEFAULTS = {
   timestampToleranceSeconds: 300,
   maxBodyBytes: 6 * 1024 * 1024,
   maxInlinePayloadBytes: STORE_DEFAULTS.maxInlinePayloadBytes,
-  dedupTtlSeconds: STORE_DEFAULTS.dedupTtlSeconds,
   keyCacheTtlSeconds: 300,
   // Not a prop: it only bounds Secrets Manager reads while forged signatures keep arriving; a
   // rotated key is picked up within this long of the first webhook signed with it.
@@ -42,7 +41,6 @@ export interface VerifierWiring {
   readonly timestampToleranceSeconds?: number;
   readonly maxBodyBytes?: number;
   readonly maxInlinePayloadBytes?: number;
-  readonly dedupTtlSeconds?: number;
   readonly keyCacheTtlSeconds?: number;
   readonly keyRefreshIntervalSeconds?: number;
 }
@@ -55,7 +53,6 @@ export const VERIFIER_ENV: { readonly [K in keyof VerifierWiring]-?: string } = 
   timestampToleranceSeconds: 'TIMESTAMP_TOLERANCE_SECONDS',
   maxBodyBytes: 'MAX_BODY_BYTES',
   maxInlinePayloadBytes: 'MAX_INLINE_PAYLOAD_BYTES',
-  dedupTtlSeconds: 'DEDUP_TTL_SECONDS',
   keyCacheTtlSeconds: 'KEY_CACHE_TTL_SECONDS',
   keyRefreshIntervalSeconds: 'KEY_REFRESH_INTERVAL_SECONDS',
 };

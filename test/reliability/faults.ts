@@ -458,7 +458,6 @@ export async function runArchiverCrash(harness: Harness, seed: number): Promise<
     bucketName: bucket,
     archivePrefix: '',
     maxInlinePayloadBytes: 16 * 1024,
-    dedupTtlSeconds: 3600,
   });
   const violations: string[] = [];
   try {

@@ -336,7 +336,6 @@ function payloadLostStore(harness: Harness): WebhookStore {
     bucketName: harness.info.bucketName,
     archivePrefix: '',
     maxInlinePayloadBytes: 16 * 1024,
-    dedupTtlSeconds: 3600,
   });
 }
 
