@@ -190,6 +190,19 @@ describe('metrics caps', () => {
     expect(message.truncated).toEqual(['metrics']);
   });
 
+  test('metrics whose JSON is exactly 8 KiB are kept whole; one byte more and the last is left out', () => {
+    // Eight 1,000-character values and a last one sized so that the object's JSON is 8,192 bytes.
+    const eight = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`t${i}`, 'x'.repeat(1_000)]));
+    const filler = 8 * 1024 - Buffer.byteLength(JSON.stringify({ ...eight, last: '' }));
+    const exact = { ...eight, last: 'y'.repeat(filler) };
+    expect(Buffer.byteLength(JSON.stringify(exact))).toBe(8 * 1024);
+    expect(metricsOf(exact).metrics).toEqual(exact);
+    expect(metricsOf(exact)).not.toHaveProperty('truncated');
+    const over = { ...eight, last: 'y'.repeat(filler + 1) };
+    expect(metricsOf(over).metrics).toEqual(eight);
+    expect(metricsOf(over).truncated).toEqual(['metrics']);
+  });
+
   test('numbers that JSON cannot carry are left out and said to be; null and undefined silently', () => {
     expect(metricsOf({ a: Number.NaN, b: Number.POSITIVE_INFINITY, c: 1 })).toMatchObject({
       metrics: { c: 1 },

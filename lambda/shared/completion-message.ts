@@ -293,7 +293,8 @@ function flatMetrics(metrics: unknown): { value?: Record<string, number | string
       continue;
     }
     const entry: [string, number | string | boolean] = [wellFormed(key), typeof value === 'string' ? wellFormed(value) : value];
-    const size = Buffer.byteLength(JSON.stringify(entry)) - 1; // `"key":value,` is the array's length less one
+    // `"key":value` is the array's length less its brackets and comma plus a colon; a comma before all but the first.
+    const size = Buffer.byteLength(JSON.stringify(entry)) - 2 + (kept.length > 0 ? 1 : 0);
     if (bytes + size > MAX_METRICS_BYTES) {
       cut = true;
       continue;
