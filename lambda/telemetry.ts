@@ -1,5 +1,5 @@
 /**
- * Logs and metrics as both handlers emit them: JSON logs and embedded-metric-format metrics in
+ * Logs and metrics as the handlers emit them: JSON logs and embedded-metric-format metrics in
  * one namespace (the construct names it through POWERTOOLS_METRICS_NAMESPACE).
  */
 import { Logger } from '@aws-lambda-powertools/logger';

@@ -289,7 +289,7 @@ export class ReplicateApiClient {
     if (!isPredictionId(predictionId)) throw new Error(`getPrediction: ${JSON.stringify(predictionId)} is not a prediction id`);
     const result = await this.get(this.url(`/v1/predictions/${predictionId}`), this.deadline(options), { notFound: 'undefined' });
     if (!result) return undefined;
-    const prediction = parsePrediction(result.json, 'prediction');
+    const prediction = checkedPrediction(result.json, 'prediction');
     if (prediction.id !== predictionId) {
       throw new ReplicateApiError(`Replicate API: asked for prediction ${predictionId}, got ${prediction.id}`, {
         retryable: false,
@@ -531,7 +531,7 @@ function malformedReason(value: unknown): MalformedReason | undefined {
   return undefined;
 }
 
-function parsePrediction(value: unknown, where: string): ReplicatePrediction {
+function checkedPrediction(value: unknown, where: string): ReplicatePrediction {
   const reason = malformedReason(value);
   if (reason) throw new ReplicateApiError(`Replicate API: malformed ${where}: ${MALFORMED_DETAIL[reason]}`, { retryable: false });
   return value as ReplicatePrediction;
