@@ -52,282 +52,322 @@ const ACM_CERTIFICATE_ARN = /^arn:[a-z-]+:acm:([a-z0-9-]+):\d*:certificate\/./;
 /** Plain http is for a proxy on the same machine (tests, local mode), never across a network. */
 const LOOPBACK_HOST = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
 
-export function validateProps(scope: IConstruct, props: ReplicateWebhooksProps): void {
-  const warn = (id: string, message: string) => Annotations.of(scope).addWarningV2(`replicate-webhooks:${id}`, message);
+/** What a rule sees: the props, and a way to warn on the construct. */
+interface RuleContext {
+  readonly scope: IConstruct;
+  readonly warn: (id: string, message: string) => void;
+}
 
-  if (props.timestampTolerance) {
-    const seconds = props.timestampTolerance.toSeconds();
-    range(
-      'timestampTolerance',
-      seconds,
-      10,
-      3600,
-      'seconds',
-      'between 10 seconds and 1 hour: a larger window lets an old request be replayed for longer',
-    );
-    if (seconds < 60)
-      warn(
-        'timestampTolerance',
-        `timestampTolerance is ${seconds} s: webhooks from a sender whose clock is off by more are refused (401).`,
-      );
-  }
-  if (props.maxBodySize) {
-    range(
-      'maxBodySize',
-      props.maxBodySize.toBytes(),
-      1024,
-      LAMBDA_MAX_REQUEST.toBytes(),
-      'bytes',
-      "between 1 KiB and 6 MiB, Lambda's request limit",
-    );
-  }
-  if (props.maxInlinePayloadSize) {
-    range(
-      'maxInlinePayloadSize',
-      props.maxInlinePayloadSize.toBytes(),
-      0,
-      MAX_INLINE_PAYLOAD_BYTES,
-      'bytes',
-      "at most 256 KiB, so that the item stays under DynamoDB's 400 KB with the rest of the record",
-    );
-  }
-  if (props.signingKeyCacheTtl) {
-    const seconds = props.signingKeyCacheTtl.toSeconds();
-    range('signingKeyCacheTtl', seconds, 0, 24 * 3600, 'seconds', 'at most a day');
-    if (seconds === 0)
-      warn(
-        'signingKeyCacheTtl',
-        'signingKeyCacheTtl is 0: every webhook reads the secret from Secrets Manager (latency, and $0.05 per 10,000 reads).',
-      );
-  }
-  if (props.throttle) {
-    const { rateLimit, burstLimit } = props.throttle;
-    if (rateLimit !== undefined)
-      range(
-        'throttle.rateLimit',
-        rateLimit,
-        1,
-        10_000,
-        'requests per second',
-        "between 1 and 10,000 (the account's default API Gateway quota)",
-      );
-    if (burstLimit !== undefined)
-      range(
-        'throttle.burstLimit',
-        burstLimit,
-        1,
-        5_000,
-        'requests',
-        "between 1 and 5,000 (the account's default API Gateway burst)",
-      );
-  }
-  if (props.webhookPath !== undefined && !/^\/[A-Za-z0-9._~/-]*$/.test(props.webhookPath)) {
-    throw new InvalidPropError(
-      'webhookPath',
-      JSON.stringify(props.webhookPath),
-      'it must start with / and hold only URL path characters',
-    );
-  }
-  if (props.domain) validateDomain(scope, props.domain);
-  if (props.archivePrefix !== undefined) validatePrefix(props.archivePrefix);
-  if (props.maxOutputFileSize) {
-    range(
-      'maxOutputFileSize',
-      props.maxOutputFileSize.toBytes(),
-      1,
-      Size.tebibytes(5).toBytes(),
-      'bytes',
-      'between 1 byte and 5 TiB, the largest S3 object',
-    );
-  }
-  if (props.allowedOutputHosts) {
-    if (props.allowedOutputHosts.length === 0) {
-      warn(
-        'allowedOutputHosts',
-        'allowedOutputHosts is empty: no output file will be archived; each is recorded as host_not_allowed.',
+/** One check of the props: throws InvalidPropError, or warns, or does nothing. */
+type Rule = (props: ReplicateWebhooksProps, context: RuleContext) => void;
+
+/** A number the prop must keep within [min, max] (`unit` follows the value in the message). */
+const inRange =
+  (
+    prop: string,
+    value: (props: ReplicateWebhooksProps) => number | undefined,
+    min: number,
+    max: number,
+    unit: string,
+    accepted: string,
+  ): Rule =>
+  (props) => {
+    const given = value(props);
+    if (given !== undefined) range(prop, given, min, max, unit, accepted);
+  };
+
+/** A legal value that is probably a mistake: a warning with this id when `when` says so. */
+const warnWhen =
+  (id: string, message: (props: ReplicateWebhooksProps) => string | undefined): Rule =>
+  (props, { warn }) => {
+    const text = message(props);
+    if (text !== undefined) warn(id, text);
+  };
+
+const archiverMemory = (props: ReplicateWebhooksProps) => props.archiver?.memorySize ?? 512;
+
+/** Every check, in order: the first that fails stops `cdk synth`. */
+const RULES: readonly Rule[] = [
+  inRange(
+    'timestampTolerance',
+    (props) => props.timestampTolerance?.toSeconds(),
+    10,
+    3600,
+    'seconds',
+    'between 10 seconds and 1 hour: a larger window lets an old request be replayed for longer',
+  ),
+  warnWhen('timestampTolerance', (props) => {
+    const seconds = props.timestampTolerance?.toSeconds();
+    return seconds !== undefined && seconds < 60
+      ? `timestampTolerance is ${seconds} s: webhooks from a sender whose clock is off by more are refused (401).`
+      : undefined;
+  }),
+  inRange(
+    'maxBodySize',
+    (props) => props.maxBodySize?.toBytes(),
+    1024,
+    LAMBDA_MAX_REQUEST.toBytes(),
+    'bytes',
+    "between 1 KiB and 6 MiB, Lambda's request limit",
+  ),
+  inRange(
+    'maxInlinePayloadSize',
+    (props) => props.maxInlinePayloadSize?.toBytes(),
+    0,
+    MAX_INLINE_PAYLOAD_BYTES,
+    'bytes',
+    "at most 256 KiB, so that the item stays under DynamoDB's 400 KB with the rest of the record",
+  ),
+  inRange('signingKeyCacheTtl', (props) => props.signingKeyCacheTtl?.toSeconds(), 0, 24 * 3600, 'seconds', 'at most a day'),
+  warnWhen('signingKeyCacheTtl', (props) =>
+    props.signingKeyCacheTtl?.toSeconds() === 0
+      ? 'signingKeyCacheTtl is 0: every webhook reads the secret from Secrets Manager (latency, and $0.05 per 10,000 reads).'
+      : undefined,
+  ),
+  inRange(
+    'throttle.rateLimit',
+    (props) => props.throttle?.rateLimit,
+    1,
+    10_000,
+    'requests per second',
+    "between 1 and 10,000 (the account's default API Gateway quota)",
+  ),
+  inRange(
+    'throttle.burstLimit',
+    (props) => props.throttle?.burstLimit,
+    1,
+    5_000,
+    'requests',
+    "between 1 and 5,000 (the account's default API Gateway burst)",
+  ),
+  (props) => {
+    if (props.webhookPath !== undefined && !/^\/[A-Za-z0-9._~/-]*$/.test(props.webhookPath)) {
+      throw new InvalidPropError(
+        'webhookPath',
+        JSON.stringify(props.webhookPath),
+        'it must start with / and hold only URL path characters',
       );
     }
-    for (const entry of props.allowedOutputHosts) {
-      if (Token.isUnresolved(entry)) continue;
-      // The archiver's own parser: what passes here is exactly what it will accept at run time.
-      try {
-        parseAllowedHosts([entry]);
-      } catch (error) {
-        throw new InvalidPropError(
-          'allowedOutputHosts',
-          JSON.stringify(entry),
-          `an entry must be host, host:port, *.domain or http://host:port (${(error as Error).message})`,
-        );
-      }
-      if (entry.trim().toLowerCase().startsWith('http://')) {
-        warn(
-          'allowedOutputHosts.http',
-          `allowedOutputHosts has ${entry}: outputs from it are fetched over plain http, which anyone on the path can read or change.`,
-        );
-      }
+  },
+  (props, { scope }) => {
+    if (props.domain) validateDomain(scope, props.domain);
+  },
+  (props) => {
+    if (props.archivePrefix !== undefined) validatePrefix(props.archivePrefix);
+  },
+  inRange(
+    'maxOutputFileSize',
+    (props) => props.maxOutputFileSize?.toBytes(),
+    1,
+    Size.tebibytes(5).toBytes(),
+    'bytes',
+    'between 1 byte and 5 TiB, the largest S3 object',
+  ),
+  (props, { warn }) => {
+    if (props.allowedOutputHosts) validateAllowedHosts(props.allowedOutputHosts, warn);
+  },
+  (props) => {
+    if (props.metricsNamespace !== undefined && !/^[^:][^\s]{0,254}$/.test(props.metricsNamespace)) {
+      throw new InvalidPropError(
+        'metricsNamespace',
+        JSON.stringify(props.metricsNamespace),
+        'a CloudWatch namespace is 1–255 characters, no spaces, not starting with ":"',
+      );
     }
-  }
-  if (props.metricsNamespace !== undefined && !/^[^:][^\s]{0,254}$/.test(props.metricsNamespace)) {
-    throw new InvalidPropError(
-      'metricsNamespace',
-      JSON.stringify(props.metricsNamespace),
-      'a CloudWatch namespace is 1–255 characters, no spaces, not starting with ":"',
-    );
-  }
-
-  const verifier = props.verifier ?? {};
-  if (verifier.memorySize !== undefined)
-    range(
-      'verifier.memorySize',
-      verifier.memorySize,
-      LAMBDA_MEMORY_MB.min,
-      LAMBDA_MEMORY_MB.max,
-      'MB',
-      'between 128 and 10,240 MB',
-    );
-  if (verifier.timeout) {
-    range(
-      'verifier.timeout',
-      verifier.timeout.toSeconds(),
-      1,
-      API_MAX_INTEGRATION_TIMEOUT.toSeconds(),
-      'seconds',
-      'between 1 and 30 seconds: API Gateway gives up on the request after 30',
-    );
-  }
-  if (verifier.reservedConcurrentExecutions !== undefined) {
-    if (verifier.reserveConcurrency === false) {
+  },
+  inRange(
+    'verifier.memorySize',
+    (props) => props.verifier?.memorySize,
+    LAMBDA_MEMORY_MB.min,
+    LAMBDA_MEMORY_MB.max,
+    'MB',
+    'between 128 and 10,240 MB',
+  ),
+  inRange(
+    'verifier.timeout',
+    (props) => props.verifier?.timeout?.toSeconds(),
+    1,
+    API_MAX_INTEGRATION_TIMEOUT.toSeconds(),
+    'seconds',
+    'between 1 and 30 seconds: API Gateway gives up on the request after 30',
+  ),
+  (props) => {
+    const verifier = props.verifier ?? {};
+    if (verifier.reservedConcurrentExecutions !== undefined && verifier.reserveConcurrency === false) {
       throw new InvalidPropError(
         'verifier.reservedConcurrentExecutions',
         String(verifier.reservedConcurrentExecutions),
         'give it or reserveConcurrency: false (no reservation), not both',
       );
     }
-    range(
-      'verifier.reservedConcurrentExecutions',
-      verifier.reservedConcurrentExecutions,
-      1,
-      10_000,
-      '',
-      'at least 1 (reserveConcurrency: false for no reservation; 0 would stop the verifier)',
-    );
-  }
-
-  const archiver = props.archiver ?? {};
-  const memory = archiver.memorySize ?? 512;
-  if (archiver.memorySize !== undefined)
-    range('archiver.memorySize', memory, LAMBDA_MEMORY_MB.min, LAMBDA_MEMORY_MB.max, 'MB', 'between 128 and 10,240 MB');
-  if (archiver.timeout) {
-    range(
-      'archiver.timeout',
-      archiver.timeout.toSeconds(),
-      ARCHIVER_MIN_TIMEOUT.toSeconds(),
-      LAMBDA_MAX_TIMEOUT.toSeconds(),
-      'seconds',
-      "between 1 and 15 minutes (Lambda's maximum)",
-    );
-  }
-  if (archiver.batchSize !== undefined)
-    range(
-      'archiver.batchSize',
-      archiver.batchSize,
-      1,
-      10,
-      '',
-      'between 1 and 10 (more needs a batching window, which delays archival)',
-    );
-  if (archiver.maxConcurrency !== undefined)
-    range('archiver.maxConcurrency', archiver.maxConcurrency, 2, 1000, '', "between 2 and 1,000 (Lambda's SQS event source)");
-  if (archiver.retryAttempts !== undefined)
-    range(
-      'archiver.retryAttempts',
-      archiver.retryAttempts,
-      0,
-      999,
-      '',
-      "between 0 and 999 (SQS's maxReceiveCount is at most 1,000)",
-    );
-  if (archiver.fileConcurrency !== undefined) {
-    range('archiver.fileConcurrency', archiver.fileConcurrency, 1, 64, '', 'between 1 and 64');
-    const needed = ARCHIVER_BASE_MEMORY_MB + archiver.fileConcurrency * MEMORY_PER_FILE_MB;
-    if (needed > memory) {
-      warn(
-        'archiver.memory',
-        `archiver.fileConcurrency ${archiver.fileConcurrency} may need about ${needed} MB, more than archiver.memorySize ${memory}: large files could run the archiver out of memory.`,
-      );
-    }
-  }
-
-  const reconciliation = props.reconciliation ?? {};
-  if (reconciliation.webhookUrls !== undefined) validateWebhookUrls(reconciliation.webhookUrls, reconciliation.scope);
-  if (reconciliation.maxArchiveAttempts !== undefined) {
-    const attempts = reconciliation.maxArchiveAttempts;
-    integerRange('reconciliation.maxArchiveAttempts', attempts, 1, 1000, 'between 1 and 1,000');
+  },
+  inRange(
+    'verifier.reservedConcurrentExecutions',
+    (props) => props.verifier?.reservedConcurrentExecutions,
+    1,
+    10_000,
+    '',
+    'at least 1 (reserveConcurrency: false for no reservation; 0 would stop the verifier)',
+  ),
+  inRange(
+    'archiver.memorySize',
+    (props) => props.archiver?.memorySize,
+    LAMBDA_MEMORY_MB.min,
+    LAMBDA_MEMORY_MB.max,
+    'MB',
+    'between 128 and 10,240 MB',
+  ),
+  inRange(
+    'archiver.timeout',
+    (props) => props.archiver?.timeout?.toSeconds(),
+    ARCHIVER_MIN_TIMEOUT.toSeconds(),
+    LAMBDA_MAX_TIMEOUT.toSeconds(),
+    'seconds',
+    "between 1 and 15 minutes (Lambda's maximum)",
+  ),
+  inRange(
+    'archiver.batchSize',
+    (props) => props.archiver?.batchSize,
+    1,
+    10,
+    '',
+    'between 1 and 10 (more needs a batching window, which delays archival)',
+  ),
+  inRange(
+    'archiver.maxConcurrency',
+    (props) => props.archiver?.maxConcurrency,
+    2,
+    1000,
+    '',
+    "between 2 and 1,000 (Lambda's SQS event source)",
+  ),
+  inRange(
+    'archiver.retryAttempts',
+    (props) => props.archiver?.retryAttempts,
+    0,
+    999,
+    '',
+    "between 0 and 999 (SQS's maxReceiveCount is at most 1,000)",
+  ),
+  inRange('archiver.fileConcurrency', (props) => props.archiver?.fileConcurrency, 1, 64, '', 'between 1 and 64'),
+  warnWhen('archiver.memory', (props) => {
+    const files = props.archiver?.fileConcurrency;
+    if (files === undefined) return undefined;
+    const needed = ARCHIVER_BASE_MEMORY_MB + files * MEMORY_PER_FILE_MB;
+    const memory = archiverMemory(props);
+    return needed > memory
+      ? `archiver.fileConcurrency ${files} may need about ${needed} MB, more than archiver.memorySize ${memory}: large files could run the archiver out of memory.`
+      : undefined;
+  }),
+  (props) => {
+    const reconciliation = props.reconciliation ?? {};
+    if (reconciliation.webhookUrls !== undefined) validateWebhookUrls(reconciliation.webhookUrls, reconciliation.scope);
+  },
+  (props) => {
+    const attempts = props.reconciliation?.maxArchiveAttempts;
+    if (attempts !== undefined) integerRange('reconciliation.maxArchiveAttempts', attempts, 1, 1000, 'between 1 and 1,000');
+  },
+  warnWhen('reconciliation.maxArchiveAttempts', (props) => {
+    const attempts = props.reconciliation?.maxArchiveAttempts;
     // The queue's tries of one round: the first and the archiver's retries.
-    const triesPerRound = (archiver.retryAttempts ?? ARCHIVE_QUEUE_DEFAULTS.maxReceiveCount - 1) + 1;
-    if (attempts < triesPerRound) {
-      warn(
-        'reconciliation.maxArchiveAttempts',
-        `reconciliation.maxArchiveAttempts ${attempts} is below the archive queue's ${triesPerRound} tries per round (archiver.retryAttempts + 1): the reconciler marks a stuck prediction failed before it has had one full round, and never sends it to the queue again.`,
-      );
-    }
-  }
-
-  const alarms = props.alarms ?? {};
-  if (alarms.rejectedSignaturesPerFiveMinutes !== undefined)
-    range(
-      'alarms.rejectedSignaturesPerFiveMinutes',
-      alarms.rejectedSignaturesPerFiveMinutes,
-      0,
-      Number.MAX_SAFE_INTEGER,
-      '',
-      'at least 0',
-    );
-  if (alarms.api5xxPerFiveMinutes !== undefined)
-    range('alarms.api5xxPerFiveMinutes', alarms.api5xxPerFiveMinutes, 1, Number.MAX_SAFE_INTEGER, '', 'at least 1');
-  if (alarms.maxArchiveBacklogAge) {
-    range(
-      'alarms.maxArchiveBacklogAge',
-      alarms.maxArchiveBacklogAge.toSeconds(),
-      60,
-      3600,
-      'seconds',
-      'between 1 minute and 1 hour: outputs expire about an hour after a prediction starts',
-    );
-  }
-  if (alarms.api4xxPercent !== undefined)
-    range(
-      'alarms.api4xxPercent',
-      alarms.api4xxPercent,
-      0,
-      99,
-      'percent',
-      'between 0 and 99: the alarm fires above it, and no more than every request can be answered 4xx',
-    );
-  if (alarms.maxPendingArchivalAge)
-    range(
-      'alarms.maxPendingArchivalAge',
-      alarms.maxPendingArchivalAge.toSeconds(),
-      60,
-      24 * 3600,
-      'seconds',
-      'between 1 minute and 1 day',
-    );
-  if (alarms.maxListingLag)
-    range('alarms.maxListingLag', alarms.maxListingLag.toSeconds(), 60, 24 * 3600, 'seconds', 'between 1 minute and 1 day');
-  const listingLagAlarm =
-    props.replicateApiToken !== undefined &&
-    reconciliation.enabled !== false &&
-    alarms.enabled !== false &&
-    !alarms.disable?.includes(AlarmName.RECONCILER_LISTING_LAG);
-  if (listingLagAlarm) {
+    const triesPerRound = (props.archiver?.retryAttempts ?? ARCHIVE_QUEUE_DEFAULTS.maxReceiveCount - 1) + 1;
+    return attempts !== undefined && attempts < triesPerRound
+      ? `reconciliation.maxArchiveAttempts ${attempts} is below the archive queue's ${triesPerRound} tries per round (archiver.retryAttempts + 1): the reconciler marks a stuck prediction failed before it has had one full round, and never sends it to the queue again.`
+      : undefined;
+  }),
+  inRange(
+    'alarms.rejectedSignaturesPerFiveMinutes',
+    (props) => props.alarms?.rejectedSignaturesPerFiveMinutes,
+    0,
+    Number.MAX_SAFE_INTEGER,
+    '',
+    'at least 0',
+  ),
+  inRange(
+    'alarms.api5xxPerFiveMinutes',
+    (props) => props.alarms?.api5xxPerFiveMinutes,
+    1,
+    Number.MAX_SAFE_INTEGER,
+    '',
+    'at least 1',
+  ),
+  inRange(
+    'alarms.maxArchiveBacklogAge',
+    (props) => props.alarms?.maxArchiveBacklogAge?.toSeconds(),
+    60,
+    3600,
+    'seconds',
+    'between 1 minute and 1 hour: outputs expire about an hour after a prediction starts',
+  ),
+  inRange(
+    'alarms.api4xxPercent',
+    (props) => props.alarms?.api4xxPercent,
+    0,
+    99,
+    'percent',
+    'between 0 and 99: the alarm fires above it, and no more than every request can be answered 4xx',
+  ),
+  inRange(
+    'alarms.maxPendingArchivalAge',
+    (props) => props.alarms?.maxPendingArchivalAge?.toSeconds(),
+    60,
+    24 * 3600,
+    'seconds',
+    'between 1 minute and 1 day',
+  ),
+  inRange(
+    'alarms.maxListingLag',
+    (props) => props.alarms?.maxListingLag?.toSeconds(),
+    60,
+    24 * 3600,
+    'seconds',
+    'between 1 minute and 1 day',
+  ),
+  warnWhen('alarms.maxListingLag', (props) => {
+    const { reconciliation = {}, alarms = {} } = props;
+    const listingLagAlarm =
+      props.replicateApiToken !== undefined &&
+      reconciliation.enabled !== false &&
+      alarms.enabled !== false &&
+      !alarms.disable?.includes(AlarmName.RECONCILER_LISTING_LAG);
+    if (!listingLagAlarm) return undefined;
     // Between two runs the lag grows by an interval; a threshold under two fires on a healthy reconciler.
     const lag = (alarms.maxListingLag ?? ALARM_DEFAULTS.maxListingLag).toSeconds();
     const interval = (reconciliation.interval ?? Duration.seconds(RECONCILIATION_DEFAULTS.intervalSeconds)).toSeconds();
-    if (!Token.isUnresolved(lag) && !Token.isUnresolved(interval) && lag < 2 * interval) {
+    return !Token.isUnresolved(lag) && !Token.isUnresolved(interval) && lag < 2 * interval
+      ? `alarms.maxListingLag is ${lag} s, less than two reconcile intervals (${2 * interval} s): the reconcilerListingLag alarm can fire while the reconciler is healthy. Raise maxListingLag to at least ${2 * interval} s.`
+      : undefined;
+  }),
+];
+
+export function validateProps(scope: IConstruct, props: ReplicateWebhooksProps): void {
+  const warn = (id: string, message: string) => Annotations.of(scope).addWarningV2(`replicate-webhooks:${id}`, message);
+  for (const rule of RULES) rule(props, { scope, warn });
+}
+
+/** Each entry as the archiver parses it: what passes here is exactly what it will accept at run time. */
+function validateAllowedHosts(hosts: readonly string[], warn: RuleContext['warn']): void {
+  if (hosts.length === 0) {
+    warn(
+      'allowedOutputHosts',
+      'allowedOutputHosts is empty: no output file will be archived; each is recorded as host_not_allowed.',
+    );
+  }
+  for (const entry of hosts) {
+    if (Token.isUnresolved(entry)) continue;
+    try {
+      parseAllowedHosts([entry]);
+    } catch (error) {
+      throw new InvalidPropError(
+        'allowedOutputHosts',
+        JSON.stringify(entry),
+        `an entry must be host, host:port, *.domain or http://host:port (${(error as Error).message})`,
+      );
+    }
+    if (entry.trim().toLowerCase().startsWith('http://')) {
       warn(
-        'alarms.maxListingLag',
-        `alarms.maxListingLag is ${lag} s, less than two reconcile intervals (${2 * interval} s): the reconcilerListingLag alarm can fire while the reconciler is healthy. Raise maxListingLag to at least ${2 * interval} s.`,
+        'allowedOutputHosts.http',
+        `allowedOutputHosts has ${entry}: outputs from it are fetched over plain http, which anyone on the path can read or change.`,
       );
     }
   }
