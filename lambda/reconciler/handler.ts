@@ -17,8 +17,8 @@
  * again later, never the end of the run. A run ends well inside its timeout and carries on next
  * time. Reruns are safe: every write is the store's conditional one, every redrive the archiver's claim.
  */
-import { GetSecretValueCommand, PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { ConcurrencyLimit } from '../shared/concurrency-limit';
 import { METRIC } from '../shared/metrics';
@@ -27,9 +27,7 @@ import {
   advanceListing,
   decideReconcile,
   listingSettleMs,
-  nextSigningSecret,
   planListing,
-  readStoredSigningSecret,
   type ListingPass,
   type ListingProgress,
   type RecordedState,
@@ -37,6 +35,8 @@ import {
 import { RecordTooLargeError, StoreUnavailableError, type WebhookStore } from '../store/webhook-store';
 import { MetricUnit, type Telemetry } from '../telemetry';
 import type { PendingArchivals } from './archivals';
+import { redriveStuck } from './redrive';
+import { readToken, syncSigningKey, type SigningKeySync } from './signing-key';
 import type { ReconcilerConfig } from './config';
 import type { ReconcilerLedger } from './ledger';
 import type { RecordedPredictions } from './recorded';
@@ -84,7 +84,7 @@ export const RUN_LIMITS: RunLimits = { stuckPerRun: 200, followPerRun: 200, retr
 
 /** What one run did: returned to the caller (local mode prints it) and logged. */
 export interface ReconcileReport {
-  readonly signingKey: 'unchanged' | 'bootstrap' | 'rotation' | 'grace_over' | 'not_managed' | 'failed';
+  readonly signingKey: SigningKeySync;
   /** Listed predictions examined, by both passes. */
   readonly examined: number;
   readonly recovered: ReadonlyArray<{ readonly predictionId: string; readonly status: string }>;
@@ -190,11 +190,13 @@ class ReconcileRun {
 
   async run(): Promise<ReconcileReport> {
     const { config, dependencies } = this;
-    this.api = dependencies.replicateApi(await this.readToken(), (retry) =>
+    this.api = dependencies.replicateApi(await readToken(dependencies.secrets, config.tokenSecretId), (retry) =>
       this.telemetry.logger.warn("Replicate's API failed; retrying", { ...retry }),
     );
     const signingKey = config.manageSigningKey
-      ? await this.syncSigningKey().catch((error: unknown) => (this.apiFailed(error), 'failed' as const))
+      ? await syncSigningKey({ ...dependencies, api: this.api, now: new Date(this.now), deadline: this.deadline }).catch(
+          (error: unknown) => (this.apiFailed(error), 'failed' as const),
+        )
       : ('not_managed' as const);
 
     const state = await dependencies.ledger.read();
@@ -220,7 +222,12 @@ class ReconcileRun {
     const passes = this.unauthorized ? [] : [recent, ...(backlog ? [backlog] : [])];
     const listing: ListingProgress = advanceListing(state.listing, plan, passes);
 
-    const stuck = await this.redriveStuck(state.stuckCursor);
+    const stuck = await redriveStuck(dependencies, {
+      cursor: state.stuckCursor,
+      now: new Date(this.now),
+      limit: this.limits.stuckPerRun,
+      deadline: this.deadline,
+    });
     await dependencies.ledger
       .write({ listing, ...(stuck.cursor ? { stuckCursor: stuck.cursor } : {}) }, new Date(this.now))
       .catch((error: unknown) =>
@@ -252,31 +259,6 @@ class ReconcileRun {
 
   private itemDeadline(): number {
     return Math.min(this.deadline, Date.now() + this.limits.itemBudgetMs);
-  }
-
-  /** The token secret holds the plain token, or JSON `{"token": "r8_..."}`. */
-  private async readToken(): Promise<string> {
-    const secret = await this.dependencies.secrets.send(new GetSecretValueCommand({ SecretId: this.config.tokenSecretId }));
-    const text = (secret.SecretString ?? '').trim();
-    const token = text.startsWith('{') ? (JSON.parse(text) as { token?: unknown }).token : text;
-    if (typeof token !== 'string' || token.length === 0) throw new Error('the Replicate API token secret holds no token');
-    return token;
-  }
-
-  private async syncSigningKey(): Promise<ReconcileReport['signingKey']> {
-    const { secrets } = this.dependencies;
-    const replicateKey = await this.api!.getWebhookSigningSecret({ deadline: this.deadline });
-    const current = await secrets.send(new GetSecretValueCommand({ SecretId: this.config.signingSecretId }));
-    const stored = readStoredSigningSecret(current.SecretString);
-    const next = nextSigningSecret(stored, replicateKey, new Date(this.now), this.config.rotationGraceSeconds);
-    if (!next) return 'unchanged';
-    const kind = !stored?.key ? 'bootstrap' : stored.key !== replicateKey ? 'rotation' : 'grace_over';
-    await secrets.send(new PutSecretValueCommand({ SecretId: this.config.signingSecretId, SecretString: JSON.stringify(next) }));
-    // Never the key itself.
-    this.telemetry.logger.info('signing secret updated from Replicate', { kind, previousKeysKept: next.keys?.length ?? 0 });
-    this.telemetry.metrics.addMetric(METRIC.signingKeyUpdated, MetricUnit.Count, 1);
-    this.telemetry.countReason(METRIC.signingKeyUpdated, kind);
-    return kind;
   }
 
   /**
@@ -568,54 +550,6 @@ class ReconcileRun {
       })),
       true,
     );
-  }
-
-  /**
-   * Finished predictions not announced long after (their queue message lost, their archival
-   * crashed on its last try) go to the archive queue again, in turns from where the last run
-   * stopped; past the attempt cap, they are marked failed instead and left for a person.
-   */
-  private async redriveStuck(
-    cursor: Parameters<PendingArchivals['stuck']>[2],
-  ): Promise<{ redriven: string[]; gaveUp: string[]; cursor?: Parameters<PendingArchivals['stuck']>[2] }> {
-    const { archivals, sqs } = this.dependencies;
-    const { logger, metrics, countReason } = this.telemetry;
-    const now = new Date(this.now);
-    const page = await archivals.stuck(
-      new Date(this.now - this.config.stuckAfterSeconds * 1000),
-      this.limits.stuckPerRun,
-      cursor,
-    );
-    const tries = await archivals.tries(page.predictionIds, this.deadline);
-    const toQueue: string[] = [];
-    const gaveUp: string[] = [];
-    for (const predictionId of page.predictionIds) {
-      const attempts = tries.get(predictionId)?.attempts ?? 0;
-      if (attempts < this.config.maxArchiveAttempts) {
-        toQueue.push(predictionId);
-      } else if (await archivals.giveUp(predictionId, 'attempts_exhausted', this.config.maxArchiveAttempts, now)) {
-        gaveUp.push(predictionId);
-        metrics.addMetric(METRIC.archivalsFailed, MetricUnit.Count, 1);
-        countReason(METRIC.archivalsFailed, 'attempts_exhausted');
-        logger.error('archival given up after the attempt cap; left for a person', { predictionId, attempts });
-      }
-    }
-    const redriven: string[] = [];
-    for (let start = 0; start < toQueue.length; start += 10) {
-      const ids = toQueue.slice(start, start + 10);
-      const result = await sqs.send(
-        new SendMessageBatchCommand({
-          QueueUrl: this.config.archiveQueueUrl,
-          Entries: ids.map((predictionId, index) => ({ Id: String(index), MessageBody: JSON.stringify({ predictionId }) })),
-        }),
-      );
-      const failed = new Set((result.Failed ?? []).map((entry) => Number(entry.Id)));
-      ids.forEach((predictionId, index) => (failed.has(index) ? undefined : redriven.push(predictionId)));
-      // Whatever failed is still pending: a later run finds it again.
-      if (failed.size > 0) logger.warn('some stuck predictions could not be queued', { failed: failed.size });
-    }
-    if (redriven.length > 0) logger.warn('stuck archivals sent to the archive queue again', { predictionIds: redriven });
-    return { redriven, gaveUp, ...(page.cursor ? { cursor: page.cursor } : {}) };
   }
 
   private report(
