@@ -27,7 +27,7 @@ import { predictionItemKey } from '../../lambda/shared/state';
 import { BECAME_TERMINAL_PATTERNS } from '../../lambda/shared/stream-filter';
 import { WebhookStore } from '../../lambda/store/webhook-store';
 import { createTelemetry } from '../../lambda/telemetry';
-import { seededRandom } from '../../local/sender/scenarios';
+import { seededRandom } from '../../cli/scenarios';
 import { startStreamToQueuePipe } from '../../local/pipe';
 import { startSqsPoller, type SqsPoller } from '../../local/sqs-poller';
 import { createStateTable } from '../../local/state-table';
