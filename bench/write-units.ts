@@ -17,7 +17,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { predictionItemKey } from '../lambda/shared/state';
 import { startLocalPipeline, type LocalPipeline } from '../local/pipeline';
-import { freePort } from '../local/standins/dynamodb-local';
+import { freePort } from '../local/aws/standins/dynamodb-local';
 import { startOutputServer, type OutputServer } from '../cli/output-server';
 import { buildScenario, generateWebhookId, type Delivery } from '../cli/scenarios';
 import { sendDelivery } from '../cli/send';

@@ -22,19 +22,19 @@ import { DEFAULT_ALLOWED_HOSTS } from '../lambda/shared/allowed-hosts';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { completionEventPattern, type CompletionEventSelection } from '../lambda/shared/completion-event';
 import type { CompletionMessage } from '../lambda/shared/completion-message';
-import { startEventBridge, type EventBridgeStandIn } from './standins/eventbridge';
+import { startEventBridge, type EventBridgeStandIn } from './aws/standins/eventbridge';
 import { createInspector, type Inspector } from './inspector/server';
 import type { RecorderLimits } from './inspector/recorder';
 import { readVerifierConfig } from '../lambda/verifier/config';
-import { throttleLimits, type ThrottleLimits } from './api-gateway';
-import { startHttpAdapter, type HttpAdapter } from './http-adapter';
+import { throttleLimits, type ThrottleLimits } from './aws/api-gateway';
+import { startHttpAdapter, type HttpAdapter } from './aws/http-adapter';
 import { printable, startNotificationPrinter, type NotificationPrinter } from './notification-printer';
-import { startDynamoDbLocal, type DynamoDbLocal } from './standins/dynamodb-local';
+import { startDynamoDbLocal, type DynamoDbLocal } from './aws/standins/dynamodb-local';
 import { startReplicateApi, type ReplicateApiStandIn } from './standins/replicate-api';
-import { startSecretsManager, type SecretsManagerStandIn } from './standins/secrets-manager';
+import { startSecretsManager, type SecretsManagerStandIn } from './aws/standins/secrets-manager';
 import { createStateTable } from './state-table';
-import { startStreamToQueuePipe, type StreamToQueuePipe } from './pipe';
-import { startSqsPoller, type SqsPoller } from './sqs-poller';
+import { startStreamToQueuePipe, type StreamToQueuePipe } from './aws/pipe';
+import { startSqsPoller, type SqsPoller } from './aws/sqs-poller';
 
 export interface LocalOptions {
   /** HTTP port of the webhook endpoint; 0 picks a free one. */

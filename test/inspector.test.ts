@@ -14,7 +14,7 @@ import { DeliveryRecorder, type Delivery } from '../local/inspector/recorder';
 import { buildScenario, seededRandom } from '../cli/scenarios';
 import { startOutputServer, type OutputServer } from '../cli/output-server';
 import { sendDelivery } from '../cli/send';
-import { freePort } from '../local/standins/dynamodb-local';
+import { freePort } from '../local/aws/standins/dynamodb-local';
 import { startLocalMode, type LocalModeProcess } from './support/local-mode';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';

@@ -19,7 +19,7 @@ import { buildScenario, planDeliveries, seededRandom } from '../cli/scenarios';
 import { registerPrediction } from '../cli/register';
 import { sendDelivery } from '../cli/send';
 import { startOutputServer, type OutputServer } from '../cli/output-server';
-import { freePort } from '../local/standins/dynamodb-local';
+import { freePort } from '../local/aws/standins/dynamodb-local';
 import { startLocalMode } from './support/local-mode';
 import { subscribeQueue, type ReceivedNotification, type Subscriber } from './support/notifications';
 
