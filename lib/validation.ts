@@ -7,6 +7,7 @@
 import { Annotations, Duration, Size, Stack, Token } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { ARCHIVE_QUEUE_DEFAULTS } from '../lambda/shared/archive-queue';
+import { ARCHIVER_FUNCTION_DEFAULTS } from '../lambda/shared/function-defaults';
 import { parseAllowedHosts } from '../lambda/shared/allowed-hosts';
 import { RECONCILIATION_DEFAULTS, ReconciliationScope } from '../lambda/shared/reconcile';
 import { MAX_INLINE_PAYLOAD_BYTES } from '../lambda/shared/state';
@@ -220,7 +221,7 @@ export function validateProps(scope: IConstruct, props: ReplicateWebhooksProps):
   }
 
   const archiver = props.archiver ?? {};
-  const memory = archiver.memorySize ?? 512;
+  const memory = archiver.memorySize ?? ARCHIVER_FUNCTION_DEFAULTS.memorySizeMb;
   if (archiver.memorySize !== undefined)
     range('archiver.memorySize', memory, LAMBDA_MEMORY_MB.min, LAMBDA_MEMORY_MB.max, 'MB', 'between 128 and 10,240 MB');
   if (archiver.timeout) {

@@ -18,6 +18,12 @@ import type { ReconcileReport } from '../lambda/reconciler/index';
 import { RECONCILER_DEFAULTS, reconcilerEnvironment } from '../lambda/reconciler/settings';
 import { verifierEnvironment } from '../lambda/verifier/settings';
 import { ARCHIVE_QUEUE_DEFAULTS, ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
+import {
+  ARCHIVE_VISIBILITY_MARGIN_SECONDS,
+  ARCHIVER_FUNCTION_DEFAULTS,
+  RECONCILER_FUNCTION_DEFAULTS,
+  VERIFIER_FUNCTION_DEFAULTS,
+} from '../lambda/shared/function-defaults';
 import { DEFAULT_ALLOWED_HOSTS } from '../lambda/shared/allowed-hosts';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { completionEventPattern, type CompletionEventSelection } from '../lambda/shared/completion-event';
@@ -131,9 +137,9 @@ export interface ArchiveQueueOptions {
   readonly batchSize?: number;
   /** @default the construct's (5) */
   readonly maxReceiveCount?: number;
-  /** The archiver's timeout, as its Lambda context reports it. @default 600 */
+  /** The archiver's timeout, as its Lambda context reports it. @default the construct's (600) */
   readonly functionTimeoutSeconds?: number;
-  /** The queue's visibility timeout (the construct's: the function timeout plus a minute). @default 660 */
+  /** The queue's visibility timeout. @default the construct's: its archiver timeout plus a minute (660) */
   readonly visibilityTimeoutSeconds?: number;
   /** First wait before a failed prediction is tried again. @default 1 (the construct's 30 would make local runs slow) */
   readonly retryBaseDelaySeconds?: number;
@@ -183,9 +189,6 @@ export interface LocalPipeline {
   readonly replicateApiStandIn?: ReplicateApiStandIn;
   stop(): Promise<void>;
 }
-
-// The construct's defaults for the verifier (the archiver's timeout is an option).
-const VERIFIER_TIMEOUT_MS = 10_000;
 
 const NAMES = {
   table: 'replicate-webhooks-state',
@@ -262,8 +265,8 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
       maxConcurrency: 4,
       batchSize: ARCHIVE_QUEUE_DEFAULTS.batchSize,
       maxReceiveCount: ARCHIVE_QUEUE_DEFAULTS.maxReceiveCount,
-      functionTimeoutSeconds: 600,
-      visibilityTimeoutSeconds: 660,
+      functionTimeoutSeconds: ARCHIVER_FUNCTION_DEFAULTS.timeoutSeconds,
+      visibilityTimeoutSeconds: ARCHIVER_FUNCTION_DEFAULTS.timeoutSeconds + ARCHIVE_VISIBILITY_MARGIN_SECONDS,
       retryBaseDelaySeconds: 1,
       ...options.archiveQueue,
     };
@@ -384,7 +387,11 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
     const archiveConsumer: SqsPoller = startSqsPoller({
       queueUrl: archiveQueueUrl,
       // As Lambda does: the context tells the handler how much of its timeout is left.
-      handler: (event) => archiver(event, lambdaContext(nameOf('archiver'), queue.functionTimeoutSeconds * 1000, 512)),
+      handler: (event) =>
+        archiver(
+          event,
+          lambdaContext(nameOf('archiver'), queue.functionTimeoutSeconds * 1000, ARCHIVER_FUNCTION_DEFAULTS.memorySizeMb),
+        ),
       batchSize: queue.batchSize,
       maxConcurrency: queue.maxConcurrency,
       region,
@@ -415,7 +422,15 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
     );
     stops.push(() => printer.stop());
     const http: HttpAdapter = await startHttpAdapter({
-      handler: (event) => verifier(event, lambdaContext(nameOf('verifier'), VERIFIER_TIMEOUT_MS, 256)),
+      handler: (event) =>
+        verifier(
+          event,
+          lambdaContext(
+            nameOf('verifier'),
+            VERIFIER_FUNCTION_DEFAULTS.timeoutSeconds * 1000,
+            VERIFIER_FUNCTION_DEFAULTS.memorySizeMb,
+          ),
+        ),
       path: '/webhook',
       port: options.port,
       host,
@@ -454,7 +469,10 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
         intervalMs,
         async () => {
           const startedAt = Date.now();
-          const report = await reconciler({}, lambdaContext(nameOf('reconciler'), timeoutSeconds * 1000, 256));
+          const report = await reconciler(
+            {},
+            lambdaContext(nameOf('reconciler'), timeoutSeconds * 1000, RECONCILER_FUNCTION_DEFAULTS.memorySizeMb),
+          );
           options.reconciler?.onReport?.(report, { startedAt, endedAt: Date.now() });
           for (const { predictionId, status } of report.recovered) {
             onRecovered(`↻ ${predictionId} ${status}: its terminal webhook never arrived; recorded from Replicate's API`);
