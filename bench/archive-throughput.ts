@@ -21,7 +21,7 @@ import type { ArchiveManifest } from '../lambda/shared/completion-message';
 import { parsePrediction } from '../lambda/shared/prediction';
 import { WebhookStore } from '../lambda/store/webhook-store';
 import { createStateTable } from '../local/state-table';
-import { startDynamoDbLocal } from '../local/standins/dynamodb-local';
+import { startDynamoDbLocal } from '../local/aws/standins/dynamodb-local';
 import { median, ratio, table } from './stats';
 
 const MiB = 1024 * 1024;

@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { parsePrediction } from '../lambda/shared/prediction';
 import { signWebhook } from '../lambda/shared/signature';
 import { buildUpdate, placePayload, type StoreSettings, type WebhookRecord } from '../lambda/store/webhook-store';
-import { toHttpApiEvent } from '../local/api-gateway';
+import { toHttpApiEvent } from '../local/aws/api-gateway';
 import { createStateTable } from '../local/state-table';
-import { startDynamoDbLocal } from '../local/standins/dynamodb-local';
-import { startSecretsManager } from '../local/standins/secrets-manager';
+import { startDynamoDbLocal } from '../local/aws/standins/dynamodb-local';
+import { startSecretsManager } from '../local/aws/standins/secrets-manager';
 import { formatNs, median, percentile, ratio, table } from './stats';
 
 type Handler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;

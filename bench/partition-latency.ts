@@ -12,16 +12,17 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { signWebhook } from '../lambda/shared/signature';
-import { toHttpApiEvent } from '../local/api-gateway';
+import { VERIFIER_FUNCTION_DEFAULTS } from '../lambda/shared/function-defaults';
+import { toHttpApiEvent } from '../local/aws/api-gateway';
 import { createStateTable } from '../local/state-table';
-import { startDynamoDbLocal } from '../local/standins/dynamodb-local';
-import { startSecretsManager } from '../local/standins/secrets-manager';
+import { startDynamoDbLocal } from '../local/aws/standins/dynamodb-local';
+import { startSecretsManager } from '../local/aws/standins/secrets-manager';
 import { startTcpProxy, type TcpProxy } from '../test/support/tcp-proxy';
 import { median, percentile, table } from './stats';
 
 type Handler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
-const VERIFIER_TIMEOUT_MS = 10_000;
+const VERIFIER_TIMEOUT_MS = VERIFIER_FUNCTION_DEFAULTS.timeoutSeconds * 1000;
 
 export interface Sample {
   readonly ms: number;

@@ -17,10 +17,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { predictionItemKey } from '../lambda/shared/state';
 import { startLocalPipeline, type LocalPipeline } from '../local/pipeline';
-import { freePort } from '../local/standins/dynamodb-local';
-import { startOutputServer, type OutputServer } from '../local/sender/output-server';
-import { buildScenario, generateWebhookId, type Delivery } from '../local/sender/scenarios';
-import { sendDelivery } from '../local/sender/send';
+import { freePort } from '../local/aws/standins/dynamodb-local';
+import { startOutputServer, type OutputServer } from '../cli/output-server';
+import { buildScenario, generateWebhookId, type Delivery } from '../cli/scenarios';
+import { sendDelivery } from '../cli/send';
 import { startCountingProxy, type CountingProxy, type Exchange } from './counting-proxy';
 import { table } from './stats';
 

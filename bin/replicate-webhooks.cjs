@@ -9,7 +9,7 @@ const { existsSync } = require('node:fs');
 const { join } = require('node:path');
 
 function loadCli() {
-  const source = join(__dirname, '..', 'local', 'sender', 'cli.ts');
+  const source = join(__dirname, '..', 'cli', 'index.ts');
   if (existsSync(source)) {
     try {
       require('tsx/cjs');
@@ -18,7 +18,7 @@ function loadCli() {
       if (error.code !== 'MODULE_NOT_FOUND') throw error;
     }
   }
-  const compiled = join(__dirname, '..', 'dist', 'local', 'sender', 'cli.js');
+  const compiled = join(__dirname, '..', 'dist', 'cli', 'index.js');
   if (existsSync(compiled)) return require(compiled);
   console.error('replicate-webhooks: neither the sources with tsx nor the compiled CLI are here; run npm install');
   process.exit(1);

@@ -21,6 +21,12 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { PREDICTIONS_FOLDER, SPILL_FOLDER, normalizePrefix } from '../lambda/shared/archive-layout';
 import { ARCHIVE_QUEUE_DEFAULTS, ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
+import {
+  ARCHIVE_VISIBILITY_MARGIN_SECONDS,
+  ARCHIVER_FUNCTION_DEFAULTS,
+  RECONCILER_FUNCTION_DEFAULTS,
+  VERIFIER_FUNCTION_DEFAULTS,
+} from '../lambda/shared/function-defaults';
 import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../lambda/shared/metrics';
 import { ARCHIVER_DEFAULTS, archiverEnvironment } from '../lambda/archiver/settings';
 import { VERIFIER_DEFAULTS, WEBHOOK_THROTTLE_DEFAULTS, verifierEnvironment } from '../lambda/verifier/settings';
@@ -200,7 +206,7 @@ export class ReplicateWebhooks extends Construct {
     this.completionEventBus = props.eventBus;
     this.alarmTopic =
       props.existingAlarmTopic ?? this.createTopic('AlarmTopic', 'Replicate webhooks operator alarms', props.alarmTopicProps);
-    const archiverTimeout = props.archiver?.timeout ?? Duration.minutes(10);
+    const archiverTimeout = props.archiver?.timeout ?? Duration.seconds(ARCHIVER_FUNCTION_DEFAULTS.timeoutSeconds);
     const maxReceiveCount = (props.archiver?.retryAttempts ?? ARCHIVE_QUEUE_DEFAULTS.maxReceiveCount - 1) + 1;
     this.archiveFailureQueue = this.createQueue('ArchiveFailureQueue', {
       retentionPeriod: Duration.days(14),
@@ -213,9 +219,7 @@ export class ReplicateWebhooks extends Construct {
         'This queue is itself the dead-letter queue of the archive queue; operators redrive it to the archive queue, so it needs no DLQ.',
     });
     this.archiveQueue = this.createQueue('ArchiveQueue', {
-      // Lambda requires at least the function's timeout. Not the six-fold AWS suggests: a crashed
-      // invocation's predictions come back after this long, and outputs expire after an hour.
-      visibilityTimeout: archiverTimeout.plus(Duration.minutes(1)),
+      visibilityTimeout: archiverTimeout.plus(Duration.seconds(ARCHIVE_VISIBILITY_MARGIN_SECONDS)),
       retentionPeriod: Duration.days(4),
       deadLetterQueue: { queue: this.archiveDeadLetterQueue, maxReceiveCount },
     });
@@ -517,8 +521,8 @@ export class ReplicateWebhooks extends Construct {
     const options = props.verifier ?? {};
     const verifier = this.createFunction('Verifier', 'verifier', {
       description: 'Verifies Replicate webhooks and records each one once, in order',
-      memorySize: options.memorySize ?? 256,
-      timeout: options.timeout ?? Duration.seconds(10),
+      memorySize: options.memorySize ?? VERIFIER_FUNCTION_DEFAULTS.memorySizeMb,
+      timeout: options.timeout ?? Duration.seconds(VERIFIER_FUNCTION_DEFAULTS.timeoutSeconds),
       reservedConcurrentExecutions:
         options.reserveConcurrency === false ? undefined : (options.reservedConcurrentExecutions ?? 25),
       environment: verifierEnvironment({
@@ -744,7 +748,7 @@ export class ReplicateWebhooks extends Construct {
     const options = props.archiver ?? {};
     const archiver = this.createFunction('Archiver', 'archiver', {
       description: 'Copies the outputs of finished Replicate predictions into S3 and announces them',
-      memorySize: options.memorySize ?? 512,
+      memorySize: options.memorySize ?? ARCHIVER_FUNCTION_DEFAULTS.memorySizeMb,
       timeout,
       environment: archiverEnvironment({
         tableName: this.table.tableName,
@@ -800,7 +804,7 @@ export class ReplicateWebhooks extends Construct {
     const ourUrls = [...(this.customDomain ? [this.executeApiWebhookUrl] : []), ...(options.webhookUrls ?? [])];
     const reconciler = this.createFunction('Reconciler', 'reconciler', {
       description: 'Records Replicate predictions whose webhooks never arrived, through the Replicate API',
-      memorySize: 256,
+      memorySize: RECONCILER_FUNCTION_DEFAULTS.memorySizeMb,
       // A run ends before the next starts; a long listing carries on next time.
       timeout: Duration.seconds(Math.min(interval.toSeconds(), 300)),
       // One run at a time: overlapping runs would only spend Replicate's rate limit twice.

@@ -7,6 +7,7 @@
 import { Annotations, Duration, Size, Stack, Token } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { ARCHIVE_QUEUE_DEFAULTS } from '../lambda/shared/archive-queue';
+import { ARCHIVER_FUNCTION_DEFAULTS } from '../lambda/shared/function-defaults';
 import { parseAllowedHosts } from '../lambda/shared/allowed-hosts';
 import { RECONCILIATION_DEFAULTS, ReconciliationScope } from '../lambda/shared/reconcile';
 import { MAX_INLINE_PAYLOAD_BYTES } from '../lambda/shared/state';
@@ -84,7 +85,7 @@ const warnWhen =
     if (text !== undefined) warn(id, text);
   };
 
-const archiverMemory = (props: ReplicateWebhooksProps) => props.archiver?.memorySize ?? 512;
+const archiverMemory = (props: ReplicateWebhooksProps) => props.archiver?.memorySize ?? ARCHIVER_FUNCTION_DEFAULTS.memorySizeMb;
 
 /** Every check, in order: the first that fails stops `cdk synth`. */
 const RULES: readonly Rule[] = [

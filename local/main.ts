@@ -23,7 +23,7 @@ import { constants } from 'node:os';
 import { listVariable } from '../lambda/shared/env';
 import { TERMINAL_STATUSES } from '../lambda/shared/prediction';
 import type { LocalPipeline, ReadyInfo } from './pipeline';
-import { DEFAULT_FILES_HOST, DEFAULT_FILES_PORT } from './sender/output-server';
+import { DEFAULT_FILES_HOST, DEFAULT_FILES_PORT } from '../cli/output-server';
 
 // Node 20 runs local mode well; the SDK's notice that its releases after January 2027 will need
 // Node 22 would otherwise be the first thing `npm start` prints. Set before any SDK module loads.

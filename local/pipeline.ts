@@ -18,23 +18,29 @@ import type { ReconcileReport } from '../lambda/reconciler/handler';
 import { RECONCILER_DEFAULTS, reconcilerEnvironment } from '../lambda/reconciler/settings';
 import { verifierEnvironment } from '../lambda/verifier/settings';
 import { ARCHIVE_QUEUE_DEFAULTS, ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
+import {
+  ARCHIVE_VISIBILITY_MARGIN_SECONDS,
+  ARCHIVER_FUNCTION_DEFAULTS,
+  RECONCILER_FUNCTION_DEFAULTS,
+  VERIFIER_FUNCTION_DEFAULTS,
+} from '../lambda/shared/function-defaults';
 import { DEFAULT_ALLOWED_HOSTS } from '../lambda/shared/allowed-hosts';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { completionEventPattern, type CompletionEventSelection } from '../lambda/shared/completion-event';
 import type { CompletionMessage } from '../lambda/shared/completion-message';
-import { startEventBridge, type EventBridgeStandIn } from './standins/eventbridge';
+import { startEventBridge, type EventBridgeStandIn } from './aws/standins/eventbridge';
 import { createInspector, type Inspector } from './inspector/server';
 import type { RecorderLimits } from './inspector/recorder';
 import { readVerifierConfig } from '../lambda/verifier/config';
-import { throttleLimits, type ThrottleLimits } from './api-gateway';
-import { startHttpAdapter, type HttpAdapter } from './http-adapter';
+import { throttleLimits, type ThrottleLimits } from './aws/api-gateway';
+import { startHttpAdapter, type HttpAdapter } from './aws/http-adapter';
 import { printable, startNotificationPrinter, type NotificationPrinter } from './notification-printer';
-import { startDynamoDbLocal, type DynamoDbLocal } from './standins/dynamodb-local';
+import { startDynamoDbLocal, type DynamoDbLocal } from './aws/standins/dynamodb-local';
 import { startReplicateApi, type ReplicateApiStandIn } from './standins/replicate-api';
-import { startSecretsManager, type SecretsManagerStandIn } from './standins/secrets-manager';
+import { startSecretsManager, type SecretsManagerStandIn } from './aws/standins/secrets-manager';
 import { createStateTable } from './state-table';
-import { startStreamToQueuePipe, type StreamToQueuePipe } from './pipe';
-import { startSqsPoller, type SqsPoller } from './sqs-poller';
+import { startStreamToQueuePipe, type StreamToQueuePipe } from './aws/pipe';
+import { startSqsPoller, type SqsPoller } from './aws/sqs-poller';
 
 export interface LocalOptions {
   /** HTTP port of the webhook endpoint; 0 picks a free one. */
@@ -131,9 +137,9 @@ export interface ArchiveQueueOptions {
   readonly batchSize?: number;
   /** @default the construct's (5) */
   readonly maxReceiveCount?: number;
-  /** The archiver's timeout, as its Lambda context reports it. @default 600 */
+  /** The archiver's timeout, as its Lambda context reports it. @default the construct's (600) */
   readonly functionTimeoutSeconds?: number;
-  /** The queue's visibility timeout (the construct's: the function timeout plus a minute). @default 660 */
+  /** The queue's visibility timeout. @default the construct's: its archiver timeout plus a minute (660) */
   readonly visibilityTimeoutSeconds?: number;
   /** First wait before a failed prediction is tried again. @default 1 (the construct's 30 would make local runs slow) */
   readonly retryBaseDelaySeconds?: number;
@@ -184,9 +190,6 @@ export interface LocalPipeline {
   stop(): Promise<void>;
 }
 
-// The construct's defaults for the verifier (the archiver's timeout is an option).
-const VERIFIER_TIMEOUT_MS = 10_000;
-
 const NAMES = {
   table: 'replicate-webhooks-state',
   bucket: 'replicate-webhooks-archive',
@@ -206,307 +209,463 @@ function describeEvent(detailType: string, detail: Partial<CompletionMessage>, r
 type Verifier = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 type Archiver = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 type Reconciler = (event: unknown, context: Context) => Promise<ReconcileReport>;
+type HandlerName = 'verifier' | 'archiver' | 'reconciler';
+
+/** What every step of the start gets: the options, the region, where errors go, and where to register what stops what it started. */
+interface Setup {
+  readonly options: LocalOptions;
+  readonly region: string;
+  readonly onError: (error: unknown) => void;
+  /** Stopping runs these in reverse order. */
+  readonly stops: Array<() => Promise<void>>;
+}
 
 export async function startLocalPipeline(options: LocalOptions): Promise<LocalPipeline> {
   const region = options.region ?? 'us-east-1';
-  const nameOf = (handler: 'verifier' | 'archiver' | 'reconciler') => ({
-    name: options.functionNames?.[handler] ?? handler,
-    region,
-  });
   const onError = options.onError ?? ((error: unknown) => console.error(error));
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
     for (const step of stops.reverse()) await step().catch(onError);
   };
+  const setup: Setup = { options, region, onError, stops };
   try {
-    const fauxqsModule = await import('fauxqs');
-    // The SDK's default S3 addressing is virtual-hosted (bucket.s3.localhost); resolve it to loopback.
-    const restoreDns = fauxqsModule.interceptLocalhostDns();
-    stops.push(async () => restoreDns());
-    const fauxqs = await fauxqsModule.startFauxqs({ port: options.fauxqsPort ?? 0, logger: false, defaultRegion: region });
-    stops.push(() => fauxqs.stop());
-    const dynamoDb: DynamoDbLocal = await startDynamoDbLocal(options.dynamoDbPort ? { port: options.dynamoDbPort } : {});
-    stops.push(() => dynamoDb.stop());
-    const secrets: SecretsManagerStandIn = await startSecretsManager({ region, port: options.secretsManagerPort ?? 0 });
-    stops.push(() => secrets.stop());
-    const onEvent = options.onEvent ?? console.log;
-    const eventBridge: EventBridgeStandIn = await startEventBridge({
-      region,
-      onPut: ({ event }, rules) =>
-        onEvent(describeEvent(event['detail-type'], event.detail as Partial<CompletionMessage>, rules)),
-    });
-    stops.push(() => eventBridge.stop());
-
-    const endpoints: ServiceEndpoints = {
-      dynamodb: dynamoDb.endpoint,
-      s3: `http://s3.localhost:${fauxqs.port}`,
-      sns: `http://127.0.0.1:${fauxqs.port}`,
-      sqs: `http://sqs.${region}.localhost:${fauxqs.port}`,
-      secretsmanager: secrets.endpoint,
-      eventbridge: eventBridge.endpoint,
-    };
-    // The runner's own clients (setup, failure queue, printer) always talk to the stand-ins directly.
-    const direct = { region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
-    const dynamodb = new DynamoDBClient({ ...direct, endpoint: endpoints.dynamodb });
-    const s3 = new S3Client({ ...direct, endpoint: endpoints.s3 });
-    const sns = new SNSClient({ ...direct, endpoint: endpoints.sns });
-    const sqs = new SQSClient({ ...direct, endpoint: endpoints.sqs });
-    stops.push(async () => [dynamodb, s3, sns, sqs].forEach((client) => client.destroy()));
-    const { streamArn } = await createStateTable(dynamodb, NAMES.table);
-    await s3.send(new CreateBucketCommand({ Bucket: NAMES.bucket }));
-    const completionTopicArn = (await sns.send(new CreateTopicCommand({ Name: 'replicate-webhooks-completions' }))).TopicArn!;
-    const alarmTopicArn = (await sns.send(new CreateTopicCommand({ Name: 'replicate-webhooks-alarms' }))).TopicArn!;
-    const failureQueueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'replicate-webhooks-archive-failures' })))
-      .QueueUrl!;
-    const queue = {
-      maxConcurrency: 4,
-      batchSize: ARCHIVE_QUEUE_DEFAULTS.batchSize,
-      maxReceiveCount: ARCHIVE_QUEUE_DEFAULTS.maxReceiveCount,
-      functionTimeoutSeconds: 600,
-      visibilityTimeoutSeconds: 660,
-      retryBaseDelaySeconds: 1,
-      ...options.archiveQueue,
-    };
-    const archiveDeadLetterQueueUrl = (
-      await sqs.send(new CreateQueueCommand({ QueueName: 'replicate-webhooks-archive-dead-letters' }))
-    ).QueueUrl!;
-    const deadLetterArn = (
-      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: archiveDeadLetterQueueUrl, AttributeNames: ['QueueArn'] }))
-    ).Attributes!.QueueArn!;
-    const archiveQueueUrl = (
-      await sqs.send(
-        new CreateQueueCommand({
-          QueueName: 'replicate-webhooks-archive',
-          Attributes: {
-            VisibilityTimeout: String(queue.visibilityTimeoutSeconds),
-            RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetterArn, maxReceiveCount: queue.maxReceiveCount }),
-          },
-        }),
-      )
-    ).QueueUrl!;
-    const notificationQueueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'replicate-webhooks-notifications' })))
-      .QueueUrl!;
-    const { Attributes } = await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: notificationQueueUrl, AttributeNames: ['QueueArn'] }),
-    );
-    await sns.send(new SubscribeCommand({ TopicArn: completionTopicArn, Protocol: 'sqs', Endpoint: Attributes!.QueueArn }));
-    // A rule with the construct's pattern and an SQS target, as `onCompletionEvent` would make.
-    const eventQueueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: EVENT_RULE_NAME }))).QueueUrl!;
-    eventBridge.addRule({
-      name: EVENT_RULE_NAME,
-      eventBusName: NAMES.eventBus,
-      pattern: completionEventPattern(options.eventRule),
-      target: async (event) => {
-        await sqs.send(new SendMessageCommand({ QueueUrl: eventQueueUrl, MessageBody: JSON.stringify(event) }));
-      },
-    });
-
+    const standIns = await startStandIns(setup);
+    const clients = createRunnerClients(setup, standIns.endpoints);
+    const queue = archiveQueueSettings(options);
+    const resources = await createResources(setup, clients, standIns.eventBridge, queue);
     const secret = options.secret ?? `whsec_${randomBytes(24).toString('base64')}`;
-    secrets.putSecret(NAMES.secret, secret);
-    const reconcileIntervalSeconds = options.reconciler?.intervalSeconds ?? LOCAL_RECONCILE_INTERVAL_SECONDS;
-    let replicateApi: ReadyInfo['replicateApi'];
-    let replicateApiStandIn: ReplicateApiStandIn | undefined;
-    if (reconcileIntervalSeconds > 0) {
-      if (options.reconciler?.api) {
-        replicateApi = { endpoint: options.reconciler.api.baseUrl, standIn: false };
-        secrets.putSecret(NAMES.tokenSecret, options.reconciler.api.token);
-      } else {
-        const token = `r8_standin_${randomBytes(18).toString('base64url')}`;
-        // Its signing secret is local mode's, so the reconciler's key sync finds nothing to change.
-        const standIn: ReplicateApiStandIn = await startReplicateApi({ token, secret });
-        stops.push(() => standIn.stop());
-        replicateApiStandIn = standIn;
-        replicateApi = { endpoint: standIn.endpoint, token, standIn: true };
-        secrets.putSecret(NAMES.tokenSecret, token);
-      }
-    }
+    standIns.secrets.putSecret(NAMES.secret, secret);
+    const replicate = await connectReplicateApi(setup, standIns.secrets, secret);
     const allowedOutputHosts = [...DEFAULT_ALLOWED_HOSTS, ...options.extraOutputHosts.map((host) => `http://${host}`)];
-    const handlerEndpoints = options.routeHandlerTraffic ? await options.routeHandlerTraffic(endpoints) : endpoints;
-    // The handlers build their SDK clients with the default configuration: these standard
-    // variables are the only wiring, exactly as in Lambda (plus credentials no emulator checks).
-    Object.assign(process.env, {
-      AWS_REGION: region,
-      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
-      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
-      AWS_ENDPOINT_URL_DYNAMODB: handlerEndpoints.dynamodb,
-      AWS_ENDPOINT_URL_DYNAMODB_STREAMS: handlerEndpoints.dynamodb,
-      AWS_ENDPOINT_URL_S3: handlerEndpoints.s3,
-      AWS_ENDPOINT_URL_SNS: handlerEndpoints.sns,
-      AWS_ENDPOINT_URL_SQS: handlerEndpoints.sqs,
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: handlerEndpoints.secretsmanager,
-      AWS_ENDPOINT_URL_EVENTBRIDGE: handlerEndpoints.eventbridge,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?? 'true',
-      ...verifierEnvironment({
-        tableName: NAMES.table,
-        signingSecretId: NAMES.secret,
-        bucketName: NAMES.bucket,
-        archivePrefix: '',
-      }),
-      ...archiverEnvironment({
-        tableName: NAMES.table,
-        bucketName: NAMES.bucket,
-        archivePrefix: '',
-        completionTopicArn,
-        eventBusName: options.eventBus === false ? undefined : NAMES.eventBus,
-        queueUrl: archiveQueueUrl,
-        allowedOutputHosts,
-        maxReceiveCount: queue.maxReceiveCount,
-        retryQueueBaseDelaySeconds: queue.retryBaseDelaySeconds,
-      }),
-      // Loopback file servers are the point of the extra hosts; AWS never sets this.
-      ALLOW_PRIVATE_ADDRESSES: String(options.allowPrivateAddresses ?? options.extraOutputHosts.length > 0),
-      POWERTOOLS_SERVICE_NAME: 'replicate-webhooks',
-      POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
-      // Embedded-metric JSON is for CloudWatch; locally it would bury the notifications.
-      POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
-      ...options.handlerEnvironment,
-    });
-    // Unset rather than left from an earlier pipeline of this process.
-    if (options.eventBus === false) delete process.env[ARCHIVER_ENV.eventBusName];
+    const handlerEndpoints = options.routeHandlerTraffic
+      ? await options.routeHandlerTraffic(standIns.endpoints)
+      : standIns.endpoints;
+    setHandlerEnvironment(setup, handlerEndpoints, resources, queue, allowedOutputHosts);
     const verifier = loadHandler<Verifier>('verifier');
     const archiver = loadHandler<Archiver>('archiver');
-
-    const archivePipe: StreamToQueuePipe = startStreamToQueuePipe({
-      streamArn,
-      queueUrl: archiveQueueUrl,
-      filterPatterns: BECAME_TERMINAL_PATTERNS,
-      inputTemplate: ARCHIVE_REQUEST_TEMPLATE,
-      batchSize: ARCHIVE_QUEUE_DEFAULTS.pipeBatchSize,
-      maxRetryAttempts: ARCHIVE_QUEUE_DEFAULTS.pipeRetryAttempts,
-      onPartialBatchItemFailure: 'AUTOMATIC_BISECT',
-      region,
-      onFailure: async (failure) => {
-        await sqs.send(new SendMessageCommand({ QueueUrl: failureQueueUrl, MessageBody: JSON.stringify(failure) }));
-      },
-      onError,
-    });
-    stops.push(() => archivePipe.stop());
-    const archiveConsumer: SqsPoller = startSqsPoller({
-      queueUrl: archiveQueueUrl,
-      // As Lambda does: the context tells the handler how much of its timeout is left.
-      handler: (event) => archiver(event, lambdaContext(nameOf('archiver'), queue.functionTimeoutSeconds * 1000, 512)),
-      batchSize: queue.batchSize,
-      maxConcurrency: queue.maxConcurrency,
-      region,
-      onError,
-    });
-    stops.push(() => archiveConsumer.stop());
-    const host = options.host ?? '127.0.0.1';
-    const inspector: Inspector | undefined = options.inspector
-      ? createInspector({
-          ...options.inspector,
-          signingSecret: secret,
-          // What the verifier itself reads from the environment set above.
-          toleranceSeconds: readVerifierConfig().timestampToleranceSeconds,
-          dynamodb,
-          s3,
-          tableName: NAMES.table,
-          bucketName: NAMES.bucket,
-          archivePrefix: '',
-          listenHost: host,
-        })
-      : undefined;
-    const printer: NotificationPrinter = startNotificationPrinter(
-      sqs,
-      notificationQueueUrl,
-      options.onNotification ?? console.log,
-      onError,
-      inspector ? (message) => inspector.recordCompletion(message) : undefined,
-    );
-    stops.push(() => printer.stop());
-    const http: HttpAdapter = await startHttpAdapter({
-      handler: (event) => verifier(event, lambdaContext(nameOf('verifier'), VERIFIER_TIMEOUT_MS, 256)),
-      path: '/webhook',
-      port: options.port,
-      host,
-      onError,
-      inspector,
-      throttle: throttleLimits(options.throttle),
-    });
-    stops.push(() => http.stop());
-
-    if (replicateApi) {
-      const intervalMs = reconcileIntervalSeconds * 1000;
-      const timeoutSeconds = options.reconciler?.functionTimeoutSeconds ?? Math.max(30, reconcileIntervalSeconds);
-      Object.assign(
-        process.env,
-        reconcilerEnvironment({
-          tableName: NAMES.table,
-          bucketName: NAMES.bucket,
-          archivePrefix: '',
-          signingSecretId: NAMES.secret,
-          tokenSecretId: NAMES.tokenSecret,
-          archiveQueueUrl,
-          webhookUrl: http.url,
-          webhookUrls: options.reconciler?.webhookUrls,
-          // The stand-in's key is local mode's; a real account's key would replace the secret given.
-          manageSigningKey: replicateApi.standIn,
-          apiBaseUrl: replicateApi.endpoint,
-          lookbackSeconds: options.reconciler?.lookbackSeconds ?? RECONCILER_DEFAULTS.lookbackSeconds,
-          stuckAfterSeconds: options.reconciler?.stuckAfterSeconds ?? LOCAL_STUCK_AFTER_SECONDS,
-          intervalSeconds: reconcileIntervalSeconds,
-        }),
-        options.handlerEnvironment,
-      );
-      const reconciler = loadHandler<Reconciler>('reconciler');
-      const onRecovered = options.reconciler?.onRecovered ?? console.log;
-      const schedule = startSchedule(
-        intervalMs,
-        async () => {
-          const startedAt = Date.now();
-          const report = await reconciler({}, lambdaContext(nameOf('reconciler'), timeoutSeconds * 1000, 256));
-          options.reconciler?.onReport?.(report, { startedAt, endedAt: Date.now() });
-          for (const { predictionId, status } of report.recovered) {
-            onRecovered(`↻ ${predictionId} ${status}: its terminal webhook never arrived; recorded from Replicate's API`);
-          }
-        },
-        onError,
-      );
-      stops.push(() => schedule.stop());
-    }
-
-    return {
-      info: {
-        webhookUrl: http.url,
-        secret,
-        region,
-        endpoints: {
-          ...endpoints,
-          s3: `http://localhost:${fauxqs.port}`,
-          sns: endpoints.sns,
-          sqs: `http://localhost:${fauxqs.port}`,
-        },
-        tableName: NAMES.table,
-        streamArn,
-        bucketName: NAMES.bucket,
-        completionTopicArn,
-        alarmTopicArn,
-        notificationQueueUrl,
-        eventBusName: NAMES.eventBus,
-        eventQueueUrl,
-        archiveQueueUrl,
-        archiveDeadLetterQueueUrl,
-        failureQueueUrl,
-        signingSecretId: NAMES.secret,
-        allowedOutputHosts,
-        ...(replicateApi ? { replicateApi, reconcileIntervalSeconds, tokenSecretId: NAMES.tokenSecret } : {}),
-        ...(inspector ? { inspectorUrl: `http://localhost:${http.port}/` } : {}),
-      },
-      replicateApiStandIn,
-      stop,
-    };
+    startArchiving(setup, clients.sqs, resources, queue, archiver);
+    const { http, inspector } = await startWebhookEndpoint(setup, clients, resources, secret, verifier);
+    if (replicate.api) startReconciler(setup, replicate.api, replicate.intervalSeconds, resources, http.url);
+    const info = readyInfo({ region, secret, standIns, resources, allowedOutputHosts, replicate, http, inspector });
+    return { info, replicateApiStandIn: replicate.standIn, stop };
   } catch (error) {
     await stop();
     throw error;
   }
 }
 
+/** What local mode runs in place of AWS, and the endpoints the handlers are given for it. */
+interface StandIns {
+  readonly fauxqsPort: number;
+  readonly secrets: SecretsManagerStandIn;
+  readonly eventBridge: EventBridgeStandIn;
+  readonly endpoints: ServiceEndpoints;
+}
+
+/** fauxqs (S3, SNS, SQS), DynamoDB Local, and the Secrets Manager and EventBridge stand-ins. */
+async function startStandIns({ options, region, stops }: Setup): Promise<StandIns> {
+  const fauxqsModule = await import('fauxqs');
+  // The SDK's default S3 addressing is virtual-hosted (bucket.s3.localhost); resolve it to loopback.
+  const restoreDns = fauxqsModule.interceptLocalhostDns();
+  stops.push(async () => restoreDns());
+  const fauxqs = await fauxqsModule.startFauxqs({ port: options.fauxqsPort ?? 0, logger: false, defaultRegion: region });
+  stops.push(() => fauxqs.stop());
+  const dynamoDb: DynamoDbLocal = await startDynamoDbLocal(options.dynamoDbPort ? { port: options.dynamoDbPort } : {});
+  stops.push(() => dynamoDb.stop());
+  const secrets: SecretsManagerStandIn = await startSecretsManager({ region, port: options.secretsManagerPort ?? 0 });
+  stops.push(() => secrets.stop());
+  const onEvent = options.onEvent ?? console.log;
+  const eventBridge: EventBridgeStandIn = await startEventBridge({
+    region,
+    onPut: ({ event }, rules) => onEvent(describeEvent(event['detail-type'], event.detail as Partial<CompletionMessage>, rules)),
+  });
+  stops.push(() => eventBridge.stop());
+  const endpoints: ServiceEndpoints = {
+    dynamodb: dynamoDb.endpoint,
+    s3: `http://s3.localhost:${fauxqs.port}`,
+    sns: `http://127.0.0.1:${fauxqs.port}`,
+    sqs: `http://sqs.${region}.localhost:${fauxqs.port}`,
+    secretsmanager: secrets.endpoint,
+    eventbridge: eventBridge.endpoint,
+  };
+  return { fauxqsPort: fauxqs.port, secrets, eventBridge, endpoints };
+}
+
+/** The runner's own clients (setup, failure queue, printer, inspector). */
+interface RunnerClients {
+  readonly dynamodb: DynamoDBClient;
+  readonly s3: S3Client;
+  readonly sns: SNSClient;
+  readonly sqs: SQSClient;
+}
+
+function createRunnerClients({ region, stops }: Setup, endpoints: ServiceEndpoints): RunnerClients {
+  // They always talk to the stand-ins directly, whatever routeHandlerTraffic does to the handlers'.
+  const direct = { region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+  const dynamodb = new DynamoDBClient({ ...direct, endpoint: endpoints.dynamodb });
+  const s3 = new S3Client({ ...direct, endpoint: endpoints.s3 });
+  const sns = new SNSClient({ ...direct, endpoint: endpoints.sns });
+  const sqs = new SQSClient({ ...direct, endpoint: endpoints.sqs });
+  stops.push(async () => [dynamodb, s3, sns, sqs].forEach((client) => client.destroy()));
+  return { dynamodb, s3, sns, sqs };
+}
+
+type ArchiveQueueSettings = Required<ArchiveQueueOptions>;
+
+function archiveQueueSettings(options: LocalOptions): ArchiveQueueSettings {
+  return {
+    maxConcurrency: 4,
+    batchSize: ARCHIVE_QUEUE_DEFAULTS.batchSize,
+    maxReceiveCount: ARCHIVE_QUEUE_DEFAULTS.maxReceiveCount,
+    functionTimeoutSeconds: ARCHIVER_FUNCTION_DEFAULTS.timeoutSeconds,
+    visibilityTimeoutSeconds: ARCHIVER_FUNCTION_DEFAULTS.timeoutSeconds + ARCHIVE_VISIBILITY_MARGIN_SECONDS,
+    retryBaseDelaySeconds: 1,
+    ...options.archiveQueue,
+  };
+}
+
+/** What the construct would create, created in the stand-ins. */
+interface LocalResources {
+  readonly streamArn: string;
+  readonly completionTopicArn: string;
+  readonly alarmTopicArn: string;
+  readonly failureQueueUrl: string;
+  readonly archiveDeadLetterQueueUrl: string;
+  readonly archiveQueueUrl: string;
+  readonly notificationQueueUrl: string;
+  readonly eventQueueUrl: string;
+}
+
+/** The table with its stream, the bucket, the topics, the queues, and the event rule. */
+async function createResources(
+  { options }: Setup,
+  { dynamodb, s3, sns, sqs }: RunnerClients,
+  eventBridge: EventBridgeStandIn,
+  queue: ArchiveQueueSettings,
+): Promise<LocalResources> {
+  const { streamArn } = await createStateTable(dynamodb, NAMES.table);
+  await s3.send(new CreateBucketCommand({ Bucket: NAMES.bucket }));
+  const completionTopicArn = (await sns.send(new CreateTopicCommand({ Name: 'replicate-webhooks-completions' }))).TopicArn!;
+  const alarmTopicArn = (await sns.send(new CreateTopicCommand({ Name: 'replicate-webhooks-alarms' }))).TopicArn!;
+  const failureQueueUrl = await createQueue(sqs, 'replicate-webhooks-archive-failures');
+  const { archiveDeadLetterQueueUrl, archiveQueueUrl } = await createArchiveQueues(sqs, queue);
+  const notificationQueueUrl = await createQueue(sqs, 'replicate-webhooks-notifications');
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: notificationQueueUrl, AttributeNames: ['QueueArn'] }),
+  );
+  await sns.send(new SubscribeCommand({ TopicArn: completionTopicArn, Protocol: 'sqs', Endpoint: Attributes!.QueueArn }));
+  // A rule with the construct's pattern and an SQS target, as `onCompletionEvent` would make.
+  const eventQueueUrl = await createQueue(sqs, EVENT_RULE_NAME);
+  eventBridge.addRule({
+    name: EVENT_RULE_NAME,
+    eventBusName: NAMES.eventBus,
+    pattern: completionEventPattern(options.eventRule),
+    target: async (event) => {
+      await sqs.send(new SendMessageCommand({ QueueUrl: eventQueueUrl, MessageBody: JSON.stringify(event) }));
+    },
+  });
+  return {
+    streamArn,
+    completionTopicArn,
+    alarmTopicArn,
+    failureQueueUrl,
+    archiveDeadLetterQueueUrl,
+    archiveQueueUrl,
+    notificationQueueUrl,
+    eventQueueUrl,
+  };
+}
+
+async function createQueue(sqs: SQSClient, name: string): Promise<string> {
+  return (await sqs.send(new CreateQueueCommand({ QueueName: name }))).QueueUrl!;
+}
+
+/** The archive queue and its dead-letter queue, with the construct's redrive. */
+async function createArchiveQueues(
+  sqs: SQSClient,
+  queue: ArchiveQueueSettings,
+): Promise<{ archiveDeadLetterQueueUrl: string; archiveQueueUrl: string }> {
+  const archiveDeadLetterQueueUrl = await createQueue(sqs, 'replicate-webhooks-archive-dead-letters');
+  const deadLetterArn = (
+    await sqs.send(new GetQueueAttributesCommand({ QueueUrl: archiveDeadLetterQueueUrl, AttributeNames: ['QueueArn'] }))
+  ).Attributes!.QueueArn!;
+  const archiveQueueUrl = (
+    await sqs.send(
+      new CreateQueueCommand({
+        QueueName: 'replicate-webhooks-archive',
+        Attributes: {
+          VisibilityTimeout: String(queue.visibilityTimeoutSeconds),
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetterArn, maxReceiveCount: queue.maxReceiveCount }),
+        },
+      }),
+    )
+  ).QueueUrl!;
+  return { archiveDeadLetterQueueUrl, archiveQueueUrl };
+}
+
+/** Where the reconciler reads predictions, when it runs at all. */
+interface ReplicateApiConnection {
+  readonly intervalSeconds: number;
+  readonly api?: NonNullable<ReadyInfo['replicateApi']>;
+  readonly standIn?: ReplicateApiStandIn;
+}
+
+/** Replicate's API (or another) with the token given, else a stand-in started with a token of its own; its token goes into Secrets Manager. */
+async function connectReplicateApi(
+  { options, stops }: Setup,
+  secrets: SecretsManagerStandIn,
+  secret: string,
+): Promise<ReplicateApiConnection> {
+  const intervalSeconds = options.reconciler?.intervalSeconds ?? LOCAL_RECONCILE_INTERVAL_SECONDS;
+  if (!(intervalSeconds > 0)) return { intervalSeconds };
+  if (options.reconciler?.api) {
+    secrets.putSecret(NAMES.tokenSecret, options.reconciler.api.token);
+    return { intervalSeconds, api: { endpoint: options.reconciler.api.baseUrl, standIn: false } };
+  }
+  const token = `r8_standin_${randomBytes(18).toString('base64url')}`;
+  // Its signing secret is local mode's, so the reconciler's key sync finds nothing to change.
+  const standIn: ReplicateApiStandIn = await startReplicateApi({ token, secret });
+  stops.push(() => standIn.stop());
+  secrets.putSecret(NAMES.tokenSecret, token);
+  return { intervalSeconds, api: { endpoint: standIn.endpoint, token, standIn: true }, standIn };
+}
+
+/**
+ * The handlers build their SDK clients with the default configuration: these standard variables
+ * are the only wiring, exactly as in Lambda (plus credentials no emulator checks).
+ */
+function setHandlerEnvironment(
+  { options, region }: Setup,
+  endpoints: ServiceEndpoints,
+  resources: LocalResources,
+  queue: ArchiveQueueSettings,
+  allowedOutputHosts: readonly string[],
+): void {
+  Object.assign(process.env, {
+    AWS_REGION: region,
+    AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
+    AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+    AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+    AWS_ENDPOINT_URL_DYNAMODB_STREAMS: endpoints.dynamodb,
+    AWS_ENDPOINT_URL_S3: endpoints.s3,
+    AWS_ENDPOINT_URL_SNS: endpoints.sns,
+    AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoints.secretsmanager,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: endpoints.eventbridge,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?? 'true',
+    ...verifierEnvironment({
+      tableName: NAMES.table,
+      signingSecretId: NAMES.secret,
+      bucketName: NAMES.bucket,
+      archivePrefix: '',
+    }),
+    ...archiverEnvironment({
+      tableName: NAMES.table,
+      bucketName: NAMES.bucket,
+      archivePrefix: '',
+      completionTopicArn: resources.completionTopicArn,
+      eventBusName: options.eventBus === false ? undefined : NAMES.eventBus,
+      queueUrl: resources.archiveQueueUrl,
+      allowedOutputHosts,
+      maxReceiveCount: queue.maxReceiveCount,
+      retryQueueBaseDelaySeconds: queue.retryBaseDelaySeconds,
+    }),
+    // Loopback file servers are the point of the extra hosts; AWS never sets this.
+    ALLOW_PRIVATE_ADDRESSES: String(options.allowPrivateAddresses ?? options.extraOutputHosts.length > 0),
+    POWERTOOLS_SERVICE_NAME: 'replicate-webhooks',
+    POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
+    // Embedded-metric JSON is for CloudWatch; locally it would bury the notifications.
+    POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
+    ...options.handlerEnvironment,
+  });
+  // Unset rather than left from an earlier pipeline of this process.
+  if (options.eventBus === false) delete process.env[ARCHIVER_ENV.eventBusName];
+}
+
+/** The Pipe from the table's stream to the archive queue, and the archiver's SQS event source. */
+function startArchiving(
+  setup: Setup,
+  sqs: SQSClient,
+  resources: LocalResources,
+  queue: ArchiveQueueSettings,
+  archiver: Archiver,
+): void {
+  const { region, onError, stops } = setup;
+  const archivePipe: StreamToQueuePipe = startStreamToQueuePipe({
+    streamArn: resources.streamArn,
+    queueUrl: resources.archiveQueueUrl,
+    filterPatterns: BECAME_TERMINAL_PATTERNS,
+    inputTemplate: ARCHIVE_REQUEST_TEMPLATE,
+    batchSize: ARCHIVE_QUEUE_DEFAULTS.pipeBatchSize,
+    maxRetryAttempts: ARCHIVE_QUEUE_DEFAULTS.pipeRetryAttempts,
+    onPartialBatchItemFailure: 'AUTOMATIC_BISECT',
+    region,
+    onFailure: async (failure) => {
+      await sqs.send(new SendMessageCommand({ QueueUrl: resources.failureQueueUrl, MessageBody: JSON.stringify(failure) }));
+    },
+    onError,
+  });
+  stops.push(() => archivePipe.stop());
+  const archiveConsumer: SqsPoller = startSqsPoller({
+    queueUrl: resources.archiveQueueUrl,
+    // As Lambda does: the context tells the handler how much of its timeout is left.
+    handler: (event) =>
+      archiver(
+        event,
+        lambdaContext(setup, 'archiver', queue.functionTimeoutSeconds * 1000, ARCHIVER_FUNCTION_DEFAULTS.memorySizeMb),
+      ),
+    batchSize: queue.batchSize,
+    maxConcurrency: queue.maxConcurrency,
+    region,
+    onError,
+  });
+  stops.push(() => archiveConsumer.stop());
+}
+
+/** API Gateway in front of the verifier, with the inspector (when on) and the notification printer. */
+async function startWebhookEndpoint(
+  setup: Setup,
+  { dynamodb, s3, sqs }: RunnerClients,
+  resources: LocalResources,
+  secret: string,
+  verifier: Verifier,
+): Promise<{ http: HttpAdapter; inspector: Inspector | undefined }> {
+  const { options, onError, stops } = setup;
+  const host = options.host ?? '127.0.0.1';
+  const inspector: Inspector | undefined = options.inspector
+    ? createInspector({
+        ...options.inspector,
+        signingSecret: secret,
+        // What the verifier itself reads from the environment set above.
+        toleranceSeconds: readVerifierConfig().timestampToleranceSeconds,
+        dynamodb,
+        s3,
+        tableName: NAMES.table,
+        bucketName: NAMES.bucket,
+        archivePrefix: '',
+        listenHost: host,
+      })
+    : undefined;
+  const printer: NotificationPrinter = startNotificationPrinter(
+    sqs,
+    resources.notificationQueueUrl,
+    options.onNotification ?? console.log,
+    onError,
+    inspector ? (message) => inspector.recordCompletion(message) : undefined,
+  );
+  stops.push(() => printer.stop());
+  const { timeoutSeconds, memorySizeMb } = VERIFIER_FUNCTION_DEFAULTS;
+  const http: HttpAdapter = await startHttpAdapter({
+    handler: (event) => verifier(event, lambdaContext(setup, 'verifier', timeoutSeconds * 1000, memorySizeMb)),
+    path: '/webhook',
+    port: options.port,
+    host,
+    onError,
+    inspector,
+    throttle: throttleLimits(options.throttle),
+  });
+  stops.push(() => http.stop());
+  return { http, inspector };
+}
+
+/** The reconciler on its schedule, against the API connectReplicateApi chose. */
+function startReconciler(
+  setup: Setup,
+  replicateApi: NonNullable<ReadyInfo['replicateApi']>,
+  intervalSeconds: number,
+  resources: LocalResources,
+  webhookUrl: string,
+): void {
+  const { options, onError, stops } = setup;
+  const timeoutSeconds = options.reconciler?.functionTimeoutSeconds ?? Math.max(30, intervalSeconds);
+  Object.assign(
+    process.env,
+    reconcilerEnvironment({
+      tableName: NAMES.table,
+      bucketName: NAMES.bucket,
+      archivePrefix: '',
+      signingSecretId: NAMES.secret,
+      tokenSecretId: NAMES.tokenSecret,
+      archiveQueueUrl: resources.archiveQueueUrl,
+      webhookUrl,
+      webhookUrls: options.reconciler?.webhookUrls,
+      // The stand-in's key is local mode's; a real account's key would replace the secret given.
+      manageSigningKey: replicateApi.standIn,
+      apiBaseUrl: replicateApi.endpoint,
+      lookbackSeconds: options.reconciler?.lookbackSeconds ?? RECONCILER_DEFAULTS.lookbackSeconds,
+      stuckAfterSeconds: options.reconciler?.stuckAfterSeconds ?? LOCAL_STUCK_AFTER_SECONDS,
+      intervalSeconds,
+    }),
+    options.handlerEnvironment,
+  );
+  const reconciler = loadHandler<Reconciler>('reconciler');
+  const onRecovered = options.reconciler?.onRecovered ?? console.log;
+  const memorySizeMb = RECONCILER_FUNCTION_DEFAULTS.memorySizeMb;
+  const schedule = startSchedule(
+    intervalSeconds * 1000,
+    async () => {
+      const startedAt = Date.now();
+      const report = await reconciler({}, lambdaContext(setup, 'reconciler', timeoutSeconds * 1000, memorySizeMb));
+      options.reconciler?.onReport?.(report, { startedAt, endedAt: Date.now() });
+      for (const { predictionId, status } of report.recovered) {
+        onRecovered(`↻ ${predictionId} ${status}: its terminal webhook never arrived; recorded from Replicate's API`);
+      }
+    },
+    onError,
+  );
+  stops.push(() => schedule.stop());
+}
+
+/** What local mode announces (`ready {json}`): its endpoints and every name in them. */
+function readyInfo(started: {
+  readonly region: string;
+  readonly secret: string;
+  readonly standIns: StandIns;
+  readonly resources: LocalResources;
+  readonly allowedOutputHosts: readonly string[];
+  readonly replicate: ReplicateApiConnection;
+  readonly http: HttpAdapter;
+  readonly inspector: Inspector | undefined;
+}): ReadyInfo {
+  const { region, secret, standIns, resources, allowedOutputHosts, replicate, http, inspector } = started;
+  return {
+    webhookUrl: http.url,
+    secret,
+    region,
+    endpoints: {
+      ...standIns.endpoints,
+      s3: `http://localhost:${standIns.fauxqsPort}`,
+      sns: standIns.endpoints.sns,
+      sqs: `http://localhost:${standIns.fauxqsPort}`,
+    },
+    tableName: NAMES.table,
+    streamArn: resources.streamArn,
+    bucketName: NAMES.bucket,
+    completionTopicArn: resources.completionTopicArn,
+    alarmTopicArn: resources.alarmTopicArn,
+    notificationQueueUrl: resources.notificationQueueUrl,
+    eventBusName: NAMES.eventBus,
+    eventQueueUrl: resources.eventQueueUrl,
+    archiveQueueUrl: resources.archiveQueueUrl,
+    archiveDeadLetterQueueUrl: resources.archiveDeadLetterQueueUrl,
+    failureQueueUrl: resources.failureQueueUrl,
+    signingSecretId: NAMES.secret,
+    allowedOutputHosts,
+    ...(replicate.api
+      ? {
+          replicateApi: replicate.api,
+          reconcileIntervalSeconds: replicate.intervalSeconds,
+          tokenSecretId: NAMES.tokenSecret,
+        }
+      : {}),
+    ...(inspector ? { inspectorUrl: `http://localhost:${http.port}/` } : {}),
+  };
+}
+
 /** The part of Lambda's context the handlers read: the time left, counted from the invocation's start. */
-function lambdaContext(
-  { name: functionName, region }: { name: string; region: string },
-  timeoutMs: number,
-  memoryMb: number,
-): Context {
+function lambdaContext({ options, region }: Setup, handler: HandlerName, timeoutMs: number, memoryMb: number): Context {
+  // A deployed stack's function names are CloudFormation's; locally, the handler's own unless given.
+  const functionName = options.functionNames?.[handler] ?? handler;
   const deadline = Date.now() + timeoutMs;
   return {
     callbackWaitsForEmptyEventLoop: true,

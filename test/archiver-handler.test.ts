@@ -37,10 +37,10 @@ import { ARCHIVE_PENDING_INDEX, predictionItemKey } from '../lambda/shared/state
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { WebhookStore } from '../lambda/store/webhook-store';
 import { ReplicateWebhooks } from '../lib';
-import { matchesPattern } from '../local/event-filter';
-import { startStreamToQueuePipe, type StreamBatchFailure, type StreamToQueuePipe } from '../local/pipe';
-import { startEventBridge, type EventBridgeStandIn } from '../local/standins/eventbridge';
-import { startSqsPoller, type SqsPoller } from '../local/sqs-poller';
+import { matchesPattern } from '../local/aws/event-filter';
+import { startStreamToQueuePipe, type StreamBatchFailure, type StreamToQueuePipe } from '../local/aws/pipe';
+import { startEventBridge, type EventBridgeStandIn } from '../local/aws/standins/eventbridge';
+import { startSqsPoller, type SqsPoller } from '../local/aws/sqs-poller';
 import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from './support/aws';
 import { startFauxqs, type Fauxqs } from './support/fauxqs';
 import { sha256, startFileServer, type FileServer } from './support/file-server';

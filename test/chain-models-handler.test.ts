@@ -14,7 +14,7 @@ import { CHAIN_ENV } from '../examples/chain-models/settings';
 import { buildCompletionMessage, objectLocation, type CompletionMessage } from '../lambda/shared/completion-message';
 import type { PredictionStatus } from '../lambda/shared/prediction';
 import { startReplicateApi, type ReplicateApiStandIn } from '../local/standins/replicate-api';
-import { startSecretsManager, type SecretsManagerStandIn } from '../local/standins/secrets-manager';
+import { startSecretsManager, type SecretsManagerStandIn } from '../local/aws/standins/secrets-manager';
 import { dynamoDbEndpoint, useStandInEnvironment } from './support/aws';
 import { startFauxqs, type Fauxqs } from './support/fauxqs';
 

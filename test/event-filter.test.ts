@@ -1,5 +1,5 @@
 /** Lambda event filter patterns, for the subset the poller supports. */
-import { matchesAny, matchesPattern } from '../local/event-filter';
+import { matchesAny, matchesPattern } from '../local/aws/event-filter';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 
 const record = {

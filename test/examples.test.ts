@@ -15,7 +15,7 @@ import { NotifyStack, notifyApp } from '../examples/notify/app';
 import { CHAT_WEBHOOK_SECRET_ENV } from '../examples/notify/settings';
 import { COMPLETION_EVENT_SOURCE, completionEventDetailType } from '../lambda/shared/completion-event';
 import { buildCompletionMessage, objectLocation, type CompletionMessage } from '../lambda/shared/completion-message';
-import { matchesPattern } from '../local/event-filter';
+import { matchesPattern } from '../local/aws/event-filter';
 
 const stackOf = <T>(app: App, type: new (...args: never[]) => T): T =>
   app.node.children.find((child) => child instanceof type) as T;

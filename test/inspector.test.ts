@@ -11,10 +11,10 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { signWebhook } from '../lambda/shared/signature';
 import { diagnoseSignature } from '../local/inspector/diagnose';
 import { DeliveryRecorder, type Delivery } from '../local/inspector/recorder';
-import { buildScenario, seededRandom } from '../local/sender/scenarios';
-import { startOutputServer, type OutputServer } from '../local/sender/output-server';
-import { sendDelivery } from '../local/sender/send';
-import { freePort } from '../local/standins/dynamodb-local';
+import { buildScenario, seededRandom } from '../cli/scenarios';
+import { startOutputServer, type OutputServer } from '../cli/output-server';
+import { sendDelivery } from '../cli/send';
+import { freePort } from '../local/aws/standins/dynamodb-local';
 import { startLocalMode, type LocalModeProcess } from './support/local-mode';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';

@@ -14,12 +14,12 @@ import type { ArchiveManifest } from '../lambda/shared/completion-message';
 import { signWebhook } from '../lambda/shared/signature';
 import { predictionItemKey } from '../lambda/shared/state';
 import type { ReadyInfo } from '../local/pipeline';
-import { main as sender } from '../local/sender/cli';
-import { buildScenario, planDeliveries, seededRandom } from '../local/sender/scenarios';
-import { registerPrediction } from '../local/sender/register';
-import { sendDelivery } from '../local/sender/send';
-import { startOutputServer, type OutputServer } from '../local/sender/output-server';
-import { freePort } from '../local/standins/dynamodb-local';
+import { main as sender } from '../cli/index';
+import { buildScenario, planDeliveries, seededRandom } from '../cli/scenarios';
+import { registerPrediction } from '../cli/register';
+import { sendDelivery } from '../cli/send';
+import { startOutputServer, type OutputServer } from '../cli/output-server';
+import { freePort } from '../local/aws/standins/dynamodb-local';
 import { startLocalMode } from './support/local-mode';
 import { subscribeQueue, type ReceivedNotification, type Subscriber } from './support/notifications';
 

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import type { ReadyInfo } from '../local/pipeline';
-import { freePort } from '../local/standins/dynamodb-local';
+import { freePort } from '../local/aws/standins/dynamodb-local';
 import { isRunning, processInfo, waitUntilGone, watchDescendants, type ProcessInfo } from './support/process-tree';
 
 const ROOT = join(__dirname, '..');

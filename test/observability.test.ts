@@ -11,7 +11,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { METRIC, METRICS_NAMESPACE, REASON_DIMENSION, SERVICE_NAME } from '../lambda/shared/metrics';
 import { ReplicateWebhooks } from '../lib';
-import { startSecretsManager, type SecretsManagerStandIn } from '../local/standins/secrets-manager';
+import { startSecretsManager, type SecretsManagerStandIn } from '../local/aws/standins/secrets-manager';
 import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from './support/aws';
 import { startFauxqs, type Fauxqs } from './support/fauxqs';
 import { newSecret, newWebhookId, prediction, signedEvent } from './support/webhooks';

@@ -19,7 +19,7 @@ import {
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, posix, relative } from 'node:path';
-import { USAGE } from '../local/sender/cli';
+import { USAGE } from '../cli/index';
 
 const REPO = join(__dirname, '..');
 const MANIFEST = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as {
@@ -84,7 +84,7 @@ describe('the tarball', () => {
         'assets/verifier/index.js',
         'assets/archiver/index.js',
         'bin/replicate-webhooks.cjs',
-        'dist/local/sender/cli.js',
+        'dist/cli/index.js',
         // The jsii assembly: what jsii-pacmak and Construct Hub read for the other languages.
         '.jsii',
         MANIFEST.main,
@@ -104,9 +104,9 @@ describe('the tarball', () => {
     const typescriptSources = files.filter((path) => /\.(c|m)?ts$/.test(path) && !/\.d\.(c|m)?ts$/.test(path));
     expect(typescriptSources).toEqual([]);
     const forbidden = [
-      /^(test|bench|scripts|lambda|local|build|cdk\.out)\//,
+      /^(test|bench|scripts|lambda|local|cli|build|cdk\.out)\//,
       /(^|\/)node_modules\//,
-      /^dist\/(test|bench|scripts|bin)\//,
+      /^dist\/(test|bench|scripts|bin|local)\//,
       // Of the handlers, only their settings (names and defaults the construct wires) ship.
       /^dist\/lambda\/(verifier|archiver|reconciler)\/(?!settings\.(js|d\.ts)$)/,
       /^(cdk\.json|tsconfig.*\.json|jest\.config\.js|package-lock\.json)$/,
@@ -121,7 +121,7 @@ describe('the tarball', () => {
     const reached = new Set<string>();
     const unresolved: string[] = [];
     const foreign: string[] = [];
-    const entries = [MANIFEST.main, MANIFEST.types, 'dist/local/sender/cli.js', 'dist/local/sender/cli.d.ts'];
+    const entries = [MANIFEST.main, MANIFEST.types, 'dist/cli/index.js', 'dist/cli/index.d.ts'];
     const queue = [...entries];
     while (queue.length > 0) {
       const file = queue.pop()!;
@@ -330,7 +330,7 @@ describe('a consumer project with only the tarball and the peer dependencies', (
     'the replicate-webhooks bin prints its usage from the compiled CLI',
     () => {
       // The bin prefers the TypeScript sources when they are there; here they must not be.
-      expect(existsSync(join(installed(), 'local', 'sender', 'cli.ts'))).toBe(false);
+      expect(existsSync(join(installed(), 'cli', 'index.ts'))).toBe(false);
       const stdout = execFileSync(process.execPath, [join(consumer, 'node_modules', '.bin', 'replicate-webhooks'), 'help'], {
         cwd: consumer,
         env,

@@ -20,7 +20,7 @@ import {
   type StreamBatchFailure,
   type StreamToQueuePipe,
   type StreamToQueuePipeOptions,
-} from '../local/pipe';
+} from '../local/aws/pipe';
 import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from './support/aws';
 import { startFauxqs, type Fauxqs } from './support/fauxqs';
 

@@ -26,7 +26,7 @@ import { WebhookStore } from '../lambda/store/webhook-store';
 import { RECONCILER_CLIENTS } from '../lambda/sdk-clients';
 import { createTelemetry } from '../lambda/telemetry';
 import { startReplicateApi, type ReplicateApiStandIn } from '../local/standins/replicate-api';
-import { startSecretsManager, type SecretsManagerStandIn } from '../local/standins/secrets-manager';
+import { startSecretsManager, type SecretsManagerStandIn } from '../local/aws/standins/secrets-manager';
 import { createTestTable, dynamoDbEndpoint, storedPayload, useStandInEnvironment } from './support/aws';
 import { startFauxqs, type Fauxqs } from './support/fauxqs';
 import { startTcpProxy } from './support/tcp-proxy';

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { isTerminalStatus, parsePrediction, STATUS_RANK, type Prediction } from '../lambda/shared/prediction';
 import { decodeSigningKey, verifyWebhook } from '../lambda/shared/signature';
-import { main } from '../local/sender/cli';
-import { startOutputServer } from '../local/sender/output-server';
+import { main } from '../cli/index';
+import { startOutputServer } from '../cli/output-server';
 import {
   buildScenario,
   planDeliveries,
@@ -17,8 +17,8 @@ import {
   seededRandom,
   type Delivery,
   type ScenarioName,
-} from '../local/sender/scenarios';
-import { sendDelivery } from '../local/sender/send';
+} from '../cli/scenarios';
+import { sendDelivery } from '../cli/send';
 import { startReplicateApi, type ReplicateApiStandIn } from '../local/standins/replicate-api';
 import { newSecret } from './support/webhooks';
 

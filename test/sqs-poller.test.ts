@@ -19,7 +19,7 @@ import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startSqsPoller, type SqsPoller, type SqsPollerOptions } from '../local/sqs-poller';
+import { startSqsPoller, type SqsPoller, type SqsPollerOptions } from '../local/aws/sqs-poller';
 import { useStandInEnvironment } from './support/aws';
 import { startFauxqs, type Fauxqs } from './support/fauxqs';
 
@@ -461,7 +461,7 @@ test('after stop() nothing keeps the process alive', async () => {
   const script = `
     (async () => {
       (await import('fauxqs')).interceptLocalhostDns();
-      const { startSqsPoller } = require(${JSON.stringify(join(__dirname, '../local/sqs-poller.ts'))});
+      const { startSqsPoller } = require(${JSON.stringify(join(__dirname, '../local/aws/sqs-poller.ts'))});
       let invocations = 0;
       const poller = startSqsPoller({ queueUrl: process.env.QUEUE_URL, handler: async () => void invocations++, onError: () => {} });
       await poller.drain(5000);

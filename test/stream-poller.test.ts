@@ -15,7 +15,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ATTR, PARTITION_KEY, payloadItemKey, predictionItemKey } from '../lambda/shared/state';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
-import { startStreamPoller, type StreamBatchFailure, type StreamPoller, type StreamPollerOptions } from '../local/stream-poller';
+import {
+  startStreamPoller,
+  type StreamBatchFailure,
+  type StreamPoller,
+  type StreamPollerOptions,
+} from '../local/aws/stream-poller';
 import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from './support/aws';
 
 const execFileAsync = promisify(execFile);
@@ -289,7 +294,7 @@ test('after stop() nothing keeps the process alive', async () => {
   const { tableName, streamArn } = await createTestTable();
   await putKeys(tableName, ['waits-for-a-retry']);
   const script = `
-    const { startStreamPoller } = require(${JSON.stringify(join(__dirname, '../local/stream-poller.ts'))});
+    const { startStreamPoller } = require(${JSON.stringify(join(__dirname, '../local/aws/stream-poller.ts'))});
     const poller = startStreamPoller({
       streamArn: process.env.STREAM_ARN,
       retryDelayMs: 60000,

@@ -7,7 +7,7 @@ import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/clien
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
-import { startSecretsManager, type SecretsManagerStandIn } from '../local/standins/secrets-manager';
+import { startSecretsManager, type SecretsManagerStandIn } from '../local/aws/standins/secrets-manager';
 import { readVerifierConfig } from '../lambda/verifier/config';
 import { verifierDependencies } from '../lambda/verifier/dependencies';
 import { createVerifierHandler } from '../lambda/verifier/handler';

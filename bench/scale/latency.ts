@@ -2,7 +2,7 @@
  * How long one archival takes in the model (lognormal, plus a rare stall), and the seeded streams
  * every draw comes from.
  */
-import { seededRandom } from '../../local/sender/scenarios';
+import { seededRandom } from '../../cli/scenarios';
 
 /** Independent streams per purpose, so that drawing more of one never shifts another. */
 export const streamSeed = (seed: number, stream: number): number =>

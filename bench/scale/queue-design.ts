@@ -1,5 +1,5 @@
 /** The design that ships: a pipe into the archive queue, read by up to `maxConcurrency` archivers. */
-import { seededRandom } from '../../local/sender/scenarios';
+import { seededRandom } from '../../cli/scenarios';
 import { drawLatency, streamSeed } from './latency';
 import type { ScaleModelOptions } from './options';
 import { materialize, type SimulationInput, type SimulationRun } from './workload';

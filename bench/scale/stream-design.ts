@@ -1,5 +1,5 @@
 /** The design the archive queue replaced: Lambda reading the table's stream, each slot a FIFO. */
-import { seededRandom } from '../../local/sender/scenarios';
+import { seededRandom } from '../../cli/scenarios';
 import { drawLatency, meanLatency, streamSeed } from './latency';
 import type { ScaleModelOptions } from './options';
 import { materialize, type SimulationInput, type SimulationRun } from './workload';

@@ -2,7 +2,7 @@
  * The predictions a run archives, independent of the design: arrivals, latencies, slot and failure
  * draws, replayed at any rate so that two runs differing in one parameter see the same predictions.
  */
-import { seededRandom } from '../../local/sender/scenarios';
+import { seededRandom } from '../../cli/scenarios';
 import { drawLatency, streamSeed, type LatencyModel } from './latency';
 import { DEFAULT_SCALE_OPTIONS, type ScaleModelOptions } from './options';
 

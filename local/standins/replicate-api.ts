@@ -21,7 +21,7 @@
  * Everything is answered from memory; the server holds no timers, so `stop()` leaves nothing behind.
  */
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** A prediction as stored and answered: Replicate's field names, any extra field kept as given. */
@@ -230,22 +230,57 @@ export async function startReplicateApi(options: ReplicateApiStandInOptions): Pr
   const pageSize = options.pageSize ?? 100;
   if (!Number.isInteger(pageSize) || pageSize < 1)
     throw new Error(`startReplicateApi: pageSize must be a positive integer, got ${pageSize}`);
-  const listOmits = new Set(options.listOmits ?? ['logs']);
-  const honourCreatedFilters = options.honourCreatedFilters ?? true;
-  // Compared as digests, so the comparison takes the same time whatever the guess.
-  const digestOf = (token: string) => createHash('sha256').update(`Bearer ${token}`).digest();
-  let tokenDigest = digestOf(options.token);
-
-  const predictions = new Map<string, StandInPrediction>();
-  const positions = new Map<string, Position>();
-  // Raw list items, under position ids no prediction id can take.
-  const rawItems = new Map<string, unknown>();
+  const listing: ListingRules = {
+    pageSize,
+    listOmits: new Set(options.listOmits ?? ['logs']),
+    honourCreatedFilters: options.honourCreatedFilters ?? true,
+  };
+  const account = new StandInAccount(options.token, options.secret ?? newSecret());
   const faults: Fault[] = [];
   const requests: RecordedRequest[] = [];
-  let secret = options.secret ?? newSecret();
-  let base = '';
+  const server = createServer(answerRequests(account, listing, faults, requests));
+  const port = await listen(server, options.port ?? 0);
+  account.base = `http://${options.advertisedHost ?? '127.0.0.1'}:${port}`;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    putPrediction: (prediction) => account.store(account.withDefaults(prediction)),
+    removeData: (id) => account.removeData(id),
+    putListItem: (item, createdAt) => account.putListItem(item, createdAt),
+    setSecret(key) {
+      account.secret = key;
+    },
+    setToken: (token) => account.setToken(token),
+    faults: faultControls(faults),
+    requests,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
 
-  const withDefaults = (given: Record<string, unknown>): StandInPrediction => {
+// Compared as digests, so the comparison takes the same time whatever the guess.
+const digestOf = (authorization: string) => createHash('sha256').update(authorization).digest();
+
+/** The account the stand-in plays: its predictions in newest-first order, items only listed, its secret and token. */
+class StandInAccount {
+  readonly predictions = new Map<string, StandInPrediction>();
+  readonly positions = new Map<string, Position>();
+  /** Raw list items, under position ids no prediction id can take. */
+  readonly rawItems = new Map<string, unknown>();
+  /** The origin written into absolute URLs, once the server listens. */
+  base = '';
+  private tokenDigest: Buffer;
+
+  constructor(
+    token: string,
+    public secret: string,
+  ) {
+    this.tokenDigest = digestOf(`Bearer ${token}`);
+  }
+
+  withDefaults(given: Record<string, unknown>): StandInPrediction {
     const id = given.id;
     if (typeof id !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(id)) {
       throw new Error(`putPrediction: id must be a prediction id, got ${JSON.stringify(id)}`);
@@ -265,211 +300,61 @@ export async function startReplicateApi(options: ReplicateApiStandInOptions): Pr
       data_removed: false,
       source: 'api',
       urls: {
-        get: `${base}/v1/predictions/${id}`,
-        cancel: `${base}/v1/predictions/${id}/cancel`,
-        web: `${base}/p/${id}`,
+        get: `${this.base}/v1/predictions/${id}`,
+        cancel: `${this.base}/v1/predictions/${id}/cancel`,
+        web: `${this.base}/p/${id}`,
       },
       // An explicit `undefined` means "not given", as it would in JSON.
       ...Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined)),
       id,
       created_at: createdAt,
     };
-  };
+  }
 
-  const store = (prediction: StandInPrediction) => {
+  store(prediction: StandInPrediction): StandInPrediction {
     const time = parseDateTime(prediction.created_at)!;
-    predictions.set(prediction.id, prediction);
-    positions.set(prediction.id, { ...time, id: prediction.id });
+    this.predictions.set(prediction.id, prediction);
+    this.positions.set(prediction.id, { ...time, id: prediction.id });
     return prediction;
-  };
+  }
 
-  /** The fault that answers this request, if any; each answered request uses one up. */
-  const takeFault = (path: string, now: number): Reply | undefined => {
-    for (let index = 0; index < faults.length; index++) {
-      const fault = faults[index];
-      const expired = fault.remaining <= 0 || (fault.kind === 'throttle' && now >= fault.until);
-      if (expired) {
-        faults.splice(index--, 1);
-        continue;
-      }
-      if (fault.path !== undefined && fault.path !== path) continue;
-      fault.remaining--;
-      switch (fault.kind) {
-        case 'throttle': {
-          const windowLeft = Number.isFinite(fault.until) ? Math.ceil((fault.until - now) / 1000) : 1;
-          const seconds = fault.retryAfterSeconds ?? Math.max(1, windowLeft);
-          const retryAfter = fault.as === 'http-date' ? new Date(now + seconds * 1000).toUTCString() : String(seconds);
-          return json(
-            429,
-            { detail: `Request was throttled. Your rate limit resets in ~${seconds}s.` },
-            { 'retry-after': retryAfter },
-          );
-        }
-        case 'fail':
-          return json(fault.status, { detail: 'Internal server error', status: fault.status });
-        case 'respond':
-          return { status: fault.status, body: fault.body, headers: fault.headers };
-      }
-    }
-    return undefined;
-  };
+  removeData(id: string): StandInPrediction {
+    const prediction = this.predictions.get(id);
+    if (!prediction) throw new Error(`removeData: no prediction ${id}`);
+    return this.store({ ...prediction, input: {}, output: null, logs: null, data_removed: true });
+  }
 
-  const listItem = (prediction: StandInPrediction) =>
-    Object.fromEntries(Object.entries(prediction).filter(([field]) => !listOmits.has(field)));
+  putListItem(item: unknown, createdAt: string): void {
+    const time = parseDateTime(createdAt);
+    if (!time) throw new Error(`putListItem: createdAt must be an ISO 8601 date-time, got ${JSON.stringify(createdAt)}`);
+    const key = `~raw~${this.rawItems.size}`;
+    this.rawItems.set(key, item);
+    this.positions.set(key, { ...time, id: key });
+  }
 
-  const listPredictions = (query: URLSearchParams): Reply => {
-    const bound = (name: string) => {
-      const text = query.get(name);
-      if (text === null) return undefined;
-      const time = parseDateTime(text);
-      return time ? { ...time, text } : null;
-    };
-    const after = bound('created_after');
-    const before = bound('created_before');
-    if (after === null) return json(400, { detail: 'created_after must be an ISO 8601 date-time.' });
-    if (before === null) return json(400, { detail: 'created_before must be an ISO 8601 date-time.' });
-    const cursorText = query.get('cursor');
-    const cursor = cursorText === null ? undefined : decodeCursor(cursorText);
-    // Django REST framework's cursor pagination answers an unreadable cursor so.
-    if (cursor === undefined && cursorText !== null) return json(404, { detail: 'Invalid cursor' });
+  setToken(token: string): void {
+    if (!token) throw new Error('setToken: a token is required');
+    this.tokenDigest = digestOf(`Bearer ${token}`);
+  }
 
-    const atOrAfter = (position: Position, bound: { ms: number; micros: number }) =>
-      position.ms > bound.ms || (position.ms === bound.ms && position.micros >= bound.micros);
-    const inRange = [...positions.values()]
-      .filter(
-        (position) =>
-          !honourCreatedFilters || ((!after || atOrAfter(position, after)) && (!before || !atOrAfter(position, before))),
-      )
-      .sort(compareNewestFirst);
-
-    let page: Position[];
-    if (!cursor) page = inRange.slice(0, pageSize);
-    else if (!cursor.reverse)
-      page = inRange.filter((position) => compareNewestFirst(position, cursor.position) > 0).slice(0, pageSize);
-    else page = inRange.filter((position) => compareNewestFirst(position, cursor.position) < 0).slice(-pageSize);
-
-    const link = (next: Cursor) => {
-      const url = new URL('/v1/predictions', base);
-      for (const [name, value] of query) if (name !== 'cursor') url.searchParams.append(name, value);
-      url.searchParams.set('cursor', encodeCursor(next));
-      return url.toString();
-    };
-    const first = page[0];
-    const last = page[page.length - 1];
-    const hasOlder = last !== undefined && compareNewestFirst(inRange[inRange.length - 1], last) > 0;
-    const hasNewer = first !== undefined && compareNewestFirst(inRange[0], first) < 0;
-    return json(200, {
-      next: hasOlder ? link({ position: last, reverse: false }) : null,
-      previous: hasNewer ? link({ position: first, reverse: true }) : null,
-      results: page.map((position) =>
-        rawItems.has(position.id) ? rawItems.get(position.id) : listItem(predictions.get(position.id)!),
-      ),
-    });
-  };
-
-  const createPrediction = (body: string, model: string | undefined): Reply => {
-    let request: unknown;
-    try {
-      request = JSON.parse(body);
-    } catch {
-      return invalid('The request body is not valid JSON.');
-    }
-    if (typeof request !== 'object' || request === null || Array.isArray(request))
-      return invalid('The request body must be a JSON object.');
-    const fields = request as Record<string, unknown>;
-    const input = fields.input;
-    if (typeof input !== 'object' || input === null || Array.isArray(input))
-      return invalid('input is required and must be an object.');
-    let modelName = model;
-    let version = 'hidden';
-    if (model === undefined) {
-      // `version` is `{owner}/{name}` (official models), `{owner}/{name}:{id}`, or a bare version id.
-      if (typeof fields.version !== 'string' || fields.version === '') return invalid('version is required.');
-      const separator = fields.version.indexOf(':');
-      if (separator >= 0) {
-        modelName = fields.version.slice(0, separator);
-        version = fields.version.slice(separator + 1);
-      } else if (fields.version.includes('/')) {
-        modelName = fields.version;
-      } else {
-        version = fields.version;
-      }
-    }
-    const webhook = fields.webhook;
-    if (webhook !== undefined) {
-      if (typeof webhook !== 'string' || !URL.canParse(webhook)) return invalid('webhook must be a URL.');
-    }
-    const filter = fields.webhook_events_filter;
-    if (filter !== undefined) {
-      if (!Array.isArray(filter) || !filter.every((event) => typeof event === 'string' && WEBHOOK_EVENTS.has(event))) {
-        return invalid('webhook_events_filter must list events among start, output, logs, completed.');
-      }
-    }
-    const prediction = store(
-      withDefaults({
-        id: newPredictionId(),
-        model: modelName,
-        version,
-        input,
-        created_at: new Date().toISOString(),
-        ...(webhook !== undefined ? { webhook } : {}),
-        ...(filter !== undefined ? { webhook_events_filter: filter } : {}),
-      }),
-    );
-    return json(201, prediction);
-  };
-
-  const adminPutPrediction = (id: string, body: string): Reply => {
-    let given: unknown;
-    try {
-      given = JSON.parse(body);
-    } catch {
-      return json(400, { detail: 'The request body is not valid JSON.' });
-    }
-    if (typeof given !== 'object' || given === null || Array.isArray(given))
-      return json(400, { detail: 'The request body must be a JSON object.' });
-    const fields = given as Record<string, unknown>;
-    if (fields.id !== undefined && fields.id !== id) return json(400, { detail: "The body's id differs from the path's." });
-    try {
-      return json(200, store(withDefaults({ ...fields, id })));
-    } catch (error) {
-      return json(400, { detail: (error as Error).message });
-    }
-  };
-
-  const route = (method: string, path: string, query: URLSearchParams, body: string): Reply => {
-    const allow = (methods: string[], answer: () => Reply) =>
-      methods.includes(method)
-        ? answer()
-        : json(405, { detail: `Method "${method}" not allowed.` }, { allow: methods.join(', ') });
-    if (path === '/v1/predictions') {
-      return allow(['GET', 'POST'], () => (method === 'GET' ? listPredictions(query) : createPrediction(body, undefined)));
-    }
-    const one = /^\/v1\/predictions\/([^/]+)$/.exec(path);
-    if (one) {
-      return allow(['GET'], () => {
-        const prediction = predictions.get(decodeURIComponent(one[1]));
-        return prediction ? json(200, prediction) : notFound();
-      });
-    }
-    const byModel = /^\/v1\/models\/([^/]+)\/([^/]+)\/predictions$/.exec(path);
-    if (byModel) return allow(['POST'], () => createPrediction(body, `${byModel[1]}/${byModel[2]}`));
-    if (path === '/v1/webhooks/default/secret') return allow(['GET'], () => json(200, { key: secret }));
-    const admin = ADMIN_PREDICTION.exec(path);
-    if (admin) return allow(['PUT'], () => adminPutPrediction(decodeURIComponent(admin[1]), body));
-    return notFound();
-  };
-
-  const authorised = (header: string | undefined): Reply | undefined => {
+  /** Undefined when the request carries the token; else Replicate's 401. */
+  refuseUnauthorised(header: string | undefined): Reply | undefined {
     if (!header) return json(401, { title: 'Unauthenticated', detail: 'You did not pass an authentication token', status: 401 });
-    const given = createHash('sha256').update(header.trim()).digest();
-    if (!timingSafeEqual(given, tokenDigest)) {
+    if (!timingSafeEqual(digestOf(header.trim()), this.tokenDigest)) {
       return json(401, { title: 'Unauthenticated', detail: 'You did not pass a valid authentication token', status: 401 });
     }
     return undefined;
-  };
+  }
+}
 
-  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+/** The HTTP side: reads each request, lets a fault, the token check or a route answer it, and records it. */
+function answerRequests(
+  account: StandInAccount,
+  listing: ListingRules,
+  faults: Fault[],
+  requests: RecordedRequest[],
+): (request: IncomingMessage, response: ServerResponse) => void {
+  return (request, response) => {
     const time = Date.now();
     const url = new URL(request.url ?? '/', 'http://stand-in');
     const method = request.method ?? 'GET';
@@ -488,90 +373,289 @@ export async function startReplicateApi(options: ReplicateApiStandInOptions): Pr
       if (size > MAX_REQUEST_BODY_BYTES) return answer(json(413, { detail: 'Request body too large.' }));
       // Faults first: a rate limiter or a failing load balancer answers before the application does.
       const reply =
-        (ADMIN_PREDICTION.test(url.pathname) ? undefined : takeFault(url.pathname, time)) ??
-        authorised(request.headers.authorization) ??
-        route(method, url.pathname, url.searchParams, Buffer.concat(chunks).toString('utf8'));
+        (ADMIN_PREDICTION.test(url.pathname) ? undefined : takeFault(faults, url.pathname, time)) ??
+        account.refuseUnauthorised(request.headers.authorization) ??
+        route(account, listing, method, url.pathname, url.searchParams, Buffer.concat(chunks).toString('utf8'));
       answer(reply);
     });
-  });
+  };
+}
+
+/** Listens on loopback; answers the port. */
+async function listen(server: Server, port: number): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
+    server.listen(port, '127.0.0.1', () => {
       server.off('error', reject);
       resolve();
     });
   });
-  const { port } = server.address() as AddressInfo;
-  const endpoint = `http://127.0.0.1:${port}`;
-  base = `http://${options.advertisedHost ?? '127.0.0.1'}:${port}`;
+  return (server.address() as AddressInfo).port;
+}
 
+function route(
+  account: StandInAccount,
+  listing: ListingRules,
+  method: string,
+  path: string,
+  query: URLSearchParams,
+  body: string,
+): Reply {
+  const allow = (methods: string[], answer: () => Reply) =>
+    methods.includes(method) ? answer() : json(405, { detail: `Method "${method}" not allowed.` }, { allow: methods.join(', ') });
+  if (path === '/v1/predictions') {
+    return allow(['GET', 'POST'], () =>
+      method === 'GET' ? listPredictions(account, listing, query) : createPrediction(account, body, undefined),
+    );
+  }
+  const one = /^\/v1\/predictions\/([^/]+)$/.exec(path);
+  if (one) {
+    return allow(['GET'], () => {
+      const prediction = account.predictions.get(decodeURIComponent(one[1]));
+      return prediction ? json(200, prediction) : notFound();
+    });
+  }
+  const byModel = /^\/v1\/models\/([^/]+)\/([^/]+)\/predictions$/.exec(path);
+  if (byModel) return allow(['POST'], () => createPrediction(account, body, `${byModel[1]}/${byModel[2]}`));
+  if (path === '/v1/webhooks/default/secret') return allow(['GET'], () => json(200, { key: account.secret }));
+  const admin = ADMIN_PREDICTION.exec(path);
+  if (admin) return allow(['PUT'], () => adminPutPrediction(account, decodeURIComponent(admin[1]), body));
+  return notFound();
+}
+
+/** How the list pages are made. */
+interface ListingRules {
+  readonly pageSize: number;
+  readonly listOmits: ReadonlySet<string>;
+  readonly honourCreatedFilters: boolean;
+}
+
+/** `GET /v1/predictions`: one page, newest first, of what the filters leave, and links to the pages either side. */
+function listPredictions(account: StandInAccount, listing: ListingRules, query: URLSearchParams): Reply {
+  const bound = (name: string) => {
+    const text = query.get(name);
+    if (text === null) return undefined;
+    const time = parseDateTime(text);
+    return time ? { ...time, text } : null;
+  };
+  const after = bound('created_after');
+  const before = bound('created_before');
+  if (after === null) return json(400, { detail: 'created_after must be an ISO 8601 date-time.' });
+  if (before === null) return json(400, { detail: 'created_before must be an ISO 8601 date-time.' });
+  const cursorText = query.get('cursor');
+  const cursor = cursorText === null ? undefined : decodeCursor(cursorText);
+  // Django REST framework's cursor pagination answers an unreadable cursor so.
+  if (cursor === undefined && cursorText !== null) return json(404, { detail: 'Invalid cursor' });
+
+  const atOrAfter = (position: Position, bound: { ms: number; micros: number }) =>
+    position.ms > bound.ms || (position.ms === bound.ms && position.micros >= bound.micros);
+  const inRange = [...account.positions.values()]
+    .filter(
+      (position) =>
+        !listing.honourCreatedFilters || ((!after || atOrAfter(position, after)) && (!before || !atOrAfter(position, before))),
+    )
+    .sort(compareNewestFirst);
+  const page = pageOf(inRange, cursor, listing.pageSize);
+  const listItem = (prediction: StandInPrediction) =>
+    Object.fromEntries(Object.entries(prediction).filter(([field]) => !listing.listOmits.has(field)));
+  return json(200, {
+    ...pageLinks(account.base, query, inRange, page),
+    results: page.map((position) =>
+      account.rawItems.has(position.id) ? account.rawItems.get(position.id) : listItem(account.predictions.get(position.id)!),
+    ),
+  });
+}
+
+/** The page a cursor points at in `inRange` (newest first): the first page without one. */
+function pageOf(inRange: readonly Position[], cursor: Cursor | undefined, pageSize: number): Position[] {
+  if (!cursor) return inRange.slice(0, pageSize);
+  if (!cursor.reverse) return inRange.filter((position) => compareNewestFirst(position, cursor.position) > 0).slice(0, pageSize);
+  return inRange.filter((position) => compareNewestFirst(position, cursor.position) < 0).slice(-pageSize);
+}
+
+/** A page's `next` (older) and `previous` (newer) links: the same query with another cursor, or null at either end. */
+function pageLinks(
+  base: string,
+  query: URLSearchParams,
+  inRange: readonly Position[],
+  page: readonly Position[],
+): { next: string | null; previous: string | null } {
+  const link = (next: Cursor) => {
+    const url = new URL('/v1/predictions', base);
+    for (const [name, value] of query) if (name !== 'cursor') url.searchParams.append(name, value);
+    url.searchParams.set('cursor', encodeCursor(next));
+    return url.toString();
+  };
+  const first = page[0];
+  const last = page[page.length - 1];
+  const hasOlder = last !== undefined && compareNewestFirst(inRange[inRange.length - 1], last) > 0;
+  const hasNewer = first !== undefined && compareNewestFirst(inRange[0], first) < 0;
+  return {
+    next: hasOlder ? link({ position: last, reverse: false }) : null,
+    previous: hasNewer ? link({ position: first, reverse: true }) : null,
+  };
+}
+
+/** `POST /v1/predictions` (or a model's): a new prediction in `starting`, answered 201. */
+function createPrediction(account: StandInAccount, body: string, model: string | undefined): Reply {
+  const read = readPredictionRequest(body, model);
+  if ('refused' in read) return read.refused;
+  const { modelName, version, input, webhook, filter } = read.request;
+  const prediction = account.store(
+    account.withDefaults({
+      id: newPredictionId(),
+      model: modelName,
+      version,
+      input,
+      created_at: new Date().toISOString(),
+      ...(webhook !== undefined ? { webhook } : {}),
+      ...(filter !== undefined ? { webhook_events_filter: filter } : {}),
+    }),
+  );
+  return json(201, prediction);
+}
+
+/** What a create request asks for, once it has passed the checks Replicate makes. */
+interface PredictionRequest {
+  readonly modelName: string | undefined;
+  readonly version: string;
+  readonly input: object;
+  readonly webhook: string | undefined;
+  readonly filter: unknown[] | undefined;
+}
+
+/** The request's fields, or Replicate's 422 for what it cannot take. */
+function readPredictionRequest(body: string, model: string | undefined): { refused: Reply } | { request: PredictionRequest } {
+  const refuse = (detail: string) => ({ refused: invalid(detail) });
+  let request: unknown;
+  try {
+    request = JSON.parse(body);
+  } catch {
+    return refuse('The request body is not valid JSON.');
+  }
+  if (typeof request !== 'object' || request === null || Array.isArray(request))
+    return refuse('The request body must be a JSON object.');
+  const fields = request as Record<string, unknown>;
+  const input = fields.input;
+  if (typeof input !== 'object' || input === null || Array.isArray(input))
+    return refuse('input is required and must be an object.');
+  let modelName = model;
+  let version = 'hidden';
+  if (model === undefined) {
+    // `version` is `{owner}/{name}` (official models), `{owner}/{name}:{id}`, or a bare version id.
+    if (typeof fields.version !== 'string' || fields.version === '') return refuse('version is required.');
+    const separator = fields.version.indexOf(':');
+    if (separator >= 0) {
+      modelName = fields.version.slice(0, separator);
+      version = fields.version.slice(separator + 1);
+    } else if (fields.version.includes('/')) {
+      modelName = fields.version;
+    } else {
+      version = fields.version;
+    }
+  }
+  const webhook = fields.webhook;
+  if (webhook !== undefined) {
+    if (typeof webhook !== 'string' || !URL.canParse(webhook)) return refuse('webhook must be a URL.');
+  }
+  const filter = fields.webhook_events_filter;
+  if (filter !== undefined) {
+    if (!Array.isArray(filter) || !filter.every((event) => typeof event === 'string' && WEBHOOK_EVENTS.has(event))) {
+      return refuse('webhook_events_filter must list events among start, output, logs, completed.');
+    }
+  }
+  return { request: { modelName, version, input, webhook, filter } };
+}
+
+/** The stand-in's own `PUT /_standin/predictions/{id}`: what `putPrediction` does, for another process. */
+function adminPutPrediction(account: StandInAccount, id: string, body: string): Reply {
+  let given: unknown;
+  try {
+    given = JSON.parse(body);
+  } catch {
+    return json(400, { detail: 'The request body is not valid JSON.' });
+  }
+  if (typeof given !== 'object' || given === null || Array.isArray(given))
+    return json(400, { detail: 'The request body must be a JSON object.' });
+  const fields = given as Record<string, unknown>;
+  if (fields.id !== undefined && fields.id !== id) return json(400, { detail: "The body's id differs from the path's." });
+  try {
+    return json(200, account.store(account.withDefaults({ ...fields, id })));
+  } catch (error) {
+    return json(400, { detail: (error as Error).message });
+  }
+}
+
+/** The fault that answers this request, if any; each answered request uses one up. */
+function takeFault(faults: Fault[], path: string, now: number): Reply | undefined {
+  for (let index = 0; index < faults.length; index++) {
+    const fault = faults[index];
+    const expired = fault.remaining <= 0 || (fault.kind === 'throttle' && now >= fault.until);
+    if (expired) {
+      faults.splice(index--, 1);
+      continue;
+    }
+    if (fault.path !== undefined && fault.path !== path) continue;
+    fault.remaining--;
+    switch (fault.kind) {
+      case 'throttle': {
+        const windowLeft = Number.isFinite(fault.until) ? Math.ceil((fault.until - now) / 1000) : 1;
+        const seconds = fault.retryAfterSeconds ?? Math.max(1, windowLeft);
+        const retryAfter = fault.as === 'http-date' ? new Date(now + seconds * 1000).toUTCString() : String(seconds);
+        return json(
+          429,
+          { detail: `Request was throttled. Your rate limit resets in ~${seconds}s.` },
+          { 'retry-after': retryAfter },
+        );
+      }
+      case 'fail':
+        return json(fault.status, { detail: 'Internal server error', status: fault.status });
+      case 'respond':
+        return { status: fault.status, body: fault.body, headers: fault.headers };
+    }
+  }
+  return undefined;
+}
+
+/** `faults` as the stand-in's callers set them. */
+function faultControls(faults: Fault[]): ReplicateApiFaults {
   const count = (value: number | undefined, name: string) => {
     if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new Error(`${name} must be a positive integer`);
     return value;
   };
-
   return {
-    endpoint,
-    putPrediction: (prediction) => store(withDefaults(prediction)),
-    removeData(id) {
-      const prediction = predictions.get(id);
-      if (!prediction) throw new Error(`removeData: no prediction ${id}`);
-      return store({ ...prediction, input: {}, output: null, logs: null, data_removed: true });
+    throttle(fault) {
+      const requests = count(fault.requests, 'throttle.requests');
+      if (requests === undefined && fault.forMs === undefined) throw new Error('throttle needs requests, forMs, or both');
+      faults.push({
+        kind: 'throttle',
+        remaining: requests ?? Number.POSITIVE_INFINITY,
+        until: fault.forMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + fault.forMs,
+        retryAfterSeconds: fault.retryAfterSeconds,
+        as: fault.retryAfterAs ?? 'seconds',
+        path: fault.path,
+      });
     },
-    putListItem(item, createdAt) {
-      const time = parseDateTime(createdAt);
-      if (!time) throw new Error(`putListItem: createdAt must be an ISO 8601 date-time, got ${JSON.stringify(createdAt)}`);
-      const key = `~raw~${rawItems.size}`;
-      rawItems.set(key, item);
-      positions.set(key, { ...time, id: key });
+    fail(fault) {
+      faults.push({
+        kind: 'fail',
+        remaining: count(fault.requests, 'fail.requests') ?? Number.POSITIVE_INFINITY,
+        status: fault.status ?? 500,
+        path: fault.path,
+      });
     },
-    setSecret(key) {
-      secret = key;
+    respond(fault) {
+      faults.push({
+        kind: 'respond',
+        remaining: count(fault.requests, 'respond.requests') ?? 1,
+        status: fault.status,
+        body: fault.body,
+        headers: { 'content-type': 'application/json', ...fault.headers },
+        path: fault.path,
+      });
     },
-    setToken(token) {
-      if (!token) throw new Error('setToken: a token is required');
-      tokenDigest = digestOf(token);
+    clear() {
+      faults.length = 0;
     },
-    faults: {
-      throttle(fault) {
-        const requests = count(fault.requests, 'throttle.requests');
-        if (requests === undefined && fault.forMs === undefined) throw new Error('throttle needs requests, forMs, or both');
-        faults.push({
-          kind: 'throttle',
-          remaining: requests ?? Number.POSITIVE_INFINITY,
-          until: fault.forMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + fault.forMs,
-          retryAfterSeconds: fault.retryAfterSeconds,
-          as: fault.retryAfterAs ?? 'seconds',
-          path: fault.path,
-        });
-      },
-      fail(fault) {
-        faults.push({
-          kind: 'fail',
-          remaining: count(fault.requests, 'fail.requests') ?? Number.POSITIVE_INFINITY,
-          status: fault.status ?? 500,
-          path: fault.path,
-        });
-      },
-      respond(fault) {
-        faults.push({
-          kind: 'respond',
-          remaining: count(fault.requests, 'respond.requests') ?? 1,
-          status: fault.status,
-          body: fault.body,
-          headers: { 'content-type': 'application/json', ...fault.headers },
-          path: fault.path,
-        });
-      },
-      clear() {
-        faults.length = 0;
-      },
-    },
-    requests,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
   };
 }

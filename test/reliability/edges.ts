@@ -18,8 +18,8 @@ import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import type { ReconcileReport } from '../../lambda/reconciler/handler';
 import { ATTR } from '../../lambda/shared/state';
 import { isTerminalStatus } from '../../lambda/shared/prediction';
-import { sendDelivery } from '../../local/sender/send';
-import { seededRandom } from '../../local/sender/scenarios';
+import { sendDelivery } from '../../cli/send';
+import { seededRandom } from '../../cli/scenarios';
 import { check, latencySummary, pool, startHarness, type Harness, type LatencySummary } from './harness';
 import { planPrediction, type PredictionPlan } from './lifecycles';
 

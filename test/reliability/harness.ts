@@ -21,7 +21,7 @@ import {
   type ReadyInfo,
 } from '../../local/pipeline';
 import type { ReplicateApiStandIn } from '../../local/standins/replicate-api';
-import { freePort } from '../../local/standins/dynamodb-local';
+import { freePort } from '../../local/aws/standins/dynamodb-local';
 import { startFileServer, type FileServer } from '../support/file-server';
 import { subscribeQueue, type ReceivedNotification, type Subscriber } from '../support/notifications';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';

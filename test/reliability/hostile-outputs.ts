@@ -4,8 +4,8 @@
  * Every one must be refused and recorded as a failure, and the rest of the prediction archived.
  */
 import { createHash } from 'node:crypto';
-import { sendDelivery } from '../../local/sender/send';
-import { generatePredictionId, generateWebhookId, seededRandom } from '../../local/sender/scenarios';
+import { sendDelivery } from '../../cli/send';
+import { generatePredictionId, generateWebhookId, seededRandom } from '../../cli/scenarios';
 import { check, startHarness, type Harness } from './harness';
 
 export interface HostileOutputsResult {

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { parsePrediction } from '../../lambda/shared/prediction';
 import { signWebhook } from '../../lambda/shared/signature';
-import { generatePredictionId, generateWebhookId, seededRandom } from '../../local/sender/scenarios';
+import { generatePredictionId, generateWebhookId, seededRandom } from '../../cli/scenarios';
 import { check, pool, type Harness } from './harness';
 
 type Category =

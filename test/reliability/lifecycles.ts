@@ -6,7 +6,7 @@
  */
 import type { FileServer } from '../support/file-server';
 import { sha256 } from './harness';
-import { generatePredictionId, generateWebhookId, planDeliveries, type Delivery } from '../../local/sender/scenarios';
+import { generatePredictionId, generateWebhookId, planDeliveries, type Delivery } from '../../cli/scenarios';
 
 export interface PlannedWebhook extends Delivery {
   readonly timestamp: number;

@@ -3,8 +3,8 @@
  * sent at high concurrency through the local HTTP path; then every final state, every archived
  * byte and every notification is checked.
  */
-import { sendDelivery } from '../../local/sender/send';
-import { seededRandom } from '../../local/sender/scenarios';
+import { sendDelivery } from '../../cli/send';
+import { seededRandom } from '../../cli/scenarios';
 import { check, percentile, pool, type Harness } from './harness';
 import { planPrediction, type PredictionPlan } from './lifecycles';
 

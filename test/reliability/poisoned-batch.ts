@@ -9,8 +9,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { parsePrediction } from '../../lambda/shared/prediction';
 import { WebhookStore } from '../../lambda/store/webhook-store';
-import { sendDelivery } from '../../local/sender/send';
-import { generatePredictionId, generateWebhookId, seededRandom } from '../../local/sender/scenarios';
+import { sendDelivery } from '../../cli/send';
+import { generatePredictionId, generateWebhookId, seededRandom } from '../../cli/scenarios';
 import {
   announcementLatencyMs,
   check,

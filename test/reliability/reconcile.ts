@@ -12,8 +12,8 @@ import type { ReconcileReport } from '../../lambda/reconciler/handler';
 import { predictionDocumentKey } from '../../lambda/shared/archive-layout';
 import { ATTR } from '../../lambda/shared/state';
 import { isTerminalStatus } from '../../lambda/shared/prediction';
-import { sendDelivery } from '../../local/sender/send';
-import { seededRandom } from '../../local/sender/scenarios';
+import { sendDelivery } from '../../cli/send';
+import { seededRandom } from '../../cli/scenarios';
 import { check, latencySummary, pool, startHarness, type LatencySummary } from './harness';
 import { planPrediction, type PredictionPlan } from './lifecycles';
 

@@ -9,8 +9,8 @@ import { GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { predictionDocumentKey } from '../../lambda/shared/archive-layout';
 import { isTerminalStatus } from '../../lambda/shared/prediction';
-import { sendDelivery } from '../../local/sender/send';
-import { seededRandom } from '../../local/sender/scenarios';
+import { sendDelivery } from '../../cli/send';
+import { seededRandom } from '../../cli/scenarios';
 import { check, pool, type Harness } from './harness';
 import { planPrediction, type PlannedWebhook, type PredictionPlan } from './lifecycles';
 

@@ -5,8 +5,8 @@
  * the slow one in the same run; the slow one must be cut at its invocation's deadline, retried,
  * and finally recorded and announced, within a bounded time.
  */
-import { sendDelivery } from '../../local/sender/send';
-import { generatePredictionId, generateWebhookId, seededRandom } from '../../local/sender/scenarios';
+import { sendDelivery } from '../../cli/send';
+import { generatePredictionId, generateWebhookId, seededRandom } from '../../cli/scenarios';
 import { announcementLatencyMs, check, latencySummary, pool, sha256, startHarness, type LatencySummary } from './harness';
 import { planPrediction, type PredictionPlan } from './lifecycles';
 

@@ -10,8 +10,8 @@
  */
 import { WEBHOOK_THROTTLE_DEFAULTS } from '../../lambda/verifier/settings';
 import { isTerminalStatus } from '../../lambda/shared/prediction';
-import { sendDelivery } from '../../local/sender/send';
-import { seededRandom } from '../../local/sender/scenarios';
+import { sendDelivery } from '../../cli/send';
+import { seededRandom } from '../../cli/scenarios';
 import { check, startHarness } from './harness';
 import { planPrediction } from './lifecycles';
 

@@ -1,5 +1,5 @@
 /** One DynamoDB Local for the whole run (the JVM takes seconds to start); tests make their own tables. */
-import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/standins/dynamodb-local';
+import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/aws/standins/dynamodb-local';
 
 declare global {
   var dynamoDbLocal: DynamoDbLocal | undefined;

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { signWebhook } from '../../lambda/shared/signature';
-import { toHttpApiEvent } from '../../local/api-gateway';
+import { toHttpApiEvent } from '../../local/aws/api-gateway';
 
 export const newSecret = (): string => `whsec_${randomBytes(24).toString('base64')}`;
 

@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { isTerminalStatus } from '../../lambda/shared/prediction';
-import { decodeSigningKey } from '../../lambda/shared/signature';
+import { isTerminalStatus } from '../lambda/shared/prediction';
+import { decodeSigningKey } from '../lambda/shared/signature';
 import { DEFAULT_FILES_HOST, DEFAULT_FILES_PORT, startOutputServer, type OutputServer } from './output-server';
 import {
   DEFAULT_WEBHOOK_URL,

@@ -4,7 +4,7 @@
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { randomUUID } from 'node:crypto';
-import { WEBHOOK_THROTTLE_DEFAULTS } from '../lambda/verifier/settings';
+import { WEBHOOK_THROTTLE_DEFAULTS } from '../../lambda/verifier/settings';
 
 /** A stage's throttle: `burstLimit` requests at once, refilled at `rateLimit` a second. */
 export interface ThrottleLimits {

@@ -30,6 +30,7 @@ import {
   type MessageAttributeValue,
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSMessageAttribute, SQSRecord } from 'aws-lambda';
+import { drainWithin, PollLoops, type Backoff, type PollResult } from './poll-loop';
 
 export type SqsHandler = (event: SQSEvent) => Promise<SQSBatchResponse | void>;
 
@@ -99,7 +100,6 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
   return new Poller(options, batchSize, maxConcurrency, waitTimeSeconds);
 }
 
-const MAX_ERROR_DELAY_MS = 5_000;
 const DRAIN_CHECK_INTERVAL_MS = 50;
 
 type Outcome =
@@ -111,15 +111,12 @@ class Poller implements SqsPoller {
   private readonly sqs: SQSClient;
   private readonly ownsClient: boolean;
   private readonly region: string;
-  /** Cancels long polls and drain reads on stop; a delete after an invocation is never cancelled. */
-  private readonly abort = new AbortController();
+  /** Its signal cancels long polls and drain reads on stop; a delete after an invocation is never cancelled. */
+  private readonly loops: PollLoops;
   private readonly counts = { invocations: 0, failedInvocations: 0, messagesReceived: 0, messagesDeleted: 0, messagesLeft: 0 };
-  private readonly workers = new Set<Promise<void>>();
-  private readonly sleepers = new Set<() => void>();
   private queueArn: Promise<string>;
   /** Workers between holding received messages and finishing with them. */
   private busy = 0;
-  private stopped = false;
 
   constructor(
     private readonly options: SqsPollerOptions,
@@ -128,6 +125,7 @@ class Poller implements SqsPoller {
     private readonly waitTimeSeconds: number,
   ) {
     this.region = options.region ?? process.env.AWS_REGION ?? 'us-east-1';
+    this.loops = new PollLoops(options.onError);
     this.ownsClient = options.sqsClient === undefined;
     // Own retries off: a failed receive is retried by the loop, a failed delete leaves the
     // messages to come back (at-least-once, as when Lambda's delete fails).
@@ -135,7 +133,9 @@ class Poller implements SqsPoller {
     this.queueArn = options.queueArn ? Promise.resolve(options.queueArn) : this.readQueueArn();
     // A rejected lookup is retried by the next worker that needs it; this only keeps it from being "unhandled".
     this.queueArn.catch(() => undefined);
-    for (let worker = 0; worker < maxConcurrency; worker++) this.track(this.work());
+    for (let worker = 0; worker < maxConcurrency; worker++) {
+      this.loops.repeat({ backoffMs: this.pollIntervalMs }, (backoff) => this.receiveAndDeliver(backoff));
+    }
   }
 
   get stats(): SqsPollerStats {
@@ -143,22 +143,14 @@ class Poller implements SqsPoller {
   }
 
   drain(timeoutMs = 30_000): Promise<void> {
-    if (this.stopped) return Promise.reject(new Error('sqs poller is stopped'));
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      let state = 'the queue could not be read';
-      const finish = (error?: Error) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (error) reject(error);
-        else resolve();
-      };
-      // A timer of its own, so a request that hangs cannot hold the drain past its timeout.
-      const timer = setTimeout(() => finish(new Error(`sqs poller did not drain within ${timeoutMs} ms (${state})`)), timeoutMs);
+    if (this.loops.stopped) return Promise.reject(new Error('sqs poller is stopped'));
+    let state = 'the queue could not be read';
+    const timedOut = () => new Error(`sqs poller did not drain within ${timeoutMs} ms (${state})`);
+    return drainWithin(timeoutMs, timedOut, (finish) => {
+      let watching = true;
       const check = async () => {
-        while (!settled) {
-          if (this.stopped) return finish(new Error('sqs poller stopped while draining'));
+        while (watching) {
+          if (this.loops.stopped) return finish(new Error('sqs poller stopped while draining'));
           const idleBefore = this.busy === 0;
           try {
             const { Attributes: attributes = {} } = await this.sqs.send(
@@ -170,7 +162,7 @@ class Poller implements SqsPoller {
                   'ApproximateNumberOfMessagesDelayed',
                 ],
               }),
-              { abortSignal: this.abort.signal },
+              { abortSignal: this.loops.signal },
             );
             const visible = Number(attributes.ApproximateNumberOfMessages ?? NaN);
             const inFlight = Number(attributes.ApproximateNumberOfMessagesNotVisible ?? NaN);
@@ -182,64 +174,52 @@ class Poller implements SqsPoller {
           } catch (error) {
             state = `GetQueueAttributes failed: ${String(error)}`;
           }
-          await this.sleep(DRAIN_CHECK_INTERVAL_MS);
+          await this.loops.sleep(DRAIN_CHECK_INTERVAL_MS);
         }
       };
       check().catch((error: unknown) => finish(error instanceof Error ? error : new Error(String(error))));
+      return () => {
+        watching = false;
+      };
     });
   }
 
   async stop(): Promise<void> {
-    if (!this.stopped) {
-      this.stopped = true;
-      // A cancelled long poll can still be answered on the server side (fauxqs does, see above):
-      // what it takes stays invisible for its visibility timeout, as after a consumer that crashed.
-      this.abort.abort();
-      for (const wake of [...this.sleepers]) wake();
-    }
-    while (this.workers.size > 0) await Promise.allSettled([...this.workers]);
+    // A cancelled long poll can still be answered on the server side (fauxqs does, see above):
+    // what it takes stays invisible for its visibility timeout, as after a consumer that crashed.
+    await this.loops.stop();
     if (this.ownsClient) this.sqs.destroy();
   }
 
   // ---- polling ----
 
-  private async work(): Promise<void> {
-    let errorDelay = this.pollIntervalMs;
-    while (!this.stopped) {
-      let messages: Message[];
-      try {
-        const response = await this.sqs.send(
-          new ReceiveMessageCommand({
-            QueueUrl: this.options.queueUrl,
-            MaxNumberOfMessages: this.batchSize,
-            WaitTimeSeconds: this.waitTimeSeconds,
-            MessageSystemAttributeNames: ['All'],
-            MessageAttributeNames: ['All'],
-          }),
-          { abortSignal: this.abort.signal },
-        );
-        messages = response.Messages ?? [];
-        errorDelay = this.pollIntervalMs;
-      } catch (error) {
-        if (this.stopped) break;
-        this.report(error);
-        await this.sleep(errorDelay);
-        errorDelay = Math.min(errorDelay * 2, MAX_ERROR_DELAY_MS);
-        continue;
-      }
-      if (messages.length === 0) {
-        if (this.waitTimeSeconds === 0) await this.sleep(this.pollIntervalMs);
-        continue;
-      }
-      this.busy += 1;
-      try {
-        this.counts.messagesReceived += messages.length;
-        if (this.stopped) await this.release(messages);
-        else await this.deliver(messages);
-      } finally {
-        this.busy -= 1;
-      }
+  /** One worker's poll: a (long) ReceiveMessage, then one invocation with what it returned. */
+  private async receiveAndDeliver(backoff: Backoff): Promise<PollResult> {
+    const response = await this.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: this.options.queueUrl,
+        MaxNumberOfMessages: this.batchSize,
+        WaitTimeSeconds: this.waitTimeSeconds,
+        MessageSystemAttributeNames: ['All'],
+        MessageAttributeNames: ['All'],
+      }),
+      { abortSignal: this.loops.signal },
+    );
+    const messages: Message[] = response.Messages ?? [];
+    backoff.reset();
+    if (messages.length === 0) {
+      if (this.waitTimeSeconds === 0) await this.loops.sleep(this.pollIntervalMs);
+      return 'again';
     }
+    this.busy += 1;
+    try {
+      this.counts.messagesReceived += messages.length;
+      if (this.loops.stopped) await this.release(messages);
+      else await this.deliver(messages);
+    } finally {
+      this.busy -= 1;
+    }
+    return 'again';
   }
 
   private async deliver(messages: readonly Message[]): Promise<void> {
@@ -248,7 +228,7 @@ class Poller implements SqsPoller {
       records = await this.toLambdaRecords(messages);
     } catch (error) {
       // Without the queue's ARN there is no event to build: the messages come back later.
-      this.report(error);
+      this.loops.report(error);
       this.counts.messagesLeft += messages.length;
       return;
     }
@@ -269,7 +249,7 @@ class Poller implements SqsPoller {
       // An invocation that errors is a failure of the whole batch (error handling guide): nothing
       // is deleted, every message comes back after its visibility timeout.
       this.counts.failedInvocations += 1;
-      this.report(error);
+      this.loops.report(error);
       return { kind: 'failure' };
     }
     // Without ReportBatchItemFailures Lambda does not read the response: success, delete all.
@@ -288,7 +268,7 @@ class Poller implements SqsPoller {
     // key name, or a message ID that is not in the batch. Nothing is deleted.
     if (!failedIds.every((id): id is string => typeof id === 'string' && known.has(id))) {
       this.counts.failedInvocations += 1;
-      this.report(
+      this.loops.report(
         new Error(`handler returned an invalid batchItemFailures (${JSON.stringify(failures)}): the whole batch failed`),
       );
       return { kind: 'failure' };
@@ -310,7 +290,7 @@ class Poller implements SqsPoller {
       this.counts.messagesDeleted += messages.length - failed.length;
       this.counts.messagesLeft += failed.length;
       if (failed.length > 0) {
-        this.report(
+        this.loops.report(
           new Error(
             `DeleteMessageBatch failed for ${failed.length} message(s); they will be delivered again: ${JSON.stringify(failed)}`,
           ),
@@ -318,7 +298,7 @@ class Poller implements SqsPoller {
       }
     } catch (error) {
       this.counts.messagesLeft += messages.length;
-      this.report(error);
+      this.loops.report(error);
     }
   }
 
@@ -337,7 +317,7 @@ class Poller implements SqsPoller {
         }),
       );
     } catch (error) {
-      this.report(error);
+      this.loops.report(error);
     }
   }
 
@@ -393,32 +373,6 @@ class Poller implements SqsPoller {
 
   private get pollIntervalMs(): number {
     return this.options.pollIntervalMs ?? 250;
-  }
-
-  private track(worker: Promise<void>): void {
-    const tracked = worker.catch((error: unknown) => this.report(error)).finally(() => this.workers.delete(tracked));
-    this.workers.add(tracked);
-  }
-
-  private sleep(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.sleepers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.sleepers.add(wake);
-    });
-  }
-
-  private report(error: unknown): void {
-    try {
-      (this.options.onError ?? console.error)(error);
-    } catch {
-      // A failing error reporter must not stop the poller.
-    }
   }
 }
 

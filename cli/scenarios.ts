@@ -4,7 +4,7 @@
  * and late webhooks a receiver has to survive. Pure: no I/O; all randomness comes from `random`.
  */
 import { deflateSync } from 'node:zlib';
-import { isTerminalStatus, type PredictionStatus, type TerminalStatus } from '../../lambda/shared/prediction';
+import { isTerminalStatus, type PredictionStatus, type TerminalStatus } from '../lambda/shared/prediction';
 
 export type ScenarioName = 'image' | 'llm' | 'failed' | 'canceled';
 export const SCENARIOS: readonly ScenarioName[] = ['image', 'llm', 'failed', 'canceled'];

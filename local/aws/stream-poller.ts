@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-dynamodb-streams';
 import type { AttributeValue, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { matchesAny, matchesPattern, type FilterPattern } from './event-filter';
+import { drainWithin, MAX_BACKOFF_MS, PollLoops } from './poll-loop';
 
 export type StreamHandler = (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | void>;
 
@@ -94,7 +95,6 @@ export function startStreamPoller(options: StreamPollerOptions): StreamPoller {
   return new Poller(options);
 }
 
-const MAX_DELAY_MS = 5_000;
 const SHARD_DISCOVERY_INTERVAL_MS = 2_000;
 const GET_RECORDS_LIMIT = 1_000;
 
@@ -120,22 +120,17 @@ type Outcome =
   | { readonly kind: 'partial'; readonly requestId: string; readonly failedIndex: number }
   | { readonly kind: 'failure'; readonly requestId: string; readonly functionError?: string };
 
-interface Sleeper {
-  readonly kind: 'poll' | 'retry' | 'discovery';
-  readonly wake: () => void;
-}
+/** What a wait is for: a wake of one kind ends only those. */
+type WaitKind = 'poll' | 'retry' | 'discovery';
 
 class Poller implements StreamPoller {
   private readonly streams: DynamoDBStreamsClient;
-  private readonly abort = new AbortController();
+  private readonly loops: PollLoops<WaitKind>;
   private readonly region: string;
   private readonly functionArn: string;
   private readonly counts = { invocations: 0, recordsDelivered: 0, recordsFiltered: 0, failedBatches: 0 };
   private readonly shards = new Map<string, Shard>();
-  private readonly loops = new Set<Promise<void>>();
-  private readonly sleepers = new Set<Sleeper>();
   private readonly waiters = new Set<() => void>();
-  private stopped = false;
   /** Orders GetRecords calls, discoveries and drains, so a drain knows which reads began after it. */
   private clock = 0;
   private discoveredAt = 0;
@@ -143,11 +138,12 @@ class Poller implements StreamPoller {
   private drainMark = 0;
 
   constructor(private readonly options: StreamPollerOptions) {
+    this.loops = new PollLoops(options.onError);
     this.region = options.region ?? process.env.AWS_REGION ?? 'us-east-1';
     this.functionArn = options.functionArn ?? `arn:aws:lambda:${this.region}:000000000000:function:local`;
     // Default configuration: endpoint, region and credentials come from the environment, as in a Lambda.
     this.streams = new DynamoDBStreamsClient(options.region ? { region: options.region } : {});
-    this.track(this.discoveryLoop());
+    this.startDiscovery();
   }
 
   get stats(): StreamPollerStats {
@@ -155,44 +151,33 @@ class Poller implements StreamPoller {
   }
 
   drain(timeoutMs = 30_000): Promise<void> {
-    if (this.stopped) return Promise.reject(new Error('stream poller is stopped'));
+    if (this.loops.stopped) return Promise.reject(new Error('stream poller is stopped'));
     const mark = ++this.clock;
     this.drainMark = mark;
     this.requestDiscovery();
-    this.wake('poll');
-    return new Promise((resolve, reject) => {
+    this.loops.wake('poll');
+    const timedOut = () => {
+      const behind = [...this.shards.values()].filter((shard) => shard.status !== 'finished' && shard.caughtUpAt <= mark);
+      const detail =
+        this.discoveredAt <= mark
+          ? 'the stream could not be described'
+          : `shards not caught up: ${behind.map((s) => s.id).join(', ')}`;
+      return new Error(`stream poller did not drain within ${timeoutMs} ms (${detail})`);
+    };
+    return drainWithin(timeoutMs, timedOut, (finish) => {
       const check = () => {
-        if (this.stopped) finish(new Error('stream poller stopped while draining'));
+        if (this.loops.stopped) finish(new Error('stream poller stopped while draining'));
         else if (this.drainedSince(mark)) finish();
-      };
-      const timer = setTimeout(() => {
-        const behind = [...this.shards.values()].filter((shard) => shard.status !== 'finished' && shard.caughtUpAt <= mark);
-        const detail =
-          this.discoveredAt <= mark
-            ? 'the stream could not be described'
-            : `shards not caught up: ${behind.map((s) => s.id).join(', ')}`;
-        finish(new Error(`stream poller did not drain within ${timeoutMs} ms (${detail})`));
-      }, timeoutMs);
-      const finish = (error?: Error) => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        if (error) reject(error);
-        else resolve();
       };
       this.waiters.add(check);
       check();
+      return () => this.waiters.delete(check);
     });
   }
 
   async stop(): Promise<void> {
-    if (!this.stopped) {
-      this.stopped = true;
-      // In-flight SDK calls are cancelled; an in-flight handler invocation is awaited below.
-      this.abort.abort();
-      this.wake();
-      this.notify();
-    }
-    while (this.loops.size > 0) await Promise.allSettled([...this.loops]);
+    // In-flight SDK calls are cancelled; an in-flight handler invocation is awaited.
+    await this.loops.stop(() => this.notify());
     this.streams.destroy();
   }
 
@@ -203,22 +188,26 @@ class Poller implements StreamPoller {
 
   // ---- shards ----
 
-  private async discoveryLoop(): Promise<void> {
-    let errorDelay = this.pollIntervalMs;
-    while (!this.stopped) {
-      this.discoveryRequested = false;
-      let delay = SHARD_DISCOVERY_INTERVAL_MS;
-      try {
+  /** Describes the stream now, then every SHARD_DISCOVERY_INTERVAL_MS or as soon as a discovery is requested. */
+  private startDiscovery(): void {
+    this.loops.repeat(
+      {
+        backoffMs: this.pollIntervalMs,
+        failed: async (error, backoff) => {
+          this.loops.report(error);
+          const delay = backoff.next();
+          if (!this.discoveryRequested) await this.loops.sleep(delay, 'discovery');
+          return 'again';
+        },
+      },
+      async (backoff) => {
+        this.discoveryRequested = false;
         await this.discover();
-        errorDelay = this.pollIntervalMs;
-      } catch (error) {
-        if (this.stopped) break;
-        this.report(error);
-        delay = errorDelay;
-        errorDelay = Math.min(errorDelay * 2, MAX_DELAY_MS);
-      }
-      if (!this.discoveryRequested) await this.sleep(delay, 'discovery');
-    }
+        backoff.reset();
+        if (!this.discoveryRequested) await this.loops.sleep(SHARD_DISCOVERY_INTERVAL_MS, 'discovery');
+        return 'again';
+      },
+    );
   }
 
   private async discover(): Promise<void> {
@@ -228,7 +217,7 @@ class Poller implements StreamPoller {
     do {
       const { StreamDescription: description } = await this.streams.send(
         new DescribeStreamCommand({ StreamArn: this.options.streamArn, ExclusiveStartShardId: exclusiveStartShardId }),
-        { abortSignal: this.abort.signal },
+        { abortSignal: this.loops.signal },
       );
       for (const shard of description?.Shards ?? []) {
         if (!shard.ShardId || this.shards.has(shard.ShardId)) continue;
@@ -246,7 +235,7 @@ class Poller implements StreamPoller {
         });
       }
       exclusiveStartShardId = description?.LastEvaluatedShardId;
-    } while (exclusiveStartShardId && !this.stopped);
+    } while (exclusiveStartShardId && !this.loops.stopped);
     this.discoveredAt = startedAt;
     this.startReadyShards();
     this.notify();
@@ -254,30 +243,54 @@ class Poller implements StreamPoller {
 
   private startReadyShards(): void {
     for (const shard of this.shards.values()) {
-      if (shard.status !== 'waiting' || this.stopped) continue;
+      if (shard.status !== 'waiting' || this.loops.stopped) continue;
       // A child shard waits for its parent, so that changes to one item stay in order across a
       // split (Lambda and the KCL do the same). A parent already trimmed away is not waited for.
       const parent = shard.parentId === undefined ? undefined : this.shards.get(shard.parentId);
       if (parent && parent.status !== 'finished') continue;
       shard.status = 'running';
-      this.track(this.readShard(shard));
+      this.startReading(shard);
     }
   }
 
-  private async readShard(shard: Shard): Promise<void> {
+  /** Reads a shard from its checkpoint until it is finished (read to its end, or gone). */
+  private startReading(shard: Shard): void {
     let iterator: string | undefined;
-    let errorDelay = this.pollIntervalMs;
-    while (!this.stopped) {
-      try {
+    this.loops.repeat(
+      {
+        backoffMs: this.pollIntervalMs,
+        failed: async (error, backoff) => {
+          const name = (error as { name?: unknown } | undefined)?.name;
+          // Whatever failed, reading resumes with a fresh iterator at the checkpoint. Iterators also
+          // expire after 15 minutes, which a long run of retries can outlive: that is not an error.
+          iterator = undefined;
+          if (name === 'ExpiredIteratorException') return 'again';
+          if (name === 'TrimmedDataAccessException') {
+            // The checkpoint is older than the stream's 24 h retention: resume at the trim horizon.
+            shard.checkpoint = undefined;
+            shard.startAt = 'TRIM_HORIZON';
+          }
+          if (name === 'ResourceNotFoundException') {
+            // The shard has expired (or the stream is gone): nothing more can be read from it.
+            shard.status = 'finished';
+            this.loops.report(error);
+            this.startReadyShards();
+            this.notify();
+            return 'done';
+          }
+          return this.loops.reportAndBackOff(error, backoff, 'retry');
+        },
+      },
+      async (backoff) => {
         iterator ??= await this.shardIterator(shard);
         const readAt = ++this.clock;
         const response = await this.streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: GET_RECORDS_LIMIT }), {
-          abortSignal: this.abort.signal,
+          abortSignal: this.loops.signal,
         });
-        errorDelay = this.pollIntervalMs;
+        backoff.reset();
         const records = response.Records ?? [];
         if (records.length > 0) await this.process(shard, records);
-        if (this.stopped) break;
+        if (this.loops.stopped) return 'done';
         iterator = response.NextShardIterator;
         if (iterator === undefined) {
           // A closed shard read to its end: its children (if any) may start now.
@@ -285,39 +298,17 @@ class Poller implements StreamPoller {
           this.startReadyShards();
           this.requestDiscovery();
           this.notify();
-          break;
+          return 'done';
         }
         if (records.length === 0) {
           shard.caughtUpAt = readAt;
           this.notify();
           // A drain that began after this read started needs one more read, without the poll delay.
-          if (readAt > this.drainMark) await this.sleep(this.pollIntervalMs, 'poll');
+          if (readAt > this.drainMark) await this.loops.sleep(this.pollIntervalMs, 'poll');
         }
-      } catch (error) {
-        if (this.stopped) break;
-        const name = (error as { name?: unknown } | undefined)?.name;
-        // Whatever failed, reading resumes with a fresh iterator at the checkpoint. Iterators also
-        // expire after 15 minutes, which a long run of retries can outlive: that is not an error.
-        iterator = undefined;
-        if (name === 'ExpiredIteratorException') continue;
-        if (name === 'TrimmedDataAccessException') {
-          // The checkpoint is older than the stream's 24 h retention: resume at the trim horizon.
-          shard.checkpoint = undefined;
-          shard.startAt = 'TRIM_HORIZON';
-        }
-        if (name === 'ResourceNotFoundException') {
-          // The shard has expired (or the stream is gone): nothing more can be read from it.
-          shard.status = 'finished';
-          this.report(error);
-          this.startReadyShards();
-          this.notify();
-          break;
-        }
-        this.report(error);
-        await this.sleep(errorDelay, 'retry');
-        errorDelay = Math.min(errorDelay * 2, MAX_DELAY_MS);
-      }
-    }
+        return 'again';
+      },
+    );
   }
 
   private async shardIterator(shard: Shard): Promise<string> {
@@ -327,7 +318,7 @@ class Poller implements StreamPoller {
         : { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER' as const, SequenceNumber: shard.checkpoint };
     const { ShardIterator: iterator } = await this.streams.send(
       new GetShardIteratorCommand({ StreamArn: this.options.streamArn, ShardId: shard.id, ...position }),
-      { abortSignal: this.abort.signal },
+      { abortSignal: this.loops.signal },
     );
     if (!iterator) throw new Error(`GetShardIterator returned no iterator for ${shard.id}`);
     return iterator;
@@ -340,10 +331,10 @@ class Poller implements StreamPoller {
     const matching = records.filter((record) => matchesAny(record, this.options.filterPatterns ?? []));
     this.counts.recordsFiltered += records.length - matching.length;
     const batchSize = this.options.batchSize ?? 10;
-    for (let start = 0; start < matching.length && !this.stopped; start += batchSize) {
+    for (let start = 0; start < matching.length && !this.loops.stopped; start += batchSize) {
       await this.deliver(shard, matching.slice(start, start + batchSize));
     }
-    if (!this.stopped) shard.checkpoint = sdkRecords[sdkRecords.length - 1]?.dynamodb?.SequenceNumber ?? shard.checkpoint;
+    if (!this.loops.stopped) shard.checkpoint = sdkRecords[sdkRecords.length - 1]?.dynamodb?.SequenceNumber ?? shard.checkpoint;
   }
 
   /**
@@ -354,7 +345,7 @@ class Poller implements StreamPoller {
     const maxRetryAttempts = this.options.maxRetryAttempts ?? 3;
     const retryDelayMs = this.options.retryDelayMs ?? 200;
     const pending: Attempt[] = [{ records: batch, retries: 0, invocations: 0 }];
-    while (pending.length > 0 && !this.stopped) {
+    while (pending.length > 0 && !this.loops.stopped) {
       const attempt = pending[0]!;
       const outcome = await this.invoke(attempt.records);
       attempt.invocations += 1;
@@ -377,7 +368,7 @@ class Poller implements StreamPoller {
           { records: attempt.records.slice(0, middle), retries: attempt.retries, invocations: 0 },
           { records: attempt.records.slice(middle), retries: attempt.retries, invocations: 0 },
         );
-        await this.sleep(retryDelayMs, 'retry');
+        await this.loops.sleep(retryDelayMs, 'retry');
         continue;
       }
       if (attempt.retries >= maxRetryAttempts) {
@@ -386,7 +377,7 @@ class Poller implements StreamPoller {
         continue;
       }
       attempt.retries += 1;
-      await this.sleep(Math.min(retryDelayMs * 2 ** (attempt.retries - 1), MAX_DELAY_MS), 'retry');
+      await this.loops.sleep(Math.min(retryDelayMs * 2 ** (attempt.retries - 1), MAX_BACKOFF_MS), 'retry');
     }
   }
 
@@ -398,7 +389,7 @@ class Poller implements StreamPoller {
       // A copy per invocation, as Lambda serializes the event: a handler cannot alter a retry's input.
       response = await this.options.handler({ Records: structuredClone(records) as DynamoDBRecord[] });
     } catch (error) {
-      this.report(error);
+      this.loops.report(error);
       return { kind: 'failure', requestId, functionError: 'Unhandled' };
     }
     // Without ReportBatchItemFailures Lambda ignores the response: the invocation succeeded.
@@ -415,7 +406,7 @@ class Poller implements StreamPoller {
       : [-1];
     if (indexes.includes(-1)) {
       // Lambda treats an empty, null or unknown itemIdentifier as a failure of the whole batch.
-      this.report(
+      this.loops.report(
         new Error(`handler returned an invalid batchItemFailures (${JSON.stringify(failures)}): the whole batch failed`),
       );
       return { kind: 'failure', requestId };
@@ -453,7 +444,7 @@ class Poller implements StreamPoller {
     };
     if (!this.options.onFailure) {
       // Lambda drops such records silently; locally that would hide a failing handler.
-      this.report(
+      this.loops.report(
         new Error(
           `discarded ${attempt.records.length} record(s) after ${attempt.invocations} invocation(s): ${JSON.stringify(failure)}`,
         ),
@@ -463,7 +454,7 @@ class Poller implements StreamPoller {
     try {
       await this.options.onFailure(failure);
     } catch (error) {
-      this.report(error);
+      this.loops.report(error);
     }
   }
 
@@ -498,46 +489,13 @@ class Poller implements StreamPoller {
     return this.options.pollIntervalMs ?? 250;
   }
 
-  private track(loop: Promise<void>): void {
-    const tracked = loop.catch((error: unknown) => this.report(error)).finally(() => this.loops.delete(tracked));
-    this.loops.add(tracked);
-  }
-
   private requestDiscovery(): void {
     this.discoveryRequested = true;
-    this.wake('discovery');
-  }
-
-  private sleep(ms: number, kind: Sleeper['kind']): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const sleeper: Sleeper = {
-        kind,
-        wake: () => {
-          clearTimeout(timer);
-          this.sleepers.delete(sleeper);
-          resolve();
-        },
-      };
-      const timer = setTimeout(sleeper.wake, ms);
-      this.sleepers.add(sleeper);
-    });
-  }
-
-  private wake(kind?: Sleeper['kind']): void {
-    for (const sleeper of [...this.sleepers]) if (kind === undefined || sleeper.kind === kind) sleeper.wake();
+    this.loops.wake('discovery');
   }
 
   private notify(): void {
     for (const waiter of [...this.waiters]) waiter();
-  }
-
-  private report(error: unknown): void {
-    try {
-      (this.options.onError ?? console.error)(error);
-    } catch {
-      // A failing error reporter must not stop the poller.
-    }
   }
 }
 

@@ -6,7 +6,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TOO_MANY_REQUESTS, TokenBucket, toHttpApiEvent, type ThrottleLimits } from './api-gateway';
-import type { Inspector, WebhookAnswer, WebhookRequest } from './inspector/server';
+import type { Inspector, WebhookAnswer, WebhookRequest } from '../inspector/server';
 
 export type HttpApiHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 

@@ -1,5 +1,5 @@
 /** Signs one delivery the way Replicate does (Standard Webhooks) and POSTs it. */
-import { signWebhook } from '../../lambda/shared/signature';
+import { signWebhook } from '../lambda/shared/signature';
 import type { Delivery } from './scenarios';
 
 export interface SendResult {
