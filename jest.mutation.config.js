@@ -3,8 +3,8 @@
  * fast, no global setup (no DynamoDB Local, no fauxqs), so one mutant costs well under a second.
  * @type {import('jest').Config}
  */
-// MUTATION_TESTS=signature,prediction-and-state narrows the run while iterating on one file.
-const only = process.env.MUTATION_TESTS?.split(',').map((name) => `**/test/${name}.test.ts`);
+// MUTATION_TESTS=signature,prediction narrows the run while iterating on one file.
+const only = process.env.MUTATION_TESTS?.split(',').map((name) => `**/test/**/${name}.test.ts`);
 
 // Left out of mutation runs (docs/mutation.md): tests that bound CPU time, which instrumented
 // code cannot meet, and tests that take seconds there (megabytes of input, hundreds of generated
@@ -32,20 +32,22 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: only ?? [
-    '**/test/signature.test.ts',
-    '**/test/prediction-and-state.test.ts',
-    '**/test/outputs.test.ts',
-    '**/test/completion-message.test.ts',
-    '**/test/event-filter.test.ts',
-    '**/test/reconcile.test.ts',
-    '**/test/retry.test.ts',
-    '**/test/allowed-hosts.test.ts',
-    '**/test/address-policy.test.ts',
-    '**/test/safe-fetch.test.ts',
-    '**/test/concurrency-limit.test.ts',
-    '**/test/transition-condition.test.ts',
-    '**/test/state-format.test.ts',
-    '**/test/completion-event.test.ts',
+    '**/test/lambda/shared/signature.test.ts',
+    '**/test/lambda/shared/prediction.test.ts',
+    '**/test/lambda/shared/outputs.test.ts',
+    '**/test/lambda/shared/completion-message.test.ts',
+    '**/test/local/aws/event-filter.test.ts',
+    '**/test/lambda/shared/reconcile.test.ts',
+    '**/test/lambda/shared/retry.test.ts',
+    '**/test/lambda/shared/allowed-hosts.test.ts',
+    '**/test/lambda/shared/address-policy.test.ts',
+    '**/test/lambda/archiver/safe-fetch.test.ts',
+    '**/test/lambda/shared/concurrency-limit.test.ts',
+    '**/test/lambda/shared/state.transition-condition.test.ts',
+    '**/test/lambda/shared/state.format.test.ts',
+    '**/test/lambda/shared/completion-event.test.ts',
+    '**/test/lambda/shared/env.test.ts',
+    '**/test/lambda/shared/archive-queue.test.ts',
     '**/test/*.mutation-gaps.test.ts',
   ],
   testNamePattern: `^(?![\\s\\S]*(${LEFT_OUT.join('|')}))`,

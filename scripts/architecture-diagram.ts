@@ -3,7 +3,7 @@
  * and a hosted zone): `npx tsx scripts/architecture-diagram.ts`.
  *
  * The picture is laid out by hand on a grid so it stays readable without a layout engine.
- * test/architecture-diagram.test.ts reads the committed SVGs, not this model: every resource and
+ * test/scripts/architecture-diagram.test.ts reads the committed SVGs, not this model: every resource and
  * every connection the synthesized construct has must be drawn there, nothing it lacks may be,
  * and each file must be what renderDiagram() draws now.
  */

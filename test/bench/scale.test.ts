@@ -3,11 +3,11 @@
  * latencies give exact capacities, Little's law ties arrivals to time in system, and one slow
  * archival may hold back only its own stream slot.
  */
-import { slowNeighbourDelays, summarize, sustainableRate } from '../bench/scale/measure';
-import { scaleOptionsFrom } from '../bench/scale/options';
-import { simulateQueueDesign } from '../bench/scale/queue-design';
-import { simulateStreamDesign } from '../bench/scale/stream-design';
-import type { SimulationInput, SimulationRun } from '../bench/scale/workload';
+import { slowNeighbourDelays, summarize, sustainableRate } from '../../bench/scale/measure';
+import { scaleOptionsFrom } from '../../bench/scale/options';
+import { simulateQueueDesign } from '../../bench/scale/queue-design';
+import { simulateStreamDesign } from '../../bench/scale/stream-design';
+import type { SimulationInput, SimulationRun } from '../../bench/scale/workload';
 
 /** Every archival takes exactly one second. */
 const CONSTANT_ONE_SECOND = { latencyMedian: 1, latencyP99: 1, stallProbability: 0 } as const;

@@ -1,6 +1,6 @@
 /** The units benchmark's log tap: counts what the handlers log, passes everything else through. */
 import { PassThrough } from 'node:stream';
-import { tapHandlerLogs } from '../bench/write-units';
+import { tapHandlerLogs } from '../../bench/write-units';
 
 test('counts Powertools lines and embedded metrics in bytes, passes other output through untouched', () => {
   const stream = new PassThrough() as unknown as NodeJS.WriteStream;

@@ -6,9 +6,9 @@ import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as cxapi from 'aws-cdk-lib/cx-api';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ReplicateWebhooksStack, readyApp } from '../bin/ready-app';
+import { ReplicateWebhooksStack, readyApp } from '../../bin/ready-app';
 
-const cdkJson = JSON.parse(readFileSync(join(__dirname, '..', 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
+const cdkJson = JSON.parse(readFileSync(join(__dirname, '..', '..', 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
 
 test('cdk.json sets every currently recommended feature flag, and template validation', () => {
   expect(cdkJson.context).toMatchObject(cxapi.CURRENTLY_RECOMMENDED_FLAGS);

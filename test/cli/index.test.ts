@@ -5,10 +5,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
-import { isTerminalStatus, parsePrediction, STATUS_RANK, type Prediction } from '../lambda/shared/prediction';
-import { decodeSigningKey, verifyWebhook } from '../lambda/shared/signature';
-import { main } from '../cli/index';
-import { startOutputServer } from '../cli/output-server';
+import { isTerminalStatus, parsePrediction, STATUS_RANK, type Prediction } from '../../lambda/shared/prediction';
+import { decodeSigningKey, verifyWebhook } from '../../lambda/shared/signature';
+import { main } from '../../cli/index';
+import { startOutputServer } from '../../cli/output-server';
 import {
   buildScenario,
   planDeliveries,
@@ -17,10 +17,10 @@ import {
   seededRandom,
   type Delivery,
   type ScenarioName,
-} from '../cli/scenarios';
-import { sendDelivery } from '../cli/send';
-import { startReplicateApi, type ReplicateApiStandIn } from '../local/standins/replicate-api';
-import { newSecret } from './support/webhooks';
+} from '../../cli/scenarios';
+import { sendDelivery } from '../../cli/send';
+import { startReplicateApi, type ReplicateApiStandIn } from '../../local/standins/replicate-api';
+import { newSecret } from '../support/webhooks';
 
 const FILE_BASE = 'http://127.0.0.1:8788';
 const NOW = new Date('2026-11-20T10:00:00Z');

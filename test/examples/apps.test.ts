@@ -9,13 +9,13 @@ import * as events from 'aws-cdk-lib/aws-events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ChainModelsStack, chainModelsApp, DEFAULT_CHAIN } from '../examples/chain-models/app';
-import { CHAIN_ENV } from '../examples/chain-models/settings';
-import { NotifyStack, notifyApp } from '../examples/notify/app';
-import { CHAT_WEBHOOK_SECRET_ENV } from '../examples/notify/settings';
-import { COMPLETION_EVENT_SOURCE, completionEventDetailType } from '../lambda/shared/completion-event';
-import { buildCompletionMessage, objectLocation, type CompletionMessage } from '../lambda/shared/completion-message';
-import { matchesPattern } from '../local/aws/event-filter';
+import { ChainModelsStack, chainModelsApp, DEFAULT_CHAIN } from '../../examples/chain-models/app';
+import { CHAIN_ENV } from '../../examples/chain-models/settings';
+import { NotifyStack, notifyApp } from '../../examples/notify/app';
+import { CHAT_WEBHOOK_SECRET_ENV } from '../../examples/notify/settings';
+import { COMPLETION_EVENT_SOURCE, completionEventDetailType } from '../../lambda/shared/completion-event';
+import { buildCompletionMessage, objectLocation, type CompletionMessage } from '../../lambda/shared/completion-message';
+import { matchesPattern } from '../../local/aws/event-filter';
 
 const stackOf = <T>(app: App, type: new (...args: never[]) => T): T =>
   app.node.children.find((child) => child instanceof type) as T;

@@ -2,19 +2,19 @@
  * What the handlers print: structured JSON logs (ids and outcomes, never the signing key, the
  * payload's logs or its inputs) and CloudWatch embedded-metric-format metrics.
  */
-import { readVerifierConfig } from '../lambda/verifier/config';
-import { verifierDependencies } from '../lambda/verifier/dependencies';
-import { createVerifierHandler } from '../lambda/verifier/handler';
+import { readVerifierConfig } from '../../lambda/verifier/config';
+import { verifierDependencies } from '../../lambda/verifier/dependencies';
+import { createVerifierHandler } from '../../lambda/verifier/handler';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { METRIC, METRICS_NAMESPACE, REASON_DIMENSION, SERVICE_NAME } from '../lambda/shared/metrics';
-import { ReplicateWebhooks } from '../lib';
-import { startSecretsManager, type SecretsManagerStandIn } from '../local/aws/standins/secrets-manager';
-import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from './support/aws';
-import { startFauxqs, type Fauxqs } from './support/fauxqs';
-import { newSecret, newWebhookId, prediction, signedEvent } from './support/webhooks';
+import { METRIC, METRICS_NAMESPACE, REASON_DIMENSION, SERVICE_NAME } from '../../lambda/shared/metrics';
+import { ReplicateWebhooks } from '../../lib';
+import { startSecretsManager, type SecretsManagerStandIn } from '../../local/aws/standins/secrets-manager';
+import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from '../support/aws';
+import { startFauxqs, type Fauxqs } from '../support/fauxqs';
+import { newSecret, newWebhookId, prediction, signedEvent } from '../support/webhooks';
 
 type Handler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 

@@ -15,11 +15,11 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { CONTROL_TOWER_NOT_APPLICABLE, ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
-import { TEMPLATE_RULES_AS_ERRORS } from './support/cdk';
-import { composeConsumerStack } from './support/composition';
+import { CONTROL_TOWER_NOT_APPLICABLE, ReplicateWebhooks, type ReplicateWebhooksProps } from '../../lib';
+import { TEMPLATE_RULES_AS_ERRORS } from '../support/cdk';
+import { composeConsumerStack } from '../support/composition';
 
-const README = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+const README = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
 const RULES = join(
   dirname(require.resolve('@cdklabs/cdk-validator-cfnguard/package.json')),
   'rules',
@@ -218,7 +218,7 @@ describe('Control Tower proactive controls', () => {
     });
   });
 
-  describe('the composition stack (test/composition.test.ts)', () => {
+  describe('the composition stack (test/lib/replicate-webhooks.composition.test.ts)', () => {
     const composed = composeConsumerStack({ nag: false });
     outdirs.push(composed.outdir);
     const findings = controlTowerFindings(composed.app, composed.outdir, composed.stack);

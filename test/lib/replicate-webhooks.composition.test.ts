@@ -10,8 +10,8 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { IConstruct } from 'constructs';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { handlerAssetPath } from '../lib/handler-code';
-import { composeConsumerStack, FAILED_STATUSES, PREFIX, SQS_MODELS } from './support/composition';
+import { handlerAssetPath } from '../../lib/handler-code';
+import { composeConsumerStack, FAILED_STATUSES, PREFIX, SQS_MODELS } from '../support/composition';
 
 /**
  * Asset hashes are content hashes of the handler bundles: they change with every handler edit,

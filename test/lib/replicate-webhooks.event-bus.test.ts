@@ -1,7 +1,7 @@
 /**
  * The `eventBus` prop in the template: the archiver may put events on that bus only, rules from
  * `onCompletionEvent` match exactly what they say, and an alarm watches failed puts.
- * (test/archiver-handler.test.ts puts real events through a stand-in and evaluates these patterns.)
+ * (test/lambda/archiver/handler.test.ts puts real events through a stand-in and evaluates these patterns.)
  */
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -9,8 +9,8 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
-import { COMPLETION_EVENT_SOURCE, ReplicateWebhooks } from '../lib';
-import { TEMPLATE_RULES_AS_ERRORS } from './support/cdk';
+import { COMPLETION_EVENT_SOURCE, ReplicateWebhooks } from '../../lib';
+import { TEMPLATE_RULES_AS_ERRORS } from '../support/cdk';
 
 function synth(withBus = true) {
   const app = new App({ context: TEMPLATE_RULES_AS_ERRORS });

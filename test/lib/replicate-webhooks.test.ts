@@ -13,15 +13,15 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { readArchiverConfig } from '../lambda/archiver/config';
-import { ARCHIVER_DEFAULTS } from '../lambda/archiver/settings';
-import { readVerifierConfig } from '../lambda/verifier/config';
-import { VERIFIER_DEFAULTS } from '../lambda/verifier/settings';
-import { ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
-import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
-import { AlarmName, ReconciliationScope, ReplicateWebhooks, type ReplicateWebhooksProps, type StateTableProps } from '../lib';
-import { HANDLER_RUNTIME, handlerAssetPath } from '../lib/handler-code';
-import { TEMPLATE_RULES_AS_ERRORS } from './support/cdk';
+import { readArchiverConfig } from '../../lambda/archiver/config';
+import { ARCHIVER_DEFAULTS } from '../../lambda/archiver/settings';
+import { readVerifierConfig } from '../../lambda/verifier/config';
+import { VERIFIER_DEFAULTS } from '../../lambda/verifier/settings';
+import { ARCHIVE_REQUEST_TEMPLATE } from '../../lambda/shared/archive-queue';
+import { BECAME_TERMINAL_PATTERNS } from '../../lambda/shared/stream-filter';
+import { AlarmName, ReconciliationScope, ReplicateWebhooks, type ReplicateWebhooksProps, type StateTableProps } from '../../lib';
+import { HANDLER_RUNTIME, handlerAssetPath } from '../../lib/handler-code';
+import { TEMPLATE_RULES_AS_ERRORS } from '../support/cdk';
 
 /** Work to do on the construct once it exists (subscriptions, grants), queued by `configure`. */
 let pending: Array<(hooks: ReplicateWebhooks) => void> = [];

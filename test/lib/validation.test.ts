@@ -4,8 +4,8 @@ import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { ReconciliationScope, ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
-import { TEMPLATE_RULES_AS_ERRORS } from './support/cdk';
+import { ReconciliationScope, ReplicateWebhooks, type ReplicateWebhooksProps } from '../../lib';
+import { TEMPLATE_RULES_AS_ERRORS } from '../support/cdk';
 
 function synth(props: ReplicateWebhooksProps | ((stack: Stack) => ReplicateWebhooksProps)) {
   const app = new App({ context: TEMPLATE_RULES_AS_ERRORS });

@@ -8,14 +8,14 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { signWebhook } from '../lambda/shared/signature';
-import { diagnoseSignature } from '../local/inspector/diagnose';
-import { DeliveryRecorder, type Delivery } from '../local/inspector/recorder';
-import { buildScenario, seededRandom } from '../cli/scenarios';
-import { startOutputServer, type OutputServer } from '../cli/output-server';
-import { sendDelivery } from '../cli/send';
-import { freePort } from '../local/aws/standins/dynamodb-local';
-import { startLocalMode, type LocalModeProcess } from './support/local-mode';
+import { signWebhook } from '../../lambda/shared/signature';
+import { diagnoseSignature } from '../../local/inspector/diagnose';
+import { DeliveryRecorder, type Delivery } from '../../local/inspector/recorder';
+import { buildScenario, seededRandom } from '../../cli/scenarios';
+import { startOutputServer, type OutputServer } from '../../cli/output-server';
+import { sendDelivery } from '../../cli/send';
+import { freePort } from '../../local/aws/standins/dynamodb-local';
+import { startLocalMode, type LocalModeProcess } from '../support/local-mode';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const NOW = 1_796_000_000;
@@ -192,8 +192,8 @@ describe('in a browser', () => {
     expect(Buffer.from(await download.body()).equals(scenario.files[0].bytes)).toBe(true);
 
     if (process.env.UPDATE_SCREENSHOTS === '1') {
-      mkdirSync(join(__dirname, '..', 'docs'), { recursive: true });
-      await page.screenshot({ path: join(__dirname, '..', 'docs', 'inspector.png') });
+      mkdirSync(join(__dirname, '..', '..', 'docs'), { recursive: true });
+      await page.screenshot({ path: join(__dirname, '..', '..', 'docs', 'inspector.png') });
     }
 
     // Replays of a terminal webhook are answered without a second state change.

@@ -7,11 +7,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import type { ReadyInfo } from '../local/pipeline';
-import { freePort } from '../local/aws/standins/dynamodb-local';
-import { isRunning, processInfo, waitUntilGone, watchDescendants, type ProcessInfo } from './support/process-tree';
+import type { ReadyInfo } from '../../local/pipeline';
+import { freePort } from '../../local/aws/standins/dynamodb-local';
+import { isRunning, processInfo, waitUntilGone, watchDescendants, type ProcessInfo } from '../support/process-tree';
 
-const ROOT = join(__dirname, '..');
+const ROOT = join(__dirname, '..', '..');
 // "Within a few seconds": DynamoDB Local's JVM needs about one to stop.
 const GONE_WITHIN_MS = 5_000;
 const START_TIMEOUT_MS = 90_000;

@@ -1,6 +1,6 @@
 /** Local mode's printed lines: what comes from a payload cannot reach the terminal as control sequences. */
-import { buildCompletionMessage, objectLocation } from '../lambda/shared/completion-message';
-import { describeNotification } from '../local/notification-printer';
+import { buildCompletionMessage, objectLocation } from '../../lambda/shared/completion-message';
+import { describeNotification } from '../../local/notification-printer';
 
 test('a model name carrying an escape sequence is printed inert', () => {
   const at = (key: string) => objectLocation('b', key);

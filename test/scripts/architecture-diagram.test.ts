@@ -11,8 +11,8 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as route53 from 'aws-cdk-lib/aws-route53';
-import { ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
-import { DIAGRAM_PATH, DOMAIN_DIAGRAM_PATH, renderDiagram, type DiagramOptions } from '../scripts/architecture-diagram';
+import { ReplicateWebhooks, type ReplicateWebhooksProps } from '../../lib';
+import { DIAGRAM_PATH, DOMAIN_DIAGRAM_PATH, renderDiagram, type DiagramOptions } from '../../scripts/architecture-diagram';
 
 // ── The picture, read back from SVG ───────────────────────────────────────────────────────────
 

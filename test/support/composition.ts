@@ -1,7 +1,7 @@
 /**
  * The construct as a consumer would use it: next to their own key, secret, bucket, subscribers
- * and readers, in one stack. test/composition.test.ts runs cdk-nag and a snapshot on it,
- * test/control-tower.test.ts the Control Tower controls. The caller removes `outdir`.
+ * and readers, in one stack. test/lib/replicate-webhooks.composition.test.ts runs cdk-nag and a snapshot on it,
+ * test/lib/control-tower.test.ts the Control Tower controls. The caller removes `outdir`.
  */
 import { App, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';

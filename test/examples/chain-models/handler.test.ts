@@ -9,14 +9,14 @@ import { CreateTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/cli
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { ChainInProgressError, handler, ReplicateRequestError } from '../examples/chain-models/handler';
-import { CHAIN_ENV } from '../examples/chain-models/settings';
-import { buildCompletionMessage, objectLocation, type CompletionMessage } from '../lambda/shared/completion-message';
-import type { PredictionStatus } from '../lambda/shared/prediction';
-import { startReplicateApi, type ReplicateApiStandIn } from '../local/standins/replicate-api';
-import { startSecretsManager, type SecretsManagerStandIn } from '../local/aws/standins/secrets-manager';
-import { dynamoDbEndpoint, useStandInEnvironment } from './support/aws';
-import { startFauxqs, type Fauxqs } from './support/fauxqs';
+import { ChainInProgressError, handler, ReplicateRequestError } from '../../../examples/chain-models/handler';
+import { CHAIN_ENV } from '../../../examples/chain-models/settings';
+import { buildCompletionMessage, objectLocation, type CompletionMessage } from '../../../lambda/shared/completion-message';
+import type { PredictionStatus } from '../../../lambda/shared/prediction';
+import { startReplicateApi, type ReplicateApiStandIn } from '../../../local/standins/replicate-api';
+import { startSecretsManager, type SecretsManagerStandIn } from '../../../local/aws/standins/secrets-manager';
+import { dynamoDbEndpoint, useStandInEnvironment } from '../../support/aws';
+import { startFauxqs, type Fauxqs } from '../../support/fauxqs';
 
 const TOKEN = 'r8_chain_test_token_never_logged';
 const WEBHOOK_URL = 'https://abc123.execute-api.us-east-1.amazonaws.com/webhook';
@@ -259,7 +259,7 @@ test('a refused token: the error says 401 and never carries the token', async ()
   // The previous tests cached the good token for a few minutes; a new module instance reads afresh.
   let isolated: typeof handler;
   jest.isolateModules(() => {
-    isolated = (require('../examples/chain-models/handler') as typeof import('../examples/chain-models/handler')).handler;
+    isolated = (require('../../../examples/chain-models/handler') as typeof import('../../../examples/chain-models/handler')).handler;
   });
   const failure = (await isolated!(event(message), CONTEXT).catch((error: unknown) => error)) as ReplicateRequestError;
   expect(failure.status).toBe(401);

@@ -4,12 +4,12 @@
  */
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { CompletionAnnouncer } from '../lambda/archiver/announcer';
-import { buildCompletionMessage, objectLocation, type ArchivedFile } from '../lambda/shared/completion-message';
-import type { Prediction } from '../lambda/shared/prediction';
-import { useStandInEnvironment } from './support/aws';
-import { startFauxqs, type Fauxqs } from './support/fauxqs';
-import { createTopic, publishedBytes, subscribeQueue } from './support/notifications';
+import { CompletionAnnouncer } from '../../../lambda/archiver/announcer';
+import { buildCompletionMessage, objectLocation, type ArchivedFile } from '../../../lambda/shared/completion-message';
+import type { Prediction } from '../../../lambda/shared/prediction';
+import { useStandInEnvironment } from '../../support/aws';
+import { startFauxqs, type Fauxqs } from '../../support/fauxqs';
+import { createTopic, publishedBytes, subscribeQueue } from '../../support/notifications';
 
 let fauxqs: Fauxqs;
 let sns: SNSClient;

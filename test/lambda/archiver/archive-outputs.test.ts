@@ -7,13 +7,13 @@ import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s
 import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
-import { archiveOutputs, type FileResult, type OutputArchiveSettings } from '../lambda/archiver/archive-outputs';
-import { parseAllowedHosts } from '../lambda/shared/allowed-hosts';
-import { discoverOutputs, MAX_DEPTH } from '../lambda/shared/outputs';
-import { useStandInEnvironment } from './support/aws';
-import { startFauxqs, type Fauxqs } from './support/fauxqs';
-import { sha256 } from './support/file-server';
-import { trackTimers } from './support/timers';
+import { archiveOutputs, type FileResult, type OutputArchiveSettings } from '../../../lambda/archiver/archive-outputs';
+import { parseAllowedHosts } from '../../../lambda/shared/allowed-hosts';
+import { discoverOutputs, MAX_DEPTH } from '../../../lambda/shared/outputs';
+import { useStandInEnvironment } from '../../support/aws';
+import { startFauxqs, type Fauxqs } from '../../support/fauxqs';
+import { sha256 } from '../../support/file-server';
+import { trackTimers } from '../../support/timers';
 
 const bucket = 'archive-outputs-test';
 let fauxqs: Fauxqs;

@@ -4,9 +4,9 @@
  * SQS event source; fauxqs for S3 and SNS (read back through an SQS subscription), and a
  * loopback file server standing in for replicate.delivery.
  */
-import { readArchiverConfig } from '../lambda/archiver/config';
-import { archiverDependencies } from '../lambda/archiver/dependencies';
-import { createArchiverHandler } from '../lambda/archiver/handler';
+import { readArchiverConfig } from '../../../lambda/archiver/config';
+import { archiverDependencies } from '../../../lambda/archiver/dependencies';
+import { createArchiverHandler } from '../../../lambda/archiver/handler';
 import { DynamoDBClient, GetItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -28,25 +28,25 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { ArchiveProgressStore } from '../lambda/archiver/progress';
-import { ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
-import { COMPLETION_EVENT_SOURCE } from '../lambda/shared/completion-event';
-import type { ArchiveManifest } from '../lambda/shared/completion-message';
-import { parsePrediction } from '../lambda/shared/prediction';
-import { ARCHIVE_PENDING_INDEX, predictionItemKey } from '../lambda/shared/state';
-import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
-import { WebhookStore } from '../lambda/store/webhook-store';
-import { ReplicateWebhooks } from '../lib';
-import { matchesPattern } from '../local/aws/event-filter';
-import { startStreamToQueuePipe, type StreamBatchFailure, type StreamToQueuePipe } from '../local/aws/pipe';
-import { startEventBridge, type EventBridgeStandIn } from '../local/aws/standins/eventbridge';
-import { startSqsPoller, type SqsPoller } from '../local/aws/sqs-poller';
-import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from './support/aws';
-import { startFauxqs, type Fauxqs } from './support/fauxqs';
-import { sha256, startFileServer, type FileServer } from './support/file-server';
-import { createTopic, subscribeQueue, type Subscriber } from './support/notifications';
-import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
-import { fixture } from './support/webhooks';
+import { ArchiveProgressStore } from '../../../lambda/archiver/progress';
+import { ARCHIVE_REQUEST_TEMPLATE } from '../../../lambda/shared/archive-queue';
+import { COMPLETION_EVENT_SOURCE } from '../../../lambda/shared/completion-event';
+import type { ArchiveManifest } from '../../../lambda/shared/completion-message';
+import { parsePrediction } from '../../../lambda/shared/prediction';
+import { ARCHIVE_PENDING_INDEX, predictionItemKey } from '../../../lambda/shared/state';
+import { BECAME_TERMINAL_PATTERNS } from '../../../lambda/shared/stream-filter';
+import { WebhookStore } from '../../../lambda/store/webhook-store';
+import { ReplicateWebhooks } from '../../../lib';
+import { matchesPattern } from '../../../local/aws/event-filter';
+import { startStreamToQueuePipe, type StreamBatchFailure, type StreamToQueuePipe } from '../../../local/aws/pipe';
+import { startEventBridge, type EventBridgeStandIn } from '../../../local/aws/standins/eventbridge';
+import { startSqsPoller, type SqsPoller } from '../../../local/aws/sqs-poller';
+import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from '../../support/aws';
+import { startFauxqs, type Fauxqs } from '../../support/fauxqs';
+import { sha256, startFileServer, type FileServer } from '../../support/file-server';
+import { createTopic, subscribeQueue, type Subscriber } from '../../support/notifications';
+import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy';
+import { fixture } from '../../support/webhooks';
 
 type Archiver = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
 
@@ -264,7 +264,7 @@ function captureOutput(): { stop(): void; jsonLines(): Array<Record<string, unkn
 }
 
 /** Runs the shipped archiver bundle once, in a process of its own (bench/processes/archive-once.cjs). */
-const ARCHIVE_ONCE = join(__dirname, '..', 'bench', 'processes', 'archive-once.cjs');
+const ARCHIVE_ONCE = join(__dirname, '..', '..', '..', 'bench', 'processes', 'archive-once.cjs');
 
 /** The first value `read` gives that is not undefined, polled until `timeoutMs`. */
 async function waitFor<T>(read: () => Promise<T | undefined>, timeoutMs: number): Promise<T | undefined> {

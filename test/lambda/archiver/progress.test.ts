@@ -7,7 +7,7 @@ import {
   decodeArchivedSoFar,
   encodeArchivedSoFar,
   type StoredOutput,
-} from '../lambda/archiver/progress';
+} from '../../../lambda/archiver/progress';
 
 const file = (n: number): StoredOutput => ({
   bucket: 'archive',

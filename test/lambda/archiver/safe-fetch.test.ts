@@ -1,7 +1,7 @@
 /**
  * The fetcher's transport against local servers and stand-in DNS answers: redirects, limits,
  * timeouts, and the address check on what is actually dialled. The policy it enforces is tested on
- * its own in allowed-hosts.test.ts and address-policy.test.ts.
+ * its own in test/lambda/shared/allowed-hosts.test.ts and address-policy.test.ts.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { LookupAddress } from 'node:dns';
@@ -16,8 +16,8 @@ import {
   type FetchFailureReason,
   type FetchPolicy,
   type ResolveAll,
-} from '../lambda/archiver/safe-fetch';
-import { parseAllowedHosts } from '../lambda/shared/allowed-hosts';
+} from '../../../lambda/archiver/safe-fetch';
+import { parseAllowedHosts } from '../../../lambda/shared/allowed-hosts';
 
 describe('guardedLookup', () => {
   const href = 'https://files.example/out.png';

@@ -8,8 +8,8 @@ import {
   type ReplicateApiClientOptions,
   type ReplicatePrediction,
   type RetryNotice,
-} from '../lambda/reconciler/replicate-api';
-import { startReplicateApi, type ReplicateApiStandIn, type ReplicateApiStandInOptions } from '../local/standins/replicate-api';
+} from '../../../lambda/reconciler/replicate-api';
+import { startReplicateApi, type ReplicateApiStandIn, type ReplicateApiStandInOptions } from '../../../local/standins/replicate-api';
 
 const TOKEN = 'r8_client_test_token_1234567890';
 const NOW = Date.parse('2025-06-01T12:00:00.000000Z');

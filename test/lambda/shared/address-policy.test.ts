@@ -1,11 +1,11 @@
 /**
  * Which addresses may be dialled, on their own: pure, no sockets. That the fetcher asks this of
- * the address it actually connects to (literal or DNS answer) is test/safe-fetch.test.ts.
+ * the address it actually connects to (literal or DNS answer) is test/lambda/archiver/safe-fetch.test.ts.
  */
 import { build } from 'esbuild';
 import fc from 'fast-check';
 import { join } from 'node:path';
-import { classifyAddress, ipLiteral, isBlockedAddress, type AddressClass } from '../lambda/shared/address-policy';
+import { classifyAddress, ipLiteral, isBlockedAddress, type AddressClass } from '../../../lambda/shared/address-policy';
 
 describe('classifyAddress', () => {
   test.each<[string, AddressClass]>([
@@ -250,7 +250,7 @@ describe('ipLiteral', () => {
 });
 
 test('the address policy pulls in ipaddr.js and nothing else', async () => {
-  const root = join(__dirname, '..');
+  const root = join(__dirname, '..', '..', '..', '..');
   const { metafile } = await build({
     entryPoints: [join(root, 'lambda', 'shared', 'address-policy.ts')],
     absWorkingDir: root,

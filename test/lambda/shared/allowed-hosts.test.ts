@@ -1,10 +1,10 @@
 /**
  * The allow-list and the URL rules, on their own: pure, no sockets. What the fetcher does with a
- * refused URL is test/safe-fetch.test.ts; which addresses may be dialled is address-policy.test.ts.
+ * refused URL is test/lambda/archiver/safe-fetch.test.ts; which addresses may be dialled is address-policy.test.ts.
  */
 import { build } from 'esbuild';
 import { join } from 'node:path';
-import { checkUrl, DEFAULT_ALLOWED_HOSTS, hostMatches, parseAllowedHosts, type UrlRefusal } from '../lambda/shared/allowed-hosts';
+import { checkUrl, DEFAULT_ALLOWED_HOSTS, hostMatches, parseAllowedHosts, type UrlRefusal } from '../../../lambda/shared/allowed-hosts';
 
 describe('parseAllowedHosts', () => {
   test('parses the supported forms, lowercased', () => {
@@ -209,7 +209,7 @@ describe('bracketed IPv6 literals', () => {
 });
 
 test('the construct can import the allow-list without the fetcher or any package', async () => {
-  const root = join(__dirname, '..');
+  const root = join(__dirname, '..', '..', '..', '..');
   const { metafile } = await build({
     entryPoints: [join(root, 'lambda', 'shared', 'allowed-hosts.ts')],
     absWorkingDir: root,

@@ -3,8 +3,8 @@
  * docs/mutation.md): a prediction that keeps failing waits at most as long as SQS allows a
  * message to stay invisible, twelve hours, and never longer (SQS would refuse the call).
  */
-import { MAX_VISIBILITY_TIMEOUT_SECONDS } from '../lambda/shared/archive-queue';
-import { requeueDelaySeconds } from '../lambda/shared/retry';
+import { MAX_VISIBILITY_TIMEOUT_SECONDS } from '../../../lambda/shared/archive-queue';
+import { requeueDelaySeconds } from '../../../lambda/shared/retry';
 
 test("a prediction that keeps failing waits SQS's longest visibility timeout, twelve hours", () => {
   expect(MAX_VISIBILITY_TIMEOUT_SECONDS).toBe(43_200);

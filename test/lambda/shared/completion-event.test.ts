@@ -8,10 +8,10 @@ import {
   completionEventDetailType,
   completionEventEntry,
   completionEventPattern,
-} from '../lambda/shared/completion-event';
-import { buildCompletionMessage, objectLocation, type ArchivedFile } from '../lambda/shared/completion-message';
-import type { Prediction } from '../lambda/shared/prediction';
-import { matchesPattern } from '../local/aws/event-filter';
+} from '../../../lambda/shared/completion-event';
+import { buildCompletionMessage, objectLocation, type ArchivedFile } from '../../../lambda/shared/completion-message';
+import type { Prediction } from '../../../lambda/shared/prediction';
+import { matchesPattern } from '../../../local/aws/event-filter';
 
 const EVENTBRIDGE_ENTRY_LIMIT = 262_144;
 /** What EventBridge counts for an entry without time or resources (its documented formula). */

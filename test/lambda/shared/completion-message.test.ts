@@ -11,8 +11,8 @@ import {
   type ArchiveFailure,
   type ArchiveManifest,
   type CompletionAttributes,
-} from '../lambda/shared/completion-message';
-import type { Prediction } from '../lambda/shared/prediction';
+} from '../../../lambda/shared/completion-message';
+import type { Prediction } from '../../../lambda/shared/prediction';
 
 const bucket = 'my-archive';
 const at = (key: string) => objectLocation(bucket, key);

@@ -1,4 +1,4 @@
-import { ConcurrencyLimit } from '../lambda/shared/concurrency-limit';
+import { ConcurrencyLimit } from '../../../lambda/shared/concurrency-limit';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 

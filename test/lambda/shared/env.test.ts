@@ -3,7 +3,7 @@
  * shares: small pure pieces that only heavier suites reached (found by mutation testing,
  * docs/mutation.md).
  */
-import { ARCHIVE_REQUEST_TEMPLATE, parseArchiveRequest } from '../lambda/shared/archive-queue';
+import { ARCHIVE_REQUEST_TEMPLATE, parseArchiveRequest } from '../../../lambda/shared/archive-queue';
 import {
   manifestKey,
   normalizePrefix,
@@ -11,8 +11,8 @@ import {
   predictionDocumentKey,
   predictionFolder,
   spilledPayloadKey,
-} from '../lambda/shared/archive-layout';
-import { booleanVariable, environmentOf, integerVariable, listVariable, requiredVariable } from '../lambda/shared/env';
+} from '../../../lambda/shared/archive-layout';
+import { booleanVariable, environmentOf, integerVariable, listVariable, requiredVariable } from '../../../lambda/shared/env';
 
 describe('environment variables', () => {
   test('a required variable: its value, or an error naming it when absent or empty', () => {

@@ -13,11 +13,11 @@ import {
   sanitizeFileName,
   type DiscoveredFile,
   type DiscoveredOutput,
-} from '../lambda/shared/outputs';
-import { outputKey } from '../lambda/shared/archive-layout';
+} from '../../../lambda/shared/outputs';
+import { outputKey } from '../../../lambda/shared/archive-layout';
 
 const fixture = (name: string) =>
-  JSON.parse(readFileSync(join(__dirname, 'fixtures', 'replicate', `${name}.json`), 'utf8')) as { output: unknown };
+  JSON.parse(readFileSync(join(__dirname, '..', '..', 'fixtures', 'replicate', `${name}.json`), 'utf8')) as { output: unknown };
 const sources = (output: unknown) => discoverOutputs(output).map((file) => file.source);
 /** The files to archive; fails the test if anything was skipped. */
 const filesOf = (output: unknown): DiscoveredFile[] =>

@@ -8,13 +8,13 @@ import {
   parsePrediction,
   parseRecordablePrediction,
   type PredictionStatus,
-} from '../lambda/shared/prediction';
-import { decideTransition, summarizeProgress, type IncomingProgress, type StoredProgress } from '../lambda/shared/state';
-import { storedProgressOf } from './support/progress';
-import { normalizePrefix, spilledPayloadKey } from '../lambda/shared/archive-layout';
-import { readRawBody } from '../lambda/verifier/http';
+} from '../../../lambda/shared/prediction';
+import { decideTransition, summarizeProgress, type IncomingProgress, type StoredProgress } from '../../../lambda/shared/state';
+import { storedProgressOf } from '../../support/progress';
+import { normalizePrefix, spilledPayloadKey } from '../../../lambda/shared/archive-layout';
+import { readRawBody } from '../../../lambda/verifier/http';
 
-const fixtures = join(__dirname, 'fixtures', 'replicate');
+const fixtures = join(__dirname, '..', '..', 'fixtures', 'replicate');
 
 describe('parsePrediction', () => {
   test.each(readdirSync(fixtures))('fixture %s parses', (file) => {

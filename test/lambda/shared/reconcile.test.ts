@@ -12,7 +12,7 @@ import {
   type ListedPrediction,
   type ListingPass,
   type ListingProgress,
-} from '../lambda/shared/reconcile';
+} from '../../../lambda/shared/reconcile';
 
 const OURS = 'https://abc123.execute-api.eu-west-1.amazonaws.com/webhook';
 const listed = (overrides: Partial<ListedPrediction> = {}): ListedPrediction => ({

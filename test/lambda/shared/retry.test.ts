@@ -1,4 +1,4 @@
-import { backoffDelay, isTransientInfrastructureError, retryTransient } from '../lambda/shared/retry';
+import { backoffDelay, isTransientInfrastructureError, retryTransient } from '../../../lambda/shared/retry';
 
 test.each([
   [{ name: 'TimeoutError' }, true],

@@ -10,7 +10,7 @@ import {
   signWebhook,
   verifyWebhook,
   type SignedRequest,
-} from '../lambda/shared/signature';
+} from '../../../lambda/shared/signature';
 
 // The known-good vector from the official clients' tests (DESIGN.md).
 const VECTOR = {

@@ -15,7 +15,7 @@ import {
   outOfScopeKey,
   RECONCILER_STATE_KEY,
   predictionItemKey,
-} from '../lambda/shared/state';
+} from '../../../lambda/shared/state';
 
 const DAY = 24 * 3600;
 const DYNAMODB_ITEM_LIMIT = 400 * 1024;

@@ -5,9 +5,9 @@
  * decides every generated case both ways. DynamoDB Local checks the real write in
  * webhook-store.test.ts; this runs without it, so mutation testing can judge the condition too.
  */
-import { PREDICTION_STATUSES, TERMINAL_RANK } from '../lambda/shared/prediction';
-import { decideTransition, TRANSITION_CONDITION, type IncomingProgress } from '../lambda/shared/state';
-import { storedProgressOf } from './support/progress';
+import { PREDICTION_STATUSES, TERMINAL_RANK } from '../../../lambda/shared/prediction';
+import { decideTransition, TRANSITION_CONDITION, type IncomingProgress } from '../../../lambda/shared/state';
+import { storedProgressOf } from '../../support/progress';
 
 type Value = string | number | undefined;
 

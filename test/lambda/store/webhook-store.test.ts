@@ -7,14 +7,14 @@ import { CreateTableCommand, DynamoDBClient, GetItemCommand, UpdateItemCommand }
 import fc from 'fast-check';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
-import { STATUS_RANK, type Prediction, type PredictionStatus } from '../lambda/shared/prediction';
+import { STATUS_RANK, type Prediction, type PredictionStatus } from '../../../lambda/shared/prediction';
 import {
   FOLLOW_INDEX,
   MAX_INLINE_PAYLOAD_BYTES,
   decideTransition,
   predictionItemKey,
   type StoredProgress,
-} from '../lambda/shared/state';
+} from '../../../lambda/shared/state';
 import {
   RecordTooLargeError,
   StoreUnavailableError,
@@ -25,9 +25,9 @@ import {
   validationFailure,
   type StoreSettings,
   type WebhookRecord,
-} from '../lambda/store/webhook-store';
-import { createTestTable, dynamoDbEndpoint } from './support/aws';
-import { startFauxqs, type Fauxqs } from './support/fauxqs';
+} from '../../../lambda/store/webhook-store';
+import { createTestTable, dynamoDbEndpoint } from '../../support/aws';
+import { startFauxqs, type Fauxqs } from '../../support/fauxqs';
 
 const local = { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
 let dynamodb: DynamoDBClient;

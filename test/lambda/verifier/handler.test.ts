@@ -7,15 +7,15 @@ import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/clien
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
-import { startSecretsManager, type SecretsManagerStandIn } from '../local/aws/standins/secrets-manager';
-import { readVerifierConfig } from '../lambda/verifier/config';
-import { verifierDependencies } from '../lambda/verifier/dependencies';
-import { createVerifierHandler } from '../lambda/verifier/handler';
-import { predictionItemKey } from '../lambda/shared/state';
-import { createTestTable, dynamoDbEndpoint, storedPayload, useStandInEnvironment } from './support/aws';
-import { startFauxqs, type Fauxqs } from './support/fauxqs';
-import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
-import { apiGatewayEvent, newSecret, newWebhookId, prediction, signedEvent } from './support/webhooks';
+import { startSecretsManager, type SecretsManagerStandIn } from '../../../local/aws/standins/secrets-manager';
+import { readVerifierConfig } from '../../../lambda/verifier/config';
+import { verifierDependencies } from '../../../lambda/verifier/dependencies';
+import { createVerifierHandler } from '../../../lambda/verifier/handler';
+import { predictionItemKey } from '../../../lambda/shared/state';
+import { createTestTable, dynamoDbEndpoint, storedPayload, useStandInEnvironment } from '../../support/aws';
+import { startFauxqs, type Fauxqs } from '../../support/fauxqs';
+import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy';
+import { apiGatewayEvent, newSecret, newWebhookId, prediction, signedEvent } from '../../support/webhooks';
 
 type Handler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 

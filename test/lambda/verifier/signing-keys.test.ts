@@ -1,5 +1,5 @@
-import { SigningKeyCache } from '../lambda/verifier/signing-keys';
-import { decodeSigningKey } from '../lambda/shared/signature';
+import { SigningKeyCache } from '../../../lambda/verifier/signing-keys';
+import { decodeSigningKey } from '../../../lambda/shared/signature';
 
 const KEY_A = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const KEY_B = `whsec_${Buffer.alloc(24, 9).toString('base64')}`;

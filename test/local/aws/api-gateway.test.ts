@@ -1,6 +1,6 @@
 /** API Gateway's throttle, as local mode applies it: the token bucket and the limits it is given. */
-import { TokenBucket, throttleLimits } from '../local/aws/api-gateway';
-import { WEBHOOK_THROTTLE_DEFAULTS } from '../lambda/verifier/settings';
+import { TokenBucket, throttleLimits } from '../../../local/aws/api-gateway';
+import { WEBHOOK_THROTTLE_DEFAULTS } from '../../../lambda/verifier/settings';
 
 /** A bucket on a clock the test moves (milliseconds). */
 function bucketAt(limits: { rateLimit: number; burstLimit: number }) {

@@ -1,6 +1,6 @@
 /** Lambda event filter patterns, for the subset the poller supports. */
-import { matchesAny, matchesPattern } from '../local/aws/event-filter';
-import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
+import { matchesAny, matchesPattern } from '../../../local/aws/event-filter';
+import { BECAME_TERMINAL_PATTERNS } from '../../../lambda/shared/stream-filter';
 
 const record = {
   eventName: 'MODIFY',

@@ -2,7 +2,7 @@
  * The local API Gateway in front of the verifier: its throttle answers 429 as an HTTP API does,
  * before the integration is invoked, and lets a steady rate under it through.
  */
-import { startHttpAdapter, type HttpAdapter } from '../local/aws/http-adapter';
+import { startHttpAdapter, type HttpAdapter } from '../../../local/aws/http-adapter';
 
 let invocations = 0;
 const adapters: HttpAdapter[] = [];

@@ -12,17 +12,17 @@ import {
   type Message,
 } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
-import { ATTR, PARTITION_KEY, payloadItemKey, predictionItemKey } from '../lambda/shared/state';
-import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
+import { ATTR, PARTITION_KEY, payloadItemKey, predictionItemKey } from '../../../lambda/shared/state';
+import { BECAME_TERMINAL_PATTERNS } from '../../../lambda/shared/stream-filter';
 import {
   renderInputTemplate,
   startStreamToQueuePipe,
   type StreamBatchFailure,
   type StreamToQueuePipe,
   type StreamToQueuePipeOptions,
-} from '../local/aws/pipe';
-import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from './support/aws';
-import { startFauxqs, type Fauxqs } from './support/fauxqs';
+} from '../../../local/aws/pipe';
+import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from '../../support/aws';
+import { startFauxqs, type Fauxqs } from '../../support/fauxqs';
 
 describe('renderInputTemplate', () => {
   const record = {

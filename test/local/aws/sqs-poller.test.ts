@@ -19,9 +19,9 @@ import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startSqsPoller, type SqsPoller, type SqsPollerOptions } from '../local/aws/sqs-poller';
-import { useStandInEnvironment } from './support/aws';
-import { startFauxqs, type Fauxqs } from './support/fauxqs';
+import { startSqsPoller, type SqsPoller, type SqsPollerOptions } from '../../../local/aws/sqs-poller';
+import { useStandInEnvironment } from '../../support/aws';
+import { startFauxqs, type Fauxqs } from '../../support/fauxqs';
 
 const execFileAsync = promisify(execFile);
 let fauxqs: Fauxqs;
@@ -461,7 +461,7 @@ test('after stop() nothing keeps the process alive', async () => {
   const script = `
     (async () => {
       (await import('fauxqs')).interceptLocalhostDns();
-      const { startSqsPoller } = require(${JSON.stringify(join(__dirname, '../local/aws/sqs-poller.ts'))});
+      const { startSqsPoller } = require(${JSON.stringify(join(__dirname, '../../../local/aws/sqs-poller.ts'))});
       let invocations = 0;
       const poller = startSqsPoller({ queueUrl: process.env.QUEUE_URL, handler: async () => void invocations++, onError: () => {} });
       await poller.drain(5000);
@@ -473,7 +473,7 @@ test('after stop() nothing keeps the process alive', async () => {
     })();
   `;
   const { stdout } = await execFileAsync(process.execPath, ['--require', 'tsx/cjs', '--eval', script], {
-    cwd: join(__dirname, '..'),
+    cwd: join(__dirname, '..', '..', '..'),
     env: { ...process.env, NODE_OPTIONS: '', QUEUE_URL: queueUrl },
     timeout: 15_000,
   });

@@ -13,15 +13,15 @@ import type { DynamoDBRecord } from 'aws-lambda';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ATTR, PARTITION_KEY, payloadItemKey, predictionItemKey } from '../lambda/shared/state';
-import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
+import { ATTR, PARTITION_KEY, payloadItemKey, predictionItemKey } from '../../../lambda/shared/state';
+import { BECAME_TERMINAL_PATTERNS } from '../../../lambda/shared/stream-filter';
 import {
   startStreamPoller,
   type StreamBatchFailure,
   type StreamPoller,
   type StreamPollerOptions,
-} from '../local/aws/stream-poller';
-import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from './support/aws';
+} from '../../../local/aws/stream-poller';
+import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from '../../support/aws';
 
 const execFileAsync = promisify(execFile);
 let dynamodb: DynamoDBClient;
@@ -294,7 +294,7 @@ test('after stop() nothing keeps the process alive', async () => {
   const { tableName, streamArn } = await createTestTable();
   await putKeys(tableName, ['waits-for-a-retry']);
   const script = `
-    const { startStreamPoller } = require(${JSON.stringify(join(__dirname, '../local/aws/stream-poller.ts'))});
+    const { startStreamPoller } = require(${JSON.stringify(join(__dirname, '../../../local/aws/stream-poller.ts'))});
     const poller = startStreamPoller({
       streamArn: process.env.STREAM_ARN,
       retryDelayMs: 60000,
@@ -311,7 +311,7 @@ test('after stop() nothing keeps the process alive', async () => {
     }, 10);
   `;
   const { stdout } = await execFileAsync(process.execPath, ['--require', 'tsx/cjs', '--eval', script], {
-    cwd: join(__dirname, '..'),
+    cwd: join(__dirname, '..', '..', '..'),
     env: { ...process.env, NODE_OPTIONS: '', STREAM_ARN: streamArn },
     timeout: 15_000,
   });

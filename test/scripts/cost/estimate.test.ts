@@ -11,14 +11,14 @@ import { App, Duration, Size, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { readArchiverConfig } from '../lambda/archiver/config';
-import { AlarmName, ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
-import { LAMBDA_SYSTEM_RECORDS } from '../scripts/cost/assumptions';
-import { estimate, type CostEstimate } from '../scripts/cost/estimate';
-import { reconcilerAddition } from '../scripts/cost/markdown';
-import MEASURED from '../docs/measured-units.json';
+import { readArchiverConfig } from '../../../lambda/archiver/config';
+import { AlarmName, ReplicateWebhooks, type ReplicateWebhooksProps } from '../../../lib';
+import { LAMBDA_SYSTEM_RECORDS } from '../../../scripts/cost/assumptions';
+import { estimate, type CostEstimate } from '../../../scripts/cost/estimate';
+import { reconcilerAddition } from '../../../scripts/cost/markdown';
+import MEASURED from '../../../docs/measured-units.json';
 
-const ROOT = join(__dirname, '..');
+const ROOT = join(__dirname, '..', '..', '..');
 
 function synthesize(props?: ReplicateWebhooksProps, options: { token?: boolean } = {}): Template {
   const stack = new Stack(new App(), 'Cost');
