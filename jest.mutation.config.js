@@ -8,8 +8,8 @@ const only = process.env.MUTATION_TESTS?.split(',').map((name) => `**/test/**/${
 
 // Left out of mutation runs (docs/mutation.md): tests that bound CPU time, which instrumented
 // code cannot meet, and tests that take seconds there (megabytes of input, hundreds of generated
-// cases) and would be re-run for every mutant they cover. The *.mutation-gaps tests check the
-// same limits on small inputs.
+// cases) and would be re-run for every mutant they cover. Each unit's describe('edges') checks
+// the same limits on small inputs.
 const LEFT_OUT = [
   'is cheap to refuse',
   'walked in bounded time',
@@ -26,6 +26,12 @@ const LEFT_OUT = [
   'without overflowing the stack',
   // Ten million visits before discovery gives up: seconds, instrumented.
   'ends with discovery_limit instead of running forever',
+  // lib/validation.test.ts synthesizes a whole stack for these (seconds each, instrumented); its
+  // describe('edges') judges the mutants by calling validateProps alone.
+  'values outside what the services accept are refused',
+  'a custom domain the API cannot serve is refused',
+  'legal values that are almost certainly mistakes get a warning',
+  'every boundary value synthesizes cleanly',
 ];
 
 module.exports = {
@@ -48,7 +54,8 @@ module.exports = {
     '**/test/lambda/shared/completion-event.test.ts',
     '**/test/lambda/shared/env.test.ts',
     '**/test/lambda/shared/archive-queue.test.ts',
-    '**/test/*.mutation-gaps.test.ts',
+    '**/test/lambda/shared/archive-layout.test.ts',
+    '**/test/lib/validation.test.ts',
   ],
   testNamePattern: `^(?![\\s\\S]*(${LEFT_OUT.join('|')}))`,
   setupFiles: ['<rootDir>/test/support/mutation-setup.ts'],

@@ -1,17 +1,7 @@
 /**
- * Handler wiring read from the environment, and the queue message and archive keys every handler
- * shares: small pure pieces that only heavier suites reached (found by mutation testing,
- * docs/mutation.md).
+ * Handler wiring read from the environment: small pure pieces that only heavier suites reached
+ * (found by mutation testing, docs/mutation.md).
  */
-import { ARCHIVE_REQUEST_TEMPLATE, parseArchiveRequest } from '../../../lambda/shared/archive-queue';
-import {
-  manifestKey,
-  normalizePrefix,
-  outputKey,
-  predictionDocumentKey,
-  predictionFolder,
-  spilledPayloadKey,
-} from '../../../lambda/shared/archive-layout';
 import { booleanVariable, environmentOf, integerVariable, listVariable, requiredVariable } from '../../../lambda/shared/env';
 
 describe('environment variables', () => {
@@ -58,50 +48,5 @@ describe('environment variables', () => {
     expect(listVariable(environment, 'HOSTS', [])).toEqual(['a', 'b']);
     expect(integerVariable(environment, 'RETRIES', 0)).toBe(3);
     expect(booleanVariable(environment, 'STRICT', true)).toBe(false);
-  });
-});
-
-describe('archive requests', () => {
-  test('the Pipe template, filled as the Pipe fills it, is a request the archiver reads', () => {
-    const filled = ARCHIVE_REQUEST_TEMPLATE.replace(/<\$\.dynamodb\.NewImage\.\w+\.S>/, 'ufawqhfynnddngldkgtslldrkq');
-    expect(parseArchiveRequest(filled)).toBe('ufawqhfynnddngldkgtslldrkq');
-  });
-
-  test.each([
-    ['not JSON', '{'],
-    ['null', 'null'],
-    ['no id', '{}'],
-    ['a number', '{"predictionId": 7}'],
-    ['an id that is not one', '{"predictionId": "../x"}'],
-    ['over 1 KB', `{"predictionId": "abc", "pad": "${'x'.repeat(1_024)}"}`],
-  ])('%s is not an archive request', (_name, body) => {
-    expect(parseArchiveRequest(body)).toBeUndefined();
-  });
-
-  test('a body of exactly 1,024 characters is read', () => {
-    const head = '{"predictionId": "abc", "pad": "';
-    const body = `${head}${'x'.repeat(1_024 - head.length - 2)}"}`;
-    expect(body).toHaveLength(1_024);
-    expect(parseArchiveRequest(body)).toBe('abc');
-  });
-});
-
-describe('archive layout', () => {
-  test.each([
-    [undefined, ''],
-    ['', ''],
-    ['/', ''],
-    ['team', 'team/'],
-    ['//team/a//', 'team/a/'],
-  ])('prefix %j becomes %j', (prefix, normalized) => {
-    expect(normalizePrefix(prefix)).toBe(normalized);
-  });
-
-  test('every key of a prediction lives in its folder', () => {
-    expect(predictionFolder('p/', 'abc')).toBe('p/predictions/abc/');
-    expect(predictionDocumentKey('p/', 'abc')).toBe('p/predictions/abc/prediction.json');
-    expect(manifestKey('p/', 'abc')).toBe('p/predictions/abc/manifest.json');
-    expect(outputKey('p/', 'abc', 2, 'x.png')).toBe('p/predictions/abc/outputs/2-x.png');
-    expect(spilledPayloadKey('p/', 'abc', 'q-_1')).toBe('p/webhook-payloads/abc/q-_1.json');
   });
 });
