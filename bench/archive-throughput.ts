@@ -78,7 +78,7 @@ async function startFauxqsProcess(): Promise<{ child: ChildProcess; port: number
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.once('data', (chunk: Buffer) => resolve((JSON.parse(chunk.toString()) as { port: number }).port));
+    child.stdout.once('data', (chunk: Buffer) => resolve((JSON.parse(chunk.toString()) as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`fauxqs exited with ${code}`)));
   });
   return { child, port };

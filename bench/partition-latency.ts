@@ -67,6 +67,7 @@ export async function benchPartitionLatency(samples = 20): Promise<PartitionLate
 
     const coldStart = (): Handler => {
       delete require.cache[require.resolve(bundle)];
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- a fresh load of the bundle: a cold start
       return (require(bundle) as { handler: Handler }).handler;
     };
     const webhook = (status: 'starting' | 'succeeded'): APIGatewayProxyEventV2 => {

@@ -171,7 +171,7 @@ export interface LogTap {
 export function tapHandlerLogs(stream: NodeJS.WriteStream = process.stdout): LogTap {
   const write = stream.write.bind(stream);
   let bytes = 0;
-  stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+  stream.write = (chunk: string | Uint8Array, ...rest: unknown[]) => {
     const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
     if (/^\{[\s\S]*("level"|"_aws")[\s\S]*\}\n?$/.test(text)) {
       bytes += Buffer.byteLength(text.replace(/\n$/, ''));
@@ -180,7 +180,7 @@ export function tapHandlerLogs(stream: NodeJS.WriteStream = process.stdout): Log
       return true;
     }
     return (write as (...args: unknown[]) => boolean)(chunk, ...rest);
-  }) as typeof stream.write;
+  };
   return {
     get bytes() {
       return bytes;

@@ -82,7 +82,7 @@ export class ReplicateWebhooksStack extends Stack {
 export function readyApp(props?: AppProps): App {
   const app = new App(props);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
-  new ReplicateWebhooksStack(app, app.node.tryGetContext('stackName') ?? 'ReplicateWebhooks', {
+  new ReplicateWebhooksStack(app, (app.node.tryGetContext('stackName') as string | undefined) ?? 'ReplicateWebhooks', {
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   });
   return app;

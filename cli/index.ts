@@ -409,7 +409,7 @@ function parseObject(text: string): Record<string, unknown> | undefined {
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => {
+  void main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
 }

@@ -22,7 +22,7 @@ export async function registerPrediction(target: ReplicateApiStandInTarget, pred
     });
   } catch (error) {
     const cause = (error as { cause?: { message?: string } }).cause;
-    throw new Error(`PUT ${url} failed: ${cause?.message ?? (error as Error).message}`, { cause: error });
+    throw new Error(`PUT ${url.href} failed: ${cause?.message ?? (error as Error).message}`, { cause: error });
   }
   const text = await response.text();
   if (!response.ok) throw new Error(`the Replicate API stand-in answered ${response.status}: ${text.slice(0, 200)}`);

@@ -153,6 +153,7 @@ async function main(): Promise<void> {
   if (port !== 0) await checkPortFree(port, host);
   // Loaded here, not imported: a static import (and the SDK with it) would load before the line
   // at the top that silences the SDK's notice.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only now, after the lines above
   const { startLocalPipeline } = require('./pipeline') as typeof import('./pipeline');
   try {
     pipeline = await startLocalPipeline({

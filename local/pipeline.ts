@@ -267,6 +267,7 @@ async function startStandIns({ options, region, stops }: Setup): Promise<StandIn
   const fauxqsModule = await import('fauxqs');
   // The SDK's default S3 addressing is virtual-hosted (bucket.s3.localhost); resolve it to loopback.
   const restoreDns = fauxqsModule.interceptLocalhostDns();
+  // eslint-disable-next-line @typescript-eslint/require-await -- a synchronous stop in the list of async ones
   stops.push(async () => restoreDns());
   const fauxqs = await fauxqsModule.startFauxqs({ port: options.fauxqsPort ?? 0, logger: false, defaultRegion: region });
   stops.push(() => fauxqs.stop());
@@ -277,7 +278,7 @@ async function startStandIns({ options, region, stops }: Setup): Promise<StandIn
   const onEvent = options.onEvent ?? console.log;
   const eventBridge: EventBridgeStandIn = await startEventBridge({
     region,
-    onPut: ({ event }, rules) => onEvent(describeEvent(event['detail-type'], event.detail as Partial<CompletionMessage>, rules)),
+    onPut: ({ event }, rules) => onEvent(describeEvent(event['detail-type'], event.detail, rules)),
   });
   stops.push(() => eventBridge.stop());
   const endpoints: ServiceEndpoints = {
@@ -306,6 +307,7 @@ function createRunnerClients({ region, stops }: Setup, endpoints: ServiceEndpoin
   const s3 = new S3Client({ ...direct, endpoint: endpoints.s3 });
   const sns = new SNSClient({ ...direct, endpoint: endpoints.sns });
   const sqs = new SQSClient({ ...direct, endpoint: endpoints.sqs });
+  // eslint-disable-next-line @typescript-eslint/require-await -- a synchronous stop in the list of async ones
   stops.push(async () => [dynamodb, s3, sns, sqs].forEach((client) => client.destroy()));
   return { dynamodb, s3, sns, sqs };
 }
@@ -733,5 +735,6 @@ function loadHandler<T>(name: 'verifier' | 'archiver' | 'reconciler'): T {
   if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run "npm run build:handlers" first`);
   // A fresh module, like a cold start: it reads the environment set above, not a previous run's.
   delete require.cache[require.resolve(bundle)];
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a fresh load of the bundle by its path
   return (require(bundle) as { handler: T }).handler;
 }

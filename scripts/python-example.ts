@@ -76,7 +76,9 @@ export function translateToPython(example: string, packageDir: string): string {
     const translator = new SnippetTranslator(snippet, { includeCompilerDiagnostics: true });
     const python = translator.renderUsing(new PythonVisitor());
     if (!translator.didSuccessfullyCompile) {
-      const messages = translator.diagnostics.map((diagnostic) => String(diagnostic.messageText));
+      const messages = translator.diagnostics.map((diagnostic) =>
+        typeof diagnostic.messageText === 'string' ? diagnostic.messageText : JSON.stringify(diagnostic.messageText),
+      );
       throw new Error(`the README's TypeScript example does not compile:\n${messages.join('\n')}`);
     }
     return python.trim();

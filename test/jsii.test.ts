@@ -142,12 +142,10 @@ function typescriptApi(): Map<string, string[]> {
       const members = declaration.members
         .filter((member) => ts.isPropertyDeclaration(member) || ts.isPropertySignature(member) || ts.isMethodDeclaration(member))
         .filter((member) => {
-          const modifiers = ts.getCombinedModifierFlags(member as ts.Declaration);
-          return (
-            !(modifiers & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected)) && !member.name!.getText().startsWith('_')
-          );
+          const modifiers = ts.getCombinedModifierFlags(member);
+          return !(modifiers & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected)) && !member.name.getText().startsWith('_');
         })
-        .map((member) => member.name!.getText());
+        .map((member) => member.name.getText());
       api.set(symbol.name, members);
     } else if (ts.isEnumDeclaration(declaration)) {
       api.set(

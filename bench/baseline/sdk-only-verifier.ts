@@ -8,4 +8,5 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 
 export const clients = [new DynamoDBClient({}), new S3Client({}), new SecretsManagerClient({})];
 export const commands = [UpdateItemCommand, PutObjectCommand, GetSecretValueCommand];
+// eslint-disable-next-line @typescript-eslint/require-await -- the baseline handler does no work, on purpose
 export const handler = async (): Promise<number> => clients.length + commands.length;

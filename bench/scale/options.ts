@@ -97,5 +97,5 @@ export function scaleOptionsFrom(args: readonly string[], env: NodeJS.ProcessEnv
     if (separator < 0 || !known.includes(key)) throw new Error(`unknown scale option ${arg}; known: ${known.join(', ')}`);
     options[key] = parse(key, arg.slice(separator + 1), arg);
   }
-  return options as Partial<ScaleModelOptions>;
+  return options;
 }

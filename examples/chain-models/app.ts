@@ -113,7 +113,7 @@ export class ChainModelsStack extends Stack {
 export function chainModelsApp(props?: AppProps): App {
   const app = new App(props);
   new ChainModelsStack(app, 'ReplicateChainModels', {
-    tokenSecretName: app.node.tryGetContext('replicateApiTokenSecret') ?? 'replicate/api-token',
+    tokenSecretName: (app.node.tryGetContext('replicateApiTokenSecret') as string | undefined) ?? 'replicate/api-token',
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   });
   return app;

@@ -28,7 +28,7 @@ const MODEL_REFERENCE = /^([A-Za-z0-9][\w.-]*)\/([A-Za-z0-9][\w.-]*)(?::([A-Za-z
 export function parseModelReference(text: string): ModelReference {
   const match = MODEL_REFERENCE.exec(text);
   if (!match) throw new Error(`a model must be owner/name or owner/name:version, got ${JSON.stringify(text)}`);
-  return { owner: match[1]!, name: match[2]!, ...(match[3] ? { version: match[3] } : {}) };
+  return { owner: match[1], name: match[2], ...(match[3] ? { version: match[3] } : {}) };
 }
 
 export interface ChainSettings {

@@ -69,7 +69,7 @@ export async function archiveOutputs(
   /** Outputs an earlier try of this prediction stored, by key: listed as they are, not fetched again. */
   storedBefore: ReadonlyMap<string, StoredOutput> = new Map(),
 ): Promise<FileResult[]> {
-  const results: FileResult[] = new Array(outputs.length);
+  const results: FileResult[] = new Array<FileResult>(outputs.length);
   const pending: DiscoveredFile[] = [];
   for (const output of outputs) {
     if (output.kind === 'skipped') {
@@ -95,7 +95,7 @@ export async function archiveOutputs(
   let next = 0;
   const worker = async () => {
     while (next < pending.length) {
-      const output = pending[next++]!;
+      const output = pending[next++];
       try {
         results[output.index] = await files.run(() => archiveOne(s3, predictionId, output, settings, deadline, stop.signal));
       } catch (error) {
@@ -110,6 +110,7 @@ export async function archiveOutputs(
   } finally {
     clearTimeout(timer);
   }
+  // eslint-disable-next-line @typescript-eslint/only-throw-error -- what a worker caught, passed on as it was
   if (recordError !== undefined) throw recordError;
   return results;
 }

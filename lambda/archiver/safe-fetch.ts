@@ -175,6 +175,7 @@ function requestHeaders(url: URL, policy: FetchPolicy, deadline: Deadline): Prom
   if (literal !== undefined && !policy.allowPrivateAddresses && isBlockedAddress(literal)) {
     return Promise.reject(new OutputFetchError('blocked_address', href, { detail: literal }));
   }
+  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- an OutputFetchError, or the caller's abort reason as it was
   if (deadline.signal.aborted) return Promise.reject(deadline.failure(href));
   return new Promise((resolve, reject) => {
     const request = (url.protocol === 'https:' ? https : http).request(url, {
@@ -195,6 +196,7 @@ function requestHeaders(url: URL, policy: FetchPolicy, deadline: Deadline): Prom
       if (response) resolve(response);
       else {
         request.destroy();
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- an OutputFetchError, or the caller's abort reason as it was
         reject(error);
       }
     };

@@ -95,8 +95,10 @@ export async function streamToS3(s3: S3Client, source: Readable, target: UploadT
     await uploaded;
     const failed = sourceError !== undefined || uploadError !== undefined || pipeError !== undefined;
     if (failed && signal?.aborted) throw signal.reason;
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the source's own error, passed on as it was
     if (sourceError !== undefined) throw sourceError;
     if (uploadError !== undefined) throw new ArchiveWriteError(target.key, uploadError);
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the pipe's own error, passed on as it was
     if (pipeError !== undefined) throw pipeError;
     return { bytes, sha256: hash.digest('hex') };
   } finally {

@@ -443,7 +443,7 @@ class ReconcileRun {
       this.telemetry.logger.warn('Replicate does not know a prediction it listed (or no longer has it)', { predictionId });
       return;
     }
-    const whole = { ...fetched.prediction, webhook: (fetched.prediction.webhook as string | null | undefined) ?? null };
+    const whole = { ...fetched.prediction, webhook: fetched.prediction.webhook ?? null };
     switch (decideReconcile(whole, candidate.recorded, this.config.scope, this.webhookUrls, this.settledBefore)) {
       case 'record':
         return this.recordTerminal(recordable(fetched.body), fetched.body);

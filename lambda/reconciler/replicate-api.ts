@@ -211,6 +211,7 @@ export class ReplicateApiClient {
     if (Number.isNaN(since)) throw new Error('listPredictions: since is not a valid date');
     if (!Number.isInteger(options.maxPages) || options.maxPages < 1)
       throw new Error('listPredictions: maxPages must be a positive integer');
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the listing is a plain object whose own `this` is the listing
     const client = this;
     let outcome: ListingOutcome | undefined;
     return {
@@ -441,7 +442,7 @@ async function readCapped(response: Response, limit: number, path: string): Prom
     throw tooLarge();
   }
   if (!response.body) return '';
-  const reader = response.body.getReader();
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {

@@ -131,13 +131,13 @@ function embeddedIPv4(address: IPv6, range: string): IPv4 | undefined {
   switch (range) {
     case 'ipv4Mapped': // ::ffff:a.b.c.d
     case 'rfc6145': // ::ffff:0:a.b.c.d (SIIT)
-      return ipv4(words[6]!, words[7]!);
+      return ipv4(words[6], words[7]);
     case 'rfc6052': // 64:ff9b::a.b.c.d; the local-use 64:ff9b:1::/48 is refused whole
-      return address.match(NAT64_WELL_KNOWN) ? ipv4(words[6]!, words[7]!) : undefined;
+      return address.match(NAT64_WELL_KNOWN) ? ipv4(words[6], words[7]) : undefined;
     case '6to4': // 2002:aabb:ccdd::/48
-      return ipv4(words[1]!, words[2]!);
+      return ipv4(words[1], words[2]);
     default: // ::aabb:ccdd; ipaddr.js reads the dotted ::a.b.c.d as ::ffff:a.b.c.d, which reaches the same
-      return address.match(IPV4_COMPATIBLE) ? ipv4(words[6]!, words[7]!) : undefined;
+      return address.match(IPV4_COMPATIBLE) ? ipv4(words[6], words[7]) : undefined;
   }
 }
 

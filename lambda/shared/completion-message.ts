@@ -248,9 +248,9 @@ function fill<T>(entries: readonly T[], sizes: readonly number[], room: number):
   const kept: T[] = [];
   let bytes = 0;
   entries.forEach((entry, index) => {
-    if (bytes + sizes[index]! <= room) {
+    if (bytes + sizes[index] <= room) {
       kept.push(entry);
-      bytes += sizes[index]!;
+      bytes += sizes[index];
     }
   });
   return { kept, bytes };

@@ -38,6 +38,7 @@ export function environmentOf<W extends object>(names: { readonly [K in keyof W]
   const environment: Record<string, string> = {};
   for (const [setting, value] of Object.entries(wiring) as Array<[keyof W, unknown]>) {
     if (value === undefined) continue;
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a setting is a string, a number or a boolean
     environment[names[setting]] = Array.isArray(value) ? value.join(',') : String(value);
   }
   return environment;

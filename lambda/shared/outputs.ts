@@ -179,7 +179,7 @@ export function discoverOutputs(output: unknown): DiscoveredOutput[] {
       complete = false;
       break;
     }
-    const frame = stack[stack.length - 1]!;
+    const frame = stack[stack.length - 1];
     const length = frame.keys ? frame.keys.length : (frame.container as unknown[]).length;
     if (frame.next >= length) {
       stack.pop();
@@ -187,7 +187,7 @@ export function discoverOutputs(output: unknown): DiscoveredOutput[] {
     }
     const position = frame.next++;
     if (frame.keys) {
-      const key = frame.keys[position]!;
+      const key = frame.keys[position];
       enter((frame.container as Record<string, unknown>)[key], frame, key);
     } else {
       enter((frame.container as unknown[])[position], frame, position);
@@ -305,7 +305,7 @@ export function parseDataUri(uri: string): DecodedDataUri | undefined {
   const meta = uri.slice(5, comma);
   const data = uri.slice(comma + 1);
   const parameters = meta.split(';');
-  const isBase64 = parameters.length > 1 && parameters[parameters.length - 1]!.toLowerCase() === 'base64';
+  const isBase64 = parameters.length > 1 && parameters[parameters.length - 1].toLowerCase() === 'base64';
   const mediaParameters = isBase64 ? parameters.slice(0, -1) : parameters;
   // The media type becomes S3's Content-Type header: one that is not a sane header value would
   // fail the upload on every try, so it is replaced rather than passed on.
@@ -352,7 +352,7 @@ const EXTENSIONS: Readonly<Record<string, string>> = {
 };
 
 function extensionFor(contentType: string | undefined): string {
-  const mediaType = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  const mediaType = (contentType ?? '').split(';')[0].trim().toLowerCase();
   return EXTENSIONS[mediaType] ?? 'bin';
 }
 

@@ -178,7 +178,10 @@ export function parseSigningSecret(secretValue: string): Buffer[] {
     } catch {
       throw new SigningSecretError('signing secret looks like JSON but does not parse');
     }
-    encodedKeys = [...(parsed.key === undefined ? [] : [parsed.key]), ...(Array.isArray(parsed.keys) ? parsed.keys : [])];
+    encodedKeys = [
+      ...(parsed.key === undefined ? [] : [parsed.key]),
+      ...(Array.isArray(parsed.keys) ? (parsed.keys as unknown[]) : []),
+    ];
   } else {
     encodedKeys = text.split(/[\s,]+/).filter((part) => part.length > 0);
   }

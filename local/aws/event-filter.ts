@@ -88,7 +88,7 @@ function matchesNumeric(leaves: readonly Leaf[], operand: unknown, key: string):
   if (Array.isArray(operand) && operand.length > 0 && operand.length % 2 === 0) {
     for (let index = 0; index < operand.length; index += 2) {
       const compare = COMPARISONS[String(operand[index])];
-      const bound = operand[index + 1];
+      const bound: unknown = operand[index + 1];
       if (!compare || typeof bound !== 'number') break;
       pairs.push([compare, bound]);
     }

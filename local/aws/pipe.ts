@@ -108,14 +108,14 @@ export function startStreamToQueuePipe(options: StreamToQueuePipeOptions): Strea
         // (retried or bisected); a later one keeps what the earlier chunks already sent.
         if (start === 0) throw error;
         report(error);
-        return failedFrom(records[start]!);
+        return failedFrom(records[start]);
       }
       // An entry missing from Successful counts as rejected too: a record is never dropped.
       const firstRejected = chunk.findIndex((_, index) => !accepted.has(`r${start + index}`));
       if (firstRejected !== -1) {
         // Records are checkpointed in order, so the batch fails at the first rejected one; those
         // after it are sent again on the retry even if they were accepted (at least once, as Pipes).
-        return failedFrom(chunk[firstRejected]!);
+        return failedFrom(chunk[firstRejected]);
       }
     }
   };
@@ -190,7 +190,7 @@ function compileInputTemplate(template: string): Segment[] {
   let inString = false;
   let position = 0;
   while (position < template.length) {
-    const char = template[position]!;
+    const char = template[position];
     if (char === '<' && (template.startsWith('<$', position) || template.startsWith('<aws.', position))) {
       PLACEHOLDER.lastIndex = position;
       const match = PLACEHOLDER.exec(template);
@@ -206,7 +206,7 @@ function compileInputTemplate(template: string): Segment[] {
       }
       if (text) segments.push({ kind: 'text', text });
       text = '';
-      const steps = [...match[1]!.matchAll(STEP)].map((step): PathStep =>
+      const steps = [...match[1].matchAll(STEP)].map((step): PathStep =>
         step[1] !== undefined ? { key: step[1] } : { index: Number(step[2]) },
       );
       segments.push({ kind: 'path', steps, quoted: inString });

@@ -346,7 +346,7 @@ class Poller implements StreamPoller {
     const retryDelayMs = this.options.retryDelayMs ?? 200;
     const pending: Attempt[] = [{ records: batch, retries: 0, invocations: 0 }];
     while (pending.length > 0 && !this.loops.stopped) {
-      const attempt = pending[0]!;
+      const attempt = pending[0];
       const outcome = await this.invoke(attempt.records);
       attempt.invocations += 1;
       if (outcome.kind === 'success') {

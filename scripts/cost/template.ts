@@ -149,7 +149,7 @@ function renderAccessLog(format: string, routeKey: string): string {
 }
 
 export function readSettings(input: Template | CfnTemplate): TemplateSettings {
-  const template: CfnTemplate = input instanceof Template ? (input.toJSON() as CfnTemplate) : input;
+  const template: CfnTemplate = input instanceof Template ? input.toJSON() : input;
   // The verifier is whatever the API integrates with; the archiver is what the archive queue invokes.
   const [, integration] = single(template, 'AWS::ApiGatewayV2::Integration');
   const verifier = resource(template, target(integration.Properties?.IntegrationUri), 'AWS::Lambda::Function', 'API integration');

@@ -9,15 +9,7 @@ import { isTerminalStatus, parsePrediction, STATUS_RANK, type Prediction } from 
 import { decodeSigningKey, verifyWebhook } from '../../lambda/shared/signature';
 import { main } from '../../cli/index';
 import { startOutputServer } from '../../cli/output-server';
-import {
-  buildScenario,
-  planDeliveries,
-  PNG_SIGNATURE,
-  SCENARIOS,
-  seededRandom,
-  type Delivery,
-  type ScenarioName,
-} from '../../cli/scenarios';
+import { buildScenario, planDeliveries, PNG_SIGNATURE, SCENARIOS, seededRandom, type Delivery } from '../../cli/scenarios';
 import { sendDelivery } from '../../cli/send';
 import { startReplicateApi, type ReplicateApiStandIn } from '../../local/standins/replicate-api';
 import { newSecret } from '../support/webhooks';
@@ -53,9 +45,9 @@ describe('scenarios', () => {
   ];
 
   test.each(SCENARIOS.map((name, index) => [name, index]))('%s: a valid, ordered lifecycle', (name, seed) => {
-    const scenario = buildScenario(name as ScenarioName, {
+    const scenario = buildScenario(name, {
       fileBaseUrl: FILE_BASE,
-      random: seededRandom(seed as number),
+      random: seededRandom(seed),
       now: NOW,
     });
     const { deliveries } = scenario;
@@ -514,7 +506,7 @@ describe('cli', () => {
     ['--drop-terminal above 1', ['send', '--secret', secret, '--scenario', 'llm', '--drop-terminal', '1.5']],
     ['--drop-terminal with --file', ['send', '--secret', secret, '--file', 'x.json', '--drop-terminal', '0.5']],
   ])('%s exits 2 without sending', async (_label, argv) => {
-    const { code, stderr } = await run(argv as string[]);
+    const { code, stderr } = await run(argv);
     expect(code).toBe(2);
     expect(stderr[0]).toMatch(/^error: /);
     expect(receiver.received).toEqual([]);

@@ -95,11 +95,11 @@ function render(
   let inString = false;
   const template = transformer.InputTemplate;
   for (let index = 0; index < template.length; index++) {
-    const character = template[index]!;
+    const character = template[index];
     const placeholder = /^<([^>]+)>/.exec(template.slice(index));
     if (placeholder) {
       expect(transformer.InputPathsMap).toHaveProperty([placeholder[1]]);
-      const value = valueAt(transformer.InputPathsMap[placeholder[1]!]!);
+      const value = valueAt(transformer.InputPathsMap[placeholder[1]]);
       output += inString ? String(value) : JSON.stringify(value);
       index += placeholder[0].length - 1;
       continue;
@@ -191,7 +191,7 @@ describe('chain-models', () => {
       JSON.stringify(
         statements.filter((statement) => actions(statement).some((action) => action.startsWith(prefix))).map((s) => s.Resource),
       );
-    const bucket = logicalId(stack, stack.webhooks.bucket as never);
+    const bucket = logicalId(stack, stack.webhooks.bucket);
     expect(resources('s3:')).toContain(bucket);
     expect(resources('s3:')).toContain(`"/${stack.webhooks.archivePrefix}predictions/*"`);
     expect(resources('secretsmanager:')).toContain(':secret:team/replicate-token-??????');
@@ -337,7 +337,7 @@ describe('notify', () => {
   });
 
   test('the chat function may read the webhook secret and park failures: nothing else', () => {
-    const chatId = chatArn()['Fn::GetAtt'][0]!;
+    const chatId = chatArn()['Fn::GetAtt'][0];
     const fn = template.findResources('AWS::Lambda::Function')[chatId];
     expect(fn.Properties.Environment.Variables).toEqual({ [CHAT_WEBHOOK_SECRET_ENV]: 'team/slack-webhook' });
     const { statements } = permissions(template, chatId);
@@ -345,7 +345,7 @@ describe('notify', () => {
       ['sqs:SendMessage'],
       ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
     ]);
-    expect(JSON.stringify(statements[1]!.Resource)).toContain(':secret:team/slack-webhook-??????');
+    expect(JSON.stringify(statements[1].Resource)).toContain(':secret:team/slack-webhook-??????');
   });
 
   test('without an address to notify, the app says what to set', () => {

@@ -45,10 +45,10 @@ beforeAll(async () => {
   });
   handler = createVerifierHandler(verifierDependencies(readVerifierConfig()));
   for (const stream of [process.stdout, process.stderr]) {
-    jest.spyOn(stream, 'write').mockImplementation(((chunk: string | Uint8Array) => {
+    jest.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
       captured.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
       return true;
-    }) as never);
+    });
   }
 });
 

@@ -295,7 +295,7 @@ describe('resources and their key settings', () => {
       Timeout: 600,
       Environment: {
         Variables: Match.objectLike({
-          COMPLETION_TOPIC_ARN: { Ref: logicalId(hooks.completionTopic as sns.Topic) },
+          COMPLETION_TOPIC_ARN: { Ref: logicalId(hooks.completionTopic) },
           ARCHIVE_QUEUE_URL: { Ref: logicalId(hooks.archiveQueue) },
           ALLOWED_OUTPUT_HOSTS: 'replicate.delivery,*.replicate.delivery',
           MAX_FILE_BYTES: String(5 * 1024 ** 3),
@@ -414,7 +414,7 @@ describe('resources and their key settings', () => {
 describe('monitoring', () => {
   const { template, hooks, stack } = synth();
   const logicalId = (construct: IConstruct) => stack.getLogicalId(construct.node.defaultChild as never);
-  const alarmTopic = () => [{ Ref: logicalId(hooks.alarmTopic as sns.Topic) }];
+  const alarmTopic = () => [{ Ref: logicalId(hooks.alarmTopic) }];
 
   test('eleven alarms, each notifying the alarm topic when it fires and when it clears', () => {
     template.resourceCountIs('AWS::CloudWatch::Alarm', 11);

@@ -412,6 +412,7 @@ export async function runArchiverCrash(harness: Harness, seed: number): Promise<
       if (first) {
         // Killed once every manifest of its batch is written: uploads done, announcements pending.
         let checking = false;
+        // eslint-disable-next-line @typescript-eslint/no-misused-promises -- a polling tick: `checking` keeps two from overlapping
         const watcher = setInterval(async () => {
           if (checking) return;
           checking = true;

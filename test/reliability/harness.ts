@@ -218,7 +218,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
     async stop() {
       for (const c of [dynamodb, s3, sns, sqs]) c.destroy();
-      await pipeline!.stop();
+      await pipeline.stop();
       await Promise.all(Object.values(proxies).map((proxy) => proxy.stop()));
       await files.stop();
     },

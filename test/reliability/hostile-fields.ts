@@ -160,7 +160,7 @@ export async function runHostileFields(seed: number): Promise<HostileFieldsResul
         {
           sent: 0,
           variants: [] as string[],
-          answered: {} as Record<string, number>,
+          answered: {},
           accepted: 0,
           refusedLeftNothing: 0,
           archived: 0,
@@ -361,7 +361,7 @@ function generate(fieldClass: FieldClass, index: number, random: () => number, h
   const predictionId = generatePredictionId(random);
   const webhookId = generateWebhookId(random);
   const between = (low: number, high: number) => low + Math.floor(random() * (high - low + 1));
-  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
   const files = harness.files;
   const goodFile = (name: string) => {
     const served = files.serveRandom(`/${predictionId}/${name}`, between(1024, 16 * 1024), 'image/png');
@@ -392,12 +392,12 @@ function generate(fieldClass: FieldClass, index: number, random: () => number, h
         { variant: 'non-ASCII', type: `image/${nonAscii()}png;name=${nonAscii()}${nonAscii()}` },
         { variant: 'kilobytes long', type: `application/${'x'.repeat(between(2_000, 8_000))}` },
       ];
-      const chosen = mediaTypes[index % mediaTypes.length]!;
+      const chosen = mediaTypes[index % mediaTypes.length];
       const good = goodFile('good.png');
       const payload = Buffer.from(`hostile media type ${index}`).toString('base64');
       const output = {
         hostile: `data:${chosen.type};base64,${payload}`,
-        alsoHostile: `data:${mediaTypes[(index + 1) % mediaTypes.length]!.type},plain%20text`,
+        alsoHostile: `data:${mediaTypes[(index + 1) % mediaTypes.length].type},plain%20text`,
         good: good.url,
       };
       return {
@@ -420,7 +420,7 @@ function generate(fieldClass: FieldClass, index: number, random: () => number, h
           metrics: `{"deep":${arrays(between(2_500, 3_000))}}`,
         },
       ];
-      const shape = shapes[index % shapes.length]!;
+      const shape = shapes[index % shapes.length];
       const good = goodFile('good.png');
       const template = JSON.stringify(prediction({ output: [good.url], error: '@ERROR@', metrics: '@METRICS@' }));
       const body = template.replace('"@ERROR@"', shape.error).replace('"@METRICS@"', shape.metrics);
@@ -439,7 +439,7 @@ function generate(fieldClass: FieldClass, index: number, random: () => number, h
     }
     case 'lone_surrogate': {
       const surrogate = pick(['\\ud800', '\\udfff', '\\udbff']);
-      const where = ['model', 'version', 'model and version'][index % 3]!;
+      const where = ['model', 'version', 'model and version'][index % 3];
       const good = goodFile('good.png');
       const template = JSON.stringify(prediction({ model: '@MODEL@', version: '@VERSION@', output: [good.url] }));
       const body = template
@@ -454,7 +454,7 @@ function generate(fieldClass: FieldClass, index: number, random: () => number, h
     }
     case 'oversized_field': {
       // Over DynamoDB's 400 KB item limit on its own: the record can never be written.
-      const field = ['model', 'created_at', 'version'][index % 3]!;
+      const field = ['model', 'created_at', 'version'][index % 3];
       const length = between(400 * 1024, 420 * 1024);
       return {
         ...base,

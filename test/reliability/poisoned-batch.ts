@@ -403,7 +403,7 @@ async function sendPoisoned(
       'image/\u202epng',
       '\u0001/\u0002;base',
     ];
-    const mediaType = mediaTypes[Math.floor(random() * mediaTypes.length)]!;
+    const mediaType = mediaTypes[Math.floor(random() * mediaTypes.length)];
     bad = `data:${mediaType};base64,${Buffer.from('a poisoned data uri').toString('base64')}`;
   }
   const body = prediction({ bad, good: good.url });

@@ -349,7 +349,7 @@ describe.each<[string, string, DiagramOptions, (stack: Stack) => ReplicateWebhoo
       const from = picture.boxes.find((box) => onBorder(arrow.points[0], box));
       const to = picture.boxes.find((box) => onBorder(arrow.points.at(-1)!, box));
       const name = (box: Box | undefined, at: readonly [number, number]) =>
-        box ? (roleOf(box) ?? box.title) : `(nothing at ${at})`;
+        box ? (roleOf(box) ?? box.title) : `(nothing at ${at.join(',')})`;
       return `${name(from, arrow.points[0])} → ${name(to, arrow.points.at(-1)!)}`;
     });
     expect(drawn.filter((edge) => !allowed.has(edge))).toEqual([]);

@@ -23,8 +23,8 @@ export function startLocalMode(env: Record<string, string>): Promise<LocalModePr
       const line = output.split('\n').find((candidate) => candidate.startsWith('ready '));
       if (line) resolve({ child, ready: JSON.parse(line.slice('ready '.length)) as ReadyInfo, output: () => output });
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.once('exit', (code) => reject(new Error(`local mode exited with ${code} before it was ready:\n${output}`)));
   });
 }

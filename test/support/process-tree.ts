@@ -27,7 +27,7 @@ function stat(pid: number): { state: string; startTime: string } | undefined {
 export function processInfo(pid: number): ProcessInfo | undefined {
   const current = stat(pid);
   if (!current) return undefined;
-  let command = '';
+  let command: string;
   try {
     command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
   } catch {

@@ -35,10 +35,10 @@ export function trackTimers(): TimerTracker {
     if (ours) due.add(handle);
     return handle;
   }) as typeof setTimeout;
-  globalThis.clearTimeout = ((handle?: NodeJS.Timeout | string | number) => {
+  globalThis.clearTimeout = (handle?: NodeJS.Timeout | string | number) => {
     due.delete(handle);
     realClear(handle);
-  }) as typeof clearTimeout;
+  };
   return {
     pending: () => due.size,
     restore: () => {

@@ -64,7 +64,9 @@ export async function startDynamoDbLocal(options: { port?: number; startTimeoutM
     await waitUntilServing(endpoint, child, options.startTimeoutMs ?? 120_000);
   } catch (error) {
     await stopChild(child);
-    throw new Error(`DynamoDB Local did not start (is Java 17+ installed?): ${(error as Error).message}\n${output}`);
+    throw new Error(`DynamoDB Local did not start (is Java 17+ installed?): ${(error as Error).message}\n${output}`, {
+      cause: error,
+    });
   }
   return { endpoint, port, stop: () => stopChild(child) };
 }

@@ -259,7 +259,8 @@ test('a refused token: the error says 401 and never carries the token', async ()
   // The previous tests cached the good token for a few minutes; a new module instance reads afresh.
   let isolated: typeof handler;
   jest.isolateModules(() => {
-    isolated = (require('../../../examples/chain-models/handler') as typeof import('../../../examples/chain-models/handler')).handler;
+    isolated = (require('../../../examples/chain-models/handler') as typeof import('../../../examples/chain-models/handler'))
+      .handler;
   });
   const failure = (await isolated!(event(message), CONTEXT).catch((error: unknown) => error)) as ReplicateRequestError;
   expect(failure.status).toBe(401);

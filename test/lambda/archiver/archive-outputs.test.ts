@@ -105,8 +105,8 @@ describe('data: URIs whose media type cannot be a header', () => {
       contentType: 'application/octet-stream',
       sha256: sha256(bytes),
     });
-    expect(archived!.key).toBe(`${settings.archivePrefix}predictions/p-data/outputs/0-output-0.bin`);
-    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: archived!.key }));
+    expect(archived.key).toBe(`${settings.archivePrefix}predictions/p-data/outputs/0-output-0.bin`);
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: archived.key }));
     expect(head.ContentType).toBe('application/octet-stream');
   });
 });

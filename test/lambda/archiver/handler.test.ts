@@ -247,10 +247,10 @@ function sqsEvent(bodies: string[], receiveCount = 1): SQSEvent {
 function captureOutput(): { stop(): void; jsonLines(): Array<Record<string, unknown>> } {
   const output: string[] = [];
   const spies = [process.stdout, process.stderr].map((stream) =>
-    jest.spyOn(stream, 'write').mockImplementation(((chunk: string | Uint8Array) => {
+    jest.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
       output.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
       return true;
-    }) as never),
+    }),
   );
   return {
     stop: () => spies.forEach((spy) => spy.mockRestore()),
@@ -309,7 +309,7 @@ async function inArchivePendingPartition(tableName: string, partition: string): 
       ExpressionAttributeValues: { ':partition': { S: partition } },
     }),
   );
-  return Items.map((found) => found.predictionId!.S!).sort();
+  return Items.map((found) => found.predictionId.S!).sort();
 }
 
 describe('archiving finished predictions', () => {
@@ -595,7 +595,7 @@ describe('one prediction never costs another', () => {
       // Its payload was spilled to S3, and the object is gone: every try fails the same way.
       const terminal = JSON.stringify(prediction(poisoned, 'succeeded-llm-tokens', { logs: 'x'.repeat(20_000) }));
       await pipeline.record(terminal);
-      const spilled = (await item(pipeline.tableName, poisoned))!.payloadKey!.S!;
+      const spilled = (await item(pipeline.tableName, poisoned))!.payloadKey.S!;
       await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: spilled }));
       const good = [newId(), newId(), newId(), newId()];
       for (const id of good) {
@@ -1065,7 +1065,7 @@ describe('a dependency that stops answering', () => {
       proxy.partition();
       const message = sqsEvent([JSON.stringify({ predictionId: id })]);
       const { answer, ms } = await timed(pipeline.archiver(message, contextWith(REMAINING_MS)));
-      expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: message.Records[0]!.messageId }] });
+      expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: message.Records[0].messageId }] });
       // The window (2 s), one try of S3 (two of 5 s of silence), the release: about 12 s.
       expect(ms).toBeLessThan(DEADLINE_MS / 2);
       expect(proxy.held).toBeGreaterThan(0);
@@ -1091,7 +1091,7 @@ describe('a dependency that stops answering', () => {
       const body = JSON.stringify({ predictionId: id });
       const message = sqsEvent([body]);
       const partitioned = await timed(pipeline.archiver(message, contextWith(REMAINING_MS)));
-      expect(partitioned.answer).toEqual({ batchItemFailures: [{ itemIdentifier: message.Records[0]!.messageId }] });
+      expect(partitioned.answer).toEqual({ batchItemFailures: [{ itemIdentifier: message.Records[0].messageId }] });
       // The window (2 s) and one try of 2 s of silence: about 4 s.
       expect(partitioned.ms).toBeLessThan(DEADLINE_MS / 4);
 
@@ -1249,7 +1249,7 @@ describe('completion events on EventBridge', () => {
         Resources: Record<string, { Properties: { EventPattern: Record<string, unknown> } }>;
       };
       const matched = (rule: events.Rule) => {
-        const pattern = template.Resources[stack.getLogicalId(rule.node.defaultChild as events.CfnRule)]!.Properties.EventPattern;
+        const pattern = template.Resources[stack.getLogicalId(rule.node.defaultChild as events.CfnRule)].Properties.EventPattern;
         return put
           .filter((p) => matchesPattern(p.event, pattern))
           .map((p) => p.event.detail.predictionId)

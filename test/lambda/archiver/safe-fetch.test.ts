@@ -171,7 +171,7 @@ describe('openOutput against local servers', () => {
       contentLength: data.length,
     });
     expect(await consume(output.body)).toEqual({ bytes: data.length, sha256: sha256(data) });
-    expect(server.requests[0]!.headers).toMatchObject({
+    expect(server.requests[0].headers).toMatchObject({
       accept: '*/*',
       'user-agent': 'replicate-webhooks-archiver',
       'accept-encoding': 'identity',
@@ -897,7 +897,7 @@ describe('edges', () => {
   describe('guardedLookup', () => {
     const lookUp = (resolveAll: ResolveAll, options: { all?: boolean; family?: number } = {}) =>
       new Promise<{ error: unknown; address: unknown; family: unknown }>((resolve) =>
-        guardedLookup('https://files.example/x', false, resolveAll)('files.example', options as never, (error, address, family) =>
+        guardedLookup('https://files.example/x', false, resolveAll)('files.example', options, (error, address, family) =>
           resolve({ error, address, family }),
         ),
       );

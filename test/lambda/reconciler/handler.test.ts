@@ -328,7 +328,7 @@ describe('long jobs and absences: nothing outside the lookback is lost', () => {
     expect((await setup.item(finished.id))?.terminalStatus?.S).toBe('succeeded');
     // Still running: followed again next run, behind the ones not looked at yet.
     expect((await setup.item(running.id))?.follow?.S).toBe('open');
-    expect(Date.parse((await setup.item(running.id))!.followAt!.S!)).toBeGreaterThan(Date.parse(created));
+    expect(Date.parse((await setup.item(running.id))!.followAt.S!)).toBeGreaterThan(Date.parse(created));
     // Replicate never had it (or no longer has it): no longer followed, and said so.
     expect(await setup.item(vanished)).toMatchObject({ followEnded: { S: 'not_found' } });
     expect(report.itemFailures).toContainEqual({ predictionId: vanished, reason: 'not_found' });

@@ -9,7 +9,11 @@ import {
   type ReplicatePrediction,
   type RetryNotice,
 } from '../../../lambda/reconciler/replicate-api';
-import { startReplicateApi, type ReplicateApiStandIn, type ReplicateApiStandInOptions } from '../../../local/standins/replicate-api';
+import {
+  startReplicateApi,
+  type ReplicateApiStandIn,
+  type ReplicateApiStandInOptions,
+} from '../../../local/standins/replicate-api';
 
 const TOKEN = 'r8_client_test_token_1234567890';
 const NOW = Date.parse('2025-06-01T12:00:00.000000Z');
@@ -334,7 +338,7 @@ describe('retries', () => {
     expect(standIn.requests).toHaveLength(1);
 
     standIn.faults.respond({ status: 403, body: `{"detail": "token ${TOKEN} lacks permission"}` });
-    const forbidden = await clientFor(standIn).listPredictions({ since: new Date(0), deadline: inFiveSeconds(), maxPages: 1 });
+    const forbidden = clientFor(standIn).listPredictions({ since: new Date(0), deadline: inFiveSeconds(), maxPages: 1 });
     const failure = await collect(forbidden).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(ReplicateAuthError);
     expect((failure as Error).message).toContain('[redacted]');

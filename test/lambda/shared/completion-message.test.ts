@@ -152,7 +152,7 @@ describe('deep nesting in the payload', () => {
     ['error', { error: deeplyNested(50_000) }],
     ['metrics', { metrics: { nested: deeplyNested(50_000), predict_time: 1.5 } }],
   ])('in %s cannot make the announcement throw', (_field, fields) => {
-    const notification = buildCompletionMessage(prediction(fields as Partial<Prediction>), manifest([file(0)]), manifestLocation);
+    const notification = buildCompletionMessage(prediction(fields), manifest([file(0)]), manifestLocation);
     expectPublishable(notification);
   });
 
@@ -238,8 +238,8 @@ describe('payload text bounded and well-formed', () => {
     expect(notification.message.model).toBe('owner/\ufffdmodel\u0001');
     expect(notification.message.error).toBe('bad \ufffd thing');
     expect(notification.message.metrics).toEqual({ '\ufffd': 'x\ufffd' });
-    expect(notification.message.outputs[0]!.source).toBe('https://replicate.delivery/\ufffd.png');
-    expect(notification.message.failures[0]!.source).toBe('https://evil.example/\ufffd');
+    expect(notification.message.outputs[0].source).toBe('https://replicate.delivery/\ufffd.png');
+    expect(notification.message.failures[0].source).toBe('https://evil.example/\ufffd');
   });
 
   test('a cut never splits a surrogate pair', () => {
@@ -338,7 +338,7 @@ test('generated hostile predictions: the message always fits, parses, and is wel
           version: fields.version ?? undefined,
           createdAt: fields.createdAt ?? undefined,
           error: fields.error,
-          metrics: (fields.metrics ?? undefined) as Prediction['metrics'],
+          metrics: fields.metrics ?? undefined,
         });
         const notification = buildCompletionMessage(hostile, manifest(files, failures), manifestLocation);
         expectPublishable(notification);
@@ -596,7 +596,7 @@ describe('edges', () => {
           const key = `k${i}`;
           const overhead = JSON.stringify(key).length + 1 + 2 + (pieces.length > 0 ? 1 : 0);
           pieces.push([key, 't'.repeat(Math.min(1_024, bytes - size - overhead))]);
-          size += overhead + pieces[pieces.length - 1]![1].length;
+          size += overhead + pieces[pieces.length - 1][1].length;
         }
         return Object.fromEntries(pieces);
       };

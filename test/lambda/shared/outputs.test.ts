@@ -161,7 +161,7 @@ describe('discovery limits: every output found is archived or reported, never dr
         reason: 'too_deep',
         source: 'https://replicate.delivery/deep.png',
       });
-      expect(skipped!.paths).toEqual([`${'[0]'.repeat(MAX_DEPTH)}…`]);
+      expect(skipped.paths).toEqual([`${'[0]'.repeat(MAX_DEPTH)}…`]);
       expect(skipped).not.toHaveProperty('count');
     }
   });
@@ -195,7 +195,7 @@ describe('discovery limits: every output found is archived or reported, never dr
       source: urls[MAX_FILES],
       paths: [`[${MAX_FILES}]`],
     });
-    expect(skipped[1]!.paths).toEqual([`[${MAX_FILES + 1}]`, `[${urls.length + 1}]`]);
+    expect(skipped[1].paths).toEqual([`[${MAX_FILES + 1}]`, `[${urls.length + 1}]`]);
     expect(skipped[MAX_LISTED_SKIPPED]).toEqual({
       index: MAX_FILES + MAX_LISTED_SKIPPED,
       kind: 'skipped',
@@ -223,14 +223,14 @@ describe('discovery limits: every output found is archived or reported, never dr
     const url = 'https://replicate.delivery/same.png';
     const [file, ...rest] = discoverOutputs(new Array(1_000_000).fill(url));
     expect(rest).toEqual([]);
-    expect(file!.paths).toHaveLength(MAX_PATHS_PER_OUTPUT);
+    expect(file.paths).toHaveLength(MAX_PATHS_PER_OUTPUT);
     expect(file).toMatchObject({ kind: 'url', omittedPaths: 1_000_000 - MAX_PATHS_PER_OUTPUT });
   });
 
   test('paths stay short whatever the keys', () => {
     const key = `${'k'.repeat(5_000)} \ud800`;
     const [file] = filesOf({ [key]: { [key]: 'https://replicate.delivery/k.png' } });
-    expect(file!.paths[0]!.length).toBeLessThanOrEqual(1_000);
+    expect(file.paths[0].length).toBeLessThanOrEqual(1_000);
   });
 
   test('a wide hostile output is walked in bounded time', () => {
@@ -305,8 +305,8 @@ test('file names and keys are safe and deterministic', () => {
   expect(sanitizeFileName(`${'a'.repeat(200)}.webp`)).toHaveLength(100);
   expect(sanitizeFileName(`${'a'.repeat(200)}.webp`).endsWith('.webp')).toBe(true);
   expect(sanitizeFileName(`${'a'.repeat(2_000_000)}.webp`)).toBe(`${'a'.repeat(95)}.webp`);
-  expect(filesOf(['https://replicate.delivery/'])[0]!.fileName).toBe('output-0');
-  expect(filesOf(['https://replicate.delivery/a/%E2%9C%93%20ok.png'])[0]!.fileName).toBe('ok.png');
+  expect(filesOf(['https://replicate.delivery/'])[0].fileName).toBe('output-0');
+  expect(filesOf(['https://replicate.delivery/a/%E2%9C%93%20ok.png'])[0].fileName).toBe('ok.png');
   expect(outputKey('p/', 'abc', 3, 'x.png')).toBe('p/predictions/abc/outputs/3-x.png');
   expect(contentTypeForFileName('a.WEBP')).toBe('image/webp');
   expect(contentTypeForFileName('a.unknown')).toBe('application/octet-stream');
@@ -334,8 +334,8 @@ test('hostile file names give safe keys: S3-safe characters, at most 1024 bytes'
       );
       const url = `https://replicate.delivery/x/${encoded}`;
       const [file] = filesOf([url]);
-      expect(file!.fileName).toMatch(/^[A-Za-z0-9-][A-Za-z0-9._-]{0,99}$/);
-      const key = outputKey('some/prefix/', 'a'.repeat(128), 9_999, file!.fileName);
+      expect(file.fileName).toMatch(/^[A-Za-z0-9-][A-Za-z0-9._-]{0,99}$/);
+      const key = outputKey('some/prefix/', 'a'.repeat(128), 9_999, file.fileName);
       expect(Buffer.byteLength(key)).toBeLessThanOrEqual(1024);
     }),
     { numRuns: 300 },
@@ -512,7 +512,7 @@ describe('edges', () => {
       ['https://replicate.delivery/x/...hidden.png', 'hidden.png'],
       ['https://replicate.delivery/x/a.png?download=1#top', 'a.png'],
     ])('%s is archived as %s', (url, fileName) => {
-      expect(files([url])[0]!.fileName).toBe(fileName);
+      expect(files([url])[0].fileName).toBe(fileName);
     });
 
     test('a long name is cut to 100 characters, keeping an extension of up to 10', () => {
@@ -541,22 +541,22 @@ describe('edges', () => {
 
     test('keys become paths: identifiers with a dot, anything else quoted in brackets, long keys cut', () => {
       const url = 'https://replicate.delivery/p.png';
-      expect(files({ $ok_1: [url] })[0]!.paths).toEqual(['.$ok_1[0]']);
-      expect(files({ '1st': url })[0]!.paths).toEqual(['["1st"]']);
-      expect(files({ 'a-b': url })[0]!.paths).toEqual(['["a-b"]']);
-      expect(files({ ['k'.repeat(100)]: url })[0]!.paths).toEqual([`.${'k'.repeat(100)}`]);
-      expect(files({ ['k'.repeat(101)]: url })[0]!.paths).toEqual([`["${'k'.repeat(100)}"…]`]);
+      expect(files({ $ok_1: [url] })[0].paths).toEqual(['.$ok_1[0]']);
+      expect(files({ '1st': url })[0].paths).toEqual(['["1st"]']);
+      expect(files({ 'a-b': url })[0].paths).toEqual(['["a-b"]']);
+      expect(files({ ['k'.repeat(100)]: url })[0].paths).toEqual([`.${'k'.repeat(100)}`]);
+      expect(files({ ['k'.repeat(101)]: url })[0].paths).toEqual([`["${'k'.repeat(100)}"…]`]);
     });
 
     test('a path is cut at 1,000 characters, and what is below it shares the cut path', () => {
       const key = 'k'.repeat(100);
       const url = 'https://replicate.delivery/p.png';
       const [file] = files(inObjects([url], 12, key));
-      expect(file!.paths[0]).toHaveLength(1_000);
-      expect(file!.paths[0]!.endsWith('…')).toBe(true);
-      expect(file!.paths[0]!.startsWith(`.${key}.${key}`)).toBe(true);
+      expect(file.paths[0]).toHaveLength(1_000);
+      expect(file.paths[0].endsWith('…')).toBe(true);
+      expect(file.paths[0].startsWith(`.${key}.${key}`)).toBe(true);
       // 9 levels of `.k…k` are 909 characters and `[0]` adds 3: not cut.
-      expect(files(inObjects([url], 9, key))[0]!.paths).toEqual([`${`.${key}`.repeat(9)}[0]`]);
+      expect(files(inObjects([url], 9, key))[0].paths).toEqual([`${`.${key}`.repeat(9)}[0]`]);
     });
 
     test('a file seen once carries no omittedPaths', () => {
@@ -697,8 +697,8 @@ describe('edges', () => {
     });
 
     test('a key of any name, `undefined` included, is a key like another', () => {
-      expect(files({ undefined: url })[0]!.paths).toEqual(['.undefined']);
-      expect(files({ a: 1, undefined: url, b: 2 })[0]!.paths).toEqual(['.undefined']);
+      expect(files({ undefined: url })[0].paths).toEqual(['.undefined']);
+      expect(files({ a: 1, undefined: url, b: 2 })[0].paths).toEqual(['.undefined']);
     });
   });
 
@@ -707,10 +707,10 @@ describe('edges', () => {
       const url = 'https://replicate.delivery/often.png';
       const [file, ...rest] = discoverOutputs(new Array(102).fill(url));
       expect(rest).toEqual([]);
-      expect(file!.paths).toEqual(Array.from({ length: 100 }, (_, i) => `[${i}]`));
+      expect(file.paths).toEqual(Array.from({ length: 100 }, (_, i) => `[${i}]`));
       expect(file).toMatchObject({ omittedPaths: 2 });
       const [exactly] = discoverOutputs(new Array(100).fill(url));
-      expect(exactly!.paths).toHaveLength(100);
+      expect(exactly.paths).toHaveLength(100);
       expect(exactly).not.toHaveProperty('omittedPaths');
     });
   });
@@ -742,7 +742,7 @@ describe('edges', () => {
 
     test('a quoted key of exactly 100 characters is shown whole', () => {
       const quoted = 'k-'.repeat(50);
-      expect(files({ [quoted]: url })[0]!.paths).toEqual([`["${quoted}"]`]);
+      expect(files({ [quoted]: url })[0].paths).toEqual([`["${quoted}"]`]);
     });
 
     test('a path of exactly 1,000 characters is not cut', () => {
@@ -750,7 +750,7 @@ describe('edges', () => {
       const last = 'z'.repeat(90);
       const path = `${`.${key}`.repeat(9)}.${last}`;
       expect(path).toHaveLength(1_000);
-      expect(files(inObjects({ [last]: url }, 9, key))[0]!.paths).toEqual([path]);
+      expect(files(inObjects({ [last]: url }, 9, key))[0].paths).toEqual([path]);
     });
 
     test('a path cut before a surrogate pair ends with one ellipsis, and what is below it shares it', () => {
@@ -759,7 +759,7 @@ describe('edges', () => {
       const above = `${`.${key}`.repeat(9)}["${'a'.repeat(87)}`;
       expect(above).toHaveLength(998);
       const [file] = files(inObjects({ [emojiKey]: [url] }, 9, key));
-      expect(file!.paths).toEqual([`${above}…`]);
+      expect(file.paths).toEqual([`${above}…`]);
     });
 
     test('text that fits is left alone, even when it ends with half a surrogate pair', () => {

@@ -36,7 +36,7 @@ function evaluate(condition: string, record: Record<string, Value> | undefined, 
     }
     if (token === 'attribute_not_exists') {
       take('(');
-      const name = next()!;
+      const name = next();
       take(')');
       return record === undefined || record[name.slice(1)] === undefined;
     }

@@ -278,7 +278,7 @@ describe('one webhook id, another body: a conflict that changes nothing', () => 
   async function storedPayload(id: string): Promise<string | undefined> {
     const record = await item(predictionItemKey(id));
     if (record?.payloadItem?.S) return (await item(record.payloadItem.S))?.payload?.S;
-    const object = await spillS3.send(new GetObjectCommand({ Bucket: record!.payloadBucket!.S!, Key: record!.payloadKey!.S! }));
+    const object = await spillS3.send(new GetObjectCommand({ Bucket: record!.payloadBucket.S!, Key: record!.payloadKey.S! }));
     return object.Body!.transformToString();
   }
 

@@ -505,7 +505,7 @@ describe('large payloads', () => {
     const digest = createHash('sha256').update(body).digest().subarray(0, 16).toString('base64url');
     expect(item?.payloadKey?.S).toBe(`archive/webhook-payloads/${id}/${digest}.json`);
     expect(item?.payloadBytes).toEqual({ N: String(body.length) });
-    const stored = await s3.send(new GetObjectCommand({ Bucket: bucketName, Key: item!.payloadKey!.S! }));
+    const stored = await s3.send(new GetObjectCommand({ Bucket: bucketName, Key: item!.payloadKey.S! }));
     expect(Buffer.from(await stored.Body!.transformToByteArray()).equals(body)).toBe(true);
   });
 });
@@ -711,10 +711,10 @@ describe('the signing key cache', () => {
       const brokenValue = 'whsec_not base64!';
       const output: string[] = [];
       const spies = [process.stdout, process.stderr].map((stream) =>
-        jest.spyOn(stream, 'write').mockImplementation(((chunk: string | Uint8Array) => {
+        jest.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
           output.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
           return true;
-        }) as never),
+        }),
       );
       try {
         expect((await send(signedEvent(prediction(newPredictionId(), 'starting'), { secret }), cold)).status).toBe(200);

@@ -204,15 +204,15 @@ test('a partial batch failure deletes the others; exactly the failed ones come b
       handler: async (event) => {
         batches.push(event.Records);
         if (batches.length > 1) return { batchItemFailures: [] };
-        const [, second, , fourth] = event.Records as SQSRecord[];
-        return { batchItemFailures: [{ itemIdentifier: second!.messageId }, { itemIdentifier: fourth!.messageId }] };
+        const [, second, , fourth] = event.Records;
+        return { batchItemFailures: [{ itemIdentifier: second.messageId }, { itemIdentifier: fourth.messageId }] };
       },
     },
     { attributes: { VisibilityTimeout: '1' }, before: bodies },
   );
   await poller.drain(5_000);
 
-  expect(batches[0]!.map(bodyOf)).toEqual(bodies);
+  expect(batches[0].map(bodyOf)).toEqual(bodies);
   const again = batches.slice(1).flat();
   expect(again.map(bodyOf).sort()).toEqual(['m1', 'm3']);
   expect(again.map((record) => record.messageId).sort()).toEqual([messageIds[1], messageIds[3]].sort());
@@ -252,7 +252,7 @@ test('a handler that throws leaves the whole batch, which comes back after the v
   );
   await poller.drain(5_000);
 
-  expect(batches[0]!.map(bodyOf)).toEqual(bodies);
+  expect(batches[0].map(bodyOf)).toEqual(bodies);
   const again = batches.slice(1).flat();
   expect(again.map(bodyOf).sort()).toEqual(bodies);
   expect(again.map(receiveCountOf)).toEqual(['2', '2', '2']);
@@ -315,7 +315,7 @@ test("the queue's redrive policy moves a message to the dead-letter queue after 
     new ReceiveMessageCommand({ QueueUrl: dlqUrl, WaitTimeSeconds: 1, MessageSystemAttributeNames: ['All'] }),
   );
   expect(dead.map((message) => message.Body)).toEqual(['poison']);
-  expect(dead[0]!.MessageId).toBe(batches[0]![0]!.messageId);
+  expect(dead[0].MessageId).toBe(batches[0][0].messageId);
   expect(poller.stats).toMatchObject({ invocations: 2, failedInvocations: 2, messagesDeleted: 0, messagesLeft: 2 });
 });
 
@@ -332,7 +332,7 @@ test('at most maxConcurrency invocations run at once, and a slow one does not ho
       running += 1;
       maxRunning = Math.max(maxRunning, running);
       try {
-        await (event.Records[0]!.body === 'slow' ? slowGate : fastGate).shut;
+        await (event.Records[0].body === 'slow' ? slowGate : fastGate).shut;
         done.push(...event.Records.map(bodyOf));
       } finally {
         running -= 1;
@@ -407,7 +407,7 @@ test('drain waits for a running invocation even when its messages are already go
       handler: async (event) => {
         batches.push(event.Records);
         // A handler may delete its own message and keep working; the invocation is still running.
-        await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: event.Records[0]!.receiptHandle }));
+        await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: event.Records[0].receiptHandle }));
         await invocation.shut;
       },
     },

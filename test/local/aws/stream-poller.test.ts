@@ -210,8 +210,8 @@ test('a partial batch failure retries from the lowest failed record only', async
         calls.push(event.Records.map((record) => keyOf(record)!));
         if (calls.length > 1) return { batchItemFailures: [] };
         // Out of order on purpose: Lambda checkpoints before the lowest sequence number.
-        const [, , third, , fifth] = event.Records as DynamoDBRecord[];
-        return { batchItemFailures: [{ itemIdentifier: sequenceOf(fifth!) }, { itemIdentifier: sequenceOf(third!) }] };
+        const [, , third, , fifth] = event.Records;
+        return { batchItemFailures: [{ itemIdentifier: sequenceOf(fifth) }, { itemIdentifier: sequenceOf(third) }] };
       },
     },
     (table) => putKeys(table, keys(5)),
@@ -263,10 +263,10 @@ test('bisecting isolates a poison record: the others are delivered, only it goes
 
   expect(batches.flat().map(keyOf)).toEqual(written);
   expect(failures).toHaveLength(1);
-  const info = failures[0]!.DDBStreamBatchInfo;
+  const info = failures[0].DDBStreamBatchInfo;
   expect(info.batchSize).toBe(1);
   expect(info.startSequenceNumber).toBe(info.endSequenceNumber);
-  expect(failures[0]!.requestContext.approximateInvokeCount).toBe(2);
+  expect(failures[0].requestContext.approximateInvokeCount).toBe(2);
   expect(poller.stats).toMatchObject({ recordsDelivered: 6, failedBatches: 1 });
 });
 

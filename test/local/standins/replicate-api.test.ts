@@ -1,5 +1,9 @@
 /** The Replicate API stand-in, through plain fetch: what a client of Replicate's API would see. */
-import { startReplicateApi, type ReplicateApiStandIn, type ReplicateApiStandInOptions } from '../../../local/standins/replicate-api';
+import {
+  startReplicateApi,
+  type ReplicateApiStandIn,
+  type ReplicateApiStandInOptions,
+} from '../../../local/standins/replicate-api';
 
 const TOKEN = 'r8_standin_test_token';
 
