@@ -1,0 +1,307 @@
+/**
+ * The archiver against real peers: DynamoDB Local's real stream through the local Pipe (the
+ * construct's own filter and template) into an SQS queue in fauxqs, consumed through the local
+ * SQS event source; fauxqs for S3 and SNS (read back through an SQS subscription), and a
+ * loopback file server standing in for replicate.delivery.
+ *
+ * What an archive holds: documents, outputs, manifests, announcements, and what is refused.
+ */
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
+import type { ArchiveManifest } from '../../../lambda/shared/completion-message';
+import { sha256 } from '../../support/file-server';
+import {
+  MiB,
+  Pipeline,
+  bucket,
+  captureOutput,
+  contextWith,
+  files,
+  getObject,
+  item,
+  listKeys,
+  newId,
+  prediction,
+  readJson,
+  s3,
+  sqsEvent,
+  startPipeline,
+  usePeers,
+} from '../../support/archiver-pipeline';
+
+usePeers();
+
+describe('archiving finished predictions', () => {
+  let pipeline: Pipeline;
+  beforeAll(async () => {
+    pipeline = await startPipeline();
+  });
+  afterAll(() => pipeline.stop());
+
+  test('every output lands byte-exact under deterministic keys, with manifest, prediction.json and one notification', async () => {
+    const id = newId();
+    const big = files.serveRandom(`/${id}/out-0.webp`, 12 * MiB + 123, 'image/webp'); // multipart: 3 parts of 5 MiB
+    const small = files.serveRandom(`/${id}/out-1.png`, 2048); // no content type: guessed from the name
+    const terminal = JSON.stringify(prediction(id, 'succeeded-images', { output: [big.url, small.url] }), null, 2);
+    await pipeline.record(prediction(id, 'starting', {}), prediction(id, 'processing'), terminal);
+    await pipeline.drain();
+
+    const folder = `${pipeline.prefix}predictions/${id}/`;
+    expect(await listKeys(folder)).toEqual(
+      [
+        `${folder}manifest.json`,
+        `${folder}outputs/0-out-0.webp`,
+        `${folder}outputs/1-out-1.png`,
+        `${folder}prediction.json`,
+      ].sort(),
+    );
+    const first = await getObject(`${folder}outputs/0-out-0.webp`);
+    expect(sha256(first.bytes)).toBe(big.sha256);
+    expect(first.contentType).toBe('image/webp');
+    const second = await getObject(`${folder}outputs/1-out-1.png`);
+    expect(second.bytes.equals(small.bytes)).toBe(true);
+    expect(second.contentType).toBe('image/png');
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: `${folder}outputs/1-out-1.png` }));
+    expect(head.Metadata).toMatchObject({ 'prediction-id': id, 'source-url': small.url });
+
+    expect((await getObject(`${folder}prediction.json`)).bytes.toString('utf8')).toBe(terminal);
+    const manifest = await readJson<ArchiveManifest>(`${folder}manifest.json`);
+    expect(manifest).toEqual({
+      predictionId: id,
+      status: 'succeeded',
+      archivedAt: expect.any(String),
+      prediction: { bucket, key: `${folder}prediction.json`, s3Uri: `s3://${bucket}/${folder}prediction.json` },
+      files: [
+        {
+          source: big.url,
+          paths: ['[0]'],
+          bucket,
+          key: `${folder}outputs/0-out-0.webp`,
+          s3Uri: `s3://${bucket}/${folder}outputs/0-out-0.webp`,
+          bytes: big.bytes.length,
+          sha256: big.sha256,
+          contentType: 'image/webp',
+        },
+        expect.objectContaining({ source: small.url, bytes: 2048, sha256: small.sha256, contentType: 'image/png' }),
+      ],
+      failures: [],
+    });
+
+    const notifications = await pipeline.subscriber.receiveAll();
+    expect(notifications).toHaveLength(1);
+    const [{ message, attributes }] = notifications;
+    expect(attributes).toEqual({ status: 'succeeded', model: 'black-forest-labs/flux-schnell', prediction_id: id });
+    expect(message).toMatchObject({
+      schemaVersion: 1,
+      predictionId: id,
+      status: 'succeeded',
+      model: 'black-forest-labs/flux-schnell',
+      version: expect.any(String),
+      createdAt: '2026-11-20T10:00:00.000000Z',
+      completedAt: '2026-11-20T10:00:03.400000Z',
+      metrics: { predict_time: 2.296, total_time: 3.4 },
+      archive: {
+        prediction: { bucket, key: `${folder}prediction.json`, s3Uri: `s3://${bucket}/${folder}prediction.json` },
+        manifest: { bucket, key: `${folder}manifest.json`, s3Uri: `s3://${bucket}/${folder}manifest.json` },
+      },
+      outputs: manifest.files,
+      failures: [],
+    });
+    expect(JSON.stringify(message)).not.toContain('Using seed'); // never the logs
+
+    expect(await item(pipeline.tableName, id)).toMatchObject({
+      archiveStatus: { S: 'archived' },
+      archivedFiles: { N: '2' },
+      archiveFailures: { N: '0' },
+      notifiedAt: { S: expect.any(String) },
+    });
+  });
+
+  test('data: URIs, nested outputs and text tokens', async () => {
+    const [dataId, nestedId, tokensId] = [newId(), newId(), newId()];
+    const video = files.serveRandom(`/${nestedId}/output.mp4`, 100_000, 'video/mp4');
+    const frame = files.serveRandom(`/${nestedId}/f0.png`, 5_000, 'image/png');
+    await pipeline.record(
+      prediction(dataId, 'succeeded-data-uri'),
+      prediction(nestedId, 'succeeded-nested-output', { output: { video: video.url, frames: [frame.url], caption: 'a sunset' } }),
+      prediction(tokensId, 'succeeded-llm-tokens'),
+    );
+    await pipeline.drain();
+
+    const data = await getObject(`${pipeline.prefix}predictions/${dataId}/outputs/0-output-0.txt`);
+    expect(data).toEqual({ bytes: Buffer.from('hello world\n'), contentType: 'text/plain' });
+    const nested = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${nestedId}/manifest.json`);
+    expect(nested.files.map((file) => [file.paths, file.sha256])).toEqual([
+      [['.video'], video.sha256],
+      [['.frames[0]'], frame.sha256],
+    ]);
+    const tokens = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${tokensId}/manifest.json`);
+    expect(tokens).toMatchObject({ files: [], failures: [] });
+
+    const notifications = await pipeline.subscriber.receiveAll();
+    expect(notifications.map((n) => n.message.predictionId).sort()).toEqual([dataId, nestedId, tokensId].sort());
+    const dataMessage = notifications.find((n) => n.message.predictionId === dataId)!.message;
+    expect(dataMessage.outputs[0].source).toBe('data:text/plain (12 bytes)');
+  });
+
+  test('data: URIs that do not decode are listed as failures beside the outputs that were archived, and counted', async () => {
+    const id = newId();
+    const good = files.serveRandom(`/${id}/good.png`, 2000, 'image/png');
+    const output = {
+      inline: 'data:text/plain;base64,aGVsbG8=',
+      url: good.url,
+      badBase64: 'data:image/png;base64,!!!',
+      badPercent: 'data:text/plain,%E0%A4%A',
+    };
+    await pipeline.record(prediction(id, 'succeeded-nested-output', { output }));
+    await pipeline.drain();
+    const manifest = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${id}/manifest.json`);
+    expect(manifest.files.map((file) => file.paths)).toEqual([['.inline'], ['.url']]);
+    const invalid = (path: string) => ({
+      source: 'data: (malformed)',
+      paths: [path],
+      reason: 'invalid_data_uri',
+      transient: false,
+    });
+    expect(manifest.failures).toEqual([invalid('.badBase64'), invalid('.badPercent')]);
+    const [notification] = await pipeline.subscriber.receiveAll();
+    expect(notification.message.failures).toEqual(manifest.failures);
+    expect(await item(pipeline.tableName, id)).toMatchObject({
+      archiveStatus: { S: 'archived_with_failures' },
+      archivedFiles: { N: '2' },
+      archiveFailures: { N: '2' },
+    });
+  });
+
+  test('a prediction whose data Replicate removed is archived with a data_removed failure, never as a clean archive of nothing', async () => {
+    const pipeline = await startPipeline({ POWERTOOLS_METRICS_DISABLED: 'false' });
+    const printed = captureOutput();
+    try {
+      await pipeline.stop();
+      const [removed, removedWithOutput] = [newId(), newId()];
+      const left = files.serveRandom(`/${removedWithOutput}/left.png`, 1000, 'image/png');
+      const terminal = JSON.stringify(prediction(removed, 'succeeded-images', { output: null, data_removed: true }));
+      await pipeline.record(
+        terminal,
+        prediction(removedWithOutput, 'succeeded-images', { output: [left.url], data_removed: true }),
+      );
+      const bodies = [removed, removedWithOutput].map((id) => JSON.stringify({ predictionId: id }));
+      expect(await pipeline.archiver(sqsEvent(bodies), contextWith(60_000))).toEqual({ batchItemFailures: [] });
+      printed.stop();
+
+      const removedFailure = { source: '(output removed by Replicate)', paths: [], reason: 'data_removed', transient: false };
+      const folder = `${pipeline.prefix}predictions/${removed}/`;
+      expect((await getObject(`${folder}prediction.json`)).bytes.toString('utf8')).toBe(terminal);
+      const manifest = await readJson<ArchiveManifest>(`${folder}manifest.json`);
+      expect(manifest).toMatchObject({ files: [], failures: [removedFailure] });
+      // Outputs the payload still lists are archived all the same, beside the failure.
+      const withOutput = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${removedWithOutput}/manifest.json`);
+      expect(withOutput.files.map((file) => file.sha256)).toEqual([left.sha256]);
+      expect(withOutput.failures).toEqual([removedFailure]);
+
+      const notifications = await pipeline.subscriber.receiveAll();
+      expect(notifications.map((n) => [n.message.predictionId, n.message.failures]).sort()).toEqual(
+        [
+          [removed, [removedFailure]],
+          [removedWithOutput, [removedFailure]],
+        ].sort(),
+      );
+      expect(await item(pipeline.tableName, removed)).toMatchObject({
+        archiveStatus: { S: 'archived_with_failures' },
+        archivedFiles: { N: '0' },
+        archiveFailures: { N: '1' },
+        notifiedAt: { S: expect.any(String) },
+      });
+      expect((await item(pipeline.tableName, removedWithOutput))?.archiveStatus).toEqual({ S: 'archived_with_failures' });
+      // Counted where the archiveFileFailures alarm looks: the total (one value per archival,
+      // which Powertools may print as an array), and the series by reason.
+      const counted = printed.jsonLines().filter((line) => line.ArchiveFailures !== undefined);
+      const total = counted.filter((line) => line.reason === undefined).flatMap((line) => [line.ArchiveFailures].flat());
+      expect(total).toEqual([1, 1]);
+      expect(counted.filter((line) => line.reason !== undefined).map((line) => line.reason)).toEqual([
+        'data_removed',
+        'data_removed',
+      ]);
+    } finally {
+      printed.stop();
+      process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+    }
+  });
+
+  test('failed, canceled and aborted predictions are announced too', async () => {
+    const ids = { failed: newId(), canceled: newId(), aborted: newId() };
+    for (const [status, id] of Object.entries(ids)) await pipeline.record(prediction(id, 'starting'), prediction(id, status));
+    await pipeline.drain();
+    const notifications = await pipeline.subscriber.receiveAll();
+    expect(notifications.map((n) => [n.message.predictionId, n.attributes.status]).sort()).toEqual(
+      Object.entries(ids)
+        .map(([status, id]) => [id, status])
+        .sort(),
+    );
+    const failed = notifications.find((n) => n.attributes.status === 'failed')!.message;
+    expect(failed.error).toBe('CUDA out of memory. Tried to allocate 2.00 GiB');
+    expect(failed.outputs).toEqual([]);
+  });
+
+  test('a 404 and refused URLs are listed as failures while the other files are archived', async () => {
+    const id = newId();
+    const good = files.serveRandom(`/${id}/good.png`, 4096, 'image/png');
+    const output = {
+      good: good.url,
+      missing: `${files.origin}/${id}/missing.png`,
+      plainHttp: 'http://replicate.delivery/x/plain.png',
+      otherHost: 'https://replicate.delivery.evil.example/x.png',
+      metadata: 'http://169.254.169.254/latest/meta-data/',
+    };
+    await pipeline.record(prediction(id, 'succeeded-nested-output', { output }));
+    await pipeline.drain();
+    const manifest = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${id}/manifest.json`);
+    expect(manifest.files.map((file) => file.sha256)).toEqual([good.sha256]);
+    expect(manifest.failures).toEqual([
+      { source: output.missing, paths: ['.missing'], reason: 'http_error', transient: false, status: 404 },
+      { source: output.plainHttp, paths: ['.plainHttp'], reason: 'insecure_scheme', transient: false },
+      { source: output.otherHost, paths: ['.otherHost'], reason: 'host_not_allowed', transient: false },
+      { source: output.metadata, paths: ['.metadata'], reason: 'host_not_allowed', transient: false },
+    ]);
+    const [notification] = await pipeline.subscriber.receiveAll();
+    expect(notification.message.failures).toEqual(manifest.failures);
+    expect((await item(pipeline.tableName, id))?.archiveStatus).toEqual({ S: 'archived_with_failures' });
+    expect(pipeline.failures).toEqual([]);
+  });
+
+  test('a transient failure is retried within the invocation', async () => {
+    const id = newId();
+    const bytes = randomBytes(3000);
+    const url = files.serve(`/${id}/flaky.png`, { bytes, failFirst: 1 });
+    await pipeline.record(prediction(id, 'succeeded-images', { output: [url] }));
+    await pipeline.drain();
+    const manifest = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${id}/manifest.json`);
+    expect(manifest.files[0].sha256).toBe(sha256(bytes));
+    expect(files.hits.get(`/${id}/flaky.png`)).toBe(2);
+    expect(await pipeline.subscriber.receiveAll()).toHaveLength(1);
+  });
+
+  test('a payload spilled to S3 becomes prediction.json byte-exact', async () => {
+    const id = newId();
+    const terminal = JSON.stringify(prediction(id, 'succeeded-llm-tokens', { logs: 'token ✓\n'.repeat(10_000) }));
+    expect(Buffer.byteLength(terminal)).toBeGreaterThan(16 * 1024);
+    await pipeline.record(terminal);
+    await pipeline.drain();
+    expect((await item(pipeline.tableName, id))?.payloadKey).toBeDefined();
+    expect((await getObject(`${pipeline.prefix}predictions/${id}/prediction.json`)).bytes.toString('utf8')).toBe(terminal);
+    const [notification] = await pipeline.subscriber.receiveAll();
+    expect(notification.message.predictionId).toBe(id);
+    expect(JSON.stringify(notification.message)).not.toContain('token ✓');
+  });
+
+  test('predictions that are not finished, unknown or already announced are skipped, even when a message arrives anyway', async () => {
+    const running = newId();
+    const finished = newId();
+    await pipeline.record(prediction(running, 'starting'), prediction(running, 'processing'), prediction(finished, 'failed'));
+    await pipeline.drain();
+    expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId)).toEqual([finished]);
+    const bodies = [running, newId(), finished].map((id) => JSON.stringify({ predictionId: id }));
+    expect(await pipeline.archiver(sqsEvent(bodies))).toEqual({ batchItemFailures: [] });
+    expect(await pipeline.subscriber.receiveAll(200)).toEqual([]);
+  });
+});
