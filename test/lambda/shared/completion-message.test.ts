@@ -17,6 +17,7 @@ import {
 } from '../../../lambda/shared/completion-message';
 import type { Prediction } from '../../../lambda/shared/prediction';
 import { EVENT_ENVELOPE_BYTES } from '../../../lambda/shared/completion-event';
+import { archiveFailure, archiveManifest } from '../../support/builders';
 
 const bucket = 'my-archive';
 const at = (key: string) => objectLocation(bucket, key);
@@ -44,21 +45,9 @@ const file = (index: number, source = `https://replicate.delivery/x/out-${index}
   contentType: 'image/webp',
 });
 
-const failure = (index: number, source = `https://evil.example/${index}.png`): ArchiveFailure => ({
-  source,
-  paths: [`.bad[${index}]`],
-  reason: 'host_not_allowed',
-  transient: false,
-});
-
-const manifest = (files: readonly ArchivedFile[] = [], failures: readonly ArchiveFailure[] = []): ArchiveManifest => ({
-  predictionId: 'p1',
-  status: 'succeeded',
-  archivedAt: '2026-11-20T10:00:04.120Z',
-  prediction: at('predictions/p1/prediction.json'),
-  files,
-  failures,
-});
+const failure = archiveFailure;
+const manifest = (files: readonly ArchivedFile[] = [], failures: readonly ArchiveFailure[] = []) =>
+  archiveManifest(bucket, files, failures);
 
 /** A value nested `levels` deep, as JSON.parse builds it from a small body. */
 const deeplyNested = (levels: number): unknown => JSON.parse(`${'['.repeat(levels)}"x"${']'.repeat(levels)}`);
@@ -377,21 +366,9 @@ describe('edges', () => {
     contentType: 'image/webp',
   });
 
-  const failure = (index: number, source = `https://evil.example/${index}.png`): ArchiveFailure => ({
-    source,
-    paths: [`.bad[${index}]`],
-    reason: 'host_not_allowed',
-    transient: false,
-  });
-
-  const manifest = (files: readonly ArchivedFile[] = [], failures: readonly ArchiveFailure[] = []): ArchiveManifest => ({
-    predictionId: 'p1',
-    status: 'succeeded',
-    archivedAt: '2026-11-20T10:00:04.120Z',
-    prediction: objectLocation('archive', 'predictions/p1/prediction.json'),
-    files,
-    failures,
-  });
+  const failure = archiveFailure;
+  const manifest = (files: readonly ArchivedFile[] = [], failures: readonly ArchiveFailure[] = []) =>
+    archiveManifest('archive', files, failures);
 
   const build = (fields: Partial<Prediction> = {}, files: ArchivedFile[] = [], failures: ArchiveFailure[] = []) =>
     buildCompletionMessage(prediction(fields), manifest(files, failures), manifestLocation);
