@@ -63,7 +63,7 @@ Signs webhooks like Replicate does (Standard Webhooks) and POSTs them, one line 
   --no-webhooks        send no webhook at all, only register the predictions (needs --replicate-api)
 
 Examples:
-  ALLOWED_OUTPUT_HOSTS=127.0.0.1:8788 npm start     # local mode, in another terminal
+  npm start                                          # local mode, in another terminal
   replicate-webhooks send --secret whsec_... --scenario image --duplicates 0.3 --reorder 0.3 --after-terminal 1
   replicate-webhooks send --secret whsec_... --file test/fixtures/replicate/failed.json --timestamp 1700000000
   replicate-webhooks send --secret whsec_... --scenario failed --count 5 --drop-terminal 0.4 \

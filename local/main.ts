@@ -4,7 +4,8 @@
  *   PORT                       webhook port (default 3000; 0 = any free port)
  *   REPLICATE_WEBHOOK_SECRET   the signing secret (default: a new one, printed)
  *   ALLOWED_OUTPUT_HOSTS       extra host[:port] list the archiver may fetch outputs from over
- *                              plain http, e.g. 127.0.0.1:8788 for `replicate-webhooks send`
+ *                              plain http, beside 127.0.0.1:8788, where `replicate-webhooks send`
+ *                              serves its files (always allowed, so the first run archives them)
  *   HOST                       interface to listen on (default 127.0.0.1)
  *   RECONCILE_INTERVAL_SECONDS seconds between reconciler runs (default 10; 0 = no reconciler)
  *   REPLICATE_API_TOKEN        a real Replicate API token: the reconciler reads the real API
@@ -32,8 +33,11 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 // If stopping hangs (a stand-in that does not let go), the process still ends: stopped means gone.
 const STOP_DEADLINE_MS = 10_000;
 
-function describe(info: ReadyInfo, generatedSecret: boolean, extraOutputHosts: readonly string[]): string {
-  const senderFilesHost = `${DEFAULT_FILES_HOST}:${DEFAULT_FILES_PORT}`;
+// Where `replicate-webhooks send` serves the image scenario's files by default: the command local
+// mode suggests first must archive them, with nothing to configure. Loopback, local mode only.
+const SENDER_FILES_HOST = `${DEFAULT_FILES_HOST}:${DEFAULT_FILES_PORT}`;
+
+function describe(info: ReadyInfo, generatedSecret: boolean): string {
   return [
     '',
     'Replicate webhooks, local mode',
@@ -57,9 +61,6 @@ function describe(info: ReadyInfo, generatedSecret: boolean, extraOutputHosts: r
       : ['  reconciler        off (RECONCILE_INTERVAL_SECONDS=0)']),
     '',
     `Try: npx replicate-webhooks send --url ${info.webhookUrl} --secret ${info.secret} --scenario image`,
-    ...(extraOutputHosts.includes(senderFilesHost)
-      ? []
-      : [`     (start with ALLOWED_OUTPUT_HOSTS=${senderFilesHost} so the archiver may fetch its files)`]),
     ...(info.replicateApi?.standIn
       ? [
           `Drop a terminal webhook, see the reconciler record it: npx replicate-webhooks send --url ${info.webhookUrl} --secret ${info.secret} \\`,
@@ -94,7 +95,10 @@ async function main(): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got ${process.env.PORT}`);
   const host = process.env.HOST || '127.0.0.1';
   const secret = process.env.REPLICATE_WEBHOOK_SECRET || undefined;
-  const extraOutputHosts = listVariable(process.env, 'ALLOWED_OUTPUT_HOSTS', []);
+  const extraOutputHosts = [
+    SENDER_FILES_HOST,
+    ...listVariable(process.env, 'ALLOWED_OUTPUT_HOSTS', []).filter((entry) => entry !== SENDER_FILES_HOST),
+  ];
   const interval = process.env.RECONCILE_INTERVAL_SECONDS?.trim() || '10';
   const intervalSeconds = Number(interval);
   if (!Number.isFinite(intervalSeconds) || intervalSeconds < 0)
@@ -170,7 +174,7 @@ async function main(): Promise<void> {
     if (code === 'EADDRINUSE' || code === 'EACCES') throw portUnavailable(port, host, code);
     throw error;
   }
-  console.log(describe(pipeline.info, secret === undefined, extraOutputHosts));
+  console.log(describe(pipeline.info, secret === undefined));
   console.log(`ready ${JSON.stringify(pipeline.info)}`);
 }
 
