@@ -67,7 +67,8 @@ function describe(info: ReadyInfo, generatedSecret: boolean): string {
           `     --scenario failed --drop-terminal 1 --replicate-api ${info.replicateApi.endpoint} --replicate-token ${info.replicateApi.token}`,
         ]
       : []),
-    `Inspect: aws --endpoint-url ${info.endpoints.dynamodb} dynamodb scan --table-name ${info.tableName}`,
+    // Any credentials do (the emulators check none), but a fresh machine has none, nor a region.
+    `Inspect: AWS_REGION=${info.region} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url ${info.endpoints.dynamodb} dynamodb scan --table-name ${info.tableName}`,
     '',
   ].join('\n');
 }
