@@ -31,6 +31,8 @@ export const USAGE = `Usage:
           [--count N] [--duplicates RATE] [--reorder RATE] [--after-terminal N] [--seed N]
           [--files-host 127.0.0.1] [--files-port 8788] [--linger SECONDS] [--webhook-id ID] [--timestamp SECONDS] [--delay MS]
           [--replicate-api URL --replicate-token TOKEN] [--drop-terminal RATE] [--no-webhooks]
+  replicate-webhooks status <prediction-id> --local [--json]     (status --help says more)
+  replicate-webhooks redrive --local [--dlq] [--failed] [--since TIME] [--apply]   (redrive --help)
   replicate-webhooks help
 
 Signs webhooks like Replicate does (Standard Webhooks) and POSTs them, one line per answer.
@@ -99,6 +101,11 @@ export async function main(argv: string[], io: Io = CONSOLE_IO): Promise<number>
   if (command === 'help' || command === '--help' || command === '-h') {
     io.stdout(USAGE);
     return 0;
+  }
+  if (command === 'status' || command === 'redrive') {
+    // Loaded only here: the AWS SDK clients it carries are of no use to send.
+    const operate = require('./operate') as typeof import('./operate');
+    return operate.runOperateCommand(command, rest, io);
   }
   // Every subcommand answers --help and -h, wherever they stand among its options.
   if (command === 'send' && rest.some((arg) => arg === '--help' || arg === '-h')) {

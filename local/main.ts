@@ -19,12 +19,14 @@
  * everything and the process exits on its own (`npm start` execs this process, so npm passes a
  * SIGTERM it receives straight here).
  */
+import { rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { constants } from 'node:os';
 import { listVariable } from '../lambda/shared/env';
 import { TERMINAL_STATUSES } from '../lambda/shared/prediction';
 import type { LocalPipeline, ReadyInfo } from './pipeline';
 import { DEFAULT_FILES_HOST, DEFAULT_FILES_PORT } from '../cli/output-server';
+import { localEndpointsFile, type LocalEndpoints } from '../cli/local-endpoints';
 
 // Node 20 runs local mode well; the SDK's notice that its releases after January 2027 will need
 // Node 22 would otherwise be the first thing `npm start` prints. Set before any SDK module loads.
@@ -67,10 +69,45 @@ function describe(info: ReadyInfo, generatedSecret: boolean): string {
           `     --scenario failed --drop-terminal 1 --replicate-api ${info.replicateApi.endpoint} --replicate-token ${info.replicateApi.token}`,
         ]
       : []),
+    'What happened to one: npx replicate-webhooks status <prediction-id> --local',
     // Any credentials do (the emulators check none), but a fresh machine has none, nor a region.
     `Inspect: AWS_REGION=${info.region} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url ${info.endpoints.dynamodb} dynamodb scan --table-name ${info.tableName}`,
     '',
   ].join('\n');
+}
+
+/** What `replicate-webhooks status|redrive|replay --local` reads: names and endpoints, no secret. */
+function writeLocalEndpoints(info: ReadyInfo): string {
+  const file = localEndpointsFile();
+  const endpoints: LocalEndpoints = {
+    pid: process.pid,
+    region: info.region,
+    endpoints: {
+      dynamodb: info.endpoints.dynamodb,
+      s3: info.endpoints.s3,
+      sns: info.endpoints.sns,
+      sqs: info.endpoints.sqs,
+      eventbridge: info.endpoints.eventbridge,
+    },
+    tableName: info.tableName,
+    bucketName: info.bucketName,
+    archivePrefix: '',
+    completionTopicArn: info.completionTopicArn,
+    eventBusName: info.eventBusName,
+    archiveQueueUrl: info.archiveQueueUrl,
+    archiveDeadLetterQueueUrl: info.archiveDeadLetterQueueUrl,
+  };
+  writeFileSync(file, JSON.stringify(endpoints, null, 2) + '\n', { mode: 0o600 });
+  return file;
+}
+
+/** Removed on the way out, unless another local mode has written it since. */
+function removeLocalEndpoints(file: string): void {
+  try {
+    if ((JSON.parse(readFileSync(file, 'utf8')) as LocalEndpoints).pid === process.pid) rmSync(file, { force: true });
+  } catch {
+    // Gone already, or not ours to remove.
+  }
 }
 
 function portUnavailable(port: number, host: string, code: string | undefined): Error {
@@ -175,6 +212,8 @@ async function main(): Promise<void> {
     if (code === 'EADDRINUSE' || code === 'EACCES') throw portUnavailable(port, host, code);
     throw error;
   }
+  const endpointsFile = writeLocalEndpoints(pipeline.info);
+  process.on('exit', () => removeLocalEndpoints(endpointsFile));
   console.log(describe(pipeline.info, secret === undefined));
   console.log(`ready ${JSON.stringify(pipeline.info)}`);
 }
