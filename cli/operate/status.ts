@@ -198,9 +198,13 @@ async function peekDeadLetters(
     }
   }
   const { Attributes } = await clients.sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
   );
-  const approximate = Number(Attributes?.ApproximateNumberOfMessages);
+  // Those just peeked at (or being redriven) count too: they are still in the queue.
+  const approximate = Number(Attributes?.ApproximateNumberOfMessages) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible);
   return {
     queueUrl,
     holdsIt,
