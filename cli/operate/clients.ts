@@ -31,5 +31,6 @@ export function operateClients(config: ClientConfig): OperateClients {
 }
 
 export function destroyClients(clients: OperateClients): void {
-  for (const client of Object.values(clients)) client.destroy();
+  const { dynamodb, s3, sns, sqs, eventbridge } = clients;
+  for (const client of [dynamodb, s3, sns, sqs, eventbridge]) client.destroy();
 }

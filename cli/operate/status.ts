@@ -95,8 +95,14 @@ export async function predictionStatus(
     item?.archiveManifestKey || item?.archivedAt ? readManifest(target, clients, predictionId) : Promise.resolve(undefined),
     peekDeadLetters(target, clients, predictionId),
   ]);
-  const text = (name: string) => (typeof item?.[name] === 'string' ? (item[name] as string) : undefined);
-  const number = (name: string) => (typeof item?.[name] === 'number' ? (item[name] as number) : undefined);
+  const text = (name: string) => {
+    const value = item?.[name];
+    return typeof value === 'string' ? value : undefined;
+  };
+  const number = (name: string) => {
+    const value = item?.[name];
+    return typeof value === 'number' ? value : undefined;
+  };
   const terminal = text('terminalStatus') !== undefined;
   return {
     predictionId,

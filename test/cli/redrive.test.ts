@@ -152,7 +152,7 @@ test.each([
   [['redrive', '--local', '--since', 'yesterday'], '--since takes an ISO 8601 time'],
   [['redrive', '--local', 'extra'], 'Unexpected argument'],
 ])('%j is a usage error, exit 2', async (argv, message) => {
-  const { code, stderr } = await run(argv as string[]);
+  const { code, stderr } = await run(argv);
   expect(code).toBe(2);
   expect(stderr[0]).toContain(message);
 });
