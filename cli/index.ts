@@ -33,6 +33,7 @@ export const USAGE = `Usage:
           [--replicate-api URL --replicate-token TOKEN] [--drop-terminal RATE] [--no-webhooks]
   replicate-webhooks status <prediction-id> --local [--json]     (status --help says more)
   replicate-webhooks redrive --local [--dlq] [--failed] [--since TIME] [--apply]   (redrive --help)
+  replicate-webhooks replay --local --since TIME [--until TIME] [--status S] [--to sns|events]   (replay --help)
   replicate-webhooks help
 
 Signs webhooks like Replicate does (Standard Webhooks) and POSTs them, one line per answer.
@@ -102,7 +103,7 @@ export async function main(argv: string[], io: Io = CONSOLE_IO): Promise<number>
     io.stdout(USAGE);
     return 0;
   }
-  if (command === 'status' || command === 'redrive') {
+  if (command === 'status' || command === 'redrive' || command === 'replay') {
     // Loaded only here: the AWS SDK clients it carries are of no use to send.
     const operate = require('./operate') as typeof import('./operate');
     return operate.runOperateCommand(command, rest, io);

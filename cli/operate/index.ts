@@ -3,9 +3,10 @@
  * Loaded only when one of them runs: `send` needs none of the AWS SDK they carry.
  */
 import { parseArgs } from 'node:util';
-import { isPredictionId } from '../../lambda/shared/prediction';
+import { isPredictionId, isTerminalStatus, TERMINAL_STATUSES } from '../../lambda/shared/prediction';
 import { destroyClients, operateClients } from './clients';
 import { describeRedrive, redrive, type RedriveOptions } from './redrive';
+import { describeReplay, replay, type ReplayOptions } from './replay';
 import { parseTime } from './since';
 import { describeStatus, predictionStatus } from './status';
 import { localTarget, OperateError, type OperateTarget } from './target';
@@ -15,7 +16,7 @@ export interface OperateIo {
   readonly stderr: (line: string) => void;
 }
 
-export const OPERATE_COMMANDS = ['status', 'redrive'] as const;
+export const OPERATE_COMMANDS = ['status', 'redrive', 'replay'] as const;
 export type OperateCommand = (typeof OPERATE_COMMANDS)[number];
 
 export const STATUS_USAGE = `Usage:
@@ -53,13 +54,33 @@ unless --apply: it lists and counts what would move, and moves nothing.
 
 Exit status: 0 (a dry run included); 1 on an error; 2 on a usage error.`;
 
-const USAGES: Readonly<Record<OperateCommand, string>> = { status: STATUS_USAGE, redrive: REDRIVE_USAGE };
+export const REPLAY_USAGE = `Usage:
+  replicate-webhooks replay --local --since TIME [--until TIME] [--status S] [--to sns|events] [--rate N] [--json]
+
+Publishes the completion messages of predictions already announced again, rebuilt from the
+archive (prediction.json and manifest.json) as the archiver built them: for a subscriber that was
+down. Each is marked as a replay: the SNS message attribute replay=true, or "replay": true in
+the EventBridge event's detail. Subscribers dedupe on prediction_id as for any redelivery.
+
+  --since TIME   predictions that finished since (ISO 8601, or a duration back: 90m, 6h, 2d)
+  --until TIME   and until (default now)
+  --status S     only this terminal status (succeeded, failed, canceled, aborted)
+  --to sns|events  the completion topic (default), or the event bus (when there is one)
+  --rate N       messages a second at most (default 10)
+  --local        the running local mode (npm start), as for status
+  --json         the count and ids as one JSON object
+
+Finds them with a scan of the table (filtered, keys only). Exit status: 0; 1 on an error; 2 on a
+usage error.`;
+
+const USAGES: Readonly<Record<OperateCommand, string>> = { status: STATUS_USAGE, redrive: REDRIVE_USAGE, replay: REPLAY_USAGE };
 
 class UsageError extends Error {}
 
 type Parsed =
   | { readonly command: 'status'; readonly predictionId: string; readonly json: boolean }
-  | { readonly command: 'redrive'; readonly options: RedriveOptions; readonly json: boolean };
+  | { readonly command: 'redrive'; readonly options: RedriveOptions; readonly json: boolean }
+  | { readonly command: 'replay'; readonly options: ReplayOptions; readonly json: boolean };
 
 function parseOperateArgs(command: OperateCommand, args: string[]): Parsed | 'help' {
   const { values, positionals } = parseArgs({
@@ -72,6 +93,15 @@ function parseOperateArgs(command: OperateCommand, args: string[]): Parsed | 'he
       help: { type: 'boolean', short: 'h' },
       ...(command === 'redrive'
         ? { dlq: { type: 'boolean' }, failed: { type: 'boolean' }, since: { type: 'string' }, apply: { type: 'boolean' } }
+        : {}),
+      ...(command === 'replay'
+        ? {
+            since: { type: 'string' },
+            until: { type: 'string' },
+            status: { type: 'string' },
+            to: { type: 'string' },
+            rate: { type: 'string' },
+          }
         : {}),
     },
   });
@@ -89,6 +119,7 @@ function parseOperateArgs(command: OperateCommand, args: string[]): Parsed | 'he
     return { command, predictionId, json: values.json ?? false };
   }
   if (!values.local) throw new UsageError('say where: --local (the running npm start)');
+  if (command === 'replay') return { command, json: values.json ?? false, options: replayOptions(values) };
   const flags = values as { dlq?: boolean; failed?: boolean; since?: string; apply?: boolean };
   const both = !flags.dlq && !flags.failed;
   let since: Date | undefined;
@@ -139,6 +170,12 @@ export async function runOperateCommand(
       else for (const line of describeStatus(report)) io.stdout(line);
       return report.record ? 0 : 1;
     }
+    if (parsed.command === 'replay') {
+      const report = await replay(target, clients, parsed.options, parsed.json ? () => undefined : io.stdout);
+      if (parsed.json) io.stdout(JSON.stringify(report, null, 2));
+      else for (const line of describeReplay(report)) io.stdout(line);
+      return 0;
+    }
     const report = await redrive(target, clients, parsed.options, parsed.json ? () => undefined : io.stdout);
     if (parsed.json) io.stdout(JSON.stringify(report, null, 2));
     else for (const line of describeRedrive(report)) io.stdout(line);
@@ -165,4 +202,37 @@ function fail(error: unknown, io: OperateIo, target?: OperateTarget): number {
     io.stderr(`error: cannot reach ${target?.description ?? 'the service'}: ${message} (is it still running?)`);
   else io.stderr(`error: ${name ?? 'Error'}: ${message ?? String(error)}${where}`);
   return 1;
+}
+
+function replayOptions(values: {
+  since?: unknown;
+  until?: unknown;
+  status?: unknown;
+  to?: unknown;
+  rate?: unknown;
+}): ReplayOptions {
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  const sinceText = text(values.since);
+  if (sinceText === undefined) throw new UsageError('replay needs --since TIME: which predictions to announce again');
+  const to = text(values.to) ?? 'sns';
+  if (to !== 'sns' && to !== 'events') throw new UsageError(`--to takes sns or events, got "${to}"`);
+  const status = text(values.status);
+  if (status !== undefined && !isTerminalStatus(status))
+    throw new UsageError(`--status takes a terminal status (${TERMINAL_STATUSES.join(', ')}), got "${status}"`);
+  const rateText = text(values.rate);
+  const ratePerSecond = rateText === undefined ? 10 : Number(rateText);
+  if (!Number.isFinite(ratePerSecond) || ratePerSecond <= 0)
+    throw new UsageError(`--rate takes a positive number, got "${rateText}"`);
+  try {
+    const untilText = text(values.until);
+    return {
+      since: parseTime(sinceText, '--since'),
+      until: untilText === undefined ? new Date() : parseTime(untilText, '--until'),
+      status,
+      to,
+      ratePerSecond,
+    };
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
