@@ -31,6 +31,9 @@ export const USAGE = `Usage:
           [--count N] [--duplicates RATE] [--reorder RATE] [--after-terminal N] [--seed N]
           [--files-host 127.0.0.1] [--files-port 8788] [--linger SECONDS] [--webhook-id ID] [--timestamp SECONDS] [--delay MS]
           [--replicate-api URL --replicate-token TOKEN] [--drop-terminal RATE] [--no-webhooks]
+  replicate-webhooks status <prediction-id> --local [--json]     (status --help says more)
+  replicate-webhooks redrive --local [--dlq] [--failed] [--since TIME] [--apply]   (redrive --help)
+  replicate-webhooks replay --local --since TIME [--until TIME] [--status S] [--to sns|events]   (replay --help)
   replicate-webhooks help
 
 Signs webhooks like Replicate does (Standard Webhooks) and POSTs them, one line per answer.
@@ -63,13 +66,15 @@ Signs webhooks like Replicate does (Standard Webhooks) and POSTs them, one line 
   --no-webhooks        send no webhook at all, only register the predictions (needs --replicate-api)
 
 Examples:
-  ALLOWED_OUTPUT_HOSTS=127.0.0.1:8788 npm start     # local mode, in another terminal
+  npm start                                          # local mode, in another terminal
   replicate-webhooks send --secret whsec_... --scenario image --duplicates 0.3 --reorder 0.3 --after-terminal 1
   replicate-webhooks send --secret whsec_... --file test/fixtures/replicate/failed.json --timestamp 1700000000
   replicate-webhooks send --secret whsec_... --scenario failed --count 5 --drop-terminal 0.4 \
     --replicate-api http://127.0.0.1:PORT --replicate-token r8_standin_...
 
-Exit status: 0 when every answer was below 500; 1 after a 5xx answer or a network error; 2 on a usage error.`;
+Exit status: 0 when every answer was below 500 and at least one was a 2xx; 1 after a 5xx answer, a network
+error, or when no webhook was accepted (every one refused: a wrong --secret, a stale --timestamp); 2 on a usage error.
+--help or -h after a command prints this.`;
 
 const CONSOLE_IO: Io = { stdout: (line) => console.log(line), stderr: (line) => console.error(line) };
 
@@ -95,6 +100,16 @@ interface SendCommand {
 export async function main(argv: string[], io: Io = CONSOLE_IO): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'help' || command === '--help' || command === '-h') {
+    io.stdout(USAGE);
+    return 0;
+  }
+  if (command === 'status' || command === 'redrive' || command === 'replay') {
+    // Loaded only here: the AWS SDK clients it carries are of no use to send.
+    const operate = require('./operate') as typeof import('./operate');
+    return operate.runOperateCommand(command, rest, io);
+  }
+  // Every subcommand answers --help and -h, wherever they stand among its options.
+  if (command === 'send' && rest.some((arg) => arg === '--help' || arg === '-h')) {
     io.stdout(USAGE);
     return 0;
   }
@@ -230,6 +245,7 @@ async function runScenario(command: SendCommand, name: ScenarioName, io: Io): Pr
     let exitCode = 0;
     let terminalAccepted = false;
     let fileCount = 0;
+    const answered: SendResult[] = [];
     for (let n = 0; n < command.count; n++) {
       const scenario = buildScenario(name, {
         fileBaseUrl: server?.origin ?? `http://${DEFAULT_FILES_HOST}:${DEFAULT_FILES_PORT}`,
@@ -254,6 +270,7 @@ async function runScenario(command: SendCommand, name: ScenarioName, io: Io): Pr
         io.stdout(`prediction ${scenario.predictionId} (${name}): ${plan.length} webhooks to ${command.url}`);
       }
       const outcome = await sendAll(command, plan, io, n > 0);
+      answered.push(...outcome.results);
       if (plan.length > 0) io.stdout(summary(scenario.predictionId, outcome.results));
       terminalAccepted ||= outcome.results.some((result) => isTerminalStatus(result.delivery.status) && result.status < 300);
       exitCode = Math.max(exitCode, outcome.exitCode);
@@ -273,7 +290,7 @@ async function runScenario(command: SendCommand, name: ScenarioName, io: Io): Pr
     }
 
     if (server && fileCount > 0) await linger(server, fileCount, terminalAccepted, command, io);
-    return exitCode;
+    return Math.max(exitCode, noneAcceptedExit(answered, io));
   } finally {
     await server?.stop();
   }
@@ -339,7 +356,22 @@ async function runFile(command: SendCommand, source: { file: string; webhookId?:
   };
   const outcome = await sendAll(command, [delivery], io, false);
   io.stdout(summary(typeof fields?.id === 'string' ? fields.id : source.file, outcome.results));
-  return outcome.exitCode;
+  return Math.max(outcome.exitCode, noneAcceptedExit(outcome.results, io));
+}
+
+/**
+ * 1 when webhooks were answered and not one of them with a 2xx: nothing was recorded, so a
+ * script must not carry on as if it had been. A wrong secret is the usual cause, and says so.
+ */
+function noneAcceptedExit(results: readonly SendResult[], io: Io): number {
+  if (results.length === 0 || results.some((result) => result.status >= 200 && result.status < 300)) return 0;
+  io.stderr(`✗ no webhook was accepted: ${results.length} of ${results.length} refused`);
+  if (results.some((result) => result.status === 401 && verdict(result) === 'bad_signature'))
+    io.stderr(
+      "  hint: 401 bad_signature means the receiver's signing secret is not the one passed: use the secret npm start prints " +
+        '(or start it with REPLICATE_WEBHOOK_SECRET=<yours>); for a deployed stack, the key in its SigningSecretArn secret.',
+    );
+  return 1;
 }
 
 function eventFor(status: string, output: unknown): WebhookEvent {
@@ -364,7 +396,8 @@ async function sendAll(command: SendCommand, deliveries: readonly Delivery[], io
       result = await sendDelivery(command.url, command.secret, delivery, { timestamp: command.timestamp });
     } catch (error) {
       io.stderr(`✗ ${(error as Error).message}`);
-      io.stderr(`  Is the receiver running? For local mode: npm start (it listens on ${DEFAULT_WEBHOOK_URL})`);
+      if (!/bad ports/.test((error as Error).message))
+        io.stderr(`  Is the receiver running? For local mode: npm start (it listens on ${DEFAULT_WEBHOOK_URL})`);
       return { results, exitCode: 1, transportFailed: true };
     }
     results.push(result);

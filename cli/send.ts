@@ -38,15 +38,24 @@ export async function sendDelivery(
     return { delivery, status: response.status, body: text, ms: Math.round(performance.now() - started) };
   } catch (error) {
     if (options.signal?.aborted) throw error;
-    throw new Error(`POST ${url} failed: ${describeNetworkError(error)}`, { cause: error });
+    throw new Error(`POST ${url} failed: ${describeNetworkError(error, url)}`, { cause: error });
   }
 }
 
 /** fetch() only says "fetch failed"; the reason (refused, DNS, reset) is in its cause. */
-function describeNetworkError(error: unknown): string {
+function describeNetworkError(error: unknown, url: string): string {
   const cause = (error as { cause?: unknown })?.cause ?? error;
   const { code, message } = (cause ?? {}) as { code?: unknown; message?: unknown };
   const text = typeof message === 'string' && message !== '' ? message : String(cause);
+  // The Fetch standard blocks a list of ports (1, 22, 25, 6000, …) that belong to other
+  // protocols; Node's fetch refuses them before connecting, and says only "bad port".
+  if (text === 'bad port')
+    return `port ${portOf(url)} is one fetch never connects to (the Fetch standard's blocked "bad ports", kept for other protocols such as 22 ssh or 25 smtp): use another port`;
   if (typeof code !== 'string') return text;
   return text.includes(code) ? text : `${code} ${text}`;
+}
+
+function portOf(url: string): string {
+  const parsed = new URL(url);
+  return parsed.port || (parsed.protocol === 'https:' ? '443' : '80');
 }

@@ -4,7 +4,8 @@
  *   PORT                       webhook port (default 3000; 0 = any free port)
  *   REPLICATE_WEBHOOK_SECRET   the signing secret (default: a new one, printed)
  *   ALLOWED_OUTPUT_HOSTS       extra host[:port] list the archiver may fetch outputs from over
- *                              plain http, e.g. 127.0.0.1:8788 for `replicate-webhooks send`
+ *                              plain http, beside 127.0.0.1:8788, where `replicate-webhooks send`
+ *                              serves its files (always allowed, so the first run archives them)
  *   HOST                       interface to listen on (default 127.0.0.1)
  *   RECONCILE_INTERVAL_SECONDS seconds between reconciler runs (default 10; 0 = no reconciler)
  *   REPLICATE_API_TOKEN        a real Replicate API token: the reconciler reads the real API
@@ -18,12 +19,14 @@
  * everything and the process exits on its own (`npm start` execs this process, so npm passes a
  * SIGTERM it receives straight here).
  */
+import { rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { constants } from 'node:os';
 import { listVariable } from '../lambda/shared/env';
 import { TERMINAL_STATUSES } from '../lambda/shared/prediction';
 import type { LocalPipeline, ReadyInfo } from './pipeline';
 import { DEFAULT_FILES_HOST, DEFAULT_FILES_PORT } from '../cli/output-server';
+import { localEndpointsFile, type LocalEndpoints } from '../cli/local-endpoints';
 
 // Node 20 runs local mode well; the SDK's notice that its releases after January 2027 will need
 // Node 22 would otherwise be the first thing `npm start` prints. Set before any SDK module loads.
@@ -32,8 +35,11 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 // If stopping hangs (a stand-in that does not let go), the process still ends: stopped means gone.
 const STOP_DEADLINE_MS = 10_000;
 
-function describe(info: ReadyInfo, generatedSecret: boolean, extraOutputHosts: readonly string[]): string {
-  const senderFilesHost = `${DEFAULT_FILES_HOST}:${DEFAULT_FILES_PORT}`;
+// Where `replicate-webhooks send` serves the image scenario's files by default: the command local
+// mode suggests first must archive them, with nothing to configure. Loopback, local mode only.
+const SENDER_FILES_HOST = `${DEFAULT_FILES_HOST}:${DEFAULT_FILES_PORT}`;
+
+function describe(info: ReadyInfo, generatedSecret: boolean): string {
   return [
     '',
     'Replicate webhooks, local mode',
@@ -57,18 +63,51 @@ function describe(info: ReadyInfo, generatedSecret: boolean, extraOutputHosts: r
       : ['  reconciler        off (RECONCILE_INTERVAL_SECONDS=0)']),
     '',
     `Try: npx replicate-webhooks send --url ${info.webhookUrl} --secret ${info.secret} --scenario image`,
-    ...(extraOutputHosts.includes(senderFilesHost)
-      ? []
-      : [`     (start with ALLOWED_OUTPUT_HOSTS=${senderFilesHost} so the archiver may fetch its files)`]),
     ...(info.replicateApi?.standIn
       ? [
           `Drop a terminal webhook, see the reconciler record it: npx replicate-webhooks send --url ${info.webhookUrl} --secret ${info.secret} \\`,
           `     --scenario failed --drop-terminal 1 --replicate-api ${info.replicateApi.endpoint} --replicate-token ${info.replicateApi.token}`,
         ]
       : []),
-    `Inspect: aws --endpoint-url ${info.endpoints.dynamodb} dynamodb scan --table-name ${info.tableName}`,
+    'What happened to one: npx replicate-webhooks status <prediction-id> --local',
+    // Any credentials do (the emulators check none), but a fresh machine has none, nor a region.
+    `Inspect: AWS_REGION=${info.region} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url ${info.endpoints.dynamodb} dynamodb scan --table-name ${info.tableName}`,
     '',
   ].join('\n');
+}
+
+/** What `replicate-webhooks status|redrive|replay --local` reads: names and endpoints, no secret. */
+function writeLocalEndpoints(info: ReadyInfo): string {
+  const file = localEndpointsFile();
+  const endpoints: LocalEndpoints = {
+    pid: process.pid,
+    region: info.region,
+    endpoints: {
+      dynamodb: info.endpoints.dynamodb,
+      s3: info.endpoints.s3,
+      sns: info.endpoints.sns,
+      sqs: info.endpoints.sqs,
+      eventbridge: info.endpoints.eventbridge,
+    },
+    tableName: info.tableName,
+    bucketName: info.bucketName,
+    archivePrefix: '',
+    completionTopicArn: info.completionTopicArn,
+    eventBusName: info.eventBusName,
+    archiveQueueUrl: info.archiveQueueUrl,
+    archiveDeadLetterQueueUrl: info.archiveDeadLetterQueueUrl,
+  };
+  writeFileSync(file, JSON.stringify(endpoints, null, 2) + '\n', { mode: 0o600 });
+  return file;
+}
+
+/** Removed on the way out, unless another local mode has written it since. */
+function removeLocalEndpoints(file: string): void {
+  try {
+    if ((JSON.parse(readFileSync(file, 'utf8')) as LocalEndpoints).pid === process.pid) rmSync(file, { force: true });
+  } catch {
+    // Gone already, or not ours to remove.
+  }
 }
 
 function portUnavailable(port: number, host: string, code: string | undefined): Error {
@@ -94,7 +133,10 @@ async function main(): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got ${process.env.PORT}`);
   const host = process.env.HOST || '127.0.0.1';
   const secret = process.env.REPLICATE_WEBHOOK_SECRET || undefined;
-  const extraOutputHosts = listVariable(process.env, 'ALLOWED_OUTPUT_HOSTS', []);
+  const extraOutputHosts = [
+    SENDER_FILES_HOST,
+    ...listVariable(process.env, 'ALLOWED_OUTPUT_HOSTS', []).filter((entry) => entry !== SENDER_FILES_HOST),
+  ];
   const interval = process.env.RECONCILE_INTERVAL_SECONDS?.trim() || '10';
   const intervalSeconds = Number(interval);
   if (!Number.isFinite(intervalSeconds) || intervalSeconds < 0)
@@ -171,7 +213,9 @@ async function main(): Promise<void> {
     if (code === 'EADDRINUSE' || code === 'EACCES') throw portUnavailable(port, host, code);
     throw error;
   }
-  console.log(describe(pipeline.info, secret === undefined, extraOutputHosts));
+  const endpointsFile = writeLocalEndpoints(pipeline.info);
+  process.on('exit', () => removeLocalEndpoints(endpointsFile));
+  console.log(describe(pipeline.info, secret === undefined));
   console.log(`ready ${JSON.stringify(pipeline.info)}`);
 }
 

@@ -39,6 +39,8 @@ const STEP_TIMEOUT = 60_000;
 // app.synth(), as it would for a real consumer: ~12 s alone, much longer next to other workers.
 const SYNTH_TIMEOUT = 120_000;
 
+const OPERATE_BUNDLE = 'dist/cli/operate.js';
+
 const temporary: string[] = [];
 function tempDir(prefix: string): string {
   const directory = mkdtempSync(join(tmpdir(), prefix));
@@ -85,6 +87,7 @@ describe('the tarball', () => {
         'assets/archiver/index.js',
         'bin/replicate-webhooks.cjs',
         'dist/cli/index.js',
+        'dist/cli/operate.js',
         // The jsii assembly: what jsii-pacmak and Construct Hub read for the other languages.
         '.jsii',
         MANIFEST.main,
@@ -127,6 +130,9 @@ describe('the tarball', () => {
       const file = queue.pop()!;
       if (reached.has(file)) continue;
       reached.add(file);
+      // The operating commands' bundle carries the AWS SDK inside (its error texts quote package
+      // names); it is checked by running it from a consumer below, not by reading it.
+      if (file === OPERATE_BUNDLE) continue;
       const source = readFileSync(join(extracted, file), 'utf8');
       const typesFile = file.endsWith('.d.ts');
       for (const [, specifier] of source.matchAll(/(?:require\(|\bfrom\s+|\bimport\()\s*["']([^"']+)["']/g)) {
@@ -338,6 +344,33 @@ describe('a consumer project with only the tarball and the peer dependencies', (
         timeout: STEP_TIMEOUT - 10_000,
       });
       expect(stdout.trimEnd()).toBe(USAGE);
+    },
+    STEP_TIMEOUT,
+  );
+
+  test(
+    "the operating commands run from their bundle, with the AWS SDK inside it, not the consumer's",
+    () => {
+      expect(existsSync(join(installed(), 'dist', 'cli', 'operate'))).toBe(false);
+      const missing = join(consumer, 'no-local-mode.json');
+      let stderr = '';
+      try {
+        execFileSync(
+          process.execPath,
+          [join(consumer, 'node_modules', '.bin', 'replicate-webhooks'), 'status', 'abc', '--local'],
+          {
+            cwd: consumer,
+            env: { ...env, REPLICATE_WEBHOOKS_LOCAL_FILE: missing },
+            encoding: 'utf8',
+            stdio: ['ignore', 'pipe', 'pipe'],
+            timeout: STEP_TIMEOUT - 10_000,
+          },
+        );
+      } catch (error) {
+        expect((error as { status?: number }).status).toBe(1);
+        stderr = String((error as { stderr?: string }).stderr);
+      }
+      expect(stderr.trim()).toBe(`error: local mode is not running: no ${missing} (start it with npm start, in this checkout)`);
     },
     STEP_TIMEOUT,
   );

@@ -3,7 +3,7 @@
  * builds them, and AWS's answers for everything else.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, maxHeaderSize, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TOO_MANY_REQUESTS, TokenBucket, toHttpApiEvent, type ThrottleLimits } from './api-gateway';
 import type { Inspector, WebhookAnswer, WebhookRequest } from '../inspector/server';
@@ -12,6 +12,17 @@ export type HttpApiHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatew
 
 // HTTP APIs accept request payloads up to 10 MB.
 const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
+
+/**
+ * Node refuses a request whose headers exceed its limit (16 KiB by default) before any handler
+ * sees it, and answers 431 with an empty body. API Gateway's own limit is lower (HTTP APIs take at
+ * most 10,240 bytes of request line and header values); either way, the sender is told why.
+ */
+const HEADERS_TOO_LARGE = JSON.stringify({
+  message: 'Request Header Fields Too Large',
+  error: 'headers_too_large',
+  reason: `the request's headers exceed the ${maxHeaderSize} bytes this local server reads (a deployed HTTP API takes at most 10240 bytes of request line and headers)`,
+});
 
 export interface HttpAdapter {
   readonly url: string;
@@ -99,6 +110,19 @@ export async function startHttpAdapter(options: {
     return answer;
   }
   options.inspector?.attach((webhook) => deliver(webhook, '', '127.0.0.1'));
+
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (error.code === 'HPE_HEADER_OVERFLOW' && socket.writable) {
+      socket.end(
+        'HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n' +
+          `content-length: ${Buffer.byteLength(HEADERS_TOO_LARGE)}\r\nconnection: close\r\n\r\n${HEADERS_TOO_LARGE}`,
+      );
+      return;
+    }
+    // Anything else as Node answers it without this listener: a reset is dropped, the rest is 400.
+    if (error.code !== 'ECONNRESET' && socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    else socket.destroy(error);
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

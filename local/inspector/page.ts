@@ -15,10 +15,10 @@ export const INSPECTOR_PAGE = `<!doctype html>
   header { padding: 10px 16px; border-bottom: 1px solid var(--line); display: flex; gap: 16px; align-items: baseline; }
   header h1 { font-size: 16px; margin: 0; }
   header .hint { color: var(--muted); }
-  main { display: grid; grid-template-columns: 56% 44%; height: calc(100vh - 45px); }
+  main { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); height: calc(100vh - 45px); }
   #list { overflow: auto; border-right: 1px solid var(--line); }
   table { border-collapse: collapse; width: 100%; }
-  th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); white-space: nowrap; }
+  th, td { text-align: left; padding: 4px 6px; border-bottom: 1px solid var(--line); white-space: nowrap; }
   th { position: sticky; top: 0; background: #f6f8fa; font-weight: 600; }
   tbody tr { cursor: pointer; }
   tbody tr:hover { background: #f6f8fa; }
@@ -34,7 +34,7 @@ export const INSPECTOR_PAGE = `<!doctype html>
   button { margin-right: 8px; }
   #replay-result { margin-left: 8px; }
   .mono { font-family: ui-monospace, monospace; }
-  td.id { max-width: 150px; overflow: hidden; text-overflow: ellipsis; }
+  td.id { max-width: 110px; overflow: hidden; text-overflow: ellipsis; }
 </style>
 </head>
 <body>
@@ -74,7 +74,7 @@ function pretty(text) {
 function addRow(summary) {
   document.getElementById('no-deliveries').hidden = true;
   if (rows.querySelector('tr[data-seq="' + summary.seq + '"]')) return;
-  const time = new Date(summary.receivedAt).toLocaleTimeString();
+  const time = new Date(summary.receivedAt).toLocaleTimeString([], { hour12: false });
   const row = el('tr', { 'data-seq': summary.seq, 'data-verdict': summary.verdict },
     el('td', {}, summary.seq + (summary.replay ? ' ↺' + summary.replay.of : '')),
     el('td', {}, time),

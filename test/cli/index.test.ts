@@ -454,7 +454,7 @@ describe('cli', () => {
     expect(several.stdout.filter((line) => line.startsWith('prediction '))).toHaveLength(3);
   });
 
-  test('--file sends one payload; a stale --timestamp is refused but not a failure; a 5xx is', async () => {
+  test('--file sends one payload; a stale --timestamp is refused, and nothing accepted is a failure; so is a 5xx', async () => {
     const file = join(tempDir, 'payload.json');
     writeFileSync(file, buildScenario('canceled', { fileBaseUrl: FILE_BASE }).deliveries.at(-1)?.body ?? '');
     const accepted = await run(['send', '--url', receiver.url, '--secret', secret, '--file', file, '--webhook-id', 'msg_one']);
@@ -462,12 +462,29 @@ describe('cli', () => {
     expect(accepted.stdout[0]).toMatch(/^→ 200 accepted +completed +canceled +msg_one \(\d+ ms\)$/);
 
     const stale = await run(['send', '--url', receiver.url, '--secret', secret, '--file', file, '--timestamp', '1000000000']);
-    expect(stale.code).toBe(0);
+    expect(stale.code).toBe(1);
     expect(stale.stdout[0]).toMatch(/^→ 401 timestamp_out_of_tolerance completed/);
+    expect(stale.stderr).toEqual(['✗ no webhook was accepted: 1 of 1 refused']);
 
     const failing = await run(['send', '--url', receiver.url, '--secret', secret, '--file', file, '--webhook-id', 'msg_fail1']);
     expect(failing.code).toBe(1);
     expect(failing.stdout[0]).toMatch(/^→ 500 internal_error/);
+  });
+
+  test('a wrong secret exits 1 once nothing was accepted, with a hint about the secret', async () => {
+    const { code, stdout, stderr } = await run(['send', '--url', receiver.url, '--secret', newSecret(), '--scenario', 'llm']);
+    expect(stdout.filter((line) => line.startsWith('→ ')).every((line) => line.startsWith('→ 401 bad_signature'))).toBe(true);
+    expect(code).toBe(1);
+    expect(stderr[0]).toMatch(/^✗ no webhook was accepted: (\d+) of \1 refused$/);
+    expect(stderr[1]).toMatch(/hint: 401 bad_signature means the receiver's signing secret is not the one passed/);
+  });
+
+  test('a port fetch refuses to use is named, with why', async () => {
+    const { code, stderr } = await run(['send', '--url', 'http://127.0.0.1:1/webhook', '--secret', secret, '--scenario', 'llm']);
+    expect(code).toBe(1);
+    expect(stderr).toEqual([
+      expect.stringMatching(/failed: port 1 is one fetch never connects to \(the Fetch standard's blocked "bad ports"/),
+    ]);
   });
 
   test('an unreachable receiver exits 1', async () => {
@@ -674,9 +691,13 @@ describe('cli', () => {
     });
   });
 
-  test('help prints the usage and exits 0', async () => {
-    const { code, stdout } = await run(['help']);
-    expect(code).toBe(0);
-    expect(stdout[0]).toContain('replicate-webhooks send [--url URL]');
-  });
+  test.each([[['help']], [['--help']], [['send', '--help']], [['send', '-h']], [['send', '--scenario', 'llm', '-h']]])(
+    '%j prints the usage and exits 0, sending nothing',
+    async (argv) => {
+      const { code, stdout } = await run(argv);
+      expect(code).toBe(0);
+      expect(stdout[0]).toContain('replicate-webhooks send [--url URL]');
+      expect(receiver.received).toEqual([]);
+    },
+  );
 });

@@ -162,6 +162,13 @@ describe('in a browser', () => {
       .nth(sent - 1)
       .waitFor();
     expect(await row('[data-verdict="accepted"]').count()).toBe(scenario.deliveries.length);
+    // At 1,400 px the longest verdict shows whole, and the latency column without scrolling sideways.
+    const overflow = (selector: string) =>
+      page.locator(selector).evaluate((element) => element.scrollWidth - element.clientWidth);
+    expect({
+      list: await overflow('#list'),
+      verdict: await overflow('#deliveries tr[data-verdict="timestamp_out_of_tolerance"] td.verdict'),
+    }).toEqual({ list: 0, verdict: 0 });
 
     // Why the forged one failed, and by how much the stale one was off.
     await row('[data-verdict="bad_signature"]').click();

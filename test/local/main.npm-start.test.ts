@@ -127,6 +127,13 @@ onLinux('npm start, stopped by a SIGTERM to npm alone', () => {
     expect(run.output()).not.toMatch(/NodeVersionSupportWarning|AWS SDK for JavaScript \(v3\)|will require node/);
   });
 
+  test("allows the sender's file host, so the first command it suggests archives its files", () => {
+    // ALLOWED_OUTPUT_HOSTS is empty here: nothing but the default lets the archiver fetch them.
+    expect(ready.allowedOutputHosts).toContain('http://127.0.0.1:8788');
+    expect(run.output()).toMatch(/^Try: npx replicate-webhooks send --url \S+ --secret whsec_\S+ --scenario image$/m);
+    expect(run.output()).not.toContain('start with ALLOWED_OUTPUT_HOSTS');
+  });
+
   test('stops local mode, DynamoDB Local and every port within seconds', async () => {
     expect(run.seen().map((info) => info.command)).toEqual(
       expect.arrayContaining([expect.stringMatching(/local\/main\.ts/), expect.stringMatching(JVM)]),

@@ -68,3 +68,20 @@ test('without a throttle, a burst passes whole', async () => {
   expect(answers.every((answer) => answer.status === 200)).toBe(true);
   expect(invocations).toBe(50);
 });
+
+test('headers beyond what the server reads: 431 with the reason, as the other refusals give one, and no invocation', async () => {
+  const { url } = await adapter();
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-padding': 'x'.repeat(20 * 1024) },
+    body: '{}',
+  });
+  expect(response.status).toBe(431);
+  expect(response.headers.get('content-type')).toBe('application/json');
+  expect(await response.json()).toEqual({
+    message: 'Request Header Fields Too Large',
+    error: 'headers_too_large',
+    reason: expect.stringMatching(/exceed the \d+ bytes this local server reads \(a deployed HTTP API takes at most 10240 bytes/),
+  });
+  expect(invocations).toBe(0);
+});
