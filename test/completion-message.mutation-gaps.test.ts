@@ -68,6 +68,7 @@ describe('fields absent from the payload are absent from the message', () => {
     expect(received(notification)).toEqual({
       schemaVersion: 1,
       predictionId: 'p1',
+      kind: 'prediction',
       status: 'succeeded',
       archivedAt: '2026-11-20T10:00:04.120Z',
       archive: {
@@ -77,7 +78,7 @@ describe('fields absent from the payload are absent from the message', () => {
       outputs: [],
       failures: [],
     });
-    expect(notification.attributes).toEqual({ status: 'succeeded', prediction_id: 'p1' });
+    expect(notification.attributes).toEqual({ status: 'succeeded', kind: 'prediction', prediction_id: 'p1' });
   });
 
   test('an empty model is sent in the body but never as an attribute (SNS refuses empty values)', () => {
@@ -107,8 +108,8 @@ describe('fields absent from the payload are absent from the message', () => {
   });
 
   test('attribute bytes do not count an attribute that is not set', () => {
-    expect(attributeBytes({ status: 'failed', prediction_id: 'p1', model: undefined })).toBe(
-      attributeBytes({ status: 'failed', prediction_id: 'p1' }),
+    expect(attributeBytes({ status: 'failed', kind: 'prediction', prediction_id: 'p1', model: undefined })).toBe(
+      attributeBytes({ status: 'failed', kind: 'prediction', prediction_id: 'p1' }),
     );
   });
 
@@ -329,9 +330,9 @@ describe('the size budget', () => {
   test('the body leaves room for the larger envelope: the attributes or the event’s source and detail-type', () => {
     const files = Array.from({ length: 3_000 }, (_, i) => file(i));
     const smallAttributes = build({}, files);
-    // Short attributes: the event envelope is the larger, and the body uses all the room it leaves.
-    expect(attributeBytes(smallAttributes.attributes)).toBeLessThan(EVENT_ENVELOPE_BYTES);
-    const room = MAX_MESSAGE_BYTES - EVENT_ENVELOPE_BYTES;
+    // Short attributes (now with `kind`, always at least as large as the event's envelope): the body uses all the room left.
+    const envelope = Math.max(attributeBytes(smallAttributes.attributes), EVENT_ENVELOPE_BYTES);
+    const room = MAX_MESSAGE_BYTES - envelope;
     expect(Buffer.byteLength(smallAttributes.body)).toBeLessThanOrEqual(room);
     expect(Buffer.byteLength(smallAttributes.body)).toBeGreaterThan(room - 400);
     // A long model makes the attributes the larger one.
@@ -346,7 +347,7 @@ describe('the size budget', () => {
     const files = Array.from({ length: 1_200 }, (_, i) => file(i, `https://replicate.delivery/${i}/${'s'.repeat(200)}`));
     const notification = build({}, files);
     const body = Buffer.byteLength(notification.body);
-    const limit = MAX_MESSAGE_BYTES - EVENT_ENVELOPE_BYTES;
+    const limit = MAX_MESSAGE_BYTES - Math.max(EVENT_ENVELOPE_BYTES, attributeBytes(notification.attributes));
     const entry = Buffer.byteLength(JSON.stringify(files[0])) + 1;
     expect(body).toBeLessThanOrEqual(limit);
     expect(body).toBeGreaterThan(limit - 2 * entry);
@@ -356,8 +357,8 @@ describe('the size budget', () => {
   });
 
   test('a body exactly at the limit is sent whole', () => {
-    const limit = MAX_MESSAGE_BYTES - EVENT_ENVELOPE_BYTES;
     const withSource = (length: number) => build({}, [file(0, `https://replicate.delivery/${'s'.repeat(length)}`)]);
+    const limit = MAX_MESSAGE_BYTES - Math.max(EVENT_ENVELOPE_BYTES, attributeBytes(withSource(0).attributes));
     const probe = Buffer.byteLength(withSource(0).body);
     const exact = withSource(limit - probe);
     expect(Buffer.byteLength(exact.body)).toBe(limit);

@@ -12,7 +12,7 @@ import {
   type ArchiveManifest,
   type CompletionAttributes,
 } from '../lambda/shared/completion-message';
-import type { Prediction } from '../lambda/shared/prediction';
+import { CompletionKind, type Prediction } from '../lambda/shared/prediction';
 
 const bucket = 'my-archive';
 const at = (key: string) => objectLocation(bucket, key);
@@ -100,6 +100,7 @@ describe('an ordinary prediction', () => {
     expect(notification.message).toEqual({
       schemaVersion: 1,
       predictionId: 'p1',
+      kind: 'prediction',
       status: 'succeeded',
       model: 'black-forest-labs/flux-schnell',
       version: '5599ed30703defd1d160a25a63321b4dec97101d98b4674bcc56e41f62f35637',
@@ -114,9 +115,11 @@ describe('an ordinary prediction', () => {
     expect(JSON.parse(notification.body)).toEqual(notification.message);
     expect(notification.attributes).toEqual({
       status: 'succeeded',
+      kind: 'prediction',
       prediction_id: 'p1',
       model: 'black-forest-labs/flux-schnell',
     });
+    expect(JSON.parse(notification.body)).not.toHaveProperty('trainedVersion');
   });
 
   test('a failed prediction carries its error text', () => {
@@ -127,6 +130,47 @@ describe('an ordinary prediction', () => {
     );
     expect(message.error).toBe('CUDA out of memory. Tried to allocate 2.00 GiB');
     expect(message).not.toHaveProperty('truncated');
+  });
+});
+
+describe('a training', () => {
+  const training = (fields: Partial<Prediction> = {}) =>
+    prediction({
+      kind: CompletionKind.TRAINING,
+      model: 'ostris/flux-dev-lora-trainer',
+      version: 'e440909d3512c31646ee2e0c7d6f6f4923224863a6a10c494606e79fb5844497',
+      output: { version: 'alice/my-flux:4f2b1c', weights: 'https://replicate.delivery/xezq/w/trained_model.tar' },
+      ...fields,
+    });
+
+  test('says its kind in the body and the attributes, and names the version it made', () => {
+    const notification = buildCompletionMessage(training(), manifest([file(0)]), manifestLocation);
+    expect(notification.message).toMatchObject({
+      kind: 'training',
+      version: 'e440909d3512c31646ee2e0c7d6f6f4923224863a6a10c494606e79fb5844497',
+      trainedVersion: 'alice/my-flux:4f2b1c',
+    });
+    expect(notification.attributes).toMatchObject({ kind: 'training', status: 'succeeded' });
+  });
+
+  test('a failed training, with no output, has no trainedVersion', () => {
+    const { body } = buildCompletionMessage(training({ status: 'failed', output: null }), manifest(), manifestLocation);
+    expect(JSON.parse(body)).toMatchObject({ kind: 'training' });
+    expect(JSON.parse(body)).not.toHaveProperty('trainedVersion');
+  });
+
+  test('a trainedVersion that is not text is left out; a long one is cut and said to be', () => {
+    const odd = buildCompletionMessage(training({ output: { version: 7 } }), manifest(), manifestLocation).body;
+    expect(JSON.parse(odd)).not.toHaveProperty('trainedVersion');
+    const long = buildCompletionMessage(training({ output: { version: 'v'.repeat(300) } }), manifest(), manifestLocation).message;
+    expect(long.trainedVersion).toHaveLength(256);
+    expect(long.truncated).toEqual(['trainedVersion']);
+  });
+
+  test('a prediction whose output looks like a training’s is still a prediction', () => {
+    const { body } = buildCompletionMessage(prediction({ output: { version: 'x', weights: 'y' } }), manifest(), manifestLocation);
+    expect(JSON.parse(body)).toMatchObject({ kind: 'prediction' });
+    expect(JSON.parse(body)).not.toHaveProperty('trainedVersion');
   });
 });
 
@@ -253,8 +297,8 @@ describe('payload text bounded and well-formed', () => {
 
 describe('the size limit counts the attributes too', () => {
   test('attribute bytes are names, types and values; the limit is SNS’s 256 KiB', () => {
-    expect(attributeBytes({ status: 'failed', prediction_id: 'p1', model: 'é' })).toBe(
-      'status'.length + 6 + 6 + 'prediction_id'.length + 6 + 2 + 'model'.length + 6 + 2,
+    expect(attributeBytes({ status: 'failed', kind: 'training', prediction_id: 'p1', model: 'é' })).toBe(
+      'status'.length + 6 + 6 + 'kind'.length + 6 + 8 + 'prediction_id'.length + 6 + 2 + 'model'.length + 6 + 2,
     );
     expect(MAX_MESSAGE_BYTES).toBe(SNS_LIMIT_BYTES);
   });

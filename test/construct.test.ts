@@ -19,7 +19,7 @@ import { readVerifierConfig } from '../lambda/verifier/config';
 import { VERIFIER_DEFAULTS } from '../lambda/verifier/settings';
 import { ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
-import { AlarmName, ReconciliationScope, ReplicateWebhooks, type ReplicateWebhooksProps, type StateTableProps } from '../lib';
+import { AlarmName, CompletionKind, ReconciliationScope, ReplicateWebhooks, type ReplicateWebhooksProps, type StateTableProps } from '../lib';
 import { HANDLER_RUNTIME, handlerAssetPath } from '../lib/handler-code';
 import { TEMPLATE_RULES_AS_ERRORS } from './support/cdk';
 
@@ -218,6 +218,8 @@ describe('resources and their key settings', () => {
       },
       { Effect: 'Allow', Action: putActions, Resource: objects('/predictions/*') },
       { Effect: 'Allow', Action: 's3:GetObject', Resource: objects('/predictions/*') },
+      { Effect: 'Allow', Action: putActions, Resource: objects('/trainings/*') },
+      { Effect: 'Allow', Action: 's3:GetObject', Resource: objects('/trainings/*') },
       { Effect: 'Allow', Action: 's3:GetObject', Resource: objects('/webhook-payloads/*') },
       { Effect: 'Allow', Action: 'sns:Publish', Resource: { Ref: logicalId(hooks.completionTopic as sns.Topic) } },
       {
@@ -299,6 +301,7 @@ describe('resources and their key settings', () => {
           ARCHIVE_QUEUE_URL: { Ref: logicalId(hooks.archiveQueue) },
           ALLOWED_OUTPUT_HOSTS: 'replicate.delivery,*.replicate.delivery',
           MAX_FILE_BYTES: String(5 * 1024 ** 3),
+          MAX_TRAINING_FILE_BYTES: String(50 * 1024 ** 3),
           FILE_CONCURRENCY: '8',
           MAX_RECEIVE_COUNT: '5',
         }),
@@ -661,6 +664,12 @@ describe('secure, explicit defaults', () => {
             ExpirationInDays: 400,
             Transitions: [{ StorageClass: 'INTELLIGENT_TIERING', TransitionInDays: 0 }],
           }),
+          Match.objectLike({
+            Id: 'archived-trainings',
+            Prefix: 'x/trainings/',
+            ExpirationInDays: 400,
+            Transitions: [{ StorageClass: 'INTELLIGENT_TIERING', TransitionInDays: 0 }],
+          }),
         ]),
       },
     });
@@ -784,6 +793,10 @@ describe('subscribing and reading', () => {
         });
         hooks.onCompletion(new snsSubscriptions.LambdaSubscription(fn), { statuses: ['failed', 'canceled', 'aborted'] });
         hooks.onCompletion(new snsSubscriptions.EmailSubscription('ops@example.com'));
+        hooks.onCompletion(new snsSubscriptions.EmailSubscription('ml@example.com'), {
+          kinds: [CompletionKind.TRAINING],
+          statuses: ['succeeded'],
+        });
       });
       return {};
     });
@@ -796,10 +809,14 @@ describe('subscribing and reading', () => {
       Protocol: 'lambda',
       FilterPolicy: { status: ['failed', 'canceled', 'aborted'] },
     });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Endpoint: 'ml@example.com',
+      FilterPolicy: { status: ['succeeded'], kind: ['training'] },
+    });
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', FilterPolicy: Match.absent() });
   });
 
-  test('grantReadArchive grants reading the predictions folder only', () => {
+  test('grantReadArchive grants reading the predictions and trainings folders only', () => {
     const { template, stack, hooks } = synth({ archivePrefix: 'team' }, (stack) => {
       pending.push((hooks) =>
         hooks.grantReadArchive(new iam.Role(stack, 'Reader', { assumedBy: new iam.AccountRootPrincipal() })),
@@ -810,6 +827,7 @@ describe('subscribing and reading', () => {
       id.startsWith('ReaderDefaultPolicy'),
     );
     expect(JSON.stringify(reader)).toContain('/team/predictions/*');
+    expect(JSON.stringify(reader)).toContain('/team/trainings/*');
     expect(JSON.stringify(reader)).not.toContain('webhook-payloads');
     expect(stack.resolve(hooks.archivePrefix)).toBe('team/');
   });

@@ -38,6 +38,7 @@ describe('a prediction is read field by field', () => {
       ok: true,
       prediction: {
         id: payload.id,
+        kind: 'prediction',
         status: 'succeeded',
         model: 'owner/name',
         version: payload.version,
