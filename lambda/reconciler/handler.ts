@@ -216,9 +216,9 @@ class ReconcileRun {
       const plan = planListing(kind === CompletionKind.TRAINING ? state.trainingListing : state.listing, this.now, lookbackMs);
       const recent: ListingPass = { since: plan.recentSince, until: examinedUntil, complete: false };
       const backlog: ListingPass | undefined = plan.backlog ? { ...plan.backlog, complete: false } : undefined;
-      return { kind, plan, recent, backlog };
+      // Each listing has the pages of a run to itself: trainings, few, never eat into the predictions'.
+      return { kind, plan, recent, backlog, pagesLeft: config.maxPagesPerRun };
     });
-    let pagesLeft = config.maxPagesPerRun;
     // Each kind's recent pass, in turn, within half the run; trainings are few, so theirs is short.
     for (const [index, listing] of listings.entries()) {
       if (this.unauthorized) break;
@@ -227,27 +227,27 @@ class ReconcileRun {
         listing.plan.recentSince,
         undefined,
         examinedUntil,
-        Math.max(1, pagesLeft),
+        listing.pagesLeft,
         this.share(index === listings.length - 1 ? 0.5 : 0.4),
       );
       listing.recent = listed.pass;
-      pagesLeft -= listed.pages;
+      listing.pagesLeft -= listed.pages;
     }
     if (!this.unauthorized) await this.followOpenRecords(new Date(this.now - lookbackMs));
     if (!this.unauthorized) await this.retryEarlierFailures();
     for (const [index, listing] of listings.entries()) {
       const { backlog } = listing.plan;
-      if (!backlog || this.unauthorized || pagesLeft <= 0) continue;
-      const listed = await this.listPass(
-        listing.kind,
-        backlog.since,
-        backlog.until,
-        backlog.until,
-        pagesLeft,
-        this.share(index === listings.length - 1 ? 0.75 : 0.7),
-      );
-      listing.backlog = listed.pass;
-      pagesLeft -= listed.pages;
+      if (!backlog || this.unauthorized || listing.pagesLeft <= 0) continue;
+      listing.backlog = (
+        await this.listPass(
+          listing.kind,
+          backlog.since,
+          backlog.until,
+          backlog.until,
+          listing.pagesLeft,
+          this.share(index === listings.length - 1 ? 0.75 : 0.7),
+        )
+      ).pass;
     }
     // A token refused midway may have left items unhandled: nothing of this run counts as examined.
     const progress = listings.map((listing) =>
