@@ -82,8 +82,7 @@ interface SendCommand {
   readonly url: string;
   readonly secret: string;
   readonly source:
-    | { readonly scenario: ScenarioName; readonly training: boolean }
-    | { readonly file: string; readonly webhookId?: string };
+    { readonly scenario: ScenarioName; readonly training: boolean } | { readonly file: string; readonly webhookId?: string };
   readonly count: number;
   readonly plan: Omit<DeliveryPlanOptions, 'random'>;
   readonly random: () => number;

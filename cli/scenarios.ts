@@ -387,7 +387,10 @@ function trainingLifecycle({ predictionId, fileBaseUrl, random }: LifecycleConte
     });
   }
   const logs = joinLines(lines.slice(0, done));
-  const output = ending === 'succeeded' ? { version: `${destination}:${randomVersion(random)}`, weights: `${fileBaseUrl}${weights.path}` } : null;
+  const output =
+    ending === 'succeeded'
+      ? { version: `${destination}:${randomVersion(random)}`, weights: `${fileBaseUrl}${weights.path}` }
+      : null;
   steps.push({
     event: 'completed',
     status: ending,

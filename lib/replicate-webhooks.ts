@@ -356,7 +356,8 @@ export class ReplicateWebhooks extends Construct {
     const policy: Record<string, sns.SubscriptionFilter> = {};
     if (filter.statuses) policy.status = sns.SubscriptionFilter.stringFilter({ allowlist: [...filter.statuses] });
     if (filter.models) policy.model = sns.SubscriptionFilter.stringFilter({ allowlist: [...filter.models] });
-    if (filter.kinds) policy.kind = sns.SubscriptionFilter.stringFilter({ allowlist: checkedKinds('onCompletion', filter.kinds) });
+    if (filter.kinds)
+      policy.kind = sns.SubscriptionFilter.stringFilter({ allowlist: checkedKinds('onCompletion', filter.kinds) });
     this.completionTopic.addSubscription({
       bind: (topic) => {
         const config = subscription.bind(topic);
@@ -407,7 +408,9 @@ export class ReplicateWebhooks extends Construct {
 
   /** Lets the grantee read the archive: every prediction.json, training.json, manifest.json and output file. */
   public grantReadArchive(grantee: iam.IGrantable): iam.Grant {
-    const [first, ...others] = ARCHIVER_FOLDERS.map((folder) => this.bucket.grantRead(grantee, `${this.archivePrefix}${folder}*`));
+    const [first, ...others] = ARCHIVER_FOLDERS.map((folder) =>
+      this.bucket.grantRead(grantee, `${this.archivePrefix}${folder}*`),
+    );
     return others.reduce((all, grant) => all.combine(grant), first!);
   }
 

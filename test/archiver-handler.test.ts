@@ -371,7 +371,12 @@ describe('archiving finished predictions', () => {
     const notifications = await pipeline.subscriber.receiveAll();
     expect(notifications).toHaveLength(1);
     const [{ message, attributes }] = notifications;
-    expect(attributes).toEqual({ status: 'succeeded', kind: 'prediction', model: 'black-forest-labs/flux-schnell', prediction_id: id });
+    expect(attributes).toEqual({
+      status: 'succeeded',
+      kind: 'prediction',
+      model: 'black-forest-labs/flux-schnell',
+      prediction_id: id,
+    });
     expect(message).toMatchObject({
       schemaVersion: 1,
       predictionId: id,
@@ -603,17 +608,16 @@ describe('a training', () => {
         output,
         logs: 'step 1000/1000',
         created_at: '2026-11-20T10:00:00.000000Z',
-        urls: { get: `https://api.replicate.com/v1/trainings/${id}`, cancel: `https://api.replicate.com/v1/trainings/${id}/cancel` },
+        urls: {
+          get: `https://api.replicate.com/v1/trainings/${id}`,
+          cancel: `https://api.replicate.com/v1/trainings/${id}/cancel`,
+        },
       });
       // A prediction beside it, with a file over the predictions' cap: still refused.
       const other = newId();
       const big = files.serveRandom(`/${other}/big.bin`, 2 * MiB);
       const terminal = JSON.stringify(training('succeeded', { version: 'alice/my-flux:4f2b1c', weights: weights.url }));
-      await pipeline.record(
-        training('starting', null),
-        terminal,
-        prediction(other, 'succeeded-images', { output: [big.url] }),
-      );
+      await pipeline.record(training('starting', null), terminal, prediction(other, 'succeeded-images', { output: [big.url] }));
       expect(await item(pipeline.tableName, id)).toMatchObject({ kind: { S: 'training' } });
       expect(await item(pipeline.tableName, other)).toMatchObject({ kind: { S: 'prediction' } });
       await pipeline.drain();

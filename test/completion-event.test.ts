@@ -49,7 +49,9 @@ test('the envelope room covers the widest source and detail-type an event can ha
 });
 
 test('a training has detail-types of its own', () => {
-  expect(['succeeded', 'failed', 'canceled', 'aborted', 'expired'].map((status) => completionEventDetailType(status, 'training'))).toEqual([
+  expect(
+    ['succeeded', 'failed', 'canceled', 'aborted', 'expired'].map((status) => completionEventDetailType(status, 'training')),
+  ).toEqual([
     'Replicate Training Succeeded',
     'Replicate Training Failed',
     'Replicate Training Canceled',
@@ -65,7 +67,9 @@ test('kinds select predictions, trainings or both', () => {
   const prediction = event('succeeded');
   const training = { ...prediction, 'detail-type': completionEventDetailType('succeeded', 'training') };
   const matches = (kinds?: string[]) =>
-    [prediction, training].filter((candidate) => matchesPattern(candidate, completionEventPattern({ kinds }))).map((e) => e['detail-type']);
+    [prediction, training]
+      .filter((candidate) => matchesPattern(candidate, completionEventPattern({ kinds })))
+      .map((e) => e['detail-type']);
   expect(matches()).toEqual(['Replicate Prediction Succeeded', 'Replicate Training Succeeded']);
   expect(matches([])).toHaveLength(2);
   expect(matches(['training'])).toEqual(['Replicate Training Succeeded']);

@@ -19,7 +19,14 @@ import { readVerifierConfig } from '../lambda/verifier/config';
 import { VERIFIER_DEFAULTS } from '../lambda/verifier/settings';
 import { ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
 import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
-import { AlarmName, CompletionKind, ReconciliationScope, ReplicateWebhooks, type ReplicateWebhooksProps, type StateTableProps } from '../lib';
+import {
+  AlarmName,
+  CompletionKind,
+  ReconciliationScope,
+  ReplicateWebhooks,
+  type ReplicateWebhooksProps,
+  type StateTableProps,
+} from '../lib';
 import { HANDLER_RUNTIME, handlerAssetPath } from '../lib/handler-code';
 import { TEMPLATE_RULES_AS_ERRORS } from './support/cdk';
 

@@ -198,7 +198,12 @@ describe('chain-models', () => {
     expect(matchesPattern({ ...succeeded, detail: { ...succeeded.detail, model: 'owner/other-model' } }, pattern)).toBe(false);
     expect(matchesPattern(completionEvent('failed'), pattern)).toBe(false);
     // A training of that model is no prediction to chain from.
-    expect(matchesPattern({ ...trainingEvent('succeeded'), detail: { ...trainingEvent('succeeded').detail, model: DEFAULT_CHAIN.from } }, pattern)).toBe(false);
+    expect(
+      matchesPattern(
+        { ...trainingEvent('succeeded'), detail: { ...trainingEvent('succeeded').detail, model: DEFAULT_CHAIN.from } },
+        pattern,
+      ),
+    ).toBe(false);
     // The whole event goes to the function: it needs the detail as the archiver wrote it.
     expect(rule.Properties.Targets[0]).not.toHaveProperty('InputTransformer');
     expect(rule.Properties.Targets[0]).not.toHaveProperty('Input');

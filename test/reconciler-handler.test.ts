@@ -522,7 +522,13 @@ describe('trainings: listed, fetched and followed at /v1/trainings, with a water
     ).Item!;
     // The predictions' watermark keeps the names earlier versions wrote; the trainings' is beside it.
     expect(Object.keys(state)).toEqual(
-      expect.arrayContaining(['completeBefore', 'examinedFrom', 'examinedUntil', 'trainingsCompleteBefore', 'trainingsExaminedUntil']),
+      expect.arrayContaining([
+        'completeBefore',
+        'examinedFrom',
+        'examinedUntil',
+        'trainingsCompleteBefore',
+        'trainingsExaminedUntil',
+      ]),
     );
     expect(recovered(await setup.reconcile())).toEqual([]);
   });

@@ -147,7 +147,11 @@ describe('GET /v1/trainings', () => {
   test('trainings are listed and fetched in a collection of their own, paged as predictions are', async () => {
     const { endpoint, putPrediction, putTraining } = await start({ pageSize: 1 });
     putPrediction({ id: 'p1', created_at: minutesAgo(3) });
-    putTraining({ id: 't1', created_at: minutesAgo(2), output: { version: 'alice/m:1', weights: 'https://replicate.delivery/w.tar' } });
+    putTraining({
+      id: 't1',
+      created_at: minutesAgo(2),
+      output: { version: 'alice/m:1', weights: 'https://replicate.delivery/w.tar' },
+    });
     // Told apart by its urls, as the sender registers one: no putTraining needed.
     putPrediction({ id: 't2', created_at: minutesAgo(1), urls: { get: 'https://api.replicate.com/v1/trainings/t2' } });
 

@@ -141,7 +141,9 @@ describe('scenarios', () => {
       expect(scenarioServesFiles(name, true)).toBe(false);
     }
     // Without it, the same scenario is a prediction.
-    expect(parse(buildScenario('image', { fileBaseUrl: FILE_BASE, now: NOW }).deliveries[0]!).kind).toBe(CompletionKind.PREDICTION);
+    expect(parse(buildScenario('image', { fileBaseUrl: FILE_BASE, now: NOW }).deliveries[0]!).kind).toBe(
+      CompletionKind.PREDICTION,
+    );
   });
 
   test('llm: a growing token list, no files', () => {

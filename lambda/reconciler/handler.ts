@@ -23,7 +23,13 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { ConcurrencyLimit } from '../shared/concurrency-limit';
 import { METRIC } from '../shared/metrics';
-import { COMPLETION_KINDS, CompletionKind, isTerminalStatus, parseRecordablePrediction, type Prediction } from '../shared/prediction';
+import {
+  COMPLETION_KINDS,
+  CompletionKind,
+  isTerminalStatus,
+  parseRecordablePrediction,
+  type Prediction,
+} from '../shared/prediction';
 import { recoveryRetryKey } from '../shared/state';
 import {
   advanceListing,
@@ -257,9 +263,12 @@ class ReconcileRun {
         this.unauthorized ? [] : [listing.recent, ...(listing.backlog ? [listing.backlog] : [])],
       ),
     );
-    const [predictions, trainings] = [CompletionKind.PREDICTION, CompletionKind.TRAINING].map(
-      (kind) => listings.findIndex((listing) => listing.kind === kind)!,
-    );
+    const ofKind = (kind: CompletionKind) => {
+      const index = listings.findIndex((listing) => listing.kind === kind);
+      return { passes: listings[index], progress: progress[index] };
+    };
+    const predictions = ofKind(CompletionKind.PREDICTION);
+    const trainings = ofKind(CompletionKind.TRAINING);
 
     const stuck = await redriveStuck(dependencies, {
       cursor: state.stuckCursor,
@@ -270,8 +279,8 @@ class ReconcileRun {
     await dependencies.ledger
       .write(
         {
-          listing: progress[predictions!]!,
-          trainingListing: progress[trainings!]!,
+          listing: predictions.progress,
+          trainingListing: trainings.progress,
           ...(stuck.cursor ? { stuckCursor: stuck.cursor } : {}),
         },
         new Date(this.now),
@@ -281,8 +290,8 @@ class ReconcileRun {
       );
     const report = this.report(
       signingKey,
-      this.listingReport(listings[predictions!]!, progress[predictions!]!),
-      this.listingReport(listings[trainings!]!, progress[trainings!]!),
+      this.listingReport(predictions.passes, predictions.progress),
+      this.listingReport(trainings.passes, trainings.progress),
       stuck,
     );
     this.publishRunMetrics(report, await dependencies.archivals.oldestWaitSeconds(new Date(this.now)));

@@ -307,7 +307,9 @@ export class ReplicateApiClient {
     kind: CompletionKind = CompletionKind.PREDICTION,
   ): Promise<FetchedPrediction | undefined> {
     if (!isPredictionId(predictionId)) throw new Error(`getPrediction: ${JSON.stringify(predictionId)} is not a ${kind} id`);
-    const result = await this.get(this.url(`${COLLECTIONS[kind]}/${predictionId}`), this.deadline(options), { notFound: 'undefined' });
+    const result = await this.get(this.url(`${COLLECTIONS[kind]}/${predictionId}`), this.deadline(options), {
+      notFound: 'undefined',
+    });
     if (!result) return undefined;
     const prediction = checkedPrediction(result.json, kind);
     if (prediction.id !== predictionId) {

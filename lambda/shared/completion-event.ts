@@ -37,9 +37,9 @@ export function completionEventDetailType(status: string, kind: string = Complet
 export const EVENT_ENVELOPE_BYTES =
   Buffer.byteLength(COMPLETION_EVENT_SOURCE) +
   Math.max(
-    ...COMPLETION_KINDS.flatMap((kind) => [...TERMINAL_STATUSES, ''].map((status) => completionEventDetailType(status, kind))).map(
-      (type) => Buffer.byteLength(type),
-    ),
+    ...COMPLETION_KINDS.flatMap((kind) =>
+      [...TERMINAL_STATUSES, ''].map((status) => completionEventDetailType(status, kind)),
+    ).map((type) => Buffer.byteLength(type)),
   );
 
 /** One PutEvents entry: the completion message (JSON text) as the detail. */

@@ -67,14 +67,7 @@ export interface ArchiveManifest {
 
 /** Payload fields the message carries cut short or in part; prediction.json has them whole. */
 export type TruncatedField =
-  | 'model'
-  | 'version'
-  | 'trainedVersion'
-  | 'createdAt'
-  | 'startedAt'
-  | 'completedAt'
-  | 'metrics'
-  | 'error';
+  'model' | 'version' | 'trainedVersion' | 'createdAt' | 'startedAt' | 'completedAt' | 'metrics' | 'error';
 
 /** The body of a completion notification (JSON). Never carries logs. */
 export interface CompletionMessage {
@@ -185,7 +178,9 @@ export function buildCompletionMessage(
   const version = field('version', prediction.version, MAX_NAME_CHARS);
   const kind = prediction.kind === CompletionKind.TRAINING ? CompletionKind.TRAINING : CompletionKind.PREDICTION;
   const trainedVersion =
-    kind === CompletionKind.TRAINING ? field('trainedVersion', trainingOutputVersion(prediction.output), MAX_NAME_CHARS) : undefined;
+    kind === CompletionKind.TRAINING
+      ? field('trainedVersion', trainingOutputVersion(prediction.output), MAX_NAME_CHARS)
+      : undefined;
   const createdAt = field('createdAt', prediction.createdAt, MAX_TIME_CHARS);
   const startedAt = field('startedAt', prediction.startedAt, MAX_TIME_CHARS);
   const completedAt = field('completedAt', prediction.completedAt, MAX_TIME_CHARS);

@@ -267,7 +267,10 @@ class LocalInspector {
   private async readManifest(predictionId: string, kind = CompletionKind.PREDICTION): Promise<unknown> {
     try {
       const object = await this.options.s3.send(
-        new GetObjectCommand({ Bucket: this.options.bucketName, Key: manifestKey(this.options.archivePrefix, predictionId, kind) }),
+        new GetObjectCommand({
+          Bucket: this.options.bucketName,
+          Key: manifestKey(this.options.archivePrefix, predictionId, kind),
+        }),
       );
       return JSON.parse(await object.Body!.transformToString()) as unknown;
     } catch (error) {
