@@ -2,7 +2,9 @@
  * Archiving one 1 GiB output served from loopback into the S3 stand-in, with the shipped
  * archiver bundle in a process of its own (fauxqs runs in another, since it keeps objects in
  * memory): peak RSS of the archiver process, and throughput against a bare fetch → multipart
- * copy with the same part size, measured in the same run.
+ * copy with the same part size, measured in the same run. Then a training's weights file of
+ * 5 GiB (`BENCH_TRAINING_WEIGHTS_GIB`; fauxqs holds it in memory while it is checked), under the
+ * trainings' cap, against a bare copy of the same size.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
@@ -17,6 +19,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ARCHIVER_DEFAULTS } from '../lambda/archiver/settings';
 import { manifestKey } from '../lambda/shared/archive-layout';
+import { partSizeFor } from '../lambda/shared/part-size';
+import { CompletionKind } from '../lambda/shared/prediction';
 import type { ArchiveManifest } from '../lambda/shared/completion-message';
 import { parsePrediction } from '../lambda/shared/prediction';
 import { WebhookStore } from '../lambda/store/webhook-store';
@@ -44,6 +48,8 @@ export interface ArchiveThroughputResult {
   readonly archiver: Run[];
   /** As many 128 MiB files as the default file concurrency, in one prediction, archived at once. */
   readonly archiverManyFiles: Run & { readonly files: number; readonly fileBytes: number };
+  /** A training's weights file (5 GiB unless BENCH_TRAINING_WEIGHTS_GIB says), and a bare copy of it. */
+  readonly trainingWeights?: { readonly fileBytes: number; readonly archiver: Run; readonly baseline: Run };
 }
 
 /** Deterministic bytes: a random 1 MiB block, each copy stamped with its index. */
@@ -153,9 +159,20 @@ export async function benchArchiveThroughput(rounds = 2): Promise<ArchiveThrough
       const { Contents = [] } = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
       for (const object of Contents) await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: object.Key }));
     };
-    const archive = async (output: string[]): Promise<Run & { manifest: ArchiveManifest }> => {
+    const archive = async (
+      output: string[],
+      kind: CompletionKind = CompletionKind.PREDICTION,
+    ): Promise<Run & { manifest: ArchiveManifest }> => {
       const predictionId = `bench${randomBytes(6).toString('hex')}`;
-      const body = JSON.stringify({ id: predictionId, status: 'succeeded', model: 'bench/large-output', output, logs: '' });
+      const body = JSON.stringify({
+        id: predictionId,
+        status: 'succeeded',
+        model: 'bench/large-output',
+        // A training's output: its new version, and its weights file.
+        output: kind === CompletionKind.TRAINING ? { version: 'bench/trained:1', weights: output[0] } : output,
+        logs: '',
+        urls: { get: `https://api.replicate.com/v1/${kind}s/${predictionId}` },
+      });
       const parsed = parsePrediction(body);
       if (!parsed.ok) throw new Error('bad bench payload');
       await store.record({
@@ -189,9 +206,9 @@ export async function benchArchiveThroughput(rounds = 2): Promise<ArchiveThrough
       };
       const run = await runChild<SQSBatchResponse>('archive-once.cjs', [JSON.stringify(event)], archiverEnv);
       if ((run.result?.batchItemFailures ?? []).length > 0) throw new Error(`archival failed: ${JSON.stringify(run.result)}`);
-      const manifestObject = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: manifestKey('', predictionId) }));
+      const manifestObject = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: manifestKey('', predictionId, kind) }));
       const manifest = JSON.parse(await manifestObject.Body!.transformToString()) as ArchiveManifest;
-      await clear(`predictions/${predictionId}/`);
+      await clear(`${kind}s/${predictionId}/`);
       if (manifest.files.length !== output.length) throw new Error(`archival failed: ${JSON.stringify(manifest.failures)}`);
       return { ms: run.ms, maxRssBytes: run.maxRssBytes, manifest };
     };
@@ -215,8 +232,25 @@ export async function benchArchiveThroughput(rounds = 2): Promise<ArchiveThrough
     const { ms, maxRssBytes } = await archive(
       Array.from({ length: files }, (_, n) => `http://127.0.0.1:${filePort}/bench/part-${n}.bin?size=${manyFileBytes}`),
     );
+    // A training's weights: far over the predictions' default cap, under the trainings' (50 GiB).
+    const weightsGib = Number(process.env.BENCH_TRAINING_WEIGHTS_GIB ?? '5');
+    let trainingWeights: ArchiveThroughputResult['trainingWeights'];
+    if (weightsGib > 0) {
+      const weightsBytes = Math.round(weightsGib * 1024 * MiB);
+      const weightsUrl = `http://127.0.0.1:${filePort}/bench/trained_model.tar?size=${weightsBytes}`;
+      const weightsBaseline = await runChild(
+        'bare-copy.cjs',
+        [weightsUrl, BUCKET, 'baseline/weights.bin', String(partSizeFor(weightsBytes, PART_SIZE)), String(QUEUE_SIZE)],
+        env,
+      );
+      await clear('baseline/');
+      const { manifest, ...weightsRun } = await archive([weightsUrl], CompletionKind.TRAINING);
+      if (manifest.files[0]?.bytes !== weightsBytes) throw new Error(`weights not archived whole: ${JSON.stringify(manifest)}`);
+      trainingWeights = { fileBytes: weightsBytes, archiver: weightsRun, baseline: weightsBaseline };
+    }
     for (const c of [s3, sns, sqs, dynamodb]) c.destroy();
     return {
+      ...(trainingWeights ? { trainingWeights } : {}),
       fileBytes: FILE_BYTES,
       partSize: PART_SIZE,
       baseline,
@@ -250,5 +284,16 @@ export function reportArchiveThroughput(result: ArchiveThroughputResult): string
       `${(result.archiverManyFiles.maxRssBytes / MiB).toFixed(0)} MiB peak RSS, ` +
       `${((result.archiverManyFiles.files * result.archiverManyFiles.fileBytes) / MiB / (result.archiverManyFiles.ms / 1000)).toFixed(0)} MiB/s`,
     `targets: archiver peak RSS ${(archiverRss / MiB).toFixed(0)} MiB (≤256 MiB), throughput ${ratio(archiverMbps, baselineMbps)} of the bare copy (≥0.8×)`,
+    ...(result.trainingWeights ? [trainingLine(result.trainingWeights)] : []),
   ].join('\n');
+}
+
+function trainingLine({ fileBytes, archiver, baseline }: NonNullable<ArchiveThroughputResult['trainingWeights']>): string {
+  const mbps = (run: Run) => fileBytes / MiB / (run.ms / 1000);
+  return (
+    `a training's ${(fileBytes / 1024 / MiB).toFixed(1)} GiB weights file (trainings/, part size ${partSizeFor(fileBytes, PART_SIZE) / MiB} MiB): ` +
+    `archiver ${mbps(archiver).toFixed(0)} MiB/s, ${(archiver.maxRssBytes / MiB).toFixed(0)} MiB peak RSS; ` +
+    `bare copy ${mbps(baseline).toFixed(0)} MiB/s, ${(baseline.maxRssBytes / MiB).toFixed(0)} MiB; ` +
+    `${ratio(mbps(archiver), mbps(baseline))} of the bare copy`
+  );
 }

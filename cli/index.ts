@@ -27,7 +27,7 @@ export interface Io {
 }
 
 export const USAGE = `Usage:
-  replicate-webhooks send [--url URL] [--secret whsec_...] (--scenario image|llm|failed|canceled | --file payload.json)
+  replicate-webhooks send [--url URL] [--secret whsec_...] (--scenario image|llm|failed|canceled [--training] | --file payload.json)
           [--count N] [--duplicates RATE] [--reorder RATE] [--after-terminal N] [--seed N]
           [--files-host 127.0.0.1] [--files-port 8788] [--linger SECONDS] [--webhook-id ID] [--timestamp SECONDS] [--delay MS]
           [--replicate-api URL --replicate-token TOKEN] [--drop-terminal RATE] [--no-webhooks]
@@ -45,6 +45,9 @@ Signs webhooks like Replicate does (Standard Webhooks) and POSTs them, one line 
                          llm       output webhooks with a growing token list (succeeded)
                          failed    logs with a traceback and an error (failed)
                          canceled  partial progress, no output (canceled)
+  --training           the scenario as a training (a fine-tune's webhooks, urls under /v1/trainings/):
+                       image and llm succeed with a new version and a weights file served by this
+                       command, failed fails, canceled is canceled
   --file PATH          send this payload file verbatim as one webhook
   --count N            predictions to run, one after another (default 1)
   --duplicates RATE    0..1: chance to send each webhook twice under the same webhook-id (default 0)
@@ -83,7 +86,8 @@ class UsageError extends Error {}
 interface SendCommand {
   readonly url: string;
   readonly secret: string;
-  readonly source: { readonly scenario: ScenarioName } | { readonly file: string; readonly webhookId?: string };
+  readonly source:
+    { readonly scenario: ScenarioName; readonly training: boolean } | { readonly file: string; readonly webhookId?: string };
   readonly count: number;
   readonly plan: Omit<DeliveryPlanOptions, 'random'>;
   readonly random: () => number;
@@ -123,7 +127,9 @@ export async function main(argv: string[], io: Io = CONSOLE_IO): Promise<number>
     io.stderr('Run "replicate-webhooks help" for usage.');
     return 2;
   }
-  return 'scenario' in parsed.source ? runScenario(parsed, parsed.source.scenario, io) : runFile(parsed, parsed.source, io);
+  return 'scenario' in parsed.source
+    ? runScenario(parsed, parsed.source.scenario, io, parsed.source.training)
+    : runFile(parsed, parsed.source, io);
 }
 
 function parseSendArgs(args: string[], env: NodeJS.ProcessEnv): SendCommand {
@@ -151,6 +157,7 @@ function parseSendArgs(args: string[], env: NodeJS.ProcessEnv): SendCommand {
       'replicate-token': { type: 'string' },
       'drop-terminal': { type: 'string' },
       'no-webhooks': { type: 'boolean' },
+      training: { type: 'boolean' },
     },
   });
 
@@ -172,8 +179,9 @@ function parseSendArgs(args: string[], env: NodeJS.ProcessEnv): SendCommand {
     const scenario = SCENARIOS.find((name) => name === values.scenario);
     if (!scenario) throw new UsageError(`--scenario must be one of ${SCENARIOS.join(', ')}, got "${values.scenario}"`);
     if (values['webhook-id'] !== undefined) throw new UsageError('--webhook-id only applies to --file');
-    source = { scenario };
+    source = { scenario, training: values.training ?? false };
   } else {
+    if (values.training) throw new UsageError('--training applies to --scenario');
     source = { file: values.file as string, webhookId: values['webhook-id'] };
   }
 
@@ -229,10 +237,11 @@ function optionalNumber(
   return value;
 }
 
-async function runScenario(command: SendCommand, name: ScenarioName, io: Io): Promise<number> {
+async function runScenario(command: SendCommand, name: ScenarioName, io: Io, training = false): Promise<number> {
   let server: OutputServer | undefined;
+  const kind = training ? 'training' : 'prediction';
   try {
-    if (scenarioServesFiles(name)) {
+    if (scenarioServesFiles(name, training)) {
       try {
         server = await startOutputServer({ host: command.filesHost, port: command.filesPort });
       } catch (error) {
@@ -251,6 +260,7 @@ async function runScenario(command: SendCommand, name: ScenarioName, io: Io): Pr
         fileBaseUrl: server?.origin ?? `http://${DEFAULT_FILES_HOST}:${DEFAULT_FILES_PORT}`,
         random: command.random,
         webhookUrl: command.url,
+        training,
       });
       server?.add(scenario.files);
       fileCount += scenario.files.length;
@@ -267,7 +277,7 @@ async function runScenario(command: SendCommand, name: ScenarioName, io: Io): Pr
         io.stdout(`✂ ${scenario.predictionId} (${name}, ${terminal.status}): terminal webhook dropped`);
       }
       if (plan.length > 0 || !command.noWebhooks) {
-        io.stdout(`prediction ${scenario.predictionId} (${name}): ${plan.length} webhooks to ${command.url}`);
+        io.stdout(`${kind} ${scenario.predictionId} (${name}): ${plan.length} webhooks to ${command.url}`);
       }
       const outcome = await sendAll(command, plan, io, n > 0);
       answered.push(...outcome.results);

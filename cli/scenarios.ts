@@ -43,12 +43,23 @@ export interface ScenarioOptions {
   now?: Date;
   /** The `webhook` field of the prediction. Default: local mode's endpoint. */
   webhookUrl?: string;
+  /**
+   * A training instead (a fine-tune's webhooks: `urls` under /v1/trainings/, a `destination`),
+   * ending as the scenario does: `image` and `llm` succeed with a new version and a weights file
+   * served by the sender, `failed` fails, `canceled` is canceled.
+   */
+  training?: boolean;
 }
 
 export const DEFAULT_WEBHOOK_URL = 'http://localhost:3000/webhook';
 
-/** Whether a scenario's terminal output points at files the sender must serve. */
-export const scenarioServesFiles = (name: ScenarioName): boolean => name === 'image';
+/** Whether a scenario's terminal output points at files the sender must serve (a training's weights too). */
+export const scenarioServesFiles = (name: ScenarioName, training = false): boolean =>
+  name === 'image' || (training && trainingEnding(name) === 'succeeded');
+
+/** How a training scenario ends. */
+const trainingEnding = (name: ScenarioName): TerminalStatus =>
+  name === 'failed' ? 'failed' : name === 'canceled' ? 'canceled' : 'succeeded';
 
 const LOWER_ALPHANUMERIC = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -106,6 +117,8 @@ interface Lifecycle {
   readonly files: readonly ServedFile[];
   /** Model-specific metrics added to the timings on the terminal webhook. */
   readonly extraMetrics?: (predictSeconds: number) => Record<string, number>;
+  /** A training's: the model its new version goes to. */
+  readonly destination?: string;
 }
 
 interface LifecycleContext {
@@ -121,7 +134,8 @@ export function buildScenario(name: ScenarioName, options: ScenarioOptions): Sce
   const random = options.random ?? Math.random;
   const predictionId = options.predictionId ?? generatePredictionId(random);
   const context: LifecycleContext = { predictionId, fileBaseUrl: options.fileBaseUrl.replace(/\/+$/, ''), random };
-  const lifecycle = LIFECYCLES[name](context);
+  const lifecycle = options.training ? trainingLifecycle(context, trainingEnding(name)) : LIFECYCLES[name](context);
+  const collection = options.training ? 'trainings' : 'predictions';
 
   const offsets: number[] = [];
   let elapsed = 0;
@@ -156,10 +170,11 @@ export function buildScenario(name: ScenarioName, options: ScenarioOptions): Sce
       started_at: step.status === 'starting' ? null : iso(startedMs),
       completed_at: terminal ? iso(atMs) : null,
       metrics,
+      ...(lifecycle.destination ? { destination: lifecycle.destination } : {}),
       urls: {
-        cancel: `https://api.replicate.com/v1/predictions/${predictionId}/cancel`,
-        get: `https://api.replicate.com/v1/predictions/${predictionId}`,
-        web: `https://replicate.com/p/${predictionId}`,
+        cancel: `https://api.replicate.com/v1/${collection}/${predictionId}/cancel`,
+        get: `https://api.replicate.com/v1/${collection}/${predictionId}`,
+        web: `https://replicate.com/${options.training ? 't' : 'p'}/${predictionId}`,
       },
       webhook: options.webhookUrl ?? DEFAULT_WEBHOOK_URL,
       webhook_events_filter: ['start', 'output', 'logs', 'completed'],
@@ -341,6 +356,56 @@ function interruptedImage(
       },
     ],
     files: [],
+  };
+}
+
+/**
+ * A LoRA fine-tune: training steps in the logs, then (when it succeeds) a new version of the
+ * destination model and its weights, a tar file the sender serves.
+ */
+function trainingLifecycle({ predictionId, fileBaseUrl, random }: LifecycleContext, ending: TerminalStatus): Lifecycle {
+  const totalSteps = 1000;
+  const lines = Array.from({ length: 5 }, (_, index) => {
+    const step = ((index + 1) * totalSteps) / 5;
+    return `flux_train_replicate: ${step}/${totalSteps} [loss: ${between(random, 0.2, 0.6).toFixed(3)}, lr: 4.0e-04]`;
+  });
+  const destination = `alice/flux-lora-${randomString(random, LOWER_ALPHANUMERIC, 6)}`;
+  const weights: ServedFile = {
+    path: `/${predictionId}/trained_model.tar`,
+    bytes: Buffer.from(Array.from({ length: 64 * 1024 }, () => Math.floor(random() * 256))),
+    contentType: 'application/x-tar',
+  };
+  const done = ending === 'succeeded' ? lines.length : integerBetween(random, 1, lines.length - 1);
+  const steps: Step[] = [START];
+  for (let index = 0; index < done; index++) {
+    steps.push({
+      event: 'logs',
+      status: 'processing',
+      gapMs: between(random, 400, 1200),
+      logs: joinLines(lines.slice(0, index + 1)),
+      output: null,
+    });
+  }
+  const logs = joinLines(lines.slice(0, done));
+  const output =
+    ending === 'succeeded'
+      ? { version: `${destination}:${randomVersion(random)}`, weights: `${fileBaseUrl}${weights.path}` }
+      : null;
+  steps.push({
+    event: 'completed',
+    status: ending,
+    gapMs: between(random, 100, 400),
+    logs: ending === 'failed' ? `${logs}Traceback (most recent call last):\nRuntimeError: CUDA out of memory\n` : logs,
+    output,
+    ...(ending === 'failed' ? { error: 'CUDA out of memory' } : {}),
+  });
+  return {
+    model: 'ostris/flux-dev-lora-trainer',
+    version: randomVersion(random),
+    input: { input_images: 'https://example.com/photos.zip', trigger_word: 'TOK', steps: totalSteps },
+    steps,
+    files: ending === 'succeeded' ? [weights] : [],
+    destination,
   };
 }
 

@@ -1,6 +1,7 @@
 export * from './replicate-webhooks';
 export * from './props';
 export { ReconciliationScope } from '../lambda/shared/reconcile';
+export { CompletionKind } from '../lambda/shared/prediction';
 export * from './control-tower';
 export { COMPLETION_EVENT_SOURCE, completionEventDetailType } from '../lambda/shared/completion-event';
 // TypeScript only: the types of the completion message, left out of the jsii assembly.

@@ -9,6 +9,7 @@ import type * as route53 from 'aws-cdk-lib/aws-route53';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import type { CompletionKind } from '../lambda/shared/prediction';
 import type { ReconciliationScope } from '../lambda/shared/reconcile';
 
 /**
@@ -298,10 +299,16 @@ export interface CompletionFilter {
    */
   readonly statuses?: string[];
   /**
-   * Only these models (`owner/name`, as in the prediction's `model`).
+   * Only these models (`owner/name`, as in the prediction's `model`; a training's is the model it
+   * trained from).
    * @default - all
    */
   readonly models?: string[];
+  /**
+   * Only predictions, only trainings, or both (a filter on the message attribute `kind`).
+   * @default - both
+   */
+  readonly kinds?: CompletionKind[];
 }
 
 /** CloudWatch metric options, plus the handlers' `reason` dimension. */
@@ -518,10 +525,17 @@ export interface ReplicateWebhooksProps {
    */
   readonly allowedOutputHosts?: string[];
   /**
-   * Largest output file archived. Larger ones are listed as failures (`too_large`).
+   * Largest output file of a prediction archived. Larger ones are listed as failures (`too_large`).
    * @default Size.gibibytes(5)
    */
   readonly maxOutputFileSize?: Size;
+  /**
+   * Largest output file of a training (its weights) archived. Larger ones are listed as failures
+   * (`too_large`). Files stream into S3 in parts sized to fit, so memory does not grow with it;
+   * a file must still arrive within the archiver's `timeout`.
+   * @default Size.gibibytes(50)
+   */
+  readonly maxTrainingOutputFileSize?: Size;
   /**
    * Archiver Lambda and queue settings.
    * @default - see `ArchiverOptions`
@@ -611,4 +625,10 @@ export interface CompletionEventOptions extends events.OnEventOptions {
    * @default - all
    */
   readonly models?: string[];
+  /**
+   * Only predictions, only trainings, or both, matched on the event's `detail-type`
+   * (`Replicate Prediction Succeeded`, `Replicate Training Succeeded`, …).
+   * @default - both
+   */
+  readonly kinds?: CompletionKind[];
 }

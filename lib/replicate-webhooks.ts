@@ -19,7 +19,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { PREDICTIONS_FOLDER, SPILL_FOLDER, normalizePrefix } from '../lambda/shared/archive-layout';
+import { ARCHIVE_FOLDERS, PREDICTIONS_FOLDER, SPILL_FOLDER, normalizePrefix } from '../lambda/shared/archive-layout';
 import { ARCHIVE_QUEUE_DEFAULTS, ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
 import {
   ARCHIVE_VISIBILITY_MARGIN_SECONDS,
@@ -61,7 +61,7 @@ import type {
   WebhookDomainOptions,
 } from './props';
 import { completionEventPattern } from '../lambda/shared/completion-event';
-import { TERMINAL_STATUSES } from '../lambda/shared/prediction';
+import { COMPLETION_KINDS, TERMINAL_STATUSES, type CompletionKind } from '../lambda/shared/prediction';
 
 /**
  * Receives Replicate webhooks: an HTTP API in front of a verifier Lambda that checks the
@@ -349,13 +349,15 @@ export class ReplicateWebhooks extends Construct {
   }
 
   /**
-   * Subscribes to completion notifications, optionally only for some statuses or models
-   * (a filter policy on the message attributes `status` and `model`).
+   * Subscribes to completion notifications, optionally only for some statuses, models or kinds
+   * (a filter policy on the message attributes `status`, `model` and `kind`).
    */
   public onCompletion(subscription: sns.ITopicSubscription, filter: CompletionFilter = {}): void {
     const policy: Record<string, sns.SubscriptionFilter> = {};
     if (filter.statuses) policy.status = sns.SubscriptionFilter.stringFilter({ allowlist: [...filter.statuses] });
     if (filter.models) policy.model = sns.SubscriptionFilter.stringFilter({ allowlist: [...filter.models] });
+    if (filter.kinds)
+      policy.kind = sns.SubscriptionFilter.stringFilter({ allowlist: checkedKinds('onCompletion', filter.kinds) });
     this.completionTopic.addSubscription({
       bind: (topic) => {
         const config = subscription.bind(topic);
@@ -366,14 +368,14 @@ export class ReplicateWebhooks extends Construct {
 
   /**
    * A rule on the event bus (the `eventBus` prop) matching completion events, optionally only
-   * for some statuses (on `detail-type`) or models (on `detail.model`), like `onCompletion` for
-   * the topic. Extra `eventPattern` fields narrow it further.
+   * for some statuses or kinds (on `detail-type`) or models (on `detail.model`), like
+   * `onCompletion` for the topic. Extra `eventPattern` fields narrow it further.
    */
   public onCompletionEvent(id: string, options: CompletionEventOptions = {}): events.Rule {
     if (!this.completionEventBus) {
       throw new Error('ReplicateWebhooks: onCompletionEvent needs the eventBus prop, the bus completion events are put on.');
     }
-    const { statuses, models, target, eventPattern, ...ruleOptions } = options;
+    const { statuses, models, kinds, target, eventPattern, ...ruleOptions } = options;
     for (const status of statuses ?? []) {
       if (!(TERMINAL_STATUSES as readonly string[]).includes(status)) {
         throw new Error(
@@ -381,7 +383,7 @@ export class ReplicateWebhooks extends Construct {
         );
       }
     }
-    const ours = completionEventPattern({ statuses, models });
+    const ours = completionEventPattern({ statuses, models, kinds: kinds && checkedKinds('onCompletionEvent', kinds) });
     const rule = new events.Rule(this, id, {
       ...ruleOptions,
       eventBus: this.completionEventBus,
@@ -404,9 +406,12 @@ export class ReplicateWebhooks extends Construct {
     return this.alarms[name];
   }
 
-  /** Lets the grantee read the archive: every prediction.json, manifest.json and output file. */
+  /** Lets the grantee read the archive: every prediction.json, training.json, manifest.json and output file. */
   public grantReadArchive(grantee: iam.IGrantable): iam.Grant {
-    return this.bucket.grantRead(grantee, `${this.archivePrefix}${PREDICTIONS_FOLDER}*`);
+    const [first, ...others] = ARCHIVER_FOLDERS.map((folder) =>
+      this.bucket.grantRead(grantee, `${this.archivePrefix}${folder}*`),
+    );
+    return others.reduce((all, grant) => all.combine(grant), first!);
   }
 
   private createSigningSecret(secretProps: secretsmanager.SecretProps | undefined): secretsmanager.Secret {
@@ -456,14 +461,13 @@ export class ReplicateWebhooks extends Construct {
               expiration: lifecycle.spilledPayloadExpiration ?? Duration.days(30),
             },
             ...(lifecycle.transitions || lifecycle.expiration
-              ? [
-                  {
-                    id: 'archived-predictions',
-                    prefix: `${this.archivePrefix}${PREDICTIONS_FOLDER}`,
-                    transitions: lifecycle.transitions ? [...lifecycle.transitions] : undefined,
-                    expiration: lifecycle.expiration,
-                  },
-                ]
+              ? ARCHIVER_FOLDERS.map((folder) => ({
+                  // The first rule's id predates trainings: kept, so that an update does not replace it.
+                  id: folder === PREDICTIONS_FOLDER ? 'archived-predictions' : `archived-${folder.replace(/\/$/, '')}`,
+                  prefix: `${this.archivePrefix}${folder}`,
+                  transitions: lifecycle.transitions ? [...lifecycle.transitions] : undefined,
+                  expiration: lifecycle.expiration,
+                }))
               : []),
           ],
         },
@@ -760,6 +764,7 @@ export class ReplicateWebhooks extends Construct {
         queueUrl: this.archiveQueue.queueUrl,
         allowedOutputHosts: props.allowedOutputHosts ?? ARCHIVER_DEFAULTS.allowedOutputHosts,
         maxFileBytes: props.maxOutputFileSize?.toBytes() ?? ARCHIVER_DEFAULTS.maxFileBytes,
+        maxTrainingFileBytes: props.maxTrainingOutputFileSize?.toBytes() ?? ARCHIVER_DEFAULTS.maxTrainingFileBytes,
         fileConcurrency: options.fileConcurrency ?? ARCHIVER_DEFAULTS.fileConcurrency,
         // The try that records and announces whatever still fails: the queue's last.
         maxReceiveCount,
@@ -776,14 +781,17 @@ export class ReplicateWebhooks extends Construct {
     this.grantTableItems(archiver, 'dynamodb:UpdateItem', 'dynamodb:GetItem');
     // Stream records and item updates of a table under a customer managed key need it too.
     this.encryptionKey?.grantEncryptDecrypt(archiver);
-    this.bucket.grantPut(archiver, `${this.archivePrefix}${PREDICTIONS_FOLDER}*`);
-    // Reads: spilled payloads, and its own manifests when a retry finds the archival already done.
-    this.grantGetObjects(archiver, `${this.archivePrefix}${PREDICTIONS_FOLDER}*`);
+    for (const folder of ARCHIVER_FOLDERS) {
+      this.bucket.grantPut(archiver, `${this.archivePrefix}${folder}*`);
+      // Reads: its own manifests when a retry finds the archival already done.
+      this.grantGetObjects(archiver, `${this.archivePrefix}${folder}*`);
+    }
+    // And spilled payloads.
     this.grantGetObjects(archiver, `${this.archivePrefix}${SPILL_FOLDER}*`);
     this.completionTopic.grantPublish(archiver);
     this.completionEventBus?.grantPutEventsTo(archiver);
     acknowledgeArchiver(archiver, {
-      folderObjectArns: [PREDICTIONS_FOLDER, SPILL_FOLDER].map((folder) =>
+      folderObjectArns: [...ARCHIVER_FOLDERS, SPILL_FOLDER].map((folder) =>
         this.bucket.arnForObjects(`${this.archivePrefix}${folder}*`),
       ),
       publishesToEncryptedTopic: this.topicKey !== undefined,
@@ -919,6 +927,19 @@ export class ReplicateWebhooks extends Construct {
 }
 
 /** How often the reconciler runs: the schedule's rate. */
+/** The archiver's folders: `predictions/` and `trainings/`. */
+const ARCHIVER_FOLDERS: readonly string[] = Object.values(ARCHIVE_FOLDERS);
+
+/** The kinds as given, checked: a value from another language's binding may be anything. */
+function checkedKinds(method: string, kinds: readonly CompletionKind[]): string[] {
+  for (const kind of kinds) {
+    if (!(COMPLETION_KINDS as readonly string[]).includes(kind)) {
+      throw new Error(`ReplicateWebhooks: ${method} kinds holds "${kind}"; the kinds are ${COMPLETION_KINDS.join(', ')}.`);
+    }
+  }
+  return [...kinds];
+}
+
 function reconcilerInterval(props: ReplicateWebhooksProps): Duration {
   return props.reconciliation?.interval ?? Duration.seconds(RECONCILIATION_DEFAULTS.intervalSeconds);
 }

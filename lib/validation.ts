@@ -164,6 +164,14 @@ const RULES: readonly Rule[] = [
     'bytes',
     'between 1 byte and 5 TiB, the largest S3 object',
   ),
+  inRange(
+    'maxTrainingOutputFileSize',
+    (props) => props.maxTrainingOutputFileSize?.toBytes(),
+    1,
+    Size.tebibytes(5).toBytes(),
+    'bytes',
+    'between 1 byte and 5 TiB, the largest S3 object',
+  ),
   (props, { warn }) => {
     if (props.allowedOutputHosts) validateAllowedHosts(props.allowedOutputHosts, warn);
   },

@@ -13,6 +13,7 @@
  *   REPLICATE_API_BASE_URL     another Replicate API base URL for that token (say a stand-in of your own)
  *   EVENT_RULE_STATUSES        terminal statuses the local EventBridge rule delivers to its queue (default: all)
  *   EVENT_RULE_MODELS          models (owner/name) it delivers (default: all)
+ *   EVENT_RULE_KINDS           prediction, training or both (default: both)
  *   INSPECTOR                  off: no inspector page (default: on, at GET / on the webhook's port)
  *
  * Prints the endpoints in words, then one line `ready {json}` for scripts. SIGINT or SIGTERM stops
@@ -23,7 +24,7 @@ import { rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { constants } from 'node:os';
 import { listVariable } from '../lambda/shared/env';
-import { TERMINAL_STATUSES } from '../lambda/shared/prediction';
+import { COMPLETION_KINDS, TERMINAL_STATUSES, isCompletionKind } from '../lambda/shared/prediction';
 import type { LocalPipeline, ReadyInfo } from './pipeline';
 import { DEFAULT_FILES_HOST, DEFAULT_FILES_PORT } from '../cli/output-server';
 import { localEndpointsFile, type LocalEndpoints } from '../cli/local-endpoints';
@@ -150,7 +151,12 @@ async function main(): Promise<void> {
   const eventRule = {
     statuses: listVariable(process.env, 'EVENT_RULE_STATUSES', []),
     models: listVariable(process.env, 'EVENT_RULE_MODELS', []),
+    kinds: listVariable(process.env, 'EVENT_RULE_KINDS', []),
   };
+  const unknownKinds = eventRule.kinds.filter((kind) => !isCompletionKind(kind));
+  if (unknownKinds.length > 0) {
+    throw new Error(`EVENT_RULE_KINDS takes ${COMPLETION_KINDS.join(', ')}, got ${unknownKinds.join(', ')}`);
+  }
   const notAnnounced = eventRule.statuses.filter((status) => !(TERMINAL_STATUSES as readonly string[]).includes(status));
   if (notAnnounced.length > 0) {
     throw new Error(

@@ -16,7 +16,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { join } from 'node:path';
-import { ReplicateWebhooks } from 'replicate-webhooks-cdk';
+import { CompletionKind, ReplicateWebhooks } from 'replicate-webhooks-cdk';
 import { CHAIN_ENV, parseModelReference } from './settings';
 
 /** The chain: which model's success starts which model, and with what input. */
@@ -97,6 +97,8 @@ export class ChainModelsStack extends Stack {
       description: `Starts ${chain.next} when a ${chain.from} prediction succeeds`,
       statuses: ['succeeded'],
       models: [chain.from],
+      // A training names its trainer as its model: only predictions start the next one.
+      kinds: [CompletionKind.PREDICTION],
       // The archive keeps the file, so a late start is still a good start: retry delivery for a day.
       target: new targets.LambdaFunction(this.startNextModel, {
         retryAttempts: 185,

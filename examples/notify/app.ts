@@ -1,5 +1,6 @@
 /**
- * Tell people when a prediction fails, or succeeds after a long run: by email (an SNS topic) and
+ * Tell people when a prediction fails, or succeeds after a long run, and when a training (a
+ * fine-tune) finishes with its new version: by email (an SNS topic) and
  * in a chat channel (an incoming-webhook URL held in a secret), through EventBridge rules whose
  * input transformers write a message a person can read.
  *
@@ -17,7 +18,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { join } from 'node:path';
-import { ReplicateWebhooks } from 'replicate-webhooks-cdk';
+import { CompletionKind, ReplicateWebhooks } from 'replicate-webhooks-cdk';
 import { CHAT_WEBHOOK_SECRET_ENV } from './settings';
 
 export const DEFAULT_LONG_PREDICTION_SECONDS = 300;
@@ -40,6 +41,7 @@ const predictTime = field('$.detail.metrics.predict_time');
 const error = field('$.detail.error');
 const archived = field('$.detail.archive.prediction.s3Uri');
 const firstOutput = field('$.detail.outputs[0].s3Uri');
+const trainedVersion = field('$.detail.trainedVersion');
 
 export class NotifyStack extends Stack {
   readonly webhooks: ReplicateWebhooks;
@@ -47,6 +49,7 @@ export class NotifyStack extends Stack {
   readonly postToChat: nodejs.NodejsFunction;
   readonly failedRule: events.Rule;
   readonly longRule: events.Rule;
+  readonly trainedRule: events.Rule;
 
   constructor(scope: Construct, id: string, props: NotifyStackProps) {
     super(scope, id, props);
@@ -91,6 +94,7 @@ export class NotifyStack extends Stack {
     this.failedRule = this.webhooks.onCompletionEvent('FailedPredictions', {
       description: 'Tells people when a Replicate prediction fails',
       statuses: ['failed'],
+      kinds: [CompletionKind.PREDICTION],
     });
     notify(
       this.failedRule,
@@ -111,6 +115,7 @@ export class NotifyStack extends Stack {
     this.longRule = this.webhooks.onCompletionEvent('LongPredictions', {
       description: `Tells people when a Replicate prediction succeeds after more than ${longSeconds} s`,
       statuses: ['succeeded'],
+      kinds: [CompletionKind.PREDICTION],
       eventPattern: { detail: { metrics: { predict_time: events.Match.greaterThan(longSeconds) } } },
     });
     notify(
@@ -122,6 +127,23 @@ export class NotifyStack extends Stack {
         `The prediction as Replicate sent it: ${archived}`,
       ].join('\n'),
       { text: `:hourglass: Prediction ${predictionId} (${model}) is done after ${predictTime} s: ${firstOutput}` },
+    );
+
+    // A finished fine-tune: its new version is ready to run, its weights are in the archive.
+    this.trainedRule = this.webhooks.onCompletionEvent('FinishedTrainings', {
+      description: 'Tells people when a Replicate training succeeds, with the version it made',
+      statuses: ['succeeded'],
+      kinds: [CompletionKind.TRAINING],
+    });
+    notify(
+      this.trainedRule,
+      [
+        `Replicate training ${predictionId} (${model}) is done: the new version is ${trainedVersion}.`,
+        '',
+        `Its weights, archived: ${firstOutput}`,
+        `The training as Replicate sent it: ${archived}`,
+      ].join('\n'),
+      { text: `:tada: Training ${predictionId} is done: run ${trainedVersion} (weights: ${firstOutput})` },
     );
   }
 }

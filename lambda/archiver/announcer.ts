@@ -57,7 +57,7 @@ export class CompletionAnnouncer {
   private async putEvent({ message, body }: CompletionNotification): Promise<void> {
     if (!this.eventBus) throw new Error('no event bus is configured');
     const response = await this.eventBus.client.send(
-      new PutEventsCommand({ Entries: [completionEventEntry(message.status, body, this.eventBus.name)] }),
+      new PutEventsCommand({ Entries: [completionEventEntry(message.status, body, this.eventBus.name, message.kind)] }),
     );
     // PutEvents answers 200 even when it took none of the entries: the count says so.
     if ((response.FailedEntryCount ?? 0) > 0) {

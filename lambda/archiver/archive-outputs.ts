@@ -22,6 +22,8 @@ import {
   type SkippedOutputs,
 } from '../shared/outputs';
 import { ConcurrencyLimit } from '../shared/concurrency-limit';
+import { partSizeFor } from '../shared/part-size';
+import { CompletionKind } from '../shared/prediction';
 import type { ArchiverConfig } from './config';
 import { backoffDelay, isTransientInfrastructureError } from '../shared/retry';
 import { openOutput, OutputFetchError, type FetchFailureReason } from './safe-fetch';
@@ -39,7 +41,9 @@ export type OutputArchiveSettings = Pick<
   | 'fetchAttempts'
   | 'fetchRetryDelayMs'
   | 'retryBaseDelayMs'
->;
+> &
+  /** Absent: trainings' files are held to `fetchPolicy.maxBytes` too. */
+  Partial<Pick<ArchiverConfig, 'maxTrainingFileBytes'>>;
 
 export type FileResult =
   { readonly ok: true; readonly file: ArchivedFile } | { readonly ok: false; readonly failure: ArchiveFailure };
@@ -68,7 +72,10 @@ export async function archiveOutputs(
   files: ConcurrencyLimit = new ConcurrencyLimit(settings.fileConcurrency),
   /** Outputs an earlier try of this prediction stored, by key: listed as they are, not fetched again. */
   storedBefore: ReadonlyMap<string, StoredOutput> = new Map(),
+  /** A training's files go under `trainings/`, and are held to the trainings' size cap. */
+  kind: CompletionKind = CompletionKind.PREDICTION,
 ): Promise<FileResult[]> {
+  settings = settingsForKind(settings, kind);
   const results: FileResult[] = new Array<FileResult>(outputs.length);
   const pending: DiscoveredFile[] = [];
   for (const output of outputs) {
@@ -76,7 +83,7 @@ export async function archiveOutputs(
       results[output.index] = skippedFailure(output);
       continue;
     }
-    const key = outputKey(settings.archivePrefix, predictionId, output.index, output.fileName);
+    const key = outputKey(settings.archivePrefix, predictionId, output.index, output.fileName, kind);
     const stored = storedBefore.get(key);
     if (stored && stored.bucket === settings.bucketName) {
       results[output.index] = archivedResult(output, describeSource(output).source, stored, key);
@@ -97,7 +104,9 @@ export async function archiveOutputs(
     while (next < pending.length) {
       const output = pending[next++];
       try {
-        results[output.index] = await files.run(() => archiveOne(s3, predictionId, output, settings, deadline, stop.signal));
+        results[output.index] = await files.run(() =>
+          archiveOne(s3, predictionId, output, settings, deadline, stop.signal, kind),
+        );
       } catch (error) {
         // S3 failed in a way that fails the whole prediction: the other files need not go on.
         recordError ??= error;
@@ -122,13 +131,15 @@ async function archiveOne(
   settings: OutputArchiveSettings,
   deadline: number,
   signal: AbortSignal,
+  kind: CompletionKind,
 ): Promise<FileResult> {
-  const key = outputKey(settings.archivePrefix, predictionId, output.index, output.fileName);
+  const key = outputKey(settings.archivePrefix, predictionId, output.index, output.fileName, kind);
   const { decoded, source } = describeSource(output);
   // Before the deadline's check: nothing to fetch or retry, so it is this verdict whenever it runs.
   if (output.kind === 'data' && !decoded) return failed(output, 'data: (malformed)', 'invalid_data_uri', false);
 
-  const upload = (body: Readable, contentType: string) =>
+  // Sized before the first byte from the most the file can be, so that 10,000 parts hold it.
+  const upload = (body: Readable, contentType: string, largestBytes: number) =>
     streamToS3(s3, body, {
       bucket: settings.bucketName,
       key,
@@ -137,7 +148,7 @@ async function archiveOne(
         'prediction-id': predictionId,
         ...(output.kind === 'url' && isHeaderSafe(output.source) ? { 'source-url': output.source } : {}),
       },
-      partSizeBytes: settings.partSizeBytes,
+      partSizeBytes: partSizeFor(largestBytes, settings.partSizeBytes),
       queueSize: settings.uploadQueueSize,
       signal,
     });
@@ -150,10 +161,16 @@ async function archiveOne(
     if (signal.aborted || Date.now() >= deadline) return failed(output, source, 'deadline', true);
     let delay: number;
     try {
-      if (decoded) return archived(await upload(Readable.from([decoded.bytes]), decoded.contentType), decoded.contentType);
+      if (decoded) {
+        const uploaded = await upload(Readable.from([decoded.bytes]), decoded.contentType, decoded.bytes.length);
+        return archived(uploaded, decoded.contentType);
+      }
       const response = await openOutput(output.source, settings.fetchPolicy, signal);
       const contentType = normalizeMediaType(response.contentType) ?? contentTypeForFileName(output.fileName);
-      return archived(await upload(response.body, contentType), contentType);
+      return archived(
+        await upload(response.body, contentType, response.contentLength ?? settings.fetchPolicy.maxBytes),
+        contentType,
+      );
     } catch (error) {
       // Whatever the stop interrupted (a fetch, an upload, S3) ends as this file's failure.
       if (signal.aborted) return failed(output, source, 'deadline', true);
@@ -173,6 +190,12 @@ async function archiveOne(
     // Cut short when the others are stopped; the loop's first line then reports this file.
     await sleep(delay, undefined, { signal }).catch(() => undefined);
   }
+}
+
+/** A training's files are fetched under the trainings' cap (weights are often several GiB). */
+function settingsForKind(settings: OutputArchiveSettings, kind: CompletionKind): OutputArchiveSettings {
+  if (kind !== CompletionKind.TRAINING || settings.maxTrainingFileBytes === undefined) return settings;
+  return { ...settings, fetchPolicy: { ...settings.fetchPolicy, maxBytes: settings.maxTrainingFileBytes } };
 }
 
 /** Where in the prediction's output an entry was found, as the manifest and the message list it. */

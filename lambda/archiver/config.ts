@@ -14,7 +14,10 @@ export interface ArchiverConfig {
   readonly eventBusName?: string;
   /** The work queue, to set a failed prediction's next try (its message's visibility). */
   readonly queueUrl: string;
+  /** `fetchPolicy.maxBytes` is the predictions' cap per file. */
   readonly fetchPolicy: FetchPolicy;
+  /** The cap per file of a training's outputs (its weights). */
+  readonly maxTrainingFileBytes: number;
   /** Output files fetched and uploaded at once per invocation, shared by the predictions of its batch. */
   readonly fileConcurrency: number;
   readonly partSizeBytes: number;
@@ -57,6 +60,7 @@ export function readArchiverConfig(env: NodeJS.ProcessEnv = process.env): Archiv
       totalTimeoutMs: integerVariable(env, 'FETCH_TOTAL_TIMEOUT_MS', 600_000),
       maxRedirects: integerVariable(env, 'FETCH_MAX_REDIRECTS', 5),
     },
+    maxTrainingFileBytes: integerVariable(env, ENV.maxTrainingFileBytes, DEFAULTS.maxTrainingFileBytes),
     fileConcurrency: Math.max(1, integerVariable(env, ENV.fileConcurrency, DEFAULTS.fileConcurrency)),
     partSizeBytes: Math.max(5 * MiB, integerVariable(env, 'PART_SIZE_BYTES', DEFAULTS.partSizeBytes)),
     uploadQueueSize: Math.max(1, integerVariable(env, 'UPLOAD_QUEUE_SIZE', DEFAULTS.uploadQueueSize)),

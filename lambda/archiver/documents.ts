@@ -1,10 +1,12 @@
 /**
- * The archive's documents beside the outputs: prediction.json (the terminal payload, verbatim)
- * and manifest.json (every output: source → archived copy, and the failures).
+ * The archive's documents beside the outputs: prediction.json (the terminal payload, verbatim;
+ * training.json for a training) and manifest.json (every output: source → archived copy, and the
+ * failures), in the folder of the job's kind.
  */
 import { CopyObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { manifestKey, predictionDocumentKey } from '../shared/archive-layout';
 import { objectLocation, type ArchiveManifest, type ObjectLocation } from '../shared/completion-message';
+import { CompletionKind } from '../shared/prediction';
 import type { ClaimedPrediction } from './progress';
 
 export class ArchiveDocuments {
@@ -14,12 +16,12 @@ export class ArchiveDocuments {
     private readonly archivePrefix: string,
   ) {}
 
-  predictionLocation(predictionId: string): ObjectLocation {
-    return objectLocation(this.bucketName, predictionDocumentKey(this.archivePrefix, predictionId));
+  predictionLocation(predictionId: string, kind = CompletionKind.PREDICTION): ObjectLocation {
+    return objectLocation(this.bucketName, predictionDocumentKey(this.archivePrefix, predictionId, kind));
   }
 
-  manifestLocation(predictionId: string): ObjectLocation {
-    return objectLocation(this.bucketName, manifestKey(this.archivePrefix, predictionId));
+  manifestLocation(predictionId: string, kind = CompletionKind.PREDICTION): ObjectLocation {
+    return objectLocation(this.bucketName, manifestKey(this.archivePrefix, predictionId, kind));
   }
 
   /** The terminal payload as the verifier recorded it: from the item, or from where it was spilled. */
@@ -32,8 +34,8 @@ export class ArchiveDocuments {
   }
 
   /** prediction.json: a server-side copy of a spilled payload (its exact bytes), else the item's. */
-  async writePrediction(prediction: ClaimedPrediction): Promise<ObjectLocation> {
-    const location = this.predictionLocation(prediction.predictionId);
+  async writePrediction(prediction: ClaimedPrediction, kind = prediction.kind): Promise<ObjectLocation> {
+    const location = this.predictionLocation(prediction.predictionId, kind);
     const spilled = prediction.payloadLocation;
     if (spilled) {
       await this.s3.send(
@@ -59,7 +61,7 @@ export class ArchiveDocuments {
   }
 
   async writeManifest(manifest: ArchiveManifest): Promise<ObjectLocation> {
-    const location = this.manifestLocation(manifest.predictionId);
+    const location = this.manifestLocation(manifest.predictionId, manifestKind(manifest));
     await this.s3.send(
       new PutObjectCommand({
         Bucket: location.bucket,
@@ -71,15 +73,15 @@ export class ArchiveDocuments {
     return location;
   }
 
-  async readManifest(predictionId: string): Promise<ArchiveManifest> {
-    const { bucket, key } = this.manifestLocation(predictionId);
+  async readManifest(predictionId: string, kind = CompletionKind.PREDICTION): Promise<ArchiveManifest> {
+    const { bucket, key } = this.manifestLocation(predictionId, kind);
     const object = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return JSON.parse((await object.Body?.transformToString('utf8')) ?? '{}') as ArchiveManifest;
   }
 
-  async readManifestIfPresent(predictionId: string): Promise<ArchiveManifest | undefined> {
+  async readManifestIfPresent(predictionId: string, kind = CompletionKind.PREDICTION): Promise<ArchiveManifest | undefined> {
     try {
-      return await this.readManifest(predictionId);
+      return await this.readManifest(predictionId, kind);
     } catch (error) {
       // Without s3:ListBucket (not granted), S3 answers a missing key with 403 rather than 404.
       // This probe only saves work, so either means: archive as usual.
@@ -89,3 +91,7 @@ export class ArchiveDocuments {
     }
   }
 }
+
+/** The manifest's own kind: a manifest without one was written for a prediction. */
+export const manifestKind = (manifest: Pick<ArchiveManifest, 'kind'>): CompletionKind =>
+  manifest.kind === CompletionKind.TRAINING ? CompletionKind.TRAINING : CompletionKind.PREDICTION;

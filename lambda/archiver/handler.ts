@@ -27,13 +27,13 @@ import {
 } from '../shared/completion-message';
 import { METRIC } from '../shared/metrics';
 import { discoverOutputs } from '../shared/outputs';
-import { parsePrediction, type Prediction } from '../shared/prediction';
+import { CompletionKind, parsePrediction, type Prediction } from '../shared/prediction';
 import { errorName, MetricUnit, type Telemetry } from '../telemetry';
 import type { CompletionAnnouncer, Channel } from './announcer';
 import { archiveOutputs } from './archive-outputs';
 import { ConcurrencyLimit } from '../shared/concurrency-limit';
 import type { ArchiverConfig } from './config';
-import type { ArchiveDocuments } from './documents';
+import { manifestKind, type ArchiveDocuments } from './documents';
 import type { ArchiveProgressStore, ClaimedPrediction, StoredOutput } from './progress';
 import { requeueDelaySeconds, retryTransient } from '../shared/retry';
 
@@ -280,23 +280,27 @@ export function createArchiverHandler({
   ): Promise<void> {
     const { predictionId } = claimed;
     const prediction = parsed(await io(() => documents.loadPayload(claimed)), claimed);
+    // The payload says what it is; the record said the same when it was written (or nothing, before trainings).
+    const kind = prediction.kind ?? claimed.kind;
 
     let manifest: ArchiveManifest;
     if (claimed.archiveStatus === 'archived' || claimed.archiveStatus === 'archived_with_failures') {
-      manifest = await io(() => documents.readManifest(predictionId));
+      manifest = await io(() => documents.readManifest(predictionId, kind));
     } else {
       // A retry after a crash between writing the manifest and marking the record: the archival is
       // complete (a manifest is only written then), and the outputs may have expired since.
-      const written = claimed.attempt > 1 ? await io(() => documents.readManifestIfPresent(predictionId)) : undefined;
+      const written = claimed.attempt > 1 ? await io(() => documents.readManifestIfPresent(predictionId, kind)) : undefined;
       manifest = written
         ? await markArchived(written, io)
-        : await archive(claimed, prediction, isFinalAttempt, io, deadline, files);
+        : await archive(claimed, { ...prediction, kind }, isFinalAttempt, io, deadline, files);
     }
 
-    await announce(claimed, buildCompletionMessage(prediction, manifest, documents.manifestLocation(predictionId)), io);
+    const completion = buildCompletionMessage({ ...prediction, kind }, manifest, documents.manifestLocation(predictionId, kind));
+    await announce(claimed, completion, io);
     await io(() => progress.markNotified(predictionId, new Date()));
     logger.info('prediction archived and announced', {
       predictionId,
+      kind,
       status: prediction.status,
       files: manifest.files.length,
       failures: manifest.failures.length,
@@ -353,7 +357,8 @@ export function createArchiverHandler({
     fileLimit: ConcurrencyLimit,
   ): Promise<ArchiveManifest> {
     const { predictionId } = claimed;
-    const predictionLocation = await io(() => documents.writePrediction(claimed));
+    const kind = prediction.kind ?? claimed.kind;
+    const predictionLocation = await io(() => documents.writePrediction(claimed, kind));
 
     const results = await archiveOutputs(
       s3,
@@ -363,6 +368,7 @@ export function createArchiverHandler({
       deadline,
       fileLimit,
       claimed.archivedSoFar,
+      kind,
     );
     const files: ArchivedFile[] = [];
     // Outputs still listed beside `data_removed` were attempted all the same, above.
@@ -379,6 +385,8 @@ export function createArchiverHandler({
 
     const manifest: ArchiveManifest = {
       predictionId,
+      // Said only of trainings: a prediction's manifest stays as it was.
+      ...(kind === CompletionKind.TRAINING ? { kind } : {}),
       status: prediction.status,
       archivedAt: new Date().toISOString(),
       prediction: predictionLocation,
@@ -394,7 +402,7 @@ export function createArchiverHandler({
   async function markArchived(manifest: ArchiveManifest, io: Io): Promise<ArchiveManifest> {
     const status = manifest.failures.length > 0 ? 'archived_with_failures' : 'archived';
     const counts = { files: manifest.files.length, failures: manifest.failures.length };
-    const key = documents.manifestLocation(manifest.predictionId).key;
+    const key = documents.manifestLocation(manifest.predictionId, manifestKind(manifest)).key;
     await io(() => progress.markArchived(manifest.predictionId, status, key, counts, new Date()));
     return manifest;
   }
@@ -424,7 +432,13 @@ export function createArchiverHandler({
       predictionId: claimed.predictionId,
       reason: result.reason,
     });
-    return { id: claimed.predictionId, status: claimed.terminalStatus as Prediction['status'], output: null, error: null };
+    return {
+      id: claimed.predictionId,
+      kind: claimed.kind,
+      status: claimed.terminalStatus as Prediction['status'],
+      output: null,
+      error: null,
+    };
   }
 
   return handler;

@@ -15,6 +15,7 @@ import {
   type DynamoDBClient,
   type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
+import { CompletionKind, isCompletionKind } from '../shared/prediction';
 import { ARCHIVE_PENDING_INDEX, ATTR, PARTITION_KEY, predictionItemKey } from '../shared/state';
 
 export type ArchiveStatus = 'pending' | 'archived' | 'archived_with_failures' | 'failed';
@@ -22,6 +23,8 @@ export type ArchiveStatus = 'pending' | 'archived' | 'archived_with_failures' | 
 /** A finished prediction this invocation now holds, as recorded by the verifier. */
 export interface ClaimedPrediction {
   readonly predictionId: string;
+  /** As the record says (a record from before trainings were told apart has none: a prediction). */
+  readonly kind: CompletionKind;
   readonly terminalStatus: string;
   /** The terminal payload, when it was small enough to live in the item. */
   readonly payload?: string;
@@ -307,8 +310,10 @@ function claimedPrediction(predictionId: string, item: Record<string, AttributeV
   const bucket = item[ATTR.payloadBucket]?.S;
   const key = item[ATTR.payloadKey]?.S;
   const payloadItemKey = item[ATTR.payloadItem]?.S;
+  const kind = item[ATTR.kind]?.S;
   return {
     predictionId,
+    kind: isCompletionKind(kind) ? kind : CompletionKind.PREDICTION,
     terminalStatus: item[ATTR.terminalStatus]?.S ?? '',
     ...(payload !== undefined ? { payload } : {}),
     ...(payloadItemKey !== undefined ? { payloadItemKey } : {}),

@@ -12,6 +12,8 @@ const MiB = 1024 * 1024;
 export const ARCHIVER_DEFAULTS = {
   allowedOutputHosts: DEFAULT_ALLOWED_HOSTS,
   maxFileBytes: 5 * 1024 * MiB,
+  /** A training's weights are often several GiB; uploads size their parts to fit (part-size.ts). */
+  maxTrainingFileBytes: 50 * 1024 * MiB,
   /** Files in flight per invocation; each holds about partSize × (uploadQueueSize + 1) of memory. */
   fileConcurrency: 8,
   partSizeBytes: 8 * MiB,
@@ -40,6 +42,7 @@ export interface ArchiverWiring {
   readonly queueUrl: string;
   readonly allowedOutputHosts?: readonly string[];
   readonly maxFileBytes?: number;
+  readonly maxTrainingFileBytes?: number;
   readonly fileConcurrency?: number;
   readonly maxReceiveCount?: number;
   readonly retryQueueBaseDelaySeconds?: number;
@@ -54,6 +57,7 @@ export const ARCHIVER_ENV: { readonly [K in keyof ArchiverWiring]-?: string } = 
   queueUrl: 'ARCHIVE_QUEUE_URL',
   allowedOutputHosts: 'ALLOWED_OUTPUT_HOSTS',
   maxFileBytes: 'MAX_FILE_BYTES',
+  maxTrainingFileBytes: 'MAX_TRAINING_FILE_BYTES',
   fileConcurrency: 'FILE_CONCURRENCY',
   maxReceiveCount: 'MAX_RECEIVE_COUNT',
   retryQueueBaseDelaySeconds: 'RETRY_QUEUE_BASE_DELAY_SECONDS',

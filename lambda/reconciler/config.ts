@@ -21,6 +21,7 @@ export interface ReconcilerConfig {
   readonly lookbackSeconds: number;
   readonly stuckAfterSeconds: number;
   readonly rotationGraceSeconds: number;
+  /** Pages of each listing (predictions, trainings) one run reads at most. */
   readonly maxPagesPerRun: number;
   readonly intervalSeconds: number;
   readonly maxArchiveAttempts: number;

@@ -3,7 +3,8 @@
  * event's content is ignored), each run
  * 1. puts Replicate's signing key into the signing secret when it is missing or has changed
  *    (the previous key stays accepted for a grace period), so a deploy needs no manual step;
- * 2. lists the lookback's predictions (newest first) and records each one in scope that
+ * 2. lists the lookback's predictions, then its trainings (newest first, each kind with its own
+ *    watermark), and records each one in scope that
  *    finished without the table knowing: through the same store and state rule as the verifier,
  *    so the stream, the Pipe and the archiver do the rest and a late webhook is after_terminal.
  *    A running one with no record is recorded as progress, so that it is followed;
@@ -22,7 +23,14 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { ConcurrencyLimit } from '../shared/concurrency-limit';
 import { METRIC } from '../shared/metrics';
-import { isTerminalStatus, parseRecordablePrediction, type Prediction } from '../shared/prediction';
+import {
+  COMPLETION_KINDS,
+  CompletionKind,
+  isTerminalStatus,
+  parseRecordablePrediction,
+  type Prediction,
+} from '../shared/prediction';
+import { recoveryRetryKey } from '../shared/state';
 import {
   advanceListing,
   decideReconcile,
@@ -101,17 +109,22 @@ export interface ReconcileReport {
   readonly redriven: readonly string[];
   /** Stuck predictions past the attempt cap, marked failed for a person. */
   readonly gaveUp: readonly string[];
-  readonly listing: {
-    readonly recent: ListingPass;
-    readonly backlog?: ListingPass;
-    /** Every prediction created before this (ISO) has been examined. */
-    readonly completeBefore: string;
-    readonly lagSeconds: number;
-  };
+  /** The predictions' listing (`GET /v1/predictions`). */
+  readonly listing: ListingReport;
+  /** The trainings' listing (`GET /v1/trainings`): the same rules, its own watermark. */
+  readonly trainingListing: ListingReport;
   /** A pass stopped before the end of what it was to list (deadline, page limit, API failure): later runs go on. */
   readonly stoppedEarly: boolean;
   /** Replicate's API failed (after its retries) for some part of the run; the first reason. */
   readonly apiError?: string;
+}
+
+export interface ListingReport {
+  readonly recent: ListingPass;
+  readonly backlog?: ListingPass;
+  /** Every prediction (or training) created before this (ISO) has been examined. */
+  readonly completeBefore: string;
+  readonly lagSeconds: number;
 }
 
 // Without a Lambda context, a run gets the default timeout's budget.
@@ -123,6 +136,8 @@ const FETCH_CONCURRENCY = 8;
 /** A prediction to look at by id, from the listing or the retries. */
 interface Candidate {
   readonly predictionId: string;
+  /** Where Replicate's API has it: `/v1/predictions/{id}` or `/v1/trainings/{id}`. */
+  readonly kind: CompletionKind;
   /** For the order of work: the oldest first, the closest to losing its outputs. */
   readonly createdAt: number;
   readonly recorded: RecordedState;
@@ -201,26 +216,59 @@ class ReconcileRun {
 
     const state = await dependencies.ledger.read();
     const lookbackMs = config.lookbackSeconds * 1000;
-    const plan = planListing(state.listing, this.now, lookbackMs);
     // What the passes examine counts up to a little before the run: younger predictions are listed again next time.
     const examinedUntil = this.settledBefore;
-    let recent: ListingPass = { since: plan.recentSince, until: examinedUntil, complete: false };
-    let backlog: ListingPass | undefined = plan.backlog ? { ...plan.backlog, complete: false } : undefined;
-    let pagesLeft = config.maxPagesPerRun;
-    if (!this.unauthorized) {
-      const listed = await this.listPass(plan.recentSince, undefined, examinedUntil, pagesLeft, this.share(0.5));
-      recent = listed.pass;
-      pagesLeft -= listed.pages;
+    const listings = COMPLETION_KINDS.map((kind) => {
+      const plan = planListing(kind === CompletionKind.TRAINING ? state.trainingListing : state.listing, this.now, lookbackMs);
+      const recent: ListingPass = { since: plan.recentSince, until: examinedUntil, complete: false };
+      const backlog: ListingPass | undefined = plan.backlog ? { ...plan.backlog, complete: false } : undefined;
+      // Each listing has the pages of a run to itself: trainings, few, never eat into the predictions'.
+      return { kind, plan, recent, backlog, pagesLeft: config.maxPagesPerRun };
+    });
+    // Each kind's recent pass, in turn, within half the run; trainings are few, so theirs is short.
+    for (const [index, listing] of listings.entries()) {
+      if (this.unauthorized) break;
+      const listed = await this.listPass(
+        listing.kind,
+        listing.plan.recentSince,
+        undefined,
+        examinedUntil,
+        listing.pagesLeft,
+        this.share(index === listings.length - 1 ? 0.5 : 0.4),
+      );
+      listing.recent = listed.pass;
+      listing.pagesLeft -= listed.pages;
     }
     if (!this.unauthorized) await this.followOpenRecords(new Date(this.now - lookbackMs));
     if (!this.unauthorized) await this.retryEarlierFailures();
-    if (plan.backlog && !this.unauthorized && pagesLeft > 0) {
-      backlog = (await this.listPass(plan.backlog.since, plan.backlog.until, plan.backlog.until, pagesLeft, this.share(0.75)))
-        .pass;
+    for (const [index, listing] of listings.entries()) {
+      const { backlog } = listing.plan;
+      if (!backlog || this.unauthorized || listing.pagesLeft <= 0) continue;
+      listing.backlog = (
+        await this.listPass(
+          listing.kind,
+          backlog.since,
+          backlog.until,
+          backlog.until,
+          listing.pagesLeft,
+          this.share(index === listings.length - 1 ? 0.75 : 0.7),
+        )
+      ).pass;
     }
     // A token refused midway may have left items unhandled: nothing of this run counts as examined.
-    const passes = this.unauthorized ? [] : [recent, ...(backlog ? [backlog] : [])];
-    const listing: ListingProgress = advanceListing(state.listing, plan, passes);
+    const progress = listings.map((listing) =>
+      advanceListing(
+        listing.kind === CompletionKind.TRAINING ? state.trainingListing : state.listing,
+        listing.plan,
+        this.unauthorized ? [] : [listing.recent, ...(listing.backlog ? [listing.backlog] : [])],
+      ),
+    );
+    const ofKind = (kind: CompletionKind) => {
+      const index = listings.findIndex((listing) => listing.kind === kind);
+      return { passes: listings[index], progress: progress[index] };
+    };
+    const predictions = ofKind(CompletionKind.PREDICTION);
+    const trainings = ofKind(CompletionKind.TRAINING);
 
     const stuck = await redriveStuck(dependencies, {
       cursor: state.stuckCursor,
@@ -229,11 +277,23 @@ class ReconcileRun {
       deadline: this.deadline,
     });
     await dependencies.ledger
-      .write({ listing, ...(stuck.cursor ? { stuckCursor: stuck.cursor } : {}) }, new Date(this.now))
+      .write(
+        {
+          listing: predictions.progress,
+          trainingListing: trainings.progress,
+          ...(stuck.cursor ? { stuckCursor: stuck.cursor } : {}),
+        },
+        new Date(this.now),
+      )
       .catch((error: unknown) =>
         this.telemetry.logger.error('could not save how far the listing got', { error: error as Error }),
       );
-    const report = this.report(signingKey, recent, backlog, listing, stuck);
+    const report = this.report(
+      signingKey,
+      this.listingReport(predictions.passes, predictions.progress),
+      this.listingReport(trainings.passes, trainings.progress),
+      stuck,
+    );
     this.publishRunMetrics(report, await dependencies.archivals.oldestWaitSeconds(new Date(this.now)));
     this.telemetry.logger.info('reconciled', {
       signingKey,
@@ -248,6 +308,7 @@ class ReconcileRun {
       gaveUp: report.gaveUp.length,
       stoppedEarly: report.stoppedEarly,
       completeBefore: report.listing.completeBefore,
+      trainingsCompleteBefore: report.trainingListing.completeBefore,
     });
     return report;
   }
@@ -285,6 +346,7 @@ class ReconcileRun {
    * if every candidate was recorded, found to need nothing, or saved to be tried again.
    */
   private async listPass(
+    kind: CompletionKind,
     since: number,
     until: number | undefined,
     examinedUntil: number,
@@ -292,6 +354,7 @@ class ReconcileRun {
     listingDeadline: number,
   ): Promise<{ pass: ListingPass; pages: number }> {
     const listing = this.api!.listPredictions({
+      kind,
       since: new Date(since),
       ...(until !== undefined ? { until: new Date(until) } : {}),
       deadline: listingDeadline,
@@ -302,7 +365,7 @@ class ReconcileRun {
     const lookUp = async () => {
       const listed = batch;
       batch = [];
-      if (listed.length > 0) candidates.push(...(await this.decide(listed)));
+      if (listed.length > 0) candidates.push(...(await this.decide(listed, kind)));
     };
     let listingFailed = false;
     try {
@@ -316,7 +379,7 @@ class ReconcileRun {
       listingFailed = true;
     }
     await lookUp();
-    candidates.push(...(await this.malformed(listing.outcome?.malformed ?? [])));
+    candidates.push(...(await this.malformed(listing.outcome?.malformed ?? [], kind)));
     const durable = await this.handleAll(candidates);
     const outcome = listing.outcome;
     const oldestExamined = outcome?.oldestCreatedAt ? Date.parse(outcome.oldestCreatedAt) : undefined;
@@ -333,7 +396,7 @@ class ReconcileRun {
   }
 
   /** What to do with each listed prediction, from the table's records (and out-of-scope marks). */
-  private async decide(listed: readonly ReplicatePrediction[]): Promise<Candidate[]> {
+  private async decide(listed: readonly ReplicatePrediction[], kind: CompletionKind): Promise<Candidate[]> {
     const { recorded } = this.dependencies;
     const states = await recorded.states(
       listed.map((prediction) => prediction.id),
@@ -351,7 +414,7 @@ class ReconcileRun {
     const foreign = unknownScope.length > 0 ? await recorded.outOfScope(unknownScope, this.deadline) : new Set<string>();
     const candidates: Candidate[] = [];
     for (const { prediction, state, decision } of decided) {
-      const candidate = { predictionId: prediction.id, createdAt: Date.parse(prediction.created_at), recorded: state };
+      const candidate = { predictionId: prediction.id, kind, createdAt: Date.parse(prediction.created_at), recorded: state };
       if (decision === 'out_of_scope' || foreign.has(prediction.id)) this.outOfScope++;
       else if (decision === 'record' || decision === 'check_webhook') candidates.push(candidate);
       else if (decision === 'record_progress') candidates.push({ ...candidate, listed: prediction });
@@ -360,7 +423,7 @@ class ReconcileRun {
   }
 
   /** Malformed list items are counted; those with a usable id are fetched whole and decided on. */
-  private async malformed(items: readonly MalformedListItem[]): Promise<Candidate[]> {
+  private async malformed(items: readonly MalformedListItem[], kind: CompletionKind): Promise<Candidate[]> {
     for (const item of items) {
       this.failed(item.id, `malformed_${item.reason}`);
       this.telemetry.logger.warn('a listed item is malformed; skipped', { ...item });
@@ -368,7 +431,7 @@ class ReconcileRun {
     const ids = [...new Set(items.map((item) => item.id).filter((id): id is string => id !== undefined))];
     if (ids.length === 0) return [];
     const states = await this.dependencies.recorded.states(ids, this.deadline);
-    return ids.map((predictionId) => ({ predictionId, createdAt: 0, recorded: states.get(predictionId) ?? 'absent' }));
+    return ids.map((predictionId) => ({ predictionId, kind, createdAt: 0, recorded: states.get(predictionId) ?? 'absent' }));
   }
 
   /** Handles every candidate, the oldest first, side by side; false if one could not even be saved for later. */
@@ -399,7 +462,7 @@ class ReconcileRun {
       try {
         const now = new Date(this.now);
         // Due just after this run's time: the next run tries it, not this one's retry pass.
-        const tries = await retries.failed(predictionId, reason, now, new Date(this.now + 1));
+        const tries = await retries.failed(predictionId, reason, now, new Date(this.now + 1), candidate.kind);
         if (this.now - Date.parse(tries.firstFailedAt) >= RECOVERY_RETRY_WINDOW_MS) {
           await retries.done(predictionId);
           this.failed(predictionId, 'gave_up');
@@ -437,18 +500,19 @@ class ReconcileRun {
   /** Records a candidate from what Replicate says of it now, or notes that it is another application's. */
   private async handle(candidate: Candidate): Promise<void> {
     const { predictionId } = candidate;
-    if (candidate.listed) return this.recordProgress(candidate.listed, JSON.stringify(candidate.listed));
-    const fetched = await this.api!.getPrediction(predictionId, { deadline: this.itemDeadline() });
+    const { kind } = candidate;
+    if (candidate.listed) return this.recordProgress(candidate.listed, JSON.stringify(candidate.listed), kind);
+    const fetched = await this.api!.getPrediction(predictionId, { deadline: this.itemDeadline() }, kind);
     if (!fetched) {
-      this.telemetry.logger.warn('Replicate does not know a prediction it listed (or no longer has it)', { predictionId });
+      this.telemetry.logger.warn('Replicate does not know a prediction it listed (or no longer has it)', { predictionId, kind });
       return;
     }
     const whole = { ...fetched.prediction, webhook: fetched.prediction.webhook ?? null };
     switch (decideReconcile(whole, candidate.recorded, this.config.scope, this.webhookUrls, this.settledBefore)) {
       case 'record':
-        return this.recordTerminal(recordable(fetched.body), fetched.body);
+        return this.recordTerminal(recordable(fetched.body, kind), fetched.body);
       case 'record_progress':
-        return this.recordProgress(fetched.prediction, fetched.body);
+        return this.recordProgress(fetched.prediction, fetched.body, kind);
       case 'out_of_scope':
         this.outOfScope++;
         await this.dependencies.recorded.rememberOutOfScope(predictionId, new Date(this.now));
@@ -471,7 +535,11 @@ class ReconcileRun {
       receivedAt: new Date(this.now),
     });
     if (outcome !== 'accepted') return;
-    this.telemetry.logger.info('missed prediction recovered', { predictionId: prediction.id, status: prediction.status });
+    this.telemetry.logger.info('missed prediction recovered', {
+      predictionId: prediction.id,
+      kind: prediction.kind,
+      status: prediction.status,
+    });
     this.telemetry.countReason(METRIC.predictionsRecovered, prediction.status);
     this.recovered.push({ predictionId: prediction.id, status: prediction.status });
   }
@@ -480,8 +548,8 @@ class ReconcileRun {
    * A running prediction with no record, recorded as a webhook of its status would be (dated when
    * it started, so its own later webhooks still apply): the record is open, so it is followed.
    */
-  private async recordProgress(listed: ReplicatePrediction, body: string): Promise<void> {
-    const prediction = recordable(body);
+  private async recordProgress(listed: ReplicatePrediction, body: string, kind: CompletionKind): Promise<void> {
+    const prediction = recordable(body, kind);
     if (isTerminalStatus(prediction.status)) return this.recordTerminal(prediction, body);
     const startedAt = Date.parse(prediction.startedAt ?? prediction.createdAt ?? listed.created_at);
     const outcome = await this.dependencies.store.record({
@@ -509,18 +577,24 @@ class ReconcileRun {
     const { recorded } = this.dependencies;
     const due = await recorded.dueOpenRecords(dueBefore, this.limits.followPerRun);
     this.followed = due.length;
+    if (due.length === 0) return;
+    const kinds = await recorded.kinds(
+      due.map((entry) => entry.predictionId),
+      this.deadline,
+    );
     await Promise.all(
       due.map(({ predictionId }) =>
         this.fetches.run(async () => {
+          const kind = kinds.get(predictionId) ?? CompletionKind.PREDICTION;
           try {
             if (Date.now() >= this.deadline) return;
-            const fetched = await this.api!.getPrediction(predictionId, { deadline: this.itemDeadline() });
+            const fetched = await this.api!.getPrediction(predictionId, { deadline: this.itemDeadline() }, kind);
             if (!fetched) {
               this.failed(predictionId, 'not_found');
               this.telemetry.logger.warn('Replicate no longer has an open prediction; no longer followed', { predictionId });
               return await recorded.stopFollowing(predictionId, 'not_found', new Date(this.now));
             }
-            const prediction = recordable(fetched.body);
+            const prediction = recordable(fetched.body, kind);
             if (isTerminalStatus(prediction.status)) await this.recordTerminal(prediction, fetched.body);
             else await recorded.followAgain(predictionId, dueBefore);
           } catch (error) {
@@ -538,13 +612,13 @@ class ReconcileRun {
     const due = await this.dependencies.retries.due(new Date(this.now), this.limits.retriesPerRun);
     this.retried = due.length;
     if (due.length === 0) return;
-    const states = await this.dependencies.recorded.states(
-      due.map((entry) => entry.predictionId),
-      this.deadline,
-    );
+    const ids = due.map((entry) => entry.predictionId);
+    const states = await this.dependencies.recorded.states(ids, this.deadline);
+    const kinds = await this.dependencies.recorded.kinds(ids, this.deadline, recoveryRetryKey);
     await this.handleAll(
       due.map(({ predictionId, followAt }) => ({
         predictionId,
+        kind: kinds.get(predictionId) ?? CompletionKind.PREDICTION,
         createdAt: Date.parse(followAt),
         recorded: states.get(predictionId) ?? 'absent',
       })),
@@ -552,13 +626,26 @@ class ReconcileRun {
     );
   }
 
+  private listingReport(
+    passes: { readonly recent: ListingPass; readonly backlog?: ListingPass },
+    listing: ListingProgress,
+  ): ListingReport {
+    return {
+      recent: passes.recent,
+      ...(passes.backlog ? { backlog: passes.backlog } : {}),
+      completeBefore: new Date(listing.completeBefore).toISOString(),
+      lagSeconds: Math.max(0, Math.round((this.now - listing.completeBefore) / 1000)),
+    };
+  }
+
   private report(
     signingKey: ReconcileReport['signingKey'],
-    recent: ListingPass,
-    backlog: ListingPass | undefined,
-    listing: ListingProgress,
+    listing: ListingReport,
+    trainingListing: ListingReport,
     stuck: { redriven: string[]; gaveUp: string[] },
   ): ReconcileReport {
+    const incomplete = (report: ListingReport) =>
+      !report.recent.complete || (report.backlog !== undefined && !report.backlog.complete);
     return {
       signingKey,
       examined: this.examined,
@@ -570,13 +657,9 @@ class ReconcileRun {
       itemFailures: this.itemFailures,
       redriven: stuck.redriven,
       gaveUp: stuck.gaveUp,
-      listing: {
-        recent,
-        ...(backlog ? { backlog } : {}),
-        completeBefore: new Date(listing.completeBefore).toISOString(),
-        lagSeconds: Math.max(0, Math.round((this.now - listing.completeBefore) / 1000)),
-      },
-      stoppedEarly: this.unauthorized || !recent.complete || (backlog !== undefined && !backlog.complete),
+      listing,
+      trainingListing,
+      stoppedEarly: this.unauthorized || incomplete(listing) || incomplete(trainingListing),
       ...(this.apiError ? { apiError: this.apiError } : {}),
     };
   }
@@ -588,7 +671,12 @@ class ReconcileRun {
     metrics.addMetric(METRIC.archivalsRedriven, MetricUnit.Count, report.redriven.length);
     metrics.addMetric(METRIC.openRecordsFollowed, MetricUnit.Count, report.followed);
     metrics.addMetric(METRIC.predictionsOutOfScope, MetricUnit.Count, report.outOfScope);
-    metrics.addMetric(METRIC.reconcilerListingLag, MetricUnit.Seconds, report.listing.lagSeconds);
+    // The lag of the listing further behind: either kind left behind is a gap.
+    metrics.addMetric(
+      METRIC.reconcilerListingLag,
+      MetricUnit.Seconds,
+      Math.max(report.listing.lagSeconds, report.trainingListing.lagSeconds),
+    );
     metrics.addMetric(METRIC.oldestPendingArchivalAge, MetricUnit.Seconds, oldestWaitSeconds ?? 0);
   }
 }
@@ -598,9 +686,12 @@ function apiReason(error: ReplicateApiError): string {
   return error instanceof ReplicateAuthError ? 'unauthorized' : `status_${error.status ?? 'none'}`;
 }
 
-/** The prediction as the store records it; one it cannot record is this item's failure. */
-function recordable(body: string): Prediction {
+/**
+ * The prediction as the store records it; one it cannot record is this item's failure. Its kind
+ * is where it was fetched or listed from, whatever its `urls` say (a proxy may rewrite them).
+ */
+function recordable(body: string, kind: CompletionKind): Prediction {
   const parsed = parseRecordablePrediction(body);
   if (!parsed.ok) throw new ItemFailure(`unrecordable_${parsed.reason}`);
-  return parsed.prediction;
+  return { ...parsed.prediction, kind };
 }

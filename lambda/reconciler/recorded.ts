@@ -14,6 +14,7 @@ import {
   type DynamoDBClient,
   type KeysAndAttributes,
 } from '@aws-sdk/client-dynamodb';
+import { CompletionKind, isCompletionKind } from '../shared/prediction';
 import type { RecordedState } from '../shared/reconcile';
 import { ATTR, FOLLOW_INDEX, PARTITION_KEY, TTL_ATTRIBUTE, outOfScopeKey, predictionItemKey } from '../shared/state';
 import { backoffDelay } from '../shared/retry';
@@ -52,6 +53,33 @@ export class RecordedPredictions {
       if (id) states.set(id, item[ATTR.terminalStatus] ? 'terminal' : 'in_progress');
     }
     return states;
+  }
+
+  /**
+   * What each id was recorded as, a prediction or a training, from its record (or, with
+   * `recoveryRetryKey`, its retry item): the follow index holds keys only. Not said (a record
+   * from before trainings were told apart, or none): a prediction.
+   */
+  async kinds(
+    predictionIds: readonly string[],
+    deadline: number,
+    keyOf: (predictionId: string) => string = predictionItemKey,
+  ): Promise<Map<string, CompletionKind>> {
+    const kinds = new Map<string, CompletionKind>(predictionIds.map((id) => [id, CompletionKind.PREDICTION]));
+    if (predictionIds.length === 0) return kinds;
+    const items = await batchGetItems(
+      this.dynamodb,
+      this.tableName,
+      predictionIds.map(keyOf),
+      { ProjectionExpression: '#id, #kind', ExpressionAttributeNames: { '#id': ATTR.predictionId, '#kind': ATTR.kind } },
+      deadline,
+    );
+    for (const item of items) {
+      const id = item[ATTR.predictionId]?.S;
+      const kind = item[ATTR.kind]?.S;
+      if (id && isCompletionKind(kind)) kinds.set(id, kind);
+    }
+    return kinds;
   }
 
   /** Which of these ids an earlier run found to be another application's. */

@@ -7,7 +7,7 @@
  * response-size cap, and a shape check on what comes back. The token goes only to `baseUrl`'s
  * origin and appears in no error message.
  */
-import { isPredictionId } from '../shared/prediction';
+import { CompletionKind, isPredictionId } from '../shared/prediction';
 import { backoffDelay } from '../shared/retry';
 
 export const REPLICATE_API_BASE_URL = 'https://api.replicate.com';
@@ -75,7 +75,15 @@ export interface ListOptions {
   readonly maxPages: number;
   /** Told of each malformed item as it is skipped (also listed in the outcome). */
   readonly onMalformed?: (item: MalformedListItem) => void;
+  /** `GET /v1/predictions` or `GET /v1/trainings`: the same paging, the same items' shape. @default CompletionKind.PREDICTION */
+  readonly kind?: CompletionKind;
 }
+
+/** Each kind's collection in Replicate's API. */
+const COLLECTIONS: Readonly<Record<CompletionKind, string>> = {
+  [CompletionKind.PREDICTION]: '/v1/predictions',
+  [CompletionKind.TRAINING]: '/v1/trainings',
+};
 
 /**
  * A list item that is not a prediction the reconciler can decide on (no id, a status that is not
@@ -219,7 +227,7 @@ export class ReplicateApiClient {
         return outcome;
       },
       async *[Symbol.asyncIterator]() {
-        const first = client.url('/v1/predictions');
+        const first = client.url(COLLECTIONS[options.kind ?? CompletionKind.PREDICTION]);
         // Narrows the listing where Replicate honours it; the `created_at` check below does not rely on it.
         first.searchParams.set('created_after', options.since.toISOString());
         if (options.until) first.searchParams.set('created_before', options.until.toISOString());
@@ -285,18 +293,37 @@ export class ReplicateApiClient {
     };
   }
 
-  /** One prediction whole, or undefined when Replicate does not know it (404). */
-  async getPrediction(predictionId: string, options: CallOptions = {}): Promise<FetchedPrediction | undefined> {
-    if (!isPredictionId(predictionId)) throw new Error(`getPrediction: ${JSON.stringify(predictionId)} is not a prediction id`);
-    const result = await this.get(this.url(`/v1/predictions/${predictionId}`), this.deadline(options), { notFound: 'undefined' });
+  /** Recent trainings, newest first: `listPredictions` on `GET /v1/trainings`. */
+  listTrainings(options: Omit<ListOptions, 'kind'>): PredictionListing {
+    return this.listPredictions({ ...options, kind: CompletionKind.TRAINING });
+  }
+
+  /**
+   * One prediction whole (`GET /v1/predictions/{id}`), or a training (`GET /v1/trainings/{id}`)
+   * with `kind`; undefined when Replicate does not know it (404).
+   */
+  async getPrediction(
+    predictionId: string,
+    options: CallOptions = {},
+    kind: CompletionKind = CompletionKind.PREDICTION,
+  ): Promise<FetchedPrediction | undefined> {
+    if (!isPredictionId(predictionId)) throw new Error(`getPrediction: ${JSON.stringify(predictionId)} is not a ${kind} id`);
+    const result = await this.get(this.url(`${COLLECTIONS[kind]}/${predictionId}`), this.deadline(options), {
+      notFound: 'undefined',
+    });
     if (!result) return undefined;
-    const prediction = checkedPrediction(result.json, 'prediction');
+    const prediction = checkedPrediction(result.json, kind);
     if (prediction.id !== predictionId) {
-      throw new ReplicateApiError(`Replicate API: asked for prediction ${predictionId}, got ${prediction.id}`, {
+      throw new ReplicateApiError(`Replicate API: asked for ${kind} ${predictionId}, got ${prediction.id}`, {
         retryable: false,
       });
     }
     return { prediction, body: result.text };
+  }
+
+  /** One training whole, or undefined when Replicate does not know it (404). */
+  async getTraining(trainingId: string, options: CallOptions = {}): Promise<FetchedPrediction | undefined> {
+    return this.getPrediction(trainingId, options, CompletionKind.TRAINING);
   }
 
   /** The account's webhook signing secret (`whsec_…`), as `GET /v1/webhooks/default/secret` returns it. */

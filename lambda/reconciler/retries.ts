@@ -5,6 +5,7 @@
  * the listing can move past it. Given up, counted and logged, after a day of failures.
  */
 import { DeleteItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CompletionKind } from '../shared/prediction';
 import { ATTR, FOLLOW_INDEX, PARTITION_KEY, TTL_ATTRIBUTE, recoveryRetryKey } from '../shared/state';
 import { RecordedPredictions, type DueEntry } from './recorded';
 
@@ -32,17 +33,24 @@ export class RecoveryRetries {
     return this.index.due(FOLLOW_INDEX.retryValue, recoveryRetryKey(''), now, limit);
   }
 
-  /** Records one more failure, due again at `dueAt`; says how many so far and since when. */
-  async failed(predictionId: string, reason: string, now: Date, dueAt: Date): Promise<RetryState> {
+  /** Records one more failure, due again at `dueAt`; says how many so far and since when. `kind`: what to fetch it as. */
+  async failed(
+    predictionId: string,
+    reason: string,
+    now: Date,
+    dueAt: Date,
+    kind: CompletionKind = CompletionKind.PREDICTION,
+  ): Promise<RetryState> {
     const result = await this.dynamodb.send(
       new UpdateItemCommand({
         TableName: this.tableName,
         Key: { [PARTITION_KEY]: { S: recoveryRetryKey(predictionId) } },
         UpdateExpression:
-          'SET #id = :id, #follow = :retry, #followAt = :due, #reason = :reason, #first = if_not_exists(#first, :now), ' +
+          'SET #id = :id, #kind = :kind, #follow = :retry, #followAt = :due, #reason = :reason, #first = if_not_exists(#first, :now), ' +
           '#expires = if_not_exists(#expires, :expires) ADD #attempts :one',
         ExpressionAttributeNames: {
           '#id': ATTR.predictionId,
+          '#kind': ATTR.kind,
           '#follow': FOLLOW_INDEX.partitionKey,
           '#followAt': FOLLOW_INDEX.sortKey,
           '#reason': 'reason',
@@ -52,6 +60,7 @@ export class RecoveryRetries {
         },
         ExpressionAttributeValues: {
           ':id': { S: predictionId },
+          ':kind': { S: kind },
           ':retry': { S: FOLLOW_INDEX.retryValue },
           ':due': { S: dueAt.toISOString() },
           ':reason': { S: reason.slice(0, 256) },

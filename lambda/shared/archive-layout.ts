@@ -5,8 +5,17 @@
 
 /** Terminal payloads too large for a table item, written by the verifier before its write. */
 export const SPILL_FOLDER = 'webhook-payloads/';
+import { CompletionKind } from './prediction';
+
 /** One folder per finished prediction, written by the archiver. */
 export const PREDICTIONS_FOLDER = 'predictions/';
+/** One folder per finished training, written by the archiver: the same layout, `training.json` for its document. */
+export const TRAININGS_FOLDER = 'trainings/';
+/** The archiver's folders, one per kind: what it writes and what `grantReadArchive` lets read. */
+export const ARCHIVE_FOLDERS: Readonly<Record<CompletionKind, string>> = {
+  [CompletionKind.PREDICTION]: PREDICTIONS_FOLDER,
+  [CompletionKind.TRAINING]: TRAININGS_FOLDER,
+};
 
 /** Normalises a user prefix: empty, or ending in exactly one `/`, never starting with one. */
 export function normalizePrefix(prefix: string | undefined): string {
@@ -23,13 +32,20 @@ export function spilledPayloadKey(prefix: string, predictionId: string, bodyDige
   return `${prefix}${SPILL_FOLDER}${predictionId}/${bodyDigest}.json`;
 }
 
-export const predictionFolder = (prefix: string, predictionId: string): string =>
-  `${prefix}${PREDICTIONS_FOLDER}${predictionId}/`;
-export const predictionDocumentKey = (prefix: string, predictionId: string): string =>
-  `${predictionFolder(prefix, predictionId)}prediction.json`;
-export const manifestKey = (prefix: string, predictionId: string): string =>
-  `${predictionFolder(prefix, predictionId)}manifest.json`;
+/** `predictions/<id>/` or `trainings/<id>/`. */
+export const predictionFolder = (prefix: string, predictionId: string, kind = CompletionKind.PREDICTION): string =>
+  `${prefix}${ARCHIVE_FOLDERS[kind]}${predictionId}/`;
+/** The terminal payload, verbatim: `prediction.json`, or `training.json` for a training. */
+export const predictionDocumentKey = (prefix: string, predictionId: string, kind = CompletionKind.PREDICTION): string =>
+  `${predictionFolder(prefix, predictionId, kind)}${kind}.json`;
+export const manifestKey = (prefix: string, predictionId: string, kind = CompletionKind.PREDICTION): string =>
+  `${predictionFolder(prefix, predictionId, kind)}manifest.json`;
 
 /** `outputs/<n>-<name>`: the discovery index keeps keys unique and stable across re-runs. */
-export const outputKey = (prefix: string, predictionId: string, index: number, fileName: string): string =>
-  `${predictionFolder(prefix, predictionId)}outputs/${index}-${fileName}`;
+export const outputKey = (
+  prefix: string,
+  predictionId: string,
+  index: number,
+  fileName: string,
+  kind = CompletionKind.PREDICTION,
+): string => `${predictionFolder(prefix, predictionId, kind)}outputs/${index}-${fileName}`;

@@ -3,21 +3,29 @@
  * rule patterns that match it (the construct's `onCompletionEvent` and local mode use the same
  * function, so a rule and the events it should see cannot drift apart). Pure.
  */
-import { TERMINAL_STATUSES, type TerminalStatus } from './prediction';
+import { COMPLETION_KINDS, CompletionKind, TERMINAL_STATUSES, type TerminalStatus } from './prediction';
 
 /** The `source` of every completion event. Ours, not Replicate's: nothing else puts it. */
 export const COMPLETION_EVENT_SOURCE = 'replicate-webhooks';
 
-const DETAIL_TYPES: Readonly<Record<TerminalStatus, string>> = {
-  succeeded: 'Replicate Prediction Succeeded',
-  failed: 'Replicate Prediction Failed',
-  canceled: 'Replicate Prediction Canceled',
-  aborted: 'Replicate Prediction Aborted',
+const STATUS_WORDS: Readonly<Record<TerminalStatus, string>> = {
+  succeeded: 'Succeeded',
+  failed: 'Failed',
+  canceled: 'Canceled',
+  aborted: 'Aborted',
+};
+const KIND_WORDS: Readonly<Record<CompletionKind, string>> = {
+  [CompletionKind.PREDICTION]: 'Prediction',
+  [CompletionKind.TRAINING]: 'Training',
 };
 
-/** The `detail-type` of a finished prediction's event: one per terminal status, so rules can match on it. */
-export function completionEventDetailType(status: string): string {
-  return DETAIL_TYPES[status as TerminalStatus] ?? 'Replicate Prediction Finished';
+/**
+ * The `detail-type` of a finished prediction's (or training's) event: one per kind and terminal
+ * status, so rules can match on them: `Replicate Prediction Succeeded`, `Replicate Training Failed`.
+ */
+export function completionEventDetailType(status: string, kind: string = CompletionKind.PREDICTION): string {
+  const kindWord = KIND_WORDS[kind as CompletionKind] ?? KIND_WORDS[CompletionKind.PREDICTION];
+  return `Replicate ${kindWord} ${STATUS_WORDS[status as TerminalStatus] ?? 'Finished'}`;
 }
 
 /**
@@ -28,7 +36,11 @@ export function completionEventDetailType(status: string): string {
  */
 export const EVENT_ENVELOPE_BYTES =
   Buffer.byteLength(COMPLETION_EVENT_SOURCE) +
-  Math.max(...[...Object.values(DETAIL_TYPES), completionEventDetailType('')].map((type) => Buffer.byteLength(type)));
+  Math.max(
+    ...COMPLETION_KINDS.flatMap((kind) =>
+      [...TERMINAL_STATUSES, ''].map((status) => completionEventDetailType(status, kind)),
+    ).map((type) => Buffer.byteLength(type)),
+  );
 
 /** One PutEvents entry: the completion message (JSON text) as the detail. */
 export interface CompletionEventEntry {
@@ -38,10 +50,15 @@ export interface CompletionEventEntry {
   readonly EventBusName: string;
 }
 
-export function completionEventEntry(status: string, body: string, eventBusName: string): CompletionEventEntry {
+export function completionEventEntry(
+  status: string,
+  body: string,
+  eventBusName: string,
+  kind: string = CompletionKind.PREDICTION,
+): CompletionEventEntry {
   return {
     Source: COMPLETION_EVENT_SOURCE,
-    DetailType: completionEventDetailType(status),
+    DetailType: completionEventDetailType(status, kind),
     Detail: body,
     EventBusName: eventBusName,
   };
@@ -51,18 +68,24 @@ export function completionEventEntry(status: string, body: string, eventBusName:
 export interface CompletionEventSelection {
   readonly statuses?: readonly string[];
   readonly models?: readonly string[];
+  /** Predictions, trainings or both (absent or empty: both). */
+  readonly kinds?: readonly string[];
 }
 
 /** An EventBridge event pattern, as JSON. */
 export type EventPattern = Record<string, unknown>;
 
-/** The pattern matching exactly the completion events of these statuses and models. */
+/** The pattern matching exactly the completion events of these statuses, models and kinds. */
 export function completionEventPattern(selection: CompletionEventSelection = {}): EventPattern {
   const statuses = selection.statuses ?? [];
   const models = selection.models ?? [];
+  const kinds = selection.kinds ?? [];
   return {
     source: [COMPLETION_EVENT_SOURCE],
-    'detail-type': (statuses.length > 0 ? statuses : TERMINAL_STATUSES).map(completionEventDetailType),
+    // Kind and status are both in the detail-type: one list matches their every pair.
+    'detail-type': (kinds.length > 0 ? kinds : COMPLETION_KINDS).flatMap((kind) =>
+      (statuses.length > 0 ? statuses : TERMINAL_STATUSES).map((status) => completionEventDetailType(status, kind)),
+    ),
     ...(models.length > 0 ? { detail: { model: [...models] } } : {}),
   };
 }

@@ -8,7 +8,7 @@
  */
 import { EVENT_ENVELOPE_BYTES } from './completion-event';
 import { wellFormedPrefix } from './outputs';
-import type { Prediction } from './prediction';
+import { CompletionKind, type Prediction } from './prediction';
 
 /** One output file, copied into the archive. */
 export interface ArchivedFile {
@@ -55,6 +55,8 @@ export interface ObjectLocation {
 /** manifest.json: source → archived copy, for every output; written next to prediction.json. */
 export interface ArchiveManifest {
   readonly predictionId: string;
+  /** `training` for a training; absent in manifests written before trainings were told apart (predictions). */
+  readonly kind?: string;
   readonly status: string;
   readonly archivedAt: string;
   /** prediction.json: the terminal webhook payload, verbatim. */
@@ -64,17 +66,29 @@ export interface ArchiveManifest {
 }
 
 /** Payload fields the message carries cut short or in part; prediction.json has them whole. */
-export type TruncatedField = 'model' | 'version' | 'createdAt' | 'startedAt' | 'completedAt' | 'metrics' | 'error';
+export type TruncatedField =
+  'model' | 'version' | 'trainedVersion' | 'createdAt' | 'startedAt' | 'completedAt' | 'metrics' | 'error';
 
 /** The body of a completion notification (JSON). Never carries logs. */
 export interface CompletionMessage {
   readonly schemaVersion: 1;
+  /** The prediction's id, or the training's (`kind` says which; Replicate's ids do not overlap). */
   readonly predictionId: string;
+  /** `prediction` or `training`, as the message attribute `kind` and the event's detail-type say. */
+  readonly kind: `${CompletionKind}`;
   readonly status: string;
-  /** At most 256 characters, like the `model` attribute. */
+  /** At most 256 characters, like the `model` attribute. For a training, the model it trained from. */
   readonly model?: string;
-  /** The model version id (`hidden` for some official models); at most 256 characters. */
+  /**
+   * The model version id (`hidden` for some official models); at most 256 characters. For a
+   * training, the version it trained from: the new one is `trainedVersion`.
+   */
   readonly version?: string;
+  /**
+   * A succeeded training's new version (its `output.version`, e.g. `owner/model:abc123`), ready
+   * to run predictions with; at most 256 characters. Absent for predictions.
+   */
+  readonly trainedVersion?: string;
   readonly createdAt?: string;
   readonly startedAt?: string;
   readonly completedAt?: string;
@@ -93,7 +107,7 @@ export interface CompletionMessage {
 }
 
 /** Message attributes, for subscription filter policies. Published as `String` attributes. */
-export type CompletionAttributes = Readonly<{ status: string; prediction_id: string; model?: string }>;
+export type CompletionAttributes = Readonly<{ status: string; kind: string; prediction_id: string; model?: string }>;
 
 export interface CompletionNotification {
   readonly message: CompletionMessage;
@@ -162,6 +176,11 @@ export function buildCompletionMessage(
   };
   const model = field('model', prediction.model, MAX_NAME_CHARS);
   const version = field('version', prediction.version, MAX_NAME_CHARS);
+  const kind = prediction.kind === CompletionKind.TRAINING ? CompletionKind.TRAINING : CompletionKind.PREDICTION;
+  const trainedVersion =
+    kind === CompletionKind.TRAINING
+      ? field('trainedVersion', trainingOutputVersion(prediction.output), MAX_NAME_CHARS)
+      : undefined;
   const createdAt = field('createdAt', prediction.createdAt, MAX_TIME_CHARS);
   const startedAt = field('startedAt', prediction.startedAt, MAX_TIME_CHARS);
   const completedAt = field('completedAt', prediction.completedAt, MAX_TIME_CHARS);
@@ -175,6 +194,7 @@ export function buildCompletionMessage(
 
   const attributes: CompletionAttributes = {
     status: attributeText(status),
+    kind,
     prediction_id: attributeText(predictionId),
     // SNS refuses an empty attribute value.
     ...(model ? { model: attributeText(model) } : {}),
@@ -182,9 +202,11 @@ export function buildCompletionMessage(
   const base = {
     schemaVersion: 1 as const,
     predictionId,
+    kind,
     status,
     model,
     version,
+    trainedVersion,
     createdAt,
     startedAt,
     completedAt,
@@ -232,7 +254,22 @@ export function buildCompletionMessage(
   const bare = compose([], []);
   if (fits(bare)) return bare;
   for (const name of ['model', 'version', 'metrics', 'error'] as const) if (!truncated.includes(name)) truncated.push(name);
-  return compose([], [], { ...base, model: undefined, version: undefined, metrics: undefined, error: undefined });
+  if (trainedVersion !== undefined && !truncated.includes('trainedVersion')) truncated.push('trainedVersion');
+  return compose([], [], {
+    ...base,
+    model: undefined,
+    version: undefined,
+    trainedVersion: undefined,
+    metrics: undefined,
+    error: undefined,
+  });
+}
+
+/** A training's new version: `output.version` (`owner/model:id`), when it is text. */
+function trainingOutputVersion(output: unknown): unknown {
+  return typeof output === 'object' && output !== null && !Array.isArray(output)
+    ? (output as Record<string, unknown>).version
+    : undefined;
 }
 
 /** The entry as the message carries it: its payload-derived text made well-formed. */

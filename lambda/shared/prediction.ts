@@ -30,10 +30,52 @@ export function isTerminalStatus(value: unknown): value is TerminalStatus {
   return typeof value === 'string' && (TERMINAL_STATUSES as readonly string[]).includes(value);
 }
 
+/**
+ * What Replicate ran: a prediction, or a training (a fine-tune, whose output is a new model
+ * version and its weights). Both arrive as the same signed webhooks and share the same statuses;
+ * the kind decides the archive folder, the completion message's `kind`, its SNS attribute and its
+ * EventBridge detail-type.
+ */
+export enum CompletionKind {
+  /** A prediction (`/v1/predictions/{id}`). */
+  PREDICTION = 'prediction',
+  /** A training (`/v1/trainings/{id}`): its output is `{ version, weights }`. */
+  TRAINING = 'training',
+}
+
+export const COMPLETION_KINDS: readonly CompletionKind[] = [CompletionKind.PREDICTION, CompletionKind.TRAINING];
+
+export function isCompletionKind(value: unknown): value is CompletionKind {
+  return typeof value === 'string' && (COMPLETION_KINDS as readonly string[]).includes(value);
+}
+
+// Replicate names the object's own API address in `urls` (`get`, `cancel`, `stream`); a training's
+// are under /v1/trainings/. Matched on the path alone, so a proxy or the stand-in's host counts too.
+const TRAINING_URL = /^https?:\/\/[^/]+(?:\/[^?#]*)?\/v1\/trainings\//;
+
+/**
+ * Whether a Replicate object (a webhook body, or an item of `GET /v1/trainings`) is a training:
+ * one of its `urls` is under `/v1/trainings/`, or it names a `destination` (only trainings have
+ * one). Not from `output` alone: a prediction's output may be any object, `{version, weights}`
+ * included, and an early training webhook has none yet.
+ */
+export function completionKindOf(fields: Readonly<Record<string, unknown>>): CompletionKind {
+  const urls = fields.urls;
+  if (typeof urls === 'object' && urls !== null && !Array.isArray(urls)) {
+    for (const name of ['get', 'cancel', 'stream'] as const) {
+      const url = (urls as Record<string, unknown>)[name];
+      if (typeof url === 'string' && TRAINING_URL.test(url)) return CompletionKind.TRAINING;
+    }
+  }
+  return typeof fields.destination === 'string' ? CompletionKind.TRAINING : CompletionKind.PREDICTION;
+}
+
 /** The fields we rely on. Everything else stays in the raw body, which is kept verbatim. */
 export interface Prediction {
   readonly id: string;
   readonly status: PredictionStatus;
+  /** A prediction or a training; absent is read as a prediction (records and tests from before trainings). */
+  readonly kind?: CompletionKind;
   readonly model?: string;
   readonly version?: string;
   readonly createdAt?: string;
@@ -96,6 +138,7 @@ export function parsePrediction(body: string | Uint8Array): ParseResult {
     prediction: {
       id: fields.id,
       status: fields.status,
+      kind: completionKindOf(fields),
       model: optionalString(fields.model),
       version: optionalString(fields.version),
       createdAt: optionalString(fields.created_at),

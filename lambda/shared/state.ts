@@ -44,6 +44,8 @@ export const PAYLOAD_ITEM_RETENTION_SECONDS = 30 * 24 * 3600;
 /** Attribute names of a prediction record (shared by the verifier, archiver and tests). */
 export const ATTR = {
   predictionId: 'predictionId',
+  /** `prediction` or `training` (CompletionKind); absent on records written before trainings were told apart: a prediction. */
+  kind: 'kind',
   status: 'status',
   statusRank: 'statusRank',
   terminalStatus: 'terminalStatus',

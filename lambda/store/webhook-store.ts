@@ -18,7 +18,7 @@ import {
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { spilledPayloadKey } from '../shared/archive-layout';
-import { STATUS_RANK, TERMINAL_RANK, isTerminalStatus, type Prediction } from '../shared/prediction';
+import { CompletionKind, STATUS_RANK, TERMINAL_RANK, isTerminalStatus, type Prediction } from '../shared/prediction';
 import {
   ARCHIVE_PENDING_INDEX,
   ATTR,
@@ -164,6 +164,7 @@ export function buildUpdate(
 
   const update = new UpdateBuilder();
   update.set(ATTR.predictionId, s(prediction.id));
+  update.set(ATTR.kind, s(prediction.kind ?? CompletionKind.PREDICTION));
   update.set(ATTR.status, s(prediction.status));
   update.set(ATTR.statusRank, n(STATUS_RANK[prediction.status]));
   update.set(ATTR.lastWebhookId, s(webhookId));

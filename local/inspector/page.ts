@@ -80,7 +80,7 @@ function addRow(summary) {
     el('td', {}, time),
     el('td', { class: 'mono id', title: summary.webhookId || '' }, summary.webhookId || '—'),
     el('td', { class: 'mono id', title: summary.predictionId || '' }, summary.predictionId || '—'),
-    el('td', {}, (summary.predictionStatus || '—')),
+    el('td', { class: 'kind-' + (summary.kind || 'none') }, (summary.kind === 'training' ? 'training · ' : '') + (summary.predictionStatus || '—')),
     el('td', { class: 'verdict ' + verdictClass(summary.verdict) }, summary.status + ' ' + summary.verdict),
     el('td', {}, summary.latencyMs));
   row.addEventListener('click', () => select(summary.seq));

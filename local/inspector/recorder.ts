@@ -3,6 +3,7 @@
  * memory and bounded by count and by bytes (bodies may hold user data, and a load test must not
  * grow local mode without end). Never logged.
  */
+import { completionKindOf, type CompletionKind } from '../../lambda/shared/prediction';
 import type { SignatureDiagnosis } from './diagnose';
 
 export type ReplayMode = 'as-sent' | 're-signed';
@@ -28,6 +29,8 @@ export interface DeliverySummary {
   readonly webhookId?: string;
   readonly predictionId?: string;
   readonly predictionStatus?: string;
+  /** `prediction` or `training`, as the verifier tells them apart; absent when the body is no prediction. */
+  readonly kind?: CompletionKind;
   readonly status: number;
   /** `accepted`, `duplicate`, `stale`, `after_terminal`, or the 4xx/5xx reason. */
   readonly verdict: string;
@@ -102,6 +105,7 @@ export function summarize(delivery: Delivery): DeliverySummary {
     webhookId: headerValue(delivery, 'webhook-id'),
     predictionId: typeof answer.predictionId === 'string' ? answer.predictionId : prediction.id,
     predictionStatus: prediction.status,
+    ...(prediction.kind ? { kind: prediction.kind } : {}),
     status: delivery.status,
     verdict,
     latencyMs: delivery.latencyMs,
@@ -114,14 +118,14 @@ export function summarize(delivery: Delivery): DeliverySummary {
 const MAX_PARSED_BYTES = 8 * 1024 * 1024;
 
 /** The prediction's id and status when the body is a JSON object that has them (forged ones too). */
-function predictionFields(body: Buffer): { id?: string; status?: string } {
+function predictionFields(body: Buffer): { id?: string; status?: string; kind?: CompletionKind } {
   if (body.length > MAX_PARSED_BYTES) return {};
   try {
     const parsed = JSON.parse(body.toString('utf8')) as unknown;
     if (typeof parsed !== 'object' || parsed === null) return {};
     const { id, status } = parsed as { id?: unknown; status?: unknown };
     return {
-      ...(typeof id === 'string' ? { id: id.slice(0, 128) } : {}),
+      ...(typeof id === 'string' ? { id: id.slice(0, 128), kind: completionKindOf(parsed as Record<string, unknown>) } : {}),
       ...(typeof status === 'string' ? { status: status.slice(0, 32) } : {}),
     };
   } catch {

@@ -8,9 +8,9 @@ import { GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { manifestKey, PREDICTIONS_FOLDER } from '../../lambda/shared/archive-layout';
+import { ARCHIVE_FOLDERS, manifestKey } from '../../lambda/shared/archive-layout';
 import type { CompletionMessage } from '../../lambda/shared/completion-message';
-import { isPredictionId } from '../../lambda/shared/prediction';
+import { CompletionKind, isPredictionId } from '../../lambda/shared/prediction';
 import { signWebhook } from '../../lambda/shared/signature';
 import { predictionItemKey } from '../../lambda/shared/state';
 import { diagnoseSignature } from './diagnose';
@@ -237,7 +237,7 @@ class LocalInspector {
     const summary = summarize(delivery);
     const predictionId = summary.predictionId && isPredictionId(summary.predictionId) ? summary.predictionId : undefined;
     const [record, manifest] = predictionId
-      ? await Promise.all([this.readRecord(predictionId), this.readManifest(predictionId)])
+      ? await Promise.all([this.readRecord(predictionId), this.readManifest(predictionId, summary.kind)])
       : [undefined, undefined];
     const text = delivery.body.toString('utf8');
     const isText = Buffer.from(text, 'utf8').equals(delivery.body);
@@ -264,10 +264,13 @@ class LocalInspector {
     return Item ? (unmarshall(Item) as Record<string, unknown>) : undefined;
   }
 
-  private async readManifest(predictionId: string): Promise<unknown> {
+  private async readManifest(predictionId: string, kind = CompletionKind.PREDICTION): Promise<unknown> {
     try {
       const object = await this.options.s3.send(
-        new GetObjectCommand({ Bucket: this.options.bucketName, Key: manifestKey(this.options.archivePrefix, predictionId) }),
+        new GetObjectCommand({
+          Bucket: this.options.bucketName,
+          Key: manifestKey(this.options.archivePrefix, predictionId, kind),
+        }),
       );
       return JSON.parse(await object.Body!.transformToString()) as unknown;
     } catch (error) {
@@ -278,7 +281,8 @@ class LocalInspector {
 
   private async download(key: string, response: ServerResponse): Promise<void> {
     // Only what the archiver wrote: the archive, not the spilled payloads or anything else in the bucket.
-    if (!key.startsWith(`${this.options.archivePrefix}${PREDICTIONS_FOLDER}`) || key.includes('..')) {
+    const archived = Object.values(ARCHIVE_FOLDERS).some((folder) => key.startsWith(`${this.options.archivePrefix}${folder}`));
+    if (!archived || key.includes('..')) {
       sendJson(response, 400, { error: 'not an archived file' });
       return;
     }

@@ -9,6 +9,10 @@
  *   `created_before` (exclusive) filters. List items are the prediction objects without `logs`
  *   (the reference's list example has none, its get example has them).
  * - `GET  /v1/predictions/{id}` → the whole prediction, or 404 `{"detail":"Not found."}`.
+ * - `GET  /v1/trainings` and `GET /v1/trainings/{id}`: the same for trainings (the same paging and
+ *   filters). A training is a prediction whose `urls` are under `/v1/trainings/` (or that names a
+ *   `destination`): `putTraining`, or `putPrediction` with such fields. Each collection has its
+ *   own: a training is not at `/v1/predictions/{id}`, nor a prediction at `/v1/trainings/{id}`.
  * - `POST /v1/predictions` (`version` + `input`) and `POST /v1/models/{owner}/{name}/predictions`
  *   (`input`) → 201 and a new prediction in `starting`; it moves only when `putPrediction` says so.
  * - `GET  /v1/webhooks/default/secret` → `{"key": "whsec_..."}`.
@@ -23,6 +27,7 @@
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { CompletionKind, completionKindOf } from '../../lambda/shared/prediction';
 
 /** A prediction as stored and answered: Replicate's field names, any extra field kept as given. */
 export type StandInPrediction = Record<string, unknown> & { readonly id: string; readonly created_at: string };
@@ -112,6 +117,8 @@ export interface ReplicateApiStandIn {
   readonly endpoint: string;
   /** Adds a prediction or replaces it whole (same `id`): missing required fields get defaults. */
   putPrediction(prediction: Record<string, unknown>): StandInPrediction;
+  /** Adds a training or replaces it whole: a prediction served under `/v1/trainings` (its `urls` there). */
+  putTraining(training: Record<string, unknown>): StandInPrediction;
   /**
    * Removes a prediction's data as Replicate does about an hour after it was created: `output`,
    * `input` and `logs` emptied, `data_removed: true`. Answers with what is left.
@@ -244,6 +251,7 @@ export async function startReplicateApi(options: ReplicateApiStandInOptions): Pr
   return {
     endpoint: `http://127.0.0.1:${port}`,
     putPrediction: (prediction) => account.store(account.withDefaults(prediction)),
+    putTraining: (training) => account.store(account.withDefaults(training, CompletionKind.TRAINING)),
     removeData: (id) => account.removeData(id),
     putListItem: (item, createdAt) => account.putListItem(item, createdAt),
     setSecret(key) {
@@ -280,7 +288,7 @@ class StandInAccount {
     this.tokenDigest = digestOf(`Bearer ${token}`);
   }
 
-  withDefaults(given: Record<string, unknown>): StandInPrediction {
+  withDefaults(given: Record<string, unknown>, kind: CompletionKind = completionKindOf(given)): StandInPrediction {
     const id = given.id;
     if (typeof id !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(id)) {
       throw new Error(`putPrediction: id must be a prediction id, got ${JSON.stringify(id)}`);
@@ -300,9 +308,9 @@ class StandInAccount {
       data_removed: false,
       source: 'api',
       urls: {
-        get: `${this.base}/v1/predictions/${id}`,
-        cancel: `${this.base}/v1/predictions/${id}/cancel`,
-        web: `${this.base}/p/${id}`,
+        get: `${this.base}${COLLECTIONS[kind]}/${id}`,
+        cancel: `${this.base}${COLLECTIONS[kind]}/${id}/cancel`,
+        web: `${this.base}/${kind === CompletionKind.TRAINING ? 't' : 'p'}/${id}`,
       },
       // An explicit `undefined` means "not given", as it would in JSON.
       ...Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined)),
@@ -346,6 +354,12 @@ class StandInAccount {
     return undefined;
   }
 }
+
+/** Each kind's collection, as Replicate's API names them. */
+const COLLECTIONS: Readonly<Record<CompletionKind, string>> = {
+  [CompletionKind.PREDICTION]: '/v1/predictions',
+  [CompletionKind.TRAINING]: '/v1/trainings',
+};
 
 /** The HTTP side: reads each request, lets a fault, the token check or a route answer it, and records it. */
 function answerRequests(
@@ -408,11 +422,13 @@ function route(
       method === 'GET' ? listPredictions(account, listing, query) : createPrediction(account, body, undefined),
     );
   }
-  const one = /^\/v1\/predictions\/([^/]+)$/.exec(path);
+  if (path === '/v1/trainings') return allow(['GET'], () => listPredictions(account, listing, query, CompletionKind.TRAINING));
+  const one = /^\/v1\/(predictions|trainings)\/([^/]+)$/.exec(path);
   if (one) {
+    const kind = one[1] === 'trainings' ? CompletionKind.TRAINING : CompletionKind.PREDICTION;
     return allow(['GET'], () => {
-      const prediction = account.predictions.get(decodeURIComponent(one[1]));
-      return prediction ? json(200, prediction) : notFound();
+      const prediction = account.predictions.get(decodeURIComponent(one[2]));
+      return prediction && completionKindOf(prediction) === kind ? json(200, prediction) : notFound();
     });
   }
   const byModel = /^\/v1\/models\/([^/]+)\/([^/]+)\/predictions$/.exec(path);
@@ -430,8 +446,13 @@ interface ListingRules {
   readonly honourCreatedFilters: boolean;
 }
 
-/** `GET /v1/predictions`: one page, newest first, of what the filters leave, and links to the pages either side. */
-function listPredictions(account: StandInAccount, listing: ListingRules, query: URLSearchParams): Reply {
+/** `GET /v1/predictions` (or `/v1/trainings`): one page, newest first, of what the filters leave, and links to the pages either side. */
+function listPredictions(
+  account: StandInAccount,
+  listing: ListingRules,
+  query: URLSearchParams,
+  kind: CompletionKind = CompletionKind.PREDICTION,
+): Reply {
   const bound = (name: string) => {
     const text = query.get(name);
     if (text === null) return undefined;
@@ -449,7 +470,13 @@ function listPredictions(account: StandInAccount, listing: ListingRules, query: 
 
   const atOrAfter = (position: Position, bound: { ms: number; micros: number }) =>
     position.ms > bound.ms || (position.ms === bound.ms && position.micros >= bound.micros);
+  // Raw items are listed with the predictions: they stand for what a broken upstream lists there.
+  const ofKind = (position: Position) => {
+    const stored = account.predictions.get(position.id);
+    return (stored ? completionKindOf(stored) : CompletionKind.PREDICTION) === kind;
+  };
   const inRange = [...account.positions.values()]
+    .filter(ofKind)
     .filter(
       (position) =>
         !listing.honourCreatedFilters || ((!after || atOrAfter(position, after)) && (!before || !atOrAfter(position, before))),
@@ -459,7 +486,7 @@ function listPredictions(account: StandInAccount, listing: ListingRules, query: 
   const listItem = (prediction: StandInPrediction) =>
     Object.fromEntries(Object.entries(prediction).filter(([field]) => !listing.listOmits.has(field)));
   return json(200, {
-    ...pageLinks(account.base, query, inRange, page),
+    ...pageLinks(account.base, COLLECTIONS[kind], query, inRange, page),
     results: page.map((position) =>
       account.rawItems.has(position.id) ? account.rawItems.get(position.id) : listItem(account.predictions.get(position.id)!),
     ),
@@ -476,12 +503,13 @@ function pageOf(inRange: readonly Position[], cursor: Cursor | undefined, pageSi
 /** A page's `next` (older) and `previous` (newer) links: the same query with another cursor, or null at either end. */
 function pageLinks(
   base: string,
+  collection: string,
   query: URLSearchParams,
   inRange: readonly Position[],
   page: readonly Position[],
 ): { next: string | null; previous: string | null } {
   const link = (next: Cursor) => {
-    const url = new URL('/v1/predictions', base);
+    const url = new URL(collection, base);
     for (const [name, value] of query) if (name !== 'cursor') url.searchParams.append(name, value);
     url.searchParams.set('cursor', encodeCursor(next));
     return url.toString();

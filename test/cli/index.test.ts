@@ -5,11 +5,19 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
-import { isTerminalStatus, parsePrediction, STATUS_RANK, type Prediction } from '../../lambda/shared/prediction';
+import { CompletionKind, isTerminalStatus, parsePrediction, STATUS_RANK, type Prediction } from '../../lambda/shared/prediction';
 import { decodeSigningKey, verifyWebhook } from '../../lambda/shared/signature';
 import { main } from '../../cli/index';
 import { startOutputServer } from '../../cli/output-server';
-import { buildScenario, planDeliveries, PNG_SIGNATURE, SCENARIOS, seededRandom, type Delivery } from '../../cli/scenarios';
+import {
+  buildScenario,
+  planDeliveries,
+  PNG_SIGNATURE,
+  SCENARIOS,
+  scenarioServesFiles,
+  seededRandom,
+  type Delivery,
+} from '../../cli/scenarios';
 import { sendDelivery } from '../../cli/send';
 import { startReplicateApi, type ReplicateApiStandIn } from '../../local/standins/replicate-api';
 import { newSecret } from '../support/webhooks';
@@ -103,6 +111,38 @@ describe('scenarios', () => {
     expect(logsWebhooks).toBeGreaterThanOrEqual(2);
     expect(logsWebhooks).toBeLessThanOrEqual(3);
     expect(terminal.logs).toContain('100%|##########| 4/4');
+  });
+
+  test('--training: a fine-tune’s webhooks, told apart as a training, its weights served when it succeeds', () => {
+    const succeeded = buildScenario('image', { fileBaseUrl: FILE_BASE, random: seededRandom(3), now: NOW, training: true });
+    const bodies = succeeded.deliveries.map(parse);
+    expect(bodies.every((body) => body.kind === CompletionKind.TRAINING)).toBe(true);
+    const terminal = bodies.at(-1)!;
+    expect(terminal.status).toBe('succeeded');
+    expect(terminal.output).toEqual({
+      version: expect.stringMatching(/^alice\/flux-lora-[a-z0-9]{6}:[0-9a-f]{64}$/),
+      weights: `${FILE_BASE}/${succeeded.predictionId}/trained_model.tar`,
+    });
+    expect(JSON.parse(succeeded.deliveries.at(-1)!.body)).toMatchObject({
+      urls: { get: `https://api.replicate.com/v1/trainings/${succeeded.predictionId}` },
+      destination: expect.stringMatching(/^alice\/flux-lora-/),
+    });
+    expect(succeeded.files).toEqual([expect.objectContaining({ path: `/${succeeded.predictionId}/trained_model.tar` })]);
+    expect(scenarioServesFiles('llm', true)).toBe(true);
+    for (const [name, status] of [
+      ['failed', 'failed'],
+      ['canceled', 'canceled'],
+    ] as const) {
+      const scenario = buildScenario(name, { fileBaseUrl: FILE_BASE, random: seededRandom(4), now: NOW, training: true });
+      const last = parse(scenario.deliveries.at(-1)!);
+      expect(last).toMatchObject({ kind: CompletionKind.TRAINING, status, output: null });
+      expect(scenario.files).toEqual([]);
+      expect(scenarioServesFiles(name, true)).toBe(false);
+    }
+    // Without it, the same scenario is a prediction.
+    expect(parse(buildScenario('image', { fileBaseUrl: FILE_BASE, now: NOW }).deliveries[0]!).kind).toBe(
+      CompletionKind.PREDICTION,
+    );
   });
 
   test('llm: a growing token list, no files', () => {
@@ -522,6 +562,7 @@ describe('cli', () => {
     ],
     ['--drop-terminal above 1', ['send', '--secret', secret, '--scenario', 'llm', '--drop-terminal', '1.5']],
     ['--drop-terminal with --file', ['send', '--secret', secret, '--file', 'x.json', '--drop-terminal', '0.5']],
+    ['--training with --file', ['send', '--secret', secret, '--file', 'x.json', '--training']],
   ])('%s exits 2 without sending', async (_label, argv) => {
     const { code, stderr } = await run(argv);
     expect(code).toBe(2);
@@ -595,6 +636,27 @@ describe('cli', () => {
       }
       // Its terminal webhook was sent too.
       expect(receiver.received.filter((received) => received.status === 200).length).toBeGreaterThanOrEqual(6);
+    });
+
+    test('--training registers a training: served at /v1/trainings/{id}, not as a prediction', async () => {
+      const { code, stdout } = await run([
+        'send',
+        '--url',
+        receiver.url,
+        '--secret',
+        secret,
+        '--scenario',
+        'failed',
+        '--training',
+        ...apiArgs(),
+      ]);
+      expect(code).toBe(0);
+      expect(stdout).toContainEqual(expect.stringMatching(/^training [a-z0-9]{26} \(failed\): \d+ webhooks to /));
+      const [id] = predictionIds(stdout);
+      const training = await fetch(`${api.endpoint}/v1/trainings/${id}`, { headers: { authorization: `Bearer ${token}` } });
+      expect(training.status).toBe(200);
+      expect(await training.json()).toMatchObject({ id, status: 'failed' });
+      expect((await get(id!)).status).toBe(404);
     });
 
     test('--drop-terminal leaves out the terminal webhooks of that fraction, seeded, and says so', async () => {

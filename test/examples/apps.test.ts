@@ -15,6 +15,7 @@ import { NotifyStack, notifyApp } from '../../examples/notify/app';
 import { CHAT_WEBHOOK_SECRET_ENV } from '../../examples/notify/settings';
 import { COMPLETION_EVENT_SOURCE, completionEventDetailType } from '../../lambda/shared/completion-event';
 import { buildCompletionMessage, objectLocation, type CompletionMessage } from '../../lambda/shared/completion-message';
+import { CompletionKind } from '../../lambda/shared/prediction';
 import { matchesPattern } from '../../local/aws/event-filter';
 
 const stackOf = <T>(app: App, type: new (...args: never[]) => T): T =>
@@ -75,6 +76,46 @@ function completionEvent(status: 'succeeded' | 'failed', fields: { predictTime?:
     at('predictions/q7rm2d5ah5rj00cmzjkrxqg3a4/manifest.json'),
   );
   return { source: COMPLETION_EVENT_SOURCE, 'detail-type': completionEventDetailType(status), detail: message };
+}
+
+/** A finished training's event, as the archiver puts it: its weights archived under trainings/. */
+function trainingEvent(status: 'succeeded' | 'failed') {
+  const at = (key: string) => objectLocation('archive-bucket', key);
+  const weights = 'https://replicate.delivery/xezq/w/trained_model.tar';
+  const { message } = buildCompletionMessage(
+    {
+      id: 'zt4mbcxp2hrj00cmzk0rq8pv6c',
+      kind: CompletionKind.TRAINING,
+      status,
+      model: 'ostris/flux-dev-lora-trainer',
+      version: 'e440909d3512c31646ee2e0c7d6f6f4923224863a6a10c494606e79fb5844497',
+      output: status === 'succeeded' ? { version: 'alice/my-flux:4f2b1c', weights } : null,
+      error: null,
+    },
+    {
+      predictionId: 'zt4mbcxp2hrj00cmzk0rq8pv6c',
+      kind: 'training',
+      status,
+      archivedAt: '2026-11-30T11:15:04.000Z',
+      prediction: at('trainings/zt4mbcxp2hrj00cmzk0rq8pv6c/training.json'),
+      files:
+        status === 'succeeded'
+          ? [
+              {
+                source: weights,
+                paths: ['.weights'],
+                ...at('trainings/zt4mbcxp2hrj00cmzk0rq8pv6c/outputs/0-trained_model.tar'),
+                bytes: 186_000_000,
+                sha256: '00'.repeat(32),
+                contentType: 'application/x-tar',
+              },
+            ]
+          : [],
+      failures: [],
+    },
+    at('trainings/zt4mbcxp2hrj00cmzk0rq8pv6c/manifest.json'),
+  );
+  return { source: COMPLETION_EVENT_SOURCE, 'detail-type': completionEventDetailType(status, 'training'), detail: message };
 }
 
 /**
@@ -156,6 +197,13 @@ describe('chain-models', () => {
     expect(matchesPattern(succeeded, pattern)).toBe(true);
     expect(matchesPattern({ ...succeeded, detail: { ...succeeded.detail, model: 'owner/other-model' } }, pattern)).toBe(false);
     expect(matchesPattern(completionEvent('failed'), pattern)).toBe(false);
+    // A training of that model is no prediction to chain from.
+    expect(
+      matchesPattern(
+        { ...trainingEvent('succeeded'), detail: { ...trainingEvent('succeeded').detail, model: DEFAULT_CHAIN.from } },
+        pattern,
+      ),
+    ).toBe(false);
     // The whole event goes to the function: it needs the detail as the archiver wrote it.
     expect(rule.Properties.Targets[0]).not.toHaveProperty('InputTransformer');
     expect(rule.Properties.Targets[0]).not.toHaveProperty('Input');
@@ -186,7 +234,8 @@ describe('chain-models', () => {
         ['sqs:SendMessage'],
       ]),
     );
-    expect(statements).toHaveLength(4);
+    // grantReadArchive: one statement per archive folder (predictions/, trainings/).
+    expect(statements).toHaveLength(5);
     const resources = (prefix: string) =>
       JSON.stringify(
         statements.filter((statement) => actions(statement).some((action) => action.startsWith(prefix))).map((s) => s.Resource),
@@ -320,8 +369,37 @@ describe('notify', () => {
     });
   });
 
+  test('finished trainings: a rule matching succeeded trainings only, telling the new version and where the weights are', () => {
+    const rule = template.findResources('AWS::Events::Rule')[logicalId(stack, stack.trainedRule)];
+    expect(rule.Properties.EventPattern).toEqual({
+      source: [COMPLETION_EVENT_SOURCE],
+      'detail-type': [completionEventDetailType('succeeded', 'training')],
+    });
+    expect(matchesPattern(trainingEvent('succeeded'), rule.Properties.EventPattern)).toBe(true);
+    expect(matchesPattern(trainingEvent('failed'), rule.Properties.EventPattern)).toBe(false);
+    expect(matchesPattern(completionEvent('succeeded'), rule.Properties.EventPattern)).toBe(false);
+    // And the predictions' rules leave trainings alone.
+    for (const predictionsRule of [stack.failedRule, stack.longRule]) {
+      const pattern = template.findResources('AWS::Events::Rule')[logicalId(stack, predictionsRule)].Properties.EventPattern;
+      expect(matchesPattern(trainingEvent('failed'), pattern)).toBe(false);
+    }
+    const [email, chat] = targetsOf(stack.trainedRule);
+    expect(email.Arn).toEqual(topicRef());
+    expect(render(email.InputTransformer, trainingEvent('succeeded'))).toBe(
+      [
+        'Replicate training zt4mbcxp2hrj00cmzk0rq8pv6c (ostris/flux-dev-lora-trainer) is done: the new version is alice/my-flux:4f2b1c.',
+        '',
+        'Its weights, archived: s3://archive-bucket/trainings/zt4mbcxp2hrj00cmzk0rq8pv6c/outputs/0-trained_model.tar',
+        'The training as Replicate sent it: s3://archive-bucket/trainings/zt4mbcxp2hrj00cmzk0rq8pv6c/training.json',
+      ].join('\n'),
+    );
+    expect(render(chat.InputTransformer, trainingEvent('succeeded'))).toEqual({
+      text: ':tada: Training zt4mbcxp2hrj00cmzk0rq8pv6c is done: run alice/my-flux:4f2b1c (weights: s3://archive-bucket/trainings/zt4mbcxp2hrj00cmzk0rq8pv6c/outputs/0-trained_model.tar)',
+    });
+  });
+
   test('every target retries and parks what it cannot deliver', () => {
-    for (const target of [...targetsOf(stack.failedRule), ...targetsOf(stack.longRule)]) {
+    for (const target of [...targetsOf(stack.failedRule), ...targetsOf(stack.longRule), ...targetsOf(stack.trainedRule)]) {
       expect(target.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: 21_600, MaximumRetryAttempts: 24 });
       expect(target.DeadLetterConfig).toEqual({ Arn: { 'Fn::GetAtt': [expect.stringMatching(/^NotifyDeadLetters/), 'Arn'] } });
     }

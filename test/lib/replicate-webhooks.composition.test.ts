@@ -105,7 +105,7 @@ test('subscriptions carry the filter policies of onCompletion', () => {
   });
 });
 
-test("the reader may read only the archive's predictions folder", () => {
+test("the reader may read only the archive's predictions and trainings folders", () => {
   const [policy, ...others] = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([, resource]) =>
     JSON.stringify(resource.Properties.Roles).includes(logicalId(composed.reader)),
   );
@@ -115,8 +115,9 @@ test("the reader may read only the archive's predictions folder", () => {
   ).map((statement) => ({ ...statement, Action: [statement.Action].flat() }));
   const bucketArn = { 'Fn::GetAtt': [logicalId(composed.dataLake), 'Arn'] };
   const s3Resources = statements.filter((statement) => statement.Action.some((action) => action.startsWith('s3:')));
-  expect(s3Resources).toHaveLength(1);
-  expect(s3Resources[0].Resource).toEqual([bucketArn, { 'Fn::Join': ['', [bucketArn, `/${PREFIX}/predictions/*`]] }]);
+  expect(s3Resources.map((statement) => statement.Resource)).toEqual(
+    ['predictions', 'trainings'].map((folder) => [bucketArn, { 'Fn::Join': ['', [bucketArn, `/${PREFIX}/${folder}/*`]] }]),
+  );
   // Spilled raw webhooks hold whole payloads; they are the construct's, not the reader's.
   expect(JSON.stringify(policy)).not.toContain('webhook-payloads');
   const kmsStatement = statements.find((statement) => statement.Action.includes('kms:Decrypt'));

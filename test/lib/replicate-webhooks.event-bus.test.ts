@@ -9,7 +9,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
-import { COMPLETION_EVENT_SOURCE, ReplicateWebhooks } from '../../lib';
+import { COMPLETION_EVENT_SOURCE, CompletionKind, ReplicateWebhooks } from '../../lib';
 import { TEMPLATE_RULES_AS_ERRORS } from '../support/cdk';
 
 function synth(withBus = true) {
@@ -25,6 +25,10 @@ const ALL_DETAIL_TYPES = [
   'Replicate Prediction Failed',
   'Replicate Prediction Canceled',
   'Replicate Prediction Aborted',
+  'Replicate Training Succeeded',
+  'Replicate Training Failed',
+  'Replicate Training Canceled',
+  'Replicate Training Aborted',
 ];
 
 describe('with an event bus', () => {
@@ -50,6 +54,7 @@ describe('with an event bus', () => {
     const rule = hooks.onCompletionEvent('FluxDone', {
       statuses: ['succeeded', 'failed'],
       models: ['black-forest-labs/flux-schnell'],
+      kinds: [CompletionKind.PREDICTION],
       target: new eventsTargets.SqsQueue(queue),
       ruleName: 'flux-done',
       description: 'Flux predictions that finished',
@@ -82,10 +87,19 @@ describe('with an event bus', () => {
     Template.fromStack(stack).hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
         source: [COMPLETION_EVENT_SOURCE],
-        'detail-type': ['Replicate Prediction Succeeded'],
+        'detail-type': ['Replicate Prediction Succeeded', 'Replicate Training Succeeded'],
         detail: { metrics: { predict_time: [{ numeric: ['>', 60] }] } },
       },
     });
+  });
+
+  test('kinds select trainings alone (detail-type), and both when absent', () => {
+    const { stack, hooks } = synth();
+    hooks.onCompletionEvent('Trained', { kinds: [CompletionKind.TRAINING], statuses: ['succeeded'] });
+    Template.fromStack(stack).hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: [COMPLETION_EVENT_SOURCE], 'detail-type': ['Replicate Training Succeeded'] },
+    });
+    expect(() => hooks.onCompletionEvent('Odd', { kinds: ['batch' as CompletionKind] })).toThrow(/kinds holds "batch"/);
   });
 
   test('a status that is never announced is refused at synth', () => {

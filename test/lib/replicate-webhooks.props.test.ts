@@ -8,7 +8,7 @@ import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { type StateTableProps } from '../../lib';
+import { CompletionKind, type StateTableProps } from '../../lib';
 import { HANDLER_RUNTIME, handlerAssetPath } from '../../lib/handler-code';
 import { synth, pending } from '../support/construct';
 
@@ -28,6 +28,10 @@ describe('subscribing and reading', () => {
         });
         hooks.onCompletion(new snsSubscriptions.LambdaSubscription(fn), { statuses: ['failed', 'canceled', 'aborted'] });
         hooks.onCompletion(new snsSubscriptions.EmailSubscription('ops@example.com'));
+        hooks.onCompletion(new snsSubscriptions.EmailSubscription('ml@example.com'), {
+          kinds: [CompletionKind.TRAINING],
+          statuses: ['succeeded'],
+        });
       });
       return {};
     });
@@ -40,10 +44,14 @@ describe('subscribing and reading', () => {
       Protocol: 'lambda',
       FilterPolicy: { status: ['failed', 'canceled', 'aborted'] },
     });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Endpoint: 'ml@example.com',
+      FilterPolicy: { status: ['succeeded'], kind: ['training'] },
+    });
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', FilterPolicy: Match.absent() });
   });
 
-  test('grantReadArchive grants reading the predictions folder only', () => {
+  test('grantReadArchive grants reading the predictions and trainings folders only', () => {
     const { template, stack, hooks } = synth({ archivePrefix: 'team' }, (stack) => {
       pending.push((hooks) =>
         hooks.grantReadArchive(new iam.Role(stack, 'Reader', { assumedBy: new iam.AccountRootPrincipal() })),
@@ -54,6 +62,7 @@ describe('subscribing and reading', () => {
       id.startsWith('ReaderDefaultPolicy'),
     );
     expect(JSON.stringify(reader)).toContain('/team/predictions/*');
+    expect(JSON.stringify(reader)).toContain('/team/trainings/*');
     expect(JSON.stringify(reader)).not.toContain('webhook-payloads');
     expect(stack.resolve(hooks.archivePrefix)).toBe('team/');
   });

@@ -197,6 +197,8 @@ describe('resources and their key settings', () => {
       },
       { Effect: 'Allow', Action: putActions, Resource: objects('/predictions/*') },
       { Effect: 'Allow', Action: 's3:GetObject', Resource: objects('/predictions/*') },
+      { Effect: 'Allow', Action: putActions, Resource: objects('/trainings/*') },
+      { Effect: 'Allow', Action: 's3:GetObject', Resource: objects('/trainings/*') },
       { Effect: 'Allow', Action: 's3:GetObject', Resource: objects('/webhook-payloads/*') },
       { Effect: 'Allow', Action: 'sns:Publish', Resource: { Ref: logicalId(hooks.completionTopic as sns.Topic) } },
       {
@@ -278,6 +280,7 @@ describe('resources and their key settings', () => {
           ARCHIVE_QUEUE_URL: { Ref: logicalId(hooks.archiveQueue) },
           ALLOWED_OUTPUT_HOSTS: 'replicate.delivery,*.replicate.delivery',
           MAX_FILE_BYTES: String(5 * 1024 ** 3),
+          MAX_TRAINING_FILE_BYTES: String(50 * 1024 ** 3),
           FILE_CONCURRENCY: '8',
           MAX_RECEIVE_COUNT: '5',
         }),

@@ -58,6 +58,12 @@ describe('secure, explicit defaults', () => {
             ExpirationInDays: 400,
             Transitions: [{ StorageClass: 'INTELLIGENT_TIERING', TransitionInDays: 0 }],
           }),
+          Match.objectLike({
+            Id: 'archived-trainings',
+            Prefix: 'x/trainings/',
+            ExpirationInDays: 400,
+            Transitions: [{ StorageClass: 'INTELLIGENT_TIERING', TransitionInDays: 0 }],
+          }),
         ]),
       },
     });

@@ -426,6 +426,15 @@ describe('edges', () => {
         'maxOutputFileSize is 5497558138881 bytes',
       ],
       [
+        'maxTrainingOutputFileSize',
+        { maxTrainingOutputFileSize: Size.bytes(1) },
+        { maxTrainingOutputFileSize: Size.tebibytes(5) },
+        { maxTrainingOutputFileSize: Size.bytes(0) },
+        { maxTrainingOutputFileSize: Size.bytes(5 * 1024 ** 4 + 1) },
+        'maxTrainingOutputFileSize is 0 bytes; it must be between 1 byte and 5 TiB, the largest S3 object.',
+        'maxTrainingOutputFileSize is 5497558138881 bytes',
+      ],
+      [
         'verifier.memorySize',
         { verifier: { memorySize: 128 } },
         { verifier: { memorySize: 10_240 } },

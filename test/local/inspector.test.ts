@@ -100,6 +100,15 @@ describe('the delivery memory', () => {
     recorder.add({ ...delivery(1), status: 502, answer: undefined });
     expect(recorder.list().map((summary) => summary.verdict)).toEqual(['accepted', 'bad_signature', 'http_502']);
   });
+
+  test('each delivery says whether it is a prediction or a training; a body that is neither says nothing', () => {
+    const recorder = new DeliveryRecorder();
+    const body = (fields: Record<string, unknown>) => ({ ...delivery(1), body: Buffer.from(JSON.stringify(fields)) });
+    recorder.add(body({ id: 'p1', status: 'succeeded', urls: { get: 'https://api.replicate.com/v1/predictions/p1' } }));
+    recorder.add(body({ id: 't1', status: 'processing', urls: { get: 'https://api.replicate.com/v1/trainings/t1' } }));
+    recorder.add(delivery(1));
+    expect(recorder.list().map((summary) => summary.kind)).toEqual(['prediction', 'training', undefined]);
+  });
 });
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

@@ -181,7 +181,7 @@ export function composeConsumerStack({ nag }: { nag: boolean }) {
   });
   hooks.grantReadArchive(reader);
   const readerReason =
-    "grantReadArchive: the object reads are limited to the archive's predictions folder, and the listing actions need the bucket itself.";
+    "grantReadArchive: the object reads are limited to the archive's predictions and trainings folders, and the listing actions need the bucket itself.";
   // cdk-nag names a GetAtt resource by the logical id, which carries a hash of the path.
   const dataLakeArn = `<${stack.getLogicalId(dataLake.node.defaultChild as s3.CfnBucket)}.Arn>`;
   for (const id of [
@@ -189,6 +189,7 @@ export function composeConsumerStack({ nag }: { nag: boolean }) {
     'Action::s3:GetBucket*',
     'Action::s3:List*',
     `Resource::${dataLakeArn}/${PREFIX}/predictions/*`,
+    `Resource::${dataLakeArn}/${PREFIX}/trainings/*`,
   ]) {
     acknowledge(reader, `AwsSolutions-IAM5[${id}]`, readerReason);
   }

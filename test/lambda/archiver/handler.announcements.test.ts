@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { COMPLETION_EVENT_SOURCE } from '../../../lambda/shared/completion-event';
-import { ReplicateWebhooks } from '../../../lib';
+import { CompletionKind, ReplicateWebhooks } from '../../../lib';
 import { matchesPattern } from '../../../local/aws/event-filter';
 import { startEventBridge, type EventBridgeStandIn } from '../../../local/aws/standins/eventbridge';
 import { subscribeQueue } from '../../support/notifications';
@@ -87,17 +87,18 @@ describe('completion events on EventBridge', () => {
   test('one event per finished prediction: source, a detail-type per status, the SNS message as detail; the rules onCompletionEvent builds match exactly the right ones', async () => {
     const pipeline = await withBus();
     try {
-      const ids = { image: newId(), llm: newId(), failed: newId(), canceled: newId() };
+      const ids = { image: newId(), llm: newId(), failed: newId(), canceled: newId(), trained: newId() };
       await pipeline.record(
         prediction(ids.image, 'succeeded-images', { output: [] }),
         prediction(ids.llm, 'succeeded-llm-tokens'),
         prediction(ids.failed, 'failed'),
         prediction(ids.canceled, 'canceled'),
+        prediction(ids.trained, 'failed', { urls: { get: `https://api.replicate.com/v1/trainings/${ids.trained}` } }),
       );
       await pipeline.drain();
 
       const put = eventsFor(...Object.values(ids));
-      expect(put).toHaveLength(4);
+      expect(put).toHaveLength(5);
       const notifications = await pipeline.subscriber.receiveAll();
       for (const { eventBusName, event } of put) {
         expect(eventBusName).toBe('completions');
@@ -111,6 +112,7 @@ describe('completion events on EventBridge', () => {
           [ids.llm, 'Replicate Prediction Succeeded'],
           [ids.failed, 'Replicate Prediction Failed'],
           [ids.canceled, 'Replicate Prediction Canceled'],
+          [ids.trained, 'Replicate Training Failed'],
         ].sort(),
       );
 
@@ -123,6 +125,11 @@ describe('completion events on EventBridge', () => {
           models: ['black-forest-labs/flux-schnell'],
         }),
         failedOrCanceled: hooks.onCompletionEvent('FailedOrCanceled', { statuses: ['failed', 'canceled'] }),
+        failedPredictions: hooks.onCompletionEvent('FailedPredictions', {
+          statuses: ['failed'],
+          kinds: [CompletionKind.PREDICTION],
+        }),
+        trainings: hooks.onCompletionEvent('Trainings', { kinds: [CompletionKind.TRAINING] }),
         everything: hooks.onCompletionEvent('Everything'),
       };
       const template = Template.fromStack(stack).toJSON() as {
@@ -136,7 +143,9 @@ describe('completion events on EventBridge', () => {
           .sort();
       };
       expect(matched(rules.fluxSucceeded)).toEqual([ids.image]);
-      expect(matched(rules.failedOrCanceled)).toEqual([ids.failed, ids.canceled].sort());
+      expect(matched(rules.failedOrCanceled)).toEqual([ids.failed, ids.canceled, ids.trained].sort());
+      expect(matched(rules.failedPredictions)).toEqual([ids.failed]);
+      expect(matched(rules.trainings)).toEqual([ids.trained]);
       expect(matched(rules.everything)).toEqual(Object.values(ids).sort());
     } finally {
       await pipeline.stop();

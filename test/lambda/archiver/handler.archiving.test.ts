@@ -90,7 +90,12 @@ describe('archiving finished predictions', () => {
     const notifications = await pipeline.subscriber.receiveAll();
     expect(notifications).toHaveLength(1);
     const [{ message, attributes }] = notifications;
-    expect(attributes).toEqual({ status: 'succeeded', model: 'black-forest-labs/flux-schnell', prediction_id: id });
+    expect(attributes).toEqual({
+      status: 'succeeded',
+      kind: 'prediction',
+      model: 'black-forest-labs/flux-schnell',
+      prediction_id: id,
+    });
     expect(message).toMatchObject({
       schemaVersion: 1,
       predictionId: id,
@@ -303,5 +308,66 @@ describe('archiving finished predictions', () => {
     const bodies = [running, newId(), finished].map((id) => JSON.stringify({ predictionId: id }));
     expect(await pipeline.archiver(sqsEvent(bodies))).toEqual({ batchItemFailures: [] });
     expect(await pipeline.subscriber.receiveAll(200)).toEqual([]);
+  });
+});
+
+describe('a training', () => {
+  test('its weights, over the predictions cap but under the trainings one, land under trainings/<id>/ beside training.json; announced as a training with its new version', async () => {
+    const pipeline = await startPipeline({ MAX_FILE_BYTES: String(1 * MiB), MAX_TRAINING_FILE_BYTES: String(64 * MiB) });
+    try {
+      const id = newId();
+      const weights = files.serveRandom(`/${id}/trained_model.tar`, 12 * MiB + 7, 'application/x-tar');
+      const training = (status: string, output: unknown) => ({
+        id,
+        model: 'ostris/flux-dev-lora-trainer',
+        version: 'e440909d3512c31646ee2e0c7d6f6f4923224863a6a10c494606e79fb5844497',
+        destination: 'alice/my-flux',
+        input: { steps: 1000 },
+        status,
+        output,
+        logs: 'step 1000/1000',
+        created_at: '2026-11-20T10:00:00.000000Z',
+        urls: {
+          get: `https://api.replicate.com/v1/trainings/${id}`,
+          cancel: `https://api.replicate.com/v1/trainings/${id}/cancel`,
+        },
+      });
+      // A prediction beside it, with a file over the predictions' cap: still refused.
+      const other = newId();
+      const big = files.serveRandom(`/${other}/big.bin`, 2 * MiB);
+      const terminal = JSON.stringify(training('succeeded', { version: 'alice/my-flux:4f2b1c', weights: weights.url }));
+      await pipeline.record(training('starting', null), terminal, prediction(other, 'succeeded-images', { output: [big.url] }));
+      expect(await item(pipeline.tableName, id)).toMatchObject({ kind: { S: 'training' } });
+      expect(await item(pipeline.tableName, other)).toMatchObject({ kind: { S: 'prediction' } });
+      await pipeline.drain();
+
+      const folder = `${pipeline.prefix}trainings/${id}/`;
+      expect(await listKeys(`${pipeline.prefix}predictions/${id}/`)).toEqual([]);
+      expect(await listKeys(folder)).toEqual(
+        [`${folder}manifest.json`, `${folder}outputs/0-trained_model.tar`, `${folder}training.json`].sort(),
+      );
+      expect(sha256((await getObject(`${folder}outputs/0-trained_model.tar`)).bytes)).toBe(weights.sha256);
+      expect((await getObject(`${folder}training.json`)).bytes.toString('utf8')).toBe(terminal);
+      const manifest = await readJson<ArchiveManifest>(`${folder}manifest.json`);
+      expect(manifest).toMatchObject({ predictionId: id, kind: 'training', failures: [] });
+
+      const notifications = await pipeline.subscriber.receiveAll();
+      const trained = notifications.find((n) => n.message.predictionId === id)!;
+      expect(trained.attributes).toMatchObject({ kind: 'training', status: 'succeeded', model: 'ostris/flux-dev-lora-trainer' });
+      expect(trained.message).toMatchObject({
+        kind: 'training',
+        trainedVersion: 'alice/my-flux:4f2b1c',
+        archive: { prediction: { key: `${folder}training.json` }, manifest: { key: `${folder}manifest.json` } },
+        outputs: [expect.objectContaining({ key: `${folder}outputs/0-trained_model.tar`, bytes: weights.bytes.length })],
+      });
+      const refused = notifications.find((n) => n.message.predictionId === other)!;
+      expect(refused.message).toMatchObject({ kind: 'prediction', failures: [expect.objectContaining({ reason: 'too_large' })] });
+      expect(await item(pipeline.tableName, id)).toMatchObject({
+        archiveStatus: { S: 'archived' },
+        archiveManifestKey: { S: `${folder}manifest.json` },
+      });
+    } finally {
+      await pipeline.stop();
+    }
   });
 });

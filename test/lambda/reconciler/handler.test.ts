@@ -482,6 +482,87 @@ describe('one prediction at a time: a bad one is counted and tried again, never 
   });
 });
 
+describe('trainings: listed, fetched and followed at /v1/trainings, with a watermark of their own', () => {
+  /** A training at Replicate: the same object as a prediction, with its output a new version and its weights. */
+  function trainingAtReplicate(overrides: Record<string, unknown> = {}, api: ReplicateApiStandIn = replicate) {
+    return api.putTraining({
+      id: newId(),
+      model: 'ostris/flux-dev-lora-trainer',
+      version: 'e440909d3512c31646ee2e0c7d6f6f4923224863a6a10c494606e79fb5844497',
+      destination: 'alice/my-flux',
+      status: 'succeeded',
+      output: { version: 'alice/my-flux:4f2b1c', weights: 'https://replicate.delivery/xezq/w/trained_model.tar' },
+      webhook: WEBHOOK_URL,
+      created_at: minutesAgo(10),
+      completed_at: minutesAgo(9),
+      ...overrides,
+    });
+  }
+
+  test('a training among predictions whose terminal webhook never came is recorded as a training, and each kind keeps its own watermark', async () => {
+    const setup = await setUp();
+    const prediction = atReplicate();
+    const training = trainingAtReplicate();
+    const foreign = trainingAtReplicate({ webhook: 'https://elsewhere.example/hook' });
+    const report = await setup.reconcile();
+    expect(recovered(report).sort()).toEqual([prediction.id, training.id].sort());
+    expect(await setup.item(training.id)).toMatchObject({ kind: { S: 'training' }, terminalStatus: { S: 'succeeded' } });
+    expect(await setup.item(prediction.id)).toMatchObject({ kind: { S: 'prediction' } });
+    expect(await setup.item(foreign.id)).toBeUndefined();
+    expect(report.trainingListing.recent).toMatchObject({ complete: true });
+    // Fetched where Replicate has it; a training is no prediction there.
+    const paths = replicate.requests.map((request) => request.path);
+    expect(paths).toContain('/v1/trainings');
+    expect(paths).toContain(`/v1/trainings/${training.id}`);
+    expect(paths).not.toContain(`/v1/predictions/${training.id}`);
+    const state = (
+      await dynamodb.send(
+        new GetItemCommand({ TableName: setup.tableName, Key: { pk: { S: 'reconciler#state' } }, ConsistentRead: true }),
+      )
+    ).Item!;
+    // The predictions' watermark keeps the names earlier versions wrote; the trainings' is beside it.
+    expect(Object.keys(state)).toEqual(
+      expect.arrayContaining([
+        'completeBefore',
+        'examinedFrom',
+        'examinedUntil',
+        'trainingsCompleteBefore',
+        'trainingsExaminedUntil',
+      ]),
+    );
+    expect(recovered(await setup.reconcile())).toEqual([]);
+  });
+
+  test('a training running for hours is followed by id at /v1/trainings/{id} and recorded when it finishes', async () => {
+    const setup = await setUp();
+    const created = minutesAgo(180);
+    const training = trainingAtReplicate({ status: 'processing', created_at: created, completed_at: null, output: null });
+    const { output: _none, ...starting } = training;
+    expect(await recordWebhook(setup.store, { ...starting, status: 'starting', logs: '' })).toBe('accepted');
+    expect(await setup.item(training.id)).toMatchObject({ kind: { S: 'training' }, follow: { S: 'open' } });
+    replicate.putTraining({ ...training, status: 'succeeded', completed_at: minutesAgo(1) });
+    const report = await setup.reconcile();
+    expect(report.followed).toBe(1);
+    expect(recovered(report)).toEqual([training.id]);
+    expect(await setup.item(training.id)).toMatchObject({ kind: { S: 'training' }, terminalStatus: { S: 'succeeded' } });
+    // The shared stand-in still lists an earlier test's malformed items: none of them is this one.
+    expect(report.itemFailures.filter((failure) => failure.predictionId === training.id)).toEqual([]);
+  });
+
+  test('a training whose fetch fails is retried at /v1/trainings/{id} in a later run', async () => {
+    const setup = await setUp();
+    const training = trainingAtReplicate();
+    replicate.faults.fail({ status: 503, path: `/v1/trainings/${training.id}` });
+    const failed = await setup.reconcile();
+    expect(recovered(failed)).toEqual([]);
+    expect(await setup.retryItem(training.id)).toMatchObject({ kind: { S: 'training' } });
+    replicate.faults.clear();
+    const next = await setup.reconcile();
+    expect(recovered(next)).toEqual([training.id]);
+    expect(await setup.item(training.id)).toMatchObject({ kind: { S: 'training' } });
+  });
+});
+
 describe('stuck archivals: queued again in turns, given up past the attempt cap', () => {
   async function stuckPrediction(setup: Setup, attempts = 0) {
     const id = newId();

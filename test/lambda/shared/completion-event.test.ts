@@ -26,7 +26,7 @@ const event = (status: string, model?: string) => ({
 });
 
 test('one detail-type per terminal status, in words a rule reads well', () => {
-  expect(['succeeded', 'failed', 'canceled', 'aborted'].map(completionEventDetailType)).toEqual([
+  expect(['succeeded', 'failed', 'canceled', 'aborted'].map((status) => completionEventDetailType(status))).toEqual([
     'Replicate Prediction Succeeded',
     'Replicate Prediction Failed',
     'Replicate Prediction Canceled',
@@ -46,6 +46,36 @@ test('the envelope room covers the widest source and detail-type an event can ha
   );
   for (const width of widths) expect(width).toBeLessThanOrEqual(EVENT_ENVELOPE_BYTES);
   expect(Math.max(...widths)).toBe(EVENT_ENVELOPE_BYTES);
+});
+
+test('a training has detail-types of its own', () => {
+  expect(
+    ['succeeded', 'failed', 'canceled', 'aborted', 'expired'].map((status) => completionEventDetailType(status, 'training')),
+  ).toEqual([
+    'Replicate Training Succeeded',
+    'Replicate Training Failed',
+    'Replicate Training Canceled',
+    'Replicate Training Aborted',
+    'Replicate Training Finished',
+  ]);
+  // A kind this version does not know is announced as a prediction, never without a detail-type.
+  expect(completionEventDetailType('failed', 'batch')).toBe('Replicate Prediction Failed');
+  expect(completionEventEntry('failed', '{}', 'b', 'training').DetailType).toBe('Replicate Training Failed');
+});
+
+test('kinds select predictions, trainings or both', () => {
+  const prediction = event('succeeded');
+  const training = { ...prediction, 'detail-type': completionEventDetailType('succeeded', 'training') };
+  const matches = (kinds?: string[]) =>
+    [prediction, training]
+      .filter((candidate) => matchesPattern(candidate, completionEventPattern({ kinds })))
+      .map((e) => e['detail-type']);
+  expect(matches()).toEqual(['Replicate Prediction Succeeded', 'Replicate Training Succeeded']);
+  expect(matches([])).toHaveLength(2);
+  expect(matches(['training'])).toEqual(['Replicate Training Succeeded']);
+  expect(matches(['prediction'])).toEqual(['Replicate Prediction Succeeded']);
+  const failedTrainings = completionEventPattern({ kinds: ['training'], statuses: ['failed'] });
+  expect(failedTrainings['detail-type']).toEqual(['Replicate Training Failed']);
 });
 
 describe('rule patterns', () => {

@@ -15,7 +15,7 @@ import {
   wellFormed,
   type CompletionNotification,
 } from '../../../lambda/shared/completion-message';
-import type { Prediction } from '../../../lambda/shared/prediction';
+import { CompletionKind, type Prediction } from '../../../lambda/shared/prediction';
 import { EVENT_ENVELOPE_BYTES } from '../../../lambda/shared/completion-event';
 import { archiveFailure, archiveManifest } from '../../support/builders';
 
@@ -93,6 +93,7 @@ describe('an ordinary prediction', () => {
     expect(notification.message).toEqual({
       schemaVersion: 1,
       predictionId: 'p1',
+      kind: 'prediction',
       status: 'succeeded',
       model: 'black-forest-labs/flux-schnell',
       version: '5599ed30703defd1d160a25a63321b4dec97101d98b4674bcc56e41f62f35637',
@@ -107,9 +108,11 @@ describe('an ordinary prediction', () => {
     expect(JSON.parse(notification.body)).toEqual(notification.message);
     expect(notification.attributes).toEqual({
       status: 'succeeded',
+      kind: 'prediction',
       prediction_id: 'p1',
       model: 'black-forest-labs/flux-schnell',
     });
+    expect(JSON.parse(notification.body)).not.toHaveProperty('trainedVersion');
   });
 
   test('a failed prediction carries its error text', () => {
@@ -120,6 +123,47 @@ describe('an ordinary prediction', () => {
     );
     expect(message.error).toBe('CUDA out of memory. Tried to allocate 2.00 GiB');
     expect(message).not.toHaveProperty('truncated');
+  });
+});
+
+describe('a training', () => {
+  const training = (fields: Partial<Prediction> = {}) =>
+    prediction({
+      kind: CompletionKind.TRAINING,
+      model: 'ostris/flux-dev-lora-trainer',
+      version: 'e440909d3512c31646ee2e0c7d6f6f4923224863a6a10c494606e79fb5844497',
+      output: { version: 'alice/my-flux:4f2b1c', weights: 'https://replicate.delivery/xezq/w/trained_model.tar' },
+      ...fields,
+    });
+
+  test('says its kind in the body and the attributes, and names the version it made', () => {
+    const notification = buildCompletionMessage(training(), manifest([file(0)]), manifestLocation);
+    expect(notification.message).toMatchObject({
+      kind: 'training',
+      version: 'e440909d3512c31646ee2e0c7d6f6f4923224863a6a10c494606e79fb5844497',
+      trainedVersion: 'alice/my-flux:4f2b1c',
+    });
+    expect(notification.attributes).toMatchObject({ kind: 'training', status: 'succeeded' });
+  });
+
+  test('a failed training, with no output, has no trainedVersion', () => {
+    const { body } = buildCompletionMessage(training({ status: 'failed', output: null }), manifest(), manifestLocation);
+    expect(JSON.parse(body)).toMatchObject({ kind: 'training' });
+    expect(JSON.parse(body)).not.toHaveProperty('trainedVersion');
+  });
+
+  test('a trainedVersion that is not text is left out; a long one is cut and said to be', () => {
+    const odd = buildCompletionMessage(training({ output: { version: 7 } }), manifest(), manifestLocation).body;
+    expect(JSON.parse(odd)).not.toHaveProperty('trainedVersion');
+    const long = buildCompletionMessage(training({ output: { version: 'v'.repeat(300) } }), manifest(), manifestLocation).message;
+    expect(long.trainedVersion).toHaveLength(256);
+    expect(long.truncated).toEqual(['trainedVersion']);
+  });
+
+  test('a prediction whose output looks like a training’s is still a prediction', () => {
+    const { body } = buildCompletionMessage(prediction({ output: { version: 'x', weights: 'y' } }), manifest(), manifestLocation);
+    expect(JSON.parse(body)).toMatchObject({ kind: 'prediction' });
+    expect(JSON.parse(body)).not.toHaveProperty('trainedVersion');
   });
 });
 
@@ -246,8 +290,8 @@ describe('payload text bounded and well-formed', () => {
 
 describe('the size limit counts the attributes too', () => {
   test('attribute bytes are names, types and values; the limit is SNS’s 256 KiB', () => {
-    expect(attributeBytes({ status: 'failed', prediction_id: 'p1', model: 'é' })).toBe(
-      'status'.length + 6 + 6 + 'prediction_id'.length + 6 + 2 + 'model'.length + 6 + 2,
+    expect(attributeBytes({ status: 'failed', kind: 'training', prediction_id: 'p1', model: 'é' })).toBe(
+      'status'.length + 6 + 6 + 'kind'.length + 6 + 8 + 'prediction_id'.length + 6 + 2 + 'model'.length + 6 + 2,
     );
     expect(MAX_MESSAGE_BYTES).toBe(SNS_LIMIT_BYTES);
   });
@@ -382,6 +426,7 @@ describe('edges', () => {
       expect(received(notification)).toEqual({
         schemaVersion: 1,
         predictionId: 'p1',
+        kind: 'prediction',
         status: 'succeeded',
         archivedAt: '2026-11-20T10:00:04.120Z',
         archive: {
@@ -391,7 +436,7 @@ describe('edges', () => {
         outputs: [],
         failures: [],
       });
-      expect(notification.attributes).toEqual({ status: 'succeeded', prediction_id: 'p1' });
+      expect(notification.attributes).toEqual({ status: 'succeeded', kind: 'prediction', prediction_id: 'p1' });
     });
 
     test('an empty model is sent in the body but never as an attribute (SNS refuses empty values)', () => {
@@ -421,8 +466,8 @@ describe('edges', () => {
     });
 
     test('attribute bytes do not count an attribute that is not set', () => {
-      expect(attributeBytes({ status: 'failed', prediction_id: 'p1', model: undefined })).toBe(
-        attributeBytes({ status: 'failed', prediction_id: 'p1' }),
+      expect(attributeBytes({ status: 'failed', kind: 'prediction', prediction_id: 'p1', model: undefined })).toBe(
+        attributeBytes({ status: 'failed', kind: 'prediction', prediction_id: 'p1' }),
       );
     });
 
@@ -643,9 +688,9 @@ describe('edges', () => {
     test('the body leaves room for the larger envelope: the attributes or the event’s source and detail-type', () => {
       const files = Array.from({ length: 3_000 }, (_, i) => file(i));
       const smallAttributes = build({}, files);
-      // Short attributes: the event envelope is the larger, and the body uses all the room it leaves.
-      expect(attributeBytes(smallAttributes.attributes)).toBeLessThan(EVENT_ENVELOPE_BYTES);
-      const room = MAX_MESSAGE_BYTES - EVENT_ENVELOPE_BYTES;
+      // Short attributes (now with `kind`, always at least as large as the event's envelope): the body uses all the room left.
+      const envelope = Math.max(attributeBytes(smallAttributes.attributes), EVENT_ENVELOPE_BYTES);
+      const room = MAX_MESSAGE_BYTES - envelope;
       expect(Buffer.byteLength(smallAttributes.body)).toBeLessThanOrEqual(room);
       expect(Buffer.byteLength(smallAttributes.body)).toBeGreaterThan(room - 400);
       // A long model makes the attributes the larger one.
@@ -660,7 +705,7 @@ describe('edges', () => {
       const files = Array.from({ length: 1_200 }, (_, i) => file(i, `https://replicate.delivery/${i}/${'s'.repeat(200)}`));
       const notification = build({}, files);
       const body = Buffer.byteLength(notification.body);
-      const limit = MAX_MESSAGE_BYTES - EVENT_ENVELOPE_BYTES;
+      const limit = MAX_MESSAGE_BYTES - Math.max(EVENT_ENVELOPE_BYTES, attributeBytes(notification.attributes));
       const entry = Buffer.byteLength(JSON.stringify(files[0])) + 1;
       expect(body).toBeLessThanOrEqual(limit);
       expect(body).toBeGreaterThan(limit - 2 * entry);
@@ -670,8 +715,8 @@ describe('edges', () => {
     });
 
     test('a body exactly at the limit is sent whole', () => {
-      const limit = MAX_MESSAGE_BYTES - EVENT_ENVELOPE_BYTES;
       const withSource = (length: number) => build({}, [file(0, `https://replicate.delivery/${'s'.repeat(length)}`)]);
+      const limit = MAX_MESSAGE_BYTES - Math.max(EVENT_ENVELOPE_BYTES, attributeBytes(withSource(0).attributes));
       const probe = Buffer.byteLength(withSource(0).body);
       const exact = withSource(limit - probe);
       expect(Buffer.byteLength(exact.body)).toBe(limit);

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  CompletionKind,
   PREDICTION_STATUSES,
   RECORDED_FIELD_LIMITS,
   STATUS_RANK,
@@ -66,6 +67,28 @@ describe('parsePrediction', () => {
     );
     expect(kept.ok).toBe(true);
     if (kept.ok) expect(kept.prediction).not.toHaveProperty('dataRemoved');
+  });
+
+  test('a training is told apart by its urls, or its destination; anything else is a prediction', () => {
+    const kindOf = (fields: Record<string, unknown>) => {
+      const parsed = parsePrediction(JSON.stringify({ id: 'abc', status: 'starting', ...fields }));
+      return parsed.ok ? parsed.prediction.kind : parsed.reason;
+    };
+    expect(kindOf({ urls: { get: 'https://api.replicate.com/v1/trainings/abc' } })).toBe(CompletionKind.TRAINING);
+    expect(kindOf({ urls: { cancel: 'https://api.replicate.com/v1/trainings/abc/cancel' } })).toBe(CompletionKind.TRAINING);
+    // A proxy, or the local stand-in, in front of the API.
+    expect(kindOf({ urls: { get: 'http://127.0.0.1:4010/replicate/v1/trainings/abc' } })).toBe(CompletionKind.TRAINING);
+    expect(kindOf({ destination: 'alice/my-flux' })).toBe(CompletionKind.TRAINING);
+    expect(kindOf({ urls: { get: 'https://api.replicate.com/v1/predictions/abc' } })).toBe(CompletionKind.PREDICTION);
+    expect(kindOf({})).toBe(CompletionKind.PREDICTION);
+    // Not from elsewhere in a URL, nor from an output that looks like a training's.
+    expect(kindOf({ urls: { get: 'https://api.replicate.com/v1/predictions/abc?from=/v1/trainings/x' } })).toBe(
+      CompletionKind.PREDICTION,
+    );
+    expect(kindOf({ urls: { web: 'https://replicate.com/v1/trainings/abc' } })).toBe(CompletionKind.PREDICTION);
+    expect(kindOf({ urls: ['https://api.replicate.com/v1/trainings/abc'] })).toBe(CompletionKind.PREDICTION);
+    expect(kindOf({ output: { version: 'a/b:c', weights: 'https://replicate.delivery/w.tar' } })).toBe(CompletionKind.PREDICTION);
+    expect(kindOf({ destination: 7 })).toBe(CompletionKind.PREDICTION);
   });
 
   test('wrongly typed optional fields are dropped, not trusted', () => {
@@ -316,6 +339,7 @@ describe('edges', () => {
         ok: true,
         prediction: {
           id: payload.id,
+          kind: 'prediction',
           status: 'succeeded',
           model: 'owner/name',
           version: payload.version,

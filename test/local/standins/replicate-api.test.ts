@@ -147,6 +147,38 @@ describe('GET /v1/predictions', () => {
   });
 });
 
+describe('GET /v1/trainings', () => {
+  test('trainings are listed and fetched in a collection of their own, paged as predictions are', async () => {
+    const { endpoint, putPrediction, putTraining } = await start({ pageSize: 1 });
+    putPrediction({ id: 'p1', created_at: minutesAgo(3) });
+    putTraining({
+      id: 't1',
+      created_at: minutesAgo(2),
+      output: { version: 'alice/m:1', weights: 'https://replicate.delivery/w.tar' },
+    });
+    // Told apart by its urls, as the sender registers one: no putTraining needed.
+    putPrediction({ id: 't2', created_at: minutesAgo(1), urls: { get: 'https://api.replicate.com/v1/trainings/t2' } });
+
+    const ids: string[] = [];
+    let url: string | null = `${endpoint}/v1/trainings`;
+    while (url) {
+      const page = await call(url);
+      expect(page.status).toBe(200);
+      ids.push(...page.json!.results.map((item: { id: string }) => item.id));
+      if (page.json!.next) expect(page.json!.next).toMatch(new RegExp(`^${endpoint}/v1/trainings\\?cursor=`));
+      url = page.json!.next;
+    }
+    expect(ids).toEqual(['t2', 't1']);
+    const predictions = await call(`${endpoint}/v1/predictions`);
+    expect(predictions.json!.results.map((item: { id: string }) => item.id)).toEqual(['p1']);
+
+    const one = await call(`${endpoint}/v1/trainings/t1`);
+    expect(one.json).toMatchObject({ id: 't1', urls: { get: `${endpoint}/v1/trainings/t1` }, output: { version: 'alice/m:1' } });
+    expect((await call(`${endpoint}/v1/predictions/t1`)).status).toBe(404);
+    expect((await call(`${endpoint}/v1/trainings/p1`)).status).toBe(404);
+  });
+});
+
 describe('GET /v1/predictions/{id}', () => {
   test("an unknown prediction is a 404 with Replicate's body", async () => {
     const { endpoint } = await start();
