@@ -587,10 +587,24 @@ export interface ReplicateWebhooksProps {
    */
   readonly alarms?: AlarmOptions;
   /**
-   * Whether to create a CloudWatch dashboard of the flow.
-   * @default true
+   * Whether to create a CloudWatch dashboard of the flow. A dashboard costs $3.00 a month (beyond
+   * an account's first three); most of its graphs read the metrics `detailedMetrics` publishes, so
+   * turn both on together. The alarms do not need it.
+   * @default false
    */
   readonly dashboard?: boolean;
+  /**
+   * Whether the handlers publish every custom metric (`METRIC`: webhooks by outcome, payload sizes,
+   * files and bytes archived, failures by reason, cold starts, the reconciler's counts), or only the
+   * few series the alarms read (`ALARMED_SERIES`: signatures refused, archivals given up, output
+   * files not archived; with an event bus or the reconciler, theirs). Each custom series costs
+   * $0.30 a month, and its embedded-metric lines are billed as log ingestion: all of them are about
+   * $9 a month, the alarms' own $0.90. Without it, the `metric*` methods of the other metrics
+   * return metrics with no data, and every alarm still has its own; AWS's free metrics (Lambda,
+   * API Gateway, SQS) are there either way.
+   * @default false
+   */
+  readonly detailedMetrics?: boolean;
   /**
    * CloudWatch namespace of the handlers' metrics.
    * @default 'ReplicateWebhooks'

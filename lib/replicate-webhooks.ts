@@ -27,7 +27,7 @@ import {
   RECONCILER_FUNCTION_DEFAULTS,
   VERIFIER_FUNCTION_DEFAULTS,
 } from '../lambda/shared/function-defaults';
-import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../lambda/shared/metrics';
+import { DETAILED_METRICS_ENV, METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../lambda/shared/metrics';
 import { ARCHIVER_DEFAULTS, archiverEnvironment } from '../lambda/archiver/settings';
 import { VERIFIER_DEFAULTS, WEBHOOK_THROTTLE_DEFAULTS, verifierEnvironment } from '../lambda/verifier/settings';
 import { RECONCILER_DEFAULTS, reconcilerEnvironment } from '../lambda/reconciler/settings';
@@ -128,7 +128,7 @@ export class ReplicateWebhooks extends Construct {
   public readonly encryptionKey?: kms.IKey;
   /** The alarms created, keyed by `AlarmName` value (e.g. `verifierErrors`); see also `alarm(name)`. */
   public readonly alarms: { [name: string]: cloudwatch.Alarm };
-  /** The CloudWatch dashboard of the flow, unless `dashboard: false`. */
+  /** The CloudWatch dashboard of the flow, with `dashboard: true`. */
   public readonly dashboard?: cloudwatch.Dashboard;
   /** The CloudWatch namespace of the handlers' metrics. */
   public readonly metricsNamespace: string;
@@ -137,6 +137,7 @@ export class ReplicateWebhooks extends Construct {
   private readonly logRetention: logs.RetentionDays;
   private readonly logEncryptionKey?: kms.IKey;
   private readonly tracing: boolean;
+  private readonly detailedMetrics: boolean;
   private readonly removalPolicy: RemovalPolicy;
 
   /**
@@ -170,6 +171,7 @@ export class ReplicateWebhooks extends Construct {
     this.logEncryptionKey = props.logEncryptionKey;
     if (this.logEncryptionKey) this.allowCloudWatchLogs(this.logEncryptionKey);
     this.tracing = props.tracing ?? false;
+    this.detailedMetrics = props.detailedMetrics ?? false;
     this.removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     this.encryptionKey = props.encryptionKey;
     this.metricsNamespace = props.metricsNamespace ?? METRICS_NAMESPACE;
@@ -246,7 +248,7 @@ export class ReplicateWebhooks extends Construct {
       reconcilerInterval: this.reconciler ? reconcilerInterval(props) : undefined,
     };
     this.alarms = createAlarms(this, monitored, props.alarms ?? {});
-    if (props.dashboard !== false) {
+    if (props.dashboard === true) {
       this.dashboard = createDashboard(this, monitored, this, Object.values(this.alarms));
     }
   }
@@ -908,6 +910,7 @@ export class ReplicateWebhooks extends Construct {
         ...options.environment,
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
         POWERTOOLS_METRICS_NAMESPACE: this.metricsNamespace,
+        [DETAILED_METRICS_ENV]: String(this.detailedMetrics),
       },
     });
     acknowledgeHandlerFunction(fn, {

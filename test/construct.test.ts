@@ -552,15 +552,25 @@ describe('monitoring', () => {
     expect(tuned.hooks.alarm(AlarmName.ARCHIVE_BACKLOG_AGE)).toBeUndefined();
     expect(tuned.hooks.alarm(AlarmName.VERIFIER_ERRORS)).toBe(tuned.hooks.alarms.verifierErrors);
     tuned.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'WebhooksRejected', Threshold: 101 });
-    const none = synth({ alarms: { enabled: false }, dashboard: false });
+    const none = synth({ alarms: { enabled: false } });
     none.template.resourceCountIs('AWS::CloudWatch::Alarm', 0);
     none.template.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
     expect(none.hooks.dashboard).toBeUndefined();
   });
 
-  test('a dashboard of the flow', () => {
-    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
-    const body = JSON.stringify(template.findResources('AWS::CloudWatch::Dashboard'));
+  test('a dashboard of the flow and every metric, both opt-in ($3.00 and about $9 a month)', () => {
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
+    expect(hooks.dashboard).toBeUndefined();
+    const handlers = (t: Template) =>
+      Object.values(t.findResources('AWS::Lambda::Function')).filter(
+        (fn) => fn.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME,
+      );
+    expect(handlers(template)).toHaveLength(2);
+    for (const fn of handlers(template)) expect(fn.Properties.Environment.Variables.DETAILED_METRICS).toBe('false');
+    const detailed = synth({ dashboard: true, detailedMetrics: true });
+    detailed.template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    for (const fn of handlers(detailed.template)) expect(fn.Properties.Environment.Variables.DETAILED_METRICS).toBe('true');
+    const body = JSON.stringify(detailed.template.findResources('AWS::CloudWatch::Dashboard'));
     for (const metric of [
       'WebhooksReceived',
       'WebhooksAccepted',
@@ -1336,7 +1346,7 @@ describe('the reconciler', () => {
   });
 
   test('its dashboard lines: recoveries, redrives, item failures, the listing lag and the oldest pending archival', () => {
-    const body = JSON.stringify(withToken().template.findResources('AWS::CloudWatch::Dashboard'));
+    const body = JSON.stringify(withToken({ dashboard: true }).template.findResources('AWS::CloudWatch::Dashboard'));
     for (const metric of [
       'PredictionsRecovered',
       'ArchivalsRedriven',
@@ -1347,7 +1357,9 @@ describe('the reconciler', () => {
     ]) {
       expect(body).toContain(metric);
     }
-    expect(JSON.stringify(synth().template.findResources('AWS::CloudWatch::Dashboard'))).not.toContain('ReconcilerListingLag');
+    expect(JSON.stringify(synth({ dashboard: true }).template.findResources('AWS::CloudWatch::Dashboard'))).not.toContain(
+      'ReconcilerListingLag',
+    );
   });
 
   test('disabled, it is not created even with a token', () => {

@@ -13,7 +13,8 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { readArchiverConfig } from '../lambda/archiver/config';
 import { AlarmName, ReplicateWebhooks, type ReplicateWebhooksProps } from '../lib';
-import { LAMBDA_SYSTEM_RECORDS } from '../scripts/cost/assumptions';
+import { LAMBDA_SYSTEM_RECORDS, REASON_METRIC_SERIES } from '../scripts/cost/assumptions';
+import { ALARMED_SERIES, METRIC } from '../lambda/shared/metrics';
 import { estimate, type CostEstimate } from '../scripts/cost/estimate';
 import { reconcilerAddition } from '../scripts/cost/markdown';
 import MEASURED from '../docs/measured-units.json';
@@ -283,7 +284,16 @@ describe('cost estimate', () => {
     expect(arithmeticOf(defaults, 'verifier-compute')).toContain(`× ${facts.verifierMemory / 1024} GB`);
     expect(arithmeticOf(defaults, 'archiver-compute')).toContain(`× ${facts.archiverMemory / 1024} GB`);
     expect(arithmeticOf(defaults, 'alarms')).toMatch(new RegExp(`^${facts.alarmMetrics} × \\$0\\.10 `));
-    expect(arithmeticOf(defaults, 'dashboards')).toMatch(new RegExp(`^${facts.dashboards} × `));
+    // The dashboard and every custom metric are opt-in: by default, only the series the alarms read.
+    expect(facts.dashboards).toBe(0);
+    expect(costOf(defaults, 'dashboards')).toBeUndefined();
+    const series = ALARMED_SERIES.filter((one) => one.with === undefined).length;
+    expect(arithmeticOf(defaults, 'custom-metrics')).toMatch(new RegExp(`^${series} × \\$0\\.30 `));
+    const detailed = estimate(synthesize({ dashboard: true, detailedMetrics: true }));
+    expect(arithmeticOf(detailed, 'dashboards')).toMatch(/^1 × \$3\.00 /);
+    expect(arithmeticOf(detailed, 'custom-metrics')).toMatch(
+      new RegExp(`^${Object.keys(METRIC).length + REASON_METRIC_SERIES} × `),
+    );
     expect(arithmeticOf(defaults, 'kms-keys')).toMatch(new RegExp(`^${facts.kmsKeys} × `));
     expect(arithmeticOf(defaults, 'secret-reads')).toContain(`× ${3600 / facts.keyCacheTtlSeconds}/h`);
     // Only finished predictions pass the Pipe's filter: one record per prediction, not per webhook.
@@ -439,6 +449,8 @@ describe('cost estimate', () => {
         'reconciler-secret-reads',
         'reconciler-token-secret',
         'reconciler-index-queries',
+        // Its alarms' series: by default the base estimate counts only the webhook path's.
+        'reconciler-custom-metrics',
       ]);
       const template = synthesize(undefined, { token: true }).toJSON() as { Resources: Record<string, CfnResource> };
       const reconciler = Object.values(template.Resources).find(

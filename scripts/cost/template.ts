@@ -7,7 +7,9 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { readArchiverConfig } from '../../lambda/archiver/config';
 import { readReconcilerConfig } from '../../lambda/reconciler/config';
+import { ARCHIVER_ENV } from '../../lambda/archiver/settings';
 import { RECONCILER_ENV } from '../../lambda/reconciler/settings';
+import { DETAILED_METRICS_ENV } from '../../lambda/shared/metrics';
 import { readVerifierConfig } from '../../lambda/verifier/config';
 import { ACCESS_LOG_SAMPLE } from './assumptions';
 
@@ -49,6 +51,10 @@ export interface TemplateSettings {
   /** A metric math alarm is billed per metric it reads. */
   readonly alarmMetrics: number;
   readonly dashboards: number;
+  /** Whether the handlers publish every custom metric, or only the series the alarms read. */
+  readonly detailedMetrics: boolean;
+  /** Whether the archiver puts completion events on a bus (its alarmed series then exist). */
+  readonly completionEventBus: boolean;
   /** 0: the verifier reads the key for every webhook. */
   readonly keyCacheTtlSeconds: number;
   readonly maxInlinePayloadBytes: number;
@@ -212,6 +218,9 @@ export function readSettings(input: Template | CfnTemplate): TemplateSettings {
       0,
     ),
     dashboards: ofType(template, 'AWS::CloudWatch::Dashboard').length,
+    // As the handlers read it (lambda/telemetry.ts): every metric unless told otherwise.
+    detailedMetrics: environment(verifier)[DETAILED_METRICS_ENV] !== 'false',
+    completionEventBus: environment(archiver)[ARCHIVER_ENV.eventBusName] !== undefined,
     keyCacheTtlSeconds: verifierConfig.keyCacheTtlSeconds,
     maxInlinePayloadBytes: verifierConfig.maxInlinePayloadBytes,
     encryptedCompletionTopic:
