@@ -26,6 +26,9 @@ import {
   ARCHIVER_FUNCTION_DEFAULTS,
   RECONCILER_FUNCTION_DEFAULTS,
   VERIFIER_FUNCTION_DEFAULTS,
+  LEAN_VERIFIER_LOGGING,
+  VERBOSE_LOGGING,
+  loggingEnvironment,
 } from '../lambda/shared/function-defaults';
 import { DETAILED_METRICS_ENV, METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../lambda/shared/metrics';
 import { ARCHIVER_DEFAULTS, archiverEnvironment } from '../lambda/archiver/settings';
@@ -138,6 +141,7 @@ export class ReplicateWebhooks extends Construct {
   private readonly logEncryptionKey?: kms.IKey;
   private readonly tracing: boolean;
   private readonly detailedMetrics: boolean;
+  private readonly verboseLogs: boolean;
   private readonly removalPolicy: RemovalPolicy;
 
   /**
@@ -172,6 +176,7 @@ export class ReplicateWebhooks extends Construct {
     if (this.logEncryptionKey) this.allowCloudWatchLogs(this.logEncryptionKey);
     this.tracing = props.tracing ?? false;
     this.detailedMetrics = props.detailedMetrics ?? false;
+    this.verboseLogs = props.verboseLogs ?? false;
     this.removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     this.encryptionKey = props.encryptionKey;
     this.metricsNamespace = props.metricsNamespace ?? METRICS_NAMESPACE;
@@ -527,17 +532,21 @@ export class ReplicateWebhooks extends Construct {
       timeout: options.timeout ?? Duration.seconds(VERIFIER_FUNCTION_DEFAULTS.timeoutSeconds),
       reservedConcurrentExecutions:
         options.reserveConcurrency === false ? undefined : (options.reservedConcurrentExecutions ?? 25),
-      environment: verifierEnvironment({
-        tableName: this.table.tableName,
-        signingSecretId: this.signingSecret.secretArn,
-        bucketName: this.bucket.bucketName,
-        archivePrefix: this.archivePrefix,
-        timestampToleranceSeconds: props.timestampTolerance?.toSeconds() ?? VERIFIER_DEFAULTS.timestampToleranceSeconds,
-        maxBodyBytes: props.maxBodySize?.toBytes() ?? VERIFIER_DEFAULTS.maxBodyBytes,
-        maxInlinePayloadBytes: props.maxInlinePayloadSize?.toBytes() ?? VERIFIER_DEFAULTS.maxInlinePayloadBytes,
-        keyCacheTtlSeconds: props.signingKeyCacheTtl?.toSeconds() ?? VERIFIER_DEFAULTS.keyCacheTtlSeconds,
-        keyRefreshIntervalSeconds: VERIFIER_DEFAULTS.keyRefreshIntervalSeconds,
-      }),
+      systemLogLevelV2: (this.verboseLogs ? VERBOSE_LOGGING : LEAN_VERIFIER_LOGGING).systemLogLevel as lambda.SystemLogLevel,
+      environment: {
+        ...loggingEnvironment(this.verboseLogs),
+        ...verifierEnvironment({
+          tableName: this.table.tableName,
+          signingSecretId: this.signingSecret.secretArn,
+          bucketName: this.bucket.bucketName,
+          archivePrefix: this.archivePrefix,
+          timestampToleranceSeconds: props.timestampTolerance?.toSeconds() ?? VERIFIER_DEFAULTS.timestampToleranceSeconds,
+          maxBodyBytes: props.maxBodySize?.toBytes() ?? VERIFIER_DEFAULTS.maxBodyBytes,
+          maxInlinePayloadBytes: props.maxInlinePayloadSize?.toBytes() ?? VERIFIER_DEFAULTS.maxInlinePayloadBytes,
+          keyCacheTtlSeconds: props.signingKeyCacheTtl?.toSeconds() ?? VERIFIER_DEFAULTS.keyCacheTtlSeconds,
+          keyRefreshIntervalSeconds: VERIFIER_DEFAULTS.keyRefreshIntervalSeconds,
+        }),
+      },
     });
     // Least privilege: the transaction needs exactly these two actions on this table.
     this.grantTableItems(verifier, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
@@ -893,7 +902,10 @@ export class ReplicateWebhooks extends Construct {
   private createFunction(
     id: string,
     handler: HandlerName,
-    options: Pick<lambda.FunctionProps, 'description' | 'memorySize' | 'timeout' | 'reservedConcurrentExecutions'> & {
+    options: Pick<
+      lambda.FunctionProps,
+      'description' | 'memorySize' | 'timeout' | 'reservedConcurrentExecutions' | 'systemLogLevelV2'
+    > & {
       readonly environment: Record<string, string>;
     },
   ): lambda.Function {

@@ -585,6 +585,23 @@ describe('monitoring', () => {
     }
   });
 
+  test('lean verifier logs by default: refusals and failures, one accepted webhook in a hundred, no Lambda records', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^Verifies'),
+      LoggingConfig: { LogFormat: 'JSON', SystemLogLevel: 'WARN' },
+      Environment: { Variables: Match.objectLike({ POWERTOOLS_LOG_LEVEL: 'WARN', POWERTOOLS_LOGGER_SAMPLE_RATE: '0.01' }) },
+    });
+    const verbose = synth({ verboseLogs: true });
+    const [fn] = Object.values(
+      verbose.template.findResources('AWS::Lambda::Function', {
+        Properties: { Description: Match.stringLikeRegexp('^Verifies') },
+      }),
+    );
+    expect(fn.Properties.LoggingConfig).toEqual({ LogFormat: 'JSON', LogGroup: expect.anything(), SystemLogLevel: 'INFO' });
+    expect(fn.Properties.Environment.Variables.POWERTOOLS_LOG_LEVEL).toBe('INFO');
+    expect(fn.Properties.Environment.Variables.POWERTOOLS_LOGGER_SAMPLE_RATE).toBeUndefined();
+  });
+
   test("metric methods for users' own alarms", () => {
     expect(stack.resolve(hooks.metricWebhooksRejected({ reason: 'bad_signature' }))).toMatchObject({
       namespace: 'ReplicateWebhooks',

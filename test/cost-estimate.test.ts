@@ -347,24 +347,42 @@ describe('cost estimate', () => {
     expect(webhooks.intermediateLargeLogs.wru).toBe(1);
   });
 
-  test('log volume: what the handlers logged in the measurement, plus Lambda’s records and the access log line the template formats', () => {
+  test('log volume: what the handlers logged in the measurement, kept as the template keeps it, plus Lambda’s records and the access log line', () => {
     const { webhooks, archival } = MEASURED;
     const system = LAMBDA_SYSTEM_RECORDS.reduce((sum, line) => sum + Buffer.byteLength(line), 0);
     for (const line of LAMBDA_SYSTEM_RECORDS) expect(() => JSON.parse(line)).not.toThrow();
-    const verifierLogged = (webhooks.start.logBytes + 4 * webhooks.intermediate.logBytes + webhooks.terminalInline.logBytes) / 6;
     const accessLog = defaults.settings.accessLogLine;
     // Every variable of the template's format got a value, and the line is the JSON the format describes.
     expect(accessLog).not.toContain('$context');
     expect(JSON.parse(accessLog)).toMatchObject({ status: '200', routeKey: expect.stringMatching(/^POST \//) });
-    const perWebhook = Math.round(verifierLogged + system + Buffer.byteLength(accessLog));
-    expect(arithmeticOf(defaults, 'logs-ingestion')).toMatch(
-      new RegExp(
-        `^\\(1,000,000 × ${perWebhook.toLocaleString('en-US')} B \\+ 166,667 × ${(archival.inline.logBytes + system).toLocaleString('en-US')} B\\)`,
-      ),
+    const ingestion = (result: CostEstimate, perWebhook: number, perArchival: number) =>
+      expect(arithmeticOf(result, 'logs-ingestion')).toMatch(
+        new RegExp(
+          `^\\(1,000,000 × ${Math.round(perWebhook).toLocaleString('en-US')} B \\+ 166,667 × ${Math.round(perArchival).toLocaleString('en-US')} B\\)`,
+        ),
+      );
+    const averaged = (bytes: (webhook: (typeof webhooks)['start']) => number) =>
+      (bytes(webhooks.start) + 4 * bytes(webhooks.intermediate) + bytes(webhooks.terminalInline)) / 6;
+    // By default: the verifier's line for 1 invocation in 100, no metric line for an accepted
+    // webhook, none of Lambda's records; the archiver's line, its alarmed series and Lambda's records.
+    ingestion(
+      defaults,
+      averaged((webhook) => webhook.lineBytes * 0.01 + webhook.alarmedMetricBytes) + Buffer.byteLength(accessLog),
+      archival.inline.lineBytes + archival.inline.alarmedMetricBytes + system,
     );
-    // A handler that logs nothing was not measured.
-    expect(webhooks.intermediate.logBytes).toBeGreaterThan(300);
-    expect(archival.inline.logBytes).toBeGreaterThan(300);
+    // Verbose logs and every metric: everything measured.
+    const everything = estimate(synthesize({ verboseLogs: true, detailedMetrics: true }));
+    ingestion(
+      everything,
+      averaged((webhook) => webhook.logBytes) + system + Buffer.byteLength(accessLog),
+      archival.inline.logBytes + system,
+    );
+    expect(everything.total).toBeGreaterThan(defaults.total + 0.5);
+    // A handler that logs nothing was not measured; an accepted webhook prints no alarmed series.
+    expect(webhooks.intermediate.lineBytes).toBeGreaterThan(300);
+    expect(webhooks.intermediate.logBytes).toBeGreaterThan(webhooks.intermediate.lineBytes);
+    expect(webhooks.intermediate.alarmedMetricBytes).toBe(0);
+    expect(archival.inline.lineBytes).toBeGreaterThan(300);
   });
 
   test('a format variable it has no sample for is refused, not priced as empty', () => {

@@ -118,7 +118,7 @@ function assumptions(flow: Flow): string[] {
     ...(settings.reconciler
       ? [`- ${reconcilerAssumptions(settings.reconciler, flow.predictions, flow.lookupsPerPrediction)}`]
       : []),
-    `- Logs (message bytes): per webhook, ${count(logBytes.verifierLoggedBytes)} B from the verifier (measured: its log line and embedded metrics, averaged over the webhook kinds, with 64-character function names, CloudFormation's longest), ${count(logBytes.accessLogBytes)} B of access log (the template's format with typical values) and ${count(logBytes.systemLogBytes)} B of Lambda's start, runtimeDone and report records (typical values, an upper bound); per prediction, ${count(logBytes.archiverLoggedBytes)} B from the archiver (measured) and Lambda's records again`,
+    `- Logs (message bytes), measured with every log line and metric, then kept as the template's settings keep them: per webhook, ${count(logBytes.verifierLoggedBytes)} B from the verifier (${handlerLines(settings.verifier)}; ${settings.detailedMetrics ? 'every metric' : "the alarms' metric series alone, none for an accepted webhook"}; averaged over the webhook kinds, with 64-character function names, CloudFormation's longest), ${count(logBytes.accessLogBytes)} B of access log (the template's format with typical values) and ${settings.verifier.systemRecords ? `${count(logBytes.systemLogBytes)} B of Lambda's start, runtimeDone and report records (typical values, an upper bound)` : "none of Lambda's start and report records (its system log level is WARN)"}; per prediction, ${count(logBytes.archiverLoggedBytes)} B from the archiver (${handlerLines(settings.archiver)}; ${settings.detailedMetrics ? 'every metric' : "the alarms' series alone"})${settings.archiver.systemRecords ? ` and Lambda's records again (${count(logBytes.systemLogBytes)} B)` : ''}`,
     `- A month is ${HOURS_PER_MONTH} hours; 1 GB = 1,024 MB; free tiers left out`,
   ];
 }
@@ -216,4 +216,11 @@ export function reconcilerAddition(base: CostEstimate, withReconciler: CostEstim
     ...table(fixed, 'Reconciler fixed per month', totalOf(fixed)),
     '',
   ].join('\n');
+}
+
+/** Which of a handler's INFO lines its log level and sample rate keep. */
+function handlerLines(fn: TemplateSettings['verifier']): string {
+  if (fn.infoLineShare === 1) return 'every line';
+  if (fn.infoLineShare === 0) return 'warnings and errors only: none for an accepted webhook';
+  return `its line for one invocation in ${count(Math.round(1 / fn.infoLineShare))} (a sample rate of ${fn.infoLineShare}), refusals and failures always`;
 }

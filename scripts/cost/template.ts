@@ -25,6 +25,13 @@ export interface CfnTemplate {
 export interface FunctionSettings {
   readonly memoryMb: number;
   readonly architecture: string;
+  /**
+   * What its handler logs: the share of its INFO lines kept (1 at INFO or below; Powertools' sample
+   * rate at WARN and above, the invocations it lowers to DEBUG), and whether Lambda writes its own
+   * start and report records (its system log level INFO or below).
+   */
+  readonly infoLineShare: number;
+  readonly systemRecords: boolean;
 }
 
 /** What the estimate takes from the template. */
@@ -137,11 +144,19 @@ function reconcilerSettings(template: CfnTemplate): TemplateSettings['reconciler
   };
 }
 
+const QUIET_LEVELS = ['WARN', 'ERROR', 'CRITICAL', 'SILENT', 'FATAL'];
+
 function functionSettings(fn: CfnResource): FunctionSettings {
+  const variables = environment(fn);
+  const level = (variables.POWERTOOLS_LOG_LEVEL ?? 'INFO').toUpperCase();
+  const sampleRate = Number(variables.POWERTOOLS_LOGGER_SAMPLE_RATE ?? 0);
   return {
     // CloudFormation's defaults when a property is absent.
     memoryMb: fn.Properties?.MemorySize ?? 128,
     architecture: fn.Properties?.Architectures?.[0] ?? 'x86_64',
+    infoLineShare: QUIET_LEVELS.includes(level) ? sampleRate : 1,
+    // Lambda's default system log level is INFO.
+    systemRecords: !QUIET_LEVELS.includes(String(fn.Properties?.LoggingConfig?.SystemLogLevel ?? 'INFO').toUpperCase()),
   };
 }
 
