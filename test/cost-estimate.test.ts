@@ -17,6 +17,7 @@ import { LAMBDA_SYSTEM_RECORDS, REASON_METRIC_SERIES } from '../scripts/cost/ass
 import { ALARMED_SERIES, METRIC } from '../lambda/shared/metrics';
 import { estimate, type CostEstimate } from '../scripts/cost/estimate';
 import { reconcilerAddition } from '../scripts/cost/markdown';
+import { seedPerMillionWebhooks } from '../scripts/cost/comparison';
 import MEASURED from '../docs/measured-units.json';
 
 const ROOT = join(__dirname, '..');
@@ -146,6 +147,8 @@ function readTables(markdown: string): Map<string, PrintedTable> {
   for (const line of markdown.split('\n')) {
     const bold = /^\*\*(.+)\*\*$/.exec(line);
     if (bold) heading = bold[1];
+    // The comparison at three volumes is read by its own test.
+    if (heading.startsWith('A month at')) continue;
     if (!line.startsWith('| ') || line.startsWith('| Service ') || line.startsWith('| ---')) continue;
     const cells = line
       .replace(/^\|\s*/, '')
@@ -383,6 +386,43 @@ describe('cost estimate', () => {
     expect(webhooks.intermediate.logBytes).toBeGreaterThan(webhooks.intermediate.lineBytes);
     expect(webhooks.intermediate.alarmedMetricBytes).toBe(0);
     expect(archival.inline.lineBytes).toBeGreaterThan(300);
+  });
+
+  test('the comparison at three volumes: fixed plus per million in proportion, the seed-style handler priced the same way', () => {
+    const seed = seedPerMillionWebhooks();
+    for (const row of seed) {
+      expect({ row: row.item, problems: arithmeticProblems(row.arithmetic) }).toEqual({ row: row.item, problems: [] });
+    }
+    // The seed stores every measured body whole: a write unit per KB of each.
+    const { start, intermediate, terminalInline } = MEASURED.webhooks;
+    const wru = (bytes: number) => Math.ceil((bytes + 100) / 1024);
+    expect(seed.find((row) => row.id === 'seed-writes')!.arithmetic).toContain(
+      `× ${wru(start.bodyBytes) + 4 * wru(intermediate.bodyBytes) + wru(terminalInline.bodyBytes)} WRU`,
+    );
+    const seedTotal = seed.reduce((sum, row) => sum + row.cost, 0);
+    const lines = defaults.markdown.split('\n');
+    const printed = lines
+      .slice(lines.indexOf('| Webhooks a month | Seed-style handler | Previous | Now |') + 2)
+      .filter((line, index, rest) => rest.slice(0, index + 1).every((l) => l.startsWith('| ')))
+      .map((line) =>
+        line
+          .split('|')
+          .slice(1, -1)
+          .map((cell) => cell.trim()),
+      );
+    const dollars = (value: number) =>
+      `$${value.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+    expect(printed).toEqual(
+      [10_000, 1_000_000, 100_000_000].map((volume) => [
+        withSeparators(volume),
+        dollars((seedTotal * volume) / 1e6),
+        dollars(24.16 + (9.95 * volume) / 1e6),
+        dollars(defaults.fixed + (defaults.total * volume) / 1e6),
+      ]),
+    );
+    // What issue 31 asked for, and where the defaults stand (see the README's Cost section).
+    expect(defaults.total).toBeLessThan(9.95);
+    expect(defaults.fixed).toBeLessThan(24.16);
   });
 
   test('a format variable it has no sample for is refused, not priced as empty', () => {

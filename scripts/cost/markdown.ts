@@ -30,6 +30,7 @@ import {
   WEBHOOKS,
   WEBHOOKS_PER_PREDICTION,
 } from './assumptions';
+import { comparisonMarkdown } from './comparison';
 import { describeFlow, type Flow } from './flow';
 import { count, num, price, usd } from './format';
 import { CLOUDWATCH_ALARM_METRIC_PER_MONTH, PIPES_CHUNK_KB } from './prices';
@@ -171,6 +172,7 @@ export function renderMarkdown(
     '',
     ...table(of('storage'), 'Total storage per month', storage),
     '',
+    ...comparisonMarkdown(total, fixed),
     ...yearOfLogsNote(rows, yearOfLogs),
     notCounted(settings),
     'Prices: us-east-1 list prices as of 2026. Rows are rounded to the cent; totals add the rounded rows.',
