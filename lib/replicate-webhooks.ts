@@ -258,47 +258,51 @@ export class ReplicateWebhooks extends Construct {
     }
   }
 
-  /** A metric the handlers emit (`METRIC` names), optionally for one `reason` (rejections and archive failures). */
+  /**
+   * A metric the handlers emit (`METRIC` names), optionally for one `reason` (rejections and archive failures).
+   * Without `detailedMetrics` only the series the alarms read are published (`bad_signature` rejections,
+   * archivals failed, archive failures, and the event bus's and reconciler's alarmed ones).
+   */
   public metric(metricName: string, options: HandlerMetricOptions = {}): cloudwatch.Metric {
     return this.metrics.handlerMetric(metricName, options);
   }
 
-  /** Webhooks answered by the verifier, whatever the answer. */
+  /** Webhooks answered by the verifier, whatever the answer. Published with `detailedMetrics`. */
   public metricWebhooksReceived(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.received, options);
   }
 
-  /** Webhooks recorded (a new state). */
+  /** Webhooks recorded (a new state). Published with `detailedMetrics`. */
   public metricWebhooksAccepted(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.accepted, options);
   }
 
-  /** Webhooks answered 4xx. With `reason`, only those (e.g. `bad_signature`). */
+  /** Webhooks answered 4xx. With `reason`, only those (e.g. `bad_signature`). Without `detailedMetrics`, only `bad_signature` is published. */
   public metricWebhooksRejected(options?: HandlerMetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.rejected, options);
   }
 
-  /** Webhooks answered 5xx: not recorded, and Replicate retries the terminal one. */
+  /** Webhooks answered 5xx: not recorded, and Replicate retries the terminal one. Published with `detailedMetrics` (the `api5xx` alarm reads the API's own 5xx). */
   public metricWebhooksFailed(options?: HandlerMetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.failed, options);
   }
 
-  /** Output files copied into the archive. */
+  /** Output files copied into the archive. Published with `detailedMetrics`. */
   public metricFilesArchived(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.filesArchived, options);
   }
 
-  /** Bytes copied into the archive. */
+  /** Bytes copied into the archive. Published with `detailedMetrics`. */
   public metricBytesArchived(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.bytesArchived, options);
   }
 
-  /** Output files that could not be archived. With `reason`, only those (e.g. `http_error`). */
+  /** Output files that could not be archived. With `reason`, only those (e.g. `http_error`; by reason with `detailedMetrics`). */
   public metricArchiveFailures(options?: HandlerMetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.archiveFailures, options);
   }
 
-  /** Completion notifications published. */
+  /** Completion notifications published. Published with `detailedMetrics`. */
   public metricNotificationsPublished(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.notificationsPublished, options);
   }
@@ -345,7 +349,7 @@ export class ReplicateWebhooks extends Construct {
     return this.metrics.oldestPendingArchivalAge(options);
   }
 
-  /** Completion events EventBridge took (with the `eventBus` prop): one per finished prediction. */
+  /** Completion events EventBridge took (with the `eventBus` prop): one per finished prediction. Published with `detailedMetrics`. */
   public metricCompletionEventsPut(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.completionEventsPut, options);
   }

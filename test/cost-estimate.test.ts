@@ -403,7 +403,7 @@ describe('cost estimate', () => {
     const lines = defaults.markdown.split('\n');
     const printed = lines
       .slice(lines.indexOf('| Webhooks a month | Seed-style handler | Previous | Now |') + 2)
-      .filter((line, index, rest) => rest.slice(0, index + 1).every((l) => l.startsWith('| ')))
+      .filter((_line, index, rest) => rest.slice(0, index + 1).every((l) => l.startsWith('| ')))
       .map((line) =>
         line
           .split('|')
