@@ -15,6 +15,7 @@ import { DynamoDBClient, GetItemCommand, type AttributeValue } from '@aws-sdk/cl
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DETAILED_METRICS_ENV, isAlarmedSeries, REASON_DIMENSION } from '../lambda/shared/metrics';
 import { predictionItemKey } from '../lambda/shared/state';
 import { startLocalPipeline, type LocalPipeline } from '../local/pipeline';
 import { freePort } from '../local/aws/standins/dynamodb-local';
@@ -40,6 +41,10 @@ export interface StepCost {
   readonly sns: Record<string, number>;
   /** Bytes the handlers wrote to their logs (Powertools' lines and embedded metrics), as Lambda would ship them. */
   readonly logBytes: number;
+  /** Of which Powertools' log lines (INFO and above). */
+  readonly lineBytes: number;
+  /** What the embedded metrics would be with only the alarms' series (`detailedMetrics` off). */
+  readonly alarmedMetricBytes: number;
 }
 
 export interface WebhookKindCost extends StepCost {
@@ -100,7 +105,12 @@ export interface ItemSizes {
 }
 
 /** The cost of a run of exchanges: DynamoDB's, then the fauxqs services' by operation. */
-export function costOf(dynamodb: readonly Exchange[], fauxqs: readonly Exchange[], sizes?: ItemSizes, logBytes = 0): StepCost {
+export function costOf(
+  dynamodb: readonly Exchange[],
+  fauxqs: readonly Exchange[],
+  sizes?: ItemSizes,
+  { logBytes, lineBytes, alarmedMetricBytes }: LogBytes = { logBytes: 0, lineBytes: 0, alarmedMetricBytes: 0 },
+): StepCost {
   let wru = 0;
   let indexWru = 0;
   let reportedUnits = 0;
@@ -156,25 +166,64 @@ export function costOf(dynamodb: readonly Exchange[], fauxqs: readonly Exchange[
       count(sns, action ?? exchange.target);
     }
   }
-  return { wru, indexWru, reportedUnits, rru, dynamodb: operations, s3, sns, logBytes };
+  return { wru, indexWru, reportedUnits, rru, dynamodb: operations, s3, sns, logBytes, lineBytes, alarmedMetricBytes };
 }
 
 /**
  * Counts (and keeps off the terminal) what the handlers log: one JSON object per line, a
  * Powertools log line (`level`) or an embedded-metrics document (`_aws`). Everything else passes.
  */
-export interface LogTap {
+export interface LogBytes {
+  /** Everything: log lines and embedded metrics. */
+  readonly logBytes: number;
+  /** Powertools' log lines. */
+  readonly lineBytes: number;
+  /** The embedded-metric documents cut down to the alarms' series (`ALARMED_SERIES`), as the handlers print them without detailed metrics. */
+  readonly alarmedMetricBytes: number;
+}
+
+export interface LogTap extends LogBytes {
+  /** The same as logBytes. */
   readonly bytes: number;
   stop(): void;
+}
+
+/**
+ * The bytes of an embedded-metric document with only the alarms' series left: the metrics and
+ * their values an alarmed-only handler would not print removed, nothing when none is left.
+ */
+export function alarmedMetricDocumentBytes(document: string): number {
+  const emf = JSON.parse(document) as Record<string, unknown> & {
+    _aws: { CloudWatchMetrics: Array<{ Dimensions: string[][]; Metrics: Array<{ Name: string }> }> };
+  };
+  const reason = emf[REASON_DIMENSION] as string | undefined;
+  const dropped = new Set<string>();
+  const groups = (emf._aws.CloudWatchMetrics ?? [])
+    .map((group) => {
+      const byReason = group.Dimensions.flat().includes(REASON_DIMENSION);
+      const kept = group.Metrics.filter((metric) => isAlarmedSeries(metric.Name, byReason ? reason : undefined));
+      for (const metric of group.Metrics) if (!kept.includes(metric)) dropped.add(metric.Name);
+      return { ...group, Metrics: kept };
+    })
+    .filter((group) => group.Metrics.length > 0);
+  if (groups.length === 0) return 0;
+  const reduced: Record<string, unknown> = { ...emf, _aws: { ...emf._aws, CloudWatchMetrics: groups } };
+  for (const name of dropped) delete reduced[name];
+  return Buffer.byteLength(JSON.stringify(reduced));
 }
 
 export function tapHandlerLogs(stream: NodeJS.WriteStream = process.stdout): LogTap {
   const write = stream.write.bind(stream);
   let bytes = 0;
+  let lineBytes = 0;
+  let alarmedMetricBytes = 0;
   stream.write = (chunk: string | Uint8Array, ...rest: unknown[]) => {
     const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
     if (/^\{[\s\S]*("level"|"_aws")[\s\S]*\}\n?$/.test(text)) {
-      bytes += Buffer.byteLength(text.replace(/\n$/, ''));
+      const document = text.replace(/\n$/, '');
+      bytes += Buffer.byteLength(document);
+      if (/^\{"_aws"/.test(document)) alarmedMetricBytes += alarmedMetricDocumentBytes(document);
+      else lineBytes += Buffer.byteLength(document);
       const callback = rest.find((arg) => typeof arg === 'function') as (() => void) | undefined;
       callback?.();
       return true;
@@ -184,6 +233,15 @@ export function tapHandlerLogs(stream: NodeJS.WriteStream = process.stdout): Log
   return {
     get bytes() {
       return bytes;
+    },
+    get logBytes() {
+      return bytes;
+    },
+    get lineBytes() {
+      return lineBytes;
+    },
+    get alarmedMetricBytes() {
+      return alarmedMetricBytes;
     },
     stop: () => void (stream.write = write),
   };
@@ -213,8 +271,12 @@ export interface MeasuredUnits {
       readonly bodyBytes: number;
       readonly itemBytes: number;
       readonly answer: string;
-      /** What the verifier logged for it: its log line and its embedded metrics. */
+      /** What the verifier logged for it: its log line and its embedded metrics (every metric, INFO). */
       readonly logBytes: number;
+      /** Of which its log line. */
+      readonly lineBytes: number;
+      /** Its embedded metrics without `detailedMetrics`: only the alarms' series. */
+      readonly alarmedMetricBytes: number;
     }
   >;
   readonly archival: Record<
@@ -228,8 +290,10 @@ export interface MeasuredUnits {
       readonly s3Puts: number;
       readonly s3Gets: number;
       readonly snsPublishes: number;
-      /** What the archiver logged for it. */
+      /** What the archiver logged for it (every metric, INFO). */
       readonly logBytes: number;
+      readonly lineBytes: number;
+      readonly alarmedMetricBytes: number;
     }
   >;
 }
@@ -261,6 +325,8 @@ export function measuredUnits({ webhooks, archival, archivalSpilled }: WriteUnit
     s3Gets: sum(cost.s3, ['GetObject', 'HeadObject']),
     snsPublishes: sum(cost.sns, ['Publish']),
     logBytes: cost.logBytes,
+    lineBytes: cost.lineBytes,
+    alarmedMetricBytes: cost.alarmedMetricBytes,
   });
   return {
     command: 'npm run bench -- units',
@@ -273,6 +339,8 @@ export function measuredUnits({ webhooks, archival, archivalSpilled }: WriteUnit
           itemBytes: webhook.itemBytes,
           answer: webhook.outcome,
           logBytes: webhook.logBytes,
+          lineBytes: webhook.lineBytes,
+          alarmedMetricBytes: webhook.alarmedMetricBytes,
         },
       ]),
     ),
@@ -295,8 +363,9 @@ export async function benchWriteUnits(): Promise<WriteUnitsResult> {
       reconciler: { intervalSeconds: 0 },
       // The default construct announces on its topic only (an event bus adds a write per archival).
       eventBus: false,
-      // As deployed: Powertools' default level, and metrics on (they are log lines too).
-      handlerEnvironment: { POWERTOOLS_LOG_LEVEL: 'INFO', POWERTOOLS_METRICS_DISABLED: 'false' },
+      // Everything a handler can log: INFO, and every metric (they are log lines too). The estimate
+      // keeps what the template's settings keep: sampled lines, the alarms' series alone.
+      handlerEnvironment: { POWERTOOLS_LOG_LEVEL: 'INFO', POWERTOOLS_METRICS_DISABLED: 'false', [DETAILED_METRICS_ENV]: 'true' },
       // Each log line carries the function's name and ARN: CloudFormation's longest (64 characters), an upper bound.
       functionNames: { verifier: DEPLOYED_NAME('HooksVerifier'), archiver: DEPLOYED_NAME('HooksArchiver') },
       onNotification: () => undefined,
@@ -322,9 +391,18 @@ export async function benchWriteUnits(): Promise<WriteUnitsResult> {
     const ddb = dynamodbProxy!;
     const fq = fauxqsProxy!;
     const tap = (logs = tapHandlerLogs());
-    const mark = () => ({ dynamodb: ddb.exchanges.length, fauxqs: fq.exchanges.length, logs: tap.bytes });
+    const logBytesNow = (): LogBytes => ({
+      logBytes: tap.logBytes,
+      lineBytes: tap.lineBytes,
+      alarmedMetricBytes: tap.alarmedMetricBytes,
+    });
+    const mark = () => ({ dynamodb: ddb.exchanges.length, fauxqs: fq.exchanges.length, logs: logBytesNow() });
     const since = (from: ReturnType<typeof mark>, sizes?: ItemSizes) =>
-      costOf(ddb.exchanges.slice(from.dynamodb), fq.exchanges.slice(from.fauxqs), sizes, tap.bytes - from.logs);
+      costOf(ddb.exchanges.slice(from.dynamodb), fq.exchanges.slice(from.fauxqs), sizes, {
+        logBytes: tap.logBytes - from.logs.logBytes,
+        lineBytes: tap.lineBytes - from.logs.lineBytes,
+        alarmedMetricBytes: tap.alarmedMetricBytes - from.logs.alarmedMetricBytes,
+      });
 
     const webhooks: WebhookKindCost[] = [];
     const itemBytes = async (predictionId: string) => {

@@ -601,10 +601,33 @@ export interface ReplicateWebhooksProps {
    */
   readonly alarms?: AlarmOptions;
   /**
-   * Whether to create a CloudWatch dashboard of the flow.
-   * @default true
+   * Whether to create a CloudWatch dashboard of the flow. A dashboard costs $3.00 a month (beyond
+   * an account's first three); most of its graphs read the metrics `detailedMetrics` publishes, so
+   * turn both on together. The alarms do not need it.
+   * @default false
    */
   readonly dashboard?: boolean;
+  /**
+   * Whether the handlers publish every custom metric (`METRIC`: webhooks by outcome, payload sizes,
+   * files and bytes archived, failures by reason, cold starts, the reconciler's counts), or only the
+   * few series the alarms read (`ALARMED_SERIES`: signatures refused, archivals given up, output
+   * files not archived; with an event bus or the reconciler, theirs). Each custom series costs
+   * $0.30 a month, and its embedded-metric lines are billed as log ingestion: all of them are $9.30
+   * a month (and about $0.20 per million webhooks of logs), the alarms' own $0.90. Without it, the `metric*` methods of the other metrics
+   * return metrics with no data, and every alarm still has its own; AWS's free metrics (Lambda,
+   * API Gateway, SQS) are there either way.
+   * @default false
+   */
+  readonly detailedMetrics?: boolean;
+  /**
+   * Whether the verifier logs every webhook. By default it logs a line for each webhook it refuses
+   * (4xx) or fails (5xx), and the `webhook recorded` line (ids, outcome, status) of one webhook in a
+   * hundred, without Lambda's own start and report records: a webhook's logs cost about $0.50 per
+   * million instead of $1.10. Without it, an accepted webhook is found by its prediction's record
+   * in the table, not in the logs; Lambda's duration and error metrics are there either way.
+   * @default false
+   */
+  readonly verboseLogs?: boolean;
   /**
    * CloudWatch namespace of the handlers' metrics.
    * @default 'ReplicateWebhooks'

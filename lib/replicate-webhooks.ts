@@ -26,8 +26,11 @@ import {
   ARCHIVER_FUNCTION_DEFAULTS,
   RECONCILER_FUNCTION_DEFAULTS,
   VERIFIER_FUNCTION_DEFAULTS,
+  LEAN_VERIFIER_LOGGING,
+  VERBOSE_LOGGING,
+  loggingEnvironment,
 } from '../lambda/shared/function-defaults';
-import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../lambda/shared/metrics';
+import { DETAILED_METRICS_ENV, METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../lambda/shared/metrics';
 import { ARCHIVER_DEFAULTS, archiverEnvironment } from '../lambda/archiver/settings';
 import { VERIFIER_DEFAULTS, WEBHOOK_THROTTLE_DEFAULTS, verifierEnvironment } from '../lambda/verifier/settings';
 import { RECONCILER_DEFAULTS, reconcilerEnvironment } from '../lambda/reconciler/settings';
@@ -128,7 +131,7 @@ export class ReplicateWebhooks extends Construct {
   public readonly encryptionKey?: kms.IKey;
   /** The alarms created, keyed by `AlarmName` value (e.g. `verifierErrors`); see also `alarm(name)`. */
   public readonly alarms: { [name: string]: cloudwatch.Alarm };
-  /** The CloudWatch dashboard of the flow, unless `dashboard: false`. */
+  /** The CloudWatch dashboard of the flow, with `dashboard: true`. */
   public readonly dashboard?: cloudwatch.Dashboard;
   /** The CloudWatch namespace of the handlers' metrics. */
   public readonly metricsNamespace: string;
@@ -137,6 +140,8 @@ export class ReplicateWebhooks extends Construct {
   private readonly logRetention: logs.RetentionDays;
   private readonly logEncryptionKey?: kms.IKey;
   private readonly tracing: boolean;
+  private readonly detailedMetrics: boolean;
+  private readonly verboseLogs: boolean;
   private readonly removalPolicy: RemovalPolicy;
 
   /**
@@ -170,6 +175,8 @@ export class ReplicateWebhooks extends Construct {
     this.logEncryptionKey = props.logEncryptionKey;
     if (this.logEncryptionKey) this.allowCloudWatchLogs(this.logEncryptionKey);
     this.tracing = props.tracing ?? false;
+    this.detailedMetrics = props.detailedMetrics ?? false;
+    this.verboseLogs = props.verboseLogs ?? false;
     this.removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     this.encryptionKey = props.encryptionKey;
     this.metricsNamespace = props.metricsNamespace ?? METRICS_NAMESPACE;
@@ -246,52 +253,56 @@ export class ReplicateWebhooks extends Construct {
       reconcilerInterval: this.reconciler ? reconcilerInterval(props) : undefined,
     };
     this.alarms = createAlarms(this, monitored, props.alarms ?? {});
-    if (props.dashboard !== false) {
+    if (props.dashboard === true) {
       this.dashboard = createDashboard(this, monitored, this, Object.values(this.alarms));
     }
   }
 
-  /** A metric the handlers emit (`METRIC` names), optionally for one `reason` (rejections and archive failures). */
+  /**
+   * A metric the handlers emit (`METRIC` names), optionally for one `reason` (rejections and archive failures).
+   * Without `detailedMetrics` only the series the alarms read are published (`bad_signature` rejections,
+   * archivals failed, archive failures, and the event bus's and reconciler's alarmed ones).
+   */
   public metric(metricName: string, options: HandlerMetricOptions = {}): cloudwatch.Metric {
     return this.metrics.handlerMetric(metricName, options);
   }
 
-  /** Webhooks answered by the verifier, whatever the answer. */
+  /** Webhooks answered by the verifier, whatever the answer. Published with `detailedMetrics`. */
   public metricWebhooksReceived(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.received, options);
   }
 
-  /** Webhooks recorded (a new state). */
+  /** Webhooks recorded (a new state). Published with `detailedMetrics`. */
   public metricWebhooksAccepted(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.accepted, options);
   }
 
-  /** Webhooks answered 4xx. With `reason`, only those (e.g. `bad_signature`). */
+  /** Webhooks answered 4xx. With `reason`, only those (e.g. `bad_signature`). Without `detailedMetrics`, only `bad_signature` is published. */
   public metricWebhooksRejected(options?: HandlerMetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.rejected, options);
   }
 
-  /** Webhooks answered 5xx: not recorded, and Replicate retries the terminal one. */
+  /** Webhooks answered 5xx: not recorded, and Replicate retries the terminal one. Published with `detailedMetrics` (the `api5xx` alarm reads the API's own 5xx). */
   public metricWebhooksFailed(options?: HandlerMetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.failed, options);
   }
 
-  /** Output files copied into the archive. */
+  /** Output files copied into the archive. Published with `detailedMetrics`. */
   public metricFilesArchived(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.filesArchived, options);
   }
 
-  /** Bytes copied into the archive. */
+  /** Bytes copied into the archive. Published with `detailedMetrics`. */
   public metricBytesArchived(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.bytesArchived, options);
   }
 
-  /** Output files that could not be archived. With `reason`, only those (e.g. `http_error`). */
+  /** Output files that could not be archived. With `reason`, only those (e.g. `http_error`; by reason with `detailedMetrics`). */
   public metricArchiveFailures(options?: HandlerMetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.archiveFailures, options);
   }
 
-  /** Completion notifications published. */
+  /** Completion notifications published. Published with `detailedMetrics`. */
   public metricNotificationsPublished(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.notificationsPublished, options);
   }
@@ -338,7 +349,7 @@ export class ReplicateWebhooks extends Construct {
     return this.metrics.oldestPendingArchivalAge(options);
   }
 
-  /** Completion events EventBridge took (with the `eventBus` prop): one per finished prediction. */
+  /** Completion events EventBridge took (with the `eventBus` prop): one per finished prediction. Published with `detailedMetrics`. */
   public metricCompletionEventsPut(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.completionEventsPut, options);
   }
@@ -529,17 +540,21 @@ export class ReplicateWebhooks extends Construct {
       timeout: options.timeout ?? Duration.seconds(VERIFIER_FUNCTION_DEFAULTS.timeoutSeconds),
       reservedConcurrentExecutions:
         options.reserveConcurrency === false ? undefined : (options.reservedConcurrentExecutions ?? 25),
-      environment: verifierEnvironment({
-        tableName: this.table.tableName,
-        signingSecretId: this.signingSecret.secretArn,
-        bucketName: this.bucket.bucketName,
-        archivePrefix: this.archivePrefix,
-        timestampToleranceSeconds: props.timestampTolerance?.toSeconds() ?? VERIFIER_DEFAULTS.timestampToleranceSeconds,
-        maxBodyBytes: props.maxBodySize?.toBytes() ?? VERIFIER_DEFAULTS.maxBodyBytes,
-        maxInlinePayloadBytes: props.maxInlinePayloadSize?.toBytes() ?? VERIFIER_DEFAULTS.maxInlinePayloadBytes,
-        keyCacheTtlSeconds: props.signingKeyCacheTtl?.toSeconds() ?? VERIFIER_DEFAULTS.keyCacheTtlSeconds,
-        keyRefreshIntervalSeconds: VERIFIER_DEFAULTS.keyRefreshIntervalSeconds,
-      }),
+      systemLogLevelV2: (this.verboseLogs ? VERBOSE_LOGGING : LEAN_VERIFIER_LOGGING).systemLogLevel as lambda.SystemLogLevel,
+      environment: {
+        ...loggingEnvironment(this.verboseLogs),
+        ...verifierEnvironment({
+          tableName: this.table.tableName,
+          signingSecretId: this.signingSecret.secretArn,
+          bucketName: this.bucket.bucketName,
+          archivePrefix: this.archivePrefix,
+          timestampToleranceSeconds: props.timestampTolerance?.toSeconds() ?? VERIFIER_DEFAULTS.timestampToleranceSeconds,
+          maxBodyBytes: props.maxBodySize?.toBytes() ?? VERIFIER_DEFAULTS.maxBodyBytes,
+          maxInlinePayloadBytes: props.maxInlinePayloadSize?.toBytes() ?? VERIFIER_DEFAULTS.maxInlinePayloadBytes,
+          keyCacheTtlSeconds: props.signingKeyCacheTtl?.toSeconds() ?? VERIFIER_DEFAULTS.keyCacheTtlSeconds,
+          keyRefreshIntervalSeconds: VERIFIER_DEFAULTS.keyRefreshIntervalSeconds,
+        }),
+      },
     });
     // Least privilege: the transaction needs exactly these two actions on this table.
     this.grantTableItems(verifier, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
@@ -899,7 +914,10 @@ export class ReplicateWebhooks extends Construct {
   private createFunction(
     id: string,
     handler: HandlerName,
-    options: Pick<lambda.FunctionProps, 'description' | 'memorySize' | 'timeout' | 'reservedConcurrentExecutions'> & {
+    options: Pick<
+      lambda.FunctionProps,
+      'description' | 'memorySize' | 'timeout' | 'reservedConcurrentExecutions' | 'systemLogLevelV2'
+    > & {
       readonly environment: Record<string, string>;
     },
   ): lambda.Function {
@@ -916,6 +934,7 @@ export class ReplicateWebhooks extends Construct {
         ...options.environment,
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
         POWERTOOLS_METRICS_NAMESPACE: this.metricsNamespace,
+        [DETAILED_METRICS_ENV]: String(this.detailedMetrics),
       },
     });
     acknowledgeHandlerFunction(fn, {

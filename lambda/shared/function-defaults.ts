@@ -26,3 +26,32 @@ export const RECONCILER_FUNCTION_DEFAULTS = {
  * come back after this long, and outputs expire after an hour.
  */
 export const ARCHIVE_VISIBILITY_MARGIN_SECONDS = 60;
+
+/**
+ * The verifier's logging unless `verboseLogs`: a line for every refused or failed webhook
+ * (Powertools' WARN and ERROR), the `webhook recorded` line of one invocation in a hundred
+ * (Powertools' sample rate lowers the level to DEBUG for the invocations it picks), and none of
+ * Lambda's own start and report records (its system log level). Every webhook otherwise writes
+ * about 1.5 KB of logs, priced like the rest of what it costs. With `verboseLogs`, INFO and every
+ * record.
+ */
+export const LEAN_VERIFIER_LOGGING = {
+  logLevel: 'WARN',
+  sampleRate: 0.01,
+  systemLogLevel: 'WARN',
+} as const;
+
+export const VERBOSE_LOGGING = {
+  logLevel: 'INFO',
+  systemLogLevel: 'INFO',
+} as const;
+
+/** The environment variables that set a handler's log level and sampling (Powertools' own). */
+export function loggingEnvironment(verbose: boolean): Record<string, string> {
+  return verbose
+    ? { POWERTOOLS_LOG_LEVEL: VERBOSE_LOGGING.logLevel }
+    : {
+        POWERTOOLS_LOG_LEVEL: LEAN_VERIFIER_LOGGING.logLevel,
+        POWERTOOLS_LOGGER_SAMPLE_RATE: String(LEAN_VERIFIER_LOGGING.sampleRate),
+      };
+}

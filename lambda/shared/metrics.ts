@@ -66,3 +66,42 @@ export const METRIC = {
 } as const;
 
 export const REASON_DIMENSION = 'reason';
+
+/** A metric series: a name, alone or with one `reason`. */
+export interface MetricSeries {
+  readonly name: string;
+  readonly reason?: string;
+  /** Published only where this part exists. */
+  readonly with?: 'eventBus' | 'reconciler';
+}
+
+/**
+ * The series the construct's alarms read (lib/monitoring.ts): published whatever
+ * `detailedMetrics` says, so every alarm keeps its data. Each custom series costs $0.30 a month;
+ * the rest are published only with `detailedMetrics` (the dashboard's graphs, the `metric*`
+ * methods). Alarms on what AWS publishes free (Lambda errors and throttles, API 4xx and 5xx, the
+ * queues' depth and age) need none of these.
+ */
+export const ALARMED_SERIES: readonly MetricSeries[] = [
+  { name: METRIC.rejected, reason: 'bad_signature' },
+  { name: METRIC.archivalsFailed },
+  { name: METRIC.archiveFailures },
+  { name: METRIC.completionEventPutFailures, with: 'eventBus' },
+  { name: METRIC.predictionsRecovered, with: 'reconciler' },
+  { name: METRIC.archivalsRedriven, with: 'reconciler' },
+  { name: METRIC.reconcilerListingLag, with: 'reconciler' },
+  { name: METRIC.oldestPendingArchivalAge, with: 'reconciler' },
+  { name: METRIC.replicateApiErrors, with: 'reconciler' },
+  { name: METRIC.reconcileItemFailures, reason: 'gave_up', with: 'reconciler' },
+];
+
+/** Whether a handler publishes one series when it publishes only what the alarms read. */
+export function isAlarmedSeries(name: string, reason?: string): boolean {
+  return ALARMED_SERIES.some((series) => series.name === name && series.reason === reason);
+}
+
+/**
+ * The environment variable that turns every metric on (`true`, what a handler does without it)
+ * or only `ALARMED_SERIES` (`false`, the construct's default).
+ */
+export const DETAILED_METRICS_ENV = 'DETAILED_METRICS';

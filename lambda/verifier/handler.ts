@@ -46,6 +46,8 @@ export function createVerifierHandler({ config, telemetry, store, readSigningSec
 
   const handler: VerifierHandler = async (event, context) => {
     if (context) logger.addContext(context);
+    // Sampled logging (POWERTOOLS_LOGGER_SAMPLE_RATE) picks each invocation afresh, not once per container.
+    logger.refreshSampleRateCalculation();
     metrics.captureColdStartMetric();
     metrics.addMetric(METRIC.received, MetricUnit.Count, 1);
     try {

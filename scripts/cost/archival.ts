@@ -200,7 +200,7 @@ export function archivalMonthly({ idlePollers }: Flow): CostRow[] {
     fixedMonthly(
       'stream-reads',
       'DynamoDB Streams',
-      `GetRecords by the Pipe, ${STREAM_SHARDS} shards polled ${STREAM_POLLS_PER_SHARD_PER_SECOND} times a second (billed: an upper bound)`,
+      `GetRecords by the Pipe, ${STREAM_SHARDS} shards polled ${STREAM_POLLS_PER_SHARD_PER_SECOND} times a second (billed: only Lambda's reads are free)`,
       `${STREAM_SHARDS} shards × ${STREAM_POLLS_PER_SHARD_PER_SECOND}/s × ${count(SECONDS_PER_MONTH)} s = ${count(streamReads)} × ${price(DYNAMODB_STREAMS_PER_100K_READS)}/100,000`,
       (streamReads * DYNAMODB_STREAMS_PER_100K_READS) / 100_000,
     ),

@@ -14,15 +14,24 @@ import {
   WEBHOOKS_PER_PREDICTION,
 } from './assumptions';
 import { PIPES_CHUNK_KB } from './prices';
-import type { TemplateSettings } from './template';
+import type { FunctionSettings, TemplateSettings } from './template';
 
 type MeasuredWebhook = (typeof MEASURED.webhooks)['terminalInline'];
 type MeasuredArchival = (typeof MEASURED.archival)['inline'];
+interface MeasuredLogs {
+  readonly logBytes: number;
+  readonly lineBytes: number;
+  readonly alarmedMetricBytes: number;
+}
 
 /** Bytes each invocation logs: what the handler logged (measured), Lambda's records, and for the verifier the access log line. */
 export interface LogBytes {
   readonly verifierLoggedBytes: number;
+  /** Lambda's start, runtimeDone and report records of one invocation. */
   readonly systemLogBytes: number;
+  /** Those records where the function's system log level keeps them. */
+  readonly verifierSystemBytes: number;
+  readonly archiverSystemBytes: number;
   readonly accessLogBytes: number;
   readonly verifierLogBytes: number;
   readonly archiverLoggedBytes: number;
@@ -65,11 +74,18 @@ export function describeFlow(settings: TemplateSettings): Flow {
   const terminalItemKb = terminal.itemBytes / 1024;
   const intermediateItemKb = measuredWebhooks.intermediate.itemBytes / 1024;
   const systemLogBytes = LAMBDA_SYSTEM_RECORDS.reduce((sum, line) => sum + Buffer.byteLength(line), 0);
+  // Measured with every line and metric; kept as the template's settings keep them.
+  const logged = (measured: MeasuredLogs, fn: FunctionSettings) =>
+    measured.lineBytes * fn.infoLineShare +
+    (settings.detailedMetrics ? measured.logBytes - measured.lineBytes : measured.alarmedMetricBytes);
   const verifierLoggedBytes =
-    (measuredWebhooks.start.logBytes +
-      (WEBHOOKS_PER_PREDICTION - 2) * measuredWebhooks.intermediate.logBytes +
-      terminal.logBytes) /
+    (logged(measuredWebhooks.start, settings.verifier) +
+      (WEBHOOKS_PER_PREDICTION - 2) * logged(measuredWebhooks.intermediate, settings.verifier) +
+      logged(terminal, settings.verifier)) /
     WEBHOOKS_PER_PREDICTION;
+  const archiverLoggedBytes = logged(archival, settings.archiver);
+  const verifierSystemBytes = settings.verifier.systemRecords ? systemLogBytes : 0;
+  const archiverSystemBytes = settings.archiver.systemRecords ? systemLogBytes : 0;
   const { reconciler } = settings;
   return {
     settings,
@@ -84,10 +100,12 @@ export function describeFlow(settings: TemplateSettings): Flow {
     logBytes: {
       verifierLoggedBytes,
       systemLogBytes,
+      verifierSystemBytes,
+      archiverSystemBytes,
       accessLogBytes: Buffer.byteLength(settings.accessLogLine),
-      verifierLogBytes: verifierLoggedBytes + systemLogBytes + Buffer.byteLength(settings.accessLogLine),
-      archiverLoggedBytes: archival.logBytes,
-      archiverLogBytes: archival.logBytes + systemLogBytes,
+      verifierLogBytes: verifierLoggedBytes + verifierSystemBytes + Buffer.byteLength(settings.accessLogLine),
+      archiverLoggedBytes,
+      archiverLogBytes: archiverLoggedBytes + archiverSystemBytes,
     },
     // The stream record that becomes terminal carries the item before (intermediate) and after.
     pipeChunksPerPrediction: Math.ceil((terminalItemKb + intermediateItemKb) / PIPES_CHUNK_KB),

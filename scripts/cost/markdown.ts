@@ -30,6 +30,7 @@ import {
   WEBHOOKS,
   WEBHOOKS_PER_PREDICTION,
 } from './assumptions';
+import { comparisonMarkdown } from './comparison';
 import { describeFlow, type Flow } from './flow';
 import { count, num, price, usd } from './format';
 import { CLOUDWATCH_ALARM_METRIC_PER_MONTH, PIPES_CHUNK_KB } from './prices';
@@ -107,7 +108,7 @@ function assumptions(flow: Flow): string[] {
     `- Pipe, per prediction: one record passes the filter (the ${num(flow.terminalItemKb, 1)} KB and ${num(flow.intermediateItemKb, 1)} KB images: ${flow.pipeChunksPerPrediction} chunk of ${PIPES_CHUNK_KB} KB) and is sent with ${QUEUE_SENDS_PER_PREDICTION} SendMessageBatch, an upper bound: at this rate a batch seldom holds two finished predictions (1/10 with full batches)`,
     `- Archive queue, per prediction: ${QUEUE_RECEIVES_PER_PREDICTION} ReceiveMessage, ${QUEUE_HOLDS_PER_PREDICTION} ChangeMessageVisibilityBatch (the archiver holds its batch a minute and a half at a time; renewals for archivals over 20 s left out) and ${QUEUE_DELETES_PER_PREDICTION} DeleteMessageBatch (one prediction per batch at this rate); ${num(ARCHIVE_RETRY_RATE * 100)}% of predictions retried once (${QUEUE_REQUESTS_PER_RETRY} requests: ChangeMessageVisibility, ReceiveMessage); messages under 64 KB`,
     `- Idle archive queue: ${flow.idlePollers} pollers long-polling ${LONG_POLL_SECONDS} s (Lambda keeps ${IDLE_QUEUE_POLLERS} when a maximum concurrency is set, else may drop to ${IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY})`,
-    `- Stream: ${STREAM_SHARDS} shards, each read by the Pipe ${STREAM_POLLS_PER_SHARD_PER_SECOND} times a second (Lambda's rate, assumed for Pipes); billed as streams read requests, an upper bound: DynamoDB's pricing makes only Lambda triggers' and global tables' reads free`,
+    `- Stream: ${STREAM_SHARDS} shards, each read by the Pipe ${STREAM_POLLS_PER_SHARD_PER_SECOND} times a second (Lambda's rate, assumed for Pipes); billed as streams read requests: only reads by Lambda functions (and global tables) are free, "calls made by consumers of any other kind are charged" ([DynamoDB's guide](https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CostOptimization_StreamsUsage.html))`,
     `- Archiver, per prediction: ${OUTPUT_FILES_PER_PREDICTION} output files of ${OUTPUT_FILE_MB} MB (${puts}), ${num(ARCHIVER_SECONDS_PER_PREDICTION)} s of duration`,
     ...(settings.archiveVersioning
       ? [
@@ -118,7 +119,7 @@ function assumptions(flow: Flow): string[] {
     ...(settings.reconciler
       ? [`- ${reconcilerAssumptions(settings.reconciler, flow.predictions, flow.lookupsPerPrediction)}`]
       : []),
-    `- Logs (message bytes): per webhook, ${count(logBytes.verifierLoggedBytes)} B from the verifier (measured: its log line and embedded metrics, averaged over the webhook kinds, with 64-character function names, CloudFormation's longest), ${count(logBytes.accessLogBytes)} B of access log (the template's format with typical values) and ${count(logBytes.systemLogBytes)} B of Lambda's start, runtimeDone and report records (typical values, an upper bound); per prediction, ${count(logBytes.archiverLoggedBytes)} B from the archiver (measured) and Lambda's records again`,
+    `- Logs (message bytes), measured with every log line and metric, then kept as the template's settings keep them: per webhook, ${count(logBytes.verifierLoggedBytes)} B from the verifier (${handlerLines(settings.verifier)}; ${settings.detailedMetrics ? 'every metric' : "the alarms' metric series alone, none for an accepted webhook"}; averaged over the webhook kinds, with 64-character function names, CloudFormation's longest), ${count(logBytes.accessLogBytes)} B of access log (the template's format with typical values) and ${settings.verifier.systemRecords ? `${count(logBytes.systemLogBytes)} B of Lambda's start, runtimeDone and report records (typical values, an upper bound)` : "none of Lambda's start and report records (its system log level is WARN)"}; per prediction, ${count(logBytes.archiverLoggedBytes)} B from the archiver (${handlerLines(settings.archiver)}; ${settings.detailedMetrics ? 'every metric' : "the alarms' series alone"})${settings.archiver.systemRecords ? ` and Lambda's records again (${count(logBytes.systemLogBytes)} B)` : ''}`,
     `- A month is ${HOURS_PER_MONTH} hours; 1 GB = 1,024 MB; free tiers left out`,
   ];
 }
@@ -171,6 +172,7 @@ export function renderMarkdown(
     '',
     ...table(of('storage'), 'Total storage per month', storage),
     '',
+    ...comparisonMarkdown(total, fixed),
     ...yearOfLogsNote(rows, yearOfLogs),
     notCounted(settings),
     'Prices: us-east-1 list prices as of 2026. Rows are rounded to the cent; totals add the rounded rows.',
@@ -216,4 +218,11 @@ export function reconcilerAddition(base: CostEstimate, withReconciler: CostEstim
     ...table(fixed, 'Reconciler fixed per month', totalOf(fixed)),
     '',
   ].join('\n');
+}
+
+/** Which of a handler's INFO lines its log level and sample rate keep. */
+function handlerLines(fn: TemplateSettings['verifier']): string {
+  if (fn.infoLineShare === 1) return 'every line';
+  if (fn.infoLineShare === 0) return 'warnings and errors only: none for an accepted webhook';
+  return `its line for one invocation in ${count(Math.round(1 / fn.infoLineShare))} (a sample rate of ${fn.infoLineShare}), refusals and failures always`;
 }

@@ -1,5 +1,5 @@
 /** CloudWatch: the construct's alarms, its dashboard and the metrics its handlers publish. */
-import { METRIC } from '../../lambda/shared/metrics';
+import { ALARMED_SERIES, METRIC } from '../../lambda/shared/metrics';
 import { REASON_METRIC_SERIES } from './assumptions';
 import type { Flow } from './flow';
 import { price } from './format';
@@ -30,15 +30,39 @@ export function monitoringMonthly({ settings }: Flow): CostRow[] {
       ),
     );
   }
-  const baseMetrics = Object.keys(METRIC).length;
-  rows.push(
-    fixedMonthly(
-      'custom-metrics',
-      'CloudWatch',
-      `custom metrics: ${baseMetrics} names + ${REASON_METRIC_SERIES} reason series`,
-      `${baseMetrics + REASON_METRIC_SERIES} × ${price(CLOUDWATCH_METRIC_PER_MONTH)}`,
-      (baseMetrics + REASON_METRIC_SERIES) * CLOUDWATCH_METRIC_PER_MONTH,
-    ),
-  );
+  rows.push(settings.detailedMetrics ? detailedMetrics() : alarmedMetrics(settings, false));
   return rows;
+}
+
+/** Every name the handlers publish, and the reason series a month sees. */
+function detailedMetrics(): CostRow {
+  const names = Object.keys(METRIC).length;
+  return fixedMonthly(
+    'custom-metrics',
+    'CloudWatch',
+    `custom metrics (\`detailedMetrics\`): ${names} names + ${REASON_METRIC_SERIES} reason series`,
+    `${names + REASON_METRIC_SERIES} × ${price(CLOUDWATCH_METRIC_PER_MONTH)}`,
+    (names + REASON_METRIC_SERIES) * CLOUDWATCH_METRIC_PER_MONTH,
+  );
+}
+
+/**
+ * Only the series the alarms read, for the parts this template has; `reconcilerOnly` counts the
+ * reconciler's alone (what it adds).
+ */
+export function alarmedMetrics(settings: Flow['settings'], reconcilerOnly: boolean): CostRow {
+  const series = ALARMED_SERIES.filter((one) =>
+    reconcilerOnly
+      ? one.with === 'reconciler' && settings.reconciler
+      : one.with === undefined || (one.with === 'eventBus' && settings.completionEventBus),
+  ).length;
+  return fixedMonthly(
+    reconcilerOnly ? 'reconciler-custom-metrics' : 'custom-metrics',
+    'CloudWatch',
+    reconcilerOnly
+      ? `custom metrics the reconciler's alarms read`
+      : `custom metrics: only the ${series} series the alarms read (\`detailedMetrics\` off)`,
+    `${series} × ${price(CLOUDWATCH_METRIC_PER_MONTH)}`,
+    series * CLOUDWATCH_METRIC_PER_MONTH,
+  );
 }

@@ -22,9 +22,14 @@ export const DYNAMODB_PER_MILLION_WRU = 0.625;
 export const DYNAMODB_PER_MILLION_RRU = 0.125;
 /**
  * https://aws.amazon.com/dynamodb/pricing/on-demand/ (reading data from DynamoDB Streams): $0.02 per
- * 100,000 streams read request units, one per GetRecords call. Only GetRecords by Lambda triggers and
- * by global tables is free; the page does not name EventBridge Pipes, so the Pipe's reads are billed
- * here, an upper bound.
+ * 100,000 streams read request units, one per GetRecords call; GetRecords by Lambda triggers and by
+ * global tables is free. The Pipe's reads are billed: DynamoDB's guide, "Evaluate your DynamoDB
+ * streams usage"
+ * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CostOptimization_StreamsUsage.html),
+ * says "Read requests made by AWS Lambda-based consumers of DynamoDB Streams are free, whereas calls
+ * made by consumers of any other kind are charged", and a Pipe is not a Lambda function's event
+ * source mapping. EventBridge's pricing page bills Pipes per request after filtering and names no
+ * stream reads of its own: the source's charges are the source's.
  */
 export const DYNAMODB_STREAMS_PER_100K_READS = 0.02;
 /**

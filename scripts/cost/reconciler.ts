@@ -23,6 +23,7 @@ import {
   SECRET_PER_MONTH,
   SECRETS_MANAGER_PER_10K_CALLS,
 } from './prices';
+import { alarmedMetrics } from './monitoring';
 import { fixedMonthly, perMillionWebhooks, type CostRow } from './rows';
 
 export function reconcilerPerMillionWebhooks({ settings, predictions, lookupsPerPrediction }: Flow): CostRow[] {
@@ -93,5 +94,7 @@ export function reconcilerMonthly({ settings }: Flow): CostRow[] {
       `${count(runs)} × ${RECONCILER_INDEX_QUERIES_PER_RUN} × ${num(RECONCILER_INDEX_RRU_PER_QUERY)} RRU = ${count(indexRru)} × ${price(DYNAMODB_PER_MILLION_RRU)}/M`,
       (indexRru * DYNAMODB_PER_MILLION_RRU) / 1e6,
     ),
+    // With detailedMetrics, the base estimate counts every name, the reconciler's included.
+    ...(settings.detailedMetrics ? [] : [alarmedMetrics(settings, true)]),
   ];
 }

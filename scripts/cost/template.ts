@@ -7,7 +7,9 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { readArchiverConfig } from '../../lambda/archiver/config';
 import { readReconcilerConfig } from '../../lambda/reconciler/config';
+import { ARCHIVER_ENV } from '../../lambda/archiver/settings';
 import { RECONCILER_ENV } from '../../lambda/reconciler/settings';
+import { DETAILED_METRICS_ENV } from '../../lambda/shared/metrics';
 import { readVerifierConfig } from '../../lambda/verifier/config';
 import { ACCESS_LOG_SAMPLE } from './assumptions';
 
@@ -23,6 +25,13 @@ export interface CfnTemplate {
 export interface FunctionSettings {
   readonly memoryMb: number;
   readonly architecture: string;
+  /**
+   * What its handler logs: the share of its INFO lines kept (1 at INFO or below; Powertools' sample
+   * rate at WARN and above, the invocations it lowers to DEBUG), and whether Lambda writes its own
+   * start and report records (its system log level INFO or below).
+   */
+  readonly infoLineShare: number;
+  readonly systemRecords: boolean;
 }
 
 /** What the estimate takes from the template. */
@@ -49,6 +58,10 @@ export interface TemplateSettings {
   /** A metric math alarm is billed per metric it reads. */
   readonly alarmMetrics: number;
   readonly dashboards: number;
+  /** Whether the handlers publish every custom metric, or only the series the alarms read. */
+  readonly detailedMetrics: boolean;
+  /** Whether the archiver puts completion events on a bus (its alarmed series then exist). */
+  readonly completionEventBus: boolean;
   /** 0: the verifier reads the key for every webhook. */
   readonly keyCacheTtlSeconds: number;
   readonly maxInlinePayloadBytes: number;
@@ -131,11 +144,19 @@ function reconcilerSettings(template: CfnTemplate): TemplateSettings['reconciler
   };
 }
 
+const QUIET_LEVELS = ['WARN', 'ERROR', 'CRITICAL', 'SILENT', 'FATAL'];
+
 function functionSettings(fn: CfnResource): FunctionSettings {
+  const variables = environment(fn);
+  const level = (variables.POWERTOOLS_LOG_LEVEL ?? 'INFO').toUpperCase();
+  const sampleRate = Number(variables.POWERTOOLS_LOGGER_SAMPLE_RATE ?? 0);
   return {
     // CloudFormation's defaults when a property is absent.
     memoryMb: fn.Properties?.MemorySize ?? 128,
     architecture: fn.Properties?.Architectures?.[0] ?? 'x86_64',
+    infoLineShare: QUIET_LEVELS.includes(level) ? sampleRate : 1,
+    // Lambda's default system log level is INFO.
+    systemRecords: !QUIET_LEVELS.includes(String(fn.Properties?.LoggingConfig?.SystemLogLevel ?? 'INFO').toUpperCase()),
   };
 }
 
@@ -212,6 +233,9 @@ export function readSettings(input: Template | CfnTemplate): TemplateSettings {
       0,
     ),
     dashboards: ofType(template, 'AWS::CloudWatch::Dashboard').length,
+    // As the handlers read it (lambda/telemetry.ts): every metric unless told otherwise.
+    detailedMetrics: environment(verifier)[DETAILED_METRICS_ENV] !== 'false',
+    completionEventBus: environment(archiver)[ARCHIVER_ENV.eventBusName] !== undefined,
     keyCacheTtlSeconds: verifierConfig.keyCacheTtlSeconds,
     maxInlinePayloadBytes: verifierConfig.maxInlinePayloadBytes,
     encryptedCompletionTopic:

@@ -1,6 +1,6 @@
 /** The units benchmark's log tap: counts what the handlers log, passes everything else through. */
 import { PassThrough } from 'node:stream';
-import { tapHandlerLogs } from '../../bench/write-units';
+import { alarmedMetricDocumentBytes, tapHandlerLogs } from '../../bench/write-units';
 
 test('counts Powertools lines and embedded metrics in bytes, passes other output through untouched', () => {
   const stream = new PassThrough() as unknown as NodeJS.WriteStream;
@@ -20,4 +20,39 @@ test('counts Powertools lines and embedded metrics in bytes, passes other output
   stream.write(`${line}\n`);
   expect(tap.bytes).toBe(Buffer.byteLength(line) + Buffer.byteLength(metrics));
   expect(passed.join('')).toBe(`table row\n{"other":"json"}\n${line}\n`);
+});
+
+test('splits log lines from embedded metrics, and prices the metrics as an alarmed-only handler prints them', () => {
+  const stream = new PassThrough() as unknown as NodeJS.WriteStream;
+  const tap = tapHandlerLogs(stream);
+  const line = '{"level":"WARN","message":"webhook rejected","reason":"bad_signature"}';
+  const emf = (metrics: string[], dimensions: string[], values: Record<string, unknown>) =>
+    JSON.stringify({
+      _aws: {
+        Timestamp: 1,
+        CloudWatchMetrics: [
+          { Namespace: 'N', Dimensions: [dimensions], Metrics: metrics.map((Name) => ({ Name, Unit: 'Count' })) },
+        ],
+      },
+      service: 'replicate-webhooks',
+      ...values,
+    });
+  // An accepted webhook's metrics: none an alarm reads.
+  stream.write(`${emf(['WebhooksReceived', 'WebhooksAccepted'], ['service'], { WebhooksReceived: 1, WebhooksAccepted: 1 })}\n`);
+  expect(tap.alarmedMetricBytes).toBe(0);
+  // A rejection by reason: bad_signature is alarmed, invalid_json is not.
+  const badSignature = emf(['WebhooksRejected'], ['service', 'reason'], { reason: 'bad_signature', WebhooksRejected: 1 });
+  stream.write(`${badSignature}\n`);
+  stream.write(`${emf(['WebhooksRejected'], ['service', 'reason'], { reason: 'invalid_json', WebhooksRejected: 1 })}\n`);
+  expect(tap.alarmedMetricBytes).toBe(Buffer.byteLength(badSignature));
+  // An archival's: ArchiveFailures stays, the rest and their values go.
+  const archival = emf(['PredictionsArchived', 'ArchiveFailures'], ['service'], { PredictionsArchived: 1, ArchiveFailures: 0 });
+  stream.write(`${archival}\n`);
+  expect(alarmedMetricDocumentBytes(archival)).toBe(
+    Buffer.byteLength(emf(['ArchiveFailures'], ['service'], { ArchiveFailures: 0 })),
+  );
+  stream.write(`${line}\n`);
+  expect(tap.lineBytes).toBe(Buffer.byteLength(line));
+  expect(tap.logBytes).toBe(tap.bytes);
+  tap.stop();
 });

@@ -7,9 +7,18 @@ import { verifierDependencies } from '../../lambda/verifier/dependencies';
 import { createVerifierHandler } from '../../lambda/verifier/handler';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { METRIC, METRICS_NAMESPACE, REASON_DIMENSION, SERVICE_NAME } from '../../lambda/shared/metrics';
+import {
+  ALARMED_SERIES,
+  DETAILED_METRICS_ENV,
+  isAlarmedSeries,
+  METRIC,
+  METRICS_NAMESPACE,
+  REASON_DIMENSION,
+  SERVICE_NAME,
+} from '../../lambda/shared/metrics';
 import { ReplicateWebhooks } from '../../lib';
 import { startSecretsManager, type SecretsManagerStandIn } from '../../local/aws/standins/secrets-manager';
 import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from '../support/aws';
@@ -127,6 +136,19 @@ test('outcomes and rejections are counted, rejections also by reason', async () 
   ).toEqual(['bad_signature', 'invalid_json']);
 });
 
+test('without detailedMetrics, only the series the alarms read are printed', async () => {
+  process.env[DETAILED_METRICS_ENV] = 'false';
+  const alarmedOnly = createVerifierHandler(verifierDependencies(readVerifierConfig()));
+  delete process.env[DETAILED_METRICS_ENV];
+  const id = `obs${Date.now()}c`;
+  expect((await alarmedOnly(signedEvent(prediction(id, 'processing'), { secret }))).statusCode).toBe(200);
+  await alarmedOnly(signedEvent(prediction(id, 'processing'), { secret: newSecret() }));
+  await alarmedOnly(signedEvent('not json', { secret }));
+  expect(emfMetrics(drainLines()).map(({ name, dimensions, reason }) => ({ name, dimensions, reason }))).toEqual([
+    { name: METRIC.rejected, dimensions: ['service', REASON_DIMENSION], reason: 'bad_signature' },
+  ]);
+});
+
 test('nothing printed ever contains the signing key, the payload logs or its inputs', async () => {
   const keyMaterial = secret.slice('whsec_'.length);
   // A mix of every path: accepted, terminal, forged, unparsable, and a key refetch.
@@ -152,7 +174,10 @@ test('nothing printed ever contains the signing key, the payload logs or its inp
 
 test('every handler metric an alarm reads is one the handlers print, with the dimensions they print it with', () => {
   const stack = new Stack(new App(), 'Alarms');
-  new ReplicateWebhooks(stack, 'Hooks', { replicateApiToken: new secretsmanager.Secret(stack, 'Token') });
+  new ReplicateWebhooks(stack, 'Hooks', {
+    replicateApiToken: new secretsmanager.Secret(stack, 'Token'),
+    eventBus: new events.EventBus(stack, 'Bus'),
+  });
   type MetricReference = { Namespace: string; MetricName: string; Dimensions?: Array<{ Name: string; Value: unknown }> };
   const read = Object.values(Template.fromStack(stack).findResources('AWS::CloudWatch::Alarm'))
     .flatMap(({ Properties: alarm }) => [
@@ -177,4 +202,16 @@ test('every handler metric an alarm reads is one the handlers print, with the di
     expect([['service'], [REASON_DIMENSION, 'service'].sort()]).toContainEqual(names);
     expect(metric.Dimensions).toContainEqual({ Name: 'service', Value: SERVICE_NAME });
   }
+  // Published without detailedMetrics: every series an alarm reads, and no series no alarm reads.
+  const series = read.map((metric) => ({
+    name: metric.MetricName,
+    reason: metric.Dimensions?.find((dimension) => dimension.Name === REASON_DIMENSION)?.Value as string | undefined,
+  }));
+  for (const one of series) expect(isAlarmedSeries(one.name, one.reason)).toBe(true);
+  expect(ALARMED_SERIES.map(({ name, reason }) => ({ name, reason })).sort(byName)).toEqual(
+    [...new Map(series.map((one) => [`${one.name}/${one.reason}`, one])).values()].sort(byName),
+  );
 });
+
+const byName = (a: { name: string; reason?: string }, b: { name: string; reason?: string }) =>
+  `${a.name}/${a.reason}`.localeCompare(`${b.name}/${b.reason}`);

@@ -1,5 +1,5 @@
 /** The construct, synthesized: its alarms, metrics and dashboard. */
-import { Match } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { AlarmName } from '../../lib';
 import { synth } from '../support/construct';
@@ -145,15 +145,25 @@ describe('monitoring', () => {
     expect(tuned.hooks.alarm(AlarmName.ARCHIVE_BACKLOG_AGE)).toBeUndefined();
     expect(tuned.hooks.alarm(AlarmName.VERIFIER_ERRORS)).toBe(tuned.hooks.alarms.verifierErrors);
     tuned.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'WebhooksRejected', Threshold: 101 });
-    const none = synth({ alarms: { enabled: false }, dashboard: false });
+    const none = synth({ alarms: { enabled: false } });
     none.template.resourceCountIs('AWS::CloudWatch::Alarm', 0);
     none.template.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
     expect(none.hooks.dashboard).toBeUndefined();
   });
 
-  test('a dashboard of the flow', () => {
-    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
-    const body = JSON.stringify(template.findResources('AWS::CloudWatch::Dashboard'));
+  test('a dashboard of the flow and every metric, both opt-in ($3.00 and about $9 a month)', () => {
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
+    expect(hooks.dashboard).toBeUndefined();
+    const handlers = (t: Template) =>
+      Object.values(t.findResources('AWS::Lambda::Function')).filter(
+        (fn) => fn.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME,
+      );
+    expect(handlers(template)).toHaveLength(2);
+    for (const fn of handlers(template)) expect(fn.Properties.Environment.Variables.DETAILED_METRICS).toBe('false');
+    const detailed = synth({ dashboard: true, detailedMetrics: true });
+    detailed.template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    for (const fn of handlers(detailed.template)) expect(fn.Properties.Environment.Variables.DETAILED_METRICS).toBe('true');
+    const body = JSON.stringify(detailed.template.findResources('AWS::CloudWatch::Dashboard'));
     for (const metric of [
       'WebhooksReceived',
       'WebhooksAccepted',
@@ -166,6 +176,23 @@ describe('monitoring', () => {
     ]) {
       expect(body).toContain(metric);
     }
+  });
+
+  test('lean verifier logs by default: refusals and failures, one accepted webhook in a hundred, no Lambda records', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^Verifies'),
+      LoggingConfig: { LogFormat: 'JSON', SystemLogLevel: 'WARN' },
+      Environment: { Variables: Match.objectLike({ POWERTOOLS_LOG_LEVEL: 'WARN', POWERTOOLS_LOGGER_SAMPLE_RATE: '0.01' }) },
+    });
+    const verbose = synth({ verboseLogs: true });
+    const [fn] = Object.values(
+      verbose.template.findResources('AWS::Lambda::Function', {
+        Properties: { Description: Match.stringLikeRegexp('^Verifies') },
+      }),
+    );
+    expect(fn.Properties.LoggingConfig).toEqual({ LogFormat: 'JSON', LogGroup: expect.anything(), SystemLogLevel: 'INFO' });
+    expect(fn.Properties.Environment.Variables.POWERTOOLS_LOG_LEVEL).toBe('INFO');
+    expect(fn.Properties.Environment.Variables.POWERTOOLS_LOGGER_SAMPLE_RATE).toBeUndefined();
   });
 
   test("metric methods for users' own alarms", () => {

@@ -193,7 +193,7 @@ describe('the reconciler', () => {
   });
 
   test('its dashboard lines: recoveries, redrives, item failures, the listing lag and the oldest pending archival', () => {
-    const body = JSON.stringify(withToken().template.findResources('AWS::CloudWatch::Dashboard'));
+    const body = JSON.stringify(withToken({ dashboard: true }).template.findResources('AWS::CloudWatch::Dashboard'));
     for (const metric of [
       'PredictionsRecovered',
       'ArchivalsRedriven',
@@ -204,7 +204,9 @@ describe('the reconciler', () => {
     ]) {
       expect(body).toContain(metric);
     }
-    expect(JSON.stringify(synth().template.findResources('AWS::CloudWatch::Dashboard'))).not.toContain('ReconcilerListingLag');
+    expect(JSON.stringify(synth({ dashboard: true }).template.findResources('AWS::CloudWatch::Dashboard'))).not.toContain(
+      'ReconcilerListingLag',
+    );
   });
 
   test('disabled, it is not created even with a token', () => {

@@ -13,9 +13,11 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { readArchiverConfig } from '../../../lambda/archiver/config';
 import { AlarmName, ReplicateWebhooks, type ReplicateWebhooksProps } from '../../../lib';
-import { LAMBDA_SYSTEM_RECORDS } from '../../../scripts/cost/assumptions';
+import { LAMBDA_SYSTEM_RECORDS, REASON_METRIC_SERIES } from '../../../scripts/cost/assumptions';
+import { ALARMED_SERIES, METRIC } from '../../../lambda/shared/metrics';
 import { estimate, type CostEstimate } from '../../../scripts/cost/estimate';
 import { reconcilerAddition } from '../../../scripts/cost/markdown';
+import { seedPerMillionWebhooks } from '../../../scripts/cost/comparison';
 import MEASURED from '../../../docs/measured-units.json';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -145,6 +147,8 @@ function readTables(markdown: string): Map<string, PrintedTable> {
   for (const line of markdown.split('\n')) {
     const bold = /^\*\*(.+)\*\*$/.exec(line);
     if (bold) heading = bold[1];
+    // The comparison at three volumes is read by its own test.
+    if (heading.startsWith('A month at')) continue;
     if (!line.startsWith('| ') || line.startsWith('| Service ') || line.startsWith('| ---')) continue;
     const cells = line
       .replace(/^\|\s*/, '')
@@ -283,7 +287,16 @@ describe('cost estimate', () => {
     expect(arithmeticOf(defaults, 'verifier-compute')).toContain(`× ${facts.verifierMemory / 1024} GB`);
     expect(arithmeticOf(defaults, 'archiver-compute')).toContain(`× ${facts.archiverMemory / 1024} GB`);
     expect(arithmeticOf(defaults, 'alarms')).toMatch(new RegExp(`^${facts.alarmMetrics} × \\$0\\.10 `));
-    expect(arithmeticOf(defaults, 'dashboards')).toMatch(new RegExp(`^${facts.dashboards} × `));
+    // The dashboard and every custom metric are opt-in: by default, only the series the alarms read.
+    expect(facts.dashboards).toBe(0);
+    expect(costOf(defaults, 'dashboards')).toBeUndefined();
+    const series = ALARMED_SERIES.filter((one) => one.with === undefined).length;
+    expect(arithmeticOf(defaults, 'custom-metrics')).toMatch(new RegExp(`^${series} × \\$0\\.30 `));
+    const detailed = estimate(synthesize({ dashboard: true, detailedMetrics: true }));
+    expect(arithmeticOf(detailed, 'dashboards')).toMatch(/^1 × \$3\.00 /);
+    expect(arithmeticOf(detailed, 'custom-metrics')).toMatch(
+      new RegExp(`^${Object.keys(METRIC).length + REASON_METRIC_SERIES} × `),
+    );
     expect(arithmeticOf(defaults, 'kms-keys')).toMatch(new RegExp(`^${facts.kmsKeys} × `));
     expect(arithmeticOf(defaults, 'secret-reads')).toContain(`× ${3600 / facts.keyCacheTtlSeconds}/h`);
     // Only finished predictions pass the Pipe's filter: one record per prediction, not per webhook.
@@ -337,24 +350,79 @@ describe('cost estimate', () => {
     expect(webhooks.intermediateLargeLogs.wru).toBe(1);
   });
 
-  test('log volume: what the handlers logged in the measurement, plus Lambda’s records and the access log line the template formats', () => {
+  test('log volume: what the handlers logged in the measurement, kept as the template keeps it, plus Lambda’s records and the access log line', () => {
     const { webhooks, archival } = MEASURED;
     const system = LAMBDA_SYSTEM_RECORDS.reduce((sum, line) => sum + Buffer.byteLength(line), 0);
     for (const line of LAMBDA_SYSTEM_RECORDS) expect(() => JSON.parse(line)).not.toThrow();
-    const verifierLogged = (webhooks.start.logBytes + 4 * webhooks.intermediate.logBytes + webhooks.terminalInline.logBytes) / 6;
     const accessLog = defaults.settings.accessLogLine;
     // Every variable of the template's format got a value, and the line is the JSON the format describes.
     expect(accessLog).not.toContain('$context');
     expect(JSON.parse(accessLog)).toMatchObject({ status: '200', routeKey: expect.stringMatching(/^POST \//) });
-    const perWebhook = Math.round(verifierLogged + system + Buffer.byteLength(accessLog));
-    expect(arithmeticOf(defaults, 'logs-ingestion')).toMatch(
-      new RegExp(
-        `^\\(1,000,000 × ${perWebhook.toLocaleString('en-US')} B \\+ 166,667 × ${(archival.inline.logBytes + system).toLocaleString('en-US')} B\\)`,
-      ),
+    const ingestion = (result: CostEstimate, perWebhook: number, perArchival: number) =>
+      expect(arithmeticOf(result, 'logs-ingestion')).toMatch(
+        new RegExp(
+          `^\\(1,000,000 × ${Math.round(perWebhook).toLocaleString('en-US')} B \\+ 166,667 × ${Math.round(perArchival).toLocaleString('en-US')} B\\)`,
+        ),
+      );
+    const averaged = (bytes: (webhook: (typeof webhooks)['start']) => number) =>
+      (bytes(webhooks.start) + 4 * bytes(webhooks.intermediate) + bytes(webhooks.terminalInline)) / 6;
+    // By default: the verifier's line for 1 invocation in 100, no metric line for an accepted
+    // webhook, none of Lambda's records; the archiver's line, its alarmed series and Lambda's records.
+    ingestion(
+      defaults,
+      averaged((webhook) => webhook.lineBytes * 0.01 + webhook.alarmedMetricBytes) + Buffer.byteLength(accessLog),
+      archival.inline.lineBytes + archival.inline.alarmedMetricBytes + system,
     );
-    // A handler that logs nothing was not measured.
-    expect(webhooks.intermediate.logBytes).toBeGreaterThan(300);
-    expect(archival.inline.logBytes).toBeGreaterThan(300);
+    // Verbose logs and every metric: everything measured.
+    const everything = estimate(synthesize({ verboseLogs: true, detailedMetrics: true }));
+    ingestion(
+      everything,
+      averaged((webhook) => webhook.logBytes) + system + Buffer.byteLength(accessLog),
+      archival.inline.logBytes + system,
+    );
+    expect(everything.total).toBeGreaterThan(defaults.total + 0.5);
+    // A handler that logs nothing was not measured; an accepted webhook prints no alarmed series.
+    expect(webhooks.intermediate.lineBytes).toBeGreaterThan(300);
+    expect(webhooks.intermediate.logBytes).toBeGreaterThan(webhooks.intermediate.lineBytes);
+    expect(webhooks.intermediate.alarmedMetricBytes).toBe(0);
+    expect(archival.inline.lineBytes).toBeGreaterThan(300);
+  });
+
+  test('the comparison at three volumes: fixed plus per million in proportion, the seed-style handler priced the same way', () => {
+    const seed = seedPerMillionWebhooks();
+    for (const row of seed) {
+      expect({ row: row.item, problems: arithmeticProblems(row.arithmetic) }).toEqual({ row: row.item, problems: [] });
+    }
+    // The seed stores every measured body whole: a write unit per KB of each.
+    const { start, intermediate, terminalInline } = MEASURED.webhooks;
+    const wru = (bytes: number) => Math.ceil((bytes + 100) / 1024);
+    expect(seed.find((row) => row.id === 'seed-writes')!.arithmetic).toContain(
+      `× ${wru(start.bodyBytes) + 4 * wru(intermediate.bodyBytes) + wru(terminalInline.bodyBytes)} WRU`,
+    );
+    const seedTotal = seed.reduce((sum, row) => sum + row.cost, 0);
+    const lines = defaults.markdown.split('\n');
+    const printed = lines
+      .slice(lines.indexOf('| Webhooks a month | Seed-style handler | Previous | Now |') + 2)
+      .filter((_line, index, rest) => rest.slice(0, index + 1).every((l) => l.startsWith('| ')))
+      .map((line) =>
+        line
+          .split('|')
+          .slice(1, -1)
+          .map((cell) => cell.trim()),
+      );
+    const dollars = (value: number) =>
+      `$${value.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+    expect(printed).toEqual(
+      [10_000, 1_000_000, 100_000_000].map((volume) => [
+        withSeparators(volume),
+        dollars((seedTotal * volume) / 1e6),
+        dollars(24.16 + (9.95 * volume) / 1e6),
+        dollars(defaults.fixed + (defaults.total * volume) / 1e6),
+      ]),
+    );
+    // What issue 31 asked for, and where the defaults stand (see the README's Cost section).
+    expect(defaults.total).toBeLessThan(9.95);
+    expect(defaults.fixed).toBeLessThan(24.16);
   });
 
   test('a format variable it has no sample for is refused, not priced as empty', () => {
@@ -439,6 +507,8 @@ describe('cost estimate', () => {
         'reconciler-secret-reads',
         'reconciler-token-secret',
         'reconciler-index-queries',
+        // Its alarms' series: by default the base estimate counts only the webhook path's.
+        'reconciler-custom-metrics',
       ]);
       const template = synthesize(undefined, { token: true }).toJSON() as { Resources: Record<string, CfnResource> };
       const reconciler = Object.values(template.Resources).find(
