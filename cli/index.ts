@@ -109,6 +109,7 @@ export async function main(argv: string[], io: Io = CONSOLE_IO): Promise<number>
   }
   if (command === 'status' || command === 'redrive' || command === 'replay') {
     // Loaded only here: the AWS SDK clients it carries are of no use to send.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, and synchronously, only by these commands
     const operate = require('./operate') as typeof import('./operate');
     return operate.runOperateCommand(command, rest, io);
   }

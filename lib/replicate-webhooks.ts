@@ -422,7 +422,7 @@ export class ReplicateWebhooks extends Construct {
     const [first, ...others] = ARCHIVER_FOLDERS.map((folder) =>
       this.bucket.grantRead(grantee, `${this.archivePrefix}${folder}*`),
     );
-    return others.reduce((all, grant) => all.combine(grant), first!);
+    return others.reduce((all, grant) => all.combine(grant), first);
   }
 
   private createSigningSecret(secretProps: secretsmanager.SecretProps | undefined): secretsmanager.Secret {

@@ -140,7 +140,7 @@ describe('scenarios', () => {
       expect(scenarioServesFiles(name, true)).toBe(false);
     }
     // Without it, the same scenario is a prediction.
-    expect(parse(buildScenario('image', { fileBaseUrl: FILE_BASE, now: NOW }).deliveries[0]!).kind).toBe(
+    expect(parse(buildScenario('image', { fileBaseUrl: FILE_BASE, now: NOW }).deliveries[0]).kind).toBe(
       CompletionKind.PREDICTION,
     );
   });
@@ -656,7 +656,7 @@ describe('cli', () => {
       const training = await fetch(`${api.endpoint}/v1/trainings/${id}`, { headers: { authorization: `Bearer ${token}` } });
       expect(training.status).toBe(200);
       expect(await training.json()).toMatchObject({ id, status: 'failed' });
-      expect((await get(id!)).status).toBe(404);
+      expect((await get(id)).status).toBe(404);
     });
 
     test('--drop-terminal leaves out the terminal webhooks of that fraction, seeded, and says so', async () => {
