@@ -66,7 +66,12 @@ test('a model with a lone surrogate and control characters, a huge version and m
 
   const [received, ...more] = await subscriber.receiveAll(1_000);
   expect(more).toEqual([]);
-  expect(received.attributes).toEqual({ status: 'succeeded', prediction_id: 'hostile1', model: 'owner/\ufffdname\ufffd' });
+  expect(received.attributes).toEqual({
+    status: 'succeeded',
+    kind: 'prediction',
+    prediction_id: 'hostile1',
+    model: 'owner/\ufffdname\ufffd',
+  });
   expect(received.message).toEqual(notification.message);
   expect(received.message.omitted!.outputs).toBeGreaterThan(0);
   expect(publishedBytes(received)).toBeLessThanOrEqual(262_144);
