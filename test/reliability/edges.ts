@@ -49,7 +49,9 @@ export interface EdgesResult {
   readonly lostReplies: {
     readonly lost: number;
     readonly predictions: number;
+    /** Predictions announced more than once, and the announcements past each one's first. */
     readonly announcedTwice: number;
+    readonly extraAnnouncements: number;
     readonly announcedNever: number;
   };
   readonly filesByteExact: number;
@@ -242,6 +244,7 @@ export async function runReconcilerEdges(options: { seed: number }): Promise<Edg
     let files = 0;
     let dataRemovedFailures = 0;
     let announcedTwice = 0;
+    let extraAnnouncements = 0;
     let announcedNever = 0;
     await pool(plans, 8, async ({ plan: planned, kind }) => {
       const entry = (cases[kind] ??= { predictions: 0, recovered: 0, announcedOnce: 0 });
@@ -254,13 +257,12 @@ export async function runReconcilerEdges(options: { seed: number }): Promise<Edg
         violations,
       );
       if (kind === 'lost_replies') {
-        if (announced.length === 2) announcedTwice++;
+        // Each lost reply may cost one more announcement; a retry's reply can be lost too, so
+        // the bound is on the sum, checked below, not on each prediction.
+        if (announced.length >= 2) announcedTwice++;
         if (announced.length === 0) announcedNever++;
-        check(
-          announced.length >= 1 && announced.length <= 2,
-          `edges: ${planned.id} (lost replies) announced ${announced.length} times`,
-          violations,
-        );
+        extraAnnouncements += Math.max(0, announced.length - 1);
+        check(announced.length >= 1, `edges: ${planned.id} (lost replies) was never announced`, violations);
       } else {
         if (announced.length === 1) entry.announcedOnce++;
         else violations.push(`edges: ${planned.id} (${kind}) announced ${announced.length} times`);
@@ -311,6 +313,11 @@ export async function runReconcilerEdges(options: { seed: number }): Promise<Edg
       violations,
     );
     check(lost > 0, 'edges: no publish reply was lost', violations);
+    check(
+      extraAnnouncements <= lost,
+      `edges: ${extraAnnouncements} announcements past the first for ${lost} lost publish replies`,
+      violations,
+    );
     const recoveredLatencyMs = latencySummary(latencies);
     return {
       lookbackSeconds: LOOKBACK_SECONDS,
@@ -324,7 +331,7 @@ export async function runReconcilerEdges(options: { seed: number }): Promise<Edg
       unfetchable: { predictions: 1, recoveredAfterFix: unfetchableAnnounced === 1 ? 1 : 0 },
       outOfScope: { predictions: foreign.length, untouched: untouched.filter(Boolean).length },
       removedData: { announcedWithDataRemovedFailure: dataRemovedFailures },
-      lostReplies: { lost, predictions: lossy.length, announcedTwice, announcedNever },
+      lostReplies: { lost, predictions: lossy.length, announcedTwice, extraAnnouncements, announcedNever },
       filesByteExact,
       files,
       runs: reports.length,

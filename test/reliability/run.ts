@@ -176,7 +176,7 @@ async function main(): Promise<void> {
       .join(', ');
     log(
       `edges: ${cases}; listing lag ${edges.maxListingLagSeconds} s while away; API knew it → announced p99 ${edges.recoveredLatencyMs.p99} ms; ` +
-        `${edges.lostReplies.lost} publish replies lost → ${edges.lostReplies.announcedTwice} announced twice; item failures ${JSON.stringify(edges.itemFailuresByReason)}`,
+        `${edges.lostReplies.lost} publish replies lost → ${edges.lostReplies.announcedTwice} announced more than once (${edges.lostReplies.extraAnnouncements} extra); item failures ${JSON.stringify(edges.itemFailuresByReason)}`,
     );
   }
 
