@@ -21,6 +21,7 @@ import { startCloudFormation, type CloudFormationStandIn, type StandInStack } fr
 import { startLambda } from '../../../local/aws/standins/lambda';
 import type { JsonProtocolServer } from '../../../local/aws/standins/json-protocol';
 import { startLocalMode, type LocalModeProcess } from '../../support/local-mode';
+import { startSqsWithMoveTasks } from '../../support/sqs-move-task';
 
 const SECRET = 'whsec_' + Buffer.alloc(24, 3).toString('base64');
 let local: LocalModeProcess;
@@ -200,15 +201,52 @@ test('redrive --stack: dry run, then --apply moves the dead letters (one by one 
     '1 dead-lettered archive request(s) would be moved to the archive queue',
     'Dry run: nothing moved. Run again with --apply to move them.',
   ]);
-  const applied = await run(['redrive', '--stack', 'Hooks', '--dlq', '--apply', '--json']);
+  // fauxqs has no StartMessageMoveTask: it answers InvalidAction, and the CLI moves them itself.
+  const applied = await run(['redrive', '--stack', 'Hooks', '--dlq', '--apply']);
   expect(applied.stderr).toEqual([]);
-  const report = JSON.parse(applied.stdout.join('\n')) as RedriveReport;
-  expect(report).toMatchObject({
-    target: 'stack Hooks',
-    applied: true,
-    deadLetters: { moved: 1, predictionIds: [predictionId] },
-  });
+  expect(applied.stdout).toEqual([
+    "SQS's message move task is not available here (InvalidAction: Unknown action: StartMessageMoveTask): moving them one by one",
+    `moved ${predictionId} (dead-letter queue → archive queue)`,
+    '1 dead-lettered archive request(s) moved to the archive queue',
+  ]);
   expect((await statusJson(predictionId)).deadLetterQueue.holdsIt).toBe(false);
+}, 60_000);
+
+test("redrive --stack --apply: SQS's message move task where SQS has it", async () => {
+  const predictionId = await announcedPrediction(75);
+  const { ready } = local;
+  const sqsWithTasks = await startSqsWithMoveTasks(ready.endpoints.sqs, ready.region);
+  const direct = process.env.AWS_ENDPOINT_URL_SQS;
+  process.env.AWS_ENDPOINT_URL_SQS = `http://sqs.${ready.region}.localhost:${sqsWithTasks.port}`;
+  const sqs = new SQSClient({});
+  try {
+    const body = JSON.stringify({ predictionId });
+    await sqs.send(new SendMessageCommand({ QueueUrl: ready.archiveDeadLetterQueueUrl, MessageBody: body }));
+    const applied = await run(['redrive', '--stack', 'Hooks', '--dlq', '--apply', '--json']);
+    expect(applied.stderr).toEqual([]);
+    expect(JSON.parse(applied.stdout.join('\n')) as RedriveReport).toMatchObject({
+      deadLetters: { method: 'message-move-task', taskHandle: 'task-1', moved: 1, predictionIds: [predictionId] },
+    });
+    expect(sqsWithTasks.tasks).toEqual([
+      {
+        handle: 'task-1',
+        sourceArn: expect.stringMatching(/:replicate-webhooks-archive-dlq$|dead/),
+        destinationArn: expect.any(String),
+        moved: 1,
+      },
+    ]);
+    // --since: one by one, the task cannot filter by time.
+    await sqs.send(new SendMessageCommand({ QueueUrl: ready.archiveDeadLetterQueueUrl, MessageBody: body }));
+    const since = await run(['redrive', '--stack', 'Hooks', '--dlq', '--apply', '--since', '1h', '--json']);
+    expect(JSON.parse(since.stdout.join('\n')) as RedriveReport).toMatchObject({
+      deadLetters: { method: 'one-by-one', moved: 1 },
+    });
+    expect(sqsWithTasks.tasks).toHaveLength(1);
+  } finally {
+    sqs.destroy();
+    process.env.AWS_ENDPOINT_URL_SQS = direct;
+    await sqsWithTasks.stop();
+  }
 }, 60_000);
 
 test('replay --stack: the completions again on the topic and the bus the archiver names', async () => {
