@@ -1,7 +1,7 @@
 /**
  * How `--stack` recognises the construct: by the logical ids CDK gives its archiver function and
  * dead-letter queue, read here from a real synthesis (one construct, nested in another: its id is
- * the path's; the e2e test in stack.local-mode.test.ts has two in a stack).
+ * the path's; local-mode.test.ts has two in a stack).
  */
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
