@@ -374,4 +374,37 @@ describe('a consumer project with only the tarball and the peer dependencies', (
     },
     STEP_TIMEOUT,
   );
+
+  test(
+    '--stack reaches CloudFormation through the SDK in the bundle: without credentials, it says which to set',
+    () => {
+      let stderr = '';
+      try {
+        execFileSync(
+          process.execPath,
+          [join(consumer, 'node_modules', '.bin', 'replicate-webhooks'), 'status', 'abc', '--stack', 'Hooks'],
+          {
+            cwd: consumer,
+            env: {
+              PATH: process.env.PATH,
+              HOME: consumer,
+              AWS_REGION: 'eu-west-1',
+              AWS_EC2_METADATA_DISABLED: 'true',
+              AWS_CONFIG_FILE: join(consumer, 'no-aws-config'),
+              AWS_SHARED_CREDENTIALS_FILE: join(consumer, 'no-aws-credentials'),
+              AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+            },
+            encoding: 'utf8',
+            stdio: ['ignore', 'pipe', 'pipe'],
+            timeout: STEP_TIMEOUT - 10_000,
+          },
+        );
+      } catch (error) {
+        expect((error as { status?: number }).status).toBe(1);
+        stderr = String((error as { stderr?: string }).stderr);
+      }
+      expect(stderr.trim()).toMatch(/^error: no AWS credentials found: set AWS_PROFILE/);
+    },
+    STEP_TIMEOUT,
+  );
 });

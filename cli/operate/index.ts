@@ -9,6 +9,7 @@ import { describeRedrive, redrive, type RedriveOptions } from './redrive';
 import { describeReplay, replay, type ReplayOptions } from './replay';
 import { parseTime } from './since';
 import { describeStatus, predictionStatus } from './status';
+import { stackTarget } from './stack';
 import { localTarget, OperateError, type OperateTarget } from './target';
 
 export interface OperateIo {
@@ -21,6 +22,7 @@ export type OperateCommand = (typeof OPERATE_COMMANDS)[number];
 
 export const STATUS_USAGE = `Usage:
   replicate-webhooks status <prediction-id> --local [--json]
+  replicate-webhooks status <prediction-id> --stack NAME [--construct ID] [--json]
 
 What happened to one prediction: its record (status, times, the webhooks that changed it), its
 archive (status, attempts, prediction.json, manifest.json and every file with its S3 URI, each
@@ -29,20 +31,27 @@ channels its completion goes to (and whether it was announced).
 
   --local   the running local mode (npm start), through the endpoints it leaves in
             $REPLICATE_WEBHOOKS_LOCAL_FILE (default: <tmpdir>/replicate-webhooks-local.json)
+  --stack NAME  a deployed stack (name or id), found through CloudFormation with the usual AWS
+                credentials and region (AWS_PROFILE, AWS_REGION, …); --construct ID picks one
+                ReplicateWebhooks construct when the stack holds several
   --json    the same as one JSON object, for scripts
 
 Exit status: 0 when the prediction has a record; 1 when it has none, or on an error (local mode
-not running, a service that failed); 2 on a usage error (an invalid prediction id).`;
+not running, no credentials, no such stack, a stack without the construct, a service that
+failed); 2 on a usage error (an invalid prediction id).`;
 
 export const REDRIVE_USAGE = `Usage:
   replicate-webhooks redrive --local [--dlq] [--failed] [--since TIME] [--apply] [--json]
+  replicate-webhooks redrive --stack NAME [--construct ID] [--dlq] [--failed] [--since TIME] [--apply] [--json]
 
 Sends archive requests that failed every try back to the archive queue, so the archiver tries
 them again (one already announced is skipped by the archiver, never announced twice). A dry run
 unless --apply: it lists and counts what would move, and moves nothing.
 
-  --dlq          the archive dead-letter queue's messages (received, sent to the archive queue,
-                 then deleted; messages that are not archive requests stay)
+  --dlq          the archive dead-letter queue's messages: on a deployed stack, without --since
+                 and when all are archive requests, by SQS's own message move task; otherwise
+                 received, sent to the archive queue, then deleted (what is not an archive
+                 request stays)
   --failed       the records marked archiveStatus failed (the archive-pending index's failed
                  partition: attempts exhausted, or a last try that failed)
                  (neither: both)
@@ -50,12 +59,14 @@ unless --apply: it lists and counts what would move, and moves nothing.
                  a duration back from now (90m, 6h, 2d)
   --apply        move them
   --local        the running local mode (npm start), as for status
+  --stack NAME   a deployed stack (--construct ID for one of several), as for status
   --json         the counts and ids as one JSON object
 
 Exit status: 0 (a dry run included); 1 on an error; 2 on a usage error.`;
 
 export const REPLAY_USAGE = `Usage:
   replicate-webhooks replay --local --since TIME [--until TIME] [--status S] [--to sns|events] [--rate N] [--json]
+  replicate-webhooks replay --stack NAME [--construct ID] --since TIME [...the same]
 
 Publishes the completion messages of predictions already announced again, rebuilt from the
 archive (prediction.json and manifest.json) as the archiver built them: for a subscriber that was
@@ -68,6 +79,7 @@ the EventBridge event's detail. Subscribers dedupe on prediction_id as for any r
   --to sns|events  the completion topic (default), or the event bus (when there is one)
   --rate N       messages a second at most (default 10)
   --local        the running local mode (npm start), as for status
+  --stack NAME   a deployed stack (--construct ID for one of several), as for status
   --json         the count and ids as one JSON object
 
 Finds them with a scan of the table (filtered, keys only). Exit status: 0; 1 on an error; 2 on a
@@ -77,10 +89,25 @@ const USAGES: Readonly<Record<OperateCommand, string>> = { status: STATUS_USAGE,
 
 class UsageError extends Error {}
 
-type Parsed =
-  | { readonly command: 'status'; readonly predictionId: string; readonly json: boolean }
-  | { readonly command: 'redrive'; readonly options: RedriveOptions; readonly json: boolean }
-  | { readonly command: 'replay'; readonly options: ReplayOptions; readonly json: boolean };
+/** Where a command works: the running local mode, or a deployed stack (and one construct in it). */
+type Where = { readonly local: true } | { readonly stack: string; readonly construct?: string };
+
+type Parsed = { readonly where: Where; readonly json: boolean } & (
+  | { readonly command: 'status'; readonly predictionId: string }
+  | { readonly command: 'redrive'; readonly options: RedriveOptions }
+  | { readonly command: 'replay'; readonly options: ReplayOptions }
+);
+
+const SAY_WHERE = 'say where: --local (the running npm start) or --stack NAME (a deployed stack)';
+
+function whereOf(values: { local?: boolean; stack?: string; construct?: string }): Where {
+  if (values.local && values.stack !== undefined) throw new UsageError('--local or --stack, not both');
+  if (values.construct !== undefined && values.stack === undefined) throw new UsageError('--construct goes with --stack NAME');
+  if (values.local) return { local: true };
+  if (values.stack === undefined) throw new UsageError(SAY_WHERE);
+  if (values.stack.trim() === '') throw new UsageError('--stack takes a stack name or id');
+  return { stack: values.stack, ...(values.construct !== undefined ? { construct: values.construct } : {}) };
+}
 
 function parseOperateArgs(command: OperateCommand, args: string[]): Parsed | 'help' {
   const { values, positionals } = parseArgs({
@@ -89,6 +116,8 @@ function parseOperateArgs(command: OperateCommand, args: string[]): Parsed | 'he
     allowPositionals: command === 'status',
     options: {
       local: { type: 'boolean' },
+      stack: { type: 'string' },
+      construct: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       ...(command === 'redrive'
@@ -108,18 +137,17 @@ function parseOperateArgs(command: OperateCommand, args: string[]): Parsed | 'he
   if (values.help) return 'help';
   if (command === 'status') {
     if (positionals.length !== 1)
-      throw new UsageError('pass one prediction id: replicate-webhooks status <prediction-id> --local');
+      throw new UsageError('pass one prediction id: replicate-webhooks status <prediction-id> --local|--stack NAME');
     const [predictionId] = positionals;
     // Checked before any AWS call: an id that cannot exist would only look like "no record".
     if (!isPredictionId(predictionId))
       throw new UsageError(
         `"${predictionId}" is not a prediction id (letters, digits, - and _, at most 128, as Replicate's ids are)`,
       );
-    if (!values.local) throw new UsageError('say where: --local (the running npm start)');
-    return { command, predictionId, json: values.json ?? false };
+    return { command, predictionId, where: whereOf(values), json: values.json ?? false };
   }
-  if (!values.local) throw new UsageError('say where: --local (the running npm start)');
-  if (command === 'replay') return { command, json: values.json ?? false, options: replayOptions(values) };
+  const where = whereOf(values);
+  if (command === 'replay') return { command, where, json: values.json ?? false, options: replayOptions(values) };
   const flags = values as { dlq?: boolean; failed?: boolean; since?: string; apply?: boolean };
   const both = !flags.dlq && !flags.failed;
   let since: Date | undefined;
@@ -130,6 +158,7 @@ function parseOperateArgs(command: OperateCommand, args: string[]): Parsed | 'he
   }
   return {
     command,
+    where,
     json: values.json ?? false,
     options: { deadLetters: both || !!flags.dlq, failedRecords: both || !!flags.failed, since, apply: flags.apply ?? false },
   };
@@ -158,7 +187,7 @@ export async function runOperateCommand(
 
   let target: OperateTarget;
   try {
-    target = localTarget(env);
+    target = 'local' in parsed.where ? localTarget(env) : await stackTarget(parsed.where.stack, parsed.where.construct);
   } catch (error) {
     return fail(error, io);
   }
@@ -196,7 +225,8 @@ function fail(error: unknown, io: OperateIo, target?: OperateTarget): number {
   const where = target ? ` (${target.description})` : '';
   if (name === 'CredentialsProviderError')
     io.stderr(
-      `error: no AWS credentials${where}: configure a profile, or set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`,
+      `error: no AWS credentials found${where}: set AWS_PROFILE (a profile in ~/.aws/config, aws sso login for SSO), ` +
+        'or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role provides them',
     );
   else if (/ECONNREFUSED/.test(String(message)) || (error as { code?: string }).code === 'ECONNREFUSED')
     io.stderr(`error: cannot reach ${target?.description ?? 'the service'}: ${message} (is it still running?)`);

@@ -10,7 +10,11 @@ import {
   SendMessageBatchCommand,
   SendMessageCommand,
   ChangeMessageVisibilityCommand,
+  GetQueueAttributesCommand,
+  ListMessageMoveTasksCommand,
+  StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArchiveRequest, type ArchiveRequest } from '../../lambda/shared/archive-queue';
 import { ARCHIVE_PENDING_INDEX, ATTR } from '../../lambda/shared/state';
 import type { OperateClients } from './clients';
@@ -20,6 +24,9 @@ import type { OperateTarget } from './target';
 const MOVE_VISIBILITY_SECONDS = 60;
 // Dead letters are few when things are well; a run moves at most this many, and says so past it.
 const MAX_MESSAGES_PER_RUN = 10_000;
+// How long a run follows SQS's message move task before it leaves it running and says so.
+const MOVE_TASK_FOLLOW_MS = 5 * 60_000;
+const MOVE_TASK_POLL_MS = 1_000;
 
 export interface RedriveOptions {
   readonly deadLetters: boolean;
@@ -33,6 +40,12 @@ export interface RedriveReport {
   readonly applied: boolean;
   readonly deadLetters?: {
     readonly queueUrl: string;
+    /** SQS's own message move task (a deployed stack), or received, sent and deleted one by one. */
+    readonly method: 'message-move-task' | 'one-by-one';
+    /** The move task's handle, when it was one. */
+    readonly taskHandle?: string;
+    /** Set when the move task was still running as the command ended. */
+    readonly stillMoving?: boolean;
     readonly moved: number;
     readonly skipped: number;
     readonly predictionIds: string[];
@@ -55,11 +68,76 @@ export async function redrive(
 }
 
 /**
- * Received, sent to the archive queue, then deleted: a crash in between sends a request twice at
- * worst, which the archiver's claim makes harmless. SQS's own StartMessageMoveTask does the same
- * server-side; this works on every SQS, local mode's included, and can filter by time.
+ * On a deployed stack, without --since, SQS's own message move task when every message is an
+ * archive request (it moves them all, and cannot filter by time); otherwise, or where SQS has no
+ * such task (UnsupportedOperation, or an emulator that does not know the action), one by one.
  */
 async function redriveDeadLetters(
+  target: OperateTarget,
+  clients: OperateClients,
+  options: RedriveOptions,
+  progress: (line: string) => void,
+): Promise<NonNullable<RedriveReport['deadLetters']>> {
+  if (!options.apply || !target.deployed || options.since) return moveOneByOne(target, clients, options, progress);
+  const looked = await moveOneByOne(target, clients, { ...options, apply: false }, () => undefined);
+  if (looked.skipped > 0 || looked.moved === 0) return moveOneByOne(target, clients, options, progress);
+  try {
+    return await moveWithTask(target, clients, looked, progress);
+  } catch (error) {
+    const { name, message } = error as { name?: string; message?: string };
+    if (name !== 'UnsupportedOperation' && name !== 'InvalidAction') throw error;
+    progress(`SQS's message move task is not available here (${name}: ${message}): moving them one by one`);
+    return moveOneByOne(target, clients, options, progress);
+  }
+}
+
+/** StartMessageMoveTask from the dead-letter queue to the archive queue, followed until it ends (or a while). */
+async function moveWithTask(
+  target: OperateTarget,
+  clients: OperateClients,
+  looked: NonNullable<RedriveReport['deadLetters']>,
+  progress: (line: string) => void,
+): Promise<NonNullable<RedriveReport['deadLetters']>> {
+  const arnOf = async (queueUrl: string) => {
+    const { Attributes } = await clients.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+    );
+    if (!Attributes?.QueueArn) throw new Error(`SQS gave no QueueArn for ${queueUrl}`);
+    return Attributes.QueueArn;
+  };
+  const sourceArn = await arnOf(target.archiveDeadLetterQueueUrl);
+  const destinationArn = await arnOf(target.archiveQueueUrl);
+  const { TaskHandle } = await clients.sqs.send(
+    new StartMessageMoveTaskCommand({ SourceArn: sourceArn, DestinationArn: destinationArn }),
+  );
+  progress(`started SQS's message move task (dead-letter queue → archive queue) for about ${looked.moved} message(s)`);
+  let moved = 0;
+  for (const deadline = Date.now() + MOVE_TASK_FOLLOW_MS; ;) {
+    const { Results = [] } = await clients.sqs.send(new ListMessageMoveTasksCommand({ SourceArn: sourceArn, MaxResults: 10 }));
+    const task = Results.find((result) => result.TaskHandle === TaskHandle) ?? Results[0];
+    moved = task?.ApproximateNumberOfMessagesMoved ?? moved;
+    if (task && task.Status !== 'RUNNING') {
+      if (task.Status !== 'COMPLETED')
+        throw new Error(`SQS's message move task ended ${task.Status}${task.FailureReason ? `: ${task.FailureReason}` : ''}`);
+      for (const predictionId of looked.predictionIds) progress(`moved ${predictionId} (dead-letter queue → archive queue)`);
+      return { ...looked, method: 'message-move-task', taskHandle: TaskHandle, moved };
+    }
+    if (Date.now() > deadline) {
+      progress(
+        `the move task is still running (${moved} moved so far): aws sqs list-message-move-tasks --source-arn ${sourceArn}`,
+      );
+      return { ...looked, method: 'message-move-task', taskHandle: TaskHandle, stillMoving: true, moved };
+    }
+    await sleep(MOVE_TASK_POLL_MS);
+  }
+}
+
+/**
+ * Received, sent to the archive queue, then deleted: a crash in between sends a request twice at
+ * worst, which the archiver's claim makes harmless. This works on every SQS, local mode's
+ * included, can filter by time, and leaves what is not an archive request.
+ */
+async function moveOneByOne(
   target: OperateTarget,
   clients: OperateClients,
   options: RedriveOptions,
@@ -107,7 +185,7 @@ async function redriveDeadLetters(
       progress(`${options.apply ? 'moved' : 'would move'} ${predictionId} (dead-letter queue → archive queue)`);
     }
   }
-  return { queueUrl, moved: predictionIds.length, skipped, predictionIds };
+  return { queueUrl, method: 'one-by-one', moved: predictionIds.length, skipped, predictionIds };
 }
 
 /** The records the archiver gave up on, from the archive-pending index's `failed` partition (never a scan). */
@@ -170,9 +248,10 @@ export function describeRedrive(report: RedriveReport): string[] {
   const verb = report.applied ? '' : 'would be ';
   const lines: string[] = [];
   if (report.deadLetters) {
-    const { moved, skipped } = report.deadLetters;
+    const { moved, skipped, method, stillMoving } = report.deadLetters;
     lines.push(
       `${moved} dead-lettered archive request(s) ${verb}moved to the archive queue` +
+        (method === 'message-move-task' ? ` by SQS's message move task${stillMoving ? ', still moving' : ''}` : '') +
         (skipped > 0 ? `; ${skipped} left (older than --since, or not an archive request)` : ''),
     );
   }

@@ -8,6 +8,8 @@ import { localEndpointsFile, type LocalEndpoints } from '../local-endpoints';
 export interface OperateTarget {
   /** In words, for messages: `local mode (pid 123)`, `stack Hooks`. */
   readonly description: string;
+  /** A deployed stack (`--stack`), where SQS's own message move task is there to use. */
+  readonly deployed: boolean;
   /** The SDK clients' settings; empty for a deployed stack (the usual credential and region chain). */
   readonly clientConfig: ClientConfig;
   readonly tableName: string;
@@ -51,6 +53,7 @@ export function localTarget(env: NodeJS.ProcessEnv = process.env): OperateTarget
     );
   return {
     description: `local mode (pid ${local.pid})`,
+    deployed: false,
     clientConfig: {
       region: local.region,
       // The emulators check no signature, but the SDK signs every request with something.

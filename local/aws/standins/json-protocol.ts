@@ -17,6 +17,39 @@ export interface JsonProtocolServer {
   stop(): Promise<void>;
 }
 
+/** One HTTP answer, whatever the protocol. */
+export interface HttpAnswer {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+/** What every stand-in's server is: `answer(request, body)` for each request, on loopback. */
+export async function serveHttp(
+  answer: (request: IncomingMessage, body: string) => HttpAnswer,
+  port = 0,
+): Promise<JsonProtocolServer> {
+  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const { status, headers, body } = answer(request, Buffer.concat(chunks).toString('utf8'));
+      response.writeHead(status, headers);
+      response.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const address = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${address.port}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 /**
  * Serves `handle(operation, input)` on loopback. A body that is not JSON is refused with the
  * `invalidBodyType` error before `handle` sees it.
@@ -27,31 +60,20 @@ export async function serveJsonProtocol(options: {
   readonly port?: number;
   readonly handle: (operation: string, input: Record<string, unknown>) => JsonAnswer;
 }): Promise<JsonProtocolServer> {
-  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const operation = String(request.headers['x-amz-target'] ?? '').replace(`${options.targetPrefix}.`, '');
-      let answer: JsonAnswer;
-      try {
-        const input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
-        answer = options.handle(operation, input);
-      } catch (error) {
-        if (!(error instanceof SyntaxError)) throw error;
-        answer = jsonError(400, options.invalidBodyType, 'body is not JSON');
-      }
-      response.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.1' });
-      response.end(JSON.stringify(answer.body));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return serveHttp((request, body) => {
+    const operation = String(request.headers['x-amz-target'] ?? '').replace(`${options.targetPrefix}.`, '');
+    let answer: JsonAnswer;
+    try {
+      const input = JSON.parse(body || '{}') as Record<string, unknown>;
+      answer = options.handle(operation, input);
+    } catch (error) {
+      if (!(error instanceof SyntaxError)) throw error;
+      answer = jsonError(400, options.invalidBodyType, 'body is not JSON');
+    }
+    return {
+      status: answer.status,
+      headers: { 'content-type': 'application/x-amz-json-1.1' },
+      body: JSON.stringify(answer.body),
+    };
+  }, options.port);
 }
