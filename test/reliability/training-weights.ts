@@ -6,7 +6,9 @@
  * memory: in local mode, where it shares the process with the archiver, the object itself would be
  * counted). Checked: archived whole under trainings/<id>/outputs/, byte-exact (the copy in the
  * stand-in hashed again), announced, and the archiver process's peak RSS within 256 MiB, its
- * growth above the loaded bundle within 192 MiB, whatever the file's size.
+ * growth above the loaded bundle within 192 MiB, whatever the file's size. S3 goes through a proxy
+ * that keeps CompleteMultipartUpload alive with whitespace as S3 does (fauxqs assembles the object
+ * for longer than the archiver's 5 s of S3 socket silence).
  */
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -28,6 +30,7 @@ import { WebhookStore } from '../../lambda/store/webhook-store';
 import { startDynamoDbLocal } from '../../local/aws/standins/dynamodb-local';
 import { createStateTable } from '../../local/state-table';
 import { check } from './harness';
+import { startS3CompleteKeepAlive } from '../support/s3-complete-keepalive';
 
 const MiB = 1024 * 1024;
 /** The archiver process's peak RSS, bundle included (the bench's target for a 1 GiB output). */
@@ -90,6 +93,8 @@ interface ArchiveOnce {
   readonly maxRssBytes: number;
   readonly rssAtStartBytes: number;
   readonly result?: SQSBatchResponse;
+  /** What the handler logged (POWERTOOLS_LOG_LEVEL, from RELIABILITY_LOG_LEVEL). */
+  readonly logLines: string[];
 }
 
 function archiveOnce(event: SQSEvent, env: NodeJS.ProcessEnv): Promise<ArchiveOnce> {
@@ -100,7 +105,8 @@ function archiveOnce(event: SQSEvent, env: NodeJS.ProcessEnv): Promise<ArchiveOn
       { env, maxBuffer: 16 * MiB },
       (error, stdout, stderr) => {
         if (error) return reject(new Error(`archive-once failed: ${stderr || error.message}`));
-        resolve(JSON.parse(stdout.trim().split('\n').pop()!) as ArchiveOnce);
+        const lines = stdout.trim().split('\n');
+        resolve({ ...(JSON.parse(lines.pop()!) as ArchiveOnce), logLines: [...lines, ...stderr.trim().split('\n')] });
       },
     );
   });
@@ -120,7 +126,10 @@ export async function runTrainingWeights(options: { fileBytes: number; seed: num
     response.writeHead(200, { 'content-type': 'application/x-tar', 'content-length': String(fileBytes) });
     generatedFile(block, fileBytes).pipe(response);
   });
-  const endpoint = `http://127.0.0.1:${fauxqs.port}`;
+  const fauxqsEndpoint = `http://127.0.0.1:${fauxqs.port}`;
+  // S3 keeps a long CompleteMultipartUpload alive with whitespace; fauxqs needs this to do so.
+  const keepAlive = await startS3CompleteKeepAlive(fauxqsEndpoint);
+  const endpoint = keepAlive.endpoint;
   const client = { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
   const s3 = new S3Client({ ...client, endpoint, forcePathStyle: true });
   const sns = new SNSClient({ ...client, endpoint });
@@ -198,8 +207,8 @@ export async function runTrainingWeights(options: { fileBytes: number; seed: num
       AWS_SECRET_ACCESS_KEY: 'local',
       AWS_ENDPOINT_URL_DYNAMODB: dynamoDbLocal.endpoint,
       AWS_ENDPOINT_URL_S3: endpoint,
-      AWS_ENDPOINT_URL_SNS: endpoint,
-      AWS_ENDPOINT_URL_SQS: queueUrl ? new URL(queueUrl).origin : endpoint,
+      AWS_ENDPOINT_URL_SNS: fauxqsEndpoint,
+      AWS_ENDPOINT_URL_SQS: queueUrl ? new URL(queueUrl).origin : fauxqsEndpoint,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       TABLE_NAME: tableName,
       BUCKET_NAME: BUCKET,
@@ -220,7 +229,17 @@ export async function runTrainingWeights(options: { fileBytes: number; seed: num
       .catch(() => undefined);
     const weights = manifest?.files.find((file) => file.source === weightsUrl);
     const archived = weights !== undefined && weights.bytes === fileBytes && weights.key.startsWith(`trainings/${id}/outputs/`);
-    check(archived, `training-weights: weights not archived whole: ${JSON.stringify(manifest ?? 'no manifest')}`, violations);
+    check(
+      archived,
+      `training-weights: weights not archived whole: ${JSON.stringify(manifest ?? 'no manifest')}` +
+        (run.logLines.length > 0
+          ? `; the archiver logged: ${run.logLines
+              .filter((line) => !line.includes('CloudWatchMetrics'))
+              .slice(-5)
+              .join(' | ')}`
+          : ''),
+      violations,
+    );
     // The manifest's digest is the archiver's; the copy in the stand-in is hashed again here.
     let byteExact = false;
     if (archived) {
@@ -262,6 +281,7 @@ export async function runTrainingWeights(options: { fileBytes: number; seed: num
     for (const c of [s3, sns, sqs, dynamodb]) c.destroy();
     fileServer.closeAllConnections();
     fileServer.close();
+    await keepAlive.stop();
     fauxqs.child.kill('SIGTERM');
     await dynamoDbLocal.stop();
   }
