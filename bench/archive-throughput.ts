@@ -27,6 +27,7 @@ import { WebhookStore } from '../lambda/store/webhook-store';
 import { createStateTable } from '../local/state-table';
 import { startDynamoDbLocal } from '../local/aws/standins/dynamodb-local';
 import { median, ratio, table } from './stats';
+import { startS3CompleteKeepAlive, type KeepAliveProxy } from '../test/support/s3-complete-keepalive';
 
 const MiB = 1024 * 1024;
 const FILE_BYTES = 1024 * MiB;
@@ -94,6 +95,7 @@ export async function benchArchiveThroughput(rounds = 2): Promise<ArchiveThrough
   const dynamoDbLocal = await startDynamoDbLocal();
   const fauxqs = await startFauxqsProcess();
   const block = randomBytes(MiB);
+  let keepAlive: KeepAliveProxy | undefined;
   // /bench/<anything>?size=<bytes>, default 1 GiB.
   const fileServer: Server = createServer((request, response) => {
     const size = Number(new URL(request.url ?? '/', 'http://x').searchParams.get('size') ?? FILE_BYTES);
@@ -112,13 +114,16 @@ export async function benchArchiveThroughput(rounds = 2): Promise<ArchiveThrough
     });
 
     const fauxqsEndpoint = `http://127.0.0.1:${fauxqs.port}`;
+    // S3 keeps a long CompleteMultipartUpload alive with whitespace; fauxqs, assembling a GiB in
+    // memory for longer than the archiver's 5 s of S3 socket silence, needs this proxy to do so.
+    keepAlive = await startS3CompleteKeepAlive(fauxqsEndpoint);
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
       AWS_ENDPOINT_URL_DYNAMODB: dynamoDbLocal.endpoint,
-      AWS_ENDPOINT_URL_S3: fauxqsEndpoint,
+      AWS_ENDPOINT_URL_S3: keepAlive.endpoint,
       AWS_ENDPOINT_URL_SNS: fauxqsEndpoint,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
@@ -260,6 +265,7 @@ export async function benchArchiveThroughput(rounds = 2): Promise<ArchiveThrough
   } finally {
     fileServer.closeAllConnections();
     fileServer.close();
+    await keepAlive?.stop();
     fauxqs.child.kill('SIGTERM');
     await dynamoDbLocal.stop();
   }

@@ -10,14 +10,17 @@
  * - removed data: finished, then their data removed at Replicate before anyone recovered them;
  * - another webhook URL: predictions sent through a proxy URL the deployment counts as its own,
  *   beside another application's;
- * - lost publish replies: SNS applies a publish whose answer never comes back.
+ * - lost publish replies: SNS applies a publish whose answer never comes back;
+ * - trainings among the predictions: their start and logs webhooks recorded, the terminal one
+ *   lost: found by listing GET /v1/trainings, archived under trainings/<id>/ (the weights byte-exact)
+ *   and announced once with kind "training" (in the message and its SNS attribute).
  * Every in-scope prediction must be recorded, archived byte-exact and announced exactly once
  * (the lost replies aside, whose duplicates are measured), and the bad ones counted.
  */
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { ReconcileReport } from '../../lambda/reconciler/handler';
 import { ATTR } from '../../lambda/shared/state';
-import { isTerminalStatus } from '../../lambda/shared/prediction';
+import { CompletionKind, isTerminalStatus } from '../../lambda/shared/prediction';
 import { sendDelivery } from '../../cli/send';
 import { seededRandom } from '../../cli/scenarios';
 import { check, latencySummary, pool, startHarness, type Harness, type LatencySummary } from './harness';
@@ -29,8 +32,13 @@ const LOOKBACK_SECONDS = 12;
 const AWAY_SECONDS = 30;
 const PROXY_URL = 'https://replicate-hooks.example.org/in';
 const OTHER_APP_URL = 'https://other-app.example.com/replicate/webhook';
+const TRAININGS = 2;
+const TRAINING_WEIGHTS_BYTES = 4 * 1024 * 1024;
+/** As the message and its attribute spell it. */
+const TRAINING_KIND: string = CompletionKind.TRAINING;
 
-type Case = 'long_job' | 'away_silent' | 'away_started' | 'poison_good' | 'removed_data' | 'proxy_url' | 'lost_replies';
+type Case =
+  'long_job' | 'away_silent' | 'away_started' | 'poison_good' | 'removed_data' | 'proxy_url' | 'lost_replies' | 'training';
 
 export interface EdgesResult {
   readonly lookbackSeconds: number;
@@ -53,6 +61,17 @@ export interface EdgesResult {
     readonly announcedTwice: number;
     readonly extraAnnouncements: number;
     readonly announcedNever: number;
+  };
+  /** Trainings among the predictions, their terminal webhooks lost: recovered through GET /v1/trainings. */
+  readonly trainings: {
+    readonly trainings: number;
+    readonly recovered: number;
+    readonly announcedOnce: number;
+    /** Announced with kind "training" in the message and its SNS attribute, and the trained version. */
+    readonly announcedAsTraining: number;
+    /** Recorded with kind training, archived under trainings/<id>/ with the weights byte-exact. */
+    readonly archivedAsTraining: number;
+    readonly weightsBytes: number;
   };
   readonly filesByteExact: number;
   readonly files: number;
@@ -91,8 +110,9 @@ export async function runReconcilerEdges(options: { seed: number }): Promise<Edg
     const { webhookUrl, secret } = harness.info;
     const knownAt = new Map<string, number>();
     const plans: Planned[] = [];
-    /** A prediction created now (or when given): Replicate's API lists it from then on, as `starting`. */
-    const create = (overrides: { webhookUrl?: string; createdAt?: Date } = {}) => {
+    const trainingIds = new Set<string>();
+    /** A prediction (or a training) created now (or when given): Replicate's API lists it from then on, as `starting`. */
+    const create = (overrides: { webhookUrl?: string; createdAt?: Date; training?: { weightsBytes: number } } = {}) => {
       const planned = planPrediction(random, harness.files, {
         duplicateRate: 0.1,
         reorderRate: 0.1,
@@ -102,10 +122,12 @@ export async function runReconcilerEdges(options: { seed: number }): Promise<Edg
         ...overrides,
       });
       const starting = planned.webhooks.find((webhook) => webhook.status === 'starting')!;
-      api.putPrediction(JSON.parse(starting.body) as Record<string, unknown>);
+      const body = JSON.parse(starting.body) as Record<string, unknown>;
+      if (overrides.training) api.putTraining(body);
+      else api.putPrediction(body);
       return planned;
     };
-    const plan = (kind: Case, overrides: { webhookUrl?: string; createdAt?: Date } = {}) => {
+    const plan = (kind: Case, overrides: Parameters<typeof create>[0] = {}) => {
       const planned = create(overrides);
       plans.push({ plan: planned, kind });
       return planned;
@@ -132,7 +154,9 @@ export async function runReconcilerEdges(options: { seed: number }): Promise<Edg
       }
     };
     const finishAtReplicate = (planned: PredictionPlan) => {
-      api.putPrediction(JSON.parse(terminalOf(planned).body) as Record<string, unknown>);
+      const body = JSON.parse(terminalOf(planned).body) as Record<string, unknown>;
+      if (trainingIds.has(planned.id)) api.putTraining(body);
+      else api.putPrediction(body);
       knownAt.set(planned.id, Date.now());
     };
 
@@ -148,26 +172,32 @@ export async function runReconcilerEdges(options: { seed: number }): Promise<Edg
     const neverRecordable = create();
     // Finished, then their data removed before anyone recovered them.
     const removed = Array.from({ length: 3 }, () => plan('removed_data'));
+    // Trainings among them (a weights file each), their terminal webhooks lost too.
+    const trainings = Array.from({ length: TRAININGS }, () =>
+      plan('training', { training: { weightsBytes: TRAINING_WEIGHTS_BYTES } }),
+    );
+    for (const planned of trainings) trainingIds.add(planned.id);
 
     await pool(longJobs, 4, async (planned) => deliver(planned, 'all_but_terminal'));
     await pool(removed, 3, async (planned) => deliver(planned, 'start_only'));
     await pool(poisonGood, 4, async (planned) => deliver(planned, 'start_only'));
+    await pool(trainings, 2, async (planned) => deliver(planned, 'all_but_terminal'));
     api.putListItem({ status: 'succeeded', created_at: new Date().toISOString() }, new Date().toISOString());
     api.putListItem({ id: poisonGood[0].id, status: 42, created_at: new Date().toISOString() }, new Date().toISOString());
     api.faults.fail({ status: 500, path: `/v1/predictions/${unfetchable.id}` });
     finishAtReplicate(unfetchable);
     api.putPrediction({ ...(JSON.parse(terminalOf(neverRecordable).body) as object), model: `owner/${'m'.repeat(300)}` });
-    for (const planned of [...longJobs, ...viaProxy, ...poisonGood, ...removed]) finishAtReplicate(planned);
+    for (const planned of [...longJobs, ...viaProxy, ...poisonGood, ...removed, ...trainings]) finishAtReplicate(planned);
     for (const planned of foreign) api.putPrediction(JSON.parse(terminalOf(planned).body) as Record<string, unknown>);
     for (const planned of removed) api.removeData(planned.id);
 
-    const firstIds = [...longJobs, ...viaProxy, ...poisonGood, ...removed].map((planned) => planned.id);
+    const firstIds = [...longJobs, ...viaProxy, ...poisonGood, ...removed, ...trainings].map((planned) => planned.id);
     await waitFor(
       harness,
       firstIds,
       6 * INTERVAL_SECONDS * 1000 + 20_000,
       violations,
-      'edges (long jobs, proxy URL, poison, removed data)',
+      'edges (long jobs, proxy URL, poison, removed data, trainings)',
     );
     // Fixed at Replicate: its retry recovers it.
     api.faults.clear();
@@ -246,6 +276,8 @@ export async function runReconcilerEdges(options: { seed: number }): Promise<Edg
     let announcedTwice = 0;
     let extraAnnouncements = 0;
     let announcedNever = 0;
+    let announcedAsTraining = 0;
+    let archivedAsTraining = 0;
     await pool(plans, 8, async ({ plan: planned, kind }) => {
       const entry = (cases[kind] ??= { predictions: 0, recovered: 0, announcedOnce: 0 });
       entry.predictions++;
@@ -278,7 +310,39 @@ export async function runReconcilerEdges(options: { seed: number }): Promise<Edg
         else violations.push(`edges: ${planned.id} had its data removed, yet was announced without a data_removed failure`);
         return;
       }
-      const manifest = await harness.manifest(planned.id).catch(() => undefined);
+      const isTraining = kind === 'training';
+      const manifest = await harness
+        .manifest(planned.id, isTraining ? CompletionKind.TRAINING : CompletionKind.PREDICTION)
+        .catch(() => undefined);
+      if (isTraining) {
+        const attributes = harness.received.get(planned.id)?.[0]?.attributes ?? {};
+        const message = announced[0];
+        if (
+          announced.length === 1 &&
+          message.kind === TRAINING_KIND &&
+          attributes.kind === TRAINING_KIND &&
+          message.trainedVersion === `alice/my-flux:${planned.id}`
+        )
+          announcedAsTraining++;
+        else
+          violations.push(
+            `edges: training ${planned.id} announced as kind ${message?.kind ?? '-'} (attribute ${attributes.kind ?? '-'}), ` +
+              `trained version ${message?.trainedVersion ?? '-'}`,
+          );
+        const weights = planned.files[0];
+        const archived = manifest?.files.find((candidate) => candidate.source === weights.url);
+        if (
+          item?.[ATTR.kind]?.S === CompletionKind.TRAINING &&
+          manifest?.kind === CompletionKind.TRAINING &&
+          archived?.key.startsWith(`trainings/${planned.id}/outputs/`) === true &&
+          (await harness.objectSha256(archived.key)) === weights.sha256
+        )
+          archivedAsTraining++;
+        else
+          violations.push(
+            `edges: training ${planned.id} recorded as ${item?.[ATTR.kind]?.S ?? '-'}, archived as ${archived?.key ?? 'nothing'}`,
+          );
+      }
       for (const file of planned.files) {
         files++;
         const archived = manifest?.files.find((candidate) => candidate.source === file.url);
@@ -332,6 +396,14 @@ export async function runReconcilerEdges(options: { seed: number }): Promise<Edg
       outOfScope: { predictions: foreign.length, untouched: untouched.filter(Boolean).length },
       removedData: { announcedWithDataRemovedFailure: dataRemovedFailures },
       lostReplies: { lost, predictions: lossy.length, announcedTwice, extraAnnouncements, announcedNever },
+      trainings: {
+        trainings: trainings.length,
+        recovered: cases.training?.recovered ?? 0,
+        announcedOnce: cases.training?.announcedOnce ?? 0,
+        announcedAsTraining,
+        archivedAsTraining,
+        weightsBytes: TRAINING_WEIGHTS_BYTES,
+      },
       filesByteExact,
       files,
       runs: reports.length,

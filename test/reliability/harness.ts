@@ -11,6 +11,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-s
 import { createHash } from 'node:crypto';
 import type { ArchiveManifest, CompletionMessage } from '../../lambda/shared/completion-message';
 import { manifestKey } from '../../lambda/shared/archive-layout';
+import type { CompletionKind } from '../../lambda/shared/prediction';
 import { ATTR, predictionItemKey } from '../../lambda/shared/state';
 import {
   startLocalPipeline,
@@ -49,7 +50,8 @@ export interface Harness {
    * then its timestamp): an acknowledged webhook is durable when nothing behind it is recorded.
    */
   recordCovers(predictionId: string, statusRank: number, timestampSeconds: number): Promise<boolean>;
-  manifest(id: string): Promise<ArchiveManifest>;
+  /** Its manifest (a training's under trainings/ when `kind` says so). */
+  manifest(id: string, kind?: CompletionKind): Promise<ArchiveManifest>;
   objectSha256(key: string): Promise<string>;
   /** Waits until `count` predictions have been announced (notifiedAt set), or throws after `timeoutMs`. */
   waitForNotified(ids: readonly string[], timeoutMs: number): Promise<void>;
@@ -182,8 +184,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       const recordedAt = Number(Item?.[ATTR.lastWebhookAt]?.N ?? -1);
       return recordedRank > statusRank || (recordedRank === statusRank && recordedAt >= timestampSeconds);
     },
-    async manifest(id) {
-      const object = await s3.send(new GetObjectCommand({ Bucket: info.bucketName, Key: manifestKey('', id) }));
+    async manifest(id, kind) {
+      const object = await s3.send(new GetObjectCommand({ Bucket: info.bucketName, Key: manifestKey('', id, kind) }));
       return JSON.parse(await object.Body!.transformToString()) as ArchiveManifest;
     },
     async objectSha256(key) {

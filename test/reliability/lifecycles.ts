@@ -31,30 +31,48 @@ export interface PlanOptions {
   readonly createdAt?: Date;
   /** Logs webhooks between start and completed. @default 2–4 */
   readonly steps?: number;
+  /**
+   * A training instead: `urls` under /v1/trainings/, a `destination`, and (it always succeeds)
+   * `output: { version, weights }` with one weights file of `weightsBytes` (default 1 MiB).
+   */
+  readonly training?: { readonly weightsBytes?: number };
 }
 
 export function planPrediction(random: () => number, files: FileServer, options: PlanOptions): PredictionPlan {
   const id = generatePredictionId(random);
-  const roll = random();
+  const training = options.training;
+  const roll = training ? 0 : random();
   const terminalStatus = roll < 0.9 ? 'succeeded' : roll < 0.95 ? 'failed' : 'canceled';
-  const fileCount = terminalStatus === 'succeeded' ? 1 + Math.floor(random() * 3) : 0;
+  const fileCount = training ? 1 : terminalStatus === 'succeeded' ? 1 + Math.floor(random() * 3) : 0;
   const served = Array.from({ length: fileCount }, (_, index) => {
-    const { url, bytes } = files.serveRandom(`/${id}/out-${index}.png`, 1024 + Math.floor(random() * 63 * 1024), 'image/png');
+    const { url, bytes } = training
+      ? files.serveRandom(`/${id}/trained_model.tar`, training.weightsBytes ?? 1024 * 1024, 'application/x-tar')
+      : files.serveRandom(`/${id}/out-${index}.png`, 1024 + Math.floor(random() * 63 * 1024), 'image/png');
     return { url, sha256: sha256(bytes), bytes: bytes.length };
   });
+  const collection = training ? 'trainings' : 'predictions';
   const createdAt = options.createdAt ?? new Date(Date.now() - 60_000);
   const base = {
     id,
-    model: 'black-forest-labs/flux-schnell',
-    version: '5599ed30703defd1d160a25a63321b4dec97101d98b4674bcc56e41f62f35637',
-    input: { prompt: 'a lighthouse at dawn', num_outputs: fileCount },
+    ...(training
+      ? {
+          model: 'ostris/flux-dev-lora-trainer',
+          version: 'e440909d3512c31646ee2e0c7d6f6f4923224863a6a10c494606e79fb5844497',
+          destination: 'alice/my-flux',
+          input: { input_images: 'https://example.com/photos.zip', steps: 1000 },
+        }
+      : {
+          model: 'black-forest-labs/flux-schnell',
+          version: '5599ed30703defd1d160a25a63321b4dec97101d98b4674bcc56e41f62f35637',
+          input: { prompt: 'a lighthouse at dawn', num_outputs: fileCount },
+        }),
     data_removed: false,
     source: 'api',
     created_at: createdAt.toISOString(),
     ...(options.webhookUrl !== undefined ? { webhook: options.webhookUrl } : {}),
     urls: {
-      get: `https://api.replicate.com/v1/predictions/${id}`,
-      cancel: `https://api.replicate.com/v1/predictions/${id}/cancel`,
+      get: `https://api.replicate.com/v1/${collection}/${id}`,
+      cancel: `https://api.replicate.com/v1/${collection}/${id}/cancel`,
     },
   };
   const steps = options.steps ?? 2 + Math.floor(random() * 3);
@@ -83,7 +101,11 @@ export function planPrediction(random: () => number, files: FileServer, options:
       started_at: createdAt.toISOString(),
       completed_at: new Date().toISOString(),
       logs,
-      output: terminalStatus === 'succeeded' ? served.map((file) => file.url) : null,
+      output: training
+        ? { version: `alice/my-flux:${id}`, weights: served[0].url }
+        : terminalStatus === 'succeeded'
+          ? served.map((file) => file.url)
+          : null,
       error: terminalStatus === 'failed' ? 'CUDA out of memory' : null,
       metrics: { predict_time: steps * 0.4 },
     },

@@ -4,8 +4,8 @@
  * against local mode (loopback only), writes what it measured to docs/reliability.json, and
  * exits non-zero if any invariant broke.
  * Sections: load, faults, reused-ids, hostile-requests, hostile-outputs, poisoned, slow-neighbour,
- * hostile-fields, reconcile, edges, throttle. PREDICTIONS and HOSTILE_REQUESTS scale the first and third (defaults 1000 and
- * 10000).
+ * hostile-fields, reconcile, edges, throttle, training-weights. PREDICTIONS and HOSTILE_REQUESTS scale the first and
+ * third (defaults 1000 and 10000); TRAINING_WEIGHTS_GIB the last's weights file (default 1; 2 or more by hand).
  */
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -21,6 +21,7 @@ import { runPoisonedBatch } from './poisoned-batch';
 import { runReconcile } from './reconcile';
 import { runReconcilerEdges } from './edges';
 import { runThrottledBurst } from './throttle';
+import { runTrainingWeights } from './training-weights';
 import { runReusedIds } from './reused-ids';
 import { runSlowNeighbour } from './slow-neighbour';
 
@@ -37,6 +38,7 @@ const SECTIONS = [
   'reconcile',
   'edges',
   'throttle',
+  'training-weights',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 
@@ -165,7 +167,9 @@ async function main(): Promise<void> {
   }
 
   if (sections.includes('edges')) {
-    log('edges: long jobs, a reconciler away, a poisoned listing, removed data, another webhook URL, lost publish replies');
+    log(
+      'edges: long jobs, a reconciler away, a poisoned listing, removed data, another webhook URL, lost publish replies, trainings among them',
+    );
     const edges = await runReconcilerEdges({ seed: SEED + 10 });
     results.edges = edges;
     violations.push(...edges.violations);
@@ -176,7 +180,9 @@ async function main(): Promise<void> {
       .join(', ');
     log(
       `edges: ${cases}; listing lag ${edges.maxListingLagSeconds} s while away; API knew it → announced p99 ${edges.recoveredLatencyMs.p99} ms; ` +
-        `${edges.lostReplies.lost} publish replies lost → ${edges.lostReplies.announcedTwice} announced more than once (${edges.lostReplies.extraAnnouncements} extra); item failures ${JSON.stringify(edges.itemFailuresByReason)}`,
+        `${edges.lostReplies.lost} publish replies lost → ${edges.lostReplies.announcedTwice} announced more than once (${edges.lostReplies.extraAnnouncements} extra); item failures ${JSON.stringify(edges.itemFailuresByReason)}; ` +
+        `trainings ${edges.trainings.recovered}/${edges.trainings.trainings} recovered, ${edges.trainings.announcedAsTraining} announced once as kind training, ` +
+        `${edges.trainings.archivedAsTraining} archived under trainings/ byte-exact`,
     );
   }
 
@@ -190,6 +196,22 @@ async function main(): Promise<void> {
       `(${outcome.terminalAnswered429} terminal, ${outcome.terminalLost} lost after retries), ${outcome.announced}/${outcome.predictions} announced`;
     log(
       `throttle: ${throttle.shipped.sentPerSecond} webhooks/s; ${line('shipped', throttle.shipped)}; ${line('earlier', throttle.earlier)}`,
+    );
+  }
+
+  if (sections.includes('training-weights')) {
+    const gib = Number(process.env.TRAINING_WEIGHTS_GIB ?? 1);
+    if (!(gib > 0)) throw new Error('TRAINING_WEIGHTS_GIB must be a positive number');
+    log(`training weights: a ${gib} GiB weights file archived by the archiver in its own process`);
+    const weights = await runTrainingWeights({ fileBytes: Math.round(gib * 1024 * 1024 * 1024), seed: SEED + 14 });
+    results.trainingWeights = weights;
+    violations.push(...weights.violations);
+    const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+    log(
+      `training weights: ${mib(weights.fileBytes)} (part size ${mib(weights.partSize)}) ${weights.byteExact ? 'archived byte-exact' : 'NOT archived byte-exact'}` +
+        `${weights.announced ? ', announced' : ', not announced'} in ${weights.seconds} s (${weights.mibPerSecond} MiB/s); ` +
+        `archiver peak RSS ${mib(weights.peakRssBytes)} (bound ${mib(weights.bounds.peakRssBytes)}), ` +
+        `growth ${mib(weights.rssGrowthBytes)} above the loaded bundle's ${mib(weights.rssAtStartBytes)} (bound ${mib(weights.bounds.rssGrowthBytes)})`,
     );
   }
 
