@@ -3,9 +3,10 @@
  * undecodable (`data:`) or skipped file becomes a recorded failure; a transient one is retried
  * here (the queue's retries come back later) and, if it persists, reported so the prediction is
  * retried. A file still in flight at the deadline is stopped and reported (`deadline`,
- * transient), so the caller gets every file accounted for in time. S3 failing transiently past the deadline is ours and fails
- * the whole prediction; S3 refusing one file for good (its name or type came from the payload)
- * is that file's failure.
+ * transient), so the caller gets every file accounted for in time. S3 failing transiently through
+ * the outage window (or to the deadline) is ours and fails the whole prediction, which goes back
+ * to the queue as after any other step's outage; S3 refusing one file for good (its name or type
+ * came from the payload) is that file's failure.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { setMaxListeners } from 'node:events';
@@ -42,8 +43,11 @@ export type OutputArchiveSettings = Pick<
   | 'fetchRetryDelayMs'
   | 'retryBaseDelayMs'
 > &
-  /** Absent: trainings' files are held to `fetchPolicy.maxBytes` too. */
-  Partial<Pick<ArchiverConfig, 'maxTrainingFileBytes'>>;
+  /**
+   * `maxTrainingFileBytes` absent: trainings' files are held to `fetchPolicy.maxBytes` too.
+   * `outageWindowMs` absent: S3 failing transiently is retried until the deadline.
+   */
+  Partial<Pick<ArchiverConfig, 'maxTrainingFileBytes' | 'outageWindowMs'>>;
 
 export type FileResult =
   { readonly ok: true; readonly file: ArchivedFile } | { readonly ok: false; readonly failure: ArchiveFailure };
@@ -60,7 +64,8 @@ export type ArchiveStepFailureReason =
 /**
  * One result per output, at `results[output.index]`; resolves by the deadline (give or take
  * the few milliseconds a stopped transfer takes to tear down), with no timer or transfer left
- * running. Rejects only when S3 kept failing transiently until the deadline.
+ * running. Rejects only when S3 kept failing transiently through the outage window (from the start
+ * of a file's first try that S3 failed) or until the deadline.
  */
 export async function archiveOutputs(
   s3: S3Client,
@@ -157,9 +162,11 @@ async function archiveOne(
 
   let fetchAttempt = 1;
   let writeFailures = 0;
+  let outageSince: number | undefined;
   for (;;) {
     if (signal.aborted || Date.now() >= deadline) return failed(output, source, 'deadline', true);
     let delay: number;
+    const attemptStarted = Date.now();
     try {
       if (decoded) {
         const uploaded = await upload(Readable.from([decoded.bytes]), decoded.contentType, decoded.bytes.length);
@@ -180,11 +187,16 @@ async function archiveOne(
         if (!retry) return failed(output, source, error.reason, error.transient, error.status);
         fetchAttempt++;
       } else {
-        // S3's side: a refusal of this object is the file's failure; an outage is retried until the
-        // deadline (the source is fetched again each time), then fails the prediction.
+        // S3's side: a refusal of this object is the file's failure; an outage is retried (the
+        // source is fetched again each time) through the window every other step of the archival
+        // gets, counted from the start of the try S3 first failed (its own retries and silences
+        // are in it), then fails the prediction: not held to the deadline, minutes on a 10-minute
+        // timeout, while S3 is down.
         if (!isTransientInfrastructureError(error)) return failed(output, source, 'write_rejected', false);
+        outageSince ??= attemptStarted;
         delay = Math.max(settings.retryBaseDelayMs, backoffDelay(++writeFailures, settings.retryBaseDelayMs, 20_000));
-        if (Date.now() + delay >= deadline) throw error;
+        const giveUpAt = Math.min(deadline, outageSince + (settings.outageWindowMs ?? Number.POSITIVE_INFINITY));
+        if (Date.now() + delay >= giveUpAt) throw error;
       }
     }
     // Cut short when the others are stopped; the loop's first line then reports this file.

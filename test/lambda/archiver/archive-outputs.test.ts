@@ -299,6 +299,19 @@ describe('per-file problems stay per-file', () => {
         name: 'ArchiveWriteError',
       });
       expect(Date.now() - started).toBeLessThan(2_000);
+
+      // With the archiver's outage window, an outage ends the try after the window, long before the deadline.
+      const windowed = Date.now();
+      await expect(
+        archiveOutputs(
+          client,
+          'p-outage-window',
+          outputs,
+          settingsFor([], { outageWindowMs: 1_000, retryBaseDelayMs: 100 }),
+          Date.now() + 60_000,
+        ),
+      ).rejects.toMatchObject({ name: 'ArchiveWriteError' });
+      expect(Date.now() - windowed).toBeLessThan(3_000);
     } finally {
       client.destroy();
     }
