@@ -22,7 +22,8 @@ export type CompletionAttributes = message.CompletionAttributes;
  */
 export type CompletionNotification = message.CompletionNotification;
 /**
- * manifest.json: source → archived copy, for every output; written next to prediction.json.
+ * manifest.json, the archive's one document: the terminal payload, and source → archived copy for
+ * every output.
  * @jsii ignore
  */
 export type ArchiveManifest = message.ArchiveManifest;
@@ -42,7 +43,7 @@ export type ArchiveFailure = message.ArchiveFailure;
  */
 export type ObjectLocation = message.ObjectLocation;
 /**
- * Payload fields the message carries cut short or in part; prediction.json has them whole.
+ * Payload fields the message carries cut short or in part; the manifest's payload has them whole.
  * @jsii ignore
  */
 export type TruncatedField = message.TruncatedField;

@@ -38,6 +38,11 @@ export interface ArchiverConfig {
   readonly leaseMs: number;
   /** First wait of that retry loop (doubling, with jitter, up to 20 s). */
   readonly retryBaseDelayMs: number;
+  /**
+   * Also write prediction.json (training.json: the terminal payload alone) before the outputs;
+   * manifest.json carries the payload either way.
+   */
+  readonly predictionDocument: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -71,5 +76,6 @@ export function readArchiverConfig(env: NodeJS.ProcessEnv = process.env): Archiv
     outageWindowMs: integerVariable(env, 'OUTAGE_WINDOW_SECONDS', DEFAULTS.outageWindowSeconds) * 1000,
     leaseMs: Math.max(1, integerVariable(env, 'LEASE_SECONDS', DEFAULTS.leaseSeconds)) * 1000,
     retryBaseDelayMs: integerVariable(env, 'RETRY_BASE_DELAY_MS', 500),
+    predictionDocument: booleanVariable(env, ENV.predictionDocument, DEFAULTS.predictionDocument),
   };
 }

@@ -1,11 +1,12 @@
 /**
- * The archive's documents beside the outputs: prediction.json (the terminal payload, verbatim;
- * training.json for a training) and manifest.json (every output: source → archived copy, and the
- * failures), in the folder of the job's kind.
+ * The archive's documents beside the outputs, in the folder of the job's kind: manifest.json (the
+ * terminal payload, verbatim, and every output: source → archived copy, and the failures) and,
+ * when the construct's `predictionDocument` asks for it, prediction.json (training.json for a
+ * training: the payload alone).
  */
 import { CopyObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { manifestKey, predictionDocumentKey } from '../shared/archive-layout';
-import { objectLocation, type ArchiveManifest, type ObjectLocation } from '../shared/completion-message';
+import { manifestDocument, objectLocation, type ArchiveManifest, type ObjectLocation } from '../shared/completion-message';
 import { CompletionKind } from '../shared/prediction';
 import type { ClaimedPrediction } from './progress';
 
@@ -60,13 +61,14 @@ export class ArchiveDocuments {
     return location;
   }
 
-  async writeManifest(manifest: ArchiveManifest): Promise<ObjectLocation> {
+  /** manifest.json, with `payloadText` (the terminal payload, as `loadPayload` read it) as its `payload`, byte for byte. */
+  async writeManifest(manifest: Omit<ArchiveManifest, 'payload'>, payloadText: string): Promise<ObjectLocation> {
     const location = this.manifestLocation(manifest.predictionId, manifestKind(manifest));
     await this.s3.send(
       new PutObjectCommand({
         Bucket: location.bucket,
         Key: location.key,
-        Body: JSON.stringify(manifest, null, 2),
+        Body: manifestDocument(manifest, payloadText),
         ContentType: 'application/json',
       }),
     );

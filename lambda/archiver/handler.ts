@@ -1,7 +1,8 @@
 /**
  * Archiver: driven by the archive queue, which holds one message per finished prediction (an
  * EventBridge Pipe puts them there from the table's stream). For each: copy every output file
- * into S3 before Replicate deletes it, write prediction.json and manifest.json, mark the record
+ * into S3 before Replicate deletes it, write manifest.json (the terminal payload and where every
+ * output went; prediction.json too, before the outputs, with `predictionDocument`), mark the record
  * archived, and announce it once on SNS (and on EventBridge, when a bus is wired).
  *
  * The predictions of a batch are archived side by side and settled one by one: a slow or failing
@@ -279,7 +280,8 @@ export function createArchiverHandler({
     files: ConcurrencyLimit,
   ): Promise<void> {
     const { predictionId } = claimed;
-    const prediction = parsed(await io(() => documents.loadPayload(claimed)), claimed);
+    const payloadText = await io(() => documents.loadPayload(claimed));
+    const prediction = parsed(payloadText, claimed);
     // The payload says what it is; the record said the same when it was written (or nothing, before trainings).
     const kind = prediction.kind ?? claimed.kind;
 
@@ -292,7 +294,7 @@ export function createArchiverHandler({
       const written = claimed.attempt > 1 ? await io(() => documents.readManifestIfPresent(predictionId, kind)) : undefined;
       manifest = written
         ? await markArchived(written, io)
-        : await archive(claimed, { ...prediction, kind }, isFinalAttempt, io, deadline, files);
+        : await archive(claimed, { ...prediction, kind }, payloadText, isFinalAttempt, io, deadline, files);
     }
 
     const completion = buildCompletionMessage({ ...prediction, kind }, manifest, documents.manifestLocation(predictionId, kind));
@@ -351,6 +353,7 @@ export function createArchiverHandler({
   async function archive(
     claimed: ClaimedPrediction,
     prediction: Prediction,
+    payloadText: string,
     isFinalAttempt: boolean,
     io: Io,
     deadline: number,
@@ -358,7 +361,8 @@ export function createArchiverHandler({
   ): Promise<ArchiveManifest> {
     const { predictionId } = claimed;
     const kind = prediction.kind ?? claimed.kind;
-    const predictionLocation = await io(() => documents.writePrediction(claimed, kind));
+    // First, so that the payload is in the archive even if no try ever gets to the manifest.
+    const predictionLocation = config.predictionDocument ? await io(() => documents.writePrediction(claimed, kind)) : undefined;
 
     const results = await archiveOutputs(
       s3,
@@ -389,11 +393,12 @@ export function createArchiverHandler({
       ...(kind === CompletionKind.TRAINING ? { kind } : {}),
       status: prediction.status,
       archivedAt: new Date().toISOString(),
-      prediction: predictionLocation,
+      ...(predictionLocation ? { prediction: predictionLocation } : {}),
       files,
       failures,
     };
-    await io(() => documents.writeManifest(manifest));
+    // Last, and the payload inside it: a retry finds a complete archival, never half of one.
+    await io(() => documents.writeManifest(manifest, payloadText));
     await markArchived(manifest, io);
     countArchival(files, failures);
     return manifest;

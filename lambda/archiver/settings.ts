@@ -29,6 +29,11 @@ export const ARCHIVER_DEFAULTS = {
    * long, not the function's timeout.
    */
   leaseSeconds: 60,
+  /**
+   * manifest.json carries the terminal payload: a second document holding it alone is one more
+   * S3 PUT per finished job, written only when asked for (the construct's `predictionDocument`).
+   */
+  predictionDocument: false,
 } as const;
 
 /** What the construct (or local mode) tells the archiver. */
@@ -46,6 +51,8 @@ export interface ArchiverWiring {
   readonly fileConcurrency?: number;
   readonly maxReceiveCount?: number;
   readonly retryQueueBaseDelaySeconds?: number;
+  /** Also write prediction.json (training.json), before the outputs. */
+  readonly predictionDocument?: boolean;
 }
 
 export const ARCHIVER_ENV: { readonly [K in keyof ArchiverWiring]-?: string } = {
@@ -61,6 +68,7 @@ export const ARCHIVER_ENV: { readonly [K in keyof ArchiverWiring]-?: string } = 
   fileConcurrency: 'FILE_CONCURRENCY',
   maxReceiveCount: 'MAX_RECEIVE_COUNT',
   retryQueueBaseDelaySeconds: 'RETRY_QUEUE_BASE_DELAY_SECONDS',
+  predictionDocument: 'PREDICTION_DOCUMENT',
 };
 
 /** The environment variables for `wiring`; unset optional settings fall back to ARCHIVER_DEFAULTS in the archiver. */

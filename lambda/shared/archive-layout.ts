@@ -9,7 +9,7 @@ import { CompletionKind } from './prediction';
 
 /** One folder per finished prediction, written by the archiver. */
 export const PREDICTIONS_FOLDER = 'predictions/';
-/** One folder per finished training, written by the archiver: the same layout, `training.json` for its document. */
+/** One folder per finished training, written by the archiver: the same layout, `training.json` for `prediction.json`. */
 export const TRAININGS_FOLDER = 'trainings/';
 /** The archiver's folders, one per kind: what it writes and what `grantReadArchive` lets read. */
 export const ARCHIVE_FOLDERS: Readonly<Record<CompletionKind, string>> = {
@@ -35,7 +35,10 @@ export function spilledPayloadKey(prefix: string, predictionId: string, bodyDige
 /** `predictions/<id>/` or `trainings/<id>/`. */
 export const predictionFolder = (prefix: string, predictionId: string, kind = CompletionKind.PREDICTION): string =>
   `${prefix}${ARCHIVE_FOLDERS[kind]}${predictionId}/`;
-/** The terminal payload, verbatim: `prediction.json`, or `training.json` for a training. */
+/**
+ * The terminal payload alone, verbatim: `prediction.json`, or `training.json` for a training;
+ * written only with the construct's `predictionDocument` (manifest.json carries it either way).
+ */
 export const predictionDocumentKey = (prefix: string, predictionId: string, kind = CompletionKind.PREDICTION): string =>
   `${predictionFolder(prefix, predictionId, kind)}${kind}.json`;
 export const manifestKey = (prefix: string, predictionId: string, kind = CompletionKind.PREDICTION): string =>

@@ -52,20 +52,35 @@ export interface ObjectLocation {
   readonly s3Uri: string;
 }
 
-/** manifest.json: source → archived copy, for every output; written next to prediction.json. */
+/**
+ * manifest.json, the archive's one document: the terminal payload, and source → archived copy for
+ * every output. Written last, once the outputs are stored.
+ */
 export interface ArchiveManifest {
   readonly predictionId: string;
   /** `training` for a training; absent in manifests written before trainings were told apart (predictions). */
   readonly kind?: string;
   readonly status: string;
   readonly archivedAt: string;
-  /** prediction.json: the terminal webhook payload, verbatim. */
-  readonly prediction: ObjectLocation;
+  /**
+   * prediction.json (training.json): the terminal webhook payload alone, verbatim, at a fixed path.
+   * Present only when it was written: with the construct's `predictionDocument`, and in manifests
+   * written before the manifest carried `payload`.
+   */
+  readonly prediction?: ObjectLocation;
   readonly files: readonly ArchivedFile[];
   readonly failures: readonly ArchiveFailure[];
+  /**
+   * The terminal webhook payload as Replicate sent it (or its API answered, for a prediction the
+   * reconciler recorded), written into the manifest's text byte for byte (`manifestPayloadText`
+   * gives those bytes back); the last field. Absent in manifests written before it was added: their
+   * `prediction` has it. Were a stored payload ever not JSON (the verifier stores only JSON), it is
+   * a JSON string holding the text.
+   */
+  readonly payload?: unknown;
 }
 
-/** Payload fields the message carries cut short or in part; prediction.json has them whole. */
+/** Payload fields the message carries cut short or in part; the manifest's payload has them whole. */
 export type TruncatedField =
   'model' | 'version' | 'trainedVersion' | 'createdAt' | 'startedAt' | 'completedAt' | 'metrics' | 'error';
 
@@ -97,7 +112,11 @@ export interface CompletionMessage {
   readonly metrics?: Readonly<Record<string, number | string | boolean>>;
   /** The prediction's error as text (JSON text when it was not a string), cut at 8,192 characters. */
   readonly error?: string;
-  readonly archive: { readonly prediction: ObjectLocation; readonly manifest: ObjectLocation };
+  /**
+   * `manifest` always: the outputs and the terminal payload (its `payload`). `prediction`, the
+   * payload alone, only when it was written (the construct's `predictionDocument`).
+   */
+  readonly archive: { readonly prediction?: ObjectLocation; readonly manifest: ObjectLocation };
   readonly outputs: readonly ArchivedFile[];
   readonly failures: readonly ArchiveFailure[];
   /** How many outputs or failures were left out to stay under SNS's size limit (the manifest lists all). */
@@ -147,7 +166,40 @@ const MAX_METRIC_TEXT_CHARS = 1_024;
 const MAX_NAME_CHARS = 256;
 const MAX_TIME_CHARS = 64;
 const MAX_ID_CHARS = 256;
-const ERROR_CUT_NOTE = '… (truncated; prediction.json has it whole)';
+const ERROR_CUT_NOTE = '… (truncated; manifest.json has it whole)';
+
+// What precedes the payload in the manifest's text: `JSON.stringify` with an indent of 2 puts the
+// top-level keys, alone, after a newline and two spaces, and no string it writes holds a newline.
+const PAYLOAD_FIELD = '\n  "payload": ';
+
+/**
+ * manifest.json's text: `manifest` as indented JSON, then `payloadText` as its last field, `payload`,
+ * spliced in as it is, so that the document holds the payload's bytes unchanged (a parse and
+ * re-serialisation would reorder nothing but could change number spellings, escapes and spacing).
+ */
+export function manifestDocument(manifest: Omit<ArchiveManifest, 'payload'>, payloadText: string): string {
+  const { payload: _ignored, ...fields } = manifest as ArchiveManifest;
+  const head = JSON.stringify(fields, null, 2);
+  const payload = isJson(payloadText) ? payloadText : JSON.stringify(payloadText);
+  // `head` ends in `\n}`; the payload goes before it.
+  return `${head.slice(0, -2)},${PAYLOAD_FIELD}${payload}\n}`;
+}
+
+/** The payload's bytes in a manifest written by `manifestDocument`; undefined for one without `payload`. */
+export function manifestPayloadText(document: string): string | undefined {
+  const start = document.indexOf(PAYLOAD_FIELD);
+  if (start < 0 || !document.endsWith('\n}')) return undefined;
+  return document.slice(start + PAYLOAD_FIELD.length, -2);
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** The bytes SNS counts for these attributes: each name, its data type (`String`) and its value. */
 export function attributeBytes(attributes: CompletionAttributes): number {
@@ -213,7 +265,7 @@ export function buildCompletionMessage(
     archivedAt: manifest.archivedAt,
     metrics: metrics.value,
     error: error.text,
-    archive: { prediction: manifest.prediction, manifest: manifestLocation },
+    archive: { ...(manifest.prediction ? { prediction: manifest.prediction } : {}), manifest: manifestLocation },
   };
   // The same body is the SNS message and the EventBridge detail: it leaves room for whichever
   // envelope is larger, SNS's attributes or the event's source and detail-type.

@@ -1,7 +1,7 @@
 /**
  * Output discovery: every file a prediction's `output` points at, at any depth. A file is a
  * string that is wholly a URL (`scheme://…`, no whitespace) or a `data:` URI. Anything else is
- * text (streamed language-model tokens, captions) and stays in prediction.json only.
+ * text (streamed language-model tokens, captions) and stays in the archived payload only.
  * Pure: no I/O. Whether a URL may be fetched is the fetcher's decision, so a hostile URL is
  * still discovered, refused there, and listed as a failure; likewise a `data:` URI that does not
  * decode is still discovered, and listed as a failure (`invalid_data_uri`) where it is archived.

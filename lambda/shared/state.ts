@@ -35,9 +35,9 @@ export const payloadItemKey = (predictionId: string, bodyDigest: string): string
 
 /**
  * How long a payload item is kept (through the TTL attribute): the default of spilled payloads'
- * expiry in S3. The archive's prediction.json is the durable copy; this one outlives the queue's
- * retries and a redrive from the dead-letter queue (kept 14 days), and one written for a webhook
- * that was then refused (a duplicate) goes away by itself.
+ * expiry in S3. The archive's manifest.json (its `payload`) is the durable copy; this one outlives
+ * the queue's retries and a redrive from the dead-letter queue (kept 14 days), and one written for
+ * a webhook that was then refused (a duplicate) goes away by itself.
  */
 export const PAYLOAD_ITEM_RETENTION_SECONDS = 30 * 24 * 3600;
 

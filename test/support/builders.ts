@@ -17,16 +17,20 @@ export const archiveFailure = (index: number, source = `https://evil.example/${i
   transient: false,
 });
 
-/** The manifest of prediction `p1` in `bucket`, with these files and failures. */
+/**
+ * The manifest of prediction `p1` in `bucket`, with these files and failures, as the archiver
+ * writes it by default (no prediction.json); `predictionDocument` adds the location of one.
+ */
 export const archiveManifest = (
   bucket: string,
   files: readonly ArchivedFile[] = [],
   failures: readonly ArchiveFailure[] = [],
+  { predictionDocument = false }: { readonly predictionDocument?: boolean } = {},
 ): ArchiveManifest => ({
   predictionId: 'p1',
   status: 'succeeded',
   archivedAt: '2026-11-20T10:00:04.120Z',
-  prediction: objectLocation(bucket, 'predictions/p1/prediction.json'),
+  ...(predictionDocument ? { prediction: objectLocation(bucket, 'predictions/p1/prediction.json') } : {}),
   files,
   failures,
 });

@@ -8,7 +8,7 @@
  */
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
-import type { ArchiveManifest } from '../../../lambda/shared/completion-message';
+import { manifestPayloadText, type ArchiveManifest } from '../../../lambda/shared/completion-message';
 import { sha256 } from '../../support/file-server';
 import {
   MiB,
@@ -38,7 +38,7 @@ describe('archiving finished predictions', () => {
   });
   afterAll(() => pipeline.stop());
 
-  test('every output lands byte-exact under deterministic keys, with manifest, prediction.json and one notification', async () => {
+  test('every output lands byte-exact under deterministic keys, with one manifest holding the payload verbatim, and one notification', async () => {
     const id = newId();
     const big = files.serveRandom(`/${id}/out-0.webp`, 12 * MiB + 123, 'image/webp'); // multipart: 3 parts of 5 MiB
     const small = files.serveRandom(`/${id}/out-1.png`, 2048); // no content type: guessed from the name
@@ -48,12 +48,7 @@ describe('archiving finished predictions', () => {
 
     const folder = `${pipeline.prefix}predictions/${id}/`;
     expect(await listKeys(folder)).toEqual(
-      [
-        `${folder}manifest.json`,
-        `${folder}outputs/0-out-0.webp`,
-        `${folder}outputs/1-out-1.png`,
-        `${folder}prediction.json`,
-      ].sort(),
+      [`${folder}manifest.json`, `${folder}outputs/0-out-0.webp`, `${folder}outputs/1-out-1.png`].sort(),
     );
     const first = await getObject(`${folder}outputs/0-out-0.webp`);
     expect(sha256(first.bytes)).toBe(big.sha256);
@@ -64,13 +59,13 @@ describe('archiving finished predictions', () => {
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: `${folder}outputs/1-out-1.png` }));
     expect(head.Metadata).toMatchObject({ 'prediction-id': id, 'source-url': small.url });
 
-    expect((await getObject(`${folder}prediction.json`)).bytes.toString('utf8')).toBe(terminal);
-    const manifest = await readJson<ArchiveManifest>(`${folder}manifest.json`);
+    const manifestText = (await getObject(`${folder}manifest.json`)).bytes.toString('utf8');
+    expect(manifestPayloadText(manifestText)).toBe(terminal);
+    const manifest = JSON.parse(manifestText) as ArchiveManifest;
     expect(manifest).toEqual({
       predictionId: id,
       status: 'succeeded',
       archivedAt: expect.any(String),
-      prediction: { bucket, key: `${folder}prediction.json`, s3Uri: `s3://${bucket}/${folder}prediction.json` },
       files: [
         {
           source: big.url,
@@ -85,6 +80,7 @@ describe('archiving finished predictions', () => {
         expect.objectContaining({ source: small.url, bytes: 2048, sha256: small.sha256, contentType: 'image/png' }),
       ],
       failures: [],
+      payload: JSON.parse(terminal),
     });
 
     const notifications = await pipeline.subscriber.receiveAll();
@@ -105,13 +101,11 @@ describe('archiving finished predictions', () => {
       createdAt: '2026-11-20T10:00:00.000000Z',
       completedAt: '2026-11-20T10:00:03.400000Z',
       metrics: { predict_time: 2.296, total_time: 3.4 },
-      archive: {
-        prediction: { bucket, key: `${folder}prediction.json`, s3Uri: `s3://${bucket}/${folder}prediction.json` },
-        manifest: { bucket, key: `${folder}manifest.json`, s3Uri: `s3://${bucket}/${folder}manifest.json` },
-      },
+      archive: { manifest: { bucket, key: `${folder}manifest.json`, s3Uri: `s3://${bucket}/${folder}manifest.json` } },
       outputs: manifest.files,
       failures: [],
     });
+    expect(message.archive).not.toHaveProperty('prediction');
     expect(JSON.stringify(message)).not.toContain('Using seed'); // never the logs
 
     expect(await item(pipeline.tableName, id)).toMatchObject({
@@ -196,9 +190,9 @@ describe('archiving finished predictions', () => {
 
       const removedFailure = { source: '(output removed by Replicate)', paths: [], reason: 'data_removed', transient: false };
       const folder = `${pipeline.prefix}predictions/${removed}/`;
-      expect((await getObject(`${folder}prediction.json`)).bytes.toString('utf8')).toBe(terminal);
-      const manifest = await readJson<ArchiveManifest>(`${folder}manifest.json`);
-      expect(manifest).toMatchObject({ files: [], failures: [removedFailure] });
+      const manifestText = (await getObject(`${folder}manifest.json`)).bytes.toString('utf8');
+      expect(manifestPayloadText(manifestText)).toBe(terminal);
+      expect(JSON.parse(manifestText)).toMatchObject({ files: [], failures: [removedFailure] });
       // Outputs the payload still lists are archived all the same, beside the failure.
       const withOutput = await readJson<ArchiveManifest>(`${pipeline.prefix}predictions/${removedWithOutput}/manifest.json`);
       expect(withOutput.files.map((file) => file.sha256)).toEqual([left.sha256]);
@@ -286,14 +280,16 @@ describe('archiving finished predictions', () => {
     expect(await pipeline.subscriber.receiveAll()).toHaveLength(1);
   });
 
-  test('a payload spilled to S3 becomes prediction.json byte-exact', async () => {
+  test("a payload spilled to S3 is the manifest's payload byte-exact", async () => {
     const id = newId();
     const terminal = JSON.stringify(prediction(id, 'succeeded-llm-tokens', { logs: 'token ✓\n'.repeat(10_000) }));
     expect(Buffer.byteLength(terminal)).toBeGreaterThan(16 * 1024);
     await pipeline.record(terminal);
     await pipeline.drain();
     expect((await item(pipeline.tableName, id))?.payloadKey).toBeDefined();
-    expect((await getObject(`${pipeline.prefix}predictions/${id}/prediction.json`)).bytes.toString('utf8')).toBe(terminal);
+    const folder = `${pipeline.prefix}predictions/${id}/`;
+    expect(await listKeys(folder)).toEqual([`${folder}manifest.json`]);
+    expect(manifestPayloadText((await getObject(`${folder}manifest.json`)).bytes.toString('utf8'))).toBe(terminal);
     const [notification] = await pipeline.subscriber.receiveAll();
     expect(notification.message.predictionId).toBe(id);
     expect(JSON.stringify(notification.message)).not.toContain('token ✓');
@@ -312,7 +308,7 @@ describe('archiving finished predictions', () => {
 });
 
 describe('a training', () => {
-  test('its weights, over the predictions cap but under the trainings one, land under trainings/<id>/ beside training.json; announced as a training with its new version', async () => {
+  test('its weights, over the predictions cap but under the trainings one, land under trainings/<id>/ beside its manifest; announced as a training with its new version', async () => {
     const pipeline = await startPipeline({ MAX_FILE_BYTES: String(1 * MiB), MAX_TRAINING_FILE_BYTES: String(64 * MiB) });
     try {
       const id = newId();
@@ -343,13 +339,11 @@ describe('a training', () => {
 
       const folder = `${pipeline.prefix}trainings/${id}/`;
       expect(await listKeys(`${pipeline.prefix}predictions/${id}/`)).toEqual([]);
-      expect(await listKeys(folder)).toEqual(
-        [`${folder}manifest.json`, `${folder}outputs/0-trained_model.tar`, `${folder}training.json`].sort(),
-      );
+      expect(await listKeys(folder)).toEqual([`${folder}manifest.json`, `${folder}outputs/0-trained_model.tar`].sort());
       expect(sha256((await getObject(`${folder}outputs/0-trained_model.tar`)).bytes)).toBe(weights.sha256);
-      expect((await getObject(`${folder}training.json`)).bytes.toString('utf8')).toBe(terminal);
-      const manifest = await readJson<ArchiveManifest>(`${folder}manifest.json`);
-      expect(manifest).toMatchObject({ predictionId: id, kind: 'training', failures: [] });
+      const manifestText = (await getObject(`${folder}manifest.json`)).bytes.toString('utf8');
+      expect(manifestPayloadText(manifestText)).toBe(terminal);
+      expect(JSON.parse(manifestText)).toMatchObject({ predictionId: id, kind: 'training', failures: [] });
 
       const notifications = await pipeline.subscriber.receiveAll();
       const trained = notifications.find((n) => n.message.predictionId === id)!;
@@ -357,7 +351,7 @@ describe('a training', () => {
       expect(trained.message).toMatchObject({
         kind: 'training',
         trainedVersion: 'alice/my-flux:4f2b1c',
-        archive: { prediction: { key: `${folder}training.json` }, manifest: { key: `${folder}manifest.json` } },
+        archive: { manifest: { key: `${folder}manifest.json` } },
         outputs: [expect.objectContaining({ key: `${folder}outputs/0-trained_model.tar`, bytes: weights.bytes.length })],
       });
       const refused = notifications.find((n) => n.message.predictionId === other)!;
@@ -368,6 +362,62 @@ describe('a training', () => {
       });
     } finally {
       await pipeline.stop();
+    }
+  });
+});
+
+describe("with prediction.json (the construct's predictionDocument)", () => {
+  test('the payload alone beside the manifest, byte-exact, inline or spilled; the manifest and the message name it', async () => {
+    const pipeline = await startPipeline({ PREDICTION_DOCUMENT: 'true' });
+    try {
+      const [inline, spilled] = [newId(), newId()];
+      const file = files.serveRandom(`/${inline}/out-0.png`, 2048, 'image/png');
+      const inlineTerminal = JSON.stringify(prediction(inline, 'succeeded-images', { output: [file.url] }), null, 2);
+      const spilledTerminal = JSON.stringify(prediction(spilled, 'succeeded-llm-tokens', { logs: 'token ✓\n'.repeat(10_000) }));
+      await pipeline.record(inlineTerminal, spilledTerminal);
+      await pipeline.drain();
+      expect((await item(pipeline.tableName, spilled))?.payloadKey).toBeDefined();
+
+      const notifications = await pipeline.subscriber.receiveAll();
+      for (const [id, terminal, keys] of [
+        [inline, inlineTerminal, ['manifest.json', 'outputs/0-out-0.png', 'prediction.json']],
+        [spilled, spilledTerminal, ['manifest.json', 'prediction.json']],
+      ] as const) {
+        const folder = `${pipeline.prefix}predictions/${id}/`;
+        expect(await listKeys(folder)).toEqual(keys.map((key) => `${folder}${key}`));
+        expect((await getObject(`${folder}prediction.json`)).bytes.toString('utf8')).toBe(terminal);
+        const manifestText = (await getObject(`${folder}manifest.json`)).bytes.toString('utf8');
+        expect(manifestPayloadText(manifestText)).toBe(terminal);
+        const location = { bucket, key: `${folder}prediction.json`, s3Uri: `s3://${bucket}/${folder}prediction.json` };
+        expect((JSON.parse(manifestText) as ArchiveManifest).prediction).toEqual(location);
+        expect(notifications.find((n) => n.message.predictionId === id)?.message.archive.prediction).toEqual(location);
+      }
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  test('written before the outputs: a try that stores no output leaves the payload in S3; without it, the folder stays empty', async () => {
+    for (const predictionDocument of [true, false]) {
+      const pipeline = await startPipeline({ PREDICTION_DOCUMENT: String(predictionDocument) });
+      // Invoked here alone, once: nothing else takes the message.
+      await pipeline.stop();
+      const id = newId();
+      const broken = files.serve(`/${id}/out-0.png`, { bytes: randomBytes(100), alwaysFail: true });
+      const terminal = JSON.stringify(prediction(id, 'succeeded-images', { output: [broken] }));
+      await pipeline.record(terminal);
+      const body = JSON.stringify({ predictionId: id });
+      // Not its last try: the transient failure sends it back to the queue, no manifest yet.
+      expect(await pipeline.archiver(sqsEvent([body], 1), contextWith(60_000))).toEqual({
+        batchItemFailures: [{ itemIdentifier: expect.any(String) }],
+      });
+      const folder = `${pipeline.prefix}predictions/${id}/`;
+      if (predictionDocument) {
+        expect(await listKeys(folder)).toEqual([`${folder}prediction.json`]);
+        expect((await getObject(`${folder}prediction.json`)).bytes.toString('utf8')).toBe(terminal);
+      } else {
+        expect(await listKeys(folder)).toEqual([]);
+      }
     }
   });
 });

@@ -3,6 +3,8 @@ import {
   attributeBytes,
   boundedJson,
   buildCompletionMessage,
+  manifestDocument,
+  manifestPayloadText,
   MAX_ERROR_CHARS,
   MAX_MESSAGE_BYTES,
   objectLocation,
@@ -101,7 +103,7 @@ describe('an ordinary prediction', () => {
       completedAt: '2026-11-20T10:00:03.400000Z',
       archivedAt: '2026-11-20T10:00:04.120Z',
       metrics: { predict_time: 2.296, total_time: 3.4 },
-      archive: { prediction: at('predictions/p1/prediction.json'), manifest: manifestLocation },
+      archive: { manifest: manifestLocation },
       outputs: [file(0)],
       failures: [failure(0)],
     });
@@ -123,6 +125,68 @@ describe('an ordinary prediction', () => {
     );
     expect(message.error).toBe('CUDA out of memory. Tried to allocate 2.00 GiB');
     expect(message).not.toHaveProperty('truncated');
+  });
+});
+
+describe('the archive locations', () => {
+  test("prediction.json is named only when it was written (the construct's predictionDocument)", () => {
+    const withDocument = archiveManifest(bucket, [], [], { predictionDocument: true });
+    const { message, body } = buildCompletionMessage(prediction(), withDocument, manifestLocation);
+    expect(message.archive).toEqual({ prediction: at('predictions/p1/prediction.json'), manifest: manifestLocation });
+    expect(JSON.parse(body).archive).toEqual(message.archive);
+
+    const without = buildCompletionMessage(prediction(), manifest(), manifestLocation);
+    expect(without.message.archive).toEqual({ manifest: manifestLocation });
+    expect(JSON.parse(without.body).archive).not.toHaveProperty('prediction');
+  });
+});
+
+describe('manifest.json carries the payload byte for byte', () => {
+  const fields = archiveManifest(bucket, [file(0)], [failure(0)]);
+
+  test('spliced in as sent: spacing, key order, number spellings and escapes kept; the rest as before', () => {
+    const payload =
+      '{ "status":"succeeded",\n\t"id" : "p1", "metrics": {"predict_time": 1.50, "big": 1e2}, "text": "caf\\u00e9 \\/" }';
+    const document = manifestDocument(fields, payload);
+    expect(document).toContain(payload);
+    expect(manifestPayloadText(document)).toBe(payload);
+    const parsed = JSON.parse(document) as ArchiveManifest;
+    expect(parsed).toEqual({ ...fields, payload: JSON.parse(payload) });
+    // The payload is the last field; the fields before it are indented as JSON.stringify writes them.
+    expect(document.startsWith(JSON.stringify(fields, null, 2).slice(0, -2))).toBe(true);
+    expect(Object.keys(parsed).at(-1)).toBe('payload');
+  });
+
+  test('a payload that itself holds a top-level "payload" key, pretty-printed alike, comes back whole', () => {
+    const payload = JSON.stringify({ id: 'p1', payload: { payload: '\n  "payload": ' } }, null, 2);
+    const document = manifestDocument(fields, payload);
+    expect(manifestPayloadText(document)).toBe(payload);
+    expect((JSON.parse(document) as ArchiveManifest).payload).toEqual(JSON.parse(payload));
+  });
+
+  test('any JSON payload, however written, and any manifest fields: the document parses and gives the bytes back', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.constantFrom(0, 1, 2, '\t'), fc.string(), fc.string(), (value, indent, source, reason) => {
+        const payload = JSON.stringify(value, null, indent);
+        const written = { ...fields, files: [{ ...file(0), source }], failures: [{ ...failure(0), reason }] };
+        const document = manifestDocument(written, payload);
+        expect(manifestPayloadText(document)).toBe(payload);
+        expect(JSON.parse(document)).toEqual({ ...JSON.parse(JSON.stringify(written)), payload: JSON.parse(payload) });
+      }),
+    );
+  });
+
+  test('text that is not JSON (never stored by the verifier) is kept as a JSON string, and the manifest stays JSON', () => {
+    for (const payload of ['', 'not json', '{"cut": ']) {
+      const document = manifestDocument(fields, payload);
+      expect((JSON.parse(document) as ArchiveManifest).payload).toBe(payload);
+    }
+  });
+
+  test('a manifest written before it carried the payload has none', () => {
+    expect(manifestPayloadText(JSON.stringify(archiveManifest(bucket, [], [], { predictionDocument: true }), null, 2))).toBe(
+      undefined,
+    );
   });
 });
 
@@ -283,7 +347,7 @@ describe('payload text bounded and well-formed', () => {
 
   test('an error string is cut at 8,192 characters, with a note', () => {
     const { message } = buildCompletionMessage(prediction({ error: 'e'.repeat(100_000) }), manifest(), manifestLocation);
-    expect(message.error).toBe(`${'e'.repeat(MAX_ERROR_CHARS)}… (truncated; prediction.json has it whole)`);
+    expect(message.error).toBe(`${'e'.repeat(MAX_ERROR_CHARS)}… (truncated; manifest.json has it whole)`);
     expect(message.truncated).toEqual(['error']);
   });
 });
@@ -429,10 +493,7 @@ describe('edges', () => {
         kind: 'prediction',
         status: 'succeeded',
         archivedAt: '2026-11-20T10:00:04.120Z',
-        archive: {
-          prediction: objectLocation('archive', 'predictions/p1/prediction.json'),
-          manifest: manifestLocation,
-        },
+        archive: { manifest: manifestLocation },
         outputs: [],
         failures: [],
       });
@@ -503,7 +564,7 @@ describe('edges', () => {
       expect(received(build({ error: 'e'.repeat(MAX_ERROR_CHARS) })).error).toBe('e'.repeat(MAX_ERROR_CHARS));
       expect(received(build({ error: 'e'.repeat(MAX_ERROR_CHARS) }))).not.toHaveProperty('truncated');
       const cut = received(build({ error: 'e'.repeat(MAX_ERROR_CHARS + 1) }));
-      expect(cut.error).toBe(`${'e'.repeat(MAX_ERROR_CHARS)}… (truncated; prediction.json has it whole)`);
+      expect(cut.error).toBe(`${'e'.repeat(MAX_ERROR_CHARS)}… (truncated; manifest.json has it whole)`);
       expect(cut.truncated).toEqual(['error']);
     });
 
@@ -514,7 +575,7 @@ describe('edges', () => {
       expect(received(build({ error: exact }))).not.toHaveProperty('truncated');
       const over = { detail: `${exact.detail}d` };
       const cut = received(build({ error: over }));
-      expect(cut.error).toBe(`${JSON.stringify(over).slice(0, MAX_ERROR_CHARS)}… (truncated; prediction.json has it whole)`);
+      expect(cut.error).toBe(`${JSON.stringify(over).slice(0, MAX_ERROR_CHARS)}… (truncated; manifest.json has it whole)`);
       expect(cut.truncated).toEqual(['error']);
     });
 
