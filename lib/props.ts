@@ -278,7 +278,8 @@ export interface ArchiveLifecycle {
   readonly expiration?: Duration;
   /**
    * Delete spilled terminal payloads (`webhook-payloads/`) this long after they were written.
-   * The archiver has copied each into its prediction.json by then.
+   * The archiver has copied each into its manifest.json (and prediction.json, with
+   * `predictionDocument`) by then.
    * @default Duration.days(30)
    */
   readonly spilledPayloadExpiration?: Duration;
@@ -536,6 +537,21 @@ export interface ReplicateWebhooksProps {
    * @default Size.gibibytes(50)
    */
   readonly maxTrainingOutputFileSize?: Size;
+  /**
+   * Also write `prediction.json` (`training.json` for a training): the terminal payload alone, as
+   * Replicate sent it, at a fixed path, written before the outputs are fetched. Off, `manifest.json`
+   * is the one document of a finished job and carries the payload verbatim as its `payload` field.
+   *
+   * The trade-off: one more S3 PUT per finished job (about $0.83 per million webhooks in the
+   * README's cost model, where the archive's documents are 2 of 5 PUTs per prediction with it, 1 of
+   * 4 without). What it buys: a file that is the Replicate object alone (for a reader that wants
+   * just that), and, for a job whose archival fails on every try (the manifest is written last,
+   * once the outputs are stored), its payload already in S3; without it such a payload stays in the
+   * table's payload item (or its spilled copy), kept 30 days, from which a redrive archives it. The
+   * completion message's `archive.prediction` is present only with it.
+   * @default false
+   */
+  readonly predictionDocument?: boolean;
   /**
    * Archiver Lambda and queue settings.
    * @default - see `ArchiverOptions`

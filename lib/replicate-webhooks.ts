@@ -417,7 +417,7 @@ export class ReplicateWebhooks extends Construct {
     return this.alarms[name];
   }
 
-  /** Lets the grantee read the archive: every prediction.json, training.json, manifest.json and output file. */
+  /** Lets the grantee read the archive: every manifest.json, output file and (with `predictionDocument`) prediction.json and training.json. */
   public grantReadArchive(grantee: iam.IGrantable): iam.Grant {
     const [first, ...others] = ARCHIVER_FOLDERS.map((folder) =>
       this.bucket.grantRead(grantee, `${this.archivePrefix}${folder}*`),
@@ -783,6 +783,7 @@ export class ReplicateWebhooks extends Construct {
         fileConcurrency: options.fileConcurrency ?? ARCHIVER_DEFAULTS.fileConcurrency,
         // The try that records and announces whatever still fails: the queue's last.
         maxReceiveCount,
+        predictionDocument: props.predictionDocument ?? ARCHIVER_DEFAULTS.predictionDocument,
       }),
     });
     archiver.addEventSource(

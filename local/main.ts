@@ -23,7 +23,7 @@
 import { rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { constants } from 'node:os';
-import { listVariable } from '../lambda/shared/env';
+import { booleanVariable, listVariable } from '../lambda/shared/env';
 import { COMPLETION_KINDS, TERMINAL_STATUSES, isCompletionKind } from '../lambda/shared/prediction';
 import type { LocalPipeline, ReadyInfo } from './pipeline';
 import { DEFAULT_FILES_HOST, DEFAULT_FILES_PORT } from '../cli/output-server';
@@ -148,6 +148,7 @@ async function main(): Promise<void> {
   // A token alone means Replicate's real API; without one, the stand-in with a token of its own.
   const api = token ? { baseUrl: baseUrl ?? 'https://api.replicate.com', token } : undefined;
   const inspector = process.env.INSPECTOR?.trim() === 'off' ? false : {};
+  const predictionDocument = booleanVariable(process.env, 'PREDICTION_DOCUMENT', false);
   const eventRule = {
     statuses: listVariable(process.env, 'EVENT_RULE_STATUSES', []),
     models: listVariable(process.env, 'EVENT_RULE_MODELS', []),
@@ -212,6 +213,7 @@ async function main(): Promise<void> {
       reconciler: { api, intervalSeconds },
       eventRule,
       inspector,
+      predictionDocument,
     });
   } catch (error) {
     // Taken meanwhile: the pipeline has stopped what it had started.

@@ -97,6 +97,11 @@ export interface LocalOptions {
    */
   readonly eventBus?: boolean;
   /**
+   * Whether the archiver also writes prediction.json (training.json), as with the construct's
+   * `predictionDocument` prop. @default false, as the construct's
+   */
+  readonly predictionDocument?: boolean;
+  /**
    * The inspector page on the webhook's port (`GET /`): deliveries live, their detail, replay.
    * Holds the last deliveries in memory within these limits. @default off
    */
@@ -471,6 +476,7 @@ function setHandlerEnvironment(
       allowedOutputHosts,
       maxReceiveCount: queue.maxReceiveCount,
       retryQueueBaseDelaySeconds: queue.retryBaseDelaySeconds,
+      predictionDocument: options.predictionDocument ?? false,
     }),
     // Loopback file servers are the point of the extra hosts; AWS never sets this.
     ALLOW_PRIVATE_ADDRESSES: String(options.allowPrivateAddresses ?? options.extraOutputHosts.length > 0),

@@ -283,6 +283,7 @@ describe('resources and their key settings', () => {
           MAX_TRAINING_FILE_BYTES: String(50 * 1024 ** 3),
           FILE_CONCURRENCY: '8',
           MAX_RECEIVE_COUNT: '5',
+          PREDICTION_DOCUMENT: 'false',
         }),
       },
     });
@@ -343,6 +344,24 @@ describe('resources and their key settings', () => {
     expect(config.fetchPolicy.maxBytes).toBe(ARCHIVER_DEFAULTS.maxFileBytes);
     expect(config.queueUrl).toBe('resolved-archive_queue_url');
     expect(config.fetchPolicy.allowedHosts).toHaveLength(ARCHIVER_DEFAULTS.allowedOutputHosts.length);
+    expect(config.predictionDocument).toBe(false);
+  });
+
+  test('predictionDocument: true has the archiver write prediction.json too', () => {
+    const { template: withDocument } = synth({ predictionDocument: true });
+    withDocument.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ FILE_CONCURRENCY: '8', PREDICTION_DOCUMENT: 'true' }) },
+    });
+    const archiver = Object.values(withDocument.findResources('AWS::Lambda::Function')).find(
+      (fn) => fn.Properties.Environment?.Variables?.ARCHIVE_QUEUE_URL,
+    )!;
+    const environment = Object.fromEntries(
+      Object.entries(archiver.Properties.Environment.Variables as Record<string, unknown>).map(([name, value]) => [
+        name,
+        typeof value === 'string' ? value : `resolved-${name.toLowerCase()}`,
+      ]),
+    );
+    expect(readArchiverConfig(environment).predictionDocument).toBe(true);
   });
 
   test('archiver options reach the function, the queue and the event source', () => {
