@@ -17,7 +17,7 @@ export function describeNotification(message: CompletionMessage): string {
   const lines = [
     `✔ ${message.predictionId} ${message.status}${message.model ? ` (${message.model})` : ''}: ` +
       `${message.outputs.length} file(s) archived, ${message.failures.length} failure(s)`,
-    `    prediction.json  ${message.archive.prediction.s3Uri}`,
+    ...(message.archive.prediction ? [`    ${documentName(message)}  ${message.archive.prediction.s3Uri}`] : []),
     `    manifest.json    ${message.archive.manifest.s3Uri}`,
     ...message.outputs.map((file) => `    ${file.s3Uri}  (${file.bytes} bytes, ${file.contentType})`),
     ...message.failures.map(
@@ -26,6 +26,10 @@ export function describeNotification(message: CompletionMessage): string {
   ];
   return lines.map(printable).join('\n');
 }
+
+/** prediction.json or training.json, padded as `manifest.json` is. */
+const documentName = (message: CompletionMessage): string =>
+  (message.kind === 'training' ? 'training.json' : 'prediction.json').padEnd('manifest.json  '.length);
 
 export function startNotificationPrinter(
   sqs: SQSClient,

@@ -25,9 +25,9 @@ export const STATUS_USAGE = `Usage:
   replicate-webhooks status <prediction-id> --stack NAME [--construct ID] [--json]
 
 What happened to one prediction: its record (status, times, the webhooks that changed it), its
-archive (status, attempts, prediction.json, manifest.json and every file with its S3 URI, each
-failure with its reason), whether its archive request sits in the dead-letter queue, and the
-channels its completion goes to (and whether it was announced).
+archive (status, attempts, manifest.json, prediction.json when written, every file with its S3
+URI, each failure with its reason), whether its archive request sits in the dead-letter queue,
+and the channels its completion goes to (and whether it was announced).
 
   --local   the running local mode (npm start), through the endpoints it leaves in
             $REPLICATE_WEBHOOKS_LOCAL_FILE (default: <tmpdir>/replicate-webhooks-local.json)
@@ -69,9 +69,10 @@ export const REPLAY_USAGE = `Usage:
   replicate-webhooks replay --stack NAME [--construct ID] --since TIME [...the same]
 
 Publishes the completion messages of predictions already announced again, rebuilt from the
-archive (prediction.json and manifest.json) as the archiver built them: for a subscriber that was
-down. Each is marked as a replay: the SNS message attribute replay=true, or "replay": true in
-the EventBridge event's detail. Subscribers dedupe on prediction_id as for any redelivery.
+archive (manifest.json and the payload it carries; prediction.json for an archive written before
+the manifest carried it) as the archiver built them: for a subscriber that was down. Each is
+marked as a replay: the SNS message attribute replay=true, or "replay": true in the EventBridge
+event's detail. Subscribers dedupe on prediction_id as for any redelivery.
 
   --since TIME   predictions that finished since (ISO 8601, or a duration back: 90m, 6h, 2d)
   --until TIME   and until (default now)

@@ -1,6 +1,6 @@
 /**
  * `replicate-webhooks replay`: the completion messages of predictions already announced,
- * published again from the archive (prediction.json and manifest.json, through the same
+ * published again from the archive (manifest.json and the payload it carries, through the same
  * `buildCompletionMessage` the archiver uses), marked as replays, at a bounded rate.
  */
 import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
@@ -10,7 +10,12 @@ import { PublishCommand } from '@aws-sdk/client-sns';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { manifestKey, predictionDocumentKey } from '../../lambda/shared/archive-layout';
 import { completionEventEntry } from '../../lambda/shared/completion-event';
-import { buildCompletionMessage, objectLocation, type ArchiveManifest } from '../../lambda/shared/completion-message';
+import {
+  buildCompletionMessage,
+  manifestPayloadText,
+  objectLocation,
+  type ArchiveManifest,
+} from '../../lambda/shared/completion-message';
 import { parsePrediction } from '../../lambda/shared/prediction';
 import { ATTR } from '../../lambda/shared/state';
 import type { OperateClients } from './clients';
@@ -132,17 +137,21 @@ async function rebuild(target: OperateTarget, clients: OperateClients, predictio
     const object = await clients.s3.send(new GetObjectCommand({ Bucket: target.bucketName, Key: key }));
     return (await object.Body?.transformToString('utf8')) ?? '';
   };
-  let predictionJson: string;
+  let payload: string;
   let manifest: ArchiveManifest;
   try {
-    predictionJson = await read(predictionDocumentKey(target.archivePrefix, predictionId));
-    manifest = JSON.parse(await read(manifestKey(target.archivePrefix, predictionId))) as ArchiveManifest;
+    const manifestText = await read(manifestKey(target.archivePrefix, predictionId));
+    manifest = JSON.parse(manifestText) as ArchiveManifest;
+    // The manifest carries the payload; one written before it did (or beside prediction.json) may not.
+    payload =
+      manifestPayloadText(manifestText) ??
+      (await read(manifest.prediction?.key ?? predictionDocumentKey(target.archivePrefix, predictionId)));
   } catch (error) {
     if ((error as { name?: string }).name === 'NoSuchKey') return 'its archive documents are missing';
     throw error;
   }
-  const parsed = parsePrediction(predictionJson);
-  if (!parsed.ok) return `its prediction.json is not a prediction (${parsed.reason})`;
+  const parsed = parsePrediction(payload);
+  if (!parsed.ok) return `its archived payload is not a prediction (${parsed.reason})`;
   return buildCompletionMessage(
     parsed.prediction,
     manifest,

@@ -137,7 +137,8 @@ export async function predictionStatus(
             archivedAt: text('archivedAt'),
             error: text('archiveError'),
             failedAt: text('archiveFailedAt'),
-            prediction: manifest ? manifest.prediction.s3Uri : undefined,
+            // Written with `predictionDocument` (and before the manifest carried the payload) only.
+            prediction: manifest?.prediction?.s3Uri,
             manifest: manifest ? s3Uri(target.bucketName, manifestKey(target.archivePrefix, predictionId)) : undefined,
             files: (manifest?.files ?? []).map((file) => ({
               s3Uri: file.s3Uri,

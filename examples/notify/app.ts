@@ -39,7 +39,9 @@ const model = field('$.detail.model');
 const completedAt = field('$.detail.completedAt');
 const predictTime = field('$.detail.metrics.predict_time');
 const error = field('$.detail.error');
-const archived = field('$.detail.archive.prediction.s3Uri');
+// The manifest: the payload as Replicate sent it, and every archived file (always there, unlike
+// `archive.prediction`, which only the construct's `predictionDocument` writes).
+const manifest = field('$.detail.archive.manifest.s3Uri');
 const firstOutput = field('$.detail.outputs[0].s3Uri');
 const trainedVersion = field('$.detail.trainedVersion');
 
@@ -103,7 +105,7 @@ export class NotifyStack extends Stack {
         '',
         `Error: ${error}`,
         '',
-        `The prediction as Replicate sent it: ${archived}`,
+        `The prediction as Replicate sent it, with its archived files: ${manifest}`,
       ].join('\n'),
       {
         text: `:x: Prediction ${predictionId} (${model}) failed`,
@@ -124,7 +126,7 @@ export class NotifyStack extends Stack {
         `Replicate prediction ${predictionId} (${model}) is done: it ran ${predictTime} s.`,
         '',
         `Its first output, archived: ${firstOutput}`,
-        `The prediction as Replicate sent it: ${archived}`,
+        `The prediction as Replicate sent it, with its archived files: ${manifest}`,
       ].join('\n'),
       { text: `:hourglass: Prediction ${predictionId} (${model}) is done after ${predictTime} s: ${firstOutput}` },
     );
@@ -141,7 +143,7 @@ export class NotifyStack extends Stack {
         `Replicate training ${predictionId} (${model}) is done: the new version is ${trainedVersion}.`,
         '',
         `Its weights, archived: ${firstOutput}`,
-        `The training as Replicate sent it: ${archived}`,
+        `The training as Replicate sent it, with its archived files: ${manifest}`,
       ].join('\n'),
       { text: `:tada: Training ${predictionId} is done: run ${trainedVersion} (weights: ${firstOutput})` },
     );

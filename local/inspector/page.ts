@@ -112,18 +112,19 @@ async function select(seq) {
     el('h2', {}, 'Prediction record'),
     el('pre', { id: 'record' }, data.record ? JSON.stringify(data.record, null, 2) : 'No record for this prediction.'),
     el('h2', {}, 'Archived files'),
-    files(data.manifest),
+    files(data.manifest, data.manifestKey),
     el('h2', {}, 'Completion message'),
     el('pre', { id: 'completion' }, data.completion ? JSON.stringify(data.completion, null, 2) : 'Not announced (yet).'));
   for (const mode of ['as-sent', 're-signed']) {
     document.getElementById('replay-' + mode).addEventListener('click', () => replay(seq, mode));
   }
 }
-function files(manifest) {
+function files(manifest, manifestKey) {
   if (!manifest) return el('p', { id: 'files', class: 'empty' }, 'Not archived (yet).');
   const link = (label, key) => el('a', { href: '/_inspector/files?key=' + encodeURIComponent(key), download: '' }, label);
   return el('ul', { id: 'files' },
-    el('li', {}, link('prediction.json', manifest.prediction.key)),
+    el('li', {}, link('manifest.json', manifestKey), ' · the terminal payload and every file'),
+    ...(manifest.prediction ? [el('li', {}, link(manifest.prediction.key.split('/').pop(), manifest.prediction.key))] : []),
     ...manifest.files.map((file) => el('li', {}, link(file.key.split('/').pop(), file.key), ' · ' + file.bytes + ' bytes · ' + file.contentType)),
     ...manifest.failures.map((failure) => el('li', { class: 'v-error' }, failure.source + ': ' + failure.reason)));
 }

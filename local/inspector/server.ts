@@ -249,6 +249,7 @@ class LocalInspector {
       signature: delivery.signature,
       record: record ?? null,
       manifest: manifest ?? null,
+      manifestKey: manifest && predictionId ? manifestKey(this.options.archivePrefix, predictionId, summary.kind) : null,
       completion: (predictionId && this.completions.get(predictionId)) ?? null,
     };
   }

@@ -57,7 +57,6 @@ function completionEvent(status: 'succeeded' | 'failed', fields: { predictTime?:
       predictionId: 'q7rm2d5ah5rj00cmzjkrxqg3a4',
       status,
       archivedAt: '2026-11-30T10:15:04.000Z',
-      prediction: at('predictions/q7rm2d5ah5rj00cmzjkrxqg3a4/prediction.json'),
       files:
         status === 'succeeded'
           ? [
@@ -97,7 +96,6 @@ function trainingEvent(status: 'succeeded' | 'failed') {
       kind: 'training',
       status,
       archivedAt: '2026-11-30T11:15:04.000Z',
-      prediction: at('trainings/zt4mbcxp2hrj00cmzk0rq8pv6c/training.json'),
       files:
         status === 'succeeded'
           ? [
@@ -333,7 +331,7 @@ describe('notify', () => {
         '',
         'Error: CUDA out of memory',
         '',
-        'The prediction as Replicate sent it: s3://archive-bucket/predictions/q7rm2d5ah5rj00cmzjkrxqg3a4/prediction.json',
+        'The prediction as Replicate sent it, with its archived files: s3://archive-bucket/predictions/q7rm2d5ah5rj00cmzjkrxqg3a4/manifest.json',
       ].join('\n'),
     );
     expect(chat.Arn).toEqual(chatArn());
@@ -360,7 +358,7 @@ describe('notify', () => {
         'Replicate prediction q7rm2d5ah5rj00cmzjkrxqg3a4 (black-forest-labs/flux-schnell) is done: it ran 412.7 s.',
         '',
         'Its first output, archived: s3://archive-bucket/predictions/q7rm2d5ah5rj00cmzjkrxqg3a4/outputs/0-out-0.webp',
-        'The prediction as Replicate sent it: s3://archive-bucket/predictions/q7rm2d5ah5rj00cmzjkrxqg3a4/prediction.json',
+        'The prediction as Replicate sent it, with its archived files: s3://archive-bucket/predictions/q7rm2d5ah5rj00cmzjkrxqg3a4/manifest.json',
       ].join('\n'),
     );
     expect(chat.Arn).toEqual(chatArn());
@@ -390,7 +388,7 @@ describe('notify', () => {
         'Replicate training zt4mbcxp2hrj00cmzk0rq8pv6c (ostris/flux-dev-lora-trainer) is done: the new version is alice/my-flux:4f2b1c.',
         '',
         'Its weights, archived: s3://archive-bucket/trainings/zt4mbcxp2hrj00cmzk0rq8pv6c/outputs/0-trained_model.tar',
-        'The training as Replicate sent it: s3://archive-bucket/trainings/zt4mbcxp2hrj00cmzk0rq8pv6c/training.json',
+        'The training as Replicate sent it, with its archived files: s3://archive-bucket/trainings/zt4mbcxp2hrj00cmzk0rq8pv6c/manifest.json',
       ].join('\n'),
     );
     expect(render(chat.InputTransformer, trainingEvent('succeeded'))).toEqual({

@@ -203,7 +203,8 @@ describe('in a browser', () => {
     expect(JSON.parse((await page.locator('#body').textContent())!)).toEqual(JSON.parse(terminal.body));
     expect(await page.locator('#record').textContent()).toContain('"status": "succeeded"');
     const links = page.locator('#files a');
-    expect(await links.count()).toBe(scenario.files.length + 1); // prediction.json too
+    expect(await links.count()).toBe(scenario.files.length + 1); // manifest.json too
+    expect(await links.first().textContent()).toBe('manifest.json');
     const download = await page.request.get(new URL((await links.nth(1).getAttribute('href'))!, ready.inspectorUrl).toString());
     expect(Buffer.from(await download.body()).equals(scenario.files[0].bytes)).toBe(true);
 

@@ -10,7 +10,7 @@ import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
-import type { ArchiveManifest } from '../../lambda/shared/completion-message';
+import { manifestPayloadText, type ArchiveManifest } from '../../lambda/shared/completion-message';
 import { signWebhook } from '../../lambda/shared/signature';
 import { predictionItemKey } from '../../lambda/shared/state';
 import type { ReadyInfo } from '../../local/pipeline';
@@ -265,9 +265,9 @@ test('the reconciler records what no webhook delivered: archived byte-exact, ann
       return current?.notifiedAt ? current : undefined;
     }, budgetMs + 10_000);
     expect(item.status).toEqual({ S: status });
-    // prediction.json holds exactly what Replicate's API answered.
+    // The manifest's payload is exactly what Replicate's API answered.
     const answer = await fetch(`${api.url}/v1/predictions/${id}`, { headers: { authorization: `Bearer ${api.token}` } });
-    expect((await getObject(`predictions/${id}/prediction.json`)).toString()).toBe(await answer.text());
+    expect(manifestPayloadText((await getObject(`predictions/${id}/manifest.json`)).toString())).toBe(await answer.text());
   }
   expect(Date.now() - started).toBeLessThan(budgetMs);
   expect(

@@ -9,6 +9,7 @@
  * takes its window from its own start.
  */
 import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import {
   DeleteMessageCommand,
@@ -28,6 +29,8 @@ import type { ReplayReport } from '../../../cli/operate/replay';
 import type { PredictionStatusReport } from '../../../cli/operate/status';
 import { buildScenario, seededRandom } from '../../../cli/scenarios';
 import { sendDelivery } from '../../../cli/send';
+import { manifestKey, predictionDocumentKey } from '../../../lambda/shared/archive-layout';
+import { manifestPayloadText, objectLocation, type ArchiveManifest } from '../../../lambda/shared/completion-message';
 import { predictionItemKey } from '../../../lambda/shared/state';
 import { archiverEnvironment } from '../../../lambda/archiver/settings';
 import { startCloudFormation, type CloudFormationStandIn, type StandInStack } from '../../../local/aws/standins/cloudformation';
@@ -447,6 +450,39 @@ describe('replay', () => {
     expect(JSON.parse(none.stdout.join('\n'))).toMatchObject({ replayed: 0 });
   }, 90_000);
 
+  test('an archive written before the manifest carried the payload is replayed from its prediction.json', async () => {
+    const s3 = new S3Client({ ...localClient(), endpoint: local.ready.endpoints.s3, forcePathStyle: true });
+    try {
+      const since = new Date().toISOString();
+      const predictionId = await announcedPrediction(54, 'failed');
+      const [original] = await subscriber.receiveAll(500);
+      const bucket = local.ready.bucketName;
+      const read = async (key: string) =>
+        (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString();
+      // Rewritten as the archiver wrote it before: prediction.json beside a manifest without the payload.
+      const written = await read(manifestKey('', predictionId));
+      const payload = manifestPayloadText(written)!;
+      const { payload: _carried, ...fields } = JSON.parse(written) as ArchiveManifest;
+      const location = objectLocation(bucket, predictionDocumentKey('', predictionId));
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: location.key, Body: payload }));
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: manifestKey('', predictionId),
+          Body: JSON.stringify({ ...fields, prediction: location }, null, 2),
+        }),
+      );
+
+      const { code, stdout } = await run(['replay', '--local', '--since', since, '--json']);
+      expect(code).toBe(0);
+      expect(JSON.parse(stdout.join('\n'))).toMatchObject({ replayed: 1, predictionIds: [predictionId], skipped: [] });
+      const [replayed] = await subscriber.receiveAll(500);
+      expect(replayed.message).toEqual({ ...original.message, archive: { ...original.message.archive, prediction: location } });
+    } finally {
+      s3.destroy();
+    }
+  }, 60_000);
+
   test.each([
     [['replay', '--local'], 'replay needs --since TIME'],
     [['replay', '--local', '--since', '1h', '--to', 'email'], '--to takes sns or events'],
@@ -637,9 +673,10 @@ describe('status', () => {
       webhooksApplied: scenario.deliveries.length,
       lastWebhookId: scenario.deliveries.at(-1)!.webhookId,
     });
+    // No prediction.json by default: the manifest carries the payload.
+    expect(report.archive).not.toHaveProperty('prediction');
     expect(report.archive).toMatchObject({
       status: 'archived_with_failures',
-      prediction: `${folder}prediction.json`,
       manifest: `${folder}manifest.json`,
       files: [{ s3Uri: expect.stringMatching(new RegExp(`^${folder}outputs/0-`)), bytes: scenario.files[0].bytes.length }],
       failures: [{ source: expect.stringContaining(files.origin), reason: 'http_error', status: 404 }],
@@ -669,6 +706,7 @@ describe('status', () => {
         ),
       ]),
     );
+    expect(stdout.join('\n')).not.toContain('prediction.json');
   }, 60_000);
 
   test('a prediction whose archive request sits in the dead-letter queue says so, and leaves it there', async () => {

@@ -111,7 +111,6 @@ async function archivedPrediction(status: PredictionStatus = 'succeeded', fileCo
       predictionId,
       status,
       archivedAt: new Date().toISOString(),
-      prediction: at(`predictions/${predictionId}/prediction.json`),
       files,
       failures: [],
     },
