@@ -124,16 +124,21 @@ function archiveRequestsPerMillionWebhooks({
 }: Flow): CostRow[] {
   const outputPuts = OUTPUT_FILES_PER_PREDICTION * outputPutsPerFile;
   const puts = outputPuts + documentPuts;
+  const documents = settings.predictionDocument
+    ? `${documentPuts} documents (manifest.json, measured; prediction.json, with predictionDocument)`
+    : `${documentPuts} document${documentPuts === 1 ? '' : 's'} (measured: manifest.json, the payload in it)`;
   const rows = [
     perMillionWebhooks(
       'archiver-puts',
       'S3',
-      `PUTs: ${OUTPUT_FILES_PER_PREDICTION} outputs (${outputPutsPerFile} each) + ${documentPuts} documents (measured: prediction.json, manifest.json)`,
+      `PUTs: ${OUTPUT_FILES_PER_PREDICTION} outputs (${outputPutsPerFile} each) + ${documents}`,
       `${count(predictions)} × ${puts} PUT × ${price(S3_PER_THOUSAND_PUTS)}/1,000`,
       (predictions * puts * S3_PER_THOUSAND_PUTS) / 1000,
     ),
   ];
-  if (settings.archiveVersioning) rows.push(noncurrentVersions(predictions, settings.archiveVersioning.noncurrentDays));
+  // Only prediction.json, written before the outputs, is written again by a retried archival.
+  if (settings.archiveVersioning && settings.predictionDocument)
+    rows.push(noncurrentVersions(predictions, settings.archiveVersioning.noncurrentDays));
   if (spilled) {
     rows.push(
       perMillionWebhooks(
@@ -149,8 +154,9 @@ function archiveRequestsPerMillionWebhooks({
 }
 
 /**
- * Keys are deterministic: a retried archival overwrites prediction.json, and versioning keeps
- * what it overwrote. Outputs an earlier try stored are listed, not fetched and written again.
+ * Keys are deterministic: with `predictionDocument`, a retried archival overwrites prediction.json,
+ * and versioning keeps what it overwrote. The manifest is written once, last; outputs an earlier try
+ * stored are listed, not fetched and written again.
  */
 function noncurrentVersions(predictions: number, days: number | undefined): CostRow {
   const payloadKb = MEASURED.webhooks.terminalInline.bodyBytes / 1024;

@@ -23,7 +23,7 @@ import {
 } from './prices';
 import { perMillionWebhooks, totalOf, type CostRow } from './rows';
 
-/** The README's figures before issue 31 (commit 50eab53): every metric, a dashboard, verbose logs. */
+/** The README's figures before issue 31 (commit 50eab53): every metric, a dashboard, verbose logs, prediction.json. */
 export const PREVIOUS = { perMillion: 9.95, fixed: 24.16 } as const;
 
 /** Monthly volumes the comparison is printed for. */
@@ -88,7 +88,7 @@ export function comparisonMarkdown(total: number, fixed: number): string[] {
   return [
     '**A month at three volumes, against a seed-style handler and the previous figures**',
     '',
-    `Seed-style handler (a Function URL and one PutItem per webhook; nothing archived, announced, alarmed or recovered): ${usd(seedTotal)} per million webhooks, nothing fixed: ${seed.map((r) => `${r.service} ${r.item}: \`${r.arithmetic}\``).join('; ')}. Previous: this construct before issue 31 (every metric, a dashboard, verbose logs), ${usd(PREVIOUS.perMillion)} per million and ${usd(PREVIOUS.fixed)} fixed. Archive storage left out (the seed keeps no files).`,
+    `Seed-style handler (a Function URL and one PutItem per webhook; nothing archived, announced, alarmed or recovered): ${usd(seedTotal)} per million webhooks, nothing fixed: ${seed.map((r) => `${r.service} ${r.item}: \`${r.arithmetic}\``).join('; ')}. Previous: this construct before issue 31 (every metric, a dashboard, verbose logs, prediction.json), ${usd(PREVIOUS.perMillion)} per million and ${usd(PREVIOUS.fixed)} fixed. Archive storage left out (the seed keeps no files).`,
     '',
     '| Webhooks a month | Seed-style handler | Previous | Now |',
     '| ---: | ---: | ---: | ---: |',

@@ -50,7 +50,10 @@ export interface Flow {
   readonly intermediateItemKb: number;
   readonly logBytes: LogBytes;
   readonly pipeChunksPerPrediction: number;
-  /** The archiver's own documents (prediction.json, manifest.json): its PUTs beyond one per (small) output file. */
+  /**
+   * The archiver's own documents: its PUTs beyond one per (small) output file. Measured with the
+   * default settings (manifest.json alone), plus prediction.json where the template asks for it.
+   */
   readonly documentPuts: number;
   readonly outputPutsPerFile: number;
   readonly idlePollers: number;
@@ -109,7 +112,7 @@ export function describeFlow(settings: TemplateSettings): Flow {
     },
     // The stream record that becomes terminal carries the item before (intermediate) and after.
     pipeChunksPerPrediction: Math.ceil((terminalItemKb + intermediateItemKb) / PIPES_CHUNK_KB),
-    documentPuts: archival.s3Puts - archival.outputFiles,
+    documentPuts: archival.s3Puts - archival.outputFiles + (settings.predictionDocument ? 1 : 0),
     outputPutsPerFile: putRequestsPerFile(OUTPUT_FILE_MB * MIB, settings.archivePartSizeBytes),
     idlePollers:
       settings.archiveEventSource.maxConcurrency === undefined ? IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY : IDLE_QUEUE_POLLERS,

@@ -46,7 +46,7 @@ function measuredAssumption(spilled: boolean): string {
     `Measured (\`${MEASURED.command}\`: local mode's handlers on DynamoDB Local, asked for consumed capacity; docs/measured-units.json): ` +
     `a start or intermediate webhook is one UpdateItem of ${webhooks.intermediate.wru} WRU, with ${kib(webhooks.intermediateLargeLogs.bodyBytes)} of logs too (the item keeps progress only: ${kib(webhooks.intermediate.itemBytes)}); ` +
     `a terminal one ${webhooks.terminalInline.wru} WRU with a ${kib(webhooks.terminalInline.bodyBytes)} payload in an item of its own (the record stays ${kib(webhooks.terminalInline.itemBytes)}), ${webhooks.terminalSpilled.wru} WRU spilled to S3 (1 PUT); ` +
-    `an archival ${inline.dynamodbWrites} UpdateItem of ${inline.wru} WRU and ${num(inline.rru)} read unit for the payload (${archival.spilled.wru} WRU with the payload spilled, plus ${archival.spilled.s3Gets} GET), ${inline.s3Puts - inline.outputFiles} document PUTs besides the outputs, ${inline.snsPublishes} SNS publish; the archive-pending index's writes included. ` +
+    `an archival ${inline.dynamodbWrites} UpdateItem of ${inline.wru} WRU and ${num(inline.rru)} read unit for the payload (${archival.spilled.wru} WRU with the payload spilled, plus ${archival.spilled.s3Gets} GET), ${inline.s3Puts - inline.outputFiles} document PUT${inline.s3Puts - inline.outputFiles === 1 ? '' : 's'} besides the outputs, ${inline.snsPublishes} SNS publish; the archive-pending index's writes included. ` +
     `The terminal payload is ${spilled ? 'above the inline limit: spilled' : 'inline'}. ` +
     `Refused webhooks (duplicate, stale, after the terminal one) are left out: each costs a write unit per KB of the item it would change (${webhooks.stale.wru} before the terminal one, ${webhooks.afterTerminal.wru} after)`
   );
@@ -86,6 +86,7 @@ function settingsRead(settings: TemplateSettings): string[] {
     `- Log retention: ${retention} (${settings.logGroups} log groups)`,
     `- KMS keys: ${settings.kmsKeys}; secrets: ${settings.secrets}; alarms: ${settings.alarms} (${settings.alarmMetrics} alarm metrics); dashboards: ${settings.dashboards}`,
     `- Signing key cache: ${keyCache}; largest inline payload: ${count(settings.maxInlinePayloadBytes)} bytes`,
+    `- Archive documents: ${settings.predictionDocument ? 'manifest.json and prediction.json (`predictionDocument`)' : 'manifest.json alone, the terminal payload in it (no `predictionDocument`)'}`,
     ...(settings.reconciler
       ? [
           `- Reconciler: ${settings.reconciler.memoryMb} MB, ${settings.reconciler.architecture}, every ${num(settings.reconciler.intervalSeconds / 60)} min, lookback ${num(settings.reconciler.lookbackSeconds / 60)} min`,
@@ -112,7 +113,9 @@ function assumptions(flow: Flow): string[] {
     `- Archiver, per prediction: ${OUTPUT_FILES_PER_PREDICTION} output files of ${OUTPUT_FILE_MB} MB (${puts}), ${num(ARCHIVER_SECONDS_PER_PREDICTION)} s of duration`,
     ...(settings.archiveVersioning
       ? [
-          `- Versioned archive: a retried archival (${num(ARCHIVE_RETRY_RATE * 100)}% of predictions) rewrites prediction.json (none once the manifest is written); the outputs an earlier try stored are not written again (unless S3 itself failed that try); the overwritten copies stay as noncurrent versions ${settings.archiveVersioning.noncurrentDays === undefined ? 'forever' : `for ${settings.archiveVersioning.noncurrentDays} days`}; nothing else overwrites`,
+          settings.predictionDocument
+            ? `- Versioned archive: a retried archival (${num(ARCHIVE_RETRY_RATE * 100)}% of predictions) rewrites prediction.json (none once the manifest is written); the outputs an earlier try stored are not written again (unless S3 itself failed that try); the overwritten copies stay as noncurrent versions ${settings.archiveVersioning.noncurrentDays === undefined ? 'forever' : `for ${settings.archiveVersioning.noncurrentDays} days`}; nothing else overwrites`
+            : `- Versioned archive: a retried archival (${num(ARCHIVE_RETRY_RATE * 100)}% of predictions) overwrites nothing: the manifest, which carries the payload, is written once, last, and the outputs an earlier try stored are not written again (unless S3 itself failed that try), so no noncurrent versions are priced`,
         ]
       : []),
     `- ${WARM_VERIFIERS} warm verifiers, each rereading the signing key when its cache expires`,

@@ -74,6 +74,8 @@ export interface TemplateSettings {
    * how many days an overwritten copy is kept (undefined: forever).
    */
   readonly archiveVersioning?: { readonly noncurrentDays?: number };
+  /** Whether the archiver also writes prediction.json (the construct's `predictionDocument`). */
+  readonly predictionDocument: boolean;
   /** The reconciler, when the template has one (a function given a Replicate API token secret). */
   readonly reconciler?: FunctionSettings & { readonly intervalSeconds: number; readonly lookbackSeconds: number };
 }
@@ -241,6 +243,7 @@ export function readSettings(input: Template | CfnTemplate): TemplateSettings {
     encryptedCompletionTopic:
       completionTopicId !== undefined && !!template.Resources?.[completionTopicId]?.Properties?.KmsMasterKeyId,
     archiveVersioning: bucket?.Type === 'AWS::S3::Bucket' ? versioning(bucket) : undefined,
+    predictionDocument: archiverConfig.predictionDocument,
     reconciler: reconcilerSettings(template),
   };
 }

@@ -232,6 +232,7 @@ function templateFacts(template: Template) {
     dashboards: all('AWS::CloudWatch::Dashboard').length,
     keyCacheTtlSeconds: Number(variables(verifier).KEY_CACHE_TTL_SECONDS),
     maxInlinePayloadBytes: Number(variables(verifier).MAX_INLINE_PAYLOAD_BYTES),
+    predictionDocument: variables(archiver).PREDICTION_DOCUMENT === 'true',
   };
 }
 
@@ -280,6 +281,7 @@ describe('cost estimate', () => {
       `Log retention: ${retention} (${facts.logGroups} log groups)`,
       `KMS keys: ${facts.kmsKeys}; secrets: ${facts.secrets}; alarms: ${facts.alarms} (${facts.alarmMetrics} alarm metrics); dashboards: ${facts.dashboards}`,
       `Signing key cache: ${facts.keyCacheTtlSeconds} s; largest inline payload: ${withSeparators(facts.maxInlinePayloadBytes)} bytes`,
+      `Archive documents: ${facts.predictionDocument ? 'manifest.json and prediction.json (`predictionDocument`)' : 'manifest.json alone, the terminal payload in it (no `predictionDocument`)'}`,
     ]);
   });
 
@@ -345,9 +347,22 @@ describe('cost estimate', () => {
     expect(arithmeticOf(defaults, 'completion-publishes')).toMatch(
       new RegExp(`^${predictions} × ${archival.inline.snsPublishes} × `),
     );
+    // The archive's one document by default: the manifest, which a retried archival never overwrites.
+    expect(archival.inline.s3Puts - archival.inline.outputFiles).toBe(1);
+    expect(costOf(defaults, 'archive-noncurrent-versions')).toBeUndefined();
     // An intermediate webhook costs one write unit, whatever its logs: what the measurement found.
     expect(webhooks.intermediateLargeLogs.bodyBytes).toBeGreaterThan(100_000);
     expect(webhooks.intermediateLargeLogs.wru).toBe(1);
+  });
+
+  test('predictionDocument: one more PUT per prediction, and the copies of prediction.json a retried archival overwrote', () => {
+    const withDocument = estimate(synthesize({ predictionDocument: true }));
+    expect(withDocument.settings.predictionDocument).toBe(true);
+    expect(defaults.settings.predictionDocument).toBe(false);
+    const puts = (result: CostEstimate) => Number(/ × (\d+) PUT × /.exec(arithmeticOf(result, 'archiver-puts'))![1]);
+    expect(puts(withDocument)).toBe(puts(defaults) + 1);
+    expect(costOf(withDocument, 'archiver-puts')! - costOf(defaults, 'archiver-puts')!).toBeCloseTo(166_667 * 0.000005, 1);
+    expect(costOf(withDocument, 'archive-noncurrent-versions')).toBeDefined();
   });
 
   test('log volume: what the handlers logged in the measurement, kept as the template keeps it, plus Lambda’s records and the access log line', () => {
