@@ -130,7 +130,7 @@ export const DIAGRAM_NODES: readonly DiagramNode[] = [
   {
     id: 'bucket',
     label: 'S3 archive bucket',
-    details: ['predictions/<id>/prediction.json,', 'manifest.json, outputs/'],
+    details: ['predictions/<id>/manifest.json', '(the payload in it), outputs/'],
     category: 'storage',
     column: 2,
     row: 6,
