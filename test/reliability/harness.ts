@@ -9,7 +9,7 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createHash } from 'node:crypto';
-import type { ArchiveManifest, CompletionMessage } from '../../lambda/shared/completion-message';
+import { manifestPayloadText, type ArchiveManifest, type CompletionMessage } from '../../lambda/shared/completion-message';
 import { manifestKey } from '../../lambda/shared/archive-layout';
 import type { CompletionKind } from '../../lambda/shared/prediction';
 import { ATTR, predictionItemKey } from '../../lambda/shared/state';
@@ -52,6 +52,8 @@ export interface Harness {
   recordCovers(predictionId: string, statusRank: number, timestampSeconds: number): Promise<boolean>;
   /** Its manifest (a training's under trainings/ when `kind` says so). */
   manifest(id: string, kind?: CompletionKind): Promise<ArchiveManifest>;
+  /** The terminal payload as its manifest holds it, byte for byte; undefined when the manifest has none. */
+  archivedPayload(id: string, kind?: CompletionKind): Promise<string | undefined>;
   objectSha256(key: string): Promise<string>;
   /** Waits until `count` predictions have been announced (notifiedAt set), or throws after `timeoutMs`. */
   waitForNotified(ids: readonly string[], timeoutMs: number): Promise<void>;
@@ -187,6 +189,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     async manifest(id, kind) {
       const object = await s3.send(new GetObjectCommand({ Bucket: info.bucketName, Key: manifestKey('', id, kind) }));
       return JSON.parse(await object.Body!.transformToString()) as ArchiveManifest;
+    },
+    async archivedPayload(id, kind) {
+      const object = await s3.send(new GetObjectCommand({ Bucket: info.bucketName, Key: manifestKey('', id, kind) }));
+      return manifestPayloadText(await object.Body!.transformToString());
     },
     async objectSha256(key) {
       const object = await s3.send(new GetObjectCommand({ Bucket: info.bucketName, Key: key }));

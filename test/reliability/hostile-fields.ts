@@ -71,8 +71,8 @@ export interface FieldClassResult {
   readonly deadLettered: number;
   readonly failuresRecorded: number;
   readonly largestMessageBytes: number;
-  /** prediction.json byte-identical to the body that was signed (the README's "verbatim"); reported, not enforced. */
-  readonly predictionJsonVerbatim: number;
+  /** The manifest's payload byte-identical to the body that was signed (the README's "verbatim"); reported, not enforced. */
+  readonly payloadVerbatim: number;
 }
 
 export interface HostileFieldsResult {
@@ -168,7 +168,7 @@ export async function runHostileFields(seed: number): Promise<HostileFieldsResul
           deadLettered: 0,
           failuresRecorded: 0,
           largestMessageBytes: 0,
-          predictionJsonVerbatim: 0,
+          payloadVerbatim: 0,
         },
       ]),
     ) as Record<FieldClass, { -readonly [K in keyof FieldClassResult]: FieldClassResult[K] }>;
@@ -230,8 +230,8 @@ export async function runHostileFields(seed: number): Promise<HostileFieldsResul
           : undefined;
       if (!manifest) continue;
       entry.archived++;
-      if ((await harness.objectSha256(manifest.prediction.key).catch(() => '')) === sha256(item.body))
-        entry.predictionJsonVerbatim++;
+      const payload = await harness.archivedPayload(item.predictionId).catch(() => undefined);
+      if (payload !== undefined && sha256(Buffer.from(payload, 'utf8')) === sha256(item.body)) entry.payloadVerbatim++;
       entry.failuresRecorded += manifest.failures.reduce((total, failure) => total + listedCount(failure), 0);
       // Every output found is either archived (byte-exact where the test knows the bytes) or listed.
       for (const placed of item.outputs) {

@@ -7,9 +7,7 @@
  * of Replicate's API knowing it; predictions of another application (another webhook URL) in the
  * same account must stay untouched; a terminal webhook that arrives after all is after_terminal.
  */
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { ReconcileReport } from '../../lambda/reconciler/handler';
-import { predictionDocumentKey } from '../../lambda/shared/archive-layout';
 import { ATTR } from '../../lambda/shared/state';
 import { isTerminalStatus } from '../../lambda/shared/prediction';
 import { sendDelivery } from '../../cli/send';
@@ -50,7 +48,7 @@ export interface ReconcileResult {
   readonly recoveredInReports: number;
   readonly redriven: number;
   readonly announcedExactlyOnce: number;
-  readonly predictionJsonByteExact: number;
+  readonly payloadByteExact: number;
   readonly filesByteExact: number;
   readonly files: number;
   /** Known to Replicate's API → announced, for the predictions the reconciler recorded (ms). */
@@ -158,7 +156,7 @@ export async function runReconcile(options: { predictions: number; seed: number 
     await harness.collectNotifications(1500);
 
     let announcedExactlyOnce = 0;
-    let predictionJsonByteExact = 0;
+    let payloadByteExact = 0;
     let filesByteExact = 0;
     let files = 0;
     const latencies: number[] = [];
@@ -170,21 +168,18 @@ export async function runReconcile(options: { predictions: number; seed: number 
       else violations.push(`reconcile: ${plan.id} (${fate}) announced ${announced} times`);
       const item = await harness.predictionItem(plan.id);
       check(item?.status?.S === plan.terminalStatus, `reconcile: ${plan.id} (${fate}) is ${item?.status?.S}`, violations);
-      // prediction.json: the terminal webhook's body when it arrived, else what Replicate's API answered.
+      // The manifest's payload: the terminal webhook's body when it arrived, else what Replicate's API answered.
       const expected =
         fate === 'delivered'
           ? terminalOf(plan).body
           : await (
               await fetch(`${api.endpoint}/v1/predictions/${plan.id}`, { headers: { authorization: `Bearer ${token}` } })
             ).text();
-      const document = await harness.s3
-        .send(new GetObjectCommand({ Bucket: harness.info.bucketName, Key: predictionDocumentKey('', plan.id) }))
-        .then((object) => object.Body!.transformToString())
-        .catch(() => undefined);
-      if (document === expected) predictionJsonByteExact++;
+      const document = await harness.archivedPayload(plan.id).catch(() => undefined);
+      if (document === expected) payloadByteExact++;
       else
         violations.push(
-          `reconcile: prediction.json of ${plan.id} (${fate}) is not what ${fate === 'delivered' ? 'the webhook' : 'the API'} sent`,
+          `reconcile: the manifest's payload of ${plan.id} (${fate}) is not what ${fate === 'delivered' ? 'the webhook' : 'the API'} sent`,
         );
       const manifest = await harness.manifest(plan.id).catch(() => undefined);
       for (const file of plan.files) {
@@ -238,7 +233,7 @@ export async function runReconcile(options: { predictions: number; seed: number 
       recoveredInReports: reportedIds.size,
       redriven: reports.reduce((sum, report) => sum + report.redriven.length, 0),
       announcedExactlyOnce,
-      predictionJsonByteExact,
+      payloadByteExact,
       filesByteExact,
       files,
       recoveredLatencyMs,

@@ -3,11 +3,10 @@
  * another body (another status, other outputs), sent at the same moment as the real one or
  * seconds after it; and an intermediate webhook's id likewise. A webhook id names one message:
  * the body that got there first is recorded, archived and announced, once; the other is answered
- * 409 and changes nothing, not the record, not the stored payload, not prediction.json.
+ * 409 and changes nothing, not the record, not the stored payload, not the payload in the manifest.
  */
 import { GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { predictionDocumentKey } from '../../lambda/shared/archive-layout';
 import { isTerminalStatus } from '../../lambda/shared/prediction';
 import { sendDelivery } from '../../cli/send';
 import { seededRandom } from '../../cli/scenarios';
@@ -27,7 +26,7 @@ export interface ReusedIdsResult {
   /** Second bodies under a used id answered 409 webhook_id_conflict. */
   readonly conflicts: number;
   readonly announcedExactlyOnce: number;
-  /** prediction.json, the stored payload and the announcement all say what the record says. */
+  /** The manifest's payload (byte for byte the stored one), the stored payload and the announcement all say what the record says. */
   readonly consistent: number;
   readonly violations: string[];
 }
@@ -112,10 +111,7 @@ export async function runReusedIds(harness: Harness, seed: number): Promise<Reus
     else violations.push(`reused ids: ${plan.id} announced ${announced.length} times`);
     const item = await harness.predictionItem(plan.id);
     const stored = await storedPayload(harness, item);
-    const document = await harness.s3
-      .send(new GetObjectCommand({ Bucket: harness.info.bucketName, Key: predictionDocumentKey('', plan.id) }))
-      .then((object) => object.Body!.transformToString())
-      .catch(() => undefined);
+    const document = await harness.archivedPayload(plan.id).catch(() => undefined);
     const status = item?.status?.S;
     const agree =
       stored !== undefined &&
@@ -125,7 +121,7 @@ export async function runReusedIds(harness: Harness, seed: number): Promise<Reus
     if (agree) consistent++;
     else
       violations.push(
-        `reused ids: ${plan.id}: the record (${status}), its payload, prediction.json and the announcement disagree`,
+        `reused ids: ${plan.id}: the record (${status}), its payload, the manifest's payload and the announcement disagree`,
       );
   });
   return {

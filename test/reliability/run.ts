@@ -101,7 +101,7 @@ async function main(): Promise<void> {
         violations.push(...reused.violations);
         log(
           `reused ids: ${reused.conflicts} second bodies answered 409; ${reused.announcedExactlyOnce}/${reused.predictions} announced once, ` +
-            `${reused.consistent}/${reused.predictions} with record, payload, prediction.json and announcement in agreement`,
+            `${reused.consistent}/${reused.predictions} with record, payload, the manifest's payload and announcement in agreement`,
         );
       }
       if (sections.includes('hostile-requests')) {
@@ -160,7 +160,7 @@ async function main(): Promise<void> {
     violations.push(...reconcile.violations);
     log(
       `reconcile: ${reconcile.recovered} recovered by ${reconcile.runs} runs (${reconcile.runsWithApiError} met an API error; ${reconcile.apiFaults.answered429}×429, ${reconcile.apiFaults.answered500}×500), ` +
-        `${reconcile.announcedExactlyOnce}/${reconcile.predictions} announced once, ${reconcile.predictionJsonByteExact} prediction.json and ${reconcile.filesByteExact}/${reconcile.files} files byte-exact; ` +
+        `${reconcile.announcedExactlyOnce}/${reconcile.predictions} announced once, ${reconcile.payloadByteExact} manifest payloads and ${reconcile.filesByteExact}/${reconcile.files} files byte-exact; ` +
         `API knew it → announced p99 ${reconcile.recoveredLatencyMs.p99} ms, max ${reconcile.recoveredLatencyMs.max} ms (bound ${reconcile.boundMs} ms); ` +
         `${reconcile.outOfScopeUntouched}/${reconcile.outOfScope} out of scope untouched`,
     );
