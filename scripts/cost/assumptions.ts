@@ -3,6 +3,7 @@
  * with its reason) and the requests, write units and log bytes measured per webhook and per
  * archival (`npm run bench -- units` writes docs/measured-units.json).
  */
+import MEASURED_DURATIONS from '../../docs/measured-durations.json';
 import MEASURED_UNITS from '../../docs/measured-units.json';
 
 /** Measured by `npm run bench -- units`: local mode's handlers on DynamoDB Local, asked for consumed capacity. */
@@ -14,7 +15,19 @@ export const WEBHOOKS_PER_PREDICTION = 6;
 export const VERIFIER_SECONDS = 0.03;
 export const OUTPUT_FILES_PER_PREDICTION = 3;
 export const OUTPUT_FILE_MB = 2;
-export const ARCHIVER_SECONDS_PER_PREDICTION = 1;
+/** Measured by `npm run bench -- duration`: an archival of OUTPUT_FILES_PER_PREDICTION × OUTPUT_FILE_MB, warm, at several memory sizes. */
+export const MEASURED_ARCHIVAL_DURATIONS = MEASURED_DURATIONS;
+
+/**
+ * The archiver's billed seconds per prediction at `memoryMb` (Lambda bills whole milliseconds):
+ * the median measured at that size, else at the nearest size measured (`measuredAtMb` says which).
+ */
+export function archiverSecondsAt(memoryMb: number): { readonly seconds: number; readonly measuredAtMb: number } {
+  const sizes = Object.keys(MEASURED_DURATIONS.archiverMs).map(Number);
+  const nearest = sizes.reduce((best, size) => (Math.abs(size - memoryMb) < Math.abs(best - memoryMb) ? size : best));
+  const ms = (MEASURED_DURATIONS.archiverMs as Record<string, number>)[String(nearest)];
+  return { seconds: Math.ceil(ms) / 1000, measuredAtMb: nearest };
+}
 /**
  * https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html: SNS reuses a data key for up
  * to 5 minutes and makes 2 KMS requests per reuse period per publishing principal (here the

@@ -4,7 +4,8 @@
  */
 import {
   ARCHIVE_RETRY_RATE,
-  ARCHIVER_SECONDS_PER_PREDICTION,
+  archiverSecondsAt,
+  MEASURED_ARCHIVAL_DURATIONS,
   HOURS_PER_MONTH,
   IDLE_QUEUE_POLLERS,
   IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY,
@@ -109,7 +110,7 @@ function assumptions(flow: Flow): string[] {
     `- Archive queue, per prediction: ${QUEUE_RECEIVES_PER_PREDICTION} ReceiveMessage, ${QUEUE_HOLDS_PER_PREDICTION} ChangeMessageVisibilityBatch (the archiver holds its batch a minute and a half at a time; renewals for archivals over 20 s left out) and ${QUEUE_DELETES_PER_PREDICTION} DeleteMessageBatch (one prediction per batch at this rate); ${num(ARCHIVE_RETRY_RATE * 100)}% of predictions retried once (${QUEUE_REQUESTS_PER_RETRY} requests: ChangeMessageVisibility, ReceiveMessage); messages under 64 KB`,
     `- Idle archive queue: ${flow.idlePollers} pollers long-polling ${LONG_POLL_SECONDS} s (Lambda keeps ${IDLE_QUEUE_POLLERS} when a maximum concurrency is set, else may drop to ${IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY})`,
     `- Stream: ${STREAM_SHARDS} shards, each read by the Pipe ${STREAM_POLLS_PER_SHARD_PER_SECOND} times a second (Lambda's rate, assumed for Pipes); billed as streams read requests: only reads by Lambda functions (and global tables) are free, "calls made by consumers of any other kind are charged" ([DynamoDB's guide](https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CostOptimization_StreamsUsage.html))`,
-    `- Archiver, per prediction: ${OUTPUT_FILES_PER_PREDICTION} output files of ${OUTPUT_FILE_MB} MB (${puts}), ${num(ARCHIVER_SECONDS_PER_PREDICTION)} s of duration`,
+    `- Archiver, per prediction: ${OUTPUT_FILES_PER_PREDICTION} output files of ${OUTPUT_FILE_MB} MB (${puts}), ${archiverDurationAssumption(settings.archiver.memoryMb)}`,
     ...(settings.archiveVersioning
       ? [
           `- Versioned archive: a retried archival (${num(ARCHIVE_RETRY_RATE * 100)}% of predictions) rewrites prediction.json (none once the manifest is written); the outputs an earlier try stored are not written again (unless S3 itself failed that try); the overwritten copies stay as noncurrent versions ${settings.archiveVersioning.noncurrentDays === undefined ? 'forever' : `for ${settings.archiveVersioning.noncurrentDays} days`}; nothing else overwrites`,
@@ -225,4 +226,17 @@ function handlerLines(fn: TemplateSettings['verifier']): string {
   if (fn.infoLineShare === 1) return 'every line';
   if (fn.infoLineShare === 0) return 'warnings and errors only: none for an accepted webhook';
   return `its line for one invocation in ${count(Math.round(1 / fn.infoLineShare))} (a sample rate of ${fn.infoLineShare}), refusals and failures always`;
+}
+
+/** Where the archiver's duration comes from: measured, with the network the measurement assumed. */
+function archiverDurationAssumption(memoryMb: number): string {
+  const { seconds, measuredAtMb } = archiverSecondsAt(memoryMb);
+  const n = MEASURED_ARCHIVAL_DURATIONS.network;
+  const where =
+    measuredAtMb === memoryMb ? `at ${memoryMb} MB` : `at ${measuredAtMb} MB, the nearest size measured to ${memoryMb} MB`;
+  return (
+    `${num(seconds * 1000, 0)} ms of duration, measured (\`${MEASURED_ARCHIVAL_DURATIONS.command}\`, docs/measured-durations.json: the shipped archiver, warm, ${where}, ` +
+    `${MEASURED_ARCHIVAL_DURATIONS.cpuLimited ? "held to Lambda's share of a core for that memory" : 'CPU not limited'}; every request held to an in-region time: ` +
+    `DynamoDB ${n.dynamodbMs} ms, S3 ${n.s3Ms} ms, SQS ${n.sqsMs} ms, SNS ${n.snsMs} ms; outputs ${n.outputFirstByteMs} ms to the first byte, then ${n.outputMiBPerSecond} MiB/s)`
+  );
 }

@@ -1,0 +1,45 @@
+// Runs the shipped archiver bundle on each SQS event of the JSON array in the file argv[2], one
+// after the other in one process, as warm invocations of one Lambda instance follow each other;
+// prints, per invocation, its wall time and the CPU time the process spent in it (user + system),
+// and the handler's batch response. Loading the bundle (the init phase) is not counted.
+const dns = require('node:dns');
+const { readFileSync } = require('node:fs');
+const { join } = require('node:path');
+
+// Queue URLs name `sqs.<region>.localhost` (fauxqs): *.localhost is loopback (RFC 6761).
+const systemLookup = dns.lookup;
+dns.lookup = function lookup(hostname, options, callback) {
+  const done = typeof options === 'function' ? options : callback;
+  if (typeof hostname === 'string' && /\.localhost\.?$/i.test(hostname)) {
+    const all = typeof options === 'object' && options !== null && options.all;
+    process.nextTick(() => (all ? done(null, [{ address: '127.0.0.1', family: 4 }]) : done(null, '127.0.0.1', 4)));
+    return {};
+  }
+  return systemLookup.call(dns, hostname, options, callback);
+};
+
+async function main() {
+  const events = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+  const { handler } = require(join(__dirname, '..', '..', 'assets', 'archiver', 'index.js'));
+  const invocations = [];
+  for (const event of events) {
+    const deadline = Date.now() + 600_000;
+    const context = {
+      functionName: 'archiver',
+      awsRequestId: `archive-warm-${process.pid}-${invocations.length}`,
+      getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    };
+    const cpu = process.cpuUsage();
+    const started = process.hrtime.bigint();
+    const result = await handler(event, context);
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    const used = process.cpuUsage(cpu);
+    invocations.push({ ms, cpuMs: (used.user + used.system) / 1000, result });
+  }
+  process.stdout.write(`${JSON.stringify({ invocations, maxRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
