@@ -7,7 +7,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { benchArchiveDuration, reportArchiveDuration } from './archive-duration';
+import { benchDurations, reportDurations } from './durations';
 import { benchArchiveThroughput, reportArchiveThroughput } from './archive-throughput';
 import { benchBundleCost, reportBundleCost } from './bundle-cost';
 import { benchHandlerLatency, reportHandlerLatency } from './handler-latency';
@@ -37,7 +37,7 @@ const SECTIONS: Record<string, () => Promise<{ result: unknown; report: string }
   handler: section(() => benchHandlerLatency(), reportHandlerLatency),
   bundle: section(() => benchBundleCost(), reportBundleCost),
   archive: section(() => benchArchiveThroughput(), reportArchiveThroughput),
-  duration: section(() => benchArchiveDuration(), reportArchiveDuration),
+  duration: section(() => benchDurations(), reportDurations),
   // eslint-disable-next-line @typescript-eslint/require-await -- async turns the model's synchronous throw into a rejection, as the other sections fail
   scale: section(async () => benchScaleModel(scaleOptionsFrom(options, process.env)), reportScaleModel),
   units: section(() => benchWriteUnits(), reportWriteUnits),

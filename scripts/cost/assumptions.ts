@@ -12,22 +12,29 @@ export const MEASURED = MEASURED_UNITS;
 export const WEBHOOKS = 1_000_000;
 /** start, 4 logs/output, completed */
 export const WEBHOOKS_PER_PREDICTION = 6;
-export const VERIFIER_SECONDS = 0.03;
 export const OUTPUT_FILES_PER_PREDICTION = 3;
 export const OUTPUT_FILE_MB = 2;
 /** Measured by `npm run bench -- duration`: an archival of OUTPUT_FILES_PER_PREDICTION × OUTPUT_FILE_MB, warm, at several memory sizes. */
-export const MEASURED_ARCHIVAL_DURATIONS = MEASURED_DURATIONS;
+export const MEASURED_DURATION_FIGURES = MEASURED_DURATIONS;
 
-/**
- * The archiver's billed seconds per prediction at `memoryMb` (Lambda bills whole milliseconds):
- * the median measured at that size, else at the nearest size measured (`measuredAtMb` says which).
- */
-export function archiverSecondsAt(memoryMb: number): { readonly seconds: number; readonly measuredAtMb: number } {
-  const sizes = Object.keys(MEASURED_DURATIONS.archiverMs).map(Number);
-  const nearest = sizes.reduce((best, size) => (Math.abs(size - memoryMb) < Math.abs(best - memoryMb) ? size : best));
-  const ms = (MEASURED_DURATIONS.archiverMs as Record<string, number>)[String(nearest)];
-  return { seconds: Math.ceil(ms) / 1000, measuredAtMb: nearest };
+export interface MeasuredSeconds {
+  readonly seconds: number;
+  /** The memory size the figure was measured at: `memoryMb`'s, or the nearest one measured. */
+  readonly measuredAtMb: number;
 }
+
+/** The mean billed seconds per invocation at `memoryMb`, from a table of measured means by memory size. */
+function secondsAt(measured: Record<string, number>, memoryMb: number): MeasuredSeconds {
+  const sizes = Object.keys(measured).map(Number);
+  const nearest = sizes.reduce((best, size) => (Math.abs(size - memoryMb) < Math.abs(best - memoryMb) ? size : best));
+  return { seconds: measured[String(nearest)] / 1000, measuredAtMb: nearest };
+}
+
+/** The archiver's billed seconds per prediction (one per invocation at this traffic). */
+export const archiverSecondsAt = (memoryMb: number): MeasuredSeconds => secondsAt(MEASURED_DURATIONS.archiverMs, memoryMb);
+
+/** The verifier's billed seconds per webhook, averaged over a prediction's webhooks. */
+export const verifierSecondsAt = (memoryMb: number): MeasuredSeconds => secondsAt(MEASURED_DURATIONS.verifierMs, memoryMb);
 /**
  * https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html: SNS reuses a data key for up
  * to 5 minutes and makes 2 KMS requests per reuse period per publishing principal (here the

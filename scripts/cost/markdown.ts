@@ -5,7 +5,7 @@
 import {
   ARCHIVE_RETRY_RATE,
   archiverSecondsAt,
-  MEASURED_ARCHIVAL_DURATIONS,
+  MEASURED_DURATION_FIGURES,
   HOURS_PER_MONTH,
   IDLE_QUEUE_POLLERS,
   IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY,
@@ -26,7 +26,7 @@ import {
   SECONDS_PER_MONTH,
   STREAM_POLLS_PER_SHARD_PER_SECOND,
   STREAM_SHARDS,
-  VERIFIER_SECONDS,
+  verifierSecondsAt,
   WARM_VERIFIERS,
   WEBHOOKS,
   WEBHOOKS_PER_PREDICTION,
@@ -105,7 +105,7 @@ function assumptions(flow: Flow): string[] {
   return [
     `- ${WEBHOOKS_PER_PREDICTION} webhooks per prediction (start, 4 logs/output, completed): ${count(WEBHOOKS)} webhooks = ${count(flow.predictions)} predictions`,
     `- ${measuredAssumption(flow.spilled)}`,
-    `- Verifier: ${num(VERIFIER_SECONDS * 1000, 0)} ms average warm duration`,
+    `- Verifier: ${num(verifierSecondsAt(settings.verifier.memoryMb).seconds * 1000, 1)} ms average billed duration over a prediction's webhooks, measured (\`${MEASURED_DURATION_FIGURES.command}\`: the shipped verifier, warm, at ${verifierSecondsAt(settings.verifier.memoryMb).measuredAtMb} MB with Lambda's share of a core, DynamoDB held to ${MEASURED_DURATION_FIGURES.network.dynamodbMs} ms)`,
     `- Pipe, per prediction: one record passes the filter (the ${num(flow.terminalItemKb, 1)} KB and ${num(flow.intermediateItemKb, 1)} KB images: ${flow.pipeChunksPerPrediction} chunk of ${PIPES_CHUNK_KB} KB) and is sent with ${QUEUE_SENDS_PER_PREDICTION} SendMessageBatch, an upper bound: at this rate a batch seldom holds two finished predictions (1/10 with full batches)`,
     `- Archive queue, per prediction: ${QUEUE_RECEIVES_PER_PREDICTION} ReceiveMessage, ${QUEUE_HOLDS_PER_PREDICTION} ChangeMessageVisibilityBatch (the archiver holds its batch a minute and a half at a time; renewals for archivals over 20 s left out) and ${QUEUE_DELETES_PER_PREDICTION} DeleteMessageBatch (one prediction per batch at this rate); ${num(ARCHIVE_RETRY_RATE * 100)}% of predictions retried once (${QUEUE_REQUESTS_PER_RETRY} requests: ChangeMessageVisibility, ReceiveMessage); messages under 64 KB`,
     `- Idle archive queue: ${flow.idlePollers} pollers long-polling ${LONG_POLL_SECONDS} s (Lambda keeps ${IDLE_QUEUE_POLLERS} when a maximum concurrency is set, else may drop to ${IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY})`,
@@ -231,12 +231,12 @@ function handlerLines(fn: TemplateSettings['verifier']): string {
 /** Where the archiver's duration comes from: measured, with the network the measurement assumed. */
 function archiverDurationAssumption(memoryMb: number): string {
   const { seconds, measuredAtMb } = archiverSecondsAt(memoryMb);
-  const n = MEASURED_ARCHIVAL_DURATIONS.network;
+  const n = MEASURED_DURATION_FIGURES.network;
   const where =
     measuredAtMb === memoryMb ? `at ${memoryMb} MB` : `at ${measuredAtMb} MB, the nearest size measured to ${memoryMb} MB`;
   return (
-    `${num(seconds * 1000, 0)} ms of duration, measured (\`${MEASURED_ARCHIVAL_DURATIONS.command}\`, docs/measured-durations.json: the shipped archiver, warm, ${where}, ` +
-    `${MEASURED_ARCHIVAL_DURATIONS.cpuLimited ? "held to Lambda's share of a core for that memory" : 'CPU not limited'}; every request held to an in-region time: ` +
+    `${num(seconds * 1000, 0)} ms of duration, measured (\`${MEASURED_DURATION_FIGURES.command}\`, docs/measured-durations.json: the shipped archiver, warm, ${where}, ` +
+    `${MEASURED_DURATION_FIGURES.cpuLimited ? "held to Lambda's share of a core for that memory" : 'CPU not limited'}; every request held to an in-region time: ` +
     `DynamoDB ${n.dynamodbMs} ms, S3 ${n.s3Ms} ms, SQS ${n.sqsMs} ms, SNS ${n.snsMs} ms; outputs ${n.outputFirstByteMs} ms to the first byte, then ${n.outputMiBPerSecond} MiB/s)`
   );
 }

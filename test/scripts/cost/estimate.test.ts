@@ -18,6 +18,7 @@ import { ALARMED_SERIES, METRIC } from '../../../lambda/shared/metrics';
 import { estimate, type CostEstimate } from '../../../scripts/cost/estimate';
 import { reconcilerAddition } from '../../../scripts/cost/markdown';
 import { seedPerMillionWebhooks } from '../../../scripts/cost/comparison';
+import MEASURED_DURATIONS from '../../../docs/measured-durations.json';
 import MEASURED from '../../../docs/measured-units.json';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -366,12 +367,12 @@ describe('cost estimate', () => {
       );
     const averaged = (bytes: (webhook: (typeof webhooks)['start']) => number) =>
       (bytes(webhooks.start) + 4 * bytes(webhooks.intermediate) + bytes(webhooks.terminalInline)) / 6;
-    // By default: the verifier's line for 1 invocation in 100, no metric line for an accepted
-    // webhook, none of Lambda's records; the archiver's line, its alarmed series and Lambda's records.
+    // By default: each handler's lines for 1 invocation in 100, the alarms' metric series, none of
+    // Lambda's records (for an accepted webhook, no metric line at all).
     ingestion(
       defaults,
       averaged((webhook) => webhook.lineBytes * 0.01 + webhook.alarmedMetricBytes) + Buffer.byteLength(accessLog),
-      archival.inline.lineBytes + archival.inline.alarmedMetricBytes + system,
+      archival.inline.lineBytes * 0.01 + archival.inline.alarmedMetricBytes,
     );
     // Verbose logs and every metric: everything measured.
     const everything = estimate(synthesize({ verboseLogs: true, detailedMetrics: true }));
@@ -434,8 +435,15 @@ describe('cost estimate', () => {
 
   test('compute lines scale with the memory in the template', () => {
     const bigger = estimate(synthesize({ verifier: { memorySize: 512 }, archiver: { memorySize: 1024 } }));
+    // The verifier was measured at 256 MB alone: the nearest figure, at twice the memory.
     expect(costOf(bigger, 'verifier-compute')).toBeCloseTo(2 * costOf(defaults, 'verifier-compute')!, 2);
-    expect(costOf(bigger, 'archiver-compute')).toBeCloseTo(2 * costOf(defaults, 'archiver-compute')!, 2);
+    // The archiver at each size it was measured at: its duration there, times its memory.
+    const { archiverMs } = MEASURED_DURATIONS;
+    expect(costOf(bigger, 'archiver-compute')).toBeCloseTo(
+      ((1024 * archiverMs['1024']) / (256 * archiverMs['256'])) * costOf(defaults, 'archiver-compute')!,
+      1, // rows are rounded to the cent
+    );
+    expect(arithmeticOf(bigger, 'archiver-compute')).toContain(`× ${archiverMs['1024'] / 1000} s × 1 GB`);
     expect(bigger.total).toBeGreaterThan(defaults.total);
     expect(bigger.fixed).toBe(defaults.fixed);
   });

@@ -1,7 +1,8 @@
-// Runs the shipped archiver bundle on each SQS event of the JSON array in the file argv[2], one
-// after the other in one process, as warm invocations of one Lambda instance follow each other;
-// prints, per invocation, its wall time and the CPU time the process spent in it (user + system),
-// and the handler's batch response. Loading the bundle (the init phase) is not counted.
+// Runs the shipped handler bundle argv[2] (`archiver`, `verifier`) on each event of the JSON array
+// in the file argv[3], one after the other in one process, as warm invocations of one Lambda
+// instance follow each other; prints, per invocation, its wall time, the CPU time the process
+// spent in it (user + system) and the handler's answer. Loading the bundle (the init phase) is
+// not counted.
 const dns = require('node:dns');
 const { readFileSync } = require('node:fs');
 const { join } = require('node:path');
@@ -19,14 +20,15 @@ dns.lookup = function lookup(hostname, options, callback) {
 };
 
 async function main() {
-  const events = JSON.parse(readFileSync(process.argv[2], 'utf8'));
-  const { handler } = require(join(__dirname, '..', '..', 'assets', 'archiver', 'index.js'));
+  const name = process.argv[2];
+  const events = JSON.parse(readFileSync(process.argv[3], 'utf8'));
+  const { handler } = require(join(__dirname, '..', '..', 'assets', name, 'index.js'));
   const invocations = [];
   for (const event of events) {
     const deadline = Date.now() + 600_000;
     const context = {
-      functionName: 'archiver',
-      awsRequestId: `archive-warm-${process.pid}-${invocations.length}`,
+      functionName: name,
+      awsRequestId: `${name}-warm-${process.pid}-${invocations.length}`,
       getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
     };
     const cpu = process.cpuUsage();

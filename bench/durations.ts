@@ -1,12 +1,16 @@
 /**
- * What one archival is billed for: the shipped archiver bundle, warm, archiving the cost model's
- * prediction (3 outputs of 2 MB) one invocation at a time, with the CPU Lambda gives each memory
- * size (a cgroup CPU quota of memory ÷ 1,769 MB of a core, when this machine lets us set one) and
- * the network held to stated in-region latencies (a proxy in front of each stand-in holds each
- * answer until the stated time has passed since the request, so the stand-ins' own time is not
- * added to it; an output host answers after a first-byte delay, at a bounded rate). The baseline is the same archival
- * on loopback with a whole core, measured in the same run. The medians go to
- * docs/measured-durations.json, from which the cost estimate prices the archiver's compute.
+ * What the verifier and the archiver are billed for, per invocation, measured rather than assumed:
+ * each shipped bundle runs warm in a process held to what Lambda gives its memory (a cgroup CPU
+ * quota of memory ÷ 1,769 MB of a core, and the memory itself, where this machine lets us make
+ * them), with the network held to stated in-region times (a proxy in front of each stand-in holds
+ * an answer until the stated time has passed since the request, so the stand-ins' own time is not
+ * added to it; an output host answers after a first-byte delay, at a bounded rate).
+ *
+ * The verifier: every webhook of a prediction's life. The archiver: the cost model's prediction
+ * (3 outputs of 2 MB), one invocation at a time, at several memory sizes, against the same archival
+ * on loopback with a whole core (the baseline, in the same run); and outputs larger than a part,
+ * for the rate the CPU share allows and the peak memory. The billed means go to
+ * docs/measured-durations.json, from which the cost estimate prices both functions' compute.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -29,13 +33,21 @@ import { join } from 'node:path';
 import { fileConcurrencyFor } from '../lambda/archiver/settings';
 import { manifestKey } from '../lambda/shared/archive-layout';
 import type { ArchiveManifest } from '../lambda/shared/completion-message';
+import { loggingEnvironment, VERIFIER_FUNCTION_DEFAULTS } from '../lambda/shared/function-defaults';
 import { parsePrediction } from '../lambda/shared/prediction';
+import { signWebhook } from '../lambda/shared/signature';
+import { toHttpApiEvent } from '../local/aws/api-gateway';
+import { startSecretsManager } from '../local/aws/standins/secrets-manager';
 import { WebhookStore } from '../lambda/store/webhook-store';
 import { startDynamoDbLocal } from '../local/aws/standins/dynamodb-local';
 import { createStateTable } from '../local/state-table';
 import { startFauxqsProcess } from './archive-throughput';
 import { startCountingProxy, type CountingProxy } from './counting-proxy';
 import { median, percentile, ratio, table } from './stats';
+
+const mean = (values: readonly number[]): number => values.reduce((total, value) => total + value, 0) / values.length;
+/** The mean of what Lambda bills for each invocation: its duration rounded up to the millisecond. */
+const billedMean = (ms: readonly number[]): number => Number(mean(ms.map((value) => Math.ceil(value))).toFixed(1));
 
 const MiB = 1024 * 1024;
 /** Lambda gives a function a whole vCPU at 1,769 MB, and CPU in proportion to its memory. */
@@ -46,6 +58,8 @@ const OUTPUT_FILES = 3;
 const OUTPUT_BYTES = 2 * 1000 * 1000;
 /** Archivals per memory size; the first is left out (its SDK clients open their connections). */
 const ARCHIVALS = 9;
+/** Predictions whose webhooks go through the verifier; the first is left out. */
+const VERIFIED_PREDICTIONS = 11;
 /** Larger than a part (8 MiB): each file holds its multipart buffers. */
 const LARGE_OUTPUT_BYTES = 64 * MiB;
 
@@ -87,7 +101,16 @@ export interface LargeRun {
   readonly peakMemoryBytes?: number;
 }
 
-export interface ArchiveDurationResult {
+/** The verifier, warm, on every webhook of a prediction's life (start, 4 logs/output, completed). */
+export interface VerifierRun {
+  readonly memoryMb: number;
+  readonly cpuShare?: number;
+  /** Per webhook, in the order sent (the first prediction's, which open connections, left out). */
+  readonly ms: number[];
+  readonly kinds: string[];
+}
+
+export interface DurationsResult {
   readonly outputFiles: number;
   readonly outputBytes: number;
   readonly network: typeof NETWORK;
@@ -95,6 +118,7 @@ export interface ArchiveDurationResult {
   readonly runs: DurationRun[];
   /** Outputs larger than a part, on loopback: what the CPU share allows, and the memory. */
   readonly large: LargeRun[];
+  readonly verifier: VerifierRun;
 }
 
 export const MEASURED_DURATIONS_FILE = join(__dirname, '..', 'docs', 'measured-durations.json');
@@ -160,12 +184,13 @@ interface Invocation {
 }
 
 function runWarm(
+  handlerName: 'archiver' | 'verifier',
   eventsFile: string,
   env: NodeJS.ProcessEnv,
   memoryMb?: number,
   cgroupDirs: readonly string[] = [],
 ): Promise<{ invocations: Invocation[]; maxRssBytes: number }> {
-  const script = join(__dirname, 'processes', 'archive-warm.cjs');
+  const script = join(__dirname, 'processes', 'handler-warm.cjs');
   // The heap limits Lambda's Node.js bootstrap sets for the function's memory.
   const heap =
     memoryMb === undefined
@@ -173,13 +198,13 @@ function runWarm(
       : [`--max-semi-space-size=${Math.floor(memoryMb / 20)}`, `--max-old-space-size=${Math.floor((memoryMb * 9) / 10)}`];
   // BENCH_NODE_ARGS: more flags for the archiver's process, such as `--cpu-prof --cpu-prof-dir=…` to see where its time goes.
   const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const node = [process.execPath, ...heap, ...extra, script, eventsFile];
+  const node = [process.execPath, ...heap, ...extra, script, handlerName, eventsFile];
   // Into the cgroups before node starts, so the bundle loads under the limits too (as Lambda's init does).
   const enter = cgroupDirs.map((dir) => `echo $$ > ${join(dir, 'cgroup.procs')}`).join(' && ');
   const [command, args] = enter ? ['/bin/sh', ['-c', `${enter} && exec "$0" "$@"`, ...node]] : [node[0], node.slice(1)];
   return new Promise((resolve, reject) => {
     execFile(command, args, { env, maxBuffer: 16 * MiB }, (error, stdout, stderr) => {
-      if (error) return reject(new Error(`archive-warm failed: ${stderr || error.message}`));
+      if (error) return reject(new Error(`${handlerName}-warm failed: ${stderr || error.message}`));
       resolve(JSON.parse(stdout.trim().split('\n').pop()!) as { invocations: Invocation[]; maxRssBytes: number });
     });
   });
@@ -212,7 +237,7 @@ function startOutputHost(firstByteMs: number, mibPerSecond: number): Promise<Ser
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-export async function benchArchiveDuration(): Promise<ArchiveDurationResult> {
+export async function benchDurations(): Promise<DurationsResult> {
   const dynamoDbLocal = await startDynamoDbLocal();
   const fauxqs = await startFauxqsProcess();
   const proxies: CountingProxy[] = [];
@@ -357,7 +382,7 @@ export async function benchArchiveDuration(): Promise<ArchiveDurationResult> {
         memoryMb === undefined ? undefined : lambdaCgroups(`replicate-webhooks-bench-${process.pid}-${memoryMb}`, memoryMb);
       let invocations: Invocation[];
       try {
-        ({ invocations } = await runWarm(eventsFile, env, memoryMb, cgroup?.dirs));
+        ({ invocations } = await runWarm('archiver', eventsFile, env, memoryMb, cgroup?.dirs));
       } finally {
         cgroup?.remove();
       }
@@ -392,6 +417,7 @@ export async function benchArchiveDuration(): Promise<ArchiveDurationResult> {
       const cgroup = lambdaCgroups(`replicate-webhooks-bench-${process.pid}-large-${memoryMb}`, memoryMb);
       try {
         const { invocations, maxRssBytes } = await runWarm(
+          'archiver',
           eventsFile,
           { ...env, FILE_CONCURRENCY: String(files) },
           memoryMb,
@@ -416,19 +442,127 @@ export async function benchArchiveDuration(): Promise<ArchiveDurationResult> {
       }
     };
 
+    /** PREDICTIONS predictions' webhooks, signed, one after the other through the verifier at `memoryMb`. */
+    const measureVerifier = async (memoryMb: number): Promise<VerifierRun> => {
+      const secrets = await startSecretsManager();
+      const secret = `whsec_${randomBytes(24).toString('base64')}`;
+      secrets.putSecret('bench-duration-secret', secret);
+      try {
+        const dynamodb = await startCountingProxy(Number(new URL(dynamoDbLocal.endpoint).port), {
+          latencyMs: () => NETWORK.dynamodbMs,
+        });
+        proxies.push(dynamodb);
+        const kinds: string[] = [];
+        const events = [];
+        const now = Math.floor(Date.now() / 1000);
+        for (let p = 0; p < VERIFIED_PREDICTIONS; p++) {
+          const id = `ver${randomBytes(6).toString('hex')}`;
+          const created = new Date().toISOString();
+          const life: Array<[kind: string, status: string, body: Record<string, unknown>]> = [
+            ['start', 'starting', { logs: '', output: null }],
+            ...[1, 2, 3, 4].map((step): [string, string, Record<string, unknown>] => [
+              'intermediate',
+              'processing',
+              {
+                logs: 'step 1/50\n'.repeat(step * 10),
+                output: Array.from({ length: Math.min(step, 3) }, (_, n) => `https://replicate.delivery/xezq/${id}/out-${n}.png`),
+              },
+            ]),
+            [
+              'terminal',
+              'succeeded',
+              {
+                logs: 'step 1/50\n'.repeat(150),
+                output: Array.from({ length: OUTPUT_FILES }, (_, n) => `https://replicate.delivery/xezq/${id}/out-${n}.png`),
+                completed_at: new Date().toISOString(),
+                metrics: { predict_time: 4.2 },
+              },
+            ],
+          ];
+          for (const [n, [kind, status, fields]] of life.entries()) {
+            const body = Buffer.from(
+              JSON.stringify({
+                id,
+                model: 'black-forest-labs/flux-schnell',
+                version: '5599ed30703defd1d160a25a63321b4dec97101d98b4674bcc56e41f62f35637',
+                status,
+                input: { prompt: 'a lighthouse at dusk, '.repeat(20) },
+                created_at: created,
+                urls: { get: `https://api.replicate.com/v1/predictions/${id}` },
+                ...fields,
+              }),
+            );
+            const webhookId = `msg_${randomBytes(12).toString('hex')}`;
+            const timestamp = String(now + n);
+            kinds.push(kind);
+            events.push(
+              toHttpApiEvent({
+                method: 'POST',
+                path: '/webhook',
+                headers: [
+                  ['content-type', 'application/json'],
+                  ['webhook-id', webhookId],
+                  ['webhook-timestamp', timestamp],
+                  ['webhook-signature', signWebhook(secret, webhookId, timestamp, body)],
+                ],
+                body,
+              }),
+            );
+          }
+        }
+        const eventsFile = join(scratch, `verifier-${memoryMb}.json`);
+        writeFileSync(eventsFile, JSON.stringify(events));
+        const env: NodeJS.ProcessEnv = {
+          ...process.env,
+          AWS_REGION: 'us-east-1',
+          AWS_ACCESS_KEY_ID: 'local',
+          AWS_SECRET_ACCESS_KEY: 'local',
+          AWS_ENDPOINT_URL_DYNAMODB: `http://127.0.0.1:${dynamodb.port}`,
+          AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+          TABLE_NAME: tableName,
+          SIGNING_SECRET_ID: 'bench-duration-secret',
+          BUCKET_NAME: bucket,
+          // As the construct deploys it: lean logs, the alarms' metric series.
+          ...loggingEnvironment(false),
+        };
+        const cgroup = lambdaCgroups(`replicate-webhooks-bench-${process.pid}-verifier-${memoryMb}`, memoryMb);
+        try {
+          const { invocations } = await runWarm('verifier', eventsFile, env, memoryMb, cgroup.dirs);
+          for (const invocation of invocations) {
+            const answer = invocation.result as unknown as { statusCode?: number; body?: string };
+            if (answer.statusCode !== 200) throw new Error(`the verifier answered ${answer.statusCode}: ${answer.body}`);
+          }
+          const perPrediction = kinds.length / VERIFIED_PREDICTIONS;
+          return {
+            memoryMb,
+            ...(cgroup.cpuLimited ? { cpuShare: Number((memoryMb / LAMBDA_MB_PER_VCPU).toFixed(3)) } : {}),
+            ms: invocations.slice(perPrediction).map((invocation) => Number(invocation.ms.toFixed(1))),
+            kinds: kinds.slice(perPrediction),
+          };
+        } finally {
+          cgroup.remove();
+        }
+      } finally {
+        await secrets.stop();
+      }
+    };
+
     const baseline = await measure(undefined, false);
     const runs: DurationRun[] = [];
     for (const memoryMb of DURATION_MEMORY_SIZES_MB) runs.push(await measure(memoryMb, true));
     const large: LargeRun[] = [];
     for (const memoryMb of DURATION_MEMORY_SIZES_MB) large.push(await measureLarge(memoryMb));
+    const verifier = await measureVerifier(VERIFIER_FUNCTION_DEFAULTS.memorySizeMb);
     for (const c of Object.values(direct)) c.destroy();
-    const result: ArchiveDurationResult = {
+    const result: DurationsResult = {
       outputFiles: OUTPUT_FILES,
       outputBytes: OUTPUT_BYTES,
       network: NETWORK,
       baseline,
       runs,
       large,
+      verifier,
     };
     writeFileSync(MEASURED_DURATIONS_FILE, `${JSON.stringify(measuredDurations(result), null, 2)}\n`);
     return result;
@@ -445,14 +579,24 @@ export async function benchArchiveDuration(): Promise<ArchiveDurationResult> {
 }
 
 /** What the cost estimate reads: the median warm duration at each memory size. */
-export function measuredDurations(result: ArchiveDurationResult) {
+export function measuredDurations(result: DurationsResult) {
   return {
     command: 'npm run bench -- duration',
     archival: `${result.outputFiles} outputs of ${result.outputBytes / 1e6} MB, warm, one prediction per invocation`,
     network: result.network,
     cpuLimited: result.runs.every((run) => run.cpuShare !== undefined),
-    archiverMs: Object.fromEntries(result.runs.map((run) => [String(run.memoryMb), median(run.ms)])),
+    // Means of what Lambda bills (whole milliseconds): the estimate multiplies by the count.
+    archiverMs: Object.fromEntries(result.runs.map((run) => [String(run.memoryMb), billedMean(run.ms)])),
     archiverCpuMs: Object.fromEntries(result.runs.map((run) => [String(run.memoryMb), median(run.cpuMs)])),
+    verifierMs: {
+      [String(result.verifier.memoryMb)]: billedMean(result.verifier.ms),
+    },
+    verifierMsByKind: Object.fromEntries(
+      [...new Set(result.verifier.kinds)].map((kind) => [
+        kind,
+        Number(mean(result.verifier.ms.filter((_, n) => result.verifier.kinds[n] === kind)).toFixed(1)),
+      ]),
+    ),
     largeOutputs: result.large.map((run) => ({
       memoryMb: run.memoryMb,
       files: run.files,
@@ -464,12 +608,13 @@ export function measuredDurations(result: ArchiveDurationResult) {
   };
 }
 
-export function reportArchiveDuration(result: ArchiveDurationResult): string {
+export function reportDurations(result: DurationsResult): string {
   const base = median(result.baseline.ms);
-  const rows = [['', 'median', 'p90', 'CPU (median)', 'against loopback, whole core', 'GB-s per archival']];
+  const rows = [['', 'median', 'mean billed', 'p90', 'CPU (median)', 'against loopback, whole core', 'GB-s per archival (mean)']];
   rows.push([
     'loopback, a whole core (baseline)',
     `${base} ms`,
+    `${billedMean(result.baseline.ms)} ms`,
     `${percentile(result.baseline.ms, 90)} ms`,
     `${median(result.baseline.cpuMs)} ms`,
     '1.00×',
@@ -480,10 +625,11 @@ export function reportArchiveDuration(result: ArchiveDurationResult): string {
     rows.push([
       `${run.memoryMb} MB${run.cpuShare !== undefined ? ` (${run.cpuShare} of a core)` : ' (CPU not limited: no cgroup here)'}, in-region network`,
       `${ms} ms`,
+      `${billedMean(run.ms)} ms`,
       `${percentile(run.ms, 90)} ms`,
       `${median(run.cpuMs)} ms`,
       ratio(ms, base),
-      ((run.memoryMb / 1024) * (ms / 1000)).toFixed(3),
+      ((run.memoryMb / 1024) * (billedMean(run.ms) / 1000)).toFixed(3),
     ]);
   }
   const n = result.network;
@@ -497,7 +643,20 @@ export function reportArchiveDuration(result: ArchiveDurationResult): string {
       `${(run.maxRssBytes / MiB).toFixed(0)} MiB`,
     ]);
   }
+  const v = result.verifier;
+  const verifierRows = [['webhook', 'mean', 'p90']];
+  for (const kind of [...new Set(v.kinds)]) {
+    const ms = v.ms.filter((_, n) => v.kinds[n] === kind);
+    verifierRows.push([kind, `${mean(ms).toFixed(1)} ms`, `${percentile(ms, 90).toFixed(1)} ms`]);
+  }
+  verifierRows.push([
+    'every webhook (what the cost model prices)',
+    `${mean(v.ms).toFixed(1)} ms`,
+    `${percentile(v.ms, 90).toFixed(1)} ms`,
+  ]);
   return [
+    `The verifier, warm, at ${v.memoryMb} MB${v.cpuShare !== undefined ? ` (${v.cpuShare} of a core)` : ' (CPU not limited)'}, DynamoDB held to ${result.network.dynamodbMs} ms (${v.ms.length} webhooks):`,
+    table(verifierRows),
     `An archival of ${result.outputFiles} outputs of ${result.outputBytes / 1e6} MB by the shipped archiver, warm (${result.baseline.ms.length} per row; docs/measured-durations.json):`,
     table(rows),
     'Outputs larger than a part, on loopback, as many at once as the memory size allows by default (fileConcurrencyFor):',
