@@ -46,7 +46,7 @@ function measuredAssumption(spilled: boolean): string {
   return (
     `Measured (\`${MEASURED.command}\`: local mode's handlers on DynamoDB Local, asked for consumed capacity; docs/measured-units.json): ` +
     `a start or intermediate webhook is one UpdateItem of ${webhooks.intermediate.wru} WRU, with ${kib(webhooks.intermediateLargeLogs.bodyBytes)} of logs too (the item keeps progress only: ${kib(webhooks.intermediate.itemBytes)}); ` +
-    `a terminal one ${webhooks.terminalInline.wru} WRU with a ${kib(webhooks.terminalInline.bodyBytes)} payload in an item of its own (the record stays ${kib(webhooks.terminalInline.itemBytes)}), ${webhooks.terminalSpilled.wru} WRU spilled to S3 (1 PUT); ` +
+    `a terminal one ${webhooks.terminalInline.wru} WRU with a ${kib(webhooks.terminalInline.bodyBytes)} payload kept gzip-compressed (${count(webhooks.terminalInline.storedPayloadBytes)} bytes) in an item of its own of ${count(webhooks.terminalInline.payloadItemBytes)} bytes (the record stays ${kib(webhooks.terminalInline.itemBytes)}), ${webhooks.terminalSpilled.wru} WRU spilled to S3 (1 PUT); ` +
     `an archival ${inline.dynamodbWrites} UpdateItem of ${inline.wru} WRU and ${num(inline.rru)} read unit for the payload (${archival.spilled.wru} WRU with the payload spilled, plus ${archival.spilled.s3Gets} GET), ${inline.s3Puts - inline.outputFiles} document PUTs besides the outputs, ${inline.snsPublishes} SNS publish; the archive-pending index's writes included. ` +
     `The terminal payload is ${spilled ? 'above the inline limit: spilled' : 'inline'}. ` +
     `Refused webhooks (duplicate, stale, after the terminal one) are left out: each costs a write unit per KB of the item it would change (${webhooks.stale.wru} before the terminal one, ${webhooks.afterTerminal.wru} after)`
@@ -86,7 +86,7 @@ function settingsRead(settings: TemplateSettings): string[] {
     `- Archive path: the stream's records through a filtered Pipe, in batches of ${settings.pipe.batchSize}; ${settings.maxReceiveCount} tries per prediction, then the dead-letter queue; the archiver takes batches of ${batchSize}${maxConcurrency === undefined ? '' : `, at most ${maxConcurrency} at once`}; ${settings.queues} SQS queues`,
     `- Log retention: ${retention} (${settings.logGroups} log groups)`,
     `- KMS keys: ${settings.kmsKeys}; secrets: ${settings.secrets}; alarms: ${settings.alarms} (${settings.alarmMetrics} alarm metrics); dashboards: ${settings.dashboards}`,
-    `- Signing key cache: ${keyCache}; largest inline payload: ${count(settings.maxInlinePayloadBytes)} bytes`,
+    `- Signing key cache: ${keyCache}; largest inline payload: ${count(settings.maxInlinePayloadBytes)} bytes compressed`,
     ...(settings.reconciler
       ? [
           `- Reconciler: ${settings.reconciler.memoryMb} MB, ${settings.reconciler.architecture}, every ${num(settings.reconciler.intervalSeconds / 60)} min, lookback ${num(settings.reconciler.lookbackSeconds / 60)} min`,

@@ -261,7 +261,7 @@ describe('cost estimate', () => {
   });
 
   test("each row's worked arithmetic evaluates to the cost it prints", () => {
-    const variant = estimate(synthesize({ maxInlinePayloadSize: Size.kibibytes(2), signingKeyCacheTtl: Duration.seconds(0) }));
+    const variant = estimate(synthesize({ maxInlinePayloadSize: Size.bytes(512), signingKeyCacheTtl: Duration.seconds(0) }));
     const reconciling = estimate(synthesize({ reconciliation: { interval: Duration.minutes(7) } }, { token: true }));
     const addition = reconcilerAddition(defaults, reconciling);
     for (const markdown of [defaults.markdown, variant.markdown, reconciling.markdown, addition]) {
@@ -280,7 +280,7 @@ describe('cost estimate', () => {
       `Archive path: the stream's records through a filtered Pipe, in batches of ${facts.pipeBatchSize}; ${facts.maxReceiveCount} tries per prediction, then the dead-letter queue; the archiver takes batches of ${facts.eventSourceBatchSize}, at most ${facts.maxConcurrency} at once; ${facts.queues} SQS queues`,
       `Log retention: ${retention} (${facts.logGroups} log groups)`,
       `KMS keys: ${facts.kmsKeys}; secrets: ${facts.secrets}; alarms: ${facts.alarms} (${facts.alarmMetrics} alarm metrics); dashboards: ${facts.dashboards}`,
-      `Signing key cache: ${facts.keyCacheTtlSeconds} s; largest inline payload: ${withSeparators(facts.maxInlinePayloadBytes)} bytes`,
+      `Signing key cache: ${facts.keyCacheTtlSeconds} s; largest inline payload: ${withSeparators(facts.maxInlinePayloadBytes)} bytes compressed`,
     ]);
   });
 
@@ -474,8 +474,16 @@ describe('cost estimate', () => {
     expect(uncached.fixed).toBeCloseTo(defaults.fixed - costOf(defaults, 'secret-reads')!, 2);
   });
 
-  test('terminal payloads above the inline limit move from the table to S3', () => {
-    const spilling = estimate(synthesize({ maxInlinePayloadSize: Size.kibibytes(2) }));
+  test('terminal payloads above the inline limit (compressed, as stored) move from the table to S3', () => {
+    const { terminalInline } = MEASURED.webhooks;
+    // The measured 3 KiB payload is about 1 KB compressed: a 2 KiB limit keeps it in the table, 512 bytes does not.
+    expect(terminalInline.bodyBytes).toBeGreaterThan(2048);
+    expect(terminalInline.storedPayloadBytes).toBeGreaterThan(512);
+    expect(terminalInline.storedPayloadBytes).toBeLessThanOrEqual(2048);
+    const kept = estimate(synthesize({ maxInlinePayloadSize: Size.kibibytes(2) }));
+    expect(costOf(kept, 'verifier-writes-terminal')).toBe(costOf(defaults, 'verifier-writes-terminal'));
+    expect(kept.rows.map((row) => row.id)).not.toContain('verifier-spill-puts');
+    const spilling = estimate(synthesize({ maxInlinePayloadSize: Size.bytes(512) }));
     const ids = spilling.rows.map((row) => row.id);
     expect(costOf(spilling, 'verifier-writes-terminal')).toBeLessThan(costOf(defaults, 'verifier-writes-terminal')!);
     // The archiver's updates cost the same either way (the record is small); it reads the payload item, or GETs from S3.
