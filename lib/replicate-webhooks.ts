@@ -582,10 +582,10 @@ export class ReplicateWebhooks extends Construct {
       accessLogSettings: {
         destination: new apigwv2.LogGroupLogDestination(accessLogs),
         format: apigateway.AccessLogFormat.custom(
+          // No requestTime: each line's CloudWatch timestamp says when, and the field is a sixth of the line's cost.
           JSON.stringify({
             requestId: '$context.requestId',
             ip: '$context.identity.sourceIp',
-            requestTime: '$context.requestTime',
             routeKey: '$context.routeKey',
             status: '$context.status',
             responseLength: '$context.responseLength',
