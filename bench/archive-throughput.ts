@@ -54,7 +54,7 @@ export interface ArchiveThroughputResult {
 }
 
 /** Deterministic bytes: a random 1 MiB block, each copy stamped with its index. */
-function generatedFile(block: Buffer, size: number): Readable {
+export function generatedFile(block: Buffer, size: number): Readable {
   let index = 0;
   return new Readable({
     read() {
@@ -80,7 +80,7 @@ function runChild<R = unknown>(script: string, args: string[], env: NodeJS.Proce
   });
 }
 
-async function startFauxqsProcess(): Promise<{ child: ChildProcess; port: number }> {
+export async function startFauxqsProcess(): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(process.execPath, [join(__dirname, 'processes', 'fauxqs-server.mjs')], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });

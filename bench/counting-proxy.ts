@@ -37,11 +37,22 @@ const CAPACITY_OPERATIONS = new Set([
   'TransactGetItems',
 ]);
 
-export async function startCountingProxy(upstreamPort: number, options: { askCapacity?: boolean } = {}): Promise<CountingProxy> {
+export interface CountingProxyOptions {
+  /** Ask DynamoDB for the capacity each request consumed. */
+  readonly askCapacity?: boolean;
+  /**
+   * The least time each request takes, as a service further away than loopback would answer: an
+   * answer the stand-in gave sooner is held until then (default: none held).
+   */
+  readonly latencyMs?: (request: { readonly target: string; readonly method: string; readonly requestBytes: number }) => number;
+}
+
+export async function startCountingProxy(upstreamPort: number, options: CountingProxyOptions = {}): Promise<CountingProxy> {
   const exchanges: Exchange[] = [];
   const server: Server = createServer((incoming, outgoing) => {
     const chunks: Buffer[] = [];
     incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const received = Date.now();
     incoming.on('end', () => {
       let body = Buffer.concat(chunks);
       const amzTarget = String(incoming.headers['x-amz-target'] ?? '');
@@ -70,8 +81,18 @@ export async function startCountingProxy(upstreamPort: number, options: { askCap
               status: response.statusCode ?? 0,
               responseBody,
             });
-            outgoing.writeHead(response.statusCode ?? 502, response.headers);
-            outgoing.end(responseBody);
+            const answer = () => {
+              outgoing.writeHead(response.statusCode ?? 502, response.headers);
+              outgoing.end(responseBody);
+            };
+            const least = options.latencyMs?.({
+              target: amzTarget || `${incoming.method} ${incoming.url}`,
+              method: incoming.method ?? '',
+              requestBytes: body.length,
+            });
+            const delay = least === undefined ? 0 : least - (Date.now() - received);
+            if (delay > 0) setTimeout(answer, delay);
+            else answer();
           });
         },
       );

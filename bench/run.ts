@@ -1,11 +1,13 @@
 /**
  * `npm run bench [-- section ...]`: prints figures as ratios against baselines measured in the
  * same run, and writes them to build/bench-results.json. Sections: verify, handler, bundle, archive,
- * units (billed requests per webhook and per archival), scale (a simulation; `key=value` arguments or SCALE_* variables set its options, see bench/scale/options.ts),
+ * units (billed requests per webhook and per archival), duration (an archival's billed time at
+ * each memory size, with Lambda's CPU share and in-region latencies), scale (a simulation; `key=value` arguments or SCALE_* variables set its options, see bench/scale/options.ts),
  * partition (the verifier's time to a 5xx when a dependency stops answering; PARTITION_SAMPLES, default 20).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { benchDurations, reportDurations } from './durations';
 import { benchArchiveThroughput, reportArchiveThroughput } from './archive-throughput';
 import { benchBundleCost, reportBundleCost } from './bundle-cost';
 import { benchHandlerLatency, reportHandlerLatency } from './handler-latency';
@@ -35,6 +37,7 @@ const SECTIONS: Record<string, () => Promise<{ result: unknown; report: string }
   handler: section(() => benchHandlerLatency(), reportHandlerLatency),
   bundle: section(() => benchBundleCost(), reportBundleCost),
   archive: section(() => benchArchiveThroughput(), reportArchiveThroughput),
+  duration: section(() => benchDurations(), reportDurations),
   // eslint-disable-next-line @typescript-eslint/require-await -- async turns the model's synchronous throw into a rejection, as the other sections fail
   scale: section(async () => benchScaleModel(scaleOptionsFrom(options, process.env)), reportScaleModel),
   units: section(() => benchWriteUnits(), reportWriteUnits),

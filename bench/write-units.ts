@@ -16,11 +16,11 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DETAILED_METRICS_ENV, isAlarmedSeries, REASON_DIMENSION } from '../lambda/shared/metrics';
-import { predictionItemKey } from '../lambda/shared/state';
+import { ATTR, predictionItemKey } from '../lambda/shared/state';
 import { startLocalPipeline, type LocalPipeline } from '../local/pipeline';
 import { freePort } from '../local/aws/standins/dynamodb-local';
 import { startOutputServer, type OutputServer } from '../cli/output-server';
-import { buildScenario, generateWebhookId, type Delivery } from '../cli/scenarios';
+import { buildScenario, generateWebhookId, seededRandom, type Delivery } from '../cli/scenarios';
 import { sendDelivery } from '../cli/send';
 import { startCountingProxy, type CountingProxy, type Exchange } from './counting-proxy';
 import { table } from './stats';
@@ -53,6 +53,8 @@ export interface WebhookKindCost extends StepCost {
   readonly bodyBytes: number;
   /** The prediction item's size after it. */
   readonly itemBytes: number;
+  /** A terminal payload kept in the table: its item's size, and the payload's as stored (gzip-compressed). */
+  readonly payloadItem?: { readonly itemBytes: number; readonly storedBytes: number };
 }
 
 export interface WriteUnitsResult {
@@ -277,6 +279,10 @@ export interface MeasuredUnits {
       readonly lineBytes: number;
       /** Its embedded metrics without `detailedMetrics`: only the alarms' series. */
       readonly alarmedMetricBytes: number;
+      /** A terminal payload kept in the table: its own item's size. */
+      readonly payloadItemBytes?: number;
+      /** Of which the payload as stored, gzip-compressed: what the inline limit is compared with. */
+      readonly storedPayloadBytes?: number;
     }
   >;
   readonly archival: Record<
@@ -310,7 +316,7 @@ const KINDS: Record<string, string> = {
   'terminal, inline payload': 'terminalInline',
   'duplicate of the terminal': 'terminalDuplicate',
   'after terminal (new id)': 'afterTerminal',
-  'terminal, spilled payload (> 16 KiB)': 'terminalSpilled',
+  'terminal, spilled payload (> 16 KiB compressed)': 'terminalSpilled',
 };
 
 export function measuredUnits({ webhooks, archival, archivalSpilled }: WriteUnitsResult): MeasuredUnits {
@@ -341,11 +347,42 @@ export function measuredUnits({ webhooks, archival, archivalSpilled }: WriteUnit
           logBytes: webhook.logBytes,
           lineBytes: webhook.lineBytes,
           alarmedMetricBytes: webhook.alarmedMetricBytes,
+          ...(webhook.payloadItem
+            ? { payloadItemBytes: webhook.payloadItem.itemBytes, storedPayloadBytes: webhook.payloadItem.storedBytes }
+            : {}),
         },
       ]),
     ),
     archival: { inline: of(archival), spilled: of(archivalSpilled) },
   };
+}
+
+/** tqdm's lines for a run of `steps` steps, at a rate that varies as a real run's does. */
+export function tqdmLines(steps: number, random: () => number): string {
+  const clock = (seconds: number) =>
+    `${String(Math.floor(Math.round(seconds) / 60)).padStart(2, '0')}:${String(Math.round(seconds) % 60).padStart(2, '0')}`;
+  let elapsed = 0;
+  let lines = '';
+  for (let done = 0; done <= steps; done++) {
+    const rate = 3.5 + random() * 1.5;
+    if (done > 0) elapsed += 1 / rate;
+    const fraction = done / steps;
+    const timing =
+      done === 0 ? '00:00<?, ?it/s' : `${clock(elapsed)}<${clock((steps - done) / rate)}, ${rate.toFixed(2).padStart(5)}it/s`;
+    lines += `${String(Math.floor(fraction * 100)).padStart(3)}%|${'#'.repeat(Math.floor(fraction * 10)).padEnd(10)}| ${done}/${steps} [${timing}]\n`;
+  }
+  return lines;
+}
+
+/** The delivery with `padding` appended to its logs, cut (or filled with spaces) so that its body is exactly `bytes` long. */
+export function paddedTo(delivery: Delivery, bytes: number, padding: string): Delivery {
+  const parsed = JSON.parse(delivery.body) as { logs?: string };
+  const body = (extra: string) => JSON.stringify({ ...parsed, logs: `${parsed.logs ?? ''}${extra}` });
+  let extra = padding;
+  while (extra.length > 0 && Buffer.byteLength(body(extra)) > bytes) extra = extra.slice(0, -1);
+  extra += ' '.repeat(Math.max(0, bytes - Buffer.byteLength(body(extra))));
+  if (Buffer.byteLength(body(extra)) !== bytes) throw new Error(`cannot pad the body to ${bytes} bytes`);
+  return { ...delivery, body: body(extra) };
 }
 
 export async function benchWriteUnits(): Promise<WriteUnitsResult> {
@@ -405,15 +442,19 @@ export async function benchWriteUnits(): Promise<WriteUnitsResult> {
       });
 
     const webhooks: WebhookKindCost[] = [];
+    const read = async (key: string) =>
+      (await direct.send(new GetItemCommand({ TableName: info.tableName, Key: { pk: { S: key } }, ConsistentRead: true }))).Item;
     const itemBytes = async (predictionId: string) => {
-      const { Item } = await direct.send(
-        new GetItemCommand({
-          TableName: info.tableName,
-          Key: { pk: { S: predictionItemKey(predictionId) } },
-          ConsistentRead: true,
-        }),
-      );
-      return Item ? itemSize(Item) : 0;
+      const item = await read(predictionItemKey(predictionId));
+      return item ? itemSize(item) : 0;
+    };
+    /** The terminal payload's own item, when the record points at one. */
+    const payloadItem = async (predictionId: string) => {
+      const key = (await read(predictionItemKey(predictionId)))?.[ATTR.payloadItem]?.S;
+      const item = key === undefined ? undefined : await read(key);
+      if (item === undefined) return undefined;
+      const stored = item[ATTR.payloadGzip]?.B ?? Buffer.from(item[ATTR.payload]?.S ?? '');
+      return { itemBytes: itemSize(item), storedBytes: stored.length };
     };
     const send = async (kind: string, delivery: Delivery, timestamp: number) => {
       const predictionId = (JSON.parse(delivery.body) as { id: string }).id;
@@ -423,12 +464,15 @@ export async function benchWriteUnits(): Promise<WriteUnitsResult> {
       const outcome =
         (JSON.parse(result.body) as { outcome?: string; error?: string }).outcome ?? `${result.status} ${result.body}`;
       const sizes = { before, after: await itemBytes(predictionId) };
+      const cost = since(from, sizes);
+      const payload = outcome === 'accepted' ? await payloadItem(predictionId) : undefined;
       webhooks.push({
         kind,
         outcome,
         bodyBytes: Buffer.byteLength(delivery.body),
         itemBytes: sizes.after,
-        ...since(from, sizes),
+        ...(payload ? { payloadItem: payload } : {}),
+        ...cost,
       });
     };
     const announced = async (predictionId: string) => {
@@ -465,15 +509,10 @@ export async function benchWriteUnits(): Promise<WriteUnitsResult> {
     const bigLogs = `${'0123456789abcdef'.repeat(63)}\n`.repeat(100).slice(0, 100 * KB);
     const smallProgress = progress[0];
     const largeProgress = withLogs(progress.at(-1)!, bigLogs);
-    // The terminal payload padded to 3 KiB with its own logs: the cost model's inline payload.
-    const terminalLogs = (JSON.parse(terminal.body) as { logs: string }).logs;
-    const inlineTerminal: Delivery = {
-      ...terminal,
-      body: JSON.stringify({
-        ...(JSON.parse(terminal.body) as object),
-        logs: `${terminalLogs}${'.'.repeat(3 * KB - Buffer.byteLength(terminal.body))}`,
-      }),
-    };
+    // The terminal payload padded to 3 KiB with more of its logs (a longer diffusion run's tqdm
+    // lines): the cost model's inline payload, compressing as such logs do (about 3×), not as a
+    // run of one character would.
+    const inlineTerminal = paddedTo(terminal, 3 * KB, tqdmLines(50, seededRandom(31)));
     await send('start', start, base);
     await send('intermediate, small logs', smallProgress, base + 1);
     await send('intermediate, 100 KB logs', largeProgress, base + 3);
@@ -487,15 +526,16 @@ export async function benchWriteUnits(): Promise<WriteUnitsResult> {
     await send('duplicate of the terminal', inlineTerminal, base + 5);
     await send('after terminal (new id)', { ...smallProgress, webhookId: generateWebhookId() }, base + 6);
 
-    // A second prediction whose terminal payload is above the inline limit (16 KiB): spilled to S3.
+    // A second prediction whose terminal payload is above the inline limit (16 KiB) compressed
+    // too: random base64 compresses to about ¾, so 32 KiB of it is about 24 KiB. Spilled to S3.
     const spilling = buildScenario('image', { fileBaseUrl: files.origin });
     files.add(spilling.files);
     const spilledTerminal = withLogs(
       spilling.deliveries.find((delivery) => delivery.event === 'completed')!,
-      randomBytes(12 * KB).toString('hex'),
+      randomBytes(24 * KB).toString('base64'),
     );
     await send('start (2nd prediction)', spilling.deliveries[0], base + 1);
-    await send('terminal, spilled payload (> 16 KiB)', spilledTerminal, base + 5);
+    await send('terminal, spilled payload (> 16 KiB compressed)', spilledTerminal, base + 5);
     const afterSpilled = mark();
     await announced(spilling.predictionId);
     const archivalSpilled = { ...since(afterSpilled), outputFiles: spilling.files.length };
@@ -517,12 +557,17 @@ export async function benchWriteUnits(): Promise<WriteUnitsResult> {
 }
 
 export function reportWriteUnits({ webhooks, archival, archivalSpilled }: WriteUnitsResult): string {
-  const rows = [['webhook', 'body', 'item after', 'answer', 'WRU', '(Local)', 'DynamoDB requests', 'S3', 'log bytes']];
+  const rows = [
+    ['webhook', 'body', 'item after', 'payload item', 'answer', 'WRU', '(Local)', 'DynamoDB requests', 'S3', 'log bytes'],
+  ];
   for (const webhook of webhooks) {
     rows.push([
       webhook.kind,
       `${(webhook.bodyBytes / KB).toFixed(1)} KiB`,
       `${(webhook.itemBytes / KB).toFixed(1)} KiB`,
+      webhook.payloadItem
+        ? `${(webhook.payloadItem.itemBytes / KB).toFixed(1)} KiB (payload ${webhook.payloadItem.storedBytes} B)`
+        : '–',
       webhook.outcome,
       String(webhook.wru),
       String(webhook.reportedUnits),
@@ -552,6 +597,7 @@ export function reportWriteUnits({ webhooks, archival, archivalSpilled }: WriteU
     table(rows),
     '',
     table(archivalRows),
+    "Payload item: the terminal payload's own item and, in it, the payload as stored (gzip-compressed).",
     "WRU: as DynamoDB Local reports them (table and index), except transactions (2 WRU per KB of each item, from the item sizes; Local's own figure in brackets) and refused writes (not reported: at the size of the item they refused).",
   ].join('\n');
 }

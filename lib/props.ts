@@ -60,10 +60,12 @@ export interface VerifierOptions {
 /** Settings of the archiver Lambda and its queue that a user may tune. */
 export interface ArchiverOptions {
   /**
-   * Memory of the archiver. Files stream through it, so this does not grow with file size:
-   * `npm run bench -- archive` measures about 150 MiB for one 1 GiB file and 340 MiB with the
-   * default 8 files at once.
-   * @default 512
+   * Memory of the archiver; Lambda gives CPU in proportion. Files stream through it, so this does
+   * not grow with file size. An archival of the usual outputs waits on the network: `npm run
+   * bench -- duration` measures it about as long at 256 MB as at 1,024 MB, for a quarter of the
+   * price. Large outputs are CPU-bound: about 14 MiB/s at 256 MB and 29 MiB/s at 512 MB there, so
+   * raise this for outputs or training weights of several GiB (the timeout bounds one file).
+   * @default 256
    */
   readonly memorySize?: number;
   /**
@@ -75,7 +77,7 @@ export interface ArchiverOptions {
   /**
    * Output files downloaded and uploaded at once by one invocation, shared by the predictions
    * of its batch. Memory per file in flight is about 3 × 8 MiB (the multipart part size).
-   * @default 8
+   * @default - a file per 32 MB of `memorySize` past the first 128, at most 8: 4 at 256 MB, 8 at 512 MB and more
    */
   readonly fileConcurrency?: number;
   /**
@@ -475,8 +477,10 @@ export interface ReplicateWebhooksProps {
    */
   readonly maxBodySize?: Size;
   /**
-   * Terminal payloads up to this size are kept in the table, in an item of their own. Larger ones
-   * are written to the bucket, and the prediction's item points at them (DynamoDB bills writes per KB).
+   * Terminal payloads whose compressed size is up to this are kept in the table, in an item of their own.
+   * They are stored gzip-compressed (webhook JSON shrinks 2–3×), so this bounds what that item holds and
+   * costs: DynamoDB bills writes per KB. Larger ones are written to the bucket, uncompressed, and the
+   * prediction's item points at them. At most 256 KiB; 0 sends every terminal payload to the bucket.
    * @default Size.kibibytes(16)
    */
   readonly maxInlinePayloadSize?: Size;
@@ -636,11 +640,12 @@ export interface ReplicateWebhooksProps {
    */
   readonly detailedMetrics?: boolean;
   /**
-   * Whether the verifier logs every webhook. By default it logs a line for each webhook it refuses
-   * (4xx) or fails (5xx), and the `webhook recorded` line (ids, outcome, status) of one webhook in a
-   * hundred, without Lambda's own start and report records: a webhook's logs cost about $0.50 per
-   * million instead of $1.10. Without it, an accepted webhook is found by its prediction's record
-   * in the table, not in the logs; Lambda's duration and error metrics are there either way.
+   * Whether the verifier and the archiver log everything. By default the verifier logs a line for
+   * each webhook it refuses (4xx) or fails (5xx), the archiver one for each archival it retries
+   * or gives up, and both the INFO lines (`webhook recorded`, `archived`) of one invocation
+   * in a hundred, without Lambda's own start and report records. Without it, an accepted webhook
+   * or a finished archival is found by its record in the table (and its manifest), not in the
+   * logs; Lambda's duration and error metrics are there either way. The reconciler logs every run.
    * @default false
    */
   readonly verboseLogs?: boolean;

@@ -13,7 +13,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ARCHIVER_ENV, archiverEnvironment } from '../lambda/archiver/settings';
+import { ARCHIVER_ENV, archiverEnvironment, fileConcurrencyFor } from '../lambda/archiver/settings';
 import type { ReconcileReport } from '../lambda/reconciler/handler';
 import { RECONCILER_DEFAULTS, reconcilerEnvironment } from '../lambda/reconciler/settings';
 import { verifierEnvironment } from '../lambda/verifier/settings';
@@ -476,6 +476,7 @@ function setHandlerEnvironment(
       allowedOutputHosts,
       maxReceiveCount: queue.maxReceiveCount,
       retryQueueBaseDelaySeconds: queue.retryBaseDelaySeconds,
+      fileConcurrency: fileConcurrencyFor(ARCHIVER_FUNCTION_DEFAULTS.memorySizeMb),
       predictionDocument: options.predictionDocument ?? false,
     }),
     // Loopback file servers are the point of the extra hosts; AWS never sets this.

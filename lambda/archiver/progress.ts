@@ -15,6 +15,7 @@ import {
   type DynamoDBClient,
   type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
+import { payloadOfItem } from '../shared/payload-item';
 import { CompletionKind, isCompletionKind } from '../shared/prediction';
 import { ARCHIVE_PENDING_INDEX, ATTR, PARTITION_KEY, predictionItemKey } from '../shared/state';
 
@@ -135,7 +136,9 @@ export class ArchiveProgressStore {
   /**
    * The prediction with its terminal payload read from the payload's own item, when the record
    * points at one: written before the record, so a strongly consistent read finds it (one read
-   * unit, a fifth of a write unit; the record the archiver updates three times stays small).
+   * unit per 4 KB, compressed: a fifth of a write unit; the record the archiver updates three
+   * times stays small). The item holds the body gzip-compressed, or, written before payloads
+   * were, as a string: either way the body comes back as the verifier received it.
    */
   async withPayload(prediction: ClaimedPrediction): Promise<ClaimedPrediction> {
     if (prediction.payloadItemKey === undefined || prediction.payload !== undefined) return prediction;
@@ -146,7 +149,15 @@ export class ArchiveProgressStore {
         ConsistentRead: true,
       }),
     );
-    const payload = Item?.[ATTR.payload]?.S;
+    let payload: string | undefined;
+    try {
+      payload = payloadOfItem(Item);
+    } catch (cause) {
+      // Not expected (gzip checks its own CRC): an item no retry can mend, named as such in the logs.
+      throw Object.assign(new Error(`payload item ${prediction.payloadItemKey} does not decompress`, { cause }), {
+        name: 'PayloadItemCorrupt',
+      });
+    }
     if (payload === undefined) {
       throw Object.assign(new Error(`payload item ${prediction.payloadItemKey} is gone`), { name: 'PayloadItemMissing' });
     }

@@ -36,6 +36,17 @@ export const ARCHIVER_DEFAULTS = {
   predictionDocument: false,
 } as const;
 
+/**
+ * Files in flight for a function of `memoryMb`, unless `archiver.fileConcurrency` says: a file
+ * larger than a part holds about partSize × (uploadQueueSize + 1) of buffers, with the stream's;
+ * a file per 32 MB past the first 128, at most the default 8. `npm run bench -- duration` holds
+ * the archiver to the memory and measures the peak: 4 files at 256 MB, 148 MiB; 8 at 512 MB,
+ * 298 MiB.
+ */
+export function fileConcurrencyFor(memoryMb: number): number {
+  return Math.min(ARCHIVER_DEFAULTS.fileConcurrency, Math.max(2, Math.floor((memoryMb - 128) / 32)));
+}
+
 /** What the construct (or local mode) tells the archiver. */
 export interface ArchiverWiring {
   readonly tableName: string;

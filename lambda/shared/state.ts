@@ -11,15 +11,15 @@ export const PARTITION_KEY = 'pk';
 export const TTL_ATTRIBUTE = 'expiresAt';
 
 /**
- * Largest terminal payload kept in the item, whatever the verifier is configured with: DynamoDB
- * refuses an item over 400 KB (attribute names and every other attribute included, and the
- * archiver adds its own), for good. Larger payloads go to S3.
+ * Largest terminal payload kept in its item (compressed, as it is stored), whatever the verifier
+ * is configured with: DynamoDB refuses an item over 400 KB (attribute names and every other
+ * attribute included), for good. Larger payloads go to S3.
  */
 export const MAX_INLINE_PAYLOAD_BYTES = 256 * 1024;
 
 /** Defaults of the state store's settings, shared by the handlers that write through it. */
 export const STORE_DEFAULTS = {
-  /** Terminal payloads up to this stay in the item; larger ones go to S3 first. */
+  /** Terminal payloads whose compressed size is up to this stay in the table; larger ones go to S3 first. */
   maxInlinePayloadBytes: 16 * 1024,
 } as const;
 
@@ -65,8 +65,13 @@ export const ATTR = {
   outputCount: 'outputCount',
   logsBytes: 'logsBytes',
   payloadBytes: 'payloadBytes',
-  /** The terminal payload, verbatim, in its payload item (and in prediction records of earlier versions). */
+  /**
+   * The terminal payload, verbatim, as a string: in payload items written before payloads were
+   * compressed (read until they expire), and in prediction records of earlier versions.
+   */
   payload: 'payload',
+  /** The terminal payload in its payload item, gzip-compressed (Binary): lambda/shared/payload-item.ts. */
+  payloadGzip: 'payloadGzip',
   /** The key of the payload item, when the terminal payload is in the table. */
   payloadItem: 'payloadItem',
   /** Where the terminal payload is when it was too large for the item. */

@@ -4,8 +4,9 @@
  * the terminal state, and every duplicate, since a webhook seen again is never ahead of what the
  * item records. A single write is atomic by itself, so there is nothing to keep in step with it,
  * and losing a race costs no second read: the refused item comes back with the refusal (ALL_OLD).
- * A terminal payload is written first, on its own (into an item of its own, or to S3 when large),
- * so that the record only ever points at a payload already stored.
+ * A terminal payload is written first, on its own (gzip-compressed into an item of its own, or to
+ * S3 when even compressed it is large), so that the record only ever points at a payload already
+ * stored.
  */
 import {
   PutItemCommand,
@@ -18,6 +19,7 @@ import {
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { spilledPayloadKey } from '../shared/archive-layout';
+import { compressPayload } from '../shared/payload-item';
 import { CompletionKind, STATUS_RANK, TERMINAL_RANK, isTerminalStatus, type Prediction } from '../shared/prediction';
 import {
   ARCHIVE_PENDING_INDEX,
@@ -54,20 +56,29 @@ export interface StoreSettings {
 }
 
 /** Where the terminal payload goes: into a payload item of the table, or into S3 when too large. */
-export type PayloadPlacement =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'inline'; readonly key: string }
-  | { readonly kind: 'spill'; readonly key: string };
+export type PayloadPlacement = { readonly kind: 'none' } | InlinePlacement | { readonly kind: 'spill'; readonly key: string };
 
+/** A payload item: its key, and the body gzip-compressed, as it is stored. */
+export interface InlinePlacement {
+  readonly kind: 'inline';
+  readonly key: string;
+  readonly compressed: Buffer;
+}
+
+/**
+ * Inline when the payload, compressed as it would be stored, is at most the configured size (and
+ * never above MAX_INLINE_PAYLOAD_BYTES): the limit bounds what the table holds and bills, so the
+ * payloads that compress well stay out of S3 (no PUT at intake, no GET at archival). Compression
+ * stops at the limit: a body bound for S3 is not compressed whole.
+ */
 export function placePayload(
   record: WebhookRecord,
   settings: StoreSettings,
   digest: string = bodySha256(record.body),
 ): PayloadPlacement {
   if (!isTerminalStatus(record.prediction.status)) return { kind: 'none' };
-  if (record.bodyBytes <= Math.min(settings.maxInlinePayloadBytes, MAX_INLINE_PAYLOAD_BYTES)) {
-    return { kind: 'inline', key: payloadItemKey(record.prediction.id, digest) };
-  }
+  const compressed = compressPayload(record.body, Math.min(settings.maxInlinePayloadBytes, MAX_INLINE_PAYLOAD_BYTES));
+  if (compressed !== undefined) return { kind: 'inline', key: payloadItemKey(record.prediction.id, digest), compressed };
   return { kind: 'spill', key: spilledPayloadKey(settings.archivePrefix, record.prediction.id, digest) };
 }
 
@@ -124,7 +135,7 @@ export class WebhookStore {
     try {
       // Written whatever the record's write then decides: a refused webhook's expires unread.
       if (placement.kind === 'inline')
-        await this.dynamodb.send(new PutItemCommand(buildPayloadItem(record, placement.key, this.settings)));
+        await this.dynamodb.send(new PutItemCommand(buildPayloadItem(record, placement, this.settings)));
       await this.dynamodb.send(new UpdateItemCommand(buildUpdate(record, placement, this.settings, digest)));
       return 'accepted';
     } catch (error) {
@@ -225,15 +236,21 @@ function followFrom(createdAt: string | undefined, receivedAt: Date): string {
   return new Date(Number.isNaN(created) ? receivedAt.getTime() : created).toISOString();
 }
 
-/** The terminal payload's own item: the payload verbatim, expiring once the archive has it. */
-export function buildPayloadItem(record: WebhookRecord, key: string, settings: StoreSettings): PutItemCommandInput {
+/**
+ * The terminal payload's own item: the body, gzip-compressed (lambda/shared/payload-item.ts reads
+ * it back byte for byte), expiring once the archive has it.
+ */
+export function buildPayloadItem(
+  record: WebhookRecord,
+  placement: InlinePlacement,
+  settings: StoreSettings,
+): PutItemCommandInput {
   const expiresAt = Math.floor(record.receivedAt.getTime() / 1000) + PAYLOAD_ITEM_RETENTION_SECONDS;
   return {
     TableName: settings.tableName,
     Item: {
-      [PARTITION_KEY]: s(key),
-      // Lossless: the verifier records only bodies that are valid UTF-8.
-      [ATTR.payload]: s(typeof record.body === 'string' ? record.body : record.body.toString('utf8')),
+      [PARTITION_KEY]: s(placement.key),
+      [ATTR.payloadGzip]: { B: placement.compressed },
       [TTL_ATTRIBUTE]: n(expiresAt),
     },
   };

@@ -4,7 +4,7 @@
  */
 import {
   ARCHIVE_RETRY_RATE,
-  ARCHIVER_SECONDS_PER_PREDICTION,
+  archiverSecondsAt,
   DAYS_PER_MONTH,
   HOURS_PER_MONTH,
   LONG_POLL_SECONDS,
@@ -73,7 +73,8 @@ function queueingPerMillionWebhooks({ predictions, pipeChunksPerPrediction }: Fl
 function archiverPerMillionWebhooks({ settings, predictions, archival, terminalItemKb }: Flow): CostRow[] {
   const gbSecondPrice = lambdaPricePerGbSecond('archiver', settings.archiver.architecture);
   const archiverGb = settings.archiver.memoryMb / MB_PER_GB;
-  const archiverGbSeconds = predictions * ARCHIVER_SECONDS_PER_PREDICTION * archiverGb;
+  const { seconds } = archiverSecondsAt(settings.archiver.memoryMb);
+  const archiverGbSeconds = predictions * seconds * archiverGb;
   const rows = [
     // Batches of several predictions only form under load; one invocation each is the upper bound.
     perMillionWebhooks(
@@ -86,8 +87,8 @@ function archiverPerMillionWebhooks({ settings, predictions, archival, terminalI
     perMillionWebhooks(
       'archiver-compute',
       'Lambda',
-      `archiver compute (${settings.archiver.memoryMb} MB, ${settings.archiver.architecture})`,
-      `${count(predictions)} × ${num(ARCHIVER_SECONDS_PER_PREDICTION, 3)} s × ${num(archiverGb, 3)} GB = ${num(archiverGbSeconds, 0)} GB-s × ${price(gbSecondPrice)}`,
+      `archiver compute (${settings.archiver.memoryMb} MB, ${settings.archiver.architecture}; measured duration)`,
+      `${count(predictions)} × ${num(seconds, 3)} s × ${num(archiverGb, 3)} GB = ${num(archiverGbSeconds, 0)} GB-s × ${price(gbSecondPrice)}`,
       archiverGbSeconds * gbSecondPrice,
     ),
     // UpdateItem is billed on the larger of the item before and after: the terminal item.

@@ -3,6 +3,7 @@
  * with its reason) and the requests, write units and log bytes measured per webhook and per
  * archival (`npm run bench -- units` writes docs/measured-units.json).
  */
+import MEASURED_DURATIONS from '../../docs/measured-durations.json';
 import MEASURED_UNITS from '../../docs/measured-units.json';
 
 /** Measured by `npm run bench -- units`: local mode's handlers on DynamoDB Local, asked for consumed capacity. */
@@ -11,10 +12,29 @@ export const MEASURED = MEASURED_UNITS;
 export const WEBHOOKS = 1_000_000;
 /** start, 4 logs/output, completed */
 export const WEBHOOKS_PER_PREDICTION = 6;
-export const VERIFIER_SECONDS = 0.03;
 export const OUTPUT_FILES_PER_PREDICTION = 3;
 export const OUTPUT_FILE_MB = 2;
-export const ARCHIVER_SECONDS_PER_PREDICTION = 1;
+/** Measured by `npm run bench -- duration`: an archival of OUTPUT_FILES_PER_PREDICTION × OUTPUT_FILE_MB, warm, at several memory sizes. */
+export const MEASURED_DURATION_FIGURES = MEASURED_DURATIONS;
+
+export interface MeasuredSeconds {
+  readonly seconds: number;
+  /** The memory size the figure was measured at: `memoryMb`'s, or the nearest one measured. */
+  readonly measuredAtMb: number;
+}
+
+/** The mean billed seconds per invocation at `memoryMb`, from a table of measured means by memory size. */
+function secondsAt(measured: Record<string, number>, memoryMb: number): MeasuredSeconds {
+  const sizes = Object.keys(measured).map(Number);
+  const nearest = sizes.reduce((best, size) => (Math.abs(size - memoryMb) < Math.abs(best - memoryMb) ? size : best));
+  return { seconds: measured[String(nearest)] / 1000, measuredAtMb: nearest };
+}
+
+/** The archiver's billed seconds per prediction (one per invocation at this traffic). */
+export const archiverSecondsAt = (memoryMb: number): MeasuredSeconds => secondsAt(MEASURED_DURATIONS.archiverMs, memoryMb);
+
+/** The verifier's billed seconds per webhook, averaged over a prediction's webhooks. */
+export const verifierSecondsAt = (memoryMb: number): MeasuredSeconds => secondsAt(MEASURED_DURATIONS.verifierMs, memoryMb);
 /**
  * https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html: SNS reuses a data key for up
  * to 5 minutes and makes 2 KMS requests per reuse period per publishing principal (here the

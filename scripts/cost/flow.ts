@@ -16,7 +16,8 @@ import {
 import { PIPES_CHUNK_KB } from './prices';
 import type { FunctionSettings, TemplateSettings } from './template';
 
-type MeasuredWebhook = (typeof MEASURED.webhooks)['terminalInline'];
+/** The fields every measured webhook has (an inline terminal one adds its payload item's sizes). */
+type MeasuredWebhook = (typeof MEASURED.webhooks)['terminalSpilled'];
 type MeasuredArchival = (typeof MEASURED.archival)['inline'];
 interface MeasuredLogs {
   readonly logBytes: number;
@@ -42,7 +43,7 @@ export interface Flow {
   readonly settings: TemplateSettings;
   readonly predictions: number;
   readonly intermediates: number;
-  /** Whether the measured terminal payload is above the template's inline limit, so goes to S3. */
+  /** Whether the measured terminal payload, compressed as it is stored, is above the template's inline limit, so goes to S3. */
   readonly spilled: boolean;
   readonly terminal: MeasuredWebhook;
   readonly archival: MeasuredArchival;
@@ -70,8 +71,9 @@ function putRequestsPerFile(fileBytes: number, partSizeBytes: number): number {
 export function describeFlow(settings: TemplateSettings): Flow {
   const predictions = WEBHOOKS / WEBHOOKS_PER_PREDICTION;
   const { webhooks: measuredWebhooks } = MEASURED;
-  // A terminal payload above the inline limit goes to S3 and the item keeps only a pointer.
-  const spilled = measuredWebhooks.terminalInline.bodyBytes > settings.maxInlinePayloadBytes;
+  // A terminal payload above the inline limit (compressed, as the verifier compares it) goes to S3
+  // and the record keeps only a pointer.
+  const spilled = measuredWebhooks.terminalInline.storedPayloadBytes > settings.maxInlinePayloadBytes;
   const terminal = spilled ? measuredWebhooks.terminalSpilled : measuredWebhooks.terminalInline;
   const archival = spilled ? MEASURED.archival.spilled : MEASURED.archival.inline;
   const terminalItemKb = terminal.itemBytes / 1024;

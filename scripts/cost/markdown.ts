@@ -4,7 +4,8 @@
  */
 import {
   ARCHIVE_RETRY_RATE,
-  ARCHIVER_SECONDS_PER_PREDICTION,
+  archiverSecondsAt,
+  MEASURED_DURATION_FIGURES,
   HOURS_PER_MONTH,
   IDLE_QUEUE_POLLERS,
   IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY,
@@ -25,7 +26,7 @@ import {
   SECONDS_PER_MONTH,
   STREAM_POLLS_PER_SHARD_PER_SECOND,
   STREAM_SHARDS,
-  VERIFIER_SECONDS,
+  verifierSecondsAt,
   WARM_VERIFIERS,
   WEBHOOKS,
   WEBHOOKS_PER_PREDICTION,
@@ -45,7 +46,7 @@ function measuredAssumption(spilled: boolean): string {
   return (
     `Measured (\`${MEASURED.command}\`: local mode's handlers on DynamoDB Local, asked for consumed capacity; docs/measured-units.json): ` +
     `a start or intermediate webhook is one UpdateItem of ${webhooks.intermediate.wru} WRU, with ${kib(webhooks.intermediateLargeLogs.bodyBytes)} of logs too (the item keeps progress only: ${kib(webhooks.intermediate.itemBytes)}); ` +
-    `a terminal one ${webhooks.terminalInline.wru} WRU with a ${kib(webhooks.terminalInline.bodyBytes)} payload in an item of its own (the record stays ${kib(webhooks.terminalInline.itemBytes)}), ${webhooks.terminalSpilled.wru} WRU spilled to S3 (1 PUT); ` +
+    `a terminal one ${webhooks.terminalInline.wru} WRU with a ${kib(webhooks.terminalInline.bodyBytes)} payload kept gzip-compressed (${count(webhooks.terminalInline.storedPayloadBytes)} bytes) in an item of its own of ${count(webhooks.terminalInline.payloadItemBytes)} bytes (the record stays ${kib(webhooks.terminalInline.itemBytes)}), ${webhooks.terminalSpilled.wru} WRU spilled to S3 (1 PUT); ` +
     `an archival ${inline.dynamodbWrites} UpdateItem of ${inline.wru} WRU and ${num(inline.rru)} read unit for the payload (${archival.spilled.wru} WRU with the payload spilled, plus ${archival.spilled.s3Gets} GET), ${inline.s3Puts - inline.outputFiles} document PUT${inline.s3Puts - inline.outputFiles === 1 ? '' : 's'} besides the outputs, ${inline.snsPublishes} SNS publish; the archive-pending index's writes included. ` +
     `The terminal payload is ${spilled ? 'above the inline limit: spilled' : 'inline'}. ` +
     `Refused webhooks (duplicate, stale, after the terminal one) are left out: each costs a write unit per KB of the item it would change (${webhooks.stale.wru} before the terminal one, ${webhooks.afterTerminal.wru} after)`
@@ -85,7 +86,7 @@ function settingsRead(settings: TemplateSettings): string[] {
     `- Archive path: the stream's records through a filtered Pipe, in batches of ${settings.pipe.batchSize}; ${settings.maxReceiveCount} tries per prediction, then the dead-letter queue; the archiver takes batches of ${batchSize}${maxConcurrency === undefined ? '' : `, at most ${maxConcurrency} at once`}; ${settings.queues} SQS queues`,
     `- Log retention: ${retention} (${settings.logGroups} log groups)`,
     `- KMS keys: ${settings.kmsKeys}; secrets: ${settings.secrets}; alarms: ${settings.alarms} (${settings.alarmMetrics} alarm metrics); dashboards: ${settings.dashboards}`,
-    `- Signing key cache: ${keyCache}; largest inline payload: ${count(settings.maxInlinePayloadBytes)} bytes`,
+    `- Signing key cache: ${keyCache}; largest inline payload: ${count(settings.maxInlinePayloadBytes)} bytes compressed`,
     `- Archive documents: ${settings.predictionDocument ? 'manifest.json and prediction.json (`predictionDocument`)' : 'manifest.json alone, the terminal payload in it (no `predictionDocument`)'}`,
     ...(settings.reconciler
       ? [
@@ -105,12 +106,12 @@ function assumptions(flow: Flow): string[] {
   return [
     `- ${WEBHOOKS_PER_PREDICTION} webhooks per prediction (start, 4 logs/output, completed): ${count(WEBHOOKS)} webhooks = ${count(flow.predictions)} predictions`,
     `- ${measuredAssumption(flow.spilled)}`,
-    `- Verifier: ${num(VERIFIER_SECONDS * 1000, 0)} ms average warm duration`,
+    `- Verifier: ${num(verifierSecondsAt(settings.verifier.memoryMb).seconds * 1000, 1)} ms average billed duration over a prediction's webhooks, measured (\`${MEASURED_DURATION_FIGURES.command}\`: the shipped verifier, warm, at ${verifierSecondsAt(settings.verifier.memoryMb).measuredAtMb} MB with Lambda's share of a core, DynamoDB held to ${MEASURED_DURATION_FIGURES.network.dynamodbMs} ms)`,
     `- Pipe, per prediction: one record passes the filter (the ${num(flow.terminalItemKb, 1)} KB and ${num(flow.intermediateItemKb, 1)} KB images: ${flow.pipeChunksPerPrediction} chunk of ${PIPES_CHUNK_KB} KB) and is sent with ${QUEUE_SENDS_PER_PREDICTION} SendMessageBatch, an upper bound: at this rate a batch seldom holds two finished predictions (1/10 with full batches)`,
     `- Archive queue, per prediction: ${QUEUE_RECEIVES_PER_PREDICTION} ReceiveMessage, ${QUEUE_HOLDS_PER_PREDICTION} ChangeMessageVisibilityBatch (the archiver holds its batch a minute and a half at a time; renewals for archivals over 20 s left out) and ${QUEUE_DELETES_PER_PREDICTION} DeleteMessageBatch (one prediction per batch at this rate); ${num(ARCHIVE_RETRY_RATE * 100)}% of predictions retried once (${QUEUE_REQUESTS_PER_RETRY} requests: ChangeMessageVisibility, ReceiveMessage); messages under 64 KB`,
     `- Idle archive queue: ${flow.idlePollers} pollers long-polling ${LONG_POLL_SECONDS} s (Lambda keeps ${IDLE_QUEUE_POLLERS} when a maximum concurrency is set, else may drop to ${IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY})`,
     `- Stream: ${STREAM_SHARDS} shards, each read by the Pipe ${STREAM_POLLS_PER_SHARD_PER_SECOND} times a second (Lambda's rate, assumed for Pipes); billed as streams read requests: only reads by Lambda functions (and global tables) are free, "calls made by consumers of any other kind are charged" ([DynamoDB's guide](https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CostOptimization_StreamsUsage.html))`,
-    `- Archiver, per prediction: ${OUTPUT_FILES_PER_PREDICTION} output files of ${OUTPUT_FILE_MB} MB (${puts}), ${num(ARCHIVER_SECONDS_PER_PREDICTION)} s of duration`,
+    `- Archiver, per prediction: ${OUTPUT_FILES_PER_PREDICTION} output files of ${OUTPUT_FILE_MB} MB (${puts}), ${archiverDurationAssumption(settings.archiver.memoryMb)}`,
     ...(settings.archiveVersioning
       ? [
           settings.predictionDocument
@@ -228,4 +229,17 @@ function handlerLines(fn: TemplateSettings['verifier']): string {
   if (fn.infoLineShare === 1) return 'every line';
   if (fn.infoLineShare === 0) return 'warnings and errors only: none for an accepted webhook';
   return `its line for one invocation in ${count(Math.round(1 / fn.infoLineShare))} (a sample rate of ${fn.infoLineShare}), refusals and failures always`;
+}
+
+/** Where the archiver's duration comes from: measured, with the network the measurement assumed. */
+function archiverDurationAssumption(memoryMb: number): string {
+  const { seconds, measuredAtMb } = archiverSecondsAt(memoryMb);
+  const n = MEASURED_DURATION_FIGURES.network;
+  const where =
+    measuredAtMb === memoryMb ? `at ${memoryMb} MB` : `at ${measuredAtMb} MB, the nearest size measured to ${memoryMb} MB`;
+  return (
+    `${num(seconds * 1000, 0)} ms of duration, measured (\`${MEASURED_DURATION_FIGURES.command}\`, docs/measured-durations.json: the shipped archiver, warm, ${where}, ` +
+    `${MEASURED_DURATION_FIGURES.cpuLimited ? "held to Lambda's share of a core for that memory" : 'CPU not limited'}; every request held to an in-region time: ` +
+    `DynamoDB ${n.dynamodbMs} ms, S3 ${n.s3Ms} ms, SQS ${n.sqsMs} ms, SNS ${n.snsMs} ms; outputs ${n.outputFirstByteMs} ms to the first byte, then ${n.outputMiBPerSecond} MiB/s)`
+  );
 }

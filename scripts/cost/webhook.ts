@@ -1,5 +1,5 @@
 /** The webhook's path: the HTTP API, the verifier, its writes to the table, and the signing key it reads. */
-import { HOURS_PER_MONTH, MB_PER_GB, MEASURED, VERIFIER_SECONDS, WARM_VERIFIERS, WEBHOOKS } from './assumptions';
+import { HOURS_PER_MONTH, MB_PER_GB, MEASURED, verifierSecondsAt, WARM_VERIFIERS, WEBHOOKS } from './assumptions';
 import type { Flow } from './flow';
 import { count, num, price } from './format';
 import {
@@ -17,7 +17,8 @@ export function webhookPerMillionWebhooks({ settings, predictions, intermediates
   const gbSecondPrice = lambdaPricePerGbSecond('verifier', settings.verifier.architecture);
   const measuredWebhooks = MEASURED.webhooks;
   const verifierGb = settings.verifier.memoryMb / MB_PER_GB;
-  const verifierGbSeconds = WEBHOOKS * VERIFIER_SECONDS * verifierGb;
+  const { seconds: verifierSeconds } = verifierSecondsAt(settings.verifier.memoryMb);
+  const verifierGbSeconds = WEBHOOKS * verifierSeconds * verifierGb;
   const startWru = measuredWebhooks.start.wru;
   // Logs and output are not kept in the item: an intermediate webhook with large logs costs the same.
   const intermediateWru = Math.max(measuredWebhooks.intermediate.wru, measuredWebhooks.intermediateLargeLogs.wru);
@@ -41,7 +42,7 @@ export function webhookPerMillionWebhooks({ settings, predictions, intermediates
       'verifier-compute',
       'Lambda',
       `verifier compute (${settings.verifier.memoryMb} MB, ${settings.verifier.architecture})`,
-      `${count(WEBHOOKS)} × ${num(VERIFIER_SECONDS, 3)} s × ${num(verifierGb, 3)} GB = ${num(verifierGbSeconds)} GB-s × ${price(gbSecondPrice)}`,
+      `${count(WEBHOOKS)} × ${num(verifierSeconds, 4)} s × ${num(verifierGb, 3)} GB = ${num(verifierGbSeconds)} GB-s × ${price(gbSecondPrice)}`,
       verifierGbSeconds * gbSecondPrice,
     ),
     perMillionWebhooks(

@@ -1,6 +1,8 @@
 /** The units benchmark's log tap: counts what the handlers log, passes everything else through. */
 import { PassThrough } from 'node:stream';
-import { alarmedMetricDocumentBytes, tapHandlerLogs } from '../../bench/write-units';
+import { gzipSync } from 'node:zlib';
+import { seededRandom } from '../../cli/scenarios';
+import { alarmedMetricDocumentBytes, paddedTo, tapHandlerLogs, tqdmLines } from '../../bench/write-units';
 
 test('counts Powertools lines and embedded metrics in bytes, passes other output through untouched', () => {
   const stream = new PassThrough() as unknown as NodeJS.WriteStream;
@@ -55,4 +57,24 @@ test('splits log lines from embedded metrics, and prices the metrics as an alarm
   expect(tap.lineBytes).toBe(Buffer.byteLength(line));
   expect(tap.logBytes).toBe(tap.bytes);
   tap.stop();
+});
+
+test('the inline terminal payload: padded to exactly 3 KiB with tqdm lines, compressing as real logs do, not as one repeated character', () => {
+  const delivery = {
+    webhookId: 'msg_1',
+    event: 'completed' as const,
+    status: 'succeeded',
+    body: JSON.stringify({ id: 'p', logs: 'Using seed: 1\n' }),
+  };
+  const padded = paddedTo(delivery, 3072, tqdmLines(50, seededRandom(31)));
+  expect(Buffer.byteLength(padded.body)).toBe(3072);
+  expect((JSON.parse(padded.body) as { logs: string }).logs).toMatch(
+    /^Using seed: 1\n {2}0%\| {10}\| 0\/50 \[00:00<\?, \?it\/s\]\n {2}2%/,
+  );
+  const ratio = 3072 / gzipSync(padded.body, { level: 6 }).length;
+  // tqdm lines alone (no ids, URLs or hashes) compress about 5×; a run of dots would, 50× and more.
+  expect(ratio).toBeGreaterThan(2);
+  expect(ratio).toBeLessThan(8);
+  expect(3072 / gzipSync(paddedTo(delivery, 3072, '.'.repeat(3072)).body, { level: 6 }).length).toBeGreaterThan(30);
+  expect(() => paddedTo(delivery, 10, '')).toThrow(/cannot pad/);
 });

@@ -7,7 +7,8 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { IConstruct } from 'constructs';
 import { readArchiverConfig } from '../../lambda/archiver/config';
-import { ARCHIVER_DEFAULTS } from '../../lambda/archiver/settings';
+import { ARCHIVER_DEFAULTS, fileConcurrencyFor } from '../../lambda/archiver/settings';
+import { ARCHIVER_FUNCTION_DEFAULTS } from '../../lambda/shared/function-defaults';
 import { readVerifierConfig } from '../../lambda/verifier/config';
 import { VERIFIER_DEFAULTS } from '../../lambda/verifier/settings';
 import { ARCHIVE_REQUEST_TEMPLATE } from '../../lambda/shared/archive-queue';
@@ -272,7 +273,7 @@ describe('resources and their key settings', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
-      MemorySize: 512,
+      MemorySize: 256,
       Timeout: 600,
       Environment: {
         Variables: Match.objectLike({
@@ -281,7 +282,8 @@ describe('resources and their key settings', () => {
           ALLOWED_OUTPUT_HOSTS: 'replicate.delivery,*.replicate.delivery',
           MAX_FILE_BYTES: String(5 * 1024 ** 3),
           MAX_TRAINING_FILE_BYTES: String(50 * 1024 ** 3),
-          FILE_CONCURRENCY: '8',
+          // 256 MB holds 4 large files at once (fileConcurrencyFor).
+          FILE_CONCURRENCY: '4',
           MAX_RECEIVE_COUNT: '5',
           PREDICTION_DOCUMENT: 'false',
         }),
@@ -340,7 +342,7 @@ describe('resources and their key settings', () => {
     const config = readArchiverConfig(environment);
     const queue = Object.values(template.findResources('AWS::SQS::Queue')).find((q) => q.Properties.RedrivePolicy)!;
     expect(config.maxReceiveCount).toBe(queue.Properties.RedrivePolicy.maxReceiveCount);
-    expect(config.fileConcurrency).toBe(ARCHIVER_DEFAULTS.fileConcurrency);
+    expect(config.fileConcurrency).toBe(fileConcurrencyFor(ARCHIVER_FUNCTION_DEFAULTS.memorySizeMb));
     expect(config.fetchPolicy.maxBytes).toBe(ARCHIVER_DEFAULTS.maxFileBytes);
     expect(config.queueUrl).toBe('resolved-archive_queue_url');
     expect(config.fetchPolicy.allowedHosts).toHaveLength(ARCHIVER_DEFAULTS.allowedOutputHosts.length);

@@ -265,7 +265,7 @@ describe('legal values that are almost certainly mistakes get a warning', () => 
     [
       'more files at once than memory',
       { archiver: { fileConcurrency: 32 } },
-      /may need about 868 MB, more than archiver.memorySize 512/,
+      /may need about 868 MB, more than archiver.memorySize 256/,
     ],
   ])('%s', (_name, props, message) => {
     expect(warningsOf(props).some((warning) => message.test(warning))).toBe(true);
@@ -781,12 +781,13 @@ describe('edges', () => {
       expect(warningsOf({ allowedOutputHosts: ['files.internal:8080'] })).toEqual([]);
     });
 
-    test('more files at once than the memory holds: against the default 512 MB, and a given size', () => {
+    test('more files at once than the memory holds: against the default 256 MB, and a given size', () => {
       // 100 MB, then 24 MB per file in flight.
-      expect(warningsOf({ archiver: { fileConcurrency: 17 } })).toEqual([]);
-      expect(warningsOf({ archiver: { fileConcurrency: 18 } })).toEqual([
-        'archiver.fileConcurrency 18 may need about 532 MB, more than archiver.memorySize 512: large files could run the archiver out of memory. [ack: replicate-webhooks:archiver.memory]',
+      expect(warningsOf({ archiver: { fileConcurrency: 6 } })).toEqual([]);
+      expect(warningsOf({ archiver: { fileConcurrency: 7 } })).toEqual([
+        'archiver.fileConcurrency 7 may need about 268 MB, more than archiver.memorySize 256: large files could run the archiver out of memory. [ack: replicate-webhooks:archiver.memory]',
       ]);
+      expect(warningsOf({ archiver: { fileConcurrency: 17, memorySize: 512 } })).toEqual([]);
       expect(warningsOf({ archiver: { fileConcurrency: 38, memorySize: 1_012 } })).toEqual([]);
       expect(warningsOf({ archiver: { fileConcurrency: 38, memorySize: 1_011 } })).toHaveLength(1);
     });

@@ -7,6 +7,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { randomBytes } from 'node:crypto';
 import { parsePrediction } from '../../lambda/shared/prediction';
 import { WebhookStore } from '../../lambda/store/webhook-store';
 import { sendDelivery } from '../../cli/send';
@@ -371,8 +372,9 @@ async function sendPoisoned(
   });
 
   if (kind === 'spilled_payload_missing') {
-    // Over the inline limit, so the record points at S3 for it.
-    const body = prediction({ image: good.url }, { logs: 'x'.repeat(20_000 + Math.floor(random() * 20_000)) });
+    // Over the inline limit compressed too (random base64; not drawn from `random`, whose sequence plans the batch), so the record points at S3 for it.
+    const logs = randomBytes(24_000 + Math.floor(random() * 20_000)).toString('base64');
+    const body = prediction({ image: good.url }, { logs });
     const parsed = parsePrediction(body);
     if (!parsed.ok) throw new Error('bad poisoned payload');
     const webhook = terminal(body);

@@ -7,6 +7,7 @@
  */
 import { GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { payloadOfItem } from '../../lambda/shared/payload-item';
 import { isTerminalStatus } from '../../lambda/shared/prediction';
 import { sendDelivery } from '../../cli/send';
 import { seededRandom } from '../../cli/scenarios';
@@ -142,7 +143,7 @@ async function storedPayload(harness: Harness, item: Record<string, AttributeVal
     const { Item } = await harness.dynamodb.send(
       new GetItemCommand({ TableName: harness.info.tableName, Key: { pk: { S: key } }, ConsistentRead: true }),
     );
-    return Item?.payload?.S;
+    return payloadOfItem(Item);
   }
   if (item?.payloadBucket?.S && item.payloadKey?.S) {
     const object = await harness.s3.send(new GetObjectCommand({ Bucket: item.payloadBucket.S, Key: item.payloadKey.S }));

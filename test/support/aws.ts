@@ -4,6 +4,7 @@
  */
 import { DynamoDBClient, GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { randomUUID } from 'node:crypto';
+import { payloadOfItem } from '../../lambda/shared/payload-item';
 import { createStateTable } from '../../local/state-table';
 
 export function dynamoDbEndpoint(): string {
@@ -45,7 +46,10 @@ export async function createTestTable(): Promise<{ tableName: string; streamArn:
   return { tableName, streamArn };
 }
 
-/** The terminal payload a prediction's record points at: its own item's `payload` (or, from earlier versions, the record's). */
+/**
+ * The terminal payload a prediction's record points at: its own item's, compressed or (written by
+ * earlier versions) a string, read as the archiver reads it; or, from earlier versions, the record's.
+ */
 export async function storedPayload(
   client: DynamoDBClient,
   tableName: string,
@@ -55,5 +59,5 @@ export async function storedPayload(
   const key = record?.payloadItem?.S;
   if (key === undefined) return undefined;
   const { Item } = await client.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: key } }, ConsistentRead: true }));
-  return Item?.payload?.S;
+  return payloadOfItem(Item);
 }

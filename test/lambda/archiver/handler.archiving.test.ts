@@ -282,7 +282,9 @@ describe('archiving finished predictions', () => {
 
   test("a payload spilled to S3 is the manifest's payload byte-exact", async () => {
     const id = newId();
-    const terminal = JSON.stringify(prediction(id, 'succeeded-llm-tokens', { logs: 'token ✓\n'.repeat(10_000) }));
+    // Random, so that it is above the inline limit compressed too.
+    const logs = `token ✓\n${randomBytes(24 * 1024).toString('base64')}`;
+    const terminal = JSON.stringify(prediction(id, 'succeeded-llm-tokens', { logs }));
     expect(Buffer.byteLength(terminal)).toBeGreaterThan(16 * 1024);
     await pipeline.record(terminal);
     await pipeline.drain();

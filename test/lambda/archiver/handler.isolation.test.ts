@@ -8,7 +8,7 @@
  */
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { ArchiveProgressStore } from '../../../lambda/archiver/progress';
 import { ARCHIVE_PENDING_INDEX } from '../../../lambda/shared/state';
 import { createTopic, subscribeQueue } from '../../support/notifications';
@@ -36,7 +36,9 @@ describe('one prediction never costs another', () => {
     await withPipeline({}, { maxReceiveCount: 3, maxConcurrency: 2 }, async (pipeline) => {
       const poisoned = newId();
       // Its payload was spilled to S3, and the object is gone: every try fails the same way.
-      const terminal = JSON.stringify(prediction(poisoned, 'succeeded-llm-tokens', { logs: 'x'.repeat(20_000) }));
+      // Random logs: above the inline limit compressed too.
+      const logs = randomBytes(24 * 1024).toString('base64');
+      const terminal = JSON.stringify(prediction(poisoned, 'succeeded-llm-tokens', { logs }));
       await pipeline.record(terminal);
       const spilled = (await item(pipeline.tableName, poisoned))!.payloadKey.S!;
       await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: spilled }));

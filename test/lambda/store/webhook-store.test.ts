@@ -3,10 +3,12 @@
  * state rule, costs one write unit for an intermediate webhook, which failures are worth a retry
  * (5xx) and which can never succeed, and where a terminal payload goes.
  */
-import { CreateTableCommand, DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { payloadOfItem } from '../../../lambda/shared/payload-item';
 import { STATUS_RANK, type Prediction, type PredictionStatus } from '../../../lambda/shared/prediction';
 import {
   FOLLOW_INDEX,
@@ -20,12 +22,15 @@ import {
   StoreUnavailableError,
   WebhookStore,
   bodySha256,
+  buildPayloadItem,
   buildUpdate,
   placePayload,
+  type InlinePlacement,
   validationFailure,
   type StoreSettings,
   type WebhookRecord,
 } from '../../../lambda/store/webhook-store';
+import { itemSize } from '../../../bench/write-units';
 import { createTestTable, dynamoDbEndpoint } from '../../support/aws';
 import { startFauxqs, type Fauxqs } from '../../support/fauxqs';
 
@@ -67,23 +72,81 @@ function webhookRecord(prediction: Partial<Prediction> = {}, bodyBytes = 100): W
 }
 
 describe('where a terminal payload goes', () => {
-  const terminal = (bodyBytes: number) => webhookRecord({ status: 'succeeded' }, bodyBytes);
+  /** A terminal webhook whose body is `bytes` long: tqdm-like logs (about 3× smaller gzipped), or random base64 (about ¾). */
+  const terminal = (bytes: number, logs: 'tqdm' | 'random' = 'tqdm'): WebhookRecord => {
+    const record = webhookRecord({ status: 'succeeded' });
+    const frame = JSON.stringify({ id: record.prediction.id, status: 'succeeded', logs: '' });
+    const room = bytes - Buffer.byteLength(frame);
+    const filler =
+      logs === 'tqdm'
+        ? Array.from(
+            { length: Math.ceil(room / 20) },
+            (_, i) => ` ${i % 100}%|#### | ${i}/${room} [00:0${i % 7}, 4.${i % 89}it/s]`,
+          ).join(' ')
+        : randomBytes(room).toString('base64');
+    const body = JSON.stringify({ id: record.prediction.id, status: 'succeeded', logs: filler.slice(0, room) });
+    expect(Buffer.byteLength(body)).toBe(bytes);
+    return { ...record, body, bodyBytes: bytes };
+  };
+  const compressedSize = (record: WebhookRecord) => gzipSync(record.body, { level: 6 }).length;
 
-  test('up to the configured size into an item of its own, above it to S3; intermediate payloads nowhere', () => {
-    const record = terminal(16 * 1024);
-    expect(placePayload(record, settings())).toEqual({
+  test('into an item of its own when its compressed size is at most the configured size, gzip as stored; intermediate payloads nowhere', () => {
+    const record = terminal(3 * 1024);
+    const placement = placePayload(record, settings());
+    expect(placement).toEqual({
       kind: 'inline',
       key: `payload#${record.prediction.id}#${bodySha256(record.body)}`,
+      compressed: expect.any(Buffer),
     });
-    expect(placePayload(terminal(16 * 1024 + 1), settings()).kind).toBe('spill');
+    const { compressed } = placement as InlinePlacement;
+    expect(gunzipSync(compressed).toString('utf8')).toBe(record.body);
+    expect(compressed.length).toBeLessThan(record.bodyBytes / 2);
     expect(placePayload(webhookRecord({}, 5_000_000), settings())).toEqual({ kind: 'none' });
+  });
+
+  test('the limit is on the compressed size: a body of 40 KiB that compresses well stays, one of 24 KiB that does not goes to S3', () => {
+    const compressible = terminal(40 * 1024);
+    expect(compressedSize(compressible)).toBeLessThan(16 * 1024);
+    expect(placePayload(compressible, settings()).kind).toBe('inline');
+    const random = terminal(24 * 1024, 'random');
+    expect(compressedSize(random)).toBeGreaterThan(16 * 1024);
+    expect(placePayload(random, settings()).kind).toBe('spill');
+    // To the byte: a limit of exactly its compressed size keeps it, a byte less spills it.
+    const size = compressedSize(compressible);
+    expect(placePayload(compressible, settings({ maxInlinePayloadBytes: size })).kind).toBe('inline');
+    expect(placePayload(compressible, settings({ maxInlinePayloadBytes: size - 1 })).kind).toBe('spill');
+    // 0: every terminal payload goes to S3.
+    expect(placePayload(terminal(100), settings({ maxInlinePayloadBytes: 0 })).kind).toBe('spill');
   });
 
   test('never into the item above the ceiling an item can hold, whatever is configured', () => {
     const generous = settings({ maxInlinePayloadBytes: 6 * 1024 * 1024 });
-    expect(placePayload(terminal(MAX_INLINE_PAYLOAD_BYTES), generous).kind).toBe('inline');
-    expect(placePayload(terminal(MAX_INLINE_PAYLOAD_BYTES + 1), generous).kind).toBe('spill');
+    // Random base64 compresses to about ¾: 330 KiB of it is about 250 KiB stored, 360 KiB about 270.
+    const under = terminal(330 * 1024, 'random');
+    const over = terminal(360 * 1024, 'random');
+    expect(compressedSize(under)).toBeLessThanOrEqual(MAX_INLINE_PAYLOAD_BYTES);
+    expect(compressedSize(over)).toBeGreaterThan(MAX_INLINE_PAYLOAD_BYTES);
+    expect(placePayload(under, generous).kind).toBe('inline');
+    expect(placePayload(over, generous).kind).toBe('spill');
     expect(MAX_INLINE_PAYLOAD_BYTES).toBeLessThan(400 * 1000 - 16 * 1024);
+  });
+
+  test('the payload item DynamoDB stores is the compressed body, under the ceiling, and costs a write unit per KB of it', async () => {
+    const generous = settings({ maxInlinePayloadBytes: MAX_INLINE_PAYLOAD_BYTES });
+    for (const record of [terminal(3 * 1024), terminal(330 * 1024, 'random')]) {
+      const placement = placePayload(record, generous) as InlinePlacement;
+      const put = await dynamodb.send(
+        new PutItemCommand({ ...buildPayloadItem(record, placement, generous), ReturnConsumedCapacity: 'TOTAL' }),
+      );
+      const { Item } = await dynamodb.send(
+        new GetItemCommand({ TableName: tableName, Key: { pk: { S: placement.key } }, ConsistentRead: true }),
+      );
+      expect(Item?.payload).toBeUndefined();
+      expect(Buffer.from(Item!.payloadGzip.B!).equals(placement.compressed)).toBe(true);
+      expect(payloadOfItem(Item)).toBe(record.body);
+      expect(itemSize(Item!)).toBeLessThan(placement.compressed.length + 200);
+      expect(put.ConsumedCapacity?.CapacityUnits).toBe(Math.ceil(itemSize(Item!) / 1024));
+    }
   });
 });
 
@@ -256,7 +319,8 @@ describe('one webhook id, another body: a conflict that changes nothing', () => 
     const id = `p${randomUUID().replace(/-/g, '')}`;
     const webhookId = `msg_${randomUUID()}`;
     const record = (status: 'succeeded' | 'failed', output: string): WebhookRecord => {
-      const body = JSON.stringify({ id, status, output: [output], logs: 'x'.repeat(padding) });
+      // Random, so that a padded body stays above the inline limit compressed too.
+      const body = JSON.stringify({ id, status, output: [output], logs: randomBytes(padding).toString('base64') });
       return {
         webhookId,
         timestampSeconds: 1_800_000_000,
@@ -277,7 +341,7 @@ describe('one webhook id, another body: a conflict that changes nothing', () => 
   /** The payload the record points at, wherever it is. */
   async function storedPayload(id: string): Promise<string | undefined> {
     const record = await item(predictionItemKey(id));
-    if (record?.payloadItem?.S) return (await item(record.payloadItem.S))?.payload?.S;
+    if (record?.payloadItem?.S) return payloadOfItem(await item(record.payloadItem.S));
     const object = await spillS3.send(new GetObjectCommand({ Bucket: record!.payloadBucket.S!, Key: record!.payloadKey.S! }));
     return object.Body!.transformToString();
   }

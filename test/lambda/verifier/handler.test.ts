@@ -6,7 +6,8 @@ import { DynamoDBClient, GetItemCommand, type AttributeValue } from '@aws-sdk/cl
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import fc from 'fast-check';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
 import { startSecretsManager, type SecretsManagerStandIn } from '../../../local/aws/standins/secrets-manager';
 import { readVerifierConfig } from '../../../lambda/verifier/config';
 import { verifierDependencies } from '../../../lambda/verifier/dependencies';
@@ -442,19 +443,49 @@ describe('what can never be stored is refused with a 4xx before anything is writ
     expect(await predictionItem(id)).toBeUndefined();
   });
 
-  test('a terminal payload too large for any item is spilled, whatever maxInlinePayloadSize says', async () => {
+  test('a terminal payload too large for any item, even compressed, is spilled, whatever maxInlinePayloadSize says', async () => {
     const generous = coldStart({ MAX_INLINE_PAYLOAD_BYTES: String(1024 * 1024) });
     const id = newPredictionId();
-    const body = Buffer.from(JSON.stringify(prediction(id, 'succeeded', { logs: 'l'.repeat(450 * 1024) })));
+    // Random base64 compresses to about ¾: 530 KB of it is about 400 KB compressed, over the 256 KiB ceiling.
+    const body = Buffer.from(JSON.stringify(prediction(id, 'succeeded', { logs: randomBytes(400 * 1024).toString('base64') })));
     expect(await send(signedEvent(body, { secret }), generous)).toMatchObject({ status: 200, body: { outcome: 'accepted' } });
     const item = await predictionItem(id);
     expect(item?.payload).toBeUndefined();
+    expect(item?.payloadItem).toBeUndefined();
     expect(item?.payloadKey?.S).toMatch(`webhook-payloads/${id}/`);
-    // Up to the ceiling, the configured size still decides.
+    // Up to the ceiling, the configured size still decides: 200 KB of random base64 is about 150 KB compressed.
     const inlineId = newPredictionId();
-    const inline = Buffer.from(JSON.stringify(prediction(inlineId, 'succeeded', { logs: 'l'.repeat(200 * 1024) })));
+    const inline = Buffer.from(
+      JSON.stringify(prediction(inlineId, 'succeeded', { logs: randomBytes(150 * 1024).toString('base64') })),
+    );
     expect(await send(signedEvent(inline, { secret }), generous)).toMatchObject({ status: 200 });
     expect(await storedPayload(dynamodb, tableName, await predictionItem(inlineId))).toBe(inline.toString());
+  });
+
+  test('a terminal payload is kept gzip-compressed: 40 KB of logs that compress under the 16 KiB limit stay in the table', async () => {
+    const id = newPredictionId();
+    const logs = Array.from(
+      { length: 1000 },
+      (_, i) =>
+        `${String(Math.floor(i / 10)).padStart(3)}%|${'#'.repeat(i % 11)}| ${i}/1000 [00:${i % 60}<01:00, ${(4 + Math.sin(i)).toFixed(2)}it/s]`,
+    ).join('\n');
+    const body = Buffer.from(JSON.stringify(prediction(id, 'succeeded', { logs })));
+    expect(body.length).toBeGreaterThan(40 * 1024);
+    expect(await deliver(body, { base64: true })).toMatchObject({ status: 200, body: { outcome: 'accepted' } });
+    const record = await predictionItem(id);
+    expect(record?.payloadKey).toBeUndefined();
+    expect(await spilledPayloads(id)).toBe(0);
+    const { Item: payloadItem } = await dynamodb.send(
+      new GetItemCommand({ TableName: tableName, Key: { pk: record!.payloadItem }, ConsistentRead: true }),
+    );
+    expect(payloadItem?.payload).toBeUndefined();
+    const compressed = Buffer.from(payloadItem!.payloadGzip.B!);
+    expect(compressed.length).toBeLessThanOrEqual(16 * 1024);
+    // Plain gzip of the very bytes that were signed; the record's size and the key's digest are the raw body's.
+    expect(gunzipSync(compressed).equals(body)).toBe(true);
+    expect(record?.payloadBytes).toEqual({ N: String(body.length) });
+    const digest = createHash('sha256').update(body).digest().subarray(0, 16).toString('base64url');
+    expect(record?.payloadItem?.S).toBe(`payload#${id}#${digest}`);
   });
 });
 
@@ -674,7 +705,8 @@ describe('a dependency that stops answering gets a 5xx in seconds, not a hang', 
     await throughOwnProxy('AWS_ENDPOINT_URL_S3', fauxqs.endpoint, async (proxy, cold) => {
       proxy.partition();
       const id = newPredictionId();
-      const body = JSON.stringify(prediction(id, 'succeeded', { logs: '.'.repeat(3 * 1024 * 1024) }));
+      // Random, so that it goes to S3 compressed too (3 MB of one character would compress to 3 KB).
+      const body = JSON.stringify(prediction(id, 'succeeded', { logs: randomBytes(2.25 * 1024 * 1024).toString('base64') }));
       const partitioned = await timed(signedEvent(body, { secret }), cold);
       expect(partitioned.answer).toEqual({ status: 503, body: { error: 'payload_store_unavailable' } });
       expect(partitioned.ms).toBeLessThan(PARTITION_ANSWER_MS);

@@ -18,6 +18,7 @@ import { ALARMED_SERIES, METRIC } from '../../../lambda/shared/metrics';
 import { estimate, type CostEstimate } from '../../../scripts/cost/estimate';
 import { reconcilerAddition } from '../../../scripts/cost/markdown';
 import { seedPerMillionWebhooks } from '../../../scripts/cost/comparison';
+import MEASURED_DURATIONS from '../../../docs/measured-durations.json';
 import MEASURED from '../../../docs/measured-units.json';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -261,7 +262,7 @@ describe('cost estimate', () => {
   });
 
   test("each row's worked arithmetic evaluates to the cost it prints", () => {
-    const variant = estimate(synthesize({ maxInlinePayloadSize: Size.kibibytes(2), signingKeyCacheTtl: Duration.seconds(0) }));
+    const variant = estimate(synthesize({ maxInlinePayloadSize: Size.bytes(512), signingKeyCacheTtl: Duration.seconds(0) }));
     const reconciling = estimate(synthesize({ reconciliation: { interval: Duration.minutes(7) } }, { token: true }));
     const addition = reconcilerAddition(defaults, reconciling);
     for (const markdown of [defaults.markdown, variant.markdown, reconciling.markdown, addition]) {
@@ -280,7 +281,7 @@ describe('cost estimate', () => {
       `Archive path: the stream's records through a filtered Pipe, in batches of ${facts.pipeBatchSize}; ${facts.maxReceiveCount} tries per prediction, then the dead-letter queue; the archiver takes batches of ${facts.eventSourceBatchSize}, at most ${facts.maxConcurrency} at once; ${facts.queues} SQS queues`,
       `Log retention: ${retention} (${facts.logGroups} log groups)`,
       `KMS keys: ${facts.kmsKeys}; secrets: ${facts.secrets}; alarms: ${facts.alarms} (${facts.alarmMetrics} alarm metrics); dashboards: ${facts.dashboards}`,
-      `Signing key cache: ${facts.keyCacheTtlSeconds} s; largest inline payload: ${withSeparators(facts.maxInlinePayloadBytes)} bytes`,
+      `Signing key cache: ${facts.keyCacheTtlSeconds} s; largest inline payload: ${withSeparators(facts.maxInlinePayloadBytes)} bytes compressed`,
       `Archive documents: ${facts.predictionDocument ? 'manifest.json and prediction.json (`predictionDocument`)' : 'manifest.json alone, the terminal payload in it (no `predictionDocument`)'}`,
     ]);
   });
@@ -381,12 +382,12 @@ describe('cost estimate', () => {
       );
     const averaged = (bytes: (webhook: (typeof webhooks)['start']) => number) =>
       (bytes(webhooks.start) + 4 * bytes(webhooks.intermediate) + bytes(webhooks.terminalInline)) / 6;
-    // By default: the verifier's line for 1 invocation in 100, no metric line for an accepted
-    // webhook, none of Lambda's records; the archiver's line, its alarmed series and Lambda's records.
+    // By default: each handler's lines for 1 invocation in 100, the alarms' metric series, none of
+    // Lambda's records (for an accepted webhook, no metric line at all).
     ingestion(
       defaults,
       averaged((webhook) => webhook.lineBytes * 0.01 + webhook.alarmedMetricBytes) + Buffer.byteLength(accessLog),
-      archival.inline.lineBytes + archival.inline.alarmedMetricBytes + system,
+      archival.inline.lineBytes * 0.01 + archival.inline.alarmedMetricBytes,
     );
     // Verbose logs and every metric: everything measured.
     const everything = estimate(synthesize({ verboseLogs: true, detailedMetrics: true }));
@@ -449,8 +450,15 @@ describe('cost estimate', () => {
 
   test('compute lines scale with the memory in the template', () => {
     const bigger = estimate(synthesize({ verifier: { memorySize: 512 }, archiver: { memorySize: 1024 } }));
+    // The verifier was measured at 256 MB alone: the nearest figure, at twice the memory.
     expect(costOf(bigger, 'verifier-compute')).toBeCloseTo(2 * costOf(defaults, 'verifier-compute')!, 2);
-    expect(costOf(bigger, 'archiver-compute')).toBeCloseTo(2 * costOf(defaults, 'archiver-compute')!, 2);
+    // The archiver at each size it was measured at: its duration there, times its memory.
+    const { archiverMs } = MEASURED_DURATIONS;
+    expect(costOf(bigger, 'archiver-compute')).toBeCloseTo(
+      ((1024 * archiverMs['1024']) / (256 * archiverMs['256'])) * costOf(defaults, 'archiver-compute')!,
+      1, // rows are rounded to the cent
+    );
+    expect(arithmeticOf(bigger, 'archiver-compute')).toContain(`× ${archiverMs['1024'] / 1000} s × 1 GB`);
     expect(bigger.total).toBeGreaterThan(defaults.total);
     expect(bigger.fixed).toBe(defaults.fixed);
   });
@@ -481,8 +489,16 @@ describe('cost estimate', () => {
     expect(uncached.fixed).toBeCloseTo(defaults.fixed - costOf(defaults, 'secret-reads')!, 2);
   });
 
-  test('terminal payloads above the inline limit move from the table to S3', () => {
-    const spilling = estimate(synthesize({ maxInlinePayloadSize: Size.kibibytes(2) }));
+  test('terminal payloads above the inline limit (compressed, as stored) move from the table to S3', () => {
+    const { terminalInline } = MEASURED.webhooks;
+    // The measured 3 KiB payload is about 1 KB compressed: a 2 KiB limit keeps it in the table, 512 bytes does not.
+    expect(terminalInline.bodyBytes).toBeGreaterThan(2048);
+    expect(terminalInline.storedPayloadBytes).toBeGreaterThan(512);
+    expect(terminalInline.storedPayloadBytes).toBeLessThanOrEqual(2048);
+    const kept = estimate(synthesize({ maxInlinePayloadSize: Size.kibibytes(2) }));
+    expect(costOf(kept, 'verifier-writes-terminal')).toBe(costOf(defaults, 'verifier-writes-terminal'));
+    expect(kept.rows.map((row) => row.id)).not.toContain('verifier-spill-puts');
+    const spilling = estimate(synthesize({ maxInlinePayloadSize: Size.bytes(512) }));
     const ids = spilling.rows.map((row) => row.id);
     expect(costOf(spilling, 'verifier-writes-terminal')).toBeLessThan(costOf(defaults, 'verifier-writes-terminal')!);
     // The archiver's updates cost the same either way (the record is small); it reads the payload item, or GETs from S3.
