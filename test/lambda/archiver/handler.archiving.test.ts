@@ -375,7 +375,9 @@ describe("with prediction.json (the construct's predictionDocument)", () => {
       const [inline, spilled] = [newId(), newId()];
       const file = files.serveRandom(`/${inline}/out-0.png`, 2048, 'image/png');
       const inlineTerminal = JSON.stringify(prediction(inline, 'succeeded-images', { output: [file.url] }), null, 2);
-      const spilledTerminal = JSON.stringify(prediction(spilled, 'succeeded-llm-tokens', { logs: 'token ✓\n'.repeat(10_000) }));
+      // Random, so that it is above the inline limit compressed too.
+      const logs = `token ✓\n${randomBytes(24 * 1024).toString('base64')}`;
+      const spilledTerminal = JSON.stringify(prediction(spilled, 'succeeded-llm-tokens', { logs }));
       await pipeline.record(inlineTerminal, spilledTerminal);
       await pipeline.drain();
       expect((await item(pipeline.tableName, spilled))?.payloadKey).toBeDefined();
