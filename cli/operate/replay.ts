@@ -142,7 +142,7 @@ async function rebuild(target: OperateTarget, clients: OperateClients, predictio
   try {
     const manifestText = await read(manifestKey(target.archivePrefix, predictionId));
     manifest = JSON.parse(manifestText) as ArchiveManifest;
-    // The manifest carries the payload; one written before it did (or beside prediction.json) may not.
+    // The manifest carries the payload; one written before it did has prediction.json instead.
     payload =
       manifestPayloadText(manifestText) ??
       (await read(manifest.prediction?.key ?? predictionDocumentKey(target.archivePrefix, predictionId)));
