@@ -23,6 +23,13 @@ export const METRIC = {
   payloadBytes: 'PayloadBytes',
   /** A reread of the signing secret failed and the cached keys stayed in use; also by `reason`. */
   signingKeyRefreshFailed: 'SigningKeyRefreshFailed',
+  /** Finished predictions the forwarder put on the archive queue (from the table's stream). */
+  archiveRequestsQueued: 'ArchiveRequestsQueued',
+  /**
+   * Archive requests the forwarder could not queue (SQS rejected the entry or the call failed), and
+   * stream records it cannot read; the event source tries them again. Also by `reason`.
+   */
+  archiveRequestsFailed: 'ArchiveRequestsFailed',
   /** Queue messages the archiver was handed (one per finished prediction, redeliveries included). */
   archiverRecords: 'ArchiverRecords',
   /** Predictions whose last try failed: recorded on the item, left in the dead-letter queue; by `reason`. */
