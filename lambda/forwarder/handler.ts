@@ -16,7 +16,7 @@
  */
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { METRIC } from '../shared/metrics';
-import { errorName, MetricUnit, type Telemetry } from '../telemetry';
+import { errorName, type Telemetry } from '../telemetry';
 import { groupsOf, planForwarding, SEND_MESSAGE_BATCH_LIMIT, type ArchiveRequest } from './archive-requests';
 import type { ArchiveRequestQueue } from './archive-request-queue';
 
@@ -44,7 +44,6 @@ export function createForwarderHandler({ telemetry, queue }: ForwarderDependenci
       countFailure(METRIC.archiveRequestsFailed, errorName(error));
       return group[0].index;
     }
-    metrics.addMetric(METRIC.archiveRequestsQueued, MetricUnit.Count, group.length - rejections.length);
     if (rejections.length === 0) return undefined;
     for (const rejection of rejections) countFailure(METRIC.archiveRequestsFailed, rejection.code);
     logger.warn('SQS rejected archive requests; the event source retries from the first', {
@@ -86,7 +85,7 @@ export function createForwarderHandler({ telemetry, queue }: ForwarderDependenci
       if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
     }
     if (firstNotQueued === undefined) {
-      logger.debug('archive requests queued', { count: plan.requests.length });
+      logger.info('archive requests queued', { predictionIds: plan.requests.map((request) => request.predictionId) });
       return { batchItemFailures: [] };
     }
     // Lambda checkpoints the records before this one and retries from it.

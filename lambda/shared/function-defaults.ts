@@ -11,6 +11,16 @@ export const VERIFIER_FUNCTION_DEFAULTS = {
   memorySizeMb: 256,
 } as const;
 
+/**
+ * One SendMessageBatch per invocation: milliseconds of work, a few seconds when SQS is slow (its
+ * SDK client gives up after about 4 s), so 30 s leaves room without holding a shard long when it
+ * hangs. 128 MB, the least Lambda gives: the function holds ten small records.
+ */
+export const FORWARDER_FUNCTION_DEFAULTS = {
+  timeoutSeconds: 30,
+  memorySizeMb: 128,
+} as const;
+
 export const ARCHIVER_FUNCTION_DEFAULTS = {
   timeoutSeconds: 10 * 60,
   memorySizeMb: 512,
@@ -38,6 +48,16 @@ export const ARCHIVE_VISIBILITY_MARGIN_SECONDS = 60;
 export const LEAN_VERIFIER_LOGGING = {
   logLevel: 'WARN',
   sampleRate: 0.01,
+  systemLogLevel: 'WARN',
+} as const;
+
+/**
+ * The forwarder's logging unless `verboseLogs`: what goes wrong (a rejected entry, a failed call,
+ * a record it cannot read), nothing for a prediction queued (the archiver logs each one), and none
+ * of Lambda's own records. With `verboseLogs`, VERBOSE_LOGGING: a line per invocation too.
+ */
+export const LEAN_FORWARDER_LOGGING = {
+  logLevel: 'WARN',
   systemLogLevel: 'WARN',
 } as const;
 

@@ -23,11 +23,10 @@ export const METRIC = {
   payloadBytes: 'PayloadBytes',
   /** A reread of the signing secret failed and the cached keys stayed in use; also by `reason`. */
   signingKeyRefreshFailed: 'SigningKeyRefreshFailed',
-  /** Finished predictions the forwarder put on the archive queue (from the table's stream). */
-  archiveRequestsQueued: 'ArchiveRequestsQueued',
   /**
-   * Archive requests the forwarder could not queue (SQS rejected the entry or the call failed), and
-   * stream records it cannot read; the event source tries them again. Also by `reason`.
+   * Finished predictions the forwarder could not queue for archival (SQS rejected the entry, the
+   * call failed, or the stream record cannot be read); the event source tries them again, then
+   * records the batch in the failure queue. Also by `reason` (the SQS error code).
    */
   archiveRequestsFailed: 'ArchiveRequestsFailed',
   /** Queue messages the archiver was handed (one per finished prediction, redeliveries included). */
