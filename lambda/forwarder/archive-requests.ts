@@ -13,14 +13,14 @@ export const SEND_MESSAGE_BATCH_LIMIT = 10;
 export type UnreadableReason = 'no_prediction_id' | 'invalid_prediction_id';
 
 /** One archive request: the prediction, and the position of its record in the batch. */
-export interface ArchiveRequest {
+export interface PlannedRequest {
   readonly index: number;
   readonly predictionId: string;
 }
 
 export interface ForwardingPlan {
   /** What to queue, in stream order: only records before `unreadable`. */
-  readonly requests: readonly ArchiveRequest[];
+  readonly requests: readonly PlannedRequest[];
   /**
    * The first record in which a prediction became terminal but whose id cannot be read. It is
    * never skipped: the batch fails from it, so the event source retries it and, after its
@@ -45,7 +45,7 @@ function decide(record: DynamoDBRecord): Decision {
 }
 
 export function planForwarding(records: readonly DynamoDBRecord[]): ForwardingPlan {
-  const requests: ArchiveRequest[] = [];
+  const requests: PlannedRequest[] = [];
   let skipped = 0;
   for (const [index, record] of records.entries()) {
     const decision = decide(record);

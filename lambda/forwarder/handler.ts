@@ -17,7 +17,7 @@
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { METRIC } from '../shared/metrics';
 import { errorName, type Telemetry } from '../telemetry';
-import { groupsOf, planForwarding, SEND_MESSAGE_BATCH_LIMIT, type ArchiveRequest } from './archive-requests';
+import { groupsOf, planForwarding, SEND_MESSAGE_BATCH_LIMIT, type PlannedRequest } from './archive-requests';
 import type { ArchiveRequestQueue } from './archive-request-queue';
 
 /** What the forwarder works with; index.ts builds them from its configuration. */
@@ -32,7 +32,7 @@ export function createForwarderHandler({ telemetry, queue }: ForwarderDependenci
   const { logger, metrics, countFailure } = telemetry;
 
   /** Sends one group; the position in the batch of its first record not queued, if any. */
-  async function sendGroup(group: readonly ArchiveRequest[]): Promise<number | undefined> {
+  async function sendGroup(group: readonly PlannedRequest[]): Promise<number | undefined> {
     let rejections;
     try {
       rejections = await queue.send(group.map((request) => request.predictionId));

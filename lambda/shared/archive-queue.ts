@@ -1,11 +1,10 @@
 /**
  * The work queue between the table stream and the archiver: one small message per finished
  * prediction, carrying only its id. One definition of the message and the queue's defaults, used
- * by the forwarder (writing), the archiver and the reconciler (reading, redriving), the construct
+ * by the forwarder and the reconciler's redrive (writing), the archiver (reading), the construct
  * (the event source) and local mode (the SQS emulation), so they cannot drift.
  */
 import { isPredictionId } from './prediction';
-import { ATTR } from './state';
 
 /** The message body the archiver receives: the record itself is read from the table. */
 export interface ArchiveRequest {
@@ -21,9 +20,6 @@ export function archiveRequestBody(predictionId: string): string {
   return `{"predictionId": ${JSON.stringify(predictionId)}}`;
 }
 
-/** The Pipe's input template (replaced by the forwarder and `archiveRequestBody`). */
-export const ARCHIVE_REQUEST_TEMPLATE = `{"predictionId": "<$.dynamodb.NewImage.${ATTR.predictionId}.S>"}`;
-
 /** The prediction id of a queue message, or undefined when the body is not an archive request. */
 export function parseArchiveRequest(body: string): string | undefined {
   if (body.length > 1024) return undefined;
@@ -38,8 +34,6 @@ export function parseArchiveRequest(body: string): string | undefined {
 
 /** Defaults of the queue and the archiver's event source (construct and local mode). */
 export const ARCHIVE_QUEUE_DEFAULTS = {
-  pipeBatchSize: 10,
-  pipeRetryAttempts: 10,
   /** Predictions per archiver invocation, archived at the same time. */
   batchSize: 10,
   /** Archiver invocations at once (Lambda's SQS event source allows 2 to 1,000). */
