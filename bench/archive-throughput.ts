@@ -188,7 +188,7 @@ export async function benchArchiveThroughput(rounds = 2): Promise<ArchiveThrough
         bodyBytes: body.length,
         receivedAt: new Date(),
       });
-      // What the Pipe queues for a finished prediction: its id; the archiver reads the rest from the table.
+      // What the forwarder queues for a finished prediction: its id; the archiver reads the rest from the table.
       const event: SQSEvent = {
         Records: [
           {

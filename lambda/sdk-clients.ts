@@ -76,6 +76,17 @@ export const VERIFIER_CLIENTS = {
 } as const satisfies Record<string, SdkClientSettings>;
 
 /**
+ * The forwarder sends one SendMessageBatch per invocation (its event source hands it at most 10
+ * records) and has 30 s. Its retries are the stream event source's: a failed call or a rejected
+ * entry is reported as the first record not queued, and Lambda retries from there (10 times, with
+ * backoff, then the failure queue). The SDK's second try only covers what a fresh connection
+ * fixes at once (a reset or a lost reply), so the two layers stay short: 2 × 2 s of silence.
+ */
+export const FORWARDER_CLIENTS = {
+  sqs: { maxAttempts: 2, requestHandler: { connectionTimeout: 2 * SECOND, socketTimeout: 2 * SECOND } },
+} as const satisfies Record<string, SdkClientSettings>;
+
+/**
  * The archiver reserves 20 s of its timeout (SAFETY_MARGIN_MS) for what follows its deadline:
  * the one try `retryTransient` may have started just before it (at most S3's 10.1 s below),
  * releasing the prediction (DynamoDB, 2 s) and setting its message's next try (SQS, 4.1 s):

@@ -33,7 +33,7 @@ export const CONTROL_TOWER_NOT_APPLICABLE: readonly ControlTowerException[] = [
   {
     id: 'ct-lambda-pr-3',
     requirement: 'Lambda functions run in a customer-managed VPC',
-    resources: 'the verifier and archiver functions',
+    resources: 'the verifier, forwarder and archiver functions',
     reason:
       'The functions reach no private resource: only AWS APIs and, for the archiver, replicate.delivery on the internet. ' +
       'In a VPC they would need a NAT gateway (from about $33 a month per zone) and endpoints for the same traffic, with no address to protect.',

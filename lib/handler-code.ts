@@ -7,7 +7,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-export type HandlerName = 'verifier' | 'archiver' | 'reconciler';
+export type HandlerName = 'verifier' | 'forwarder' | 'archiver' | 'reconciler';
 
 /** The newest Node.js runtime in aws-cdk-lib (a test fails when a newer one appears). */
 export const HANDLER_RUNTIME = lambda.Runtime.NODEJS_24_X;

@@ -14,6 +14,7 @@ export interface MetricSources {
   readonly namespace: string;
   readonly httpApi: apigwv2.HttpApi;
   readonly verifier: lambda.IFunction;
+  readonly forwarder: lambda.IFunction;
   readonly archiver: lambda.IFunction;
   readonly archiveQueue: sqs.IQueue;
   readonly archiveDeadLetterQueue: sqs.IQueue;
@@ -67,9 +68,17 @@ export class WebhooksMetricFactory {
     return this.sources.archiveDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', ...options });
   }
 
-  /** Stream batches the Pipe could not queue. */
+  /** Stream batches the forwarder could not queue, after its event source's retries. */
   archiveFailureQueueDepth(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
     return this.sources.archiveFailureQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', ...options });
+  }
+
+  /**
+   * How old the last stream record the forwarder was handed is (milliseconds, maximum): near zero
+   * while it keeps up; it grows while a batch is retried or the function is throttled.
+   */
+  forwarderIteratorAge(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.sources.forwarder.metric('IteratorAge', { statistic: 'Maximum', ...options });
   }
 
   verifierErrors(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
@@ -100,12 +109,17 @@ export class WebhooksMetricFactory {
     });
   }
 
-  /** Throttles of either function, as one series. */
+  /**
+   * Throttles of the verifier, the forwarder or the archiver, as one series. The forwarder's
+   * matter most: its stream event source retries a throttled batch without counting it against
+   * its retries, until the records leave the stream (24 hours), so nothing else would tell.
+   */
   throttles(period: Duration = Duration.minutes(5)): cloudwatch.MathExpression {
     return new cloudwatch.MathExpression({
-      expression: 'verifier + archiver',
+      expression: 'verifier + forwarder + archiver',
       usingMetrics: {
         verifier: this.sources.verifier.metricThrottles({ period }),
+        forwarder: this.sources.forwarder.metricThrottles({ period }),
         archiver: this.sources.archiver.metricThrottles({ period }),
       },
       label: 'Throttles',

@@ -82,7 +82,7 @@ export function createAlarms(
     }),
     archiveFailureQueue: () => ({
       alarmDescription:
-        'The archive Pipe could not queue stream records after its retries: some finished predictions were not queued for archival (see the archive failure queue).',
+        'The forwarder could not queue stream records after its retries: some finished predictions were not queued for archival (the archive failure queue holds their shard and sequence numbers).',
       metric: metrics.archiveFailureQueueDepth({ period: Duration.minutes(1) }),
       threshold: 1,
     }),
@@ -111,7 +111,8 @@ export function createAlarms(
       threshold: (options.maxArchiveBacklogAge ?? Duration.minutes(10)).toSeconds(),
     }),
     throttles: () => ({
-      alarmDescription: 'The verifier or the archiver was throttled by Lambda.',
+      alarmDescription:
+        'The verifier, the forwarder or the archiver was throttled by Lambda: a throttled forwarder leaves finished predictions on the stream, which keeps them 24 hours.',
       metric: metrics.throttles(),
       threshold: 1,
     }),
@@ -128,7 +129,7 @@ export function createAlarms(
       withReconciler
         ? {
             alarmDescription:
-              'The reconciler sent finished predictions to the archive queue again: they were not announced long after finishing, so the table stream, the Pipe or the archive queue is not delivering them (see the archive failure queue).',
+              'The reconciler sent finished predictions to the archive queue again: they were not announced long after finishing, so the table stream, the forwarder or the archive queue is not delivering them (see the archive failure queue).',
             metric: metrics.archivalsRedriven(fifteenMinutes),
             threshold: 1,
           }
@@ -198,7 +199,12 @@ export function createAlarms(
 export function createDashboard(
   scope: Construct,
   { metrics }: Monitored,
-  resources: { readonly httpApi: apigwv2.HttpApi; readonly verifier: lambda.IFunction; readonly archiver: lambda.IFunction },
+  resources: {
+    readonly httpApi: apigwv2.HttpApi;
+    readonly verifier: lambda.IFunction;
+    readonly archiveForwarder: lambda.IFunction;
+    readonly archiver: lambda.IFunction;
+  },
   alarms: readonly cloudwatch.IAlarm[],
 ): cloudwatch.Dashboard {
   const metric = (name: string, label: string, extra: HandlerMetricOptions = {}) =>
@@ -209,7 +215,7 @@ export function createDashboard(
     new cloudwatch.TextWidget({
       markdown:
         '## Replicate webhooks\nReplicate → **API** → **verifier** (signature, one DynamoDB transaction) → table stream → ' +
-        '**Pipe** → **archive queue** → **archiver** (outputs → S3) → **completion topic**',
+        '**forwarder** → **archive queue** → **archiver** (outputs → S3) → **completion topic**',
       width: 24,
       height: 2,
     }),
@@ -275,13 +281,23 @@ export function createDashboard(
       right: [metric(METRIC.bytesArchived, 'bytes archived')],
     }),
     new cloudwatch.GraphWidget({
+      title: 'Forwarder (stream → archive queue)',
+      width: 8,
+      left: [
+        resources.archiveForwarder.metricErrors(),
+        resources.archiveForwarder.metricThrottles(),
+        metric(METRIC.archiveRequestsFailed, 'not queued (retried)'),
+        metrics.archiveFailureQueueDepth({ label: 'failure queue' }),
+      ],
+      right: [metrics.forwarderIteratorAge({ label: 'iterator age (ms)' })],
+    }),
+    new cloudwatch.GraphWidget({
       title: 'Archiver',
       width: 8,
       left: [
         resources.archiver.metricErrors(),
         resources.archiver.metricThrottles(),
         metrics.archiveDeadLetters({ label: 'dead letters' }),
-        metrics.archiveFailureQueueDepth({ label: 'failure queue' }),
         metric(METRIC.archivalsFailed, 'archivals failed'),
       ],
       right: [metrics.archiveBacklogAge({ label: 'backlog age (s)' }), metrics.archiveBacklog({ label: 'waiting' })],

@@ -112,11 +112,12 @@ export function acknowledgeArchiver(
 const CUSTOMER_KEY_REASON =
   "CDK's KMS grants for the customer managed key of the table, bucket, queues or topics; scoped to that key, no other.";
 
-/** The Pipe's role reads an encrypted stream and sends to encrypted queues: CDK's KMS grants. */
-export function acknowledgeArchivePipeRole(role: IConstruct, options: { readonly customerManagedKey: boolean }): void {
-  if (!options.customerManagedKey) return;
-  acknowledge(role, 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', CUSTOMER_KEY_REASON);
-  acknowledge(role, 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', CUSTOMER_KEY_REASON);
+export function acknowledgeArchiveForwarder(forwarder: IConstruct): void {
+  acknowledge(
+    forwarder,
+    'Serverless-LambdaDLQ',
+    "Its table stream event source invokes it synchronously, and a function DLQ only serves asynchronous invocations; batches that fail every retry are described in archiveFailureQueue, the event source's on-failure destination.",
+  );
 }
 
 export function acknowledgeReconcileSchedule(rule: IConstruct): void {

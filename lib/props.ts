@@ -175,7 +175,7 @@ export enum AlarmName {
   REJECTED_SIGNATURES = 'rejectedSignatures',
   /** The archiver crashed or timed out. */
   ARCHIVER_ERRORS = 'archiverErrors',
-  /** The archive Pipe could not queue stream records (the archive failure queue is not empty). */
+  /** The forwarder could not queue stream records after its retries (the archive failure queue is not empty). */
   ARCHIVE_FAILURE_QUEUE = 'archiveFailureQueue',
   /** Predictions failed every archival try (the archive dead-letter queue is not empty). */
   ARCHIVE_DEAD_LETTERS = 'archiveDeadLetters',
@@ -188,7 +188,7 @@ export enum AlarmName {
   ARCHIVE_FILE_FAILURES = 'archiveFileFailures',
   /** Finished predictions waited too long in the archive queue (`AlarmOptions.maxArchiveBacklogAge`). */
   ARCHIVE_BACKLOG_AGE = 'archiveBacklogAge',
-  /** The verifier or the archiver was throttled. */
+  /** The verifier, the forwarder or the archiver was throttled. */
   THROTTLES = 'throttles',
   /** The reconciler recorded predictions whose webhooks never arrived (with `replicateApiToken`). */
   MISSED_WEBHOOKS = 'missedWebhooks',
@@ -196,7 +196,7 @@ export enum AlarmName {
   RECONCILER_FAILURES = 'reconcilerFailures',
   /**
    * The reconciler sent finished predictions to the archive queue again in the last 15 minutes
-   * (`ArchivalsRedriven`): the path from the table's stream through the Pipe and the queue is not
+   * (`ArchivalsRedriven`): the path from the table's stream through the forwarder and the queue is not
    * delivering them (with `replicateApiToken`).
    */
   ARCHIVALS_REDRIVEN = 'archivalsRedriven',
@@ -632,7 +632,7 @@ export interface ReplicateWebhooksProps {
    * files and bytes archived, failures by reason, cold starts, the reconciler's counts), or only the
    * few series the alarms read (`ALARMED_SERIES`: signatures refused, archivals given up, output
    * files not archived; with an event bus or the reconciler, theirs). Each custom series costs
-   * $0.30 a month, and its embedded-metric lines are billed as log ingestion: all of them are $9.30
+   * $0.30 a month, and its embedded-metric lines are billed as log ingestion: all of them are $9.60
    * a month (and about $0.20 per million webhooks of logs), the alarms' own $0.90. Without it, the `metric*` methods of the other metrics
    * return metrics with no data, and every alarm still has its own; AWS's free metrics (Lambda,
    * API Gateway, SQS) are there either way.

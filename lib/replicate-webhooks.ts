@@ -9,9 +9,8 @@ import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { DynamoEventSource, SqsDlq, SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as pipes from 'aws-cdk-lib/aws-pipes';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as route53Targets from 'aws-cdk-lib/aws-route53-targets';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -20,10 +19,11 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ARCHIVE_FOLDERS, PREDICTIONS_FOLDER, SPILL_FOLDER, normalizePrefix } from '../lambda/shared/archive-layout';
-import { ARCHIVE_QUEUE_DEFAULTS, ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
+import { ARCHIVE_QUEUE_DEFAULTS } from '../lambda/shared/archive-queue';
 import {
   ARCHIVE_VISIBILITY_MARGIN_SECONDS,
   ARCHIVER_FUNCTION_DEFAULTS,
+  FORWARDER_FUNCTION_DEFAULTS,
   RECONCILER_FUNCTION_DEFAULTS,
   VERIFIER_FUNCTION_DEFAULTS,
   LEAN_LOGGING,
@@ -32,16 +32,17 @@ import {
 } from '../lambda/shared/function-defaults';
 import { DETAILED_METRICS_ENV, METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../lambda/shared/metrics';
 import { ARCHIVER_DEFAULTS, archiverEnvironment, fileConcurrencyFor } from '../lambda/archiver/settings';
+import { forwarderEnvironment } from '../lambda/forwarder/settings';
 import { VERIFIER_DEFAULTS, WEBHOOK_THROTTLE_DEFAULTS, verifierEnvironment } from '../lambda/verifier/settings';
 import { RECONCILER_DEFAULTS, reconcilerEnvironment } from '../lambda/reconciler/settings';
 import { RECONCILIATION_DEFAULTS } from '../lambda/shared/reconcile';
 import { ARCHIVE_PENDING_INDEX, FOLLOW_INDEX, PARTITION_KEY, STORE_DEFAULTS, TTL_ATTRIBUTE } from '../lambda/shared/state';
-import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
+import { BECAME_TERMINAL_PATTERNS, FORWARDER_EVENT_SOURCE_DEFAULTS } from '../lambda/shared/stream-filter';
 import { checkExistingOrProps, consolidateProps } from './consolidate';
 import { HANDLER_ARCHITECTURE, HANDLER_RUNTIME, handlerCode, type HandlerName } from './handler-code';
 import {
   acknowledgeArchiveBucketWithoutAccessLogs,
-  acknowledgeArchivePipeRole,
+  acknowledgeArchiveForwarder,
   acknowledgeArchiver,
   acknowledgeHandlerFunction,
   acknowledgeReconcileSchedule,
@@ -69,7 +70,7 @@ import { COMPLETION_KINDS, TERMINAL_STATUSES, type CompletionKind } from '../lam
 /**
  * Receives Replicate webhooks: an HTTP API in front of a verifier Lambda that checks the
  * Standard Webhooks signature and records each webhook once, in order, in a DynamoDB table.
- * An EventBridge Pipe reads the table's stream and queues each finished prediction; an archiver
+ * A forwarder Lambda reads the table's stream and queues each finished prediction; an archiver
  * consumes the queue, copies every output file into S3 before Replicate deletes it, and
  * announces each finished prediction on an SNS topic.
  */
@@ -108,16 +109,24 @@ export class ReplicateWebhooks extends Construct {
   public readonly archiver: lambda.Function;
   /** The scheduled reconciler: created when `replicateApiToken` is given (and not disabled). */
   public readonly reconciler?: lambda.Function;
-  /** One message per finished prediction (`{"predictionId": …}`), put there by `archivePipe`. */
+  /** One message per finished prediction (`{"predictionId": …}`), put there by `archiveForwarder`. */
   public readonly archiveQueue: sqs.Queue;
   /**
    * Predictions whose every try failed. Redrive them to `archiveQueue` with SQS's own redrive
    * (`aws sqs start-message-move-task --source-arn <this queue's ARN>`).
    */
   public readonly archiveDeadLetterQueue: sqs.Queue;
-  /** The EventBridge Pipe from the table's stream, filtered to predictions that became terminal, to `archiveQueue`. */
-  public readonly archivePipe: pipes.CfnPipe;
-  /** Encrypted queue that receives stream batches the Pipe could not deliver to `archiveQueue` (metadata only). */
+  /**
+   * The forwarder: a function on the table's stream, filtered to predictions that became
+   * terminal, that puts one message per prediction on `archiveQueue`. Its event source retries a
+   * batch it could not queue 10 times, bisecting it, then describes it in `archiveFailureQueue`.
+   * (It replaced an EventBridge Pipe: a Lambda function's stream reads are free, a Pipe's are not.)
+   */
+  public readonly archiveForwarder: lambda.Function;
+  /**
+   * Encrypted queue that receives the stream batches the forwarder could not queue after its
+   * retries: metadata only (shard, sequence numbers, arrival times), to find the records by.
+   */
   public readonly archiveFailureQueue: sqs.Queue;
   /** One message per finished prediction (created unless `existingCompletionTopic` was given). */
   public readonly completionTopic: sns.ITopic;
@@ -218,7 +227,7 @@ export class ReplicateWebhooks extends Construct {
     this.archiveFailureQueue = this.createQueue('ArchiveFailureQueue', {
       retentionPeriod: Duration.days(14),
       noDlqReason:
-        'This queue is itself the dead-letter destination of the archive Pipe; nothing consumes it automatically, so it needs no DLQ.',
+        "This queue is itself the on-failure destination of the forwarder's stream event source; nothing consumes it automatically, so it needs no DLQ.",
     });
     this.archiveDeadLetterQueue = this.createQueue('ArchiveDeadLetterQueue', {
       retentionPeriod: Duration.days(14),
@@ -230,7 +239,7 @@ export class ReplicateWebhooks extends Construct {
       retentionPeriod: Duration.days(4),
       deadLetterQueue: { queue: this.archiveDeadLetterQueue, maxReceiveCount },
     });
-    this.archivePipe = this.createArchivePipe();
+    this.archiveForwarder = this.createArchiveForwarder();
     this.archiver = this.createArchiver(props, archiverTimeout, maxReceiveCount);
     if (props.replicateApiToken && props.reconciliation?.enabled !== false) {
       this.reconciler = this.createReconciler(props, props.replicateApiToken);
@@ -240,6 +249,7 @@ export class ReplicateWebhooks extends Construct {
       namespace: this.metricsNamespace,
       httpApi: this.httpApi,
       verifier: this.verifier,
+      forwarder: this.archiveForwarder,
       archiver: this.archiver,
       archiveQueue: this.archiveQueue,
       archiveDeadLetterQueue: this.archiveDeadLetterQueue,
@@ -327,7 +337,7 @@ export class ReplicateWebhooks extends Construct {
 
   /**
    * Finished predictions the reconciler sent to the archive queue again because they were not
-   * announced long after finishing (with the reconciler): any means the Pipe or queue path is not delivering.
+   * announced long after finishing (with the reconciler): any means the forwarder or queue path is not delivering.
    */
   public metricArchivalsRedriven(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metrics.archivalsRedriven(options);
@@ -727,39 +737,36 @@ export class ReplicateWebhooks extends Construct {
   /**
    * The table's stream, filtered to predictions that became terminal, to the archive queue: one
    * message per prediction, so each is retried and scaled on its own, not with its stream shard.
+   *
+   * What is alarmed: a batch that fails every retry lands in the failure queue (its alarm); a
+   * throttled forwarder (the one failure its event source retries without counting, until the
+   * records leave the stream after 24 hours) is in the throttles alarm. Iterator age is not
+   * alarmed: it grows only through those two (or a stopped mapping, which the reconciler's
+   * pending-archival age shows), and errors end in the failure queue within minutes.
    */
-  private createArchivePipe(): pipes.CfnPipe {
-    const role = new iam.Role(this, 'ArchivePipeRole', {
-      description: 'Lets the archive Pipe read the state table stream and queue finished predictions',
-      // Only a Pipe of this account may take the role (the confused-deputy guard).
-      assumedBy: new iam.ServicePrincipal('pipes.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
-      }),
-    });
-    this.table.grantStreamRead(role);
-    this.archiveQueue.grantSendMessages(role);
-    this.archiveFailureQueue.grantSendMessages(role);
-    const pipe = new pipes.CfnPipe(this, 'ArchivePipe', {
+  private createArchiveForwarder(): lambda.Function {
+    const forwarder = this.createFunction('ArchiveForwarder', 'forwarder', {
       description: 'Queues each Replicate prediction that became terminal for archival',
-      roleArn: role.roleArn,
-      source: this.table.tableStreamArn!,
-      sourceParameters: {
-        dynamoDbStreamParameters: {
-          startingPosition: 'TRIM_HORIZON',
-          batchSize: ARCHIVE_QUEUE_DEFAULTS.pipeBatchSize,
-          maximumRetryAttempts: ARCHIVE_QUEUE_DEFAULTS.pipeRetryAttempts,
-          onPartialBatchItemFailure: 'AUTOMATIC_BISECT',
-          deadLetterConfig: { arn: this.archiveFailureQueue.queueArn },
-        },
-        filterCriteria: { filters: BECAME_TERMINAL_PATTERNS.map((pattern) => ({ pattern: JSON.stringify(pattern) })) },
-      },
-      target: this.archiveQueue.queueArn,
-      targetParameters: { inputTemplate: ARCHIVE_REQUEST_TEMPLATE },
+      memorySize: FORWARDER_FUNCTION_DEFAULTS.memorySizeMb,
+      timeout: Duration.seconds(FORWARDER_FUNCTION_DEFAULTS.timeoutSeconds),
+      leanLogs: true,
+      environment: forwarderEnvironment({ queueUrl: this.archiveQueue.queueUrl }),
     });
-    // The Pipe checks its permissions when it is created: the role's policy must exist by then.
-    pipe.node.addDependency(role);
-    acknowledgeArchivePipeRole(role, { customerManagedKey: this.encryptionKey !== undefined });
-    return pipe;
+    // Grants stream reads (and the key's decrypt for a customer managed key) and sends to the failure queue.
+    forwarder.addEventSource(
+      new DynamoEventSource(this.table, {
+        startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+        batchSize: FORWARDER_EVENT_SOURCE_DEFAULTS.batchSize,
+        bisectBatchOnError: true,
+        retryAttempts: FORWARDER_EVENT_SOURCE_DEFAULTS.retryAttempts,
+        reportBatchItemFailures: true,
+        filters: BECAME_TERMINAL_PATTERNS.map((pattern) => lambda.FilterCriteria.filter(pattern)),
+        onFailure: new SqsDlq(this.archiveFailureQueue),
+      }),
+    );
+    this.archiveQueue.grantSendMessages(forwarder);
+    acknowledgeArchiveForwarder(forwarder);
+    return forwarder;
   }
 
   private createArchiver(props: ReplicateWebhooksProps, timeout: Duration, maxReceiveCount: number): lambda.Function {
@@ -919,7 +926,8 @@ export class ReplicateWebhooks extends Construct {
     options: Pick<lambda.FunctionProps, 'description' | 'memorySize' | 'timeout' | 'reservedConcurrentExecutions'> & {
       readonly environment: Record<string, string>;
       /**
-       * A function that runs per webhook or per prediction logs lean unless `verboseLogs`:
+       * A function that runs per webhook or per prediction (the verifier, the forwarder, the
+       * archiver) logs lean unless `verboseLogs`:
        * warnings and errors always, one invocation's INFO lines in a hundred, none of Lambda's
        * start and report records. The reconciler runs on a schedule: what it logs does not grow
        * with traffic, and its run summary is how an operator sees what it did.

@@ -1,31 +1,41 @@
 /**
  * The whole pipeline on one machine: the shipped handler bundles, wired by environment
  * variables to real protocol peers (DynamoDB Local with its stream, fauxqs for S3/SNS/SQS, the
- * Secrets Manager stand-in), an API Gateway adapter in front of the verifier, the Pipe from the
- * table's stream to the archive queue with the construct's own filter and template, and Lambda's
- * SQS event source in front of the archiver with the construct's own batch and retry settings.
+ * Secrets Manager stand-in), an API Gateway adapter in front of the verifier, the forwarder on
+ * the table's stream through Lambda's stream event source with the construct's own filter, batch,
+ * retries and failure queue, and Lambda's SQS event source in front of the archiver with the
+ * construct's own batch and retry settings.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+  DynamoDBBatchResponse,
+  DynamoDBStreamEvent,
+  SQSBatchResponse,
+  SQSEvent,
+} from 'aws-lambda';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ARCHIVER_ENV, archiverEnvironment, fileConcurrencyFor } from '../lambda/archiver/settings';
+import { forwarderEnvironment } from '../lambda/forwarder/settings';
 import type { ReconcileReport } from '../lambda/reconciler/handler';
 import { RECONCILER_DEFAULTS, reconcilerEnvironment } from '../lambda/reconciler/settings';
 import { verifierEnvironment } from '../lambda/verifier/settings';
-import { ARCHIVE_QUEUE_DEFAULTS, ARCHIVE_REQUEST_TEMPLATE } from '../lambda/shared/archive-queue';
+import { ARCHIVE_QUEUE_DEFAULTS } from '../lambda/shared/archive-queue';
 import {
   ARCHIVE_VISIBILITY_MARGIN_SECONDS,
   ARCHIVER_FUNCTION_DEFAULTS,
+  FORWARDER_FUNCTION_DEFAULTS,
   RECONCILER_FUNCTION_DEFAULTS,
   VERIFIER_FUNCTION_DEFAULTS,
 } from '../lambda/shared/function-defaults';
 import { DEFAULT_ALLOWED_HOSTS } from '../lambda/shared/allowed-hosts';
-import { BECAME_TERMINAL_PATTERNS } from '../lambda/shared/stream-filter';
 import { completionEventPattern, type CompletionEventSelection } from '../lambda/shared/completion-event';
 import type { CompletionMessage } from '../lambda/shared/completion-message';
 import { startEventBridge, type EventBridgeStandIn } from './aws/standins/eventbridge';
@@ -39,7 +49,8 @@ import { startDynamoDbLocal, type DynamoDbLocal } from './aws/standins/dynamodb-
 import { startReplicateApi, type ReplicateApiStandIn } from './standins/replicate-api';
 import { startSecretsManager, type SecretsManagerStandIn } from './aws/standins/secrets-manager';
 import { createStateTable } from './state-table';
-import { startStreamToQueuePipe, type StreamToQueuePipe } from './aws/pipe';
+import { startArchiveForwarder } from './archive-forwarder';
+import type { StreamPoller } from './aws/stream-poller';
 import { startSqsPoller, type SqsPoller } from './aws/sqs-poller';
 
 export interface LocalOptions {
@@ -69,9 +80,9 @@ export interface LocalOptions {
   readonly handlerEnvironment?: Readonly<Record<string, string>>;
   /**
    * The function names the handlers see in their Lambda context (and log, with the ARN). Default:
-   * `verifier`, `archiver`, `reconciler`; a deployed stack's are CloudFormation's, up to 64 characters.
+   * `verifier`, `forwarder`, `archiver`, `reconciler`; a deployed stack's are CloudFormation's, up to 64 characters.
    */
-  readonly functionNames?: Readonly<Partial<Record<'verifier' | 'archiver' | 'reconciler', string>>>;
+  readonly functionNames?: Readonly<Partial<Record<HandlerName, string>>>;
   /** The archive queue and its event source; defaults as the construct's, with retries seconds apart. */
   readonly archiveQueue?: ArchiveQueueOptions;
   /**
@@ -212,9 +223,10 @@ function describeEvent(detailType: string, detail: Partial<CompletionMessage>, r
 }
 
 type Verifier = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+type Forwarder = (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;
 type Archiver = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 type Reconciler = (event: unknown, context: Context) => Promise<ReconcileReport>;
-type HandlerName = 'verifier' | 'archiver' | 'reconciler';
+type HandlerName = 'verifier' | 'forwarder' | 'archiver' | 'reconciler';
 
 /** What every step of the start gets: the options, the region, where errors go, and where to register what stops what it started. */
 interface Setup {
@@ -247,8 +259,9 @@ export async function startLocalPipeline(options: LocalOptions): Promise<LocalPi
       : standIns.endpoints;
     setHandlerEnvironment(setup, handlerEndpoints, resources, queue, allowedOutputHosts);
     const verifier = loadHandler<Verifier>('verifier');
+    const forwarder = loadHandler<Forwarder>('forwarder');
     const archiver = loadHandler<Archiver>('archiver');
-    startArchiving(setup, clients.sqs, resources, queue, archiver);
+    startArchiving(setup, clients.sqs, resources, queue, forwarder, archiver);
     const { http, inspector } = await startWebhookEndpoint(setup, clients, resources, secret, verifier);
     if (replicate.api) startReconciler(setup, replicate.api, replicate.intervalSeconds, resources, http.url);
     const info = readyInfo({ region, secret, standIns, resources, allowedOutputHosts, replicate, http, inspector });
@@ -466,6 +479,7 @@ function setHandlerEnvironment(
       bucketName: NAMES.bucket,
       archivePrefix: '',
     }),
+    ...forwarderEnvironment({ queueUrl: resources.archiveQueueUrl }),
     ...archiverEnvironment({
       tableName: NAMES.table,
       bucketName: NAMES.bucket,
@@ -491,30 +505,28 @@ function setHandlerEnvironment(
   if (options.eventBus === false) delete process.env[ARCHIVER_ENV.eventBusName];
 }
 
-/** The Pipe from the table's stream to the archive queue, and the archiver's SQS event source. */
+/** The forwarder on the table's stream (its event source), and the archiver's SQS event source. */
 function startArchiving(
   setup: Setup,
   sqs: SQSClient,
   resources: LocalResources,
   queue: ArchiveQueueSettings,
+  forwarder: Forwarder,
   archiver: Archiver,
 ): void {
-  const { region, onError, stops } = setup;
-  const archivePipe: StreamToQueuePipe = startStreamToQueuePipe({
+  const { options, region, onError, stops } = setup;
+  const { timeoutSeconds, memorySizeMb } = FORWARDER_FUNCTION_DEFAULTS;
+  const archiveForwarder: StreamPoller = startArchiveForwarder({
     streamArn: resources.streamArn,
-    queueUrl: resources.archiveQueueUrl,
-    filterPatterns: BECAME_TERMINAL_PATTERNS,
-    inputTemplate: ARCHIVE_REQUEST_TEMPLATE,
-    batchSize: ARCHIVE_QUEUE_DEFAULTS.pipeBatchSize,
-    maxRetryAttempts: ARCHIVE_QUEUE_DEFAULTS.pipeRetryAttempts,
-    onPartialBatchItemFailure: 'AUTOMATIC_BISECT',
+    forwarder: (event) => forwarder(event, lambdaContext(setup, 'forwarder', timeoutSeconds * 1000, memorySizeMb)),
     region,
+    functionArn: `arn:aws:lambda:${region}:000000000000:function:${options.functionNames?.forwarder ?? 'forwarder'}`,
     onFailure: async (failure) => {
       await sqs.send(new SendMessageCommand({ QueueUrl: resources.failureQueueUrl, MessageBody: JSON.stringify(failure) }));
     },
     onError,
   });
-  stops.push(() => archivePipe.stop());
+  stops.push(() => archiveForwarder.stop());
   const archiveConsumer: SqsPoller = startSqsPoller({
     queueUrl: resources.archiveQueueUrl,
     // As Lambda does: the context tells the handler how much of its timeout is left.
@@ -737,7 +749,7 @@ function startSchedule(
 }
 
 /** The same bundles that ship to Lambda (assets/<name>/index.js, built by `npm run build:handlers`). */
-function loadHandler<T>(name: 'verifier' | 'archiver' | 'reconciler'): T {
+function loadHandler<T>(name: HandlerName): T {
   const bundle = join(__dirname, '..', 'assets', name, 'index.js');
   if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run "npm run build:handlers" first`);
   // A fresh module, like a cold start: it reads the environment set above, not a previous run's.

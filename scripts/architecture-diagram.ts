@@ -10,6 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ARCHIVE_QUEUE_DEFAULTS } from '../lambda/shared/archive-queue';
+import { FORWARDER_EVENT_SOURCE_DEFAULTS } from '../lambda/shared/stream-filter';
 import { WEBHOOK_THROTTLE_DEFAULTS } from '../lambda/verifier/settings';
 
 type Category = 'external' | 'network' | 'compute' | 'database' | 'storage' | 'integration' | 'security' | 'management';
@@ -33,7 +34,8 @@ interface DiagramEdge {
   readonly route?: { readonly points: ReadonlyArray<readonly [number, number]>; readonly labelAt: readonly [number, number] };
 }
 
-const { pipeBatchSize, pipeRetryAttempts, batchSize, maxReceiveCount } = ARCHIVE_QUEUE_DEFAULTS;
+const { batchSize, maxReceiveCount } = ARCHIVE_QUEUE_DEFAULTS;
+const { batchSize: streamBatchSize, retryAttempts: streamRetryAttempts } = FORWARDER_EVENT_SOURCE_DEFAULTS;
 
 export const DIAGRAM_NODES: readonly DiagramNode[] = [
   {
@@ -80,17 +82,17 @@ export const DIAGRAM_NODES: readonly DiagramNode[] = [
     row: 3,
   },
   {
-    id: 'pipe',
-    label: 'EventBridge Pipe',
-    details: ['filter: became terminal', `batches of ${pipeBatchSize} · ${pipeRetryAttempts} retries`],
-    category: 'integration',
+    id: 'forwarder',
+    label: 'Forwarder Lambda',
+    details: ['filter: became terminal', `batches of ${streamBatchSize} · ${streamRetryAttempts} retries, bisect`],
+    category: 'compute',
     column: 1,
     row: 4,
   },
   {
-    id: 'pipeFailureQueue',
-    label: 'Pipe failure queue',
-    details: ['SQS · stream batches the Pipe', 'could not queue · alarmed'],
+    id: 'failureQueue',
+    label: 'Forwarder failure queue',
+    details: ['SQS · stream batches not queued', '(metadata only) · alarmed'],
     category: 'integration',
     column: 2,
     row: 4,
@@ -266,9 +268,9 @@ const EDGES_AFTER_INTAKE: readonly DiagramEdge[] = [
   { from: 'api', to: 'verifier', label: ['Lambda proxy, payload 2.0'] },
   { from: 'secret', to: 'verifier', label: ['signing key,', 'cached 5 min'], dashed: true },
   { from: 'verifier', to: 'table', label: ['one transaction:', 'dedup + order + terminal guard'] },
-  { from: 'table', to: 'pipe', label: ['stream records'] },
-  { from: 'pipe', to: 'pipeFailureQueue', label: ['batches SQS refused,', `after ${pipeRetryAttempts} retries`] },
-  { from: 'pipe', to: 'archiveQueue', label: ['one {"predictionId"} message', 'per finished prediction'] },
+  { from: 'table', to: 'forwarder', label: ['stream event source', '(Lambda reads it free)'] },
+  { from: 'forwarder', to: 'failureQueue', label: ['batches not queued,', `after ${streamRetryAttempts} retries`] },
+  { from: 'forwarder', to: 'archiveQueue', label: ['one {"predictionId"} message', 'per finished prediction'] },
   { from: 'archiveQueue', to: 'deadLetterQueue', label: [`after ${maxReceiveCount} tries`] },
   { from: 'archiveQueue', to: 'archiver', label: [`SQS event source: batches of ${batchSize},`, 'partial batch failures'] },
   { from: 'delivery', to: 'archiver', label: ['fetch over https,', 'allow-listed hosts'] },
@@ -295,7 +297,7 @@ const LEGEND: ReadonlyArray<{ readonly category: Category; readonly text: string
   { category: 'compute', text: 'Lambda' },
   { category: 'database', text: 'DynamoDB' },
   { category: 'storage', text: 'S3' },
-  { category: 'integration', text: 'SNS / SQS / EventBridge' },
+  { category: 'integration', text: 'SNS / SQS' },
   { category: 'security', text: 'Secrets Manager / KMS' },
   { category: 'management', text: 'CloudWatch' },
 ];
@@ -430,8 +432,8 @@ const NOTES: readonly string[] = [
   'transaction decides, and a 200 means',
   'the webhook is recorded.',
   '',
-  'The Pipe queues each prediction once',
-  'it is finished; the archiver takes',
+  'The forwarder queues each prediction',
+  'once it is finished; the archiver takes',
   `them ${batchSize} at a time, and one that fails`,
   'comes back alone, later, with backoff.',
   '',

@@ -7,7 +7,7 @@ import { build, type BuildOptions } from 'esbuild';
 import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const HANDLERS = ['verifier', 'archiver', 'reconciler'] as const;
+export const HANDLERS = ['verifier', 'forwarder', 'archiver', 'reconciler'] as const;
 export const ROOT = join(__dirname, '..');
 
 /** The options every handler bundle is built with (the benchmark builds its baseline with them too). */

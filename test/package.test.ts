@@ -84,6 +84,7 @@ describe('the tarball', () => {
         'dist/lib/index.js',
         'dist/lib/index.d.ts',
         'assets/verifier/index.js',
+        'assets/forwarder/index.js',
         'assets/archiver/index.js',
         'bin/replicate-webhooks.cjs',
         'dist/cli/index.js',
@@ -98,6 +99,7 @@ describe('the tarball', () => {
     // The asset hash is the fingerprint of the whole folder: only the bundle may be in it.
     expect(files.filter((path) => path.startsWith('assets/'))).toEqual([
       'assets/archiver/index.js',
+      'assets/forwarder/index.js',
       'assets/reconciler/index.js',
       'assets/verifier/index.js',
     ]);
@@ -111,7 +113,7 @@ describe('the tarball', () => {
       /(^|\/)node_modules\//,
       /^dist\/(test|bench|scripts|bin|local)\//,
       // Of the handlers, only their settings (names and defaults the construct wires) ship.
-      /^dist\/lambda\/(verifier|archiver|reconciler)\/(?!settings\.(js|d\.ts)$)/,
+      /^dist\/lambda\/(verifier|forwarder|archiver|reconciler)\/(?!settings\.(js|d\.ts)$)/,
       /^(cdk\.json|tsconfig.*\.json|jest\.config\.js|package-lock\.json)$/,
     ];
     expect(files.filter((path) => forbidden.some((pattern) => pattern.test(path)))).toEqual([]);
@@ -315,10 +317,15 @@ describe('a consumer project with only the tarball and the peer dependencies', (
       expect(result.cdkLib.startsWith(join(consumer, 'node_modules', 'aws-cdk-lib'))).toBe(true);
       expect(result.esbuildFromCdkLib).toBeNull();
 
-      expect(result.functions).toHaveLength(2);
-      const handlers = ['verifier', 'archiver'] as const;
-      for (const name of handlers) {
-        const fn = result.functions.find((candidate) => candidate.logicalId.toLowerCase().startsWith(`hooks${name}`));
+      expect(result.functions).toHaveLength(3);
+      // Each function (by its construct id) and the asset folder of its handler.
+      const handlers = [
+        ['verifier', 'verifier'],
+        ['archiveforwarder', 'forwarder'],
+        ['archiver', 'archiver'],
+      ] as const;
+      for (const [constructId, name] of handlers) {
+        const fn = result.functions.find((candidate) => candidate.logicalId.toLowerCase().startsWith(`hooks${constructId}`));
         expect(fn?.s3Key).toMatch(/^[0-9a-f]{64}\.zip$/);
         const hash = fn!.s3Key.replace(/\.zip$/, '');
         // The asset is the shipped folder as is, so the consumer deploys what the repository tested.

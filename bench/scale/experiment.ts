@@ -7,8 +7,8 @@
  *   `parallelizationFactor` FIFO slots (records hashed to a slot); a slot takes up to
  *   `oldBatchSize` waiting records and archives them one after another, and starts its next batch
  *   only when the whole batch is done.
- * - queue (what ships, with the construct's defaults): a pipe forwards each finished prediction's
- *   key to SQS in `pipeLatency`; up to `maxConcurrency` invocations each take up to `newBatchSize`
+ * - queue (what ships, with the construct's defaults): the forwarder puts each finished prediction's
+ *   key on SQS in `forwardLatency`; up to `maxConcurrency` invocations each take up to `newBatchSize`
  *   waiting messages, archive them concurrently, and hold their slot until the slowest one is done.
  *
  * No AWS, no I/O: only simulated seconds. Every draw comes from a seeded PRNG, and a prediction's

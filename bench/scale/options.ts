@@ -13,7 +13,7 @@ export interface ScaleModelOptions {
   readonly newBatchSize: number;
   readonly maxConcurrency: number;
   /** Seconds from "became terminal" to the message being receivable. */
-  readonly pipeLatency: number;
+  readonly forwardLatency: number;
   /** Archival latency of one prediction: lognormal with this median and 99th percentile (seconds). */
   readonly latencyMedian: number;
   readonly latencyP99: number;
@@ -53,7 +53,7 @@ export const DEFAULT_SCALE_OPTIONS: ScaleModelOptions = {
   // The construct's defaults, so the report describes what a deploy gets.
   newBatchSize: ARCHIVE_QUEUE_DEFAULTS.batchSize,
   maxConcurrency: ARCHIVE_QUEUE_DEFAULTS.maxConcurrency,
-  pipeLatency: 0.1,
+  forwardLatency: 0.1,
   latencyMedian: 1,
   latencyP99: 30,
   stallProbability: 0.001,

@@ -1,4 +1,4 @@
-/** The design that ships: a pipe into the archive queue, read by up to `maxConcurrency` archivers. */
+/** The design that ships: the forwarder into the archive queue, read by up to `maxConcurrency` archivers. */
 import { seededRandom } from '../../cli/scenarios';
 import { drawLatency, streamSeed } from './latency';
 import type { ScaleModelOptions } from './options';
@@ -74,7 +74,7 @@ export function simulateQueueDesign(input: SimulationInput): SimulationRun {
 
   for (;;) {
     // Arrivals are already in time order, so only invocation ends and retries need the heap.
-    const arrivalTime = nextArrival < count ? arrivedAt[nextArrival] + options.pipeLatency : Number.POSITIVE_INFINITY;
+    const arrivalTime = nextArrival < count ? arrivedAt[nextArrival] + options.forwardLatency : Number.POSITIVE_INFINITY;
     const eventTime = events.peekTime();
     if (arrivalTime === Number.POSITIVE_INFINITY && eventTime === Number.POSITIVE_INFINITY) break;
     let now: number;

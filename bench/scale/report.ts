@@ -19,12 +19,12 @@ export function reportScaleModel(result: ScaleModelResult): string {
   const seedRange = o.seeds > 1 ? `${o.seed}–${o.seed + o.seeds - 1}` : String(o.seed);
   return [
     `Scale model (simulated: seed ${o.seed}, ${o.horizon / 60} simulated minutes per run, computed in ${result.seconds.toFixed(1)} s): ` +
-      `archiver fed by the table's stream (the design replaced) vs by a pipe into SQS (the archive queue that replaced it)`,
+      `archiver fed by the table's stream (the design replaced) vs by the forwarder into SQS (the archive queue that replaced it)`,
     `  archival latency per prediction: lognormal, median ${o.latencyMedian} s, p99 ${o.latencyP99} s (σ = ${result.latencySigma.toFixed(3)}), ` +
       `plus a ${o.stallDuration} s stall with probability ${o.stallProbability}: mean ${result.meanLatency.toFixed(2)} s; ` +
       `transient failure probability ${o.failureProbability}; Poisson arrivals`,
     `  stream: ${o.shards} shards × parallelization factor ${o.parallelizationFactor} = ${slots} FIFO slots, batch ${o.oldBatchSize} archived one after another`,
-    `  queue:  pipe ${o.pipeLatency} s, maxConcurrency ${o.maxConcurrency}, batch ${o.newBatchSize} archived concurrently (no batching window)`,
+    `  queue:  forwarder ${o.forwardLatency} s, maxConcurrency ${o.maxConcurrency}, batch ${o.newBatchSize} archived concurrently (no batching window)`,
     `  ${keepsUpCriterion(o)}`,
     ``,
     `1. Sustainable throughput (highest rate that keeps up; bisection to 1%, starting from the formula of 4.)`,

@@ -1,6 +1,6 @@
 /**
- * Archiver: driven by the archive queue, which holds one message per finished prediction (an
- * EventBridge Pipe puts them there from the table's stream). For each: copy every output file
+ * Archiver: driven by the archive queue, which holds one message per finished prediction (the
+ * forwarder puts them there from the table's stream). For each: copy every output file
  * into S3 before Replicate deletes it, write manifest.json (the terminal payload and where every
  * output went; prediction.json too, before the outputs, with `predictionDocument`), mark the record
  * archived, and announce it once on SNS (and on EventBridge, when a bus is wired).

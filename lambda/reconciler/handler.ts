@@ -6,7 +6,7 @@
  * 2. lists the lookback's predictions, then its trainings (newest first, each kind with its own
  *    watermark), and records each one in scope that
  *    finished without the table knowing: through the same store and state rule as the verifier,
- *    so the stream, the Pipe and the archiver do the rest and a late webhook is after_terminal.
+ *    so the stream, the forwarder and the archiver do the rest and a late webhook is after_terminal.
  *    A running one with no record is recorded as progress, so that it is followed;
  * 3. looks up by id the open records older than the lookback (long jobs), whatever their age;
  * 4. tries again the predictions earlier runs could not recover;

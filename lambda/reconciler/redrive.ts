@@ -4,6 +4,7 @@
  * stopped; past the attempt cap, they are marked failed instead and left for a person.
  */
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { archiveRequestBody } from '../shared/archive-queue';
 import { METRIC } from '../shared/metrics';
 import type { Telemetry } from '../telemetry';
 import type { PendingArchivals, StuckCursor } from './archivals';
@@ -47,7 +48,7 @@ export async function redriveStuck(
     const result = await sqs.send(
       new SendMessageBatchCommand({
         QueueUrl: config.archiveQueueUrl,
-        Entries: ids.map((predictionId, index) => ({ Id: String(index), MessageBody: JSON.stringify({ predictionId }) })),
+        Entries: ids.map((predictionId, index) => ({ Id: String(index), MessageBody: archiveRequestBody(predictionId) })),
       }),
     );
     const failed = new Set((result.Failed ?? []).map((entry) => Number(entry.Id)));

@@ -1,11 +1,10 @@
 /**
  * The work queue between the table stream and the archiver: one small message per finished
- * prediction, carrying only its id. One definition of the message, its template and the queue's
- * defaults, used by the construct (the Pipe's input template, the event source), the archiver
- * (parsing) and local mode (the Pipe and SQS emulations), so they cannot drift.
+ * prediction, carrying only its id. One definition of the message and the queue's defaults, used
+ * by the forwarder and the reconciler's redrive (writing), the archiver (reading), the construct
+ * (the event source) and local mode (the SQS emulation), so they cannot drift.
  */
 import { isPredictionId } from './prediction';
-import { ATTR } from './state';
 
 /** The message body the archiver receives: the record itself is read from the table. */
 export interface ArchiveRequest {
@@ -13,10 +12,13 @@ export interface ArchiveRequest {
 }
 
 /**
- * The Pipe's input template, applied to each stream record that passed the filter. Replicate's
- * prediction ids are lowercase alphanumerics, so a quoted placeholder yields valid JSON.
+ * The body of the message that asks for one prediction's archival. Byte for byte what the
+ * EventBridge Pipe's input template produced before the forwarder replaced it, so messages
+ * queued by either read the same.
  */
-export const ARCHIVE_REQUEST_TEMPLATE = `{"predictionId": "<$.dynamodb.NewImage.${ATTR.predictionId}.S>"}`;
+export function archiveRequestBody(predictionId: string): string {
+  return `{"predictionId": ${JSON.stringify(predictionId)}}`;
+}
 
 /** The prediction id of a queue message, or undefined when the body is not an archive request. */
 export function parseArchiveRequest(body: string): string | undefined {
@@ -30,12 +32,8 @@ export function parseArchiveRequest(body: string): string | undefined {
   }
 }
 
-/** Defaults of the Pipe, the queue and the archiver's event source (construct and local mode). */
+/** Defaults of the queue and the archiver's event source (construct and local mode). */
 export const ARCHIVE_QUEUE_DEFAULTS = {
-  /** Stream records per Pipe batch: SQS takes at most 10 messages per SendMessageBatch. */
-  pipeBatchSize: 10,
-  /** Pipe retries of a batch SQS refused, before it goes to the failure queue. */
-  pipeRetryAttempts: 10,
   /** Predictions per archiver invocation, archived at the same time. */
   batchSize: 10,
   /** Archiver invocations at once (Lambda's SQS event source allows 2 to 1,000). */

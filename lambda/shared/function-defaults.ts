@@ -12,6 +12,16 @@ export const VERIFIER_FUNCTION_DEFAULTS = {
 } as const;
 
 /**
+ * One SendMessageBatch per invocation: milliseconds of work, a few seconds when SQS is slow (its
+ * SDK client gives up after about 4 s), so 30 s leaves room without holding a shard long when it
+ * hangs. 128 MB, the least Lambda gives: the function holds ten small records.
+ */
+export const FORWARDER_FUNCTION_DEFAULTS = {
+  timeoutSeconds: 30,
+  memorySizeMb: 128,
+} as const;
+
+/**
  * 256 MB: an archival of the usual outputs waits on the network, not the CPU (`npm run bench --
  * duration`: about as long at 256 MB as at 1,024 MB, for a quarter of the price); large outputs
  * are CPU-bound and go at about 14 MiB/s here against 29 MiB/s at 512 MB.
@@ -33,8 +43,9 @@ export const RECONCILER_FUNCTION_DEFAULTS = {
 export const ARCHIVE_VISIBILITY_MARGIN_SECONDS = 60;
 
 /**
- * The verifier's and the archiver's logging unless `verboseLogs`: a line for every refused or
- * failed webhook or archival (Powertools' WARN and ERROR), the INFO lines of one invocation in a
+ * The logging of the functions that run per webhook or per prediction (the verifier, the
+ * forwarder, the archiver) unless `verboseLogs`: a line for every refused or failed webhook,
+ * queueing or archival (Powertools' WARN and ERROR), the INFO lines of one invocation in a
  * hundred (Powertools' sample rate lowers the level to DEBUG for the invocations it picks), and
  * none of Lambda's own start and report records (its system log level). A webhook otherwise
  * writes about 1.5 KB of logs and an archival about 1.4 KB, priced like the rest of what they

@@ -23,6 +23,12 @@ export const METRIC = {
   payloadBytes: 'PayloadBytes',
   /** A reread of the signing secret failed and the cached keys stayed in use; also by `reason`. */
   signingKeyRefreshFailed: 'SigningKeyRefreshFailed',
+  /**
+   * Finished predictions the forwarder could not queue for archival (SQS rejected the entry, the
+   * call failed, or the stream record cannot be read); the event source tries them again, then
+   * records the batch in the failure queue. Also by `reason` (the SQS error code).
+   */
+  archiveRequestsFailed: 'ArchiveRequestsFailed',
   /** Queue messages the archiver was handed (one per finished prediction, redeliveries included). */
   archiverRecords: 'ArchiverRecords',
   /** Predictions whose last try failed: recorded on the item, left in the dead-letter queue; by `reason`. */

@@ -1,11 +1,13 @@
 /**
- * The archive path: the Pipe from the table's stream to the archive queue, the archiver, what it
- * writes to the table, S3 and the completion topic, and the archive it leaves.
+ * The archive path: the forwarder from the table's stream to the archive queue, the archiver,
+ * what it writes to the table, S3 and the completion topic, and the archive it leaves.
  */
 import {
   ARCHIVE_RETRY_RATE,
   archiverSecondsAt,
   DAYS_PER_MONTH,
+  FORWARDER_INVOCATIONS_PER_PREDICTION,
+  FORWARDER_SECONDS_PER_INVOCATION,
   HOURS_PER_MONTH,
   LONG_POLL_SECONDS,
   MB_PER_GB,
@@ -26,11 +28,9 @@ import { count, num, price } from './format';
 import {
   DYNAMODB_PER_MILLION_RRU,
   DYNAMODB_PER_MILLION_WRU,
-  DYNAMODB_STREAMS_PER_100K_READS,
+  DYNAMODB_STREAMS_LAMBDA_PER_100K_READS,
   LAMBDA_PER_MILLION_REQUESTS,
   lambdaPricePerGbSecond,
-  PIPES_CHUNK_KB,
-  PIPES_PER_MILLION_REQUESTS,
   S3_PER_THOUSAND_GETS,
   S3_PER_THOUSAND_PUTS,
   S3_STANDARD_PER_GB_MONTH,
@@ -40,10 +40,14 @@ import {
 import { fixedMonthly, perMillionWebhooks, row, type CostRow } from './rows';
 
 /**
- * From the stream to the archive queue. The Pipe's filtering is free: only the record that made a
- * prediction terminal passes and is billed.
+ * From the stream to the archive queue. The event source's filtering is free: only the record
+ * that made a prediction terminal invokes the forwarder.
  */
-function queueingPerMillionWebhooks({ predictions, pipeChunksPerPrediction }: Flow): CostRow[] {
+function queueingPerMillionWebhooks({ settings, predictions }: Flow): CostRow[] {
+  const invocations = predictions * FORWARDER_INVOCATIONS_PER_PREDICTION;
+  const forwarderGb = settings.forwarder.memoryMb / MB_PER_GB;
+  const forwarderGbSeconds = invocations * FORWARDER_SECONDS_PER_INVOCATION * forwarderGb;
+  const gbSecondPrice = lambdaPricePerGbSecond('forwarder', settings.forwarder.architecture);
   const queueRequestsPerPrediction =
     QUEUE_SENDS_PER_PREDICTION +
     QUEUE_RECEIVES_PER_PREDICTION +
@@ -53,11 +57,18 @@ function queueingPerMillionWebhooks({ predictions, pipeChunksPerPrediction }: Fl
   const queueRequests = predictions * queueRequestsPerPrediction;
   return [
     perMillionWebhooks(
-      'pipe-requests',
-      'EventBridge Pipes',
-      `records past the filter: finished predictions, ${pipeChunksPerPrediction} chunk of ${PIPES_CHUNK_KB} KB each`,
-      `${count(predictions)} × ${pipeChunksPerPrediction} × ${price(PIPES_PER_MILLION_REQUESTS)}/M`,
-      (predictions * pipeChunksPerPrediction * PIPES_PER_MILLION_REQUESTS) / 1e6,
+      'forwarder-requests',
+      'Lambda',
+      'forwarder requests (one per finished prediction: the records past the filter)',
+      `${count(invocations)} × ${price(LAMBDA_PER_MILLION_REQUESTS)}/M`,
+      (invocations * LAMBDA_PER_MILLION_REQUESTS) / 1e6,
+    ),
+    perMillionWebhooks(
+      'forwarder-compute',
+      'Lambda',
+      `forwarder compute (${settings.forwarder.memoryMb} MB, ${settings.forwarder.architecture})`,
+      `${count(invocations)} × ${num(FORWARDER_SECONDS_PER_INVOCATION, 3)} s × ${num(forwarderGb, 3)} GB = ${num(forwarderGbSeconds, 0)} GB-s × ${price(gbSecondPrice)}`,
+      forwarderGbSeconds * gbSecondPrice,
     ),
     perMillionWebhooks(
       'queue-requests',
@@ -198,7 +209,10 @@ export function archivalPerMillionWebhooks(flow: Flow): CostRow[] {
   ];
 }
 
-/** What the archive path costs while idle: the Pipe polling the stream, the event source polling the queue. */
+/**
+ * What the archive path costs while idle: the forwarder's event source polling the stream (free:
+ * a Lambda function's reads), the archiver's polling the queue.
+ */
 export function archivalMonthly({ idlePollers }: Flow): CostRow[] {
   const streamReads = STREAM_SHARDS * STREAM_POLLS_PER_SHARD_PER_SECOND * SECONDS_PER_MONTH;
   const pollsPerHour = 3600 / LONG_POLL_SECONDS;
@@ -207,9 +221,9 @@ export function archivalMonthly({ idlePollers }: Flow): CostRow[] {
     fixedMonthly(
       'stream-reads',
       'DynamoDB Streams',
-      `GetRecords by the Pipe, ${STREAM_SHARDS} shards polled ${STREAM_POLLS_PER_SHARD_PER_SECOND} times a second (billed: only Lambda's reads are free)`,
-      `${STREAM_SHARDS} shards × ${STREAM_POLLS_PER_SHARD_PER_SECOND}/s × ${count(SECONDS_PER_MONTH)} s = ${count(streamReads)} × ${price(DYNAMODB_STREAMS_PER_100K_READS)}/100,000`,
-      (streamReads * DYNAMODB_STREAMS_PER_100K_READS) / 100_000,
+      `GetRecords by the forwarder's event source, ${STREAM_SHARDS} shards polled ${STREAM_POLLS_PER_SHARD_PER_SECOND} times a second (free: a Lambda function's reads)`,
+      `${STREAM_SHARDS} shards × ${STREAM_POLLS_PER_SHARD_PER_SECOND}/s × ${count(SECONDS_PER_MONTH)} s = ${count(streamReads)} × ${price(DYNAMODB_STREAMS_LAMBDA_PER_100K_READS)}/100,000`,
+      (streamReads * DYNAMODB_STREAMS_LAMBDA_PER_100K_READS) / 100_000,
     ),
     fixedMonthly(
       'queue-idle-polls',

@@ -36,6 +36,12 @@ export const archiverSecondsAt = (memoryMb: number): MeasuredSeconds => secondsA
 /** The verifier's billed seconds per webhook, averaged over a prediction's webhooks. */
 export const verifierSecondsAt = (memoryMb: number): MeasuredSeconds => secondsAt(MEASURED_DURATIONS.verifierMs, memoryMb);
 /**
+ * The forwarder's average duration per invocation: one SendMessageBatch (tens of milliseconds)
+ * and a share of cold starts (a few hundred milliseconds each, billed; at a finished prediction
+ * every 16 s most invocations find a warm one).
+ */
+export const FORWARDER_SECONDS_PER_INVOCATION = 0.1;
+/**
  * https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html: SNS reuses a data key for up
  * to 5 minutes and makes 2 KMS requests per reuse period per publishing principal (here the
  * archiver's role), whatever the number of publishes: R = B / D × 2P per topic.
@@ -44,10 +50,11 @@ export const SNS_DATA_KEY_REUSE_SECONDS = 300;
 export const SNS_KMS_REQUESTS_PER_REUSE_PERIOD = 2;
 export const COMPLETION_TOPIC_PUBLISHERS = 1;
 /**
- * SendMessageBatch calls per prediction. Up to 10 messages share one call, but at this traffic
- * (a finished prediction every few seconds) a Pipe batch seldom holds two: 1 is the upper bound,
- * 1/10 the floor with full batches.
+ * Forwarder invocations and SendMessageBatch calls per prediction. Up to 10 records share one
+ * invocation and one call, but at this traffic (a finished prediction every few seconds) a batch
+ * seldom holds two: 1 is the upper bound, 1/10 the floor with full batches.
  */
+export const FORWARDER_INVOCATIONS_PER_PREDICTION = 1;
 export const QUEUE_SENDS_PER_PREDICTION = 1;
 /** Each message ends one poller's long poll early; the poller's next poll is counted with the idle ones. */
 export const QUEUE_RECEIVES_PER_PREDICTION = 1;
@@ -68,7 +75,7 @@ export const IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY = 2;
 export const LONG_POLL_SECONDS = 20;
 /** A new on-demand table's stream; more shards come with more partitions. */
 export const STREAM_SHARDS = 4;
-/** Lambda's documented rate for DynamoDB streams (4 GetRecords a second per shard), assumed for Pipes. */
+/** Lambda's documented rate for DynamoDB streams: 4 GetRecords a second per shard. */
 export const STREAM_POLLS_PER_SHARD_PER_SECOND = 4;
 export const WARM_VERIFIERS = 10;
 /**
@@ -82,6 +89,13 @@ export const LAMBDA_SYSTEM_RECORDS: readonly string[] = [
   `{"time":"2026-11-30T13:53:15.161Z","type":"platform.runtimeDone","record":{"requestId":"${SAMPLE_REQUEST_ID}","status":"success","metrics":{"durationMs":37.52,"producedBytes":51}}}`,
   `{"time":"2026-11-30T13:53:15.162Z","type":"platform.report","record":{"requestId":"${SAMPLE_REQUEST_ID}","metrics":{"durationMs":37.52,"billedDurationMs":38,"memorySizeMB":256,"maxMemoryUsedMB":92},"status":"success"}}`,
 ];
+/**
+ * The forwarder's one line per invocation at INFO (with `verboseLogs`; otherwise it logs only what
+ * goes wrong), as its handler prints it for one prediction, with a 64-character function name,
+ * CloudFormation's longest.
+ */
+const SAMPLE_FUNCTION_NAME = 'ReplicateWebhooksStack-HooksArchiveForwarder298D451A-AbCdEfGhIjK';
+export const FORWARDER_LOG_LINE = `{"level":"INFO","message":"archive requests queued","timestamp":"2026-11-30T13:53:15.140Z","service":"replicate-webhooks","cold_start":false,"function_arn":"arn:aws:lambda:us-east-1:123456789012:function:${SAMPLE_FUNCTION_NAME}","function_memory_size":"128","function_name":"${SAMPLE_FUNCTION_NAME}","function_request_id":"${SAMPLE_REQUEST_ID}","sampling_rate":0,"predictionIds":["ufawqhfynnddngldkgtslldrkq"]}`;
 /** Typical values of the access log's variables (an HTTP API's request id is 16 characters). */
 export const ACCESS_LOG_SAMPLE: Readonly<Record<string, string>> = {
   'context.requestId': 'Jc6pDiLsIAMEV1A=',

@@ -26,7 +26,9 @@ function assertPriced(settings: TemplateSettings): void {
   if (settings.tableBillingMode !== 'PAY_PER_REQUEST') {
     throw new Error(`cost estimate: only on-demand tables are priced, not ${settings.tableBillingMode}`);
   }
-  if (!settings.pipe.filtered) throw new Error('cost estimate: only a Pipe that passes finished predictions alone is priced');
+  if (!settings.forwarder.filtered) {
+    throw new Error('cost estimate: only a forwarder whose event source passes finished predictions alone is priced');
+  }
 }
 
 export function estimate(input: Template | CfnTemplate): CostEstimate {

@@ -4,6 +4,7 @@
  * price, from the template's settings and the stated assumptions.
  */
 import {
+  FORWARDER_LOG_LINE,
   IDLE_QUEUE_POLLERS,
   IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY,
   LAMBDA_SYSTEM_RECORDS,
@@ -13,7 +14,6 @@ import {
   WEBHOOKS,
   WEBHOOKS_PER_PREDICTION,
 } from './assumptions';
-import { PIPES_CHUNK_KB } from './prices';
 import type { FunctionSettings, TemplateSettings } from './template';
 
 /** The fields every measured webhook has (an inline terminal one adds its payload item's sizes). */
@@ -25,7 +25,10 @@ interface MeasuredLogs {
   readonly alarmedMetricBytes: number;
 }
 
-/** Bytes each invocation logs: what the handler logged (measured), Lambda's records, and for the verifier the access log line. */
+/**
+ * Bytes each invocation logs: what the handler logged (measured; the forwarder's one line, its
+ * sample), Lambda's records, and for the verifier the access log line.
+ */
 export interface LogBytes {
   readonly verifierLoggedBytes: number;
   /** Lambda's start, runtimeDone and report records of one invocation. */
@@ -37,6 +40,8 @@ export interface LogBytes {
   readonly verifierLogBytes: number;
   readonly archiverLoggedBytes: number;
   readonly archiverLogBytes: number;
+  /** The forwarder's, one invocation per prediction. */
+  readonly forwarderLogBytes: number;
 }
 
 export interface Flow {
@@ -50,7 +55,6 @@ export interface Flow {
   readonly terminalItemKb: number;
   readonly intermediateItemKb: number;
   readonly logBytes: LogBytes;
-  readonly pipeChunksPerPrediction: number;
   /**
    * The archiver's own documents: its PUTs beyond one per (small) output file. Measured with the
    * default settings (manifest.json alone), plus prediction.json where the template asks for it.
@@ -91,6 +95,9 @@ export function describeFlow(settings: TemplateSettings): Flow {
   const archiverLoggedBytes = logged(archival, settings.archiver);
   const verifierSystemBytes = settings.verifier.systemRecords ? systemLogBytes : 0;
   const archiverSystemBytes = settings.archiver.systemRecords ? systemLogBytes : 0;
+  const forwarderLogBytes =
+    Buffer.byteLength(FORWARDER_LOG_LINE) * settings.forwarder.infoLineShare +
+    (settings.forwarder.systemRecords ? systemLogBytes : 0);
   const { reconciler } = settings;
   return {
     settings,
@@ -111,9 +118,8 @@ export function describeFlow(settings: TemplateSettings): Flow {
       verifierLogBytes: verifierLoggedBytes + verifierSystemBytes + Buffer.byteLength(settings.accessLogLine),
       archiverLoggedBytes,
       archiverLogBytes: archiverLoggedBytes + archiverSystemBytes,
+      forwarderLogBytes,
     },
-    // The stream record that becomes terminal carries the item before (intermediate) and after.
-    pipeChunksPerPrediction: Math.ceil((terminalItemKb + intermediateItemKb) / PIPES_CHUNK_KB),
     documentPuts: archival.s3Puts - archival.outputFiles + (settings.predictionDocument ? 1 : 0),
     outputPutsPerFile: putRequestsPerFile(OUTPUT_FILE_MB * MIB, settings.archivePartSizeBytes),
     idlePollers:

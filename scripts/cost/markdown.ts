@@ -6,6 +6,9 @@ import {
   ARCHIVE_RETRY_RATE,
   archiverSecondsAt,
   MEASURED_DURATION_FIGURES,
+  FORWARDER_INVOCATIONS_PER_PREDICTION,
+  FORWARDER_LOG_LINE,
+  FORWARDER_SECONDS_PER_INVOCATION,
   HOURS_PER_MONTH,
   IDLE_QUEUE_POLLERS,
   IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY,
@@ -34,7 +37,7 @@ import {
 import { comparisonMarkdown } from './comparison';
 import { describeFlow, type Flow } from './flow';
 import { count, num, price, usd } from './format';
-import { CLOUDWATCH_ALARM_METRIC_PER_MONTH, PIPES_CHUNK_KB } from './prices';
+import { CLOUDWATCH_ALARM_METRIC_PER_MONTH } from './prices';
 import { fixedMonthly, totalOf, type CostEstimate, type CostRow, type CostSection } from './rows';
 import type { TemplateSettings } from './template';
 
@@ -81,9 +84,9 @@ function settingsRead(settings: TemplateSettings): string[] {
   const partSizeMib = num(settings.archivePartSizeBytes / MIB);
   const keyCache = settings.keyCacheTtlSeconds === 0 ? 'none (read for every webhook)' : `${settings.keyCacheTtlSeconds} s`;
   return [
-    `- Verifier: ${settings.verifier.memoryMb} MB, ${settings.verifier.architecture}; archiver: ${settings.archiver.memoryMb} MB, ${settings.archiver.architecture}, upload parts of ${partSizeMib} MiB`,
+    `- Verifier: ${settings.verifier.memoryMb} MB, ${settings.verifier.architecture}; forwarder: ${settings.forwarder.memoryMb} MB, ${settings.forwarder.architecture}; archiver: ${settings.archiver.memoryMb} MB, ${settings.archiver.architecture}, upload parts of ${partSizeMib} MiB`,
     `- API: ${settings.apiProtocol} API; table billing: ${settings.tableBillingMode}`,
-    `- Archive path: the stream's records through a filtered Pipe, in batches of ${settings.pipe.batchSize}; ${settings.maxReceiveCount} tries per prediction, then the dead-letter queue; the archiver takes batches of ${batchSize}${maxConcurrency === undefined ? '' : `, at most ${maxConcurrency} at once`}; ${settings.queues} SQS queues`,
+    `- Archive path: the stream's records through a filtered event source to the forwarder, in batches of ${settings.forwarder.batchSize}; ${settings.maxReceiveCount} tries per prediction, then the dead-letter queue; the archiver takes batches of ${batchSize}${maxConcurrency === undefined ? '' : `, at most ${maxConcurrency} at once`}; ${settings.queues} SQS queues`,
     `- Log retention: ${retention} (${settings.logGroups} log groups)`,
     `- KMS keys: ${settings.kmsKeys}; secrets: ${settings.secrets}; alarms: ${settings.alarms} (${settings.alarmMetrics} alarm metrics); dashboards: ${settings.dashboards}`,
     `- Signing key cache: ${keyCache}; largest inline payload: ${count(settings.maxInlinePayloadBytes)} bytes compressed`,
@@ -107,10 +110,10 @@ function assumptions(flow: Flow): string[] {
     `- ${WEBHOOKS_PER_PREDICTION} webhooks per prediction (start, 4 logs/output, completed): ${count(WEBHOOKS)} webhooks = ${count(flow.predictions)} predictions`,
     `- ${measuredAssumption(flow.spilled)}`,
     `- Verifier: ${num(verifierSecondsAt(settings.verifier.memoryMb).seconds * 1000, 1)} ms average billed duration over a prediction's webhooks, measured (\`${MEASURED_DURATION_FIGURES.command}\`: the shipped verifier, warm, at ${verifierSecondsAt(settings.verifier.memoryMb).measuredAtMb} MB with Lambda's share of a core, DynamoDB held to ${MEASURED_DURATION_FIGURES.network.dynamodbMs} ms)`,
-    `- Pipe, per prediction: one record passes the filter (the ${num(flow.terminalItemKb, 1)} KB and ${num(flow.intermediateItemKb, 1)} KB images: ${flow.pipeChunksPerPrediction} chunk of ${PIPES_CHUNK_KB} KB) and is sent with ${QUEUE_SENDS_PER_PREDICTION} SendMessageBatch, an upper bound: at this rate a batch seldom holds two finished predictions (1/10 with full batches)`,
+    `- Forwarder, per prediction: one record passes the filter, ${FORWARDER_INVOCATIONS_PER_PREDICTION} invocation of ${num(FORWARDER_SECONDS_PER_INVOCATION * 1000, 0)} ms on average (one SendMessageBatch of tens of milliseconds, and a share of cold starts) and ${QUEUE_SENDS_PER_PREDICTION} SendMessageBatch, an upper bound: at this rate a batch seldom holds two finished predictions (1/10 with full batches)`,
     `- Archive queue, per prediction: ${QUEUE_RECEIVES_PER_PREDICTION} ReceiveMessage, ${QUEUE_HOLDS_PER_PREDICTION} ChangeMessageVisibilityBatch (the archiver holds its batch a minute and a half at a time; renewals for archivals over 20 s left out) and ${QUEUE_DELETES_PER_PREDICTION} DeleteMessageBatch (one prediction per batch at this rate); ${num(ARCHIVE_RETRY_RATE * 100)}% of predictions retried once (${QUEUE_REQUESTS_PER_RETRY} requests: ChangeMessageVisibility, ReceiveMessage); messages under 64 KB`,
     `- Idle archive queue: ${flow.idlePollers} pollers long-polling ${LONG_POLL_SECONDS} s (Lambda keeps ${IDLE_QUEUE_POLLERS} when a maximum concurrency is set, else may drop to ${IDLE_QUEUE_POLLERS_WITHOUT_MAX_CONCURRENCY})`,
-    `- Stream: ${STREAM_SHARDS} shards, each read by the Pipe ${STREAM_POLLS_PER_SHARD_PER_SECOND} times a second (Lambda's rate, assumed for Pipes); billed as streams read requests: only reads by Lambda functions (and global tables) are free, "calls made by consumers of any other kind are charged" ([DynamoDB's guide](https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CostOptimization_StreamsUsage.html))`,
+    `- Stream: ${STREAM_SHARDS} shards, each read by the forwarder's event source ${STREAM_POLLS_PER_SHARD_PER_SECOND} times a second (Lambda's rate), for nothing: "Read requests made by AWS Lambda-based consumers of DynamoDB Streams are free, whereas calls made by consumers of any other kind are charged" ([DynamoDB's guide](https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CostOptimization_StreamsUsage.html))`,
     `- Archiver, per prediction: ${OUTPUT_FILES_PER_PREDICTION} output files of ${OUTPUT_FILE_MB} MB (${puts}), ${archiverDurationAssumption(settings.archiver.memoryMb)}`,
     ...(settings.archiveVersioning
       ? [
@@ -123,7 +126,7 @@ function assumptions(flow: Flow): string[] {
     ...(settings.reconciler
       ? [`- ${reconcilerAssumptions(settings.reconciler, flow.predictions, flow.lookupsPerPrediction)}`]
       : []),
-    `- Logs (message bytes), measured with every log line and metric, then kept as the template's settings keep them: per webhook, ${count(logBytes.verifierLoggedBytes)} B from the verifier (${handlerLines(settings.verifier)}; ${settings.detailedMetrics ? 'every metric' : "the alarms' metric series alone, none for an accepted webhook"}; averaged over the webhook kinds, with 64-character function names, CloudFormation's longest), ${count(logBytes.accessLogBytes)} B of access log (the template's format with typical values) and ${settings.verifier.systemRecords ? `${count(logBytes.systemLogBytes)} B of Lambda's start, runtimeDone and report records (typical values, an upper bound)` : "none of Lambda's start and report records (its system log level is WARN)"}; per prediction, ${count(logBytes.archiverLoggedBytes)} B from the archiver (${handlerLines(settings.archiver)}; ${settings.detailedMetrics ? 'every metric' : "the alarms' series alone"})${settings.archiver.systemRecords ? ` and Lambda's records again (${count(logBytes.systemLogBytes)} B)` : ''}`,
+    `- Logs (message bytes), measured with every log line and metric, then kept as the template's settings keep them: per webhook, ${count(logBytes.verifierLoggedBytes)} B from the verifier (${handlerLines(settings.verifier)}; ${settings.detailedMetrics ? 'every metric' : "the alarms' metric series alone, none for an accepted webhook"}; averaged over the webhook kinds, with 64-character function names, CloudFormation's longest), ${count(logBytes.accessLogBytes)} B of access log (the template's format with typical values) and ${settings.verifier.systemRecords ? `${count(logBytes.systemLogBytes)} B of Lambda's start, runtimeDone and report records (typical values, an upper bound)` : "none of Lambda's start and report records (its system log level is WARN)"}; per prediction, ${count(logBytes.archiverLoggedBytes)} B from the archiver (${handlerLines(settings.archiver)}; ${settings.detailedMetrics ? 'every metric' : "the alarms' series alone"})${settings.archiver.systemRecords ? ` and Lambda's records again (${count(logBytes.systemLogBytes)} B)` : ''}; ${forwarderLogs(flow)}`,
     `- A month is ${HOURS_PER_MONTH} hours; 1 GB = 1,024 MB; free tiers left out`,
   ];
 }
@@ -222,6 +225,20 @@ export function reconcilerAddition(base: CostEstimate, withReconciler: CostEstim
     ...table(fixed, 'Reconciler fixed per month', totalOf(fixed)),
     '',
   ].join('\n');
+}
+
+/** What the forwarder logs for one prediction. */
+function forwarderLogs({ settings, logBytes }: Flow): string {
+  const { forwarder } = settings;
+  if (logBytes.forwarderLogBytes === 0)
+    return "nothing from the forwarder (it logs what goes wrong alone, and none of Lambda's records)";
+  const parts = [
+    ...(forwarder.infoLineShare > 0
+      ? [`its line per invocation (${count(Buffer.byteLength(FORWARDER_LOG_LINE))} B, a sample)`]
+      : []),
+    ...(forwarder.systemRecords ? [`Lambda's records (${count(logBytes.systemLogBytes)} B)`] : []),
+  ];
+  return `${count(logBytes.forwarderLogBytes)} B from the forwarder (${parts.join(' and ')})`;
 }
 
 /** Which of a handler's INFO lines its log level and sample rate keep. */

@@ -22,22 +22,15 @@ export const DYNAMODB_PER_MILLION_WRU = 0.625;
 export const DYNAMODB_PER_MILLION_RRU = 0.125;
 /**
  * https://aws.amazon.com/dynamodb/pricing/on-demand/ (reading data from DynamoDB Streams): $0.02 per
- * 100,000 streams read request units, one per GetRecords call; GetRecords by Lambda triggers and by
- * global tables is free. The Pipe's reads are billed: DynamoDB's guide, "Evaluate your DynamoDB
- * streams usage"
- * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CostOptimization_StreamsUsage.html),
- * says "Read requests made by AWS Lambda-based consumers of DynamoDB Streams are free, whereas calls
- * made by consumers of any other kind are charged", and a Pipe is not a Lambda function's event
- * source mapping. EventBridge's pricing page bills Pipes per request after filtering and names no
- * stream reads of its own: the source's charges are the source's.
+ * 100,000 streams read request units, one per GetRecords call, except GetRecords by Lambda triggers
+ * and by global tables, which is free. DynamoDB's guide, "Evaluate your DynamoDB streams usage"
+ * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CostOptimization_StreamsUsage.html):
+ * "Read requests made by AWS Lambda-based consumers of DynamoDB Streams are free, whereas calls
+ * made by consumers of any other kind are charged". The only reader of the table's stream is the
+ * forwarder's event source, a Lambda function's. (The EventBridge Pipe that had this job before
+ * is a consumer of another kind: its reads were billed, $8.41 a month.)
  */
-export const DYNAMODB_STREAMS_PER_100K_READS = 0.02;
-/**
- * https://aws.amazon.com/eventbridge/pricing/ (Pipes): $0.40 per million requests, counted after
- * filtering, each 64 KB chunk of an event one request.
- */
-export const PIPES_PER_MILLION_REQUESTS = 0.4;
-export const PIPES_CHUNK_KB = 64;
+export const DYNAMODB_STREAMS_LAMBDA_PER_100K_READS = 0;
 /**
  * https://aws.amazon.com/sqs/pricing/ (standard queues, after the first million requests a month):
  * $0.40 per million API requests, each 64 KB chunk of a payload one request; a batch call is one

@@ -1,6 +1,6 @@
 /**
  * The settings that drive cost, read from the synthesized template: memory and architecture,
- * billing mode, retention, the archive path's batches and retries, how many keys, alarms and
+ * billing mode, retention, the archive path's functions, batches and retries, how many keys, alarms and
  * dashboards. The handlers' own settings go through the handlers' own config readers, so the
  * estimate follows the props and the construct's defaults.
  */
@@ -8,6 +8,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { readArchiverConfig } from '../../lambda/archiver/config';
 import { readReconcilerConfig } from '../../lambda/reconciler/config';
 import { ARCHIVER_ENV } from '../../lambda/archiver/settings';
+import { FORWARDER_ENV } from '../../lambda/forwarder/settings';
 import { RECONCILER_ENV } from '../../lambda/reconciler/settings';
 import { DETAILED_METRICS_ENV } from '../../lambda/shared/metrics';
 import { readVerifierConfig } from '../../lambda/verifier/config';
@@ -38,12 +39,12 @@ export interface FunctionSettings {
 export interface TemplateSettings {
   readonly apiProtocol: string;
   readonly verifier: FunctionSettings;
+  /** The function on the table's stream that queues each finished prediction, and its event source. */
+  readonly forwarder: FunctionSettings & { readonly batchSize: number; readonly filtered: boolean };
   readonly archiver: FunctionSettings;
   /** The archiver's multipart part size: a file no larger is one PutObject. */
   readonly archivePartSizeBytes: number;
   readonly tableBillingMode: string;
-  /** The Pipe from the table's stream to the archive queue. */
-  readonly pipe: { readonly batchSize: number; readonly filtered: boolean };
   /** Tries of a prediction before the archive queue moves it to its dead-letter queue. */
   readonly maxReceiveCount: number;
   /** The archiver's SQS event source. */
@@ -173,20 +174,33 @@ function renderAccessLog(format: string, routeKey: string): string {
 
 export function readSettings(input: Template | CfnTemplate): TemplateSettings {
   const template: CfnTemplate = input instanceof Template ? input.toJSON() : input;
-  // The verifier is whatever the API integrates with; the archiver is what the archive queue invokes.
+  // The verifier is whatever the API integrates with; the forwarder is what the table's stream
+  // invokes, the archive queue the one it sends to, and the archiver what that queue invokes.
   const [, integration] = single(template, 'AWS::ApiGatewayV2::Integration');
   const verifier = resource(template, target(integration.Properties?.IntegrationUri), 'AWS::Lambda::Function', 'API integration');
   const [tableId, table] = single(template, 'AWS::DynamoDB::GlobalTable');
-  const [, pipe] = single(template, 'AWS::Pipes::Pipe');
-  const pipeSource = pipe.Properties?.Source?.['Fn::GetAtt'];
-  if (pipeSource?.[0] !== tableId || pipeSource?.[1] !== 'StreamArn')
-    throw new Error("cost estimate: the Pipe does not read the table's stream");
-  const archiveQueueId = target(pipe.Properties?.Target);
-  const archiveQueue = resource(template, archiveQueueId, 'AWS::SQS::Queue', "Pipe's target");
-  const [, eventSource] = single(template, 'AWS::Lambda::EventSourceMapping');
-  if (target(eventSource.Properties?.EventSourceArn) !== archiveQueueId) {
-    throw new Error('cost estimate: the event source does not read the archive queue');
+  const eventSources = ofType(template, 'AWS::Lambda::EventSourceMapping');
+  const streamSources = eventSources.filter(([, mapping]) => {
+    const source = mapping.Properties?.EventSourceArn?.['Fn::GetAtt'];
+    return source?.[0] === tableId && source?.[1] === 'StreamArn';
+  });
+  if (streamSources.length !== 1) {
+    throw new Error(`cost estimate: expected one event source on the table's stream, found ${streamSources.length}`);
   }
+  const [, streamSource] = streamSources[0];
+  const forwarder = resource(
+    template,
+    target(streamSource.Properties?.FunctionName),
+    'AWS::Lambda::Function',
+    "stream event source's target",
+  );
+  const archiveQueueId = target(forwarder.Properties?.Environment?.Variables?.[FORWARDER_ENV.queueUrl]);
+  const archiveQueue = resource(template, archiveQueueId, 'AWS::SQS::Queue', "forwarder's queue");
+  const queueSources = eventSources.filter(([, mapping]) => target(mapping.Properties?.EventSourceArn) === archiveQueueId);
+  if (queueSources.length !== 1) {
+    throw new Error(`cost estimate: expected one event source on the archive queue, found ${queueSources.length}`);
+  }
+  const [, eventSource] = queueSources[0];
   const archiver = resource(
     template,
     target(eventSource.Properties?.FunctionName),
@@ -200,7 +214,6 @@ export function readSettings(input: Template | CfnTemplate): TemplateSettings {
   const completionTopicId = target(archiver.Properties?.Environment?.Variables?.COMPLETION_TOPIC_ARN);
   // A bucket passed in (a name, or a bucket of another stack) is not this estimate's to read.
   const bucket = template.Resources?.[target(archiver.Properties?.Environment?.Variables?.BUCKET_NAME) ?? ''];
-  const streamParameters = pipe.Properties?.SourceParameters?.DynamoDBStreamParameters ?? {};
   const [, route] = single(template, 'AWS::ApiGatewayV2::Route');
   const accessLogFormat: string | undefined = single(template, 'AWS::ApiGatewayV2::Stage')[1].Properties?.AccessLogSettings
     ?.Format;
@@ -208,14 +221,15 @@ export function readSettings(input: Template | CfnTemplate): TemplateSettings {
     accessLogLine: accessLogFormat === undefined ? '' : renderAccessLog(accessLogFormat, route.Properties?.RouteKey),
     apiProtocol: single(template, 'AWS::ApiGatewayV2::Api')[1].Properties?.ProtocolType,
     verifier: functionSettings(verifier),
+    forwarder: {
+      ...functionSettings(forwarder),
+      // Lambda's default for a DynamoDB stream source.
+      batchSize: streamSource.Properties?.BatchSize ?? 100,
+      filtered: (streamSource.Properties?.FilterCriteria?.Filters ?? []).length > 0,
+    },
     archiver: functionSettings(archiver),
     archivePartSizeBytes: archiverConfig.partSizeBytes,
     tableBillingMode: table.Properties?.BillingMode ?? 'PROVISIONED',
-    pipe: {
-      // The Pipes API's default batch size for a stream source.
-      batchSize: streamParameters.BatchSize ?? 1,
-      filtered: (pipe.Properties?.SourceParameters?.FilterCriteria?.Filters ?? []).length > 0,
-    },
     maxReceiveCount: archiveQueue.Properties?.RedrivePolicy?.maxReceiveCount,
     archiveEventSource: {
       // Lambda's default for an SQS source.

@@ -23,7 +23,7 @@ function sampledInSystem(run: SimulationRun, from: number, to: number, step: num
   return total / samples;
 }
 
-describe('queue design (pipe → SQS → archiver)', () => {
+describe('queue design (forwarder → SQS → archiver)', () => {
   test('with constant 1 s archivals and batch 1, maxConcurrency c sustains about c/s, not 2c', () => {
     const rate = sustainableRate(
       simulateQueueDesign,
@@ -44,8 +44,8 @@ describe('queue design (pipe → SQS → archiver)', () => {
     expect(rate).toBeLessThan(22);
   });
 
-  test('an idle system archives each prediction after the pipe and its own archival, nothing more', () => {
-    const run = simulateQueueDesign({ ...CONSTANT_ONE_SECOND, ...SHORT, arrivalRate: 0.5, pipeLatency: 0.1 });
+  test('an idle system archives each prediction after the forwarder and its own archival, nothing more', () => {
+    const run = simulateQueueDesign({ ...CONSTANT_ONE_SECOND, ...SHORT, arrivalRate: 0.5, forwardLatency: 0.1 });
     const summary = summarize(run);
     expect(summary.p50).toBeCloseTo(1.1, 9);
     expect(summary.max).toBeCloseTo(1.1, 9);

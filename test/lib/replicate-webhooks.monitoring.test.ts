@@ -125,13 +125,23 @@ describe('monitoring', () => {
     });
   });
 
-  test('throttles of either function', () => {
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Metrics: Match.arrayWith([
-        Match.objectLike({ Expression: 'verifier + archiver' }),
-        Match.objectLike({ MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'Throttles' }) }) }),
+  test('throttles of any function on the path: the verifier, the forwarder (whose throttled batches nothing else reports) and the archiver', () => {
+    const [alarm] = Object.values(
+      template.findResources('AWS::CloudWatch::Alarm', {
+        Properties: { Metrics: Match.arrayWith([Match.objectLike({ Expression: 'verifier + forwarder + archiver' })]) },
+      }),
+    );
+    const throttled = (
+      alarm.Properties.Metrics as Array<{ MetricStat?: { Metric: { MetricName: string; Dimensions: unknown } } }>
+    )
+      .filter((metric) => metric.MetricStat)
+      .map((metric) => [metric.MetricStat!.Metric.MetricName, JSON.stringify(metric.MetricStat!.Metric.Dimensions)]);
+    expect(throttled).toEqual(
+      [hooks.verifier, hooks.archiveForwarder, hooks.archiver].map((fn) => [
+        'Throttles',
+        JSON.stringify([{ Name: 'FunctionName', Value: { Ref: stack.getLogicalId(fn.node.defaultChild as never) } }]),
       ]),
-    });
+    );
   });
 
   test('alarms can be tuned, turned off one by one, or all', () => {
@@ -158,7 +168,7 @@ describe('monitoring', () => {
       Object.values(t.findResources('AWS::Lambda::Function')).filter(
         (fn) => fn.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME,
       );
-    expect(handlers(template)).toHaveLength(2);
+    expect(handlers(template)).toHaveLength(3);
     for (const fn of handlers(template)) expect(fn.Properties.Environment.Variables.DETAILED_METRICS).toBe('false');
     const detailed = synth({ dashboard: true, detailedMetrics: true });
     detailed.template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
@@ -173,6 +183,8 @@ describe('monitoring', () => {
       'ArchivalsFailed',
       'ApproximateAgeOfOldestMessage',
       'NotificationsPublished',
+      'ArchiveRequestsFailed',
+      'IteratorAge',
     ]) {
       expect(body).toContain(metric);
     }
@@ -193,6 +205,20 @@ describe('monitoring', () => {
     expect(fn.Properties.LoggingConfig).toEqual({ LogFormat: 'JSON', LogGroup: expect.anything(), SystemLogLevel: 'INFO' });
     expect(fn.Properties.Environment.Variables.POWERTOOLS_LOG_LEVEL).toBe('INFO');
     expect(fn.Properties.Environment.Variables.POWERTOOLS_LOGGER_SAMPLE_RATE).toBeUndefined();
+  });
+
+  test('lean forwarder logs by default: only what goes wrong, no Lambda records; verboseLogs adds both', () => {
+    const forwarderOf = (t: Template) =>
+      Object.values(
+        t.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('^Queues each') } }),
+      )[0];
+    const lean = forwarderOf(template);
+    expect(lean.Properties.LoggingConfig.SystemLogLevel).toBe('WARN');
+    expect(lean.Properties.Environment.Variables.POWERTOOLS_LOG_LEVEL).toBe('WARN');
+    expect(lean.Properties.Environment.Variables.POWERTOOLS_LOGGER_SAMPLE_RATE).toBeUndefined();
+    const verbose = forwarderOf(synth({ verboseLogs: true }).template);
+    expect(verbose.Properties.LoggingConfig.SystemLogLevel).toBe('INFO');
+    expect(verbose.Properties.Environment.Variables.POWERTOOLS_LOG_LEVEL).toBe('INFO');
   });
 
   test("metric methods for users' own alarms", () => {

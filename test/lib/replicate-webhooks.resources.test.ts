@@ -7,11 +7,11 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { IConstruct } from 'constructs';
 import { readArchiverConfig } from '../../lambda/archiver/config';
+import { readForwarderConfig } from '../../lambda/forwarder/config';
 import { ARCHIVER_DEFAULTS, fileConcurrencyFor } from '../../lambda/archiver/settings';
 import { ARCHIVER_FUNCTION_DEFAULTS } from '../../lambda/shared/function-defaults';
 import { readVerifierConfig } from '../../lambda/verifier/config';
 import { VERIFIER_DEFAULTS } from '../../lambda/verifier/settings';
-import { ARCHIVE_REQUEST_TEMPLATE } from '../../lambda/shared/archive-queue';
 import { BECAME_TERMINAL_PATTERNS } from '../../lambda/shared/stream-filter';
 import { synth } from '../support/construct';
 
@@ -210,63 +210,59 @@ describe('resources and their key settings', () => {
     ]);
   });
 
-  test("IAM: the Pipe may read only this table's stream and send only to the archive and failure queues", () => {
+  test("IAM: the forwarder may read only this table's stream and send only to the archive and failure queues", () => {
     const stream = { 'Fn::GetAtt': [logicalId(hooks.table), 'StreamArn'] };
-    const role = hooks.node.findChild('ArchivePipeRole') as iam.Role;
-    expect(statementsOf(role)).toEqual([
+    const send = ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'];
+    expect(statementsOf(hooks.archiveForwarder)).toEqual([
+      // Its event source's on-failure destination, sent to with the function's role.
+      { Effect: 'Allow', Action: send, Resource: { 'Fn::GetAtt': [logicalId(hooks.archiveFailureQueue), 'Arn'] } },
       { Effect: 'Allow', Action: 'dynamodb:ListStreams', Resource: stream },
       {
         Effect: 'Allow',
         Action: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'],
         Resource: stream,
       },
-      {
-        Effect: 'Allow',
-        Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
-        Resource: { 'Fn::GetAtt': [logicalId(hooks.archiveQueue), 'Arn'] },
-      },
-      {
-        Effect: 'Allow',
-        Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
-        Resource: { 'Fn::GetAtt': [logicalId(hooks.archiveFailureQueue), 'Arn'] },
-      },
+      { Effect: 'Allow', Action: send, Resource: { 'Fn::GetAtt': [logicalId(hooks.archiveQueue), 'Arn'] } },
     ]);
-    template.hasResourceProperties('AWS::IAM::Role', {
-      AssumeRolePolicyDocument: {
-        Statement: [
-          Match.objectLike({
-            Principal: { Service: 'pipes.amazonaws.com' },
-            Condition: { StringEquals: { 'aws:SourceAccount': '111111111111' } },
-          }),
-        ],
-      },
-    });
   });
 
   test('no policy anywhere grants on "*"', () => {
     expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toMatch(/"Resource":"\*"/);
   });
 
-  test('the Pipe: the stream filtered to terminal transitions, one message per prediction into the archive queue', () => {
-    template.resourceCountIs('AWS::Pipes::Pipe', 1);
-    template.hasResourceProperties('AWS::Pipes::Pipe', {
-      Source: { 'Fn::GetAtt': [logicalId(hooks.table), 'StreamArn'] },
-      SourceParameters: {
-        DynamoDBStreamParameters: {
-          StartingPosition: 'TRIM_HORIZON',
-          BatchSize: 10,
-          MaximumRetryAttempts: 10,
-          OnPartialBatchItemFailure: 'AUTOMATIC_BISECT',
-          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [logicalId(hooks.archiveFailureQueue), 'Arn'] } },
-        },
-        FilterCriteria: { Filters: BECAME_TERMINAL_PATTERNS.map((pattern) => ({ Pattern: JSON.stringify(pattern) })) },
+  test('the forwarder: the stream filtered to terminal transitions, from its oldest record, with bisect, retries and a failure destination; no Pipe', () => {
+    template.resourceCountIs('AWS::Pipes::Pipe', 0);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^Queues each Replicate prediction'),
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      MemorySize: 128,
+      Timeout: 30,
+      LoggingConfig: { LogFormat: 'JSON', LogGroup: Match.anyValue(), SystemLogLevel: 'WARN' },
+      Environment: {
+        Variables: Match.objectLike({
+          ARCHIVE_QUEUE_URL: { Ref: logicalId(hooks.archiveQueue) },
+          POWERTOOLS_LOG_LEVEL: 'WARN',
+        }),
       },
-      Target: { 'Fn::GetAtt': [logicalId(hooks.archiveQueue), 'Arn'] },
-      TargetParameters: { InputTemplate: ARCHIVE_REQUEST_TEMPLATE },
     });
-    // The role's policy exists before the Pipe, which checks its permissions when created.
-    const pipe = Object.values(template.findResources('AWS::Pipes::Pipe'))[0] as { DependsOn?: string[] };
-    expect(pipe.DependsOn?.some((id) => id.startsWith('HooksArchivePipeRoleDefaultPolicy'))).toBe(true);
+    // One reader of the stream: the forwarder's event source.
+    const streamReaders = template.findResources('AWS::Lambda::EventSourceMapping', {
+      Properties: { EventSourceArn: { 'Fn::GetAtt': [logicalId(hooks.table), 'StreamArn'] } },
+    });
+    expect(Object.keys(streamReaders)).toHaveLength(1);
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: logicalId(hooks.archiveForwarder) },
+      EventSourceArn: { 'Fn::GetAtt': [logicalId(hooks.table), 'StreamArn'] },
+      StartingPosition: 'TRIM_HORIZON',
+      BatchSize: 10,
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [logicalId(hooks.archiveFailureQueue), 'Arn'] } } },
+      FilterCriteria: { Filters: BECAME_TERMINAL_PATTERNS.map((pattern) => ({ Pattern: JSON.stringify(pattern) })) },
+    });
   });
 
   test('the archiver: the archive queue with partial batch responses, bounded concurrency, retries and a dead-letter queue', () => {
@@ -289,8 +285,10 @@ describe('resources and their key settings', () => {
         }),
       },
     });
-    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    // The forwarder's on the stream, the archiver's on the queue.
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: logicalId(hooks.archiver) },
       EventSourceArn: { 'Fn::GetAtt': [logicalId(hooks.archiveQueue), 'Arn'] },
       BatchSize: 10,
       ScalingConfig: { MaximumConcurrency: 200 },
@@ -330,7 +328,7 @@ describe('resources and their key settings', () => {
 
   test("the archiver reads back exactly what the construct wires: its queue's receive count, the defaults", () => {
     const fn = Object.values(template.findResources('AWS::Lambda::Function')).find(
-      (resource) => resource.Properties.Environment?.Variables?.ARCHIVE_QUEUE_URL,
+      (resource) => resource.Properties.Environment?.Variables?.COMPLETION_TOPIC_ARN,
     )!;
     // Tokens (table name, queue URL, topic ARN) become plain strings, as Lambda sees them.
     const environment = Object.fromEntries(
@@ -364,6 +362,15 @@ describe('resources and their key settings', () => {
       ]),
     );
     expect(readArchiverConfig(environment).predictionDocument).toBe(true);
+  });
+
+  test('the forwarder reads back exactly what the construct wires: the archive queue', () => {
+    const fn = template.toJSON().Resources[logicalId(hooks.archiveForwarder)];
+    const variables = fn.Properties.Environment.Variables as Record<string, unknown>;
+    expect(variables.ARCHIVE_QUEUE_URL).toEqual({ Ref: logicalId(hooks.archiveQueue) });
+    expect(readForwarderConfig({ ...variables, ARCHIVE_QUEUE_URL: 'resolved-archive_queue_url' })).toEqual({
+      queueUrl: 'resolved-archive_queue_url',
+    });
   });
 
   test('archiver options reach the function, the queue and the event source', () => {

@@ -120,7 +120,8 @@ describe('secure, explicit defaults', () => {
       logEncryptionKey: new kms.Key(stack, 'LogKey', { enableKeyRotation: true }),
     }));
     const keyId = stack.getLogicalId(stack.node.findChild('LogKey').node.defaultChild as never);
-    template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { KmsKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } }, 3);
+    // The API's access logs, the verifier's, the forwarder's and the archiver's.
+    template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { KmsKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } }, 4);
     template.hasResourceProperties('AWS::KMS::Key', {
       KeyPolicy: {
         Statement: Match.arrayWith([
@@ -162,12 +163,30 @@ describe('secure, explicit defaults', () => {
     template.allResourcesProperties('AWS::SNS::Topic', { KmsMasterKeyId: keyArn });
     template.hasResourceProperties('AWS::SQS::Queue', { KmsMasterKeyId: keyArn });
     template.hasResourceProperties('AWS::SecretsManager::Secret', { KmsKeyId: keyArn });
-    for (const fn of [hooks.verifier, hooks.archiver]) {
+    for (const fn of [hooks.verifier, hooks.archiveForwarder, hooks.archiver]) {
       const policy = Object.values(template.findResources('AWS::IAM::Policy')).find((candidate) =>
         JSON.stringify(candidate.Properties.Roles).includes(stack.getLogicalId(fn.role!.node.defaultChild as never)),
       );
       expect(JSON.stringify(policy)).toContain('kms:Decrypt');
     }
+    // The forwarder reads the encrypted stream and sends to the encrypted queues with that key alone.
+    const forwarderPolicy = Object.values(template.findResources('AWS::IAM::Policy')).find((candidate) =>
+      JSON.stringify(candidate.Properties.Roles).includes(
+        stack.getLogicalId(hooks.archiveForwarder.role!.node.defaultChild as never),
+      ),
+    )!;
+    const kmsStatements = (
+      forwarderPolicy.Properties.PolicyDocument.Statement as Array<{ Action: unknown; Resource: unknown }>
+    ).filter((statement) => JSON.stringify(statement.Action).includes('kms:'));
+    expect(kmsStatements.map((statement) => statement.Resource)).toEqual([keyArn, keyArn]);
+    expect(kmsStatements.flatMap((statement) => statement.Action as string[]).sort()).toEqual([
+      'kms:Decrypt',
+      'kms:Decrypt',
+      'kms:DescribeKey',
+      'kms:Encrypt',
+      'kms:GenerateDataKey*',
+      'kms:ReEncrypt*',
+    ]);
   });
 });
 

@@ -21,18 +21,16 @@ import { RecordedPredictions } from '../../lambda/reconciler/recorded';
 import { ReplicateApiClient } from '../../lambda/reconciler/replicate-api';
 import { RecoveryRetries } from '../../lambda/reconciler/retries';
 import { reconcilerEnvironment } from '../../lambda/reconciler/settings';
-import { ARCHIVE_REQUEST_TEMPLATE } from '../../lambda/shared/archive-queue';
 import { parsePrediction } from '../../lambda/shared/prediction';
 import { predictionItemKey } from '../../lambda/shared/state';
-import { BECAME_TERMINAL_PATTERNS } from '../../lambda/shared/stream-filter';
 import { WebhookStore } from '../../lambda/store/webhook-store';
 import { createTelemetry } from '../../lambda/telemetry';
 import { seededRandom } from '../../cli/scenarios';
-import { startStreamToQueuePipe } from '../../local/aws/pipe';
 import { startSqsPoller, type SqsPoller } from '../../local/aws/sqs-poller';
 import { createStateTable } from '../../local/state-table';
 import { startReplicateApi } from '../../local/standins/replicate-api';
 import { startSecretsManager } from '../../local/aws/standins/secrets-manager';
+import { startForwarder } from '../support/forwarder';
 import { subscribeQueue } from '../support/notifications';
 import { check, createArchiveQueue, queueDepth, type Harness } from './harness';
 import { planPrediction } from './lifecycles';
@@ -190,15 +188,8 @@ export async function runCrashPastCap(harness: Harness, seed: number): Promise<C
     ledger: new ReconcilerLedger(dynamodb, tableName),
     replicateApi: (apiToken, onRetry) => new ReplicateApiClient({ baseUrl: replicate.endpoint, token: apiToken, onRetry }),
   });
-  const pipe = startStreamToQueuePipe({
-    streamArn,
-    queueUrl,
-    filterPatterns: BECAME_TERMINAL_PATTERNS,
-    inputTemplate: ARCHIVE_REQUEST_TEMPLATE,
-    sqsClient: sqs,
-    region,
-    onError: () => undefined,
-  });
+  // The forwarder on the table's stream, as the construct's event source runs it.
+  const forwarder = startForwarder({ streamArn, queueUrl, sqs, region, onError: () => undefined });
   let consumer: SqsPoller | undefined;
   const store = new WebhookStore(dynamodb, harness.s3, config);
   const violations: string[] = [];
@@ -216,7 +207,7 @@ export async function runCrashPastCap(harness: Harness, seed: number): Promise<C
         receivedAt: new Date(),
       });
     }
-    await pipe.drain(30_000);
+    await forwarder.drain(30_000);
     // One prediction an invocation: the crash takes only its own down.
     consumer = startSqsPoller({
       queueUrl,
@@ -297,7 +288,7 @@ export async function runCrashPastCap(harness: Harness, seed: number): Promise<C
     };
   } finally {
     await consumer?.stop();
-    await pipe.stop();
+    await forwarder.stop();
     await replicate.stop();
     await secrets.stop();
     for (const client of [dynamodb, sns, sqs, secretsClient]) client.destroy();

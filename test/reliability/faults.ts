@@ -11,15 +11,13 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { manifestKey } from '../../lambda/shared/archive-layout';
-import { ARCHIVE_REQUEST_TEMPLATE } from '../../lambda/shared/archive-queue';
 import { parsePrediction } from '../../lambda/shared/prediction';
-import { BECAME_TERMINAL_PATTERNS } from '../../lambda/shared/stream-filter';
 import { WebhookStore } from '../../lambda/store/webhook-store';
 import { sendDelivery } from '../../cli/send';
 import { seededRandom } from '../../cli/scenarios';
 import { createStateTable } from '../../local/state-table';
-import { startStreamToQueuePipe } from '../../local/aws/pipe';
 import { startSqsPoller, type SqsPoller } from '../../local/aws/sqs-poller';
+import { startForwarder } from '../support/forwarder';
 import { subscribeQueue } from '../support/notifications';
 import { startTcpProxy } from '../support/tcp-proxy';
 import { STATUS_RANK, type PredictionStatus } from '../../lambda/shared/prediction';
@@ -156,7 +154,7 @@ export async function runDynamoDbCut(harness: Harness, seed: number): Promise<Dy
     outage = { ...outage, to: Date.now() };
     // Every caller retries these and meets its own write: the verifier answers 2xx (or, its SDK's
     // retries spent by the outage, 503 and then `duplicate` to the sender's retry), the archiver
-    // must find its own claim, the pipe must read on from where it was.
+    // must find its own claim, the forwarder's event source must read on from where it was.
     proxy.loseReplies(REPLIES_TO_LOSE, LOSE_ONE_REPLY_IN);
   })();
   await pool(plans, 12, (plan) => send(harness, plan, answers, retryLater));
@@ -444,15 +442,8 @@ export async function runArchiverCrash(harness: Harness, seed: number): Promise<
       });
     });
   };
-  const pipe = startStreamToQueuePipe({
-    streamArn,
-    queueUrl,
-    filterPatterns: BECAME_TERMINAL_PATTERNS,
-    inputTemplate: ARCHIVE_REQUEST_TEMPLATE,
-    sqsClient: sqs,
-    region,
-    onError: () => undefined,
-  });
+  // The forwarder on the table's stream, as the construct's event source runs it.
+  const forwarder = startForwarder({ streamArn, queueUrl, sqs, region, onError: () => undefined });
   let consumer: SqsPoller | undefined;
   const store = new WebhookStore(dynamodb, harness.s3, {
     tableName,
@@ -476,7 +467,7 @@ export async function runArchiverCrash(harness: Harness, seed: number): Promise<
       });
     }
     // Every message queued before the consumer starts, so the first invocation gets the whole batch.
-    await pipe.drain(30_000);
+    await forwarder.drain(30_000);
     consumer = startSqsPoller({
       queueUrl,
       handler: invokeInChild,
@@ -521,7 +512,7 @@ export async function runArchiverCrash(harness: Harness, seed: number): Promise<
     };
   } finally {
     await consumer?.stop();
-    await pipe.stop();
+    await forwarder.stop();
     await snsProxy.stop();
     for (const c of [dynamodb, sns, sqs]) c.destroy();
   }

@@ -143,7 +143,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         [
           ['archive queue', info.archiveQueueUrl],
           ['its dead-letter queue', info.archiveDeadLetterQueueUrl],
-          ["the pipe's failure queue", info.failureQueueUrl],
+          ["the forwarder's failure queue", info.failureQueueUrl],
         ] as const
       ).map(async ([name, url]) => `${name} ${await queueDepth(sqs, url).catch(() => '?')}`),
     );

@@ -81,7 +81,8 @@ export interface PoisonedBatchResult {
   };
   readonly deadLetterQueueDepth: { readonly afterBaseline: number; readonly atEnd: number };
   readonly deadLetterAlarmConditionRight: boolean;
-  readonly pipeFailures: number;
+  /** Stream batches the forwarder could not queue (the archive failure queue's depth). */
+  readonly failureQueueBatches: number;
   readonly poisonSettledWithinSeconds: number;
   readonly seconds: number;
   readonly violations: string[];
@@ -302,8 +303,12 @@ export async function runPoisonedBatch(options: { good: number; baseline: number
       violations,
     );
     const alarmConditionRight = afterBaseline === 0 && depthAtEnd >= 1 === recordFailures > 0;
-    const pipeFailures = await queueDepth(harness.sqs, harness.info.failureQueueUrl);
-    check(pipeFailures === 0, `poisoned batch: ${pipeFailures} batches in the Pipe's failure queue`, violations);
+    const failureQueueBatches = await queueDepth(harness.sqs, harness.info.failureQueueUrl);
+    check(
+      failureQueueBatches === 0,
+      `poisoned batch: ${failureQueueBatches} stream batches in the forwarder's failure queue`,
+      violations,
+    );
 
     return {
       goodPredictions: { baseline: baseline.length, withPoison: goodPlans.length },
@@ -315,7 +320,7 @@ export async function runPoisonedBatch(options: { good: number; baseline: number
       latencyMs: summary,
       deadLetterQueueDepth: { afterBaseline, atEnd: depthAtEnd },
       deadLetterAlarmConditionRight: alarmConditionRight,
-      pipeFailures,
+      failureQueueBatches,
       poisonSettledWithinSeconds,
       seconds: Math.round((Date.now() - started) / 1000),
       violations,

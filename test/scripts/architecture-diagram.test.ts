@@ -145,10 +145,10 @@ const TITLE: Record<string, RegExp> = {
   archiver: /^Archiver Lambda$/,
   secret: /Secrets Manager/,
   table: /DynamoDB/,
-  pipe: /^EventBridge Pipe$/,
+  forwarder: /^Forwarder Lambda$/,
   archiveQueue: /^Archive queue$/,
   archiveDeadLetters: /dead-letter queue$/,
-  pipeFailures: /^Pipe failure queue$/,
+  failureQueue: /^Forwarder failure queue$/,
   bucket: /^S3 /,
   kms: /^KMS key/,
   completionTopic: /^SNS completion topic$/,
@@ -178,7 +178,7 @@ interface Expected {
   readonly records: readonly CfnResource[];
   /** [from role, to role, dashed]: data flows, or (dashed) a key or secret is used. */
   readonly edges: ReadonlyArray<readonly [string, string, boolean]>;
-  readonly pipe: CfnResource;
+  readonly streamEventSource: CfnResource;
   readonly archiveQueue: CfnResource;
   readonly archiveEventSource: CfnResource;
 }
@@ -234,14 +234,18 @@ function expectedPicture(resources: Record<string, CfnResource>): Expected {
   edges.push([role(target(environment(verifierId).SIGNING_SECRET_ID), 'secret'), 'verifier', true]);
   edges.push(['verifier', role(target(environment(verifierId).TABLE_NAME), 'table'), false]);
 
-  const [pipeId, pipe] = single('AWS::Pipes::Pipe');
-  const source = pipe.Properties?.Source?.['Fn::GetAtt'];
-  must(source?.[1] === 'StreamArn', 'the Pipe does not read a table stream');
-  edges.push([role(source[0], 'table'), role(pipeId, 'pipe'), false]);
-  const archiveQueueId = target(pipe.Properties?.Target)!;
-  edges.push(['pipe', role(archiveQueueId, 'archiveQueue'), false]);
-  const pipeDeadLetters = pipe.Properties?.SourceParameters?.DynamoDBStreamParameters?.DeadLetterConfig?.Arn;
-  edges.push(['pipe', role(target(pipeDeadLetters), 'pipeFailures'), false]);
+  const eventSources = ofType('AWS::Lambda::EventSourceMapping');
+  const streamSources = eventSources.filter(
+    ([, mapping]) => mapping.Properties?.EventSourceArn?.['Fn::GetAtt']?.[1] === 'StreamArn',
+  );
+  must(streamSources.length === 1, `expected one event source on a table stream, found ${streamSources.length}`);
+  const [, streamEventSource] = streamSources[0];
+  const forwarderId = target(streamEventSource.Properties?.FunctionName)!;
+  edges.push([role(target(streamEventSource.Properties?.EventSourceArn), 'table'), role(forwarderId, 'forwarder'), false]);
+  const archiveQueueId = target(environment(forwarderId).ARCHIVE_QUEUE_URL)!;
+  edges.push(['forwarder', role(archiveQueueId, 'archiveQueue'), false]);
+  const streamFailures = streamEventSource.Properties?.DestinationConfig?.OnFailure?.Destination;
+  edges.push(['forwarder', role(target(streamFailures), 'failureQueue'), false]);
   const archiveQueue = resources[archiveQueueId];
   edges.push([
     'archiveQueue',
@@ -249,7 +253,9 @@ function expectedPicture(resources: Record<string, CfnResource>): Expected {
     false,
   ]);
 
-  const [, archiveEventSource] = single('AWS::Lambda::EventSourceMapping');
+  const queueSources = eventSources.filter(([, mapping]) => mapping !== streamEventSource);
+  must(queueSources.length === 1, `expected one event source besides the stream's, found ${queueSources.length}`);
+  const [, archiveEventSource] = queueSources[0];
   must(
     target(archiveEventSource.Properties?.EventSourceArn) === archiveQueueId,
     'the archiver does not consume the archive queue',
@@ -277,7 +283,7 @@ function expectedPicture(resources: Record<string, CfnResource>): Expected {
     domain: domains[0]?.[1],
     records: records.map(([, record]) => record),
     edges,
-    pipe,
+    streamEventSource,
     archiveQueue,
     archiveEventSource,
   };
@@ -356,13 +362,14 @@ describe.each<[string, string, DiagramOptions, (stack: Stack) => ReplicateWebhoo
   });
 
   test("the numbers and filter the picture quotes are the template's", () => {
-    const streamParameters = expected.pipe.Properties?.SourceParameters?.DynamoDBStreamParameters;
-    const pipe = boxFor('pipe');
-    expect(expected.pipe.Properties?.SourceParameters?.FilterCriteria?.Filters?.length).toBeGreaterThan(0);
-    expect(pipe.details).toMatch(/became terminal/);
-    expect(pipe.details).toContain(`batches of ${streamParameters.BatchSize}`);
-    expect(pipe.details).toContain(`${streamParameters.MaximumRetryAttempts} retries`);
-    expect(arrowBetween('pipe', 'pipeFailures')[0].label).toContain(`${streamParameters.MaximumRetryAttempts} retries`);
+    const streamSource = expected.streamEventSource.Properties!;
+    const forwarder = boxFor('forwarder');
+    expect(streamSource.FilterCriteria?.Filters?.length).toBeGreaterThan(0);
+    expect(forwarder.details).toMatch(/became terminal/);
+    expect(forwarder.details).toContain(`batches of ${streamSource.BatchSize}`);
+    expect(forwarder.details).toContain(`${streamSource.MaximumRetryAttempts} retries`);
+    if (streamSource.BisectBatchOnFunctionError) expect(forwarder.details).toMatch(/bisect/);
+    expect(arrowBetween('forwarder', 'failureQueue')[0].label).toContain(`${streamSource.MaximumRetryAttempts} retries`);
     const maxReceiveCount = expected.archiveQueue.Properties?.RedrivePolicy?.maxReceiveCount;
     expect(arrowBetween('archiveQueue', 'archiveDeadLetters')[0].label).toContain(`after ${maxReceiveCount} tries`);
     const eventSource = expected.archiveEventSource.Properties!;

@@ -1,7 +1,7 @@
 /**
  * The archiver's test rig (test/lambda/archiver/handler.*.test.ts): DynamoDB Local's real stream
- * through the local Pipe (the construct's own filter and template) into an SQS queue in fauxqs,
- * consumed through the local SQS event source; fauxqs for S3 and SNS, and a loopback file server
+ * through the forwarder (on the local stream event source, with the construct's own filter and
+ * settings) into an SQS queue in fauxqs, consumed through the local SQS event source; fauxqs for S3 and SNS, and a loopback file server
  * standing in for replicate.delivery. `usePeers()` starts the shared peers for a test file;
  * `withPipeline` gives one test its own table, queues and archiver.
  */
@@ -15,16 +15,15 @@ import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, S
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { ARCHIVE_REQUEST_TEMPLATE } from '../../lambda/shared/archive-queue';
 import { parsePrediction } from '../../lambda/shared/prediction';
 import { ARCHIVE_PENDING_INDEX, predictionItemKey } from '../../lambda/shared/state';
-import { BECAME_TERMINAL_PATTERNS } from '../../lambda/shared/stream-filter';
 import { WebhookStore } from '../../lambda/store/webhook-store';
-import { startStreamToQueuePipe, type StreamBatchFailure, type StreamToQueuePipe } from '../../local/aws/pipe';
 import { startSqsPoller, type SqsPoller } from '../../local/aws/sqs-poller';
+import type { StreamBatchFailure, StreamPoller } from '../../local/aws/stream-poller';
 import { createTestTable, dynamoDbEndpoint, useStandInEnvironment } from './aws';
 import { startFauxqs, type Fauxqs } from './fauxqs';
 import { startFileServer, type FileServer } from './file-server';
+import { startForwarder } from './forwarder';
 import { createTopic, subscribeQueue, type Subscriber } from './notifications';
 import { fixture } from './webhooks';
 
@@ -68,11 +67,12 @@ export interface PipelineOptions {
 
 export interface Pipeline {
   readonly tableName: string;
+  readonly streamArn: string;
   readonly topicArn: string;
   readonly subscriber: Subscriber;
   readonly queueUrl: string;
   readonly deadLetterQueueUrl: string;
-  /** Stream batches the Pipe could not queue. */
+  /** Stream batches the forwarder could not queue (its event source's on-failure destination). */
   readonly failures: StreamBatchFailure[];
   readonly prefix: string;
   /** The archiver of this pipeline (a cold start with its environment). */
@@ -86,7 +86,7 @@ export interface Pipeline {
   stop(): Promise<void>;
 }
 
-/** A table, a topic with a subscribed queue, the archive queue and its DLQ, the archiver (a cold start with this env), the Pipe and the event source. */
+/** A table, a topic with a subscribed queue, the archive queue and its DLQ, the archiver (a cold start with this env), the forwarder and the event sources. */
 export async function startPipeline(env: Record<string, string> = {}, options: PipelineOptions = {}): Promise<Pipeline> {
   const maxReceiveCount = options.maxReceiveCount ?? 3;
   const { tableName, streamArn } = await createTestTable();
@@ -126,17 +126,14 @@ export async function startPipeline(env: Record<string, string> = {}, options: P
   });
   const archiver = loadArchiver();
   const failures: StreamBatchFailure[] = [];
-  const pipe: StreamToQueuePipe = startStreamToQueuePipe({
+  const forwarder: StreamPoller = startForwarder({
     streamArn,
     queueUrl,
-    filterPatterns: BECAME_TERMINAL_PATTERNS,
-    inputTemplate: ARCHIVE_REQUEST_TEMPLATE,
+    sqs: sqsClient,
     maxRetryAttempts: 2,
-    onPartialBatchItemFailure: 'AUTOMATIC_BISECT',
     pollIntervalMs: 50,
     retryDelayMs: 20,
     onFailure: async (failure) => void failures.push(failure),
-    sqsClient,
   });
   const consumer: SqsPoller = startSqsPoller({
     queueUrl,
@@ -157,6 +154,7 @@ export async function startPipeline(env: Record<string, string> = {}, options: P
   let clock = Math.floor(Date.now() / 1000) - 100;
   return {
     tableName,
+    streamArn,
     topicArn,
     subscriber: subscriber!,
     queueUrl,
@@ -181,7 +179,7 @@ export async function startPipeline(env: Record<string, string> = {}, options: P
       }
     },
     async drain(timeoutMs = 30_000) {
-      await pipe.drain(timeoutMs);
+      await forwarder.drain(timeoutMs);
       await consumer.drain(timeoutMs);
     },
     async deadLetters() {
@@ -191,7 +189,7 @@ export async function startPipeline(env: Record<string, string> = {}, options: P
       return Messages.map((message) => message.Body!);
     },
     async stop() {
-      await pipe.stop();
+      await forwarder.stop();
       await consumer.stop();
     },
   };

@@ -1,6 +1,6 @@
 /**
- * The archiver against real peers: DynamoDB Local's real stream through the local Pipe (the
- * construct's own filter and template) into an SQS queue in fauxqs, consumed through the local
+ * The archiver against real peers: DynamoDB Local's real stream through the forwarder (with the
+ * construct's own filter and event source settings) into an SQS queue in fauxqs, consumed through the local
  * SQS event source; fauxqs for S3 and SNS (read back through an SQS subscription), and a
  * loopback file server standing in for replicate.delivery.
  *
@@ -18,6 +18,8 @@ import { COMPLETION_EVENT_SOURCE } from '../../../lambda/shared/completion-event
 import { CompletionKind, ReplicateWebhooks } from '../../../lib';
 import { matchesPattern } from '../../../local/aws/event-filter';
 import { startEventBridge, type EventBridgeStandIn } from '../../../local/aws/standins/eventbridge';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { startForwarder } from '../../support/forwarder';
 import { subscribeQueue } from '../../support/notifications';
 import { startTcpProxy } from '../../support/tcp-proxy';
 import {
@@ -65,6 +67,47 @@ describe('subscriptions', () => {
         [wanted, otherModel, failed].sort(),
       );
       expect((await filtered.receiveAll()).map((n) => n.message.predictionId)).toEqual([wanted]);
+    });
+  });
+});
+
+describe('a finished prediction queued again', () => {
+  test("after an upgrade from the Pipe, the forwarder's new event source reads the stream from its oldest record: each prediction is acknowledged, none announced twice, nothing written", async () => {
+    await withPipeline(async (pipeline) => {
+      const ids = [newId(), newId()];
+      await pipeline.record(...ids.map((id) => prediction(id, 'succeeded-images', { output: [] })));
+      await pipeline.drain();
+      expect((await pipeline.subscriber.receiveAll()).map((n) => n.message.predictionId).sort()).toEqual([...ids].sort());
+      const before = await Promise.all(ids.map((id) => item(pipeline.tableName, id)));
+      expect(before.map((record) => record?.notifiedAt?.S)).toEqual([expect.any(String), expect.any(String)]);
+
+      // What CloudFormation's update creates: a second mapping on the same stream, from TRIM_HORIZON.
+      const replay = startForwarder({
+        streamArn: pipeline.streamArn,
+        queueUrl: pipeline.queueUrl,
+        sqs: sqsClient,
+        pollIntervalMs: 50,
+        retryDelayMs: 20,
+      });
+      try {
+        await replay.drain(30_000);
+      } finally {
+        await replay.stop();
+      }
+      expect(replay.stats).toMatchObject({ recordsDelivered: 2, failedBatches: 0 });
+      await pipeline.drain();
+
+      expect(await pipeline.subscriber.receiveAll(500)).toEqual([]);
+      expect(await Promise.all(ids.map((id) => item(pipeline.tableName, id)))).toEqual(before);
+      // Taken and deleted: acknowledged, neither retried nor dead-lettered.
+      const { Attributes } = await sqsClient.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: pipeline.queueUrl,
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      );
+      expect(Attributes).toEqual({ ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesNotVisible: '0' });
+      expect(await pipeline.deadLetters()).toEqual([]);
     });
   });
 });

@@ -1,6 +1,6 @@
 /**
- * The archiver against real peers: DynamoDB Local's real stream through the local Pipe (the
- * construct's own filter and template) into an SQS queue in fauxqs, consumed through the local
+ * The archiver against real peers: DynamoDB Local's real stream through the forwarder (with the
+ * construct's own filter and event source settings) into an SQS queue in fauxqs, consumed through the local
  * SQS event source; fauxqs for S3 and SNS (read back through an SQS subscription), and a
  * loopback file server standing in for replicate.delivery.
  *
@@ -258,7 +258,7 @@ describe('a dependency that stops answering', () => {
     return { answer, ms: Math.round(performance.now() - started) };
   }
 
-  /** A pipeline whose archiver reaches `variable`'s service through `proxy`; the Pipe and poller are stopped, so the test invokes it. */
+  /** A pipeline whose archiver reaches `variable`'s service through `proxy`; the forwarder and poller are stopped, so the test invokes it. */
   async function withArchiverThrough(
     variable: 'AWS_ENDPOINT_URL_DYNAMODB' | 'AWS_ENDPOINT_URL_S3',
     proxy: TcpProxy,

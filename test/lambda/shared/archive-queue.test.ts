@@ -1,14 +1,10 @@
 /**
- * The message the Pipe puts on the archive queue, and the queue's ceiling (found by mutation
+ * The message the forwarder puts on the archive queue, and the queue's ceiling (found by mutation
  * testing, docs/mutation.md, as only heavier suites reached them): a prediction that keeps
  * failing waits at most as long as SQS allows a message to stay invisible, twelve hours, and
  * never longer (SQS would refuse the call).
  */
-import {
-  ARCHIVE_REQUEST_TEMPLATE,
-  MAX_VISIBILITY_TIMEOUT_SECONDS,
-  parseArchiveRequest,
-} from '../../../lambda/shared/archive-queue';
+import { archiveRequestBody, MAX_VISIBILITY_TIMEOUT_SECONDS, parseArchiveRequest } from '../../../lambda/shared/archive-queue';
 import { requeueDelaySeconds } from '../../../lambda/shared/retry';
 
 test("a prediction that keeps failing waits SQS's longest visibility timeout, twelve hours", () => {
@@ -18,9 +14,11 @@ test("a prediction that keeps failing waits SQS's longest visibility timeout, tw
 });
 
 describe('archive requests', () => {
-  test('the Pipe template, filled as the Pipe fills it, is a request the archiver reads', () => {
-    const filled = ARCHIVE_REQUEST_TEMPLATE.replace(/<\$\.dynamodb\.NewImage\.\w+\.S>/, 'ufawqhfynnddngldkgtslldrkq');
-    expect(parseArchiveRequest(filled)).toBe('ufawqhfynnddngldkgtslldrkq');
+  test("a request's body is the one the EventBridge Pipe's template produced, and the archiver reads it", () => {
+    // The Pipe's input template was `{"predictionId": "<$.dynamodb.NewImage.predictionId.S>"}`:
+    // messages it queued before an upgrade read the same as the forwarder's.
+    expect(archiveRequestBody('ufawqhfynnddngldkgtslldrkq')).toBe('{"predictionId": "ufawqhfynnddngldkgtslldrkq"}');
+    expect(parseArchiveRequest(archiveRequestBody('ufawqhfynnddngldkgtslldrkq'))).toBe('ufawqhfynnddngldkgtslldrkq');
   });
 
   test.each([

@@ -13,7 +13,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { readArchiverConfig } from '../../../lambda/archiver/config';
 import { AlarmName, ReplicateWebhooks, type ReplicateWebhooksProps } from '../../../lib';
-import { LAMBDA_SYSTEM_RECORDS, REASON_METRIC_SERIES } from '../../../scripts/cost/assumptions';
+import { FORWARDER_LOG_LINE, LAMBDA_SYSTEM_RECORDS, REASON_METRIC_SERIES } from '../../../scripts/cost/assumptions';
 import { ALARMED_SERIES, METRIC } from '../../../lambda/shared/metrics';
 import { estimate, type CostEstimate } from '../../../scripts/cost/estimate';
 import { reconcilerAddition } from '../../../scripts/cost/markdown';
@@ -196,11 +196,13 @@ function templateFacts(template: Template) {
   const resources = template.toJSON().Resources as Record<string, CfnResource>;
   const all = (type: string) => Object.values(resources).filter((resource) => resource.Type === type);
   const [integration] = all('AWS::ApiGatewayV2::Integration');
-  const [pipe] = all('AWS::Pipes::Pipe');
-  const [eventSource] = all('AWS::Lambda::EventSourceMapping');
+  const eventSources = all('AWS::Lambda::EventSourceMapping');
+  const streamSource = eventSources.find((mapping) => mapping.Properties?.EventSourceArn?.['Fn::GetAtt']?.[1] === 'StreamArn')!;
+  const eventSource = eventSources.find((mapping) => mapping !== streamSource)!;
   const verifier = resources[target(integration.Properties?.IntegrationUri)!];
+  const forwarder = resources[target(streamSource.Properties?.FunctionName)!];
   const archiver = resources[target(eventSource.Properties?.FunctionName)!];
-  const archiveQueue = resources[target(pipe.Properties?.Target)!];
+  const archiveQueue = resources[target(eventSource.Properties?.EventSourceArn)!];
   const variables = (fn: CfnResource) => fn.Properties?.Environment?.Variables as Record<string, unknown>;
   const asEnvironment = (fn: CfnResource) =>
     Object.fromEntries(Object.entries(variables(fn)).map(([name, value]) => [name, typeof value === 'string' ? value : 'token']));
@@ -209,13 +211,15 @@ function templateFacts(template: Template) {
   return {
     verifierMemory: verifier.Properties?.MemorySize as number,
     verifierArchitecture: verifier.Properties?.Architectures?.[0] as string,
+    forwarderMemory: forwarder.Properties?.MemorySize as number,
+    forwarderArchitecture: forwarder.Properties?.Architectures?.[0] as string,
     archiverMemory: archiver.Properties?.MemorySize as number,
     archiverArchitecture: archiver.Properties?.Architectures?.[0] as string,
     // The archiver's own reader of its settings, with its own defaults.
     partSizeMib: readArchiverConfig(asEnvironment(archiver)).partSizeBytes / (1024 * 1024),
     apiProtocol: all('AWS::ApiGatewayV2::Api')[0].Properties?.ProtocolType as string,
     billingMode: all('AWS::DynamoDB::GlobalTable')[0].Properties?.BillingMode as string,
-    pipeBatchSize: pipe.Properties?.SourceParameters?.DynamoDBStreamParameters?.BatchSize as number,
+    streamBatchSize: streamSource.Properties?.BatchSize as number,
     maxReceiveCount: archiveQueue.Properties?.RedrivePolicy?.maxReceiveCount as number,
     eventSourceBatchSize: eventSource.Properties?.BatchSize as number,
     maxConcurrency: eventSource.Properties?.ScalingConfig?.MaximumConcurrency as number | undefined,
@@ -276,9 +280,9 @@ describe('cost estimate', () => {
   test('the settings it prints are the template’s', () => {
     const retention = facts.retentionDays === undefined ? 'never expire' : `${facts.retentionDays} days`;
     expect(bullets(defaults.markdown, 'Settings read from the synthesized template')).toEqual([
-      `Verifier: ${facts.verifierMemory} MB, ${facts.verifierArchitecture}; archiver: ${facts.archiverMemory} MB, ${facts.archiverArchitecture}, upload parts of ${facts.partSizeMib} MiB`,
+      `Verifier: ${facts.verifierMemory} MB, ${facts.verifierArchitecture}; forwarder: ${facts.forwarderMemory} MB, ${facts.forwarderArchitecture}; archiver: ${facts.archiverMemory} MB, ${facts.archiverArchitecture}, upload parts of ${facts.partSizeMib} MiB`,
       `API: ${facts.apiProtocol} API; table billing: ${facts.billingMode}`,
-      `Archive path: the stream's records through a filtered Pipe, in batches of ${facts.pipeBatchSize}; ${facts.maxReceiveCount} tries per prediction, then the dead-letter queue; the archiver takes batches of ${facts.eventSourceBatchSize}, at most ${facts.maxConcurrency} at once; ${facts.queues} SQS queues`,
+      `Archive path: the stream's records through a filtered event source to the forwarder, in batches of ${facts.streamBatchSize}; ${facts.maxReceiveCount} tries per prediction, then the dead-letter queue; the archiver takes batches of ${facts.eventSourceBatchSize}, at most ${facts.maxConcurrency} at once; ${facts.queues} SQS queues`,
       `Log retention: ${retention} (${facts.logGroups} log groups)`,
       `KMS keys: ${facts.kmsKeys}; secrets: ${facts.secrets}; alarms: ${facts.alarms} (${facts.alarmMetrics} alarm metrics); dashboards: ${facts.dashboards}`,
       `Signing key cache: ${facts.keyCacheTtlSeconds} s; largest inline payload: ${withSeparators(facts.maxInlinePayloadBytes)} bytes compressed`,
@@ -289,6 +293,7 @@ describe('cost estimate', () => {
   test('the rows take their inputs from the template', () => {
     expect(arithmeticOf(defaults, 'verifier-compute')).toContain(`× ${facts.verifierMemory / 1024} GB`);
     expect(arithmeticOf(defaults, 'archiver-compute')).toContain(`× ${facts.archiverMemory / 1024} GB`);
+    expect(arithmeticOf(defaults, 'forwarder-compute')).toContain(`× ${facts.forwarderMemory / 1024} GB`);
     expect(arithmeticOf(defaults, 'alarms')).toMatch(new RegExp(`^${facts.alarmMetrics} × \\$0\\.10 `));
     // The dashboard and every custom metric are opt-in: by default, only the series the alarms read.
     expect(facts.dashboards).toBe(0);
@@ -302,15 +307,21 @@ describe('cost estimate', () => {
     );
     expect(arithmeticOf(defaults, 'kms-keys')).toMatch(new RegExp(`^${facts.kmsKeys} × `));
     expect(arithmeticOf(defaults, 'secret-reads')).toContain(`× ${3600 / facts.keyCacheTtlSeconds}/h`);
-    // Only finished predictions pass the Pipe's filter: one record per prediction, not per webhook.
+    // Only finished predictions pass the event source's filter: one invocation per prediction, not per webhook.
     const [, predictions] = /webhooks = ([\d,]+) predictions/.exec(defaults.markdown)!;
-    expect(arithmeticOf(defaults, 'pipe-requests')).toMatch(new RegExp(`^${predictions} × `));
+    expect(arithmeticOf(defaults, 'forwarder-requests')).toMatch(new RegExp(`^${predictions} × `));
+    expect(arithmeticOf(defaults, 'forwarder-compute')).toMatch(new RegExp(`^${predictions} × `));
     expect(arithmeticOf(defaults, 'queue-requests')).toMatch(new RegExp(`^${predictions} × `));
     // The SQS event source has a maximum concurrency, so Lambda keeps five pollers on the idle queue.
     expect(facts.maxConcurrency).toBeDefined();
     expect(arithmeticOf(defaults, 'queue-idle-polls')).toMatch(/^5 pollers × /);
-    // The stream is read by the Pipe, not by a Lambda event source: no free stream row is left.
-    expect(defaults.rows.filter((row) => /stream/i.test(row.item) && row.cost === 0)).toEqual([]);
+    // The stream is read by a Lambda function's event source alone: its reads are free, and no
+    // Pipe (whose reads are billed) is left to price.
+    expect(defaults.rows.filter((row) => row.service === 'DynamoDB Streams').map((row) => [row.id, row.cost])).toEqual([
+      ['stream-reads', 0],
+    ]);
+    expect(defaults.rows.filter((row) => /pipe/i.test(`${row.service} ${row.item}`))).toEqual([]);
+    expect(defaults.markdown).toContain('Read requests made by AWS Lambda-based consumers of DynamoDB Streams are free');
   });
 
   test('the README quotes what `npx tsx scripts/cost-estimate.ts` prints', () => {
@@ -389,12 +400,12 @@ describe('cost estimate', () => {
       averaged((webhook) => webhook.lineBytes * 0.01 + webhook.alarmedMetricBytes) + Buffer.byteLength(accessLog),
       archival.inline.lineBytes * 0.01 + archival.inline.alarmedMetricBytes,
     );
-    // Verbose logs and every metric: everything measured.
+    // Verbose logs and every metric: everything measured, and the forwarder's line and records.
     const everything = estimate(synthesize({ verboseLogs: true, detailedMetrics: true }));
     ingestion(
       everything,
       averaged((webhook) => webhook.logBytes) + system + Buffer.byteLength(accessLog),
-      archival.inline.logBytes + system,
+      archival.inline.logBytes + system + Buffer.byteLength(FORWARDER_LOG_LINE) + system,
     );
     expect(everything.total).toBeGreaterThan(defaults.total + 0.5);
     // A handler that logs nothing was not measured; an accepted webhook prints no alarmed series.
@@ -439,6 +450,8 @@ describe('cost estimate', () => {
     // What issue 31 asked for, and where the defaults stand (see the README's Cost section).
     expect(defaults.total).toBeLessThan(9.95);
     expect(defaults.fixed).toBeLessThan(24.16);
+    // Issue 31's goal for what the construct costs idle.
+    expect(defaults.fixed).toBeLessThan(5);
   });
 
   test('a format variable it has no sample for is refused, not priced as empty', () => {
@@ -468,8 +481,9 @@ describe('cost estimate', () => {
     expect(quiet.rows.map((row) => row.id)).not.toContain('alarms');
     expect(quiet.rows.map((row) => row.id)).not.toContain('dashboards');
     expect(quiet.fixed).toBeLessThan(defaults.fixed);
+    // Throttles of the verifier, the forwarder and the archiver: three metrics.
     expect(costOf(estimate(synthesize({ alarms: { disable: [AlarmName.THROTTLES] } })), 'alarms')).toBeCloseTo(
-      costOf(defaults, 'alarms')! - 0.2,
+      costOf(defaults, 'alarms')! - 0.3,
       2,
     );
 
