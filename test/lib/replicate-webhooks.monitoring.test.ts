@@ -207,7 +207,7 @@ describe('monitoring', () => {
     expect(fn.Properties.Environment.Variables.POWERTOOLS_LOGGER_SAMPLE_RATE).toBeUndefined();
   });
 
-  test('lean forwarder logs by default: only what goes wrong, no Lambda records; verboseLogs adds both', () => {
+  test('lean logs for every per-event function by default: what goes wrong, the INFO lines of one invocation in a hundred, no Lambda records; verboseLogs adds both', () => {
     const forwarderOf = (t: Template) =>
       Object.values(
         t.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('^Queues each') } }),
@@ -215,10 +215,26 @@ describe('monitoring', () => {
     const lean = forwarderOf(template);
     expect(lean.Properties.LoggingConfig.SystemLogLevel).toBe('WARN');
     expect(lean.Properties.Environment.Variables.POWERTOOLS_LOG_LEVEL).toBe('WARN');
-    expect(lean.Properties.Environment.Variables.POWERTOOLS_LOGGER_SAMPLE_RATE).toBeUndefined();
-    const verbose = forwarderOf(synth({ verboseLogs: true }).template);
+    expect(lean.Properties.Environment.Variables.POWERTOOLS_LOGGER_SAMPLE_RATE).toBe('0.01');
+    const verboseTemplate = synth({ verboseLogs: true }).template;
+    const verbose = forwarderOf(verboseTemplate);
     expect(verbose.Properties.LoggingConfig.SystemLogLevel).toBe('INFO');
     expect(verbose.Properties.Environment.Variables.POWERTOOLS_LOG_LEVEL).toBe('INFO');
+    expect(verbose.Properties.Environment.Variables.POWERTOOLS_LOGGER_SAMPLE_RATE).toBeUndefined();
+    // The archiver alike; the reconciler, on a schedule, logs every run either way.
+    const byDescription = (t: Template, start: string) =>
+      Object.values(
+        t.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp(`^${start}`) } }),
+      )[0];
+    const archiver = byDescription(template, 'Copies the outputs');
+    expect(archiver.Properties.LoggingConfig.SystemLogLevel).toBe('WARN');
+    expect(archiver.Properties.Environment.Variables).toMatchObject({
+      POWERTOOLS_LOG_LEVEL: 'WARN',
+      POWERTOOLS_LOGGER_SAMPLE_RATE: '0.01',
+    });
+    expect(byDescription(verboseTemplate, 'Copies the outputs').Properties.Environment.Variables.POWERTOOLS_LOG_LEVEL).toBe(
+      'INFO',
+    );
   });
 
   test("metric methods for users' own alarms", () => {

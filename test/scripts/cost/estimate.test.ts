@@ -398,7 +398,7 @@ describe('cost estimate', () => {
     ingestion(
       defaults,
       averaged((webhook) => webhook.lineBytes * 0.01 + webhook.alarmedMetricBytes) + Buffer.byteLength(accessLog),
-      archival.inline.lineBytes * 0.01 + archival.inline.alarmedMetricBytes,
+      (archival.inline.lineBytes + Buffer.byteLength(FORWARDER_LOG_LINE)) * 0.01 + archival.inline.alarmedMetricBytes,
     );
     // Verbose logs and every metric: everything measured, and the forwarder's line and records.
     const everything = estimate(synthesize({ verboseLogs: true, detailedMetrics: true }));
