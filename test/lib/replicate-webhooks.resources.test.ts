@@ -350,10 +350,10 @@ describe('resources and their key settings', () => {
   test('predictionDocument: true has the archiver write prediction.json too', () => {
     const { template: withDocument } = synth({ predictionDocument: true });
     withDocument.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ ARCHIVE_QUEUE_URL: Match.anyValue(), PREDICTION_DOCUMENT: 'true' }) },
+      Environment: { Variables: Match.objectLike({ BUCKET_NAME: Match.anyValue(), PREDICTION_DOCUMENT: 'true' }) },
     });
     const archiver = Object.values(withDocument.findResources('AWS::Lambda::Function')).find(
-      (fn) => fn.Properties.Environment?.Variables?.ARCHIVE_QUEUE_URL,
+      (fn) => fn.Properties.Environment?.Variables?.COMPLETION_TOPIC_ARN,
     )!;
     const environment = Object.fromEntries(
       Object.entries(archiver.Properties.Environment.Variables as Record<string, unknown>).map(([name, value]) => [
