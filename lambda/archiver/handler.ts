@@ -2,8 +2,9 @@
  * Archiver: driven by the archive queue, which holds one message per finished prediction (the
  * forwarder puts them there from the table's stream). For each: copy every output file
  * into S3 before Replicate deletes it, write manifest.json (the terminal payload and where every
- * output went; prediction.json too, before the outputs, with `predictionDocument`), mark the record
- * archived, and announce it once on SNS (and on EventBridge, when a bus is wired).
+ * output went; prediction.json too, before the outputs, with `predictionDocument`), announce it
+ * once on SNS (and on EventBridge, when a bus is wired), and mark the record archived and
+ * announced in one write.
  *
  * The predictions of a batch are archived side by side and settled one by one: a slow or failing
  * prediction never holds up or fails another. A failure goes back to the queue alone, with
@@ -35,7 +36,7 @@ import { archiveOutputs } from './archive-outputs';
 import { ConcurrencyLimit } from '../shared/concurrency-limit';
 import type { ArchiverConfig } from './config';
 import { manifestKind, type ArchiveDocuments } from './documents';
-import type { ArchiveProgressStore, ClaimedPrediction, StoredOutput } from './progress';
+import type { ArchiveProgressStore, ArchivedRecord, ClaimedPrediction, StoredOutput } from './progress';
 import { requeueDelaySeconds, retryTransient } from '../shared/retry';
 
 /** What the archiver works with; dependencies.ts builds them from its configuration. */
@@ -286,20 +287,37 @@ export function createArchiverHandler({
     const kind = prediction.kind ?? claimed.kind;
 
     let manifest: ArchiveManifest;
+    // An archival this try made, not on the record yet: it goes there with the announcement, in one write.
+    let unrecorded: ArchivedRecord | undefined;
     if (claimed.archiveStatus === 'archived' || claimed.archiveStatus === 'archived_with_failures') {
       manifest = await io(() => documents.readManifest(predictionId, kind));
     } else {
       // A retry after a crash between writing the manifest and marking the record: the archival is
       // complete (a manifest is only written then), and the outputs may have expired since.
       const written = claimed.attempt > 1 ? await io(() => documents.readManifestIfPresent(predictionId, kind)) : undefined;
-      manifest = written
-        ? await markArchived(written, io)
-        : await archive(claimed, { ...prediction, kind }, payloadText, isFinalAttempt, io, deadline, files);
+      if (written) {
+        manifest = await markArchived(written, io);
+      } else {
+        manifest = await archive(claimed, { ...prediction, kind }, payloadText, isFinalAttempt, io, deadline, files);
+        unrecorded = archivedRecord(manifest);
+      }
     }
 
     const completion = buildCompletionMessage({ ...prediction, kind }, manifest, documents.manifestLocation(predictionId, kind));
-    await announce(claimed, completion, io);
-    await io(() => progress.markNotified(predictionId, new Date()));
+    try {
+      await announce(claimed, completion, io);
+    } catch (error) {
+      // Not announced: the archival goes on the record before the retry (or the dead-letter queue),
+      // as it would have gone before announcing. If even that fails, the next try finds the manifest.
+      if (unrecorded) {
+        const archived = unrecorded;
+        await io(() => progress.markArchived(predictionId, archived, new Date())).catch((markError: unknown) =>
+          logger.warn('could not record the archival', { predictionId, error: errorName(markError) }),
+        );
+      }
+      throw error;
+    }
+    await io(() => progress.markNotified(predictionId, new Date(), unrecorded));
     logger.info('prediction archived and announced', {
       predictionId,
       kind,
@@ -399,16 +417,20 @@ export function createArchiverHandler({
     };
     // Last, and the payload inside it: a retry finds a complete archival, never half of one.
     await io(() => documents.writeManifest(manifest, payloadText));
-    await markArchived(manifest, io);
     countArchival(files, failures);
     return manifest;
   }
 
+  function archivedRecord(manifest: ArchiveManifest): ArchivedRecord {
+    return {
+      status: manifest.failures.length > 0 ? 'archived_with_failures' : 'archived',
+      manifestKey: documents.manifestLocation(manifest.predictionId, manifestKind(manifest)).key,
+      counts: { files: manifest.files.length, failures: manifest.failures.length },
+    };
+  }
+
   async function markArchived(manifest: ArchiveManifest, io: Io): Promise<ArchiveManifest> {
-    const status = manifest.failures.length > 0 ? 'archived_with_failures' : 'archived';
-    const counts = { files: manifest.files.length, failures: manifest.failures.length };
-    const key = documents.manifestLocation(manifest.predictionId, manifestKind(manifest)).key;
-    await io(() => progress.markArchived(manifest.predictionId, status, key, counts, new Date()));
+    await io(() => progress.markArchived(manifest.predictionId, archivedRecord(manifest), new Date()));
     return manifest;
   }
 

@@ -232,6 +232,25 @@ describe('completion events on EventBridge', () => {
     }
   });
 
+  test('an announcement that fails on the last try: the archival is on the record all the same (it is recorded with the announcement when that succeeds)', async () => {
+    const pipeline = await withBus({}, { maxReceiveCount: 1 });
+    try {
+      const id = newId();
+      eventBridge.failNextEntries(1, 'AccessDeniedException');
+      await pipeline.record(prediction(id, 'succeeded-images', { output: [] }));
+      await pipeline.drain();
+      const recorded = await item(pipeline.tableName, id);
+      expect(recorded).toMatchObject({
+        archiveStatus: { S: 'archived' },
+        archiveManifestKey: { S: expect.stringMatching(/manifest\.json$/) },
+      });
+      expect(recorded?.notifiedAt).toBeUndefined();
+      expect((await pipeline.deadLetters()).length).toBe(1);
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
   test('a crash after SNS took the announcement, with the event still being put: the retry puts the event and does not publish on SNS again', async () => {
     // The bus never answers: the put is still out when the archiver, in a process of its own
     // (the shipped bundle, `npm run build:handlers`), is killed.
