@@ -33,11 +33,12 @@ import { ATTR, PARTITION_KEY } from './state';
  *
  * (Bytes, then time. The 3 KiB body varies by a few bytes with the scenario's random ids.)
  * Quality 5 is 7–9% smaller than gzip 6 on every sample and 10–12% on the 3 KiB–64 KiB logs,
- * which is what takes the 3 KiB payload's item under 1 KB (about 970 bytes, against 1,073
- * gzipped); quality 4 is barely smaller than gzip (the same item stays over 1 KB); quality 6
- * saves under 1% more for 15–50% more CPU; quality 9 as little for 20–35× the CPU; quality 11 is
- * 10–30% smaller again but takes milliseconds on a 3 KiB body, and DynamoDB bills by the started
- * KB, so only a body whose item crosses a KB boundary would gain from it.
+ * which is what takes the 3 KiB payload's item under 1 KB (966 bytes in `npm run bench --
+ * units`, against 1,073 gzipped). Quality 4 is barely smaller than gzip (that item would stay
+ * over 1 KB); quality 6 saves under 1% more for 5–50% more CPU; quality 9 as little for 9–35×
+ * the CPU. Quality 11 is 4–28% smaller again (the longer the logs, the more) but takes 4 ms on a
+ * 3 KiB body and 86 ms on 64 KiB, and DynamoDB bills by the started KB: the 3 KiB payload's item
+ * is one unit either way.
  */
 export const PAYLOAD_BROTLI_QUALITY = 5;
 
