@@ -53,7 +53,7 @@ export interface WebhookKindCost extends StepCost {
   readonly bodyBytes: number;
   /** The prediction item's size after it. */
   readonly itemBytes: number;
-  /** A terminal payload kept in the table: its item's size, and the payload's as stored (gzip-compressed). */
+  /** A terminal payload kept in the table: its item's size, and the payload's as stored (Brotli-compressed). */
   readonly payloadItem?: { readonly itemBytes: number; readonly storedBytes: number };
 }
 
@@ -281,7 +281,7 @@ export interface MeasuredUnits {
       readonly alarmedMetricBytes: number;
       /** A terminal payload kept in the table: its own item's size. */
       readonly payloadItemBytes?: number;
-      /** Of which the payload as stored, gzip-compressed: what the inline limit is compared with. */
+      /** Of which the payload as stored, Brotli-compressed: what the inline limit is compared with. */
       readonly storedPayloadBytes?: number;
     }
   >;
@@ -453,7 +453,7 @@ export async function benchWriteUnits(): Promise<WriteUnitsResult> {
       const key = (await read(predictionItemKey(predictionId)))?.[ATTR.payloadItem]?.S;
       const item = key === undefined ? undefined : await read(key);
       if (item === undefined) return undefined;
-      const stored = item[ATTR.payloadGzip]?.B ?? Buffer.from(item[ATTR.payload]?.S ?? '');
+      const stored = item[ATTR.payloadBr]?.B ?? Buffer.from(item[ATTR.payload]?.S ?? '');
       return { itemBytes: itemSize(item), storedBytes: stored.length };
     };
     const send = async (kind: string, delivery: Delivery, timestamp: number) => {
@@ -510,7 +510,7 @@ export async function benchWriteUnits(): Promise<WriteUnitsResult> {
     const smallProgress = progress[0];
     const largeProgress = withLogs(progress.at(-1)!, bigLogs);
     // The terminal payload padded to 3 KiB with more of its logs (a longer diffusion run's tqdm
-    // lines): the cost model's inline payload, compressing as such logs do (about 3×), not as a
+    // lines): the cost model's inline payload, compressing as such logs do (about 3.5×), not as a
     // run of one character would.
     const inlineTerminal = paddedTo(terminal, 3 * KB, tqdmLines(50, seededRandom(31)));
     await send('start', start, base);
@@ -597,7 +597,7 @@ export function reportWriteUnits({ webhooks, archival, archivalSpilled }: WriteU
     table(rows),
     '',
     table(archivalRows),
-    "Payload item: the terminal payload's own item and, in it, the payload as stored (gzip-compressed).",
+    "Payload item: the terminal payload's own item and, in it, the payload as stored (Brotli-compressed).",
     "WRU: as DynamoDB Local reports them (table and index), except transactions (2 WRU per KB of each item, from the item sizes; Local's own figure in brackets) and refused writes (not reported: at the size of the item they refused).",
   ].join('\n');
 }

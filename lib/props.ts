@@ -478,9 +478,10 @@ export interface ReplicateWebhooksProps {
   readonly maxBodySize?: Size;
   /**
    * Terminal payloads whose compressed size is up to this are kept in the table, in an item of their own.
-   * They are stored gzip-compressed (webhook JSON shrinks 2–3×), so this bounds what that item holds and
-   * costs: DynamoDB bills writes per KB. Larger ones are written to the bucket, uncompressed, and the
-   * prediction's item points at them. At most 256 KiB; 0 sends every terminal payload to the bucket.
+   * They are stored Brotli-compressed (webhook JSON shrinks 2–3.5×: a 3 KiB payload takes 883 bytes, an
+   * item of one write unit), so this bounds what that item holds and costs: DynamoDB bills writes per KB.
+   * Larger ones are written to the bucket, uncompressed, and the prediction's item points at them. At most
+   * 256 KiB; 0 sends every terminal payload to the bucket.
    * @default Size.kibibytes(16)
    */
   readonly maxInlinePayloadSize?: Size;

@@ -167,7 +167,7 @@ export class ArchiveProgressStore {
    * The prediction with its terminal payload read from the payload's own item, when the record
    * points at one: written before the record, so a strongly consistent read finds it (one read
    * unit per 4 KB, compressed: a fifth of a write unit; the record the archiver updates three
-   * times stays small). The item holds the body gzip-compressed, or, written before payloads
+   * times stays small). The item holds the body Brotli-compressed, or, written before payloads
    * were, as a string: either way the body comes back as the verifier received it.
    */
   async withPayload(prediction: ClaimedPrediction): Promise<ClaimedPrediction> {
@@ -183,8 +183,9 @@ export class ArchiveProgressStore {
     try {
       payload = payloadOfItem(Item);
     } catch (cause) {
-      // Not expected (gzip checks its own CRC): an item no retry can mend, named as such in the logs.
-      throw Object.assign(new Error(`payload item ${prediction.payloadItemKey} does not decompress`, { cause }), {
+      // Not expected (it does not decompress, or not to the body its key's digest names): an item
+      // no retry can mend, named as such in the logs.
+      throw Object.assign(new Error(`payload item ${prediction.payloadItemKey} is corrupt`, { cause }), {
         name: 'PayloadItemCorrupt',
       });
     }

@@ -70,8 +70,11 @@ export const ATTR = {
    * compressed (read until they expire), and in prediction records of earlier versions.
    */
   payload: 'payload',
-  /** The terminal payload in its payload item, gzip-compressed (Binary): lambda/shared/payload-item.ts. */
-  payloadGzip: 'payloadGzip',
+  /**
+   * The terminal payload in its payload item, Brotli-compressed (Binary): lambda/shared/payload-item.ts.
+   * Short, as the name counts toward the item's size.
+   */
+  payloadBr: 'payloadBr',
   /** The key of the payload item, when the terminal payload is in the table. */
   payloadItem: 'payloadItem',
   /** Where the terminal payload is when it was too large for the item. */

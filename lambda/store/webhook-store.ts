@@ -4,7 +4,7 @@
  * the terminal state, and every duplicate, since a webhook seen again is never ahead of what the
  * item records. A single write is atomic by itself, so there is nothing to keep in step with it,
  * and losing a race costs no second read: the refused item comes back with the refusal (ALL_OLD).
- * A terminal payload is written first, on its own (gzip-compressed into an item of its own, or to
+ * A terminal payload is written first, on its own (Brotli-compressed into an item of its own, or to
  * S3 when even compressed it is large), so that the record only ever points at a payload already
  * stored.
  */
@@ -17,9 +17,8 @@ import {
   type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { createHash } from 'node:crypto';
 import { spilledPayloadKey } from '../shared/archive-layout';
-import { compressPayload } from '../shared/payload-item';
+import { bodySha256, compressPayload } from '../shared/payload-item';
 import { CompletionKind, STATUS_RANK, TERMINAL_RANK, isTerminalStatus, type Prediction } from '../shared/prediction';
 import {
   ARCHIVE_PENDING_INDEX,
@@ -58,7 +57,7 @@ export interface StoreSettings {
 /** Where the terminal payload goes: into a payload item of the table, or into S3 when too large. */
 export type PayloadPlacement = { readonly kind: 'none' } | InlinePlacement | { readonly kind: 'spill'; readonly key: string };
 
-/** A payload item: its key, and the body gzip-compressed, as it is stored. */
+/** A payload item: its key, and the body Brotli-compressed, as it is stored. */
 export interface InlinePlacement {
   readonly kind: 'inline';
   readonly key: string;
@@ -82,14 +81,8 @@ export function placePayload(
   return { kind: 'spill', key: spilledPayloadKey(settings.archivePrefix, record.prediction.id, digest) };
 }
 
-/**
- * The body's digest: the first 128 bits of its SHA-256, base64url (22 characters, safe in keys).
- * Short because it sits on the record the archiver writes three times, billed per KB; 128 bits
- * leave no practical way to make a second body that passes for the first.
- */
-export function bodySha256(body: string | Buffer): string {
-  return createHash('sha256').update(body).digest().subarray(0, 16).toString('base64url');
-}
+/** The body's digest (defined beside the payload item, whose key it is part of). */
+export { bodySha256 };
 
 /** A dependency failed; the webhook was not recorded and must be retried (answer 5xx). */
 export class StoreUnavailableError extends Error {
@@ -237,8 +230,8 @@ function followFrom(createdAt: string | undefined, receivedAt: Date): string {
 }
 
 /**
- * The terminal payload's own item: the body, gzip-compressed (lambda/shared/payload-item.ts reads
- * it back byte for byte), expiring once the archive has it.
+ * The terminal payload's own item: the body, Brotli-compressed (lambda/shared/payload-item.ts reads
+ * it back byte for byte, checked against the digest in the key), expiring once the archive has it.
  */
 export function buildPayloadItem(
   record: WebhookRecord,
@@ -250,7 +243,7 @@ export function buildPayloadItem(
     TableName: settings.tableName,
     Item: {
       [PARTITION_KEY]: s(placement.key),
-      [ATTR.payloadGzip]: { B: placement.compressed },
+      [ATTR.payloadBr]: { B: placement.compressed },
       [TTL_ATTRIBUTE]: n(expiresAt),
     },
   };

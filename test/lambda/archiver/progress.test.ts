@@ -2,7 +2,7 @@
  * What one try of an archival leaves for the next: the outputs it stored, bounded so the record
  * stays small, and read back defensively. And the terminal payload it archives, read back from
  * its own item (DynamoDB Local) exactly as the verifier received it, in this version's format
- * (gzip) and in the earlier one's (a string).
+ * (Brotli) and in the earlier one's (a string).
  */
 import { DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -15,6 +15,7 @@ import {
   type ClaimedPrediction,
   type StoredOutput,
 } from '../../../lambda/archiver/progress';
+import { compressPayload } from '../../../lambda/shared/payload-item';
 import { parsePrediction } from '../../../lambda/shared/prediction';
 import { WebhookStore } from '../../../lambda/store/webhook-store';
 import { createTestTable, dynamoDbEndpoint } from '../../support/aws';
@@ -127,14 +128,14 @@ describe('the terminal payload, read from its own item', () => {
     return JSON.stringify({ ...fixture('succeeded-images'), id, logs }, null, 2);
   };
 
-  test('written by this version (gzip): the body the verifier received, byte for byte', async () => {
+  test('written by this version (Brotli): the body the verifier received, byte for byte', async () => {
     const body = terminalBody(`naïve ✓ 🎉 日本語\n${' 50%|#####     | 2/4 [00:00<00:00,  5.04it/s]\n'.repeat(60)}`);
     const claimed = await recordedAndClaimed(body);
     const { Item } = await dynamodb.send(
       new GetItemCommand({ TableName: tableName, Key: { pk: { S: claimed.payloadItemKey! } }, ConsistentRead: true }),
     );
     expect(Item?.payload).toBeUndefined();
-    expect(Item?.payloadGzip?.B?.length).toBeLessThan(Buffer.byteLength(body) / 2);
+    expect(Item?.payloadBr?.B?.length).toBeLessThan(Buffer.byteLength(body) / 2);
     const { payload } = await progress.withPayload(claimed);
     expect(Buffer.from(payload!, 'utf8').equals(Buffer.from(body, 'utf8'))).toBe(true);
   });
@@ -164,10 +165,22 @@ describe('the terminal payload, read from its own item', () => {
       new UpdateItemCommand({
         TableName: tableName,
         Key: { pk: { S: corrupted.payloadItemKey! } },
-        UpdateExpression: 'SET payloadGzip = :bytes',
-        ExpressionAttributeValues: { ':bytes': { B: Buffer.from('not gzip at all') } },
+        UpdateExpression: 'SET payloadBr = :bytes',
+        ExpressionAttributeValues: { ':bytes': { B: Buffer.from('not brotli at all') } },
       }),
     );
     await expect(progress.withPayload(corrupted)).rejects.toMatchObject({ name: 'PayloadItemCorrupt' });
+
+    // Bytes that decompress, to another body: Brotli has no checksum, the digest in the key refuses them.
+    const swapped = await recordedAndClaimed(terminalBody('swapped'));
+    await dynamodb.send(
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: { pk: { S: swapped.payloadItemKey! } },
+        UpdateExpression: 'SET payloadBr = :bytes',
+        ExpressionAttributeValues: { ':bytes': { B: compressPayload(terminalBody('another body'))! } },
+      }),
+    );
+    await expect(progress.withPayload(swapped)).rejects.toMatchObject({ name: 'PayloadItemCorrupt' });
   });
 });

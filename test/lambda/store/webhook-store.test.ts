@@ -7,8 +7,8 @@ import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand, Upd
 import fc from 'fast-check';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { gunzipSync, gzipSync } from 'node:zlib';
-import { payloadOfItem } from '../../../lambda/shared/payload-item';
+import { brotliDecompressSync } from 'node:zlib';
+import { compressPayload, payloadOfItem } from '../../../lambda/shared/payload-item';
 import { STATUS_RANK, type Prediction, type PredictionStatus } from '../../../lambda/shared/prediction';
 import {
   FOLLOW_INDEX,
@@ -72,7 +72,7 @@ function webhookRecord(prediction: Partial<Prediction> = {}, bodyBytes = 100): W
 }
 
 describe('where a terminal payload goes', () => {
-  /** A terminal webhook whose body is `bytes` long: tqdm-like logs (about 3× smaller gzipped), or random base64 (about ¾). */
+  /** A terminal webhook whose body is `bytes` long: tqdm-like logs (about 3× smaller compressed), or random base64 (about ¾). */
   const terminal = (bytes: number, logs: 'tqdm' | 'random' = 'tqdm'): WebhookRecord => {
     const record = webhookRecord({ status: 'succeeded' });
     const frame = JSON.stringify({ id: record.prediction.id, status: 'succeeded', logs: '' });
@@ -88,9 +88,9 @@ describe('where a terminal payload goes', () => {
     expect(Buffer.byteLength(body)).toBe(bytes);
     return { ...record, body, bodyBytes: bytes };
   };
-  const compressedSize = (record: WebhookRecord) => gzipSync(record.body, { level: 6 }).length;
+  const compressedSize = (record: WebhookRecord) => compressPayload(record.body)!.length;
 
-  test('into an item of its own when its compressed size is at most the configured size, gzip as stored; intermediate payloads nowhere', () => {
+  test('into an item of its own when its compressed size is at most the configured size, Brotli as stored; intermediate payloads nowhere', () => {
     const record = terminal(3 * 1024);
     const placement = placePayload(record, settings());
     expect(placement).toEqual({
@@ -99,7 +99,7 @@ describe('where a terminal payload goes', () => {
       compressed: expect.any(Buffer),
     });
     const { compressed } = placement as InlinePlacement;
-    expect(gunzipSync(compressed).toString('utf8')).toBe(record.body);
+    expect(brotliDecompressSync(compressed).toString('utf8')).toBe(record.body);
     expect(compressed.length).toBeLessThan(record.bodyBytes / 2);
     expect(placePayload(webhookRecord({}, 5_000_000), settings())).toEqual({ kind: 'none' });
   });
@@ -142,7 +142,7 @@ describe('where a terminal payload goes', () => {
         new GetItemCommand({ TableName: tableName, Key: { pk: { S: placement.key } }, ConsistentRead: true }),
       );
       expect(Item?.payload).toBeUndefined();
-      expect(Buffer.from(Item!.payloadGzip.B!).equals(placement.compressed)).toBe(true);
+      expect(Buffer.from(Item!.payloadBr.B!).equals(placement.compressed)).toBe(true);
       expect(payloadOfItem(Item)).toBe(record.body);
       expect(itemSize(Item!)).toBeLessThan(placement.compressed.length + 200);
       expect(put.ConsumedCapacity?.CapacityUnits).toBe(Math.ceil(itemSize(Item!) / 1024));

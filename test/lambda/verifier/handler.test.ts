@@ -7,7 +7,7 @@ import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/clien
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import fc from 'fast-check';
 import { createHash, randomBytes } from 'node:crypto';
-import { gunzipSync } from 'node:zlib';
+import { brotliDecompressSync } from 'node:zlib';
 import { startSecretsManager, type SecretsManagerStandIn } from '../../../local/aws/standins/secrets-manager';
 import { readVerifierConfig } from '../../../lambda/verifier/config';
 import { verifierDependencies } from '../../../lambda/verifier/dependencies';
@@ -462,7 +462,7 @@ describe('what can never be stored is refused with a 4xx before anything is writ
     expect(await storedPayload(dynamodb, tableName, await predictionItem(inlineId))).toBe(inline.toString());
   });
 
-  test('a terminal payload is kept gzip-compressed: 40 KB of logs that compress under the 16 KiB limit stay in the table', async () => {
+  test('a terminal payload is kept Brotli-compressed: 40 KB of logs that compress under the 16 KiB limit stay in the table', async () => {
     const id = newPredictionId();
     const logs = Array.from(
       { length: 1000 },
@@ -479,10 +479,10 @@ describe('what can never be stored is refused with a 4xx before anything is writ
       new GetItemCommand({ TableName: tableName, Key: { pk: record!.payloadItem }, ConsistentRead: true }),
     );
     expect(payloadItem?.payload).toBeUndefined();
-    const compressed = Buffer.from(payloadItem!.payloadGzip.B!);
+    const compressed = Buffer.from(payloadItem!.payloadBr.B!);
     expect(compressed.length).toBeLessThanOrEqual(16 * 1024);
-    // Plain gzip of the very bytes that were signed; the record's size and the key's digest are the raw body's.
-    expect(gunzipSync(compressed).equals(body)).toBe(true);
+    // Plain Brotli of the very bytes that were signed; the record's size and the key's digest are the raw body's.
+    expect(brotliDecompressSync(compressed).equals(body)).toBe(true);
     expect(record?.payloadBytes).toEqual({ N: String(body.length) });
     const digest = createHash('sha256').update(body).digest().subarray(0, 16).toString('base64url');
     expect(record?.payloadItem?.S).toBe(`payload#${id}#${digest}`);

@@ -505,7 +505,7 @@ describe('cost estimate', () => {
 
   test('terminal payloads above the inline limit (compressed, as stored) move from the table to S3', () => {
     const { terminalInline } = MEASURED.webhooks;
-    // The measured 3 KiB payload is about 1 KB compressed: a 2 KiB limit keeps it in the table, 512 bytes does not.
+    // The measured 3 KiB payload is under 1 KB compressed: a 2 KiB limit keeps it in the table, 512 bytes does not.
     expect(terminalInline.bodyBytes).toBeGreaterThan(2048);
     expect(terminalInline.storedPayloadBytes).toBeGreaterThan(512);
     expect(terminalInline.storedPayloadBytes).toBeLessThanOrEqual(2048);
