@@ -33,7 +33,8 @@ import { join } from 'node:path';
 import { fileConcurrencyFor } from '../lambda/archiver/settings';
 import { manifestKey } from '../lambda/shared/archive-layout';
 import type { ArchiveManifest } from '../lambda/shared/completion-message';
-import { loggingEnvironment, VERIFIER_FUNCTION_DEFAULTS } from '../lambda/shared/function-defaults';
+import { FORWARDER_FUNCTION_DEFAULTS, loggingEnvironment, VERIFIER_FUNCTION_DEFAULTS } from '../lambda/shared/function-defaults';
+import { forwarderEnvironment } from '../lambda/forwarder/settings';
 import { parsePrediction } from '../lambda/shared/prediction';
 import { signWebhook } from '../lambda/shared/signature';
 import { toHttpApiEvent } from '../local/aws/api-gateway';
@@ -58,6 +59,8 @@ const OUTPUT_FILES = 3;
 const OUTPUT_BYTES = 2 * 1000 * 1000;
 /** Archivals per memory size; the first is left out (its SDK clients open their connections). */
 const ARCHIVALS = 9;
+/** Finished predictions' stream records through the forwarder, one per invocation; the first is left out. */
+const FORWARDED_PREDICTIONS = 21;
 /** Predictions whose webhooks go through the verifier; the first is left out. */
 const VERIFIED_PREDICTIONS = 11;
 /** Larger than a part (8 MiB): each file holds its multipart buffers. */
@@ -110,6 +113,13 @@ export interface VerifierRun {
   readonly kinds: string[];
 }
 
+/** The forwarder, warm: one finished prediction's stream record per invocation, queued with SendMessageBatch. */
+export interface ForwarderRun {
+  readonly memoryMb: number;
+  readonly cpuShare?: number;
+  readonly ms: number[];
+}
+
 export interface DurationsResult {
   readonly outputFiles: number;
   readonly outputBytes: number;
@@ -119,6 +129,7 @@ export interface DurationsResult {
   /** Outputs larger than a part, on loopback: what the CPU share allows, and the memory. */
   readonly large: LargeRun[];
   readonly verifier: VerifierRun;
+  readonly forwarder: ForwarderRun;
 }
 
 export const MEASURED_DURATIONS_FILE = join(__dirname, '..', 'docs', 'measured-durations.json');
@@ -184,7 +195,7 @@ interface Invocation {
 }
 
 function runWarm(
-  handlerName: 'archiver' | 'verifier',
+  handlerName: 'archiver' | 'verifier' | 'forwarder',
   eventsFile: string,
   env: NodeJS.ProcessEnv,
   memoryMb?: number,
@@ -259,6 +270,7 @@ export async function benchDurations(): Promise<DurationsResult> {
     await createStateTable(direct.dynamodb, tableName);
     const { TopicArn } = await direct.sns.send(new CreateTopicCommand({ Name: 'bench-duration' }));
     const { QueueUrl: queueUrl } = await direct.sqs.send(new CreateQueueCommand({ QueueName: 'bench-duration' }));
+    if (!queueUrl) throw new Error('the queue stand-in gave no queue URL');
     const { Attributes } = await direct.sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
     );
@@ -548,12 +560,71 @@ export async function benchDurations(): Promise<DurationsResult> {
       }
     };
 
+    /** FORWARDED_PREDICTIONS stream records, one per invocation, through the forwarder at `memoryMb`; SQS held to its time. */
+    const measureForwarder = async (memoryMb: number): Promise<ForwarderRun> => {
+      const sqs = await startCountingProxy(fauxqsPort, { latencyMs: () => NETWORK.sqsMs });
+      proxies.push(sqs);
+      const events = Array.from({ length: FORWARDED_PREDICTIONS }, (_, n) => {
+        const id = `fwd${randomBytes(6).toString('hex')}`;
+        const keys = { pk: { S: `prediction#${id}` } };
+        return {
+          Records: [
+            {
+              eventID: `fwd-${n}`,
+              eventName: 'MODIFY',
+              eventVersion: '1.1',
+              eventSource: 'aws:dynamodb',
+              awsRegion: 'us-east-1',
+              eventSourceARN: 'arn:aws:dynamodb:us-east-1:000000000000:table/bench-duration-state/stream/2026-12-07T00:00:00.000',
+              dynamodb: {
+                Keys: keys,
+                NewImage: { ...keys, predictionId: { S: id }, status: { S: 'succeeded' }, terminalStatus: { S: 'succeeded' } },
+                OldImage: { ...keys, predictionId: { S: id }, status: { S: 'processing' } },
+                SequenceNumber: String(100_000 + n),
+                SizeBytes: 700,
+                StreamViewType: 'NEW_AND_OLD_IMAGES',
+              },
+            },
+          ],
+        };
+      });
+      const eventsFile = join(scratch, `forwarder-${memoryMb}.json`);
+      writeFileSync(eventsFile, JSON.stringify(events));
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'local',
+        AWS_SECRET_ACCESS_KEY: 'local',
+        AWS_ENDPOINT_URL_SQS: `http://127.0.0.1:${sqs.port}`,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        ...forwarderEnvironment({ queueUrl }),
+        ...loggingEnvironment(false),
+      };
+      const cgroup = lambdaCgroups(`replicate-webhooks-bench-${process.pid}-forwarder-${memoryMb}`, memoryMb);
+      try {
+        const { invocations } = await runWarm('forwarder', eventsFile, env, memoryMb, cgroup.dirs);
+        for (const invocation of invocations) {
+          const failures = (invocation.result as unknown as { batchItemFailures?: unknown[] }).batchItemFailures ?? [];
+          if (failures.length > 0) throw new Error(`the forwarder could not queue: ${JSON.stringify(invocation.result)}`);
+        }
+        return {
+          memoryMb,
+          ...(cgroup.cpuLimited ? { cpuShare: Number((memoryMb / LAMBDA_MB_PER_VCPU).toFixed(3)) } : {}),
+          // The first opens its connection.
+          ms: invocations.slice(1).map((invocation) => Number(invocation.ms.toFixed(1))),
+        };
+      } finally {
+        cgroup.remove();
+      }
+    };
+
     const baseline = await measure(undefined, false);
     const runs: DurationRun[] = [];
     for (const memoryMb of DURATION_MEMORY_SIZES_MB) runs.push(await measure(memoryMb, true));
     const large: LargeRun[] = [];
     for (const memoryMb of DURATION_MEMORY_SIZES_MB) large.push(await measureLarge(memoryMb));
     const verifier = await measureVerifier(VERIFIER_FUNCTION_DEFAULTS.memorySizeMb);
+    const forwarder = await measureForwarder(FORWARDER_FUNCTION_DEFAULTS.memorySizeMb);
     for (const c of Object.values(direct)) c.destroy();
     const result: DurationsResult = {
       outputFiles: OUTPUT_FILES,
@@ -563,6 +634,7 @@ export async function benchDurations(): Promise<DurationsResult> {
       runs,
       large,
       verifier,
+      forwarder,
     };
     writeFileSync(MEASURED_DURATIONS_FILE, `${JSON.stringify(measuredDurations(result), null, 2)}\n`);
     return result;
@@ -591,6 +663,7 @@ export function measuredDurations(result: DurationsResult) {
     verifierMs: {
       [String(result.verifier.memoryMb)]: billedMean(result.verifier.ms),
     },
+    forwarderMs: { [String(result.forwarder.memoryMb)]: billedMean(result.forwarder.ms) },
     verifierMsByKind: Object.fromEntries(
       [...new Set(result.verifier.kinds)].map((kind) => [
         kind,
@@ -654,7 +727,10 @@ export function reportDurations(result: DurationsResult): string {
     `${mean(v.ms).toFixed(1)} ms`,
     `${percentile(v.ms, 90).toFixed(1)} ms`,
   ]);
+  const f = result.forwarder;
   return [
+    `The forwarder, warm, at ${f.memoryMb} MB${f.cpuShare !== undefined ? ` (${f.cpuShare} of a core)` : ' (CPU not limited)'}, SQS held to ${result.network.sqsMs} ms: ` +
+      `${mean(f.ms).toFixed(1)} ms mean, ${percentile(f.ms, 90).toFixed(1)} ms p90 per finished prediction (${f.ms.length} invocations)`,
     `The verifier, warm, at ${v.memoryMb} MB${v.cpuShare !== undefined ? ` (${v.cpuShare} of a core)` : ' (CPU not limited)'}, DynamoDB held to ${result.network.dynamodbMs} ms (${v.ms.length} webhooks):`,
     table(verifierRows),
     `An archival of ${result.outputFiles} outputs of ${result.outputBytes / 1e6} MB by the shipped archiver, warm (${result.baseline.ms.length} per row; docs/measured-durations.json):`,

@@ -11,12 +11,14 @@ import type { ArchiverConfig } from './config';
 import { ArchiveDocuments } from './documents';
 import type { ArchiverDependencies } from './handler';
 import { ArchiveProgressStore } from './progress';
+import { sendUnsignedPayloads } from './unsigned-payload';
 
 export function archiverDependencies(config: ArchiverConfig): ArchiverDependencies {
   // One retry layer per call: single requests (DynamoDB, SNS, EventBridge) are retried by
   // `retryTransient` alone; S3 keeps the SDK's retries, which retry one part of a multipart upload,
   // where ours would fetch the whole file again. Timeouts and tries, with their reasons: sdk-clients.ts.
   const s3 = new S3Client(ARCHIVER_CLIENTS.s3);
+  sendUnsignedPayloads(s3);
   return {
     config,
     telemetry: createTelemetry(),

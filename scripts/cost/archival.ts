@@ -7,7 +7,7 @@ import {
   archiverSecondsAt,
   DAYS_PER_MONTH,
   FORWARDER_INVOCATIONS_PER_PREDICTION,
-  FORWARDER_SECONDS_PER_INVOCATION,
+  forwarderSecondsAt,
   HOURS_PER_MONTH,
   LONG_POLL_SECONDS,
   MB_PER_GB,
@@ -46,7 +46,8 @@ import { fixedMonthly, perMillionWebhooks, row, type CostRow } from './rows';
 function queueingPerMillionWebhooks({ settings, predictions }: Flow): CostRow[] {
   const invocations = predictions * FORWARDER_INVOCATIONS_PER_PREDICTION;
   const forwarderGb = settings.forwarder.memoryMb / MB_PER_GB;
-  const forwarderGbSeconds = invocations * FORWARDER_SECONDS_PER_INVOCATION * forwarderGb;
+  const { seconds: forwarderSeconds } = forwarderSecondsAt(settings.forwarder.memoryMb);
+  const forwarderGbSeconds = invocations * forwarderSeconds * forwarderGb;
   const gbSecondPrice = lambdaPricePerGbSecond('forwarder', settings.forwarder.architecture);
   const queueRequestsPerPrediction =
     QUEUE_SENDS_PER_PREDICTION +
@@ -67,7 +68,7 @@ function queueingPerMillionWebhooks({ settings, predictions }: Flow): CostRow[] 
       'forwarder-compute',
       'Lambda',
       `forwarder compute (${settings.forwarder.memoryMb} MB, ${settings.forwarder.architecture})`,
-      `${count(invocations)} × ${num(FORWARDER_SECONDS_PER_INVOCATION, 3)} s × ${num(forwarderGb, 3)} GB = ${num(forwarderGbSeconds, 0)} GB-s × ${price(gbSecondPrice)}`,
+      `${count(invocations)} × ${num(forwarderSeconds, 4)} s × ${num(forwarderGb, 3)} GB = ${num(forwarderGbSeconds, 0)} GB-s × ${price(gbSecondPrice)}`,
       forwarderGbSeconds * gbSecondPrice,
     ),
     perMillionWebhooks(

@@ -33,14 +33,11 @@ function secondsAt(measured: Record<string, number>, memoryMb: number): Measured
 /** The archiver's billed seconds per prediction (one per invocation at this traffic). */
 export const archiverSecondsAt = (memoryMb: number): MeasuredSeconds => secondsAt(MEASURED_DURATIONS.archiverMs, memoryMb);
 
+/** The forwarder's billed seconds per invocation (one finished prediction each at this traffic). */
+export const forwarderSecondsAt = (memoryMb: number): MeasuredSeconds => secondsAt(MEASURED_DURATIONS.forwarderMs, memoryMb);
+
 /** The verifier's billed seconds per webhook, averaged over a prediction's webhooks. */
 export const verifierSecondsAt = (memoryMb: number): MeasuredSeconds => secondsAt(MEASURED_DURATIONS.verifierMs, memoryMb);
-/**
- * The forwarder's average duration per invocation: one SendMessageBatch (tens of milliseconds)
- * and a share of cold starts (a few hundred milliseconds each, billed; at a finished prediction
- * every 16 s most invocations find a warm one).
- */
-export const FORWARDER_SECONDS_PER_INVOCATION = 0.1;
 /**
  * https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html: SNS reuses a data key for up
  * to 5 minutes and makes 2 KMS requests per reuse period per publishing principal (here the
