@@ -58,11 +58,11 @@ export const DURATION_MEMORY_SIZES_MB = [256, 512, 1024] as const;
 const OUTPUT_FILES = 3;
 const OUTPUT_BYTES = 2 * 1000 * 1000;
 /** Archivals per memory size; the first is left out (its SDK clients open their connections). */
-const ARCHIVALS = 9;
+const ARCHIVALS = 13;
 /** Finished predictions' stream records through the forwarder, one per invocation; the first is left out. */
 const FORWARDED_PREDICTIONS = 21;
 /** Predictions whose webhooks go through the verifier; the first is left out. */
-const VERIFIED_PREDICTIONS = 11;
+const VERIFIED_PREDICTIONS = 16;
 /** Larger than a part (8 MiB): each file holds its multipart buffers. */
 const LARGE_OUTPUT_BYTES = 64 * MiB;
 
