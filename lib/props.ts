@@ -60,10 +60,10 @@ export interface VerifierOptions {
 /** Settings of the archiver Lambda and its queue that a user may tune. */
 export interface ArchiverOptions {
   /**
-   * Memory of the archiver; Lambda gives CPU in proportion. Files stream through it, so this does
-   * not grow with file size. An archival of the usual outputs waits on the network: `npm run
-   * bench -- duration` measures it about as long at 256 MB as at 1,024 MB, for a quarter of the
-   * price. Large outputs are CPU-bound: about 14 MiB/s at 256 MB and 29 MiB/s at 512 MB there, so
+   * Memory of the archiver, and with it its share of a core. Files stream through it, so this does
+   * not grow with file size. An archival of the usual outputs mostly waits on the network: `npm
+   * run bench -- duration` measures 0.77 s at 256 MB and 0.51 s at 512 MB, so 256 MB bills the
+   * least. Large outputs are CPU-bound: about 18 MiB/s at 256 MB and 42 MiB/s at 512 MB there, so
    * raise this for outputs or training weights of several GiB (the timeout bounds one file).
    * @default 256
    */

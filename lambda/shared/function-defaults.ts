@@ -22,9 +22,9 @@ export const FORWARDER_FUNCTION_DEFAULTS = {
 } as const;
 
 /**
- * 256 MB: an archival of the usual outputs waits on the network, not the CPU (`npm run bench --
- * duration`: about as long at 256 MB as at 1,024 MB, for a quarter of the price); large outputs
- * are CPU-bound and go at about 14 MiB/s here against 29 MiB/s at 512 MB.
+ * 256 MB: an archival of the usual outputs mostly waits on the network (`npm run bench --
+ * duration`: 0.77 s at 256 MB, 0.51 s at 512 MB, 0.48 s at 1,024 MB), so the least memory bills
+ * the least; large outputs are CPU-bound and go at about 18 MiB/s here against 42 MiB/s at 512 MB.
  */
 export const ARCHIVER_FUNCTION_DEFAULTS = {
   timeoutSeconds: 10 * 60,
