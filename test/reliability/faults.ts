@@ -486,7 +486,8 @@ export async function runArchiverCrash(harness: Harness, seed: number): Promise<
       const count = received.filter((notification) => notification.message.predictionId === plan.id).length;
       check(count === 1, `crash: ${plan.id} announced ${count} times`, violations);
       const keys = await objectsUnder(`predictions/${plan.id}/`);
-      const expected = 2 + plan.files.length;
+      // The outputs and manifest.json (the one document by default: prediction.json only with predictionDocument).
+      const expected = 1 + plan.files.length;
       duplicateObjects += Math.max(0, keys.length - expected);
       check(keys.length === expected, `crash: ${plan.id} has ${keys.length} objects, expected ${expected}`, violations);
       for (const file of plan.files) {
