@@ -100,7 +100,7 @@ function archiverPerMillionWebhooks({ settings, predictions, archival, terminalI
       'archiver-compute',
       'Lambda',
       `archiver compute (${settings.archiver.memoryMb} MB, ${settings.archiver.architecture}; measured duration)`,
-      `${count(predictions)} × ${num(seconds, 3)} s × ${num(archiverGb, 3)} GB = ${num(archiverGbSeconds, 0)} GB-s × ${price(gbSecondPrice)}`,
+      `${count(predictions)} × ${num(seconds, 4)} s × ${num(archiverGb, 3)} GB = ${num(archiverGbSeconds, 0)} GB-s × ${price(gbSecondPrice)}`,
       archiverGbSeconds * gbSecondPrice,
     ),
     // UpdateItem is billed on the larger of the item before and after: the terminal item.
