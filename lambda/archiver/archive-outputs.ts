@@ -166,7 +166,6 @@ async function archiveOne(
   for (;;) {
     if (signal.aborted || Date.now() >= deadline) return failed(output, source, 'deadline', true);
     let delay: number;
-    const attemptStarted = Date.now();
     try {
       if (decoded) {
         const uploaded = await upload(Readable.from([decoded.bytes]), decoded.contentType, decoded.bytes.length);
@@ -189,11 +188,12 @@ async function archiveOne(
       } else {
         // S3's side: a refusal of this object is the file's failure; an outage is retried (the
         // source is fetched again each time) through the window every other step of the archival
-        // gets, counted from the start of the try S3 first failed (its own retries and silences
-        // are in it), then fails the prediction: not held to the deadline, minutes on a 10-minute
-        // timeout, while S3 is down.
+        // gets, counted from S3's first failure, then fails the prediction: not held to the
+        // deadline, minutes on a 10-minute timeout, while S3 is down.
         if (!isTransientInfrastructureError(error)) return failed(output, source, 'write_rejected', false);
-        outageSince ??= attemptStarted;
+        // From when S3 first failed, not from when this transfer began: a large file's upload may
+        // itself take minutes, and one transient error at its end is not minutes of outage.
+        outageSince ??= Date.now();
         delay = Math.max(settings.retryBaseDelayMs, backoffDelay(++writeFailures, settings.retryBaseDelayMs, 20_000));
         const giveUpAt = Math.min(deadline, outageSince + (settings.outageWindowMs ?? Number.POSITIVE_INFINITY));
         if (Date.now() + delay >= giveUpAt) throw error;
