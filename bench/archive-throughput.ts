@@ -10,7 +10,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { SQSBatchResponse } from 'aws-lambda';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -26,6 +26,7 @@ import { parsePrediction } from '../lambda/shared/prediction';
 import { WebhookStore } from '../lambda/store/webhook-store';
 import { createStateTable } from '../local/state-table';
 import { startDynamoDbLocal } from '../local/aws/standins/dynamodb-local';
+import { archiveQueueEvent } from './sqs-event';
 import { median, ratio, table } from './stats';
 import { startS3CompleteKeepAlive, type KeepAliveProxy } from '../test/support/s3-complete-keepalive';
 
@@ -189,26 +190,10 @@ export async function benchArchiveThroughput(rounds = 2): Promise<ArchiveThrough
         receivedAt: new Date(),
       });
       // What the forwarder queues for a finished prediction: its id; the archiver reads the rest from the table.
-      const event: SQSEvent = {
-        Records: [
-          {
-            messageId: `bench-${predictionId}`,
-            receiptHandle: `bench-${predictionId}`,
-            body: JSON.stringify({ predictionId }),
-            attributes: {
-              ApproximateReceiveCount: '1',
-              SentTimestamp: String(Date.now()),
-              SenderId: 'bench',
-              ApproximateFirstReceiveTimestamp: String(Date.now()),
-            },
-            messageAttributes: {},
-            md5OfBody: '',
-            eventSource: 'aws:sqs',
-            eventSourceARN: queueAttributes?.QueueArn ?? 'arn:aws:sqs:us-east-1:000000000000:bench-archive',
-            awsRegion: 'us-east-1',
-          },
-        ],
-      };
+      const event = archiveQueueEvent(
+        { messageId: `bench-${predictionId}`, receiptHandle: `bench-${predictionId}`, body: JSON.stringify({ predictionId }) },
+        queueAttributes?.QueueArn ?? 'arn:aws:sqs:us-east-1:000000000000:bench-archive',
+      );
       const run = await runChild<SQSBatchResponse>('archive-once.cjs', [JSON.stringify(event)], archiverEnv);
       if ((run.result?.batchItemFailures ?? []).length > 0) throw new Error(`archival failed: ${JSON.stringify(run.result)}`);
       const manifestObject = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: manifestKey('', predictionId, kind) }));

@@ -44,6 +44,7 @@ import { startDynamoDbLocal } from '../local/aws/standins/dynamodb-local';
 import { createStateTable } from '../local/state-table';
 import { startFauxqsProcess } from './archive-throughput';
 import { startCountingProxy, type CountingProxy } from './counting-proxy';
+import { archiveQueueEvent } from './sqs-event';
 import { median, percentile, ratio, table } from './stats';
 
 const mean = (values: readonly number[]): number => values.reduce((total, value) => total + value, 0) / values.length;
@@ -248,6 +249,14 @@ function startOutputHost(firstByteMs: number, mibPerSecond: number): Promise<Ser
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
+/** What every handler process here is given, besides its own wiring: a region and stand-in credentials. */
+const LOCAL_AWS_ENV = {
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'local',
+  AWS_SECRET_ACCESS_KEY: 'local',
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+} as const;
+
 export async function benchDurations(): Promise<DurationsResult> {
   const dynamoDbLocal = await startDynamoDbLocal();
   const fauxqs = await startFauxqsProcess();
@@ -303,14 +312,11 @@ export async function benchDurations(): Promise<DurationsResult> {
         outputOrigin: `http://127.0.0.1:${(host.address() as AddressInfo).port}`,
         env: {
           ...process.env,
-          AWS_REGION: 'us-east-1',
-          AWS_ACCESS_KEY_ID: 'local',
-          AWS_SECRET_ACCESS_KEY: 'local',
+          ...LOCAL_AWS_ENV,
           AWS_ENDPOINT_URL_DYNAMODB: `http://127.0.0.1:${dynamodb.port}`,
           AWS_ENDPOINT_URL_S3: awsEndpoint,
           AWS_ENDPOINT_URL_SNS: awsEndpoint,
           AWS_ENDPOINT_URL_SQS: awsEndpoint,
-          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
           TABLE_NAME: tableName,
           BUCKET_NAME: bucket,
           COMPLETION_TOPIC_ARN: TopicArn,
@@ -360,26 +366,12 @@ export async function benchDurations(): Promise<DurationsResult> {
         );
         const message = Messages[0];
         if (!message?.ReceiptHandle || !message.Body) throw new Error('the queued archive request did not come back');
-        events.push({
-          Records: [
-            {
-              messageId: message.MessageId ?? id,
-              receiptHandle: message.ReceiptHandle,
-              body: message.Body,
-              attributes: {
-                ApproximateReceiveCount: '1',
-                SentTimestamp: String(Date.now()),
-                SenderId: 'bench',
-                ApproximateFirstReceiveTimestamp: String(Date.now()),
-              },
-              messageAttributes: {},
-              md5OfBody: '',
-              eventSource: 'aws:sqs',
-              eventSourceARN: Attributes?.QueueArn ?? 'arn:aws:sqs:us-east-1:000000000000:bench-duration',
-              awsRegion: 'us-east-1',
-            },
-          ],
-        });
+        events.push(
+          archiveQueueEvent(
+            { messageId: message.MessageId ?? id, receiptHandle: message.ReceiptHandle, body: message.Body },
+            Attributes?.QueueArn ?? 'arn:aws:sqs:us-east-1:000000000000:bench-duration',
+          ),
+        );
       }
       return { events, ids };
     };
@@ -526,12 +518,9 @@ export async function benchDurations(): Promise<DurationsResult> {
         writeFileSync(eventsFile, JSON.stringify(events));
         const env: NodeJS.ProcessEnv = {
           ...process.env,
-          AWS_REGION: 'us-east-1',
-          AWS_ACCESS_KEY_ID: 'local',
-          AWS_SECRET_ACCESS_KEY: 'local',
+          ...LOCAL_AWS_ENV,
           AWS_ENDPOINT_URL_DYNAMODB: `http://127.0.0.1:${dynamodb.port}`,
           AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
-          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
           TABLE_NAME: tableName,
           SIGNING_SECRET_ID: 'bench-duration-secret',
           BUCKET_NAME: bucket,
@@ -592,11 +581,8 @@ export async function benchDurations(): Promise<DurationsResult> {
       writeFileSync(eventsFile, JSON.stringify(events));
       const env: NodeJS.ProcessEnv = {
         ...process.env,
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'local',
-        AWS_SECRET_ACCESS_KEY: 'local',
+        ...LOCAL_AWS_ENV,
         AWS_ENDPOINT_URL_SQS: `http://127.0.0.1:${sqs.port}`,
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
         ...forwarderEnvironment({ queueUrl }),
         ...loggingEnvironment(false),
       };

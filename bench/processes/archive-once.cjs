@@ -2,21 +2,9 @@
 // argv[2], with a minimal Lambda context whose timeout is ARCHIVER_TIMEOUT_MS (default 600000,
 // the construct's 10 minutes); prints its wall time, the process's peak RSS, its RSS once the
 // bundle was loaded (before the handler ran) and the handler's batch response.
-const dns = require('node:dns');
 const { join } = require('node:path');
 
-// Queue URLs name `sqs.<region>.localhost` (fauxqs); *.localhost is loopback (RFC 6761), but
-// the system resolver here may not know it. Only such names are touched.
-const systemLookup = dns.lookup;
-dns.lookup = function lookup(hostname, options, callback) {
-  const done = typeof options === 'function' ? options : callback;
-  if (typeof hostname === 'string' && /\.localhost\.?$/i.test(hostname)) {
-    const all = typeof options === 'object' && options !== null && options.all;
-    process.nextTick(() => (all ? done(null, [{ address: '127.0.0.1', family: 4 }]) : done(null, '127.0.0.1', 4)));
-    return {};
-  }
-  return systemLookup.call(dns, hostname, options, callback);
-};
+require('./localhost-dns.cjs');
 
 function lambdaContext(timeoutMs) {
   const deadline = Date.now() + timeoutMs;

@@ -1,23 +1,12 @@
-// Runs the shipped handler bundle argv[2] (`archiver`, `verifier`) on each event of the JSON array
+// Runs the shipped handler bundle argv[2] (`archiver`, `verifier`, `forwarder`) on each event of the JSON array
 // in the file argv[3], one after the other in one process, as warm invocations of one Lambda
 // instance follow each other; prints, per invocation, its wall time, the CPU time the process
 // spent in it (user + system) and the handler's answer. Loading the bundle (the init phase) is
 // not counted.
-const dns = require('node:dns');
 const { readFileSync } = require('node:fs');
 const { join } = require('node:path');
 
-// Queue URLs name `sqs.<region>.localhost` (fauxqs): *.localhost is loopback (RFC 6761).
-const systemLookup = dns.lookup;
-dns.lookup = function lookup(hostname, options, callback) {
-  const done = typeof options === 'function' ? options : callback;
-  if (typeof hostname === 'string' && /\.localhost\.?$/i.test(hostname)) {
-    const all = typeof options === 'object' && options !== null && options.all;
-    process.nextTick(() => (all ? done(null, [{ address: '127.0.0.1', family: 4 }]) : done(null, '127.0.0.1', 4)));
-    return {};
-  }
-  return systemLookup.call(dns, hostname, options, callback);
-};
+require('./localhost-dns.cjs');
 
 async function main() {
   const name = process.argv[2];
